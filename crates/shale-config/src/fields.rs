@@ -1,0 +1,145 @@
+//! Typed extraction of fields from a JSON mapping, with errors that name the field path.
+
+use crate::{json_kind, ConfigError, Secret};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// A mapping being consumed field by field; what is left is returned by [`Fields::into_rest`].
+pub(crate) struct Fields<'p> {
+    map: Map<String, Value>,
+    path: &'p str,
+}
+
+impl<'p> Fields<'p> {
+    pub(crate) fn new(map: Map<String, Value>, path: &'p str) -> Self {
+        Fields { map, path }
+    }
+
+    fn err(&self, key: &str, expected: &str, found: &Value) -> ConfigError {
+        ConfigError::Invalid {
+            path: format!("{}.{key}", self.path),
+            message: format!("expected {expected}, found {}", json_kind(found)),
+        }
+    }
+
+    /// Removes and returns the raw value (null counts as absent).
+    pub(crate) fn raw(&mut self, key: &str) -> Option<Value> {
+        match self.map.remove(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    /// A string; numbers and booleans are accepted and written as text (YAML users often leave
+    /// account ids or versions unquoted).
+    pub(crate) fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(other) => Err(self.err(key, "a string", &other)),
+        }
+    }
+
+    pub(crate) fn secret(&mut self, key: &str) -> Result<Option<Secret>, ConfigError> {
+        Ok(self.string(key)?.filter(|s| !s.is_empty()).map(Secret::new))
+    }
+
+    pub(crate) fn bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(other) => Err(self.err(key, "true or false", &other)),
+        }
+    }
+
+    pub(crate) fn f64(&mut self, key: &str) -> Result<Option<f64>, ConfigError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(Value::String(s)) => match s.trim().parse::<f64>() {
+                Ok(v) => Ok(Some(v)),
+                Err(_) => Err(self.err(key, "a number", &Value::String(s))),
+            },
+            Some(other) => Err(self.err(key, "a number", &other)),
+        }
+    }
+
+    pub(crate) fn u64(&mut self, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.f64(key)? {
+            None => Ok(None),
+            Some(v) if v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64 => Ok(Some(v as u64)),
+            Some(v) => Err(ConfigError::Invalid {
+                path: format!("{}.{key}", self.path),
+                message: format!("expected a non-negative whole number, found {v}"),
+            }),
+        }
+    }
+
+    pub(crate) fn u32(&mut self, key: &str) -> Result<Option<u32>, ConfigError> {
+        match self.u64(key)? {
+            None => Ok(None),
+            Some(v) => u32::try_from(v)
+                .map(Some)
+                .map_err(|_| ConfigError::Invalid {
+                    path: format!("{}.{key}", self.path),
+                    message: format!("{v} is too large"),
+                }),
+        }
+    }
+
+    /// Seconds (integer or fractional) as a duration; must be positive.
+    pub(crate) fn seconds(&mut self, key: &str) -> Result<Option<Duration>, ConfigError> {
+        match self.f64(key)? {
+            None => Ok(None),
+            Some(v) if v > 0.0 && v.is_finite() => Ok(Some(Duration::from_secs_f64(v))),
+            Some(v) => Err(ConfigError::Invalid {
+                path: format!("{}.{key}", self.path),
+                message: format!("expected a positive number of seconds, found {v}"),
+            }),
+        }
+    }
+
+    /// A mapping of strings (`{Key: Value}`) or a list of `{Key, Value}` objects.
+    pub(crate) fn string_pairs(&mut self, key: &str) -> Result<Vec<(String, String)>, ConfigError> {
+        let scalar = |v: &Value| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        };
+        match self.raw(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| {
+                    scalar(v)
+                        .map(|s| (k.clone(), s))
+                        .ok_or_else(|| self.err(key, "string values", v))
+                })
+                .collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    let k = item.get("Key").or_else(|| item.get("key")).and_then(scalar);
+                    let v = item
+                        .get("Value")
+                        .or_else(|| item.get("value"))
+                        .and_then(scalar);
+                    match (k, v) {
+                        (Some(k), Some(v)) => Ok((k, v)),
+                        _ => Err(self.err(key, "a list of {Key, Value}", item)),
+                    }
+                })
+                .collect(),
+            Some(other) => Err(self.err(key, "a mapping", &other)),
+        }
+    }
+
+    pub(crate) fn into_rest(self) -> Map<String, Value> {
+        self.map
+    }
+}

@@ -1,0 +1,148 @@
+//! `shale-config`: reads a LiteLLM proxy `config.yaml` unchanged and turns it into typed, validated
+//! settings for the gateway.
+//!
+//! What this crate owns:
+//! - parsing the YAML (errors carry line and column),
+//! - resolving `os.environ/VAR` references anywhere in the tree (an unset variable is an error naming the
+//!   variable and the field path),
+//! - typing `model_list[].litellm_params` (every LiteLLM Bedrock key, extra keys kept as default
+//!   request parameters) and parsing the `model` string into a [`ModelRoute`] once, at load time,
+//! - reporting keys LiteLLM would accept but shale ignores as [`Finding`]s (for `shale check`).
+//!
+//! What it must not do: any I/O besides reading the config file, any networking, any logging of secrets.
+//! Secrets live in [`Secret`], which redacts itself in `Debug` and `Display`.
+
+#![forbid(unsafe_code)]
+
+mod env;
+mod error;
+mod fields;
+mod findings;
+mod model;
+mod route;
+mod secret;
+mod settings;
+
+pub use error::ConfigError;
+pub use findings::{Finding, Severity};
+pub use model::{LitellmParams, ModelEntry};
+pub use route::{Api, InvokeSpec, ModelRoute, RouteError};
+pub use secret::Secret;
+pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
+
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// A fully loaded and validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// One entry per `model_list` item, in file order.
+    pub model_list: Vec<ModelEntry>,
+    pub general_settings: GeneralSettings,
+    pub litellm_settings: LitellmSettings,
+    pub router_settings: RouterSettings,
+    /// Things shale accepted but ignores, or would warn about (never fatal).
+    pub findings: Vec<Finding>,
+}
+
+impl Config {
+    /// Reads and parses the config file at `path`, resolving `os.environ/` references from the process
+    /// environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_yaml_str(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses YAML text; `lookup_env` resolves `os.environ/NAME` references (injectable for tests).
+    pub fn from_yaml_str(
+        text: &str,
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?;
+        let mut root = env::yaml_to_json(yaml, "")?;
+        env::resolve_env_refs(&mut root, &mut String::new(), lookup_env)?;
+        Config::from_json(root)
+    }
+
+    fn from_json(root: Value) -> Result<Config, ConfigError> {
+        let mut root = match root {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => {
+                return Err(ConfigError::Invalid {
+                    path: "<root>".into(),
+                    message: format!("expected a mapping, found {}", json_kind(&other)),
+                })
+            }
+        };
+        let mut findings = Vec::new();
+
+        let general_settings =
+            GeneralSettings::from_value(root.remove("general_settings"), &mut findings)?;
+        let litellm_settings =
+            LitellmSettings::from_value(root.remove("litellm_settings"), &mut findings)?;
+        let router_settings =
+            RouterSettings::from_value(root.remove("router_settings"), &mut findings)?;
+
+        let model_list = match root.remove("model_list") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(index, item)| ModelEntry::from_value(index, item, &mut findings))
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    path: "model_list".into(),
+                    message: format!("expected a list, found {}", json_kind(&other)),
+                })
+            }
+        };
+
+        for (key, _) in root {
+            findings.push(Finding::ignored(
+                key.clone(),
+                "top-level section is not used by shale",
+            ));
+        }
+        if model_list.is_empty() {
+            findings.push(Finding::warning(
+                "model_list",
+                "no models are configured: every model request will be refused",
+            ));
+        }
+
+        Ok(Config {
+            model_list,
+            general_settings,
+            litellm_settings,
+            router_settings,
+            findings,
+        })
+    }
+
+    /// Distinct `model_name`s in file order (what `/v1/models` lists).
+    pub fn model_names(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.model_list
+            .iter()
+            .map(|m| m.model_name.as_str())
+            .filter(|name| seen.insert(*name))
+            .collect()
+    }
+}
+
+/// A short name of a JSON value's kind, for error messages.
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}

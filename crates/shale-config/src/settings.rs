@@ -1,0 +1,303 @@
+//! `general_settings`, `litellm_settings` and `router_settings`: the keys shale acts on are typed;
+//! the rest are kept and reported as findings.
+
+use crate::fields::Fields;
+use crate::{json_kind, ConfigError, Finding, Secret};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// Default request-body limit: 32 MiB (enough for several base64 images or a PDF).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// `general_settings`.
+#[derive(Debug, Clone)]
+pub struct GeneralSettings {
+    /// The gateway key clients must present. Also from env `SHALE_MASTER_KEY` / `LITELLM_MASTER_KEY`
+    /// (resolved by the binary, not here).
+    pub master_key: Option<Secret>,
+    /// Serve without a master key (must be explicit).
+    pub allow_unauthenticated: bool,
+    /// Request bodies above this are refused with 413 (`max_request_size_mb` in LiteLLM).
+    pub max_request_body_bytes: usize,
+    /// Let `/bedrock/model/{id}/…` reach model ids that are not a configured `model_name`.
+    pub pass_through_unknown_models: bool,
+    /// How http(s) image/document URLs in chat requests are fetched.
+    pub media_fetch: MediaFetchSettings,
+    /// Upper bound on finishing in-flight requests after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Everything else, kept as given.
+    pub other: Map<String, Value>,
+}
+
+impl Default for GeneralSettings {
+    fn default() -> Self {
+        GeneralSettings {
+            master_key: None,
+            allow_unauthenticated: false,
+            max_request_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            pass_through_unknown_models: false,
+            media_fetch: MediaFetchSettings::default(),
+            shutdown_grace: Duration::from_secs(30),
+            other: Map::new(),
+        }
+    }
+}
+
+/// SSRF-safe fetching of media URLs found in chat messages (`general_settings.media_fetch`).
+#[derive(Debug, Clone)]
+pub struct MediaFetchSettings {
+    /// Fetch http(s) URLs at all (default true; `false` → such URLs are a 400).
+    pub enabled: bool,
+    /// Allow plain `http://` (default false: https only).
+    pub allow_http: bool,
+    /// Allow private, loopback and link-local addresses (default false). Only for trusted networks.
+    pub allow_private_networks: bool,
+    /// Largest download in bytes (default 20 MiB).
+    pub max_bytes: usize,
+    /// Whole-download time limit (default 10 s).
+    pub timeout: Duration,
+}
+
+impl Default for MediaFetchSettings {
+    fn default() -> Self {
+        MediaFetchSettings {
+            enabled: true,
+            allow_http: false,
+            allow_private_networks: false,
+            max_bytes: 20 * 1024 * 1024,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `general_settings` keys that belong to LiteLLM features shale does not have.
+const IGNORED_GENERAL: &[&str] = &[
+    "database_url",
+    "store_model_in_db",
+    "alerting",
+    "alerting_threshold",
+    "proxy_batch_write_at",
+    "database_connection_pool_limit",
+    "disable_spend_logs",
+    "ui_access_mode",
+    "custom_auth",
+    "master_key_rotation",
+    "enable_jwt_auth",
+    "litellm_jwtauth",
+    "background_health_checks",
+    "health_check_interval",
+    "infer_model_from_keys",
+    "allowed_routes",
+    "public_routes",
+    "user_header_name",
+];
+
+impl GeneralSettings {
+    pub(crate) fn from_value(
+        value: Option<Value>,
+        findings: &mut Vec<Finding>,
+    ) -> Result<GeneralSettings, ConfigError> {
+        let path = "general_settings";
+        let Some(map) = section(value, path)? else {
+            return Ok(GeneralSettings::default());
+        };
+        let mut f = Fields::new(map, path);
+        let defaults = GeneralSettings::default();
+        let master_key = f.secret("master_key")?;
+        let allow_unauthenticated = f.bool("allow_unauthenticated")?.unwrap_or(false);
+        let mb = f.f64("max_request_size_mb")?;
+        let bytes = f.u64("max_request_body_bytes")?;
+        let max_request_body_bytes = match (bytes, mb) {
+            (Some(b), _) => b as usize,
+            (None, Some(mb)) if mb > 0.0 => (mb * 1024.0 * 1024.0) as usize,
+            (None, Some(mb)) => {
+                return Err(ConfigError::Invalid {
+                    path: format!("{path}.max_request_size_mb"),
+                    message: format!("must be positive, found {mb}"),
+                })
+            }
+            (None, None) => defaults.max_request_body_bytes,
+        };
+        let pass_through_unknown_models = f.bool("pass_through_unknown_models")?.unwrap_or(false);
+        let shutdown_grace = f
+            .seconds("shutdown_grace_seconds")?
+            .unwrap_or(defaults.shutdown_grace);
+        let media_fetch = match f.raw("media_fetch") {
+            None => MediaFetchSettings::default(),
+            Some(Value::Object(m)) => MediaFetchSettings::from_map(m)?,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    path: format!("{path}.media_fetch"),
+                    message: format!("expected a mapping, found {}", json_kind(&other)),
+                })
+            }
+        };
+        let other = f.into_rest();
+        for key in other.keys() {
+            let why = if IGNORED_GENERAL.contains(&key.as_str()) {
+                "LiteLLM feature not implemented by shale"
+            } else {
+                "unknown key"
+            };
+            findings.push(Finding::ignored(format!("{path}.{key}"), why));
+        }
+        Ok(GeneralSettings {
+            master_key,
+            allow_unauthenticated,
+            max_request_body_bytes,
+            pass_through_unknown_models,
+            media_fetch,
+            shutdown_grace,
+            other,
+        })
+    }
+}
+
+impl MediaFetchSettings {
+    fn from_map(map: Map<String, Value>) -> Result<MediaFetchSettings, ConfigError> {
+        let path = "general_settings.media_fetch";
+        let d = MediaFetchSettings::default();
+        let mut f = Fields::new(map, path);
+        let settings = MediaFetchSettings {
+            enabled: f.bool("enabled")?.unwrap_or(d.enabled),
+            allow_http: f.bool("allow_http")?.unwrap_or(d.allow_http),
+            allow_private_networks: f
+                .bool("allow_private_networks")?
+                .unwrap_or(d.allow_private_networks),
+            max_bytes: f
+                .u64("max_bytes")?
+                .map(|b| b as usize)
+                .unwrap_or(d.max_bytes),
+            timeout: f.seconds("timeout_seconds")?.unwrap_or(d.timeout),
+        };
+        if let Some(key) = f.into_rest().keys().next() {
+            return Err(ConfigError::Invalid {
+                path: format!("{path}.{key}"),
+                message: "unknown key (expected enabled, allow_http, allow_private_networks, max_bytes, timeout_seconds)".into(),
+            });
+        }
+        Ok(settings)
+    }
+}
+
+/// `litellm_settings`.
+#[derive(Debug, Clone, Default)]
+pub struct LitellmSettings {
+    /// Drop OpenAI params the model does not support instead of failing.
+    pub drop_params: bool,
+    /// Repair conversations so Bedrock accepts them (alternation, leading assistant turn, …).
+    pub modify_params: bool,
+    /// Default retries for every deployment (default 2 when unset everywhere).
+    pub num_retries: Option<u32>,
+    /// Default per-request timeout.
+    pub request_timeout: Option<Duration>,
+    pub other: Map<String, Value>,
+}
+
+const KNOWN_UNUSED_LITELLM: &[&str] = &[
+    "callbacks",
+    "success_callback",
+    "failure_callback",
+    "service_callback",
+    "cache",
+    "cache_params",
+    "set_verbose",
+    "json_logs",
+    "telemetry",
+    "turn_off_message_logging",
+    "redact_user_api_key_info",
+    "fallbacks",
+    "context_window_fallbacks",
+    "default_fallbacks",
+    "content_policy_fallbacks",
+    "max_budget",
+    "budget_duration",
+    "guardrails",
+];
+
+impl LitellmSettings {
+    pub(crate) fn from_value(
+        value: Option<Value>,
+        findings: &mut Vec<Finding>,
+    ) -> Result<LitellmSettings, ConfigError> {
+        let path = "litellm_settings";
+        let Some(map) = section(value, path)? else {
+            return Ok(LitellmSettings::default());
+        };
+        let mut f = Fields::new(map, path);
+        let settings = LitellmSettings {
+            drop_params: f.bool("drop_params")?.unwrap_or(false),
+            modify_params: f.bool("modify_params")?.unwrap_or(false),
+            num_retries: f.u32("num_retries")?,
+            request_timeout: f.seconds("request_timeout")?,
+            other: Map::new(),
+        };
+        let other = f.into_rest();
+        for key in other.keys() {
+            let why = if KNOWN_UNUSED_LITELLM.contains(&key.as_str()) {
+                "LiteLLM feature not implemented by shale"
+            } else {
+                "unknown key"
+            };
+            findings.push(Finding::ignored(format!("{path}.{key}"), why));
+        }
+        Ok(LitellmSettings { other, ..settings })
+    }
+}
+
+/// `router_settings`: shale balances deployments of one `model_name` by weighted random choice
+/// (LiteLLM's default `simple-shuffle`).
+#[derive(Debug, Clone, Default)]
+pub struct RouterSettings {
+    pub routing_strategy: Option<String>,
+    pub num_retries: Option<u32>,
+    pub timeout: Option<Duration>,
+    pub other: Map<String, Value>,
+}
+
+impl RouterSettings {
+    pub(crate) fn from_value(
+        value: Option<Value>,
+        findings: &mut Vec<Finding>,
+    ) -> Result<RouterSettings, ConfigError> {
+        let path = "router_settings";
+        let Some(map) = section(value, path)? else {
+            return Ok(RouterSettings::default());
+        };
+        let mut f = Fields::new(map, path);
+        let routing_strategy = f.string("routing_strategy")?;
+        if let Some(strategy) = &routing_strategy {
+            if strategy != "simple-shuffle" {
+                findings.push(Finding::warning(
+                    format!("{path}.routing_strategy"),
+                    format!("`{strategy}` is not implemented: shale uses simple-shuffle (weighted random)"),
+                ));
+            }
+        }
+        let settings = RouterSettings {
+            routing_strategy,
+            num_retries: f.u32("num_retries")?,
+            timeout: f.seconds("timeout")?,
+            other: Map::new(),
+        };
+        let other = f.into_rest();
+        for key in other.keys() {
+            findings.push(Finding::ignored(
+                format!("{path}.{key}"),
+                "router feature not implemented by shale",
+            ));
+        }
+        Ok(RouterSettings { other, ..settings })
+    }
+}
+
+fn section(value: Option<Value>, path: &str) -> Result<Option<Map<String, Value>>, ConfigError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(other) => Err(ConfigError::Invalid {
+            path: path.into(),
+            message: format!("expected a mapping, found {}", json_kind(&other)),
+        }),
+    }
+}
