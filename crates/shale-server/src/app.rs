@@ -1,0 +1,87 @@
+//! Assembles the whole HTTP service: routes (each bare and under `/v1`) and the tower stack.
+//!
+//! Layer order, outermost first:
+//! 1. `SetRequestId` — keep the caller's `x-request-id` or mint a UUID;
+//! 2. `SetSensitiveRequestHeaders` — mark `authorization`, `x-api-key`, `x-litellm-api-key` so no log prints them;
+//! 3. `Trace` — one span per request (method, path, request id), response status and latency at debug level;
+//! 4. `PropagateRequestId` — echo `x-request-id` on the response;
+//! 5. auth (model, models and pass-through routes only; health is open);
+//! 6. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
+
+use crate::auth::require_master_key;
+use crate::routes::{fallback, health, models};
+use crate::state::AppState;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Routes that need the master key, without the `/v1` prefix.
+fn api_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/models", get(models::list))
+        .route("/models/{model}", get(models::retrieve))
+        .route(
+            "/chat/completions",
+            post(fallback::model_route_not_implemented),
+        )
+        .route("/completions", post(fallback::model_route_not_implemented))
+        .route("/embeddings", post(fallback::model_route_not_implemented))
+        .route(
+            "/images/generations",
+            post(fallback::model_route_not_implemented),
+        )
+        .route("/rerank", post(fallback::model_route_not_implemented))
+}
+
+fn health_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/health/liveliness", get(health::liveliness))
+        .route("/health/liveness", get(health::liveliness))
+        .route("/health/readiness", get(health::readiness))
+}
+
+/// The complete application with its middleware stack.
+pub fn build_app(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .merge(api_routes())
+        .nest("/v1", api_routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.master_key.clone(),
+            require_master_key,
+        ));
+    let open = Router::new()
+        .merge(health_routes())
+        .nest("/v1", health_routes());
+
+    Router::new()
+        .merge(protected)
+        .merge(open)
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    axum::http::header::AUTHORIZATION,
+                    HeaderName::from_static("x-api-key"),
+                    HeaderName::from_static("x-litellm-api-key"),
+                ]))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+}

@@ -1,0 +1,88 @@
+//! Reading a JSON request body under the configured size limit, with OpenAI-shaped errors for
+//! oversized or malformed bodies.
+
+use crate::error::ApiError;
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+/// Collects the body, refusing it with 413 once it passes `limit` bytes (checked against
+/// `Content-Length` first, so an honest oversized upload is refused before it is read).
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        if is_length_limit(&err) {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::invalid(format!("Could not read the request body: {err}"), None)
+        }
+    })
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Parses JSON into `T`; errors say what is wrong and where (`missing field `messages` at line 1 column 20`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::invalid(
+            "The request body is empty: expected a JSON object.",
+            None,
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    match result {
+        Ok(v) => Ok(v),
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let param = (path != "." && !path.is_empty()).then_some(path);
+            let message = if inner.is_syntax() || inner.is_eof() {
+                format!("The request body is not valid JSON: {inner}")
+            } else {
+                match &param {
+                    Some(p) => format!("Invalid request field `{p}`: {inner}"),
+                    None => format!("Invalid request: {inner}"),
+                }
+            };
+            let param = if inner.is_syntax() || inner.is_eof() {
+                None
+            } else {
+                param.or_else(|| missing_field(&inner.to_string()))
+            };
+            Err(ApiError::InvalidRequest {
+                message,
+                param,
+                code: None,
+            })
+        }
+    }
+}
+
+/// serde reports missing fields only in the message: `missing field `messages``.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_string())
+}

@@ -1,0 +1,190 @@
+//! What each command does: load and check the config, choose the master key, bind, serve, shut down.
+
+use crate::cli::{Cli, Command, CommonArgs};
+use crate::{demo, logging};
+use anyhow::{bail, Context};
+use shale_config::Config;
+use shale_server::AppState;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Check { path }) => Ok(check(&path)),
+        Some(Command::Healthcheck { url }) => runtime()?.block_on(healthcheck(&url)),
+        Some(Command::Demo(args)) => {
+            logging::init(args.common.log_format);
+            runtime()?.block_on(demo::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let args = cli.serve;
+            logging::init(args.common.log_format);
+            let path = args.config.context(
+                "no config file given: pass --config PATH or set SHALE_CONFIG (try `shale demo` to see shale work without AWS)",
+            )?;
+            let config = Config::load(&path)
+                .with_context(|| format!("cannot load config {}", path.display()))?;
+            let addr = bind_addr(&args.host, args.port)?;
+            runtime()?.block_on(serve(config, addr, &args.common))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn bind_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let ip: std::net::IpAddr = if host == "localhost" {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        host.parse()
+            .with_context(|| format!("--host `{host}` is not an IP address"))?
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// `shale check PATH`: prints findings; exit 0 when the config loads.
+fn check(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: OK — {} deployment(s), {} model name(s)",
+                path.display(),
+                config.model_list.len(),
+                config.model_names().len()
+            );
+            for m in &config.model_list {
+                println!(
+                    "  {} → {:?} {}{}",
+                    m.model_name,
+                    m.route.api,
+                    m.params.model_id.as_deref().unwrap_or(&m.route.model_id),
+                    m.route
+                        .spec
+                        .map(|s| format!(" ({s:?} body)"))
+                        .unwrap_or_default()
+                );
+            }
+            for finding in &config.findings {
+                println!("{finding}");
+            }
+            if config.general_settings.master_key.is_none()
+                && !config.general_settings.allow_unauthenticated
+            {
+                println!("note: general_settings.master_key is not set: `shale` will need SHALE_MASTER_KEY, LITELLM_MASTER_KEY or --allow-unauthenticated");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{}: {err}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The effective master key: config, then `SHALE_MASTER_KEY`, then `LITELLM_MASTER_KEY`.
+pub fn effective_master_key(config: &Config) -> Option<String> {
+    config
+        .general_settings
+        .master_key
+        .as_ref()
+        .map(|s| s.expose().to_string())
+        .or_else(|| std::env::var("SHALE_MASTER_KEY").ok())
+        .or_else(|| std::env::var("LITELLM_MASTER_KEY").ok())
+        .filter(|k| !k.is_empty())
+}
+
+/// Builds the state, binds, prints the ready line, and serves until SIGINT/SIGTERM.
+pub async fn serve(config: Config, addr: SocketAddr, common: &CommonArgs) -> anyhow::Result<()> {
+    for finding in &config.findings {
+        tracing::info!(path = %finding.path, "{}", finding.message);
+    }
+    let master_key = effective_master_key(&config);
+    let allow_open = common.allow_unauthenticated || config.general_settings.allow_unauthenticated;
+    if master_key.is_none() {
+        if !allow_open {
+            bail!("no master key configured: set general_settings.master_key (e.g. `os.environ/SHALE_MASTER_KEY`) or the SHALE_MASTER_KEY environment variable, or pass --allow-unauthenticated to accept every caller");
+        }
+        tracing::warn!("serving WITHOUT authentication (--allow-unauthenticated): anyone who can reach this port can use your Bedrock credentials");
+    }
+    let grace = config.general_settings.shutdown_grace;
+    let state = Arc::new(AppState::new(config, master_key.as_deref()));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    announce(&format!("shale listening on http://{local}"));
+    tracing::info!(%local, models = state.models.len(), "ready");
+    shale_server::serve(listener, state, shutdown_signal(), grace).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The one stdout line tools wait for.
+pub fn announce(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// `shale healthcheck`: a plain HTTP/1.1 GET (no TLS; the probe runs inside the container).
+async fn healthcheck(url: &str) -> anyhow::Result<ExitCode> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .context("healthcheck URL must start with http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let connect = tokio::net::TcpStream::connect(authority);
+    let mut stream = tokio::time::timeout(std::time::Duration::from_secs(3), connect)
+        .await
+        .context("timed out connecting")?
+        .with_context(|| format!("cannot connect to {authority}"))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut head = vec![0u8; 64];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(3), stream.read(&mut head))
+        .await
+        .context("timed out waiting for an answer")??;
+    let status_line = String::from_utf8_lossy(&head[..n]);
+    let ok = status_line.starts_with("HTTP/1.1 200") || status_line.starts_with("HTTP/1.0 200");
+    if ok {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "unhealthy: {}",
+            status_line.lines().next().unwrap_or("no answer")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
