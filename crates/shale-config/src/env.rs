@@ -59,18 +59,25 @@ pub(crate) fn yaml_to_json(value: serde_yaml::Value, path: &str) -> Result<Value
 }
 
 /// Replaces every string `os.environ/NAME` with the variable's value, recursively.
+/// With `missing` given, unset variables are collected (variable, path) and replaced by an empty
+/// string instead of failing (`shale check` reports them without the secrets being present).
 pub(crate) fn resolve_env_refs(
     value: &mut Value,
     path: &mut String,
     lookup_env: &dyn Fn(&str) -> Option<String>,
+    mut missing: Option<&mut Vec<(String, String)>>,
 ) -> Result<(), ConfigError> {
     match value {
         Value::String(s) => {
             if let Some(name) = s.strip_prefix(ENV_PREFIX) {
                 let name = name.trim();
-                match lookup_env(name) {
-                    Some(v) => *s = v,
-                    None => {
+                match (lookup_env(name), missing) {
+                    (Some(v), _) => *s = v,
+                    (None, Some(list)) => {
+                        list.push((name.to_string(), display_path(path)));
+                        s.clear();
+                    }
+                    (None, None) => {
                         return Err(ConfigError::MissingEnv {
                             variable: name.to_string(),
                             path: display_path(path),
@@ -83,7 +90,7 @@ pub(crate) fn resolve_env_refs(
             for (i, item) in items.iter_mut().enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                resolve_env_refs(item, path, lookup_env)?;
+                resolve_env_refs(item, path, lookup_env, missing.as_deref_mut())?;
                 path.truncate(len);
             }
         }
@@ -94,7 +101,7 @@ pub(crate) fn resolve_env_refs(
                     path.push('.');
                 }
                 path.push_str(k);
-                resolve_env_refs(v, path, lookup_env)?;
+                resolve_env_refs(v, path, lookup_env, missing.as_deref_mut())?;
                 path.truncate(len);
             }
         }

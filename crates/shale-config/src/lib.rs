@@ -63,8 +63,38 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?;
         let mut root = env::yaml_to_json(yaml, "")?;
-        env::resolve_env_refs(&mut root, &mut String::new(), lookup_env)?;
+        env::resolve_env_refs(&mut root, &mut String::new(), lookup_env, None)?;
         Config::from_json(root)
+    }
+
+    /// Like [`Config::load`], for `shale check`: unset `os.environ/` variables are reported as
+    /// warnings (the value is taken as empty) instead of failing, so configs can be validated where
+    /// the secrets are absent.
+    pub fn load_for_check(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::check_yaml_str(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// See [`Config::load_for_check`].
+    pub fn check_yaml_str(
+        text: &str,
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?;
+        let mut root = env::yaml_to_json(yaml, "")?;
+        let mut missing = Vec::new();
+        env::resolve_env_refs(&mut root, &mut String::new(), lookup_env, Some(&mut missing))?;
+        let mut config = Config::from_json(root)?;
+        for (variable, path) in missing {
+            config.findings.push(Finding::warning(
+                path,
+                format!("environment variable {variable} is not set: the gateway will refuse to start until it is"),
+            ));
+        }
+        Ok(config)
     }
 
     fn from_json(root: Value) -> Result<Config, ConfigError> {

@@ -272,3 +272,25 @@ fn timeouts_and_retries() {
     assert_eq!(p.stream_timeout, Some(std::time::Duration::from_secs(30)));
     assert_eq!(p.num_retries, Some(4));
 }
+
+#[test]
+fn check_mode_reports_unset_env_as_warning() {
+    let cfg = Config::check_yaml_str(&fixture("litellm_doc_proxy.yaml"), &env(&[])).unwrap();
+    let w: Vec<String> = cfg.findings.iter().map(|f| f.to_string()).collect();
+    assert!(w.iter().any(|f| f == "warning: model_list[0].litellm_params.aws_secret_access_key: environment variable AWS_SECRET_ACCESS_KEY is not set: the gateway will refuse to start until it is"), "{w:?}");
+    assert!(cfg.model_list[0].params.aws_secret_access_key.is_none());
+}
+
+#[test]
+fn every_config_in_repo_config_dir_checks() {
+    let dir = format!("{}/../../config", env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
+            Config::load_for_check(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "config/ holds the example configs");
+}

@@ -54,7 +54,7 @@ fn bind_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 
 /// `shale check PATH`: prints findings; exit 0 when the config loads.
 fn check(path: &Path) -> ExitCode {
-    match Config::load(path) {
+    match Config::load_for_check(path) {
         Ok(config) => {
             println!(
                 "{}: OK — {} deployment(s), {} model name(s)",
