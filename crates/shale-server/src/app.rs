@@ -9,7 +9,7 @@
 //! 6. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
 
 use crate::auth::require_master_key;
-use crate::routes::{fallback, health, models};
+use crate::routes::{chat, fallback, health, models};
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};
@@ -27,10 +27,7 @@ fn api_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/models", get(models::list))
         .route("/models/{model}", get(models::retrieve))
-        .route(
-            "/chat/completions",
-            post(fallback::model_route_not_implemented),
-        )
+        .route("/chat/completions", post(chat::chat_completions))
         .route("/completions", post(fallback::model_route_not_implemented))
         .route("/embeddings", post(fallback::model_route_not_implemented))
         .route(

@@ -190,3 +190,39 @@ mod tests {
         assert_eq!(e.code(), Some("model_not_found"));
     }
 }
+
+impl From<shale_translate::TranslateError> for ApiError {
+    fn from(err: shale_translate::TranslateError) -> Self {
+        match err {
+            shale_translate::TranslateError::InvalidRequest {
+                message,
+                param,
+                code,
+            } => ApiError::InvalidRequest {
+                message,
+                param,
+                code: code.map(str::to_string),
+            },
+            shale_translate::TranslateError::InvalidUpstream(message) => ApiError::Upstream {
+                status: StatusCode::BAD_GATEWAY,
+                kind: "api_error",
+                message: format!("Bedrock answered with an unexpected body: {message}"),
+                code: Some("invalid_upstream_response".into()),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+impl From<shale_bedrock::BedrockError> for ApiError {
+    fn from(err: shale_bedrock::BedrockError) -> Self {
+        let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+        ApiError::Upstream {
+            status,
+            kind: err.openai_type(),
+            code: err.openai_code().map(str::to_string),
+            message: err.to_string(),
+            retry_after: None,
+        }
+    }
+}

@@ -8,7 +8,9 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod media;
 pub mod routes;
+pub mod sse;
 pub mod state;
 
 pub use app::build_app;

@@ -1,12 +1,17 @@
-//! Gateway state built once at start-up from the config: deployments by `model_name`, the master
-//! key, limits, and precomputed responses. Nothing here is re-parsed per request.
+//! Gateway state built once at start-up from the config: deployments by `model_name` with their
+//! Bedrock targets (route, region, endpoint, credential cache) and model capabilities, the master
+//! key, limits, the shared HTTP clients and precomputed responses. Nothing here is re-parsed per
+//! request.
 
 use crate::auth::MasterKey;
 use crate::error::ApiError;
+use crate::media::MediaFetcher;
 use bytes::Bytes;
 use rand::Rng;
-use serde_json::json;
-use shale_config::{Config, ModelEntry};
+use serde_json::{json, Map, Value};
+use shale_bedrock::{BedrockClient, ClientOptions, Target, TargetSpec};
+use shale_config::{Api, Config, ModelEntry, Secret};
+use shale_translate::{ChatMessage, ModelCaps};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -17,6 +22,25 @@ pub struct Deployment {
     pub entry: ModelEntry,
     /// Load-balancing weight (> 0).
     pub weight: f64,
+    /// Where and how to call Bedrock for this deployment.
+    pub target: Target,
+    /// What the model supports (by its base model id).
+    pub caps: ModelCaps,
+    /// `litellm_params.user_continue_message`, parsed once.
+    pub user_continue_message: Option<ChatMessage>,
+    /// `modify_params` of the deployment, else `litellm_settings.modify_params`.
+    pub modify_params: bool,
+}
+
+impl Deployment {
+    /// Default request parameters from the deployment's `litellm_params`.
+    pub fn default_params(&self) -> &Map<String, Value> {
+        &self.entry.params.default_request_params
+    }
+
+    pub fn api(&self) -> Api {
+        self.entry.route.api
+    }
 }
 
 /// The deployments that answer to one `model_name`.
@@ -43,6 +67,23 @@ impl ModelGroup {
     }
 }
 
+/// Why the gateway cannot start with this config.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{deployment}: {source}")]
+    Deployment {
+        deployment: String,
+        #[source]
+        source: shale_bedrock::BedrockError,
+    },
+    #[error("{deployment}: litellm_params.user_continue_message is not a chat message: {message}")]
+    ContinueMessage { deployment: String, message: String },
+    #[error("cannot create the Bedrock HTTP client: {0}")]
+    Client(#[source] shale_bedrock::BedrockError),
+    #[error("cannot create the media HTTP client: {0}")]
+    Media(String),
+}
+
 /// Shared, read-only gateway state.
 #[derive(Debug)]
 pub struct AppState {
@@ -50,6 +91,10 @@ pub struct AppState {
     pub models: HashMap<String, ModelGroup>,
     pub master_key: Option<Arc<MasterKey>>,
     pub max_body_bytes: usize,
+    /// The one pooled Bedrock client.
+    pub bedrock: BedrockClient,
+    /// SSRF-safe fetcher for http(s) media URLs in chat messages.
+    pub media: MediaFetcher,
     /// `GET /v1/models`, serialised once.
     pub models_json: Bytes,
     /// Set when shutdown begins: readiness answers 503 so load balancers stop sending traffic.
@@ -59,22 +104,23 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state; `master_key` is the effective key (config or environment), already chosen
-    /// by the caller.
-    pub fn new(config: Config, master_key: Option<&str>) -> AppState {
+    /// Resolves every deployment (route, region, endpoint, credential provider) and builds the
+    /// state. `master_key` is the effective key (config or environment), chosen by the caller.
+    pub async fn build(config: Config, master_key: Option<&str>) -> Result<AppState, StartupError> {
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let bedrock = BedrockClient::new(client_options(&config)).map_err(StartupError::Client)?;
+        let media = MediaFetcher::new(config.general_settings.media_fetch.clone())
+            .map_err(StartupError::Media)?;
+
         let mut models: HashMap<String, ModelGroup> = HashMap::new();
         for entry in &config.model_list {
-            let weight = entry.params.weight.filter(|w| *w > 0.0).unwrap_or(1.0);
+            let deployment = resolve_deployment(&bedrock, &config, entry).await?;
             let group = models.entry(entry.model_name.clone()).or_default();
-            group.total_weight += weight;
-            group.deployments.push(Arc::new(Deployment {
-                entry: entry.clone(),
-                weight,
-            }));
+            group.total_weight += deployment.weight;
+            group.deployments.push(Arc::new(deployment));
         }
         let data: Vec<_> = config
             .model_names()
@@ -84,15 +130,17 @@ impl AppState {
         let models_json = Bytes::from(
             serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
         );
-        AppState {
+        Ok(AppState {
             max_body_bytes: config.general_settings.max_request_body_bytes,
             master_key: master_key.map(|k| Arc::new(MasterKey::new(k))),
             models,
+            bedrock,
+            media,
             models_json,
             draining: AtomicBool::new(false),
             created,
             config: Arc::new(config),
-        }
+        })
     }
 
     /// The deployment to serve `model_name`, or the OpenAI-style "unknown model" error.
@@ -101,6 +149,106 @@ impl AppState {
             .get(model_name)
             .map(|g| Arc::clone(g.pick()))
             .ok_or_else(|| ApiError::UnknownModel(model_name.to_string()))
+    }
+}
+
+fn client_options(config: &Config) -> ClientOptions {
+    let mut options = ClientOptions::default();
+    if let Some(n) = config
+        .litellm_settings
+        .num_retries
+        .or(config.router_settings.num_retries)
+    {
+        options.num_retries = n;
+    }
+    if let Some(t) = config
+        .litellm_settings
+        .request_timeout
+        .or(config.router_settings.timeout)
+    {
+        options.timeout = t;
+    }
+    options
+}
+
+async fn resolve_deployment(
+    bedrock: &BedrockClient,
+    config: &Config,
+    entry: &ModelEntry,
+) -> Result<Deployment, StartupError> {
+    let label = entry.label();
+    let user_continue_message = match &entry.params.user_continue_message {
+        None => None,
+        Some(v) => Some(
+            serde_json::from_value::<ChatMessage>(v.clone()).map_err(|e| {
+                StartupError::ContinueMessage {
+                    deployment: label.clone(),
+                    message: e.to_string(),
+                }
+            })?,
+        ),
+    };
+    let target =
+        bedrock
+            .target(target_spec(entry))
+            .await
+            .map_err(|source| StartupError::Deployment {
+                deployment: label.clone(),
+                source,
+            })?;
+    Ok(Deployment {
+        weight: entry.params.weight.filter(|w| *w > 0.0).unwrap_or(1.0),
+        target,
+        caps: ModelCaps::for_model_id(&entry.route.base_model),
+        user_continue_message,
+        modify_params: entry
+            .params
+            .modify_params
+            .unwrap_or(config.litellm_settings.modify_params),
+        entry: entry.clone(),
+    })
+}
+
+/// Maps LiteLLM `litellm_params` onto the Bedrock client's plain inputs.
+pub fn target_spec(entry: &ModelEntry) -> TargetSpec {
+    let p = &entry.params;
+    let secret = |s: &Option<Secret>| s.as_ref().map(|s| shale_bedrock::Secret::new(s.expose()));
+    TargetSpec {
+        deployment: entry.label(),
+        model_id: p
+            .model_id
+            .clone()
+            .unwrap_or_else(|| entry.route.model_id.clone()),
+        region: p
+            .aws_region_name
+            .clone()
+            .filter(|r| !r.is_empty())
+            .or_else(|| entry.route.region.clone()),
+        api_base: p.api_base.clone().filter(|s| !s.is_empty()),
+        runtime_endpoint: p
+            .aws_bedrock_runtime_endpoint
+            .clone()
+            .filter(|s| !s.is_empty()),
+        agent_runtime_endpoint: p
+            .aws_bedrock_agent_runtime_endpoint
+            .clone()
+            .filter(|s| !s.is_empty()),
+        api_key: secret(&p.api_key),
+        access_key_id: p.aws_access_key_id.clone().filter(|s| !s.is_empty()),
+        secret_access_key: secret(&p.aws_secret_access_key),
+        session_token: secret(&p.aws_session_token),
+        profile_name: p.aws_profile_name.clone().filter(|s| !s.is_empty()),
+        role_name: p.aws_role_name.clone().filter(|s| !s.is_empty()),
+        session_name: p.aws_session_name.clone().filter(|s| !s.is_empty()),
+        external_id: p.aws_external_id.clone().filter(|s| !s.is_empty()),
+        web_identity_token: secret(&p.aws_web_identity_token),
+        sts_endpoint: p.aws_sts_endpoint.clone().filter(|s| !s.is_empty()),
+        session_tags: p.aws_session_tags.clone(),
+        role_session_duration: None,
+        timeout: p.timeout,
+        stream_timeout: p.stream_timeout,
+        num_retries: p.num_retries,
+        converse_like: entry.route.api == Api::ConverseLike,
     }
 }
 

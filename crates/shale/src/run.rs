@@ -117,7 +117,7 @@ pub async fn serve(config: Config, addr: SocketAddr, common: &CommonArgs) -> any
         tracing::warn!("serving WITHOUT authentication (--allow-unauthenticated): anyone who can reach this port can use your Bedrock credentials");
     }
     let grace = config.general_settings.shutdown_grace;
-    let state = Arc::new(AppState::new(config, master_key.as_deref()));
+    let state = Arc::new(AppState::build(config, master_key.as_deref()).await?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -1,0 +1,158 @@
+//! `POST /chat/completions` (and the chat pipeline `/completions` reuses): parse, find the
+//! deployment, fetch remote media, translate, call Bedrock, translate back — streaming or not.
+
+use crate::body::{parse_json, read_limited};
+use crate::error::ApiError;
+use crate::sse::{sse_response, ChunkMapper};
+use crate::state::{AppState, Deployment};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use shale_bedrock::Operation;
+use shale_config::Api;
+use shale_translate::{
+    chat_to_converse, converse_to_chat, new_completion_id, remote_media_urls, ChatCompletion,
+    ChatContext, ChatRequest, ConverseStreamTranslator, ResponseContext,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How the answer is shaped for the client.
+#[derive(Clone, Copy)]
+pub struct OutputShape {
+    /// Non-streaming: turns the chat completion into the endpoint's JSON.
+    pub complete: fn(ChatCompletion) -> serde_json::Value,
+    /// Streaming: re-shapes chunks (`None` keeps `chat.completion.chunk`).
+    pub chunk: Option<ChunkMapper>,
+}
+
+const CHAT_SHAPE: OutputShape = OutputShape {
+    complete: |c| serde_json::to_value(c).expect("completion serialises"),
+    chunk: None,
+};
+
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let bytes = read_limited(&headers, body, state.max_body_bytes).await?;
+    let request: ChatRequest = parse_json(&bytes)?;
+    drop(bytes);
+    run_chat(&state, &headers, request, CHAT_SHAPE, started).await
+}
+
+/// The shared chat pipeline.
+pub async fn run_chat(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: ChatRequest,
+    shape: OutputShape,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let deployment = state.deployment(&request.model)?;
+    let model_name = request.model.clone();
+    let fetched_media = state.media.fetch_all(remote_media_urls(&request)).await?;
+    let ctx = ChatContext {
+        caps: &deployment.caps,
+        default_params: deployment.default_params(),
+        modify_params: deployment.modify_params,
+        user_continue_message: deployment.user_continue_message.as_ref(),
+        anthropic_beta: headers.get("anthropic-beta").and_then(|v| v.to_str().ok()),
+        fetched_media: &fetched_media,
+    };
+    match deployment.api() {
+        Api::Converse | Api::ConverseLike => {
+            converse(
+                state,
+                &deployment,
+                request,
+                &ctx,
+                model_name,
+                shape,
+                started,
+            )
+            .await
+        }
+        Api::Invoke => Err(ApiError::NotImplemented(format!(
+            "Chat over the invoke API ({}) is not implemented yet.",
+            deployment.entry.route.model_id
+        ))),
+    }
+}
+
+async fn converse(
+    state: &AppState,
+    deployment: &Deployment,
+    request: ChatRequest,
+    ctx: &ChatContext<'_>,
+    model_name: String,
+    shape: OutputShape,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let call = chat_to_converse(request, ctx)?;
+    let body = bytes::Bytes::from(serde_json::to_vec(&call.body).expect("body serialises"));
+    let created = unix_now();
+    let response_ctx = ResponseContext {
+        model_name: &model_name,
+        tool_names: &call.tool_names,
+        json_mode: call.json_mode,
+        created,
+        id: new_completion_id(),
+    };
+    let no_headers = HeaderMap::new();
+    if call.stream {
+        let translation = started.elapsed();
+        let upstream = state
+            .bedrock
+            .call_stream(
+                &deployment.target,
+                Operation::ConverseStream,
+                body,
+                &no_headers,
+            )
+            .await?;
+        let translator = ConverseStreamTranslator::new(&response_ctx, call.include_usage);
+        let mut response = sse_response(upstream, translator, shape.chunk);
+        set_overhead(&mut response, translation);
+        return Ok(response);
+    }
+    let before_upstream = started.elapsed();
+    let upstream_started = Instant::now();
+    let answer = state
+        .bedrock
+        .call(&deployment.target, Operation::Converse, body, &no_headers)
+        .await?;
+    let upstream_time = upstream_started.elapsed();
+    let completion = converse_to_chat(&answer.body, &response_ctx)?;
+    let json = serde_json::to_vec(&(shape.complete)(completion)).expect("JSON serialises");
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response();
+    let overhead = started.elapsed().saturating_sub(upstream_time);
+    let _ = before_upstream;
+    set_overhead(&mut response, overhead);
+    Ok(response)
+}
+
+/// `x-shale-overhead-ms`: time spent in the gateway, excluding waiting for Bedrock.
+pub fn set_overhead(response: &mut Response, overhead: std::time::Duration) {
+    let ms = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
+    if let Ok(v) = HeaderValue::from_str(&ms) {
+        response.headers_mut().insert("x-shale-overhead-ms", v);
+    }
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
