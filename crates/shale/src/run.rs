@@ -42,7 +42,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn bind_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+pub fn bind_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     let ip: std::net::IpAddr = if host == "localhost" {
         std::net::Ipv4Addr::LOCALHOST.into()
     } else {
