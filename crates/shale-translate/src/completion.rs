@@ -1,0 +1,215 @@
+//! OpenAI response wire types: `chat.completion`, `chat.completion.chunk`, usage, and the
+//! OpenAI-shaped error event sent when a stream fails midway.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A `chat.completion` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    /// The `model_name` the client asked for.
+    pub model: String,
+    pub choices: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Bedrock's `trace` (guardrail assessments), when the request enabled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Value>,
+}
+
+/// One choice of a completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub index: u32,
+    pub message: ResponseMessage,
+    pub finish_reason: Option<String>,
+    pub logprobs: Option<Value>,
+}
+
+/// The assistant message of a completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    pub role: String,
+    /// Concatenated text; `null` when there is none.
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<ThinkingBlockOut>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallOut>>,
+}
+
+/// `{type:"thinking", thinking, signature}` or `{type:"redacted_thinking", data}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThinkingBlockOut {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
+impl ThinkingBlockOut {
+    /// A `thinking` block.
+    pub fn thinking(text: String, signature: Option<String>) -> Self {
+        ThinkingBlockOut {
+            kind: "thinking".into(),
+            thinking: Some(text),
+            signature,
+            data: None,
+        }
+    }
+
+    /// A `redacted_thinking` block.
+    pub fn redacted(data: String) -> Self {
+        ThinkingBlockOut {
+            kind: "redacted_thinking".into(),
+            thinking: None,
+            signature: None,
+            data: Some(data),
+        }
+    }
+}
+
+/// A complete tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallOut {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: FunctionOut,
+}
+
+/// `{name, arguments}` (arguments is a JSON string).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionOut {
+    pub name: String,
+    pub arguments: String,
+}
+
+/// Token usage. `prompt_tokens` includes cache reads and writes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+    /// Anthropic-style duplicate of `prompt_tokens_details.cached_tokens` (LiteLLM compatibility).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u64>,
+    /// Anthropic-style cache write count (LiteLLM compatibility).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u64>,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    pub cached_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_tokens: u64,
+}
+
+/// `usage.completion_tokens_details`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    pub reasoning_tokens: u64,
+}
+
+/// A `chat.completion.chunk`; the server writes `data: {json}\n\n` per chunk, then `data: [DONE]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatChunk {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// The single choice of a chunk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    pub finish_reason: Option<String>,
+}
+
+/// A streamed delta; absent members are omitted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<ThinkingBlockOut>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+/// A tool-call fragment; `index` is the running tool-call count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub function: FunctionDelta,
+}
+
+/// `{name?, arguments}` of a tool-call fragment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDelta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub arguments: String,
+}
+
+/// The OpenAI-shaped error event for an exception frame received mid-stream
+/// (`:exception-type` such as `throttlingException`, and its `message`):
+/// `{"error":{"message","type","param":null,"code"}}` where `code` is the HTTP status Bedrock
+/// would have used, as a string.
+pub fn error_chunk(exception_type: &str, message: &str) -> Value {
+    let (kind, status) = exception_class(exception_type);
+    serde_json::json!({"error": {
+        "message": message,
+        "type": kind,
+        "param": null,
+        "code": status.to_string(),
+    }})
+}
+
+/// OpenAI error `type` and HTTP status for a Bedrock exception name (either case).
+pub fn exception_class(exception_type: &str) -> (&'static str, u16) {
+    let t = exception_type.to_ascii_lowercase();
+    let t = t.trim_end_matches("exception");
+    match t {
+        "validation" | "servicequotaexceeded" | "conflict" => ("invalid_request_error", 400),
+        "accessdenied" | "unrecognizedclient" | "invalidsignature" => {
+            ("permission_denied_error", 403)
+        }
+        "resourcenotfound" => ("not_found_error", 404),
+        "modeltimeout" => ("timeout_error", 408),
+        "throttling" | "modelnotready" => ("rate_limit_error", 429),
+        "modelstreamerror" | "modelerror" => ("api_error", 424),
+        "serviceunavailable" => ("service_unavailable_error", 503),
+        _ => ("api_error", 500),
+    }
+}

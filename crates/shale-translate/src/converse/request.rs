@@ -1,0 +1,322 @@
+//! OpenAI chat request → Converse / ConverseStream request body.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::params;
+use super::tools::{self, JsonMode, ToolInputs};
+use crate::caps::ModelCaps;
+use crate::error::TranslateError;
+use crate::media::{FetchedMedia, MediaKind};
+use crate::names::{sanitize_tool_id, ToolNameMap};
+use crate::normalize::{
+    normalize_messages, Block, Conversation, Media, MediaSource, NormalizeOptions, SystemBlock,
+    TurnRole,
+};
+use crate::openai::{ChatMessage, ChatRequest, JsonMap, Tool};
+
+/// Per-deployment data, resolved at config load and borrowed per request.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatContext<'a> {
+    pub caps: &'a ModelCaps,
+    /// Extra `litellm_params` keys of the deployment (e.g. `guardrailConfig`, `temperature`,
+    /// `top_k`); request fields win. Credential and routing keys are ignored.
+    pub default_params: &'a JsonMap,
+    /// LiteLLM `modify_params`.
+    pub modify_params: bool,
+    /// LiteLLM `user_continue_message`.
+    pub user_continue_message: Option<&'a ChatMessage>,
+    /// The request's `anthropic-beta` header.
+    pub anthropic_beta: Option<&'a str>,
+    /// http(s) media URLs already downloaded by the server (see [`crate::remote_media_urls`]).
+    pub fetched_media: &'a FetchedMedia,
+}
+
+/// A translated request.
+#[derive(Debug, Clone)]
+pub struct ConverseCall {
+    /// The Converse body (serialise once with `serde_json::to_vec`).
+    pub body: Value,
+    /// Sanitised tool names → originals, for the response.
+    pub tool_names: ToolNameMap,
+    pub json_mode: JsonMode,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+}
+
+/// Translate an OpenAI chat request into a Converse body. Takes the request by value so large
+/// strings (base64 media) move into the body instead of being copied.
+///
+/// Bad input yields [`TranslateError::InvalidRequest`] naming the field, e.g. `n` > 1, an
+/// unsupported image format, an invalid data URL or a `tool_choice` naming an unknown tool.
+pub fn chat_to_converse(
+    mut req: ChatRequest,
+    ctx: &ChatContext<'_>,
+) -> Result<ConverseCall, TranslateError> {
+    let caps = ctx.caps;
+    params::apply_defaults(&mut req, ctx.default_params)?;
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(TranslateError::invalid(
+            "n",
+            "n > 1 is not supported by Bedrock; send one request per completion",
+        ));
+    }
+    let include_usage = req
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    let stream = req.stream.unwrap_or(false);
+
+    // legacy functions / function_call
+    if req.tools.is_none() {
+        if let Some(fs) = req.functions.take() {
+            req.tools = Some(
+                fs.into_iter()
+                    .map(|f| Tool {
+                        kind: "function".into(),
+                        function: Some(f),
+                        cache_control: None,
+                        extra: Map::new(),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    if req.tool_choice.is_none() {
+        if let Some(fc) = req.function_call.take() {
+            req.tool_choice = Some(match fc {
+                Value::Object(o) => json!({"type": "function", "function": o}),
+                other => other,
+            });
+        }
+    }
+
+    let conv = normalize_messages(
+        std::mem::take(&mut req.messages),
+        &NormalizeOptions {
+            modify_params: ctx.modify_params,
+            user_continue_message: ctx.user_continue_message,
+            fetched_media: ctx.fetched_media,
+            trim_prefill_whitespace: caps.trim_prefill_whitespace,
+        },
+    )?;
+
+    let reasoning = params::reasoning(req.reasoning_effort.take(), req.thinking.take(), caps)?;
+    if reasoning.thinking_on && caps.supports_thinking {
+        params::drop_sampling_incompatible_with_thinking(&mut req);
+    }
+    let history_has_tools = conv.turns.iter().any(|t| {
+        t.blocks
+            .iter()
+            .any(|b| matches!(b, Block::ToolUse { .. } | Block::ToolResult { .. }))
+    });
+    let mut names = ToolNameMap::new();
+    let mut setup = tools::build(
+        ToolInputs {
+            tools: req.tools.take(),
+            tool_choice: req.tool_choice.take(),
+            response_format: req.response_format.take(),
+            thinking_on: reasoning.thinking_on,
+            history_has_tools,
+        },
+        caps,
+        &mut names,
+    )?;
+
+    let (mut system, messages) = render_conversation(conv, caps, &mut names);
+    if setup.json_instruction {
+        system.push(json!({ "text": tools::JSON_TOOL_INSTRUCTION }));
+    }
+
+    let mut body = Map::new();
+    body.insert("messages".into(), Value::Array(messages));
+    if !system.is_empty() {
+        body.insert("system".into(), Value::Array(system));
+    }
+    body.insert(
+        "inferenceConfig".into(),
+        params::inference_config(&mut req, &reasoning),
+    );
+    if let Some(tc) = setup.tool_config.take() {
+        body.insert("toolConfig".into(), tc);
+    }
+
+    let mut amrf = Map::new();
+    let mut top = Map::new();
+    params::top_k(req.top_k, caps, &mut amrf);
+    let thinking_on = reasoning.thinking_on;
+    for (k, v) in reasoning.fields {
+        amrf.insert(k.into(), v);
+    }
+    if req.parallel_tool_calls == Some(false) && setup.has_client_tools && caps.anthropic_fields {
+        // Anthropic requires `type` next to `disable_parallel_tool_use`; mirror the toolChoice.
+        let mut tc = setup.anthropic_tool_choice;
+        tc["disable_parallel_tool_use"] = true.into();
+        amrf.insert("tool_choice".into(), tc);
+    }
+    if let Some(tier) = req.service_tier.take() {
+        top.insert("serviceTier".into(), params::service_tier(&tier)?);
+    }
+    params::route_extra(std::mem::take(&mut req.extra), &mut top, &mut amrf);
+    if caps.anthropic_fields {
+        if let Some(h) = ctx.anthropic_beta {
+            params::anthropic_beta(h, &mut amrf);
+        }
+    }
+    if !amrf.is_empty() {
+        body.insert("additionalModelRequestFields".into(), Value::Object(amrf));
+    }
+    if let Some(oc) = setup.output_config {
+        top.entry("outputConfig").or_insert(oc);
+    }
+    if thinking_on {
+        top.entry("additionalModelResponseFieldPaths")
+            .or_insert_with(|| json!(["/usage/output_tokens_details"]));
+    }
+    for key in params::TOP_LEVEL_FIELDS {
+        if let Some(v) = top.remove(*key) {
+            body.insert((*key).into(), v);
+        }
+    }
+
+    Ok(ConverseCall {
+        body: Value::Object(body),
+        tool_names: names,
+        json_mode: setup.json_mode,
+        include_usage,
+        stream,
+    })
+}
+
+const CACHE_POINT: fn() -> Value = || json!({"cachePoint": {"type": "default"}});
+
+/// Render the neutral conversation as Converse `system` and `messages`.
+fn render_conversation(
+    conv: Conversation,
+    caps: &ModelCaps,
+    names: &mut ToolNameMap,
+) -> (Vec<Value>, Vec<Value>) {
+    let cache_ok = caps.supports_cache_point;
+    let mut system = Vec::with_capacity(conv.system.len());
+    for b in conv.system {
+        match b {
+            SystemBlock::Text(t) => system.push(json!({ "text": t })),
+            SystemBlock::CachePoint if cache_ok && !system.is_empty() => system.push(CACHE_POINT()),
+            SystemBlock::CachePoint => {}
+        }
+    }
+    let mut doc_names = HashSet::new();
+    let mut messages = Vec::with_capacity(conv.turns.len());
+    for turn in conv.turns {
+        let mut content = Vec::with_capacity(turn.blocks.len() + 1);
+        let mut has_text = false;
+        let mut has_doc = false;
+        for b in turn.blocks {
+            match b {
+                Block::Text(_) | Block::GuardedText(_) => has_text = true,
+                Block::Media(Media {
+                    kind: MediaKind::Document,
+                    ..
+                }) => has_doc = true,
+                _ => {}
+            }
+            if let Some(v) = render_block(b, cache_ok, names, &mut doc_names) {
+                if v.get("cachePoint").is_some() && content.is_empty() {
+                    continue;
+                }
+                content.push(v);
+            }
+        }
+        if turn.role == TurnRole::User && has_doc && !has_text {
+            content.push(json!({"text": "."}));
+        }
+        let role = match turn.role {
+            TurnRole::User => "user",
+            TurnRole::Assistant => "assistant",
+        };
+        messages.push(json!({"role": role, "content": content}));
+    }
+    (system, messages)
+}
+
+fn render_block(
+    b: Block,
+    cache_ok: bool,
+    names: &mut ToolNameMap,
+    doc_names: &mut HashSet<String>,
+) -> Option<Value> {
+    Some(match b {
+        Block::Text(t) => json!({ "text": t }),
+        Block::GuardedText(t) => json!({"guardContent": {"text": {"text": t}}}),
+        Block::Media(m) => render_media(m, doc_names),
+        Block::ToolUse { id, name, input } => json!({"toolUse": {
+            "toolUseId": sanitize_tool_id(&id),
+            "name": names.sanitize(&name),
+            "input": input,
+        }}),
+        Block::ToolResult { id, content } => {
+            let mut out: Vec<Value> = content
+                .into_iter()
+                .filter(|b| !matches!(b, Block::Text(t) if t.trim().is_empty()))
+                .filter_map(|b| render_block(b, false, names, doc_names))
+                .collect();
+            if out.is_empty() {
+                out.push(json!({"text": "."}));
+            }
+            json!({"toolResult": {"toolUseId": sanitize_tool_id(&id), "content": out}})
+        }
+        Block::Reasoning { text, signature } => {
+            let mut rt = Map::new();
+            rt.insert("text".into(), text.into());
+            if let Some(s) = signature {
+                rt.insert("signature".into(), s.into());
+            }
+            json!({"reasoningContent": {"reasoningText": rt}})
+        }
+        Block::RedactedReasoning(d) => json!({"reasoningContent": {"redactedContent": d}}),
+        Block::CachePoint if cache_ok => CACHE_POINT(),
+        Block::CachePoint => return None,
+    })
+}
+
+fn render_media(m: Media, doc_names: &mut HashSet<String>) -> Value {
+    let name = (m.kind == MediaKind::Document).then(|| document_name(&m.source, doc_names));
+    let source = match m.source {
+        MediaSource::Base64(b) => json!({ "bytes": b }),
+        MediaSource::S3 { uri } => json!({"s3Location": {"uri": uri}}),
+        MediaSource::Text(t) => json!({ "text": t }),
+    };
+    match m.kind {
+        MediaKind::Image => json!({"image": {"format": m.format, "source": source}}),
+        MediaKind::Video => json!({"video": {"format": m.format, "source": source}}),
+        MediaKind::Document => json!({"document": {
+            "format": m.format,
+            "name": name.unwrap_or_default(),
+            "source": source,
+        }}),
+    }
+}
+
+/// `Document-<first 12 hex of the content's SHA-256>`, with ` (n)` added for repeats within one
+/// request (Bedrock rejects duplicate document names).
+fn document_name(source: &MediaSource, used: &mut HashSet<String>) -> String {
+    let data = match source {
+        MediaSource::Base64(b) => b.as_bytes(),
+        MediaSource::S3 { uri } => uri.as_bytes(),
+        MediaSource::Text(t) => t.as_bytes(),
+    };
+    let hash = hex::encode(&Sha256::digest(data)[..6]);
+    let base = format!("Document-{hash}");
+    let mut name = base.clone();
+    let mut n = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{base} ({n})");
+        n += 1;
+    }
+    name
+}

@@ -1,0 +1,252 @@
+//! Request preparation shared by every invoke family: deployment defaults, `n`, legacy
+//! `functions`, the header config blocks, message normalisation, and small helpers (tool choice,
+//! schemas, JSON-mode instructions, pass-through of extra fields).
+
+use serde_json::{json, Map, Value};
+
+use super::headers;
+use crate::converse::{apply_defaults, ChatContext};
+use crate::error::TranslateError;
+use crate::normalize::{normalize_messages, Block, Conversation, NormalizeOptions, SystemBlock};
+use crate::openai::{is_dropped_param, ChatRequest, JsonMap, ResponseFormat, Tool};
+use crate::schema::inline_refs;
+
+/// A request after the family-independent steps.
+pub(super) struct Prepared {
+    /// The request with `messages` moved out, legacy `functions` / `function_call` converted and
+    /// the header config blocks removed from `extra`.
+    pub req: ChatRequest,
+    pub conv: Conversation,
+    pub headers: Vec<(&'static str, String)>,
+    pub include_usage: bool,
+    pub stream: bool,
+}
+
+pub(super) fn prepare(
+    mut req: ChatRequest,
+    ctx: &ChatContext<'_>,
+    trim_prefill: bool,
+) -> Result<Prepared, TranslateError> {
+    apply_defaults(&mut req, ctx.default_params)?;
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(TranslateError::invalid(
+            "n",
+            "n > 1 is not supported by Bedrock; send one request per completion",
+        ));
+    }
+    let include_usage = req
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    let stream = req.stream.unwrap_or(false);
+    if req.tools.is_none() {
+        if let Some(fs) = req.functions.take() {
+            req.tools = Some(
+                fs.into_iter()
+                    .map(|f| Tool {
+                        kind: "function".into(),
+                        function: Some(f),
+                        cache_control: None,
+                        extra: Map::new(),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    if req.tool_choice.is_none() {
+        if let Some(fc) = req.function_call.take() {
+            req.tool_choice = Some(match fc {
+                Value::Object(o) => json!({"type": "function", "function": o}),
+                other => other,
+            });
+        }
+    }
+    let headers = headers::take_headers(&mut req.extra, req.service_tier.take())?;
+    let conv = normalize_messages(
+        std::mem::take(&mut req.messages),
+        &NormalizeOptions {
+            modify_params: ctx.modify_params,
+            user_continue_message: ctx.user_continue_message,
+            fetched_media: ctx.fetched_media,
+            trim_prefill_whitespace: trim_prefill,
+        },
+    )?;
+    Ok(Prepared {
+        req,
+        conv,
+        headers,
+        include_usage,
+        stream,
+    })
+}
+
+/// `max_completion_tokens`, else `max_tokens`.
+pub(super) fn max_tokens(req: &ChatRequest) -> Option<u64> {
+    req.max_completion_tokens.or(req.max_tokens)
+}
+
+/// The non-empty stop sequences.
+pub(super) fn stop_sequences(req: &mut ChatRequest) -> Option<Vec<String>> {
+    let v: Vec<String> = req
+        .stop
+        .take()?
+        .into_vec()
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Insert `key: value` when the value is present.
+pub(super) fn put<T: Into<Value>>(body: &mut JsonMap, key: &str, value: Option<T>) {
+    if let Some(v) = value {
+        body.insert(key.to_owned(), v.into());
+    }
+}
+
+/// Copy the remaining extra request fields into the native body (a client's explicit native
+/// field such as `max_gen_len` wins over the translated one). Dropped parameters are skipped and
+/// an `additionalModelRequestFields` object is merged in member by member.
+pub(super) fn pass_through(extra: JsonMap, body: &mut JsonMap) {
+    for (k, v) in extra {
+        if v.is_null() || is_dropped_param(&k) {
+            continue;
+        }
+        if k == "additionalModelRequestFields" {
+            if let Value::Object(o) = v {
+                body.extend(o);
+            }
+            continue;
+        }
+        body.insert(k, v);
+    }
+}
+
+/// A parsed `tool_choice`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Choice {
+    Auto,
+    Any,
+    None,
+    Tool(String),
+}
+
+pub(super) fn parse_choice(v: Option<&Value>) -> Result<Option<Choice>, TranslateError> {
+    let bad = || {
+        TranslateError::invalid(
+            "tool_choice",
+            "tool_choice must be \"auto\", \"required\", \"none\" or {\"type\":\"function\",\"function\":{\"name\":...}}",
+        )
+    };
+    Ok(Some(match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Choice::Auto,
+            "required" | "any" => Choice::Any,
+            "none" => Choice::None,
+            _ => return Err(bad()),
+        },
+        Some(Value::Object(o)) => {
+            let name = o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .or_else(|| o.get("name"))
+                .and_then(Value::as_str);
+            match (o.get("type").and_then(Value::as_str), name) {
+                (Some("function") | Some("tool") | None, Some(n)) => Choice::Tool(n.to_owned()),
+                (Some("auto"), _) => Choice::Auto,
+                (Some("any") | Some("required"), _) => Choice::Any,
+                (Some("none"), _) => Choice::None,
+                _ => return Err(bad()),
+            }
+        }
+        Some(_) => return Err(bad()),
+    }))
+}
+
+/// An object schema for tool input: `$ref`s inlined, `type: object` when missing.
+pub(super) fn object_schema(schema: Option<Value>) -> Value {
+    match schema {
+        Some(Value::Object(mut o)) => {
+            if !o.contains_key("type") {
+                o.insert("type".into(), "object".into());
+            }
+            inline_refs(Value::Object(o))
+        }
+        _ => json!({"type": "object", "properties": {}}),
+    }
+}
+
+/// Validate `response_format`; `Some((schema))` when JSON output is asked for (the schema is
+/// `None` for `json_object`).
+pub(super) fn json_request(
+    rf: Option<ResponseFormat>,
+) -> Result<Option<Option<Value>>, TranslateError> {
+    let Some(rf) = rf else { return Ok(None) };
+    match rf.kind.as_str() {
+        "text" => Ok(None),
+        "json_object" => Ok(Some(None)),
+        "json_schema" => Ok(Some(rf.json_schema.and_then(|j| j.schema).map(inline_refs))),
+        other => Err(TranslateError::invalid(
+            "response_format.type",
+            format!("unsupported response_format type '{other}'"),
+        )),
+    }
+}
+
+/// A system instruction asking for JSON output (for families without a native JSON mode).
+pub(super) fn json_instruction(schema: Option<&Value>) -> String {
+    match schema {
+        Some(s) => format!(
+            "Respond only with a JSON object that matches this JSON schema, with no other text:\n{s}"
+        ),
+        None => "Respond only with a valid JSON object, with no other text.".to_owned(),
+    }
+}
+
+/// The system prompt as one string (pieces joined by a blank line).
+pub(super) fn system_text(system: &[SystemBlock]) -> Option<String> {
+    let parts: Vec<&str> = system
+        .iter()
+        .filter_map(|b| match b {
+            SystemBlock::Text(t) => Some(t.as_str()),
+            SystemBlock::CachePoint => None,
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
+/// Plain text of a turn for prompt-template families: text joins with newlines, tool calls and
+/// tool results are written out as text; media is rejected (`what` names the family).
+pub(super) fn turn_text(blocks: Vec<Block>, what: &str) -> Result<String, TranslateError> {
+    let mut out: Vec<String> = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        match b {
+            Block::Text(t) | Block::GuardedText(t) => out.push(t),
+            Block::ToolUse { name, input, .. } => out.push(
+                json!({"tool_call": {"name": name, "arguments": input}}).to_string(),
+            ),
+            Block::ToolResult { content, .. } => {
+                let inner = turn_text(content, what)?;
+                out.push(format!("Tool result: {inner}"));
+            }
+            Block::Media(m) => {
+                return Err(TranslateError::invalid(
+                    "messages",
+                    format!(
+                        "{} input ({}) is not supported by {what} on the invoke route; use a model that accepts it or the Converse route",
+                        match m.kind {
+                            crate::media::MediaKind::Image => "image",
+                            crate::media::MediaKind::Document => "document",
+                            crate::media::MediaKind::Video => "video",
+                        },
+                        m.format
+                    ),
+                ))
+            }
+            Block::Reasoning { .. } | Block::RedactedReasoning(_) | Block::CachePoint => {}
+        }
+    }
+    Ok(out.join("\n"))
+}
