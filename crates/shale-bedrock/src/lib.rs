@@ -1,0 +1,58 @@
+//! `shale-bedrock`: the layer every Bedrock call goes through.
+//!
+//! It owns per-deployment client state ([`Target`], resolved once at config load), credentials
+//! (bearer keys, STS AssumeRole / web identity, profiles, static keys, the default chain, with a
+//! single-flight refreshing cache), SigV4 signing (`aws-sigv4`), event-stream decoding
+//! (`aws-smithy-eventstream`), error classification and the OpenAI status mapping, and retries.
+//! It does no translation of request or response bodies and knows nothing of the config format.
+//!
+//! # Usage
+//! ```no_run
+//! # async fn demo() -> Result<(), shale_bedrock::BedrockError> {
+//! use shale_bedrock::{BedrockClient, ClientOptions, Operation, TargetSpec};
+//! let client = BedrockClient::new(ClientOptions::default())?;
+//! let target = client
+//!     .target(TargetSpec {
+//!         deployment: "model_list[0] (claude)".into(),
+//!         model_id: "us.anthropic.claude-3-5-haiku-20241022-v1:0".into(),
+//!         region: Some("us-east-1".into()),
+//!         ..TargetSpec::default()
+//!     })
+//!     .await?;
+//! let body = bytes::Bytes::from_static(br#"{"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#);
+//! let answer = client.call(&target, Operation::Converse, body, &http::HeaderMap::new()).await?;
+//! # let _ = answer; Ok(()) }
+//! ```
+//!
+//! # Contract notes
+//! - [`BedrockClient::call`] retries throttling, 5xx, timeouts and connection errors
+//!   (`num_retries`, jittered exponential backoff honouring `Retry-After`); the timeout covers
+//!   the whole request.
+//! - [`BedrockClient::call_stream`] retries only until the response headers arrive; the
+//!   `stream_timeout` bounds the wait for headers and every silence between two chunks.
+//!   In-stream exception frames arrive as [`BedrockError::Upstream`] items, after which the
+//!   stream ends. Errors inside a stream are never retried (bytes may already be with the
+//!   client), whatever [`BedrockError::is_retryable`] says.
+//! - [`BedrockClient::rerank`] and [`BedrockClient::raw`] always sign with SigV4; a bearer-only
+//!   deployment falls back to the default AWS credential chain, else gets
+//!   [`BedrockError::BearerNotSupported`].
+//! - Credentials are resolved per deployment as documented in `docs/credentials.md`; a failure
+//!   is [`BedrockError::Credentials`] naming the deployment and never affects other targets.
+//! - Errors map to OpenAI answers with [`BedrockError::http_status`],
+//!   [`BedrockError::openai_type`] and [`BedrockError::openai_code`].
+
+pub mod client;
+pub mod credentials;
+pub mod error;
+pub mod eventstream;
+pub mod resolve;
+pub mod retry;
+pub mod secret;
+pub mod sign;
+pub mod spec;
+
+pub use client::{BedrockClient, BedrockResponse, Operation, Service, Target};
+pub use error::{BedrockError, ErrorKind, StreamDecodeError};
+pub use eventstream::{EventStream, StreamEvent};
+pub use secret::Secret;
+pub use spec::{ClientOptions, EnvSource, TargetSpec};

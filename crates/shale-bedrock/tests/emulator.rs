@@ -1,0 +1,828 @@
+//! End-to-end tests against `shale-emulator` (which verifies SigV4 like AWS and runs its own
+//! STS): every credential source, refresh after expiry, model-id paths, error mapping, retries
+//! and broken streams.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, Method};
+use serde_json::{json, Value};
+use shale_bedrock::{
+    BedrockClient, BedrockError, EnvSource, ErrorKind, Operation, Service, StreamDecodeError,
+    Target, TargetSpec,
+};
+use shale_emulator::{EmulatorConfig, RunningEmulator};
+
+use common::options;
+
+const AKID: &str = "AKIDEXAMPLE";
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+const API_KEY: &str = "bedrock-api-key-EXAMPLE";
+const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+const ROLE: &str = "arn:aws:iam::123456789012:role/shale-test";
+
+async fn emulator() -> RunningEmulator {
+    shale_emulator::spawn(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn base(emu: &RunningEmulator, name: &str) -> TargetSpec {
+    TargetSpec {
+        deployment: name.into(),
+        model_id: CLAUDE.into(),
+        region: Some("us-east-1".into()),
+        api_base: Some(emu.url()),
+        ..TargetSpec::default()
+    }
+}
+
+fn with_keys(spec: TargetSpec) -> TargetSpec {
+    TargetSpec {
+        access_key_id: Some(AKID.into()),
+        secret_access_key: Some(SECRET.into()),
+        ..spec
+    }
+}
+
+fn converse_body() -> Bytes {
+    Bytes::from_static(
+        br#"{"messages":[{"role":"user","content":[{"text":"Hello there"}]}],"inferenceConfig":{"maxTokens":50}}"#,
+    )
+}
+
+async fn converse(client: &BedrockClient, target: &Target) -> Result<Value, BedrockError> {
+    let answer = client
+        .call(
+            target,
+            Operation::Converse,
+            converse_body(),
+            &HeaderMap::new(),
+        )
+        .await?;
+    assert_eq!(answer.status, 200);
+    Ok(serde_json::from_slice(&answer.body).unwrap())
+}
+
+/// Recorded requests of one operation (`converse`, `sts`, `rerank`...).
+fn recorded(emu: &RunningEmulator, operation: &str) -> Vec<Value> {
+    emu.recorded_requests()
+        .into_iter()
+        .filter(|r| r["operation"] == operation)
+        .collect()
+}
+
+#[tokio::test]
+async fn static_keys_reach_the_encoded_path_with_a_valid_signature() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let ids = [
+        // No region anywhere: the us-west-2 fallback; ARNs bring their own.
+        (CLAUDE, "us-west-2"),
+        ("us.anthropic.claude-3-5-haiku-20241022-v1:0", "us-west-2"),
+        (
+            "global.anthropic.claude-sonnet-4-20250514-v1:0",
+            "us-west-2",
+        ),
+        (
+            "arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/a0a0a0a0a0a0",
+            "eu-west-1",
+        ),
+        (
+            "arn:aws:bedrock:ap-south-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+            "ap-south-1",
+        ),
+    ];
+    for (id, region) in ids {
+        let target = client
+            .target(with_keys(TargetSpec {
+                model_id: id.into(),
+                region: None,
+                ..base(&emu, id)
+            }))
+            .await
+            .unwrap();
+        assert_eq!(target.region(), region);
+        let out = converse(&client, &target).await.unwrap();
+        assert!(out["output"]["message"]["content"].is_array(), "{out}");
+        let rec = recorded(&emu, "converse").pop().unwrap();
+        assert_eq!(rec["model_id"], id);
+        assert_eq!(
+            rec["path"],
+            format!(
+                "/model/{}/converse",
+                shale_bedrock::resolve::encode_model_id(id)
+            )
+        );
+        assert!(rec["path"].as_str().unwrap().contains("%3A"));
+        assert_eq!(rec["auth"], "sigv4");
+        assert_eq!(rec["access_key_id"], AKID);
+        assert_eq!(rec["region"], region);
+        assert_eq!(rec["service"], "bedrock");
+    }
+}
+
+#[tokio::test]
+async fn wrong_secret_is_a_403_invalid_signature() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(TargetSpec {
+            access_key_id: Some(AKID.into()),
+            secret_access_key: Some("not-the-secret".into()),
+            num_retries: Some(3),
+            ..base(&emu, "bad-secret")
+        })
+        .await
+        .unwrap();
+    let err = converse(&client, &target).await.unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::InvalidSignature));
+    assert_eq!(
+        (err.http_status(), err.openai_type()),
+        (403, "permission_error")
+    );
+    assert_eq!(
+        recorded(&emu, "converse").len(),
+        1,
+        "auth errors are not retried"
+    );
+}
+
+/// Temporary credentials straight from the emulator's STS (unsigned web-identity call).
+async fn temporary_keys(emu: &RunningEmulator) -> (String, String, String) {
+    let xml = reqwest::Client::new()
+        .post(format!("{}/", emu.url()))
+        .form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", ROLE),
+            ("RoleSessionName", "setup"),
+            ("WebIdentityToken", "eyJhbGciOiJub25lIn0.e30."),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let field = |name: &str| {
+        xml.split(&format!("<{name}>"))
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .unwrap()
+            .to_owned()
+    };
+    (
+        field("AccessKeyId"),
+        field("SecretAccessKey"),
+        field("SessionToken"),
+    )
+}
+
+#[tokio::test]
+async fn session_token_keys_are_signed_with_the_token() {
+    let emu = emulator().await;
+    let (ak, sk, token) = temporary_keys(&emu).await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(TargetSpec {
+            access_key_id: Some(ak.clone()),
+            secret_access_key: Some(sk.clone().into()),
+            session_token: Some(token.clone().into()),
+            ..base(&emu, "session")
+        })
+        .await
+        .unwrap();
+    converse(&client, &target).await.unwrap();
+    let rec = recorded(&emu, "converse").pop().unwrap();
+    assert_eq!(rec["access_key_id"], ak.as_str());
+    assert_eq!(rec["headers"]["x-amz-security-token"], token.as_str());
+    assert!(rec["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .contains("x-amz-security-token"));
+
+    let target = client
+        .target(TargetSpec {
+            access_key_id: Some(ak),
+            secret_access_key: Some(sk.into()),
+            session_token: Some("forged-token".into()),
+            ..base(&emu, "forged")
+        })
+        .await
+        .unwrap();
+    let err = converse(&client, &target).await.unwrap_err();
+    assert_eq!(err.http_status(), 403, "{err}");
+}
+
+#[tokio::test]
+async fn bearer_keys_from_config_and_env() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(TargetSpec {
+            api_key: Some(API_KEY.into()),
+            ..base(&emu, "bearer")
+        })
+        .await
+        .unwrap();
+    converse(&client, &target).await.unwrap();
+    assert_eq!(recorded(&emu, "converse").pop().unwrap()["auth"], "bearer");
+
+    let client_env = BedrockClient::new(shale_bedrock::ClientOptions {
+        env: EnvSource::from_pairs([("AWS_BEARER_TOKEN_BEDROCK", API_KEY)]),
+        ..options()
+    })
+    .unwrap();
+    let target = client_env.target(base(&emu, "env-bearer")).await.unwrap();
+    assert!(target.uses_bearer());
+    converse(&client_env, &target).await.unwrap();
+    assert_eq!(recorded(&emu, "converse").pop().unwrap()["auth"], "bearer");
+
+    let target = client
+        .target(TargetSpec {
+            api_key: Some("bedrock-api-key-WRONG".into()),
+            ..base(&emu, "bad-bearer")
+        })
+        .await
+        .unwrap();
+    let err = converse(&client, &target).await.unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::UnrecognizedClient));
+    assert_eq!(err.http_status(), 403);
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn profile_with_static_keys() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let credentials = dir.path().join("credentials");
+    write(&config, "[profile emu]\nregion = eu-west-3\n");
+    write(
+        &credentials,
+        &format!("[emu]\naws_access_key_id = {AKID}\naws_secret_access_key = {SECRET}\n"),
+    );
+    let client = BedrockClient::new(shale_bedrock::ClientOptions {
+        aws_config_file: Some(config),
+        aws_credentials_file: Some(credentials),
+        ..options()
+    })
+    .unwrap();
+    let target = client
+        .target(TargetSpec {
+            profile_name: Some("emu".into()),
+            region: None,
+            ..base(&emu, "profile")
+        })
+        .await
+        .unwrap();
+    assert_eq!(target.region(), "eu-west-3", "region from the profile");
+    converse(&client, &target).await.unwrap();
+    let rec = recorded(&emu, "converse").pop().unwrap();
+    assert_eq!(rec["access_key_id"], AKID);
+    assert_eq!(rec["region"], "eu-west-3");
+}
+
+#[tokio::test]
+async fn profile_with_credential_process() {
+    use std::os::unix::fs::PermissionsExt;
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("creds.sh");
+    write(
+        &script,
+        &format!(
+            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{AKID}\", \"SecretAccessKey\": \"{SECRET}\"}}'\n"
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("config");
+    write(
+        &config,
+        &format!(
+            "[profile proc]\ncredential_process = {}\n",
+            script.display()
+        ),
+    );
+    let client = BedrockClient::new(shale_bedrock::ClientOptions {
+        aws_config_file: Some(config),
+        ..options()
+    })
+    .unwrap();
+    let target = client
+        .target(TargetSpec {
+            profile_name: Some("proc".into()),
+            ..base(&emu, "process")
+        })
+        .await
+        .unwrap();
+    assert!(target.auth_description().contains("profile \"proc\""));
+    converse(&client, &target).await.unwrap();
+    assert_eq!(
+        recorded(&emu, "converse").pop().unwrap()["access_key_id"],
+        AKID
+    );
+}
+
+#[tokio::test]
+async fn missing_profile_is_a_credentials_error_naming_the_deployment() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(TargetSpec {
+            profile_name: Some("nope".into()),
+            ..base(&emu, "model_list[5] (no-profile)")
+        })
+        .await
+        .unwrap();
+    let err = converse(&client, &target).await.unwrap_err();
+    match &err {
+        BedrockError::Credentials { deployment, .. } => {
+            assert_eq!(deployment, "model_list[5] (no-profile)")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("model_list[5] (no-profile)"));
+    assert!(recorded(&emu, "converse").is_empty());
+
+    // Another deployment of the same client is unaffected.
+    let ok = client.target(with_keys(base(&emu, "ok"))).await.unwrap();
+    converse(&client, &ok).await.unwrap();
+}
+
+#[tokio::test]
+async fn assume_role_with_given_keys_via_the_sts_endpoint() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(with_keys(TargetSpec {
+            role_name: Some(ROLE.into()),
+            session_name: Some("shale-session".into()),
+            external_id: Some("ext-123".into()),
+            session_tags: vec![("team".into(), "ml".into())],
+            sts_endpoint: Some(emu.url()),
+            ..base(&emu, "role")
+        }))
+        .await
+        .unwrap();
+    converse(&client, &target).await.unwrap();
+    let sts = recorded(&emu, "sts");
+    assert_eq!(sts.len(), 1);
+    let form = &sts[0]["body"];
+    assert_eq!(form["Action"], "AssumeRole");
+    assert_eq!(form["RoleArn"], ROLE);
+    assert_eq!(form["RoleSessionName"], "shale-session");
+    assert_eq!(form["ExternalId"], "ext-123");
+    assert_eq!(form["Tags.member.1.Key"], "team");
+    assert_eq!(form["Tags.member.1.Value"], "ml");
+    assert_eq!(sts[0]["auth"], "sigv4");
+    assert_eq!(sts[0]["service"], "sts");
+    assert_eq!(sts[0]["access_key_id"], AKID);
+    let rec = recorded(&emu, "converse").pop().unwrap();
+    assert!(rec["access_key_id"].as_str().unwrap().starts_with("ASIA"));
+    assert!(rec["headers"]["x-amz-security-token"].is_string());
+}
+
+#[tokio::test]
+async fn web_identity_token_inline_and_from_a_file() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    write(&token_file, "eyJhbGciOiJSUzI1NiJ9.file-token.sig\n");
+    let client = BedrockClient::new(options()).unwrap();
+    for (name, token) in [
+        ("inline", "eyJhbGciOiJSUzI1NiJ9.inline-token.sig".to_owned()),
+        ("file", token_file.display().to_string()),
+    ] {
+        let target = client
+            .target(TargetSpec {
+                web_identity_token: Some(token.into()),
+                role_name: Some(ROLE.into()),
+                session_name: Some(format!("wi-{name}")),
+                sts_endpoint: Some(emu.url()),
+                ..base(&emu, name)
+            })
+            .await
+            .unwrap();
+        converse(&client, &target).await.unwrap();
+        let sts = recorded(&emu, "sts").pop().unwrap();
+        assert_eq!(sts["body"]["Action"], "AssumeRoleWithWebIdentity");
+        assert_eq!(sts["body"]["RoleSessionName"], format!("wi-{name}"));
+        assert_eq!(sts["auth"], "none");
+        let expected_token = if name == "file" {
+            "eyJhbGciOiJSUzI1NiJ9.file-token.sig"
+        } else {
+            "eyJhbGciOiJSUzI1NiJ9.inline-token.sig"
+        };
+        assert_eq!(sts["body"]["WebIdentityToken"], expected_token);
+        let rec = recorded(&emu, "converse").pop().unwrap();
+        assert!(rec["access_key_id"].as_str().unwrap().starts_with("ASIA"));
+    }
+}
+
+#[tokio::test]
+async fn assumed_credentials_are_shared_then_refreshed_after_expiry() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(with_keys(TargetSpec {
+            role_name: Some(ROLE.into()),
+            sts_endpoint: Some(emu.url()),
+            // STS truncates the expiry to whole seconds: 2 to 3 s of lifetime, so the first
+            // refresh is due no earlier than 1 s after the first fetch.
+            role_session_duration: Some(Duration::from_secs(3)),
+            ..base(&emu, "short-role")
+        }))
+        .await
+        .unwrap();
+    // Many concurrent first requests: one STS call.
+    let calls = (0..8).map(|_| converse(&client, &target));
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+    assert_eq!(recorded(&emu, "sts").len(), 1);
+    let first_key = recorded(&emu, "converse")[0]["access_key_id"].clone();
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    converse(&client, &target).await.unwrap();
+    assert_eq!(
+        recorded(&emu, "sts").len(),
+        2,
+        "expired credentials were refreshed"
+    );
+    let last_key = recorded(&emu, "converse").pop().unwrap()["access_key_id"].clone();
+    assert_ne!(first_key, last_key);
+    assert_eq!(recorded(&emu, "converse").len(), 9);
+}
+
+#[tokio::test]
+async fn unreachable_sts_is_a_credentials_error() {
+    let emu = emulator().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(with_keys(TargetSpec {
+            role_name: Some(ROLE.into()),
+            sts_endpoint: Some(dead_url),
+            ..base(&emu, "model_list[9] (dead-sts)")
+        }))
+        .await
+        .unwrap();
+    let err = converse(&client, &target).await.unwrap_err();
+    match &err {
+        BedrockError::Credentials {
+            deployment,
+            message,
+        } => {
+            assert_eq!(deployment, "model_list[9] (dead-sts)");
+            assert!(message.contains(ROLE), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.to_string().contains(SECRET));
+}
+
+#[tokio::test]
+async fn every_exception_maps_to_its_status() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(with_keys(TargetSpec {
+            num_retries: Some(0),
+            ..base(&emu, "errors")
+        }))
+        .await
+        .unwrap();
+    let cases = [
+        (
+            "ValidationException",
+            ErrorKind::Validation,
+            400,
+            "invalid_request_error",
+        ),
+        (
+            "ThrottlingException",
+            ErrorKind::Throttling,
+            429,
+            "rate_limit_error",
+        ),
+        (
+            "AccessDeniedException",
+            ErrorKind::AccessDenied,
+            403,
+            "permission_error",
+        ),
+        (
+            "ResourceNotFoundException",
+            ErrorKind::ResourceNotFound,
+            404,
+            "not_found_error",
+        ),
+        (
+            "ModelTimeoutException",
+            ErrorKind::ModelTimeout,
+            408,
+            "timeout_error",
+        ),
+        (
+            "ModelNotReadyException",
+            ErrorKind::ModelNotReady,
+            429,
+            "rate_limit_error",
+        ),
+        (
+            "ModelErrorException",
+            ErrorKind::ModelError,
+            500,
+            "api_error",
+        ),
+        (
+            "ServiceQuotaExceededException",
+            ErrorKind::ServiceQuotaExceeded,
+            400,
+            "invalid_request_error",
+        ),
+        (
+            "ServiceUnavailableException",
+            ErrorKind::ServiceUnavailable,
+            503,
+            "service_unavailable",
+        ),
+        (
+            "InternalServerException",
+            ErrorKind::InternalServer,
+            500,
+            "api_error",
+        ),
+    ];
+    for (name, kind, status, openai_type) in cases {
+        emu.script(&[json!({"error": {"type": name, "message": format!("scripted {name}")}})])
+            .unwrap();
+        let err = converse(&client, &target).await.unwrap_err();
+        assert_eq!(err.kind(), Some(&kind), "{name}");
+        assert_eq!(err.http_status(), status, "{name}");
+        assert_eq!(err.openai_type(), openai_type, "{name}");
+        assert!(
+            err.to_string().contains(&format!("scripted {name}")),
+            "{err}"
+        );
+        match &err {
+            BedrockError::Upstream { request_id, .. } => assert!(request_id.is_some(), "{name}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn scripted_throttle_then_success_and_validation_without_retry() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client.target(with_keys(base(&emu, "retry"))).await.unwrap();
+    emu.script(&[json!({"error": {"type": "ThrottlingException"}})])
+        .unwrap();
+    converse(&client, &target).await.unwrap();
+    assert_eq!(recorded(&emu, "converse").len(), 2);
+
+    emu.reset();
+    emu.script(&[json!({"error": {"type": "ValidationException"}})])
+        .unwrap();
+    let err = converse(&client, &target).await.unwrap_err();
+    assert_eq!(err.http_status(), 400);
+    assert_eq!(recorded(&emu, "converse").len(), 1);
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried_then_reported() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client.target(with_keys(base(&emu, "drop"))).await.unwrap();
+    emu.script(&[json!({"drop": true})]).unwrap();
+    converse(&client, &target).await.unwrap();
+    assert_eq!(recorded(&emu, "converse").len(), 2);
+
+    let target = client
+        .target(with_keys(TargetSpec {
+            num_retries: Some(0),
+            ..base(&emu, "drop-no-retry")
+        }))
+        .await
+        .unwrap();
+    emu.script(&[json!({"drop": true})]).unwrap();
+    let err = converse(&client, &target).await.unwrap_err();
+    assert!(matches!(err, BedrockError::Connect { .. }), "{err:?}");
+    assert_eq!(err.http_status(), 502);
+}
+
+#[tokio::test]
+async fn delayed_answer_hits_the_timeout() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(with_keys(TargetSpec {
+            timeout: Some(Duration::from_millis(200)),
+            num_retries: Some(0),
+            ..base(&emu, "slow")
+        }))
+        .await
+        .unwrap();
+    emu.script(&[json!({"delay_ms": 2000})]).unwrap();
+    let err = converse(&client, &target).await.unwrap_err();
+    assert_eq!(err.http_status(), 504, "{err:?}");
+}
+
+async fn stream_items(
+    client: &BedrockClient,
+    target: &Target,
+) -> Vec<Result<shale_bedrock::StreamEvent, BedrockError>> {
+    client
+        .call_stream(
+            target,
+            Operation::ConverseStream,
+            converse_body(),
+            &HeaderMap::new(),
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+}
+
+#[tokio::test]
+async fn converse_stream_and_broken_streams() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(with_keys(base(&emu, "stream")))
+        .await
+        .unwrap();
+
+    let items = stream_items(&client, &target).await;
+    let types: Vec<String> = items
+        .iter()
+        .map(|i| i.as_ref().unwrap().event_type.clone())
+        .collect();
+    assert_eq!(types.first().map(String::as_str), Some("messageStart"));
+    assert!(types.iter().any(|t| t == "contentBlockDelta"));
+    assert_eq!(types.last().map(String::as_str), Some("metadata"));
+
+    let events = json!([
+        {"type": "messageStart", "payload": {"role": "assistant"}},
+        {"type": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"text": "Hi"}}},
+        {"type": "contentBlockStop", "payload": {"contentBlockIndex": 0}},
+        {"type": "messageStop", "payload": {"stopReason": "end_turn"}}
+    ]);
+    emu.script(&[json!({"events": events, "cut_after": 2})])
+        .unwrap();
+    let items = stream_items(&client, &target).await;
+    assert_eq!(items.len(), 3);
+    assert!(items[..2].iter().all(Result::is_ok));
+    // The emulator aborts the chunked body mid-frame: the connection broke off.
+    match &items[2] {
+        Err(e @ BedrockError::Connect { message, .. }) => {
+            assert!(message.contains("broke off"), "{message}");
+            assert_eq!(e.http_status(), 502);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    emu.script(&[json!({"events": events, "bad_crc_at": 1})])
+        .unwrap();
+    let items = stream_items(&client, &target).await;
+    assert_eq!(items.len(), 2);
+    assert!(items[0].is_ok());
+    match &items[1] {
+        Err(e @ BedrockError::StreamDecode(StreamDecodeError::Malformed(m))) => {
+            assert!(m.to_lowercase().contains("checksum"), "{m}");
+            assert_eq!(e.http_status(), 502);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    emu.script(&[json!({
+        "events": events,
+        "exception_after": 1,
+        "exception": {"type": "throttlingException", "message": "Too many tokens per minute"}
+    })])
+    .unwrap();
+    let items = stream_items(&client, &target).await;
+    assert_eq!(items.len(), 2);
+    let err = items[1].as_ref().unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::Throttling));
+    assert_eq!(err.http_status(), 429);
+    assert!(err.to_string().contains("Too many tokens per minute"));
+}
+
+#[tokio::test]
+async fn stream_errors_before_headers_are_retried() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(with_keys(base(&emu, "stream-retry")))
+        .await
+        .unwrap();
+    emu.script(&[json!({"error": {"type": "ServiceUnavailableException"}})])
+        .unwrap();
+    let items = stream_items(&client, &target).await;
+    assert!(items.iter().all(Result::is_ok));
+    assert_eq!(recorded(&emu, "converse-stream").len(), 2);
+}
+
+#[tokio::test]
+async fn invoke_stream_yields_chunks() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(with_keys(base(&emu, "invoke-stream")))
+        .await
+        .unwrap();
+    let body = Bytes::from_static(
+        br#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":50,"messages":[{"role":"user","content":"Hi"}]}"#,
+    );
+    let items: Vec<_> = client
+        .call_stream(&target, Operation::InvokeStream, body, &HeaderMap::new())
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert!(!items.is_empty());
+    for item in &items {
+        let ev = item.as_ref().unwrap();
+        assert_eq!(ev.event_type, "chunk");
+        let payload: Value = serde_json::from_slice(&ev.payload).unwrap();
+        assert!(payload["bytes"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn rerank_and_raw_pass_through_are_sigv4() {
+    let emu = emulator().await;
+    let client = BedrockClient::new(options()).unwrap();
+    let target = client
+        .target(with_keys(TargetSpec {
+            model_id: "cohere.rerank-v3-5:0".into(),
+            region: Some("us-west-2".into()),
+            api_key: Some(API_KEY.into()),
+            ..base(&emu, "rerank")
+        }))
+        .await
+        .unwrap();
+    let body = json!({
+        "queries": [{"type": "TEXT", "textQuery": {"text": "what is shale"}}],
+        "sources": [
+            {"type": "INLINE", "inlineDocumentSource": {"type": "TEXT", "textDocument": {"text": "shale is a rock"}}},
+            {"type": "INLINE", "inlineDocumentSource": {"type": "TEXT", "textDocument": {"text": "bedrock is below"}}}
+        ],
+        "rerankingConfiguration": {"type": "BEDROCK_RERANKING_MODEL", "bedrockRerankingConfiguration": {
+            "numberOfResults": 2,
+            "modelConfiguration": {"modelArn": "arn:aws:bedrock:us-west-2::foundation-model/cohere.rerank-v3-5:0"}}}
+    });
+    let answer = client
+        .rerank(&target, Bytes::from(body.to_string()))
+        .await
+        .unwrap();
+    let out: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(out["results"].as_array().unwrap().len(), 2, "{out}");
+    let rec = recorded(&emu, "rerank").pop().unwrap();
+    assert_eq!(rec["auth"], "sigv4");
+    assert_eq!(rec["region"], "us-west-2");
+
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let response = client
+        .raw(
+            &target,
+            Service::Runtime,
+            Method::POST,
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+            converse_body(),
+            &headers,
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let rec = recorded(&emu, "converse").pop().unwrap();
+    assert_eq!(rec["auth"], "sigv4");
+    assert_eq!(rec["model_id"], CLAUDE);
+
+    let response = client
+        .raw(
+            &target,
+            Service::AgentRuntime,
+            Method::POST,
+            "/rerank",
+            Bytes::from(body.to_string()),
+            &headers,
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
