@@ -93,7 +93,8 @@ def deployment(model_name: str, model: str, emulator_url: str, **params) -> dict
         "aws_region_name": "us-east-1",
     }
     p.update(params)
-    return {"model_name": model_name, "litellm_params": p}
+    # A None value means "leave this key out".
+    return {"model_name": model_name, "litellm_params": {k: v for k, v in p.items() if v is not None}}
 
 
 def start_gateway(config: dict, extra_args: list[str] | None = None) -> tuple[subprocess.Popen, str, str]:
