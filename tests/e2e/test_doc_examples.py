@@ -166,3 +166,16 @@ def test_streaming_example(client):
         model="bedrock-claude-v1", messages=[{"content": "Hello, how are you?", "role": "user"}], stream=True
     ))
     assert chunks and any(c.choices and c.choices[0].delta.content for c in chunks)
+
+
+def test_computer_use_tools_with_beta_features(client, emulator):
+    r = client.chat.completions.create(
+        model="bedrock-claude",
+        messages=[{"role": "user", "content": "Take a screenshot"}],
+        tools=[{"type": "computer_20241022", "name": "computer", "display_width_px": 1920, "display_height_px": 1080}],
+        extra_headers={"anthropic-beta": "context-1m-2025-08-07"},
+    )
+    assert r.choices[0].message.content is not None or r.choices[0].message.tool_calls
+    amrf = emulator.last_body()["additionalModelRequestFields"]
+    assert amrf["tools"][0]["type"] == "computer_20241022"
+    assert amrf["anthropic_beta"] == ["computer-use-2024-10-22", "context-1m-2025-08-07"]

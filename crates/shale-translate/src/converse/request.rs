@@ -163,6 +163,13 @@ pub fn chat_to_converse(
         top.insert("serviceTier".into(), params::service_tier(&tier)?);
     }
     params::route_extra(std::mem::take(&mut req.extra), &mut top, &mut amrf);
+    if !setup.anthropic_builtin_tools.is_empty() {
+        amrf.insert(
+            "tools".into(),
+            Value::Array(std::mem::take(&mut setup.anthropic_builtin_tools)),
+        );
+        params::anthropic_beta(&setup.anthropic_betas.join(","), &mut amrf);
+    }
     if caps.anthropic_fields {
         if let Some(h) = ctx.anthropic_beta {
             params::anthropic_beta(h, &mut amrf);

@@ -41,6 +41,31 @@ pub(crate) struct ToolSetup {
     /// JSON mode uses the `json_tool_call` tool but cannot force it (thinking is on, the model
     /// cannot force tools, or client tools compete): a system instruction asks for it instead.
     pub json_instruction: bool,
+    /// Anthropic server-defined tools (`computer_*`, `bash_*`, `text_editor_*`), passed as given in
+    /// `additionalModelRequestFields.tools` (Converse has no shape for them).
+    pub anthropic_builtin_tools: Vec<Value>,
+    /// The `anthropic_beta` flags those tools need.
+    pub anthropic_betas: Vec<&'static str>,
+}
+
+/// Anthropic's server-defined tool types and the beta flag each needs on Bedrock.
+const ANTHROPIC_BUILTIN_TOOLS: &[(&str, &str)] = &[
+    ("computer_20241022", "computer-use-2024-10-22"),
+    ("bash_20241022", "computer-use-2024-10-22"),
+    ("text_editor_20241022", "computer-use-2024-10-22"),
+    ("computer_20250124", "computer-use-2025-01-24"),
+    ("bash_20250124", "computer-use-2025-01-24"),
+    ("text_editor_20250124", "computer-use-2025-01-24"),
+    ("text_editor_20250429", "computer-use-2025-01-24"),
+    ("text_editor_20250728", "computer-use-2025-01-24"),
+];
+
+/// The beta flag of an Anthropic server-defined tool type, if it is one.
+pub(crate) fn anthropic_builtin_beta(kind: &str) -> Option<&'static str> {
+    ANTHROPIC_BUILTIN_TOOLS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, beta)| *beta)
 }
 
 /// The system instruction added when the JSON tool cannot be forced.
@@ -131,6 +156,18 @@ pub(crate) fn build(
     let mut specs: Vec<Value> = Vec::new();
     let mut declared: Vec<String> = Vec::new();
     for (t, tool) in input.tools.into_iter().flatten().enumerate() {
+        if let Some(beta) = anthropic_builtin_beta(&tool.kind).filter(|_| caps.anthropic_fields) {
+            let mut raw = tool.extra;
+            raw.insert("type".into(), Value::String(tool.kind));
+            if let Some(cc) = tool.cache_control {
+                raw.insert("cache_control".into(), cc);
+            }
+            setup.anthropic_builtin_tools.push(Value::Object(raw));
+            if !setup.anthropic_betas.contains(&beta) {
+                setup.anthropic_betas.push(beta);
+            }
+            continue;
+        }
         if tool.kind != "function" {
             return Err(TranslateError::invalid(
                 format!("tools[{t}].type"),
