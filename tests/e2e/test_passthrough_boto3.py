@@ -272,6 +272,16 @@ def test_unknown_model_is_forwarded_when_enabled(open_gateway_url, emulator):
     assert_resigned_by_gateway(recorded)
 
 
+def test_bearer_only_deployment_cannot_sign(gateway_url, emulator):
+    # The pass-through always re-signs with SigV4; a deployment with only a Bedrock API key (and
+    # no AWS credentials anywhere) gets a clear 400 instead of a confusing 403 from AWS.
+    resp = raw_post(gateway_url, "/model/llama-bearer/converse", {"messages": [user("hi")]})
+    assert resp.status_code == 400, resp.text
+    message = resp.json()["error"]["message"]
+    assert "SigV4" in message and "pass-through" in message
+    assert emulator.requests() == []
+
+
 def test_gateway_key_is_required(gateway_url, emulator):
     for key in (None, "sk-wrong"):
         client = sdk_client("bedrock-runtime", gateway_url, key=key)

@@ -9,7 +9,7 @@
 //! 6. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
 
 use crate::auth::require_master_key;
-use crate::routes::{chat, fallback, health, models};
+use crate::routes::{chat, embeddings, fallback, health, images, models, passthrough, rerank};
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};
@@ -29,12 +29,9 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/models/{model}", get(models::retrieve))
         .route("/chat/completions", post(chat::chat_completions))
         .route("/completions", post(fallback::model_route_not_implemented))
-        .route("/embeddings", post(fallback::model_route_not_implemented))
-        .route(
-            "/images/generations",
-            post(fallback::model_route_not_implemented),
-        )
-        .route("/rerank", post(fallback::model_route_not_implemented))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route("/images/generations", post(images::generations))
+        .route("/rerank", post(rerank::rerank))
 }
 
 fn health_routes() -> Router<Arc<AppState>> {
@@ -49,6 +46,10 @@ pub fn build_app(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .merge(api_routes())
         .nest("/v1", api_routes())
+        .route(
+            "/bedrock/{*path}",
+            get(passthrough::passthrough).post(passthrough::passthrough),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.master_key.clone(),
             require_master_key,

@@ -167,30 +167,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_shape() {
-        let e = ApiError::invalid("`messages` is required", Some("messages"));
-        let v: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"error":{"message":"`messages` is required","type":"invalid_request_error","param":"messages","code":null}})
-        );
-        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
-    }
-
-    #[test]
-    fn unknown_model_points_at_models() {
-        let e = ApiError::UnknownModel("gpt-9".into());
-        assert!(e.to_string().contains("`gpt-9`"));
-        assert!(e.to_string().contains("/v1/models"));
-        assert_eq!(e.code(), Some("model_not_found"));
-    }
-}
-
 impl From<shale_translate::TranslateError> for ApiError {
     fn from(err: shale_translate::TranslateError) -> Self {
         match err {
@@ -224,5 +200,29 @@ impl From<shale_bedrock::BedrockError> for ApiError {
             message: err.to_string(),
             retry_after: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape() {
+        let e = ApiError::invalid("`messages` is required", Some("messages"));
+        let v: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error":{"message":"`messages` is required","type":"invalid_request_error","param":"messages","code":null}})
+        );
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn unknown_model_points_at_models() {
+        let e = ApiError::UnknownModel("gpt-9".into());
+        assert!(e.to_string().contains("`gpt-9`"));
+        assert!(e.to_string().contains("/v1/models"));
+        assert_eq!(e.code(), Some("model_not_found"));
     }
 }

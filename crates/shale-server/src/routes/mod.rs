@@ -2,6 +2,10 @@
 //! call the translator and the Bedrock client, return.
 
 pub mod chat;
+pub mod embeddings;
 pub mod fallback;
 pub mod health;
+pub mod images;
 pub mod models;
+pub mod passthrough;
+pub mod rerank;

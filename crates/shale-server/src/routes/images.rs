@@ -1,0 +1,66 @@
+//! `POST /images/generations`: parse, find the deployment, translate to the model-native
+//! InvokeModel body (`shale_translate::images`), call Bedrock, translate the answer back. A
+//! content-filtered result is a 400 `content_policy_violation`.
+
+use crate::body::{parse_json, read_limited};
+use crate::error::ApiError;
+use crate::routes::chat::unix_now;
+use crate::routes::embeddings::{family_for, json_response};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use shale_bedrock::Operation;
+use shale_translate::images::{
+    bedrock_to_image_response, image_request_to_bedrock, ImageFamily, ImagesRequest,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub async fn generations(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let bytes = read_limited(&headers, body, state.max_body_bytes).await?;
+    let request: ImagesRequest = parse_json(&bytes)?;
+    drop(bytes);
+    let model = request
+        .model
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "`model` is required: name one of the image models in GET /v1/models.",
+                Some("model"),
+            )
+        })?;
+    let deployment = state.deployment(model)?;
+    let family = family_for(
+        &deployment,
+        ImageFamily::from_model_id,
+        "an image generation",
+    )?;
+    let invocation = image_request_to_bedrock(request, family, deployment.default_params())?;
+    let body = Bytes::from(serde_json::to_vec(&invocation.body).expect("body serialises"));
+
+    let upstream_started = Instant::now();
+    let answer = state
+        .bedrock
+        .call(
+            &deployment.target,
+            Operation::Invoke,
+            body,
+            &HeaderMap::new(),
+        )
+        .await?;
+    let upstream_time = upstream_started.elapsed();
+
+    let response =
+        bedrock_to_image_response(family, &answer.body, unix_now(), invocation.response_format)?;
+    let json = serde_json::to_vec(&response).expect("JSON serialises");
+    Ok(json_response(json, started, upstream_time))
+}
