@@ -9,7 +9,7 @@
 //! 6. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
 
 use crate::auth::require_master_key;
-use crate::routes::{chat, embeddings, fallback, health, images, models, passthrough, rerank};
+use crate::routes::{chat, completions, embeddings, fallback, health, images, models, passthrough, rerank};
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};
@@ -28,7 +28,7 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/models", get(models::list))
         .route("/models/{model}", get(models::retrieve))
         .route("/chat/completions", post(chat::chat_completions))
-        .route("/completions", post(fallback::model_route_not_implemented))
+        .route("/completions", post(completions::completions))
         .route("/embeddings", post(embeddings::embeddings))
         .route("/images/generations", post(images::generations))
         .route("/rerank", post(rerank::rerank))

@@ -43,6 +43,40 @@ impl EventTranslator for ConverseStreamTranslator {
     }
 }
 
+impl EventTranslator for shale_translate::invoke::InvokeStreamTranslator {
+    fn on_event(
+        &mut self,
+        event_type: &str,
+        payload: &[u8],
+    ) -> Result<Vec<ChatChunk>, TranslateError> {
+        shale_translate::invoke::InvokeStreamTranslator::on_event(self, event_type, payload)
+    }
+
+    fn finish(&mut self) -> Vec<ChatChunk> {
+        shale_translate::invoke::InvokeStreamTranslator::finish(self)
+    }
+}
+
+/// A complete stream from chunks already at hand (models whose API cannot stream).
+pub fn sse_from_chunks(chunks: Vec<ChatChunk>, mapper: Option<ChunkMapper>) -> Response {
+    let mut out = BytesMut::new();
+    for chunk in chunks {
+        write_chunk(&mut out, chunk, mapper);
+    }
+    out.put_slice(b"data: [DONE]\n\n");
+    event_stream_response(Body::from(out.freeze()))
+}
+
+fn event_stream_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
 /// How chunks are written: as `chat.completion.chunk` or re-shaped (e.g. `text_completion`).
 pub type ChunkMapper = fn(ChatChunk) -> Option<serde_json::Value>;
 

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use shale_bedrock::{BedrockClient, ClientOptions, Target, TargetSpec};
-use shale_config::{Api, Config, ModelEntry, Secret};
+use shale_config::{Api, Config, InvokeSpec, ModelEntry, Secret};
+use shale_translate::invoke::InvokeFamily;
 use shale_translate::{ChatMessage, ModelCaps};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -30,6 +31,8 @@ pub struct Deployment {
     pub user_continue_message: Option<ChatMessage>,
     /// `modify_params` of the deployment, else `litellm_settings.modify_params`.
     pub modify_params: bool,
+    /// The invoke body format for chat, for deployments on the invoke API (None: not a chat model).
+    pub invoke_family: Option<InvokeFamily>,
 }
 
 impl Deployment {
@@ -205,8 +208,24 @@ async fn resolve_deployment(
             .params
             .modify_params
             .unwrap_or(config.litellm_settings.modify_params),
+        invoke_family: InvokeFamily::detect(
+            entry.route.spec.map(spec_name),
+            &entry.route.base_model,
+        ),
         entry: entry.clone(),
     })
+}
+
+/// The route-prefix spelling of an invoke spec (`bedrock/llama/<arn>` → `llama`).
+fn spec_name(spec: InvokeSpec) -> &'static str {
+    match spec {
+        InvokeSpec::OpenAi => "openai",
+        InvokeSpec::Llama => "llama",
+        InvokeSpec::DeepSeekR1 => "deepseek_r1",
+        InvokeSpec::Qwen3 => "qwen3",
+        InvokeSpec::Qwen2 => "qwen2",
+        InvokeSpec::Moonshot => "moonshot",
+    }
 }
 
 /// Maps LiteLLM `litellm_params` onto the Bedrock client's plain inputs.

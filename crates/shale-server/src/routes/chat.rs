@@ -3,7 +3,7 @@
 
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::sse::{sse_response, ChunkMapper};
+use crate::sse::{sse_from_chunks, sse_response, ChunkMapper};
 use crate::state::{AppState, Deployment};
 use axum::body::Body;
 use axum::extract::State;
@@ -11,6 +11,9 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use shale_bedrock::Operation;
 use shale_config::Api;
+use shale_translate::invoke::{
+    chat_to_invoke, completion_to_chunks, invoke_to_chat, InvokeStreamTranslator,
+};
 use shale_translate::{
     chat_to_converse, converse_to_chat, new_completion_id, remote_media_urls, ChatCompletion,
     ChatContext, ChatRequest, ConverseStreamTranslator, ResponseContext,
@@ -27,7 +30,7 @@ pub struct OutputShape {
     pub chunk: Option<ChunkMapper>,
 }
 
-const CHAT_SHAPE: OutputShape = OutputShape {
+pub const CHAT_SHAPE: OutputShape = OutputShape {
     complete: |c| serde_json::to_value(c).expect("completion serialises"),
     chunk: None,
 };
@@ -76,10 +79,7 @@ pub async fn run_chat(
             )
             .await
         }
-        Api::Invoke => Err(ApiError::NotImplemented(format!(
-            "Chat over the invoke API ({}) is not implemented yet.",
-            deployment.entry.route.model_id
-        ))),
+        Api::Invoke => invoke(state, &deployment, request, &ctx, model_name, shape, started).await,
     }
 }
 
@@ -140,6 +140,87 @@ async fn converse(
     let _ = before_upstream;
     set_overhead(&mut response, overhead);
     Ok(response)
+}
+
+async fn invoke(
+    state: &AppState,
+    deployment: &Deployment,
+    request: ChatRequest,
+    ctx: &ChatContext<'_>,
+    model_name: String,
+    shape: OutputShape,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let family = deployment.invoke_family.ok_or_else(|| {
+        ApiError::invalid(
+            format!(
+                "The model `{model_name}` ({}) is not a chat model: use the endpoint for its kind (e.g. /v1/embeddings).",
+                deployment.entry.route.model_id
+            ),
+            Some("model"),
+        )
+    })?;
+    let call = chat_to_invoke(request, family, ctx)?;
+    let body = bytes::Bytes::from(serde_json::to_vec(&call.body).expect("body serialises"));
+    let mut extra_headers = HeaderMap::with_capacity(call.headers.len());
+    for (name, value) in &call.headers {
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            ApiError::invalid(format!("`{name}` value is not a valid header value"), None)
+        })?;
+        extra_headers.insert(*name, value);
+    }
+    let response_ctx = ResponseContext {
+        model_name: &model_name,
+        tool_names: &call.tool_names,
+        json_mode: call.json_mode,
+        created: unix_now(),
+        id: new_completion_id(),
+    };
+    if call.stream && family.supports_streaming() {
+        let translation = started.elapsed();
+        let upstream = state
+            .bedrock
+            .call_stream(&deployment.target, Operation::InvokeStream, body, &extra_headers)
+            .await?;
+        let translator = InvokeStreamTranslator::new(family, &response_ctx, call.include_usage);
+        let mut response = sse_response(upstream, translator, shape.chunk);
+        set_overhead(&mut response, translation);
+        return Ok(response);
+    }
+    let upstream_started = Instant::now();
+    let answer = state
+        .bedrock
+        .call(&deployment.target, Operation::Invoke, body, &extra_headers)
+        .await?;
+    let upstream_time = upstream_started.elapsed();
+    let completion = invoke_to_chat(family, &answer.body, header_usage(&answer.headers), &response_ctx)?;
+    if call.stream {
+        // A family without a streaming API: answer the stream from the complete response.
+        let chunks = completion_to_chunks(completion, call.include_usage);
+        return Ok(sse_from_chunks(chunks, shape.chunk));
+    }
+    let json = serde_json::to_vec(&(shape.complete)(completion)).expect("JSON serialises");
+    let mut response = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response();
+    set_overhead(&mut response, started.elapsed().saturating_sub(upstream_time));
+    Ok(response)
+}
+
+/// (`X-Amzn-Bedrock-Input-Token-Count`, `X-Amzn-Bedrock-Output-Token-Count`) when both are present.
+fn header_usage(headers: &HeaderMap) -> Option<(u64, u64)> {
+    let count = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((
+        count("x-amzn-bedrock-input-token-count")?,
+        count("x-amzn-bedrock-output-token-count")?,
+    ))
 }
 
 /// `x-shale-overhead-ms`: time spent in the gateway, excluding waiting for Bedrock.

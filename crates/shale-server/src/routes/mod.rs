@@ -2,6 +2,7 @@
 //! call the translator and the Bedrock client, return.
 
 pub mod chat;
+pub mod completions;
 pub mod embeddings;
 pub mod fallback;
 pub mod health;
