@@ -92,7 +92,10 @@ fn prompts(prompt: Value) -> Result<Vec<String>, TranslateError> {
         }
     };
     if list.iter().all(|s| s.trim().is_empty()) {
-        return Err(TranslateError::invalid("prompt", "prompt must not be empty"));
+        return Err(TranslateError::invalid(
+            "prompt",
+            "prompt must not be empty",
+        ));
     }
     Ok(list)
 }
@@ -105,15 +108,26 @@ pub fn completion_to_chat(req: CompletionRequest) -> Result<ChatRequest, Transla
         return Err(unsupported("echo", "the prompt cannot be echoed back"));
     }
     if req.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(unsupported("suffix", "insertion (fill-in-the-middle) is not available"));
+        return Err(unsupported(
+            "suffix",
+            "insertion (fill-in-the-middle) is not available",
+        ));
     }
     if req.best_of.is_some_and(|b| b > 1) {
-        return Err(unsupported("best_of", "only one completion is generated per request"));
+        return Err(unsupported(
+            "best_of",
+            "only one completion is generated per request",
+        ));
     }
     match &req.logprobs {
         None | Some(Value::Null) | Some(Value::Bool(false)) => {}
         Some(Value::Number(n)) if n.as_u64() == Some(0) => {}
-        Some(_) => return Err(unsupported("logprobs", "token log probabilities are not returned")),
+        Some(_) => {
+            return Err(unsupported(
+                "logprobs",
+                "token log probabilities are not returned",
+            ))
+        }
     }
     if req.n.is_some_and(|n| n > 1) {
         return Err(unsupported("n", "send one request per completion"));
@@ -140,9 +154,8 @@ pub fn completion_to_chat(req: CompletionRequest) -> Result<ChatRequest, Transla
     put("stream", req.stream.map(Value::from));
     put("stream_options", req.stream_options.map(|o| json!(o)));
     put("n", req.n.map(Value::from));
-    serde_json::from_value(Value::Object(m)).map_err(|e| {
-        TranslateError::invalid("prompt", format!("invalid completion request: {e}"))
-    })
+    serde_json::from_value(Value::Object(m))
+        .map_err(|e| TranslateError::invalid("prompt", format!("invalid completion request: {e}")))
 }
 
 /// `chatcmpl-…` → `cmpl-…` (other ids unchanged).

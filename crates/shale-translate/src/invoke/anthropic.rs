@@ -73,7 +73,9 @@ struct CacheBudget(u32);
 
 impl CacheBudget {
     fn mark(&mut self, block: Option<&mut Value>) {
-        let Some(Value::Object(o)) = block else { return };
+        let Some(Value::Object(o)) = block else {
+            return;
+        };
         let kind = o.get("type").and_then(Value::as_str).unwrap_or("");
         if self.0 == 0 || matches!(kind, "thinking" | "redacted_thinking") {
             return;
@@ -128,10 +130,9 @@ fn resolve_thinking(
         });
     }
     Ok(match budget {
-        Some(b) if caps.supports_thinking => Some((
-            json!({"type": "enabled", "budget_tokens": b}),
-            Some(b),
-        )),
+        Some(b) if caps.supports_thinking => {
+            Some((json!({"type": "enabled", "budget_tokens": b}), Some(b)))
+        }
         _ => None,
     })
 }
@@ -162,7 +163,9 @@ fn media_block(m: Media) -> Result<Value, TranslateError> {
         {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(data.as_bytes())
-                .map_err(|_| TranslateError::invalid("messages", "document data is not valid base64"))?;
+                .map_err(|_| {
+                    TranslateError::invalid("messages", "document data is not valid base64")
+                })?;
             let text = String::from_utf8(bytes).map_err(|_| {
                 TranslateError::invalid("messages", "a text document is not valid UTF-8")
             })?;
@@ -174,9 +177,7 @@ fn media_block(m: Media) -> Result<Value, TranslateError> {
         (MediaKind::Document, MediaSource::S3 { .. }) => {
             return Err(unsupported("a document from S3"))
         }
-        (MediaKind::Document, _) => {
-            return Err(unsupported(&format!("a {} document", m.format)))
-        }
+        (MediaKind::Document, _) => return Err(unsupported(&format!("a {} document", m.format))),
         (MediaKind::Video, _) => return Err(unsupported("video input")),
     };
     if let (Some(t), "document") = (title, v["type"].as_str().unwrap_or("")) {
@@ -270,7 +271,10 @@ pub(super) fn build(
         if tool.kind != "function" {
             return Err(TranslateError::invalid(
                 format!("tools[{t}].type"),
-                format!("unsupported tool type '{}' (only function tools)", tool.kind),
+                format!(
+                    "unsupported tool type '{}' (only function tools)",
+                    tool.kind
+                ),
             ));
         }
         let Some(f) = tool.function else {
@@ -483,16 +487,22 @@ struct ContentBlock {
 }
 
 /// Parse a Messages response body.
-pub(super) fn parse_response(body: &[u8], ctx: &ResponseContext<'_>) -> Result<Parts, TranslateError> {
-    let r: MessagesResponse = serde_json::from_slice(body)
-        .map_err(|e| TranslateError::InvalidUpstream(format!("Anthropic Messages response: {e}")))?;
+pub(super) fn parse_response(
+    body: &[u8],
+    ctx: &ResponseContext<'_>,
+) -> Result<Parts, TranslateError> {
+    let r: MessagesResponse = serde_json::from_slice(body).map_err(|e| {
+        TranslateError::InvalidUpstream(format!("Anthropic Messages response: {e}"))
+    })?;
     let mut parts = Parts::default();
     let mut text: Option<String> = None;
     let mut reasoning = String::new();
     let mut json_answer = None;
     for b in r.content {
         match b.kind.as_str() {
-            "text" => text.get_or_insert_with(String::new).push_str(&b.text.unwrap_or_default()),
+            "text" => text
+                .get_or_insert_with(String::new)
+                .push_str(&b.text.unwrap_or_default()),
             "thinking" => {
                 let t = b.thinking.unwrap_or_default();
                 reasoning.push_str(&t);
@@ -526,7 +536,11 @@ pub(super) fn parse_response(body: &[u8], ctx: &ResponseContext<'_>) -> Result<P
     }
     parts.reasoning = (!reasoning.is_empty()).then_some(reasoning);
     parts.content = text;
-    parts.finish = r.stop_reason.as_deref().map(finish_reason).unwrap_or("stop");
+    parts.finish = r
+        .stop_reason
+        .as_deref()
+        .map(finish_reason)
+        .unwrap_or("stop");
     if let Some(j) = json_answer {
         parts.content = Some(j);
         if parts.tool_calls.is_empty() && parts.finish == "tool_calls" {
@@ -545,21 +559,40 @@ mod tests {
     fn tool_ids_and_defaults() {
         assert_eq!(anthropic_tool_id("toolu_01-x"), "toolu_01-x");
         let a = anthropic_tool_id("call.1:2");
-        assert!(a.starts_with("call_1_2_") && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        assert!(
+            a.starts_with("call_1_2_") && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        );
         assert_eq!(a, anthropic_tool_id("call.1:2"));
         assert_ne!(a, anthropic_tool_id("call:1.2"));
-        assert_eq!(default_max_tokens("anthropic.claude-3-haiku-20240307-v1:0"), 4096);
-        assert_eq!(default_max_tokens("anthropic.claude-3-5-sonnet-20240620-v1:0"), 8192);
-        assert_eq!(default_max_tokens("anthropic.claude-sonnet-4-20250514-v1:0"), 8192);
+        assert_eq!(
+            default_max_tokens("anthropic.claude-3-haiku-20240307-v1:0"),
+            4096
+        );
+        assert_eq!(
+            default_max_tokens("anthropic.claude-3-5-sonnet-20240620-v1:0"),
+            8192
+        );
+        assert_eq!(
+            default_max_tokens("anthropic.claude-sonnet-4-20250514-v1:0"),
+            8192
+        );
     }
 
     #[test]
     fn cache_budget_stops_at_four() {
         let mut c = CacheBudget(MAX_CACHE_BREAKPOINTS);
-        let mut blocks: Vec<Value> = (0..6).map(|_| json!({"type": "text", "text": "x"})).collect();
+        let mut blocks: Vec<Value> = (0..6)
+            .map(|_| json!({"type": "text", "text": "x"}))
+            .collect();
         for b in blocks.iter_mut() {
             c.mark(Some(b));
         }
-        assert_eq!(blocks.iter().filter(|b| b.get("cache_control").is_some()).count(), 4);
+        assert_eq!(
+            blocks
+                .iter()
+                .filter(|b| b.get("cache_control").is_some())
+                .count(),
+            4
+        );
     }
 }

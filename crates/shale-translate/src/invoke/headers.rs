@@ -81,7 +81,9 @@ pub fn take_headers(
                 _ => {
                     return Err(TranslateError::invalid(
                         "guardrailConfig.trace",
-                        format!("invalid guardrail trace '{t}' (use enabled, disabled or enabled_full)"),
+                        format!(
+                            "invalid guardrail trace '{t}' (use enabled, disabled or enabled_full)"
+                        ),
                     ))
                 }
             };
@@ -136,7 +138,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn run(extra: Value, tier: Option<&str>) -> Result<Vec<(&'static str, String)>, TranslateError> {
+    fn run(
+        extra: Value,
+        tier: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>, TranslateError> {
         let mut m = extra.as_object().unwrap().clone();
         let h = take_headers(&mut m, tier.map(str::to_owned));
         assert!(m.get("guardrailConfig").is_none());
@@ -170,7 +175,10 @@ mod tests {
         let h = run(json!({"serviceTier": {"type": "flex"}}), Some("priority")).unwrap();
         assert_eq!(h, vec![(SERVICE_TIER, "flex".to_owned())]);
         let e = run(json!({"guardrailConfig": {"guardrailVersion": "1"}}), None).unwrap_err();
-        assert_eq!(e.to_openai_json()["error"]["param"], "guardrailConfig.guardrailIdentifier");
+        assert_eq!(
+            e.to_openai_json()["error"]["param"],
+            "guardrailConfig.guardrailIdentifier"
+        );
         let e = run(json!({}), Some("turbo")).unwrap_err();
         assert_eq!(e.to_openai_json()["error"]["param"], "service_tier");
         let big = "x".repeat(9000);

@@ -214,9 +214,15 @@ mod tests {
     fn detects_families() {
         let d = |s: Option<&str>, id: &str| InvokeFamily::detect(s, id);
         use InvokeFamily::*;
-        assert_eq!(d(None, "anthropic.claude-3-haiku-20240307-v1:0"), Some(Anthropic));
+        assert_eq!(
+            d(None, "anthropic.claude-3-haiku-20240307-v1:0"),
+            Some(Anthropic)
+        );
         assert_eq!(d(None, "anthropic.claude-v2:1"), Some(Anthropic));
-        assert_eq!(d(None, "us.anthropic.claude-3-haiku-20240307-v1:0"), Some(Anthropic));
+        assert_eq!(
+            d(None, "us.anthropic.claude-3-haiku-20240307-v1:0"),
+            Some(Anthropic)
+        );
         assert_eq!(d(None, "meta.llama2-13b-chat-v1"), Some(Llama2));
         assert_eq!(d(None, "meta.llama3-1-8b-instruct-v1:0"), Some(Llama3));
         assert_eq!(d(None, "mistral.mixtral-8x7b-instruct-v0:1"), Some(Mistral));

@@ -67,11 +67,15 @@ pub(super) struct NativeEvent<'a> {
 }
 
 fn first_str<'a>(v: &'a Value, paths: &[&str]) -> Option<&'a str> {
-    paths.iter().find_map(|p| v.pointer(p).and_then(Value::as_str))
+    paths
+        .iter()
+        .find_map(|p| v.pointer(p).and_then(Value::as_str))
 }
 
 fn first_u64(v: &Value, paths: &[&str]) -> Option<u64> {
-    paths.iter().find_map(|p| v.pointer(p).and_then(Value::as_u64))
+    paths
+        .iter()
+        .find_map(|p| v.pointer(p).and_then(Value::as_u64))
 }
 
 /// Read text, stop reason and token counts from a native body or event.
@@ -147,14 +151,62 @@ mod tests {
     #[test]
     fn reads_every_shape() {
         let cases = [
-            (json!({"generation": "a", "stop_reason": "length", "prompt_token_count": 3, "generation_token_count": 4}), "a", Some("length"), Some(3), Some(4)),
-            (json!({"outputs": [{"text": "b", "stop_reason": "stop"}]}), "b", Some("stop"), None, None),
-            (json!({"inputTextTokenCount": 5, "results": [{"tokenCount": 6, "outputText": "c", "completionReason": "FINISH"}]}), "c", Some("FINISH"), Some(5), Some(6)),
-            (json!({"generations": [{"text": "d", "finish_reason": "COMPLETE"}], "prompt": "p"}), "d", Some("COMPLETE"), None, None),
-            (json!({"completions": [{"data": {"text": "e"}, "finishReason": {"reason": "endoftext"}}]}), "e", Some("endoftext"), None, None),
-            (json!({"choices": [{"text": "f", "stop_reason": "stop"}]}), "f", Some("stop"), None, None),
-            (json!({"message": "g", "finishReason": "stop"}), "g", Some("stop"), None, None),
-            (json!({"text": "h", "finish_reason": "COMPLETE"}), "h", Some("COMPLETE"), None, None),
+            (
+                json!({"generation": "a", "stop_reason": "length", "prompt_token_count": 3, "generation_token_count": 4}),
+                "a",
+                Some("length"),
+                Some(3),
+                Some(4),
+            ),
+            (
+                json!({"outputs": [{"text": "b", "stop_reason": "stop"}]}),
+                "b",
+                Some("stop"),
+                None,
+                None,
+            ),
+            (
+                json!({"inputTextTokenCount": 5, "results": [{"tokenCount": 6, "outputText": "c", "completionReason": "FINISH"}]}),
+                "c",
+                Some("FINISH"),
+                Some(5),
+                Some(6),
+            ),
+            (
+                json!({"generations": [{"text": "d", "finish_reason": "COMPLETE"}], "prompt": "p"}),
+                "d",
+                Some("COMPLETE"),
+                None,
+                None,
+            ),
+            (
+                json!({"completions": [{"data": {"text": "e"}, "finishReason": {"reason": "endoftext"}}]}),
+                "e",
+                Some("endoftext"),
+                None,
+                None,
+            ),
+            (
+                json!({"choices": [{"text": "f", "stop_reason": "stop"}]}),
+                "f",
+                Some("stop"),
+                None,
+                None,
+            ),
+            (
+                json!({"message": "g", "finishReason": "stop"}),
+                "g",
+                Some("stop"),
+                None,
+                None,
+            ),
+            (
+                json!({"text": "h", "finish_reason": "COMPLETE"}),
+                "h",
+                Some("COMPLETE"),
+                None,
+                None,
+            ),
         ];
         for (v, text, finish, i, o) in cases {
             let e = read(&v);

@@ -138,7 +138,10 @@ pub(super) fn build(family: InvokeFamily, p: &mut Prepared) -> Result<JsonMap, T
     put(&mut b, "top_p", req.top_p);
     put(&mut b, "stop", stop_sequences(req));
     if let Some(tools) = req.tools.take().filter(|t| !t.is_empty()) {
-        b.insert("tools".into(), serde_json::to_value(tools).unwrap_or(Value::Null));
+        b.insert(
+            "tools".into(),
+            serde_json::to_value(tools).unwrap_or(Value::Null),
+        );
     }
     put(&mut b, "tool_choice", req.tool_choice.take());
     put(&mut b, "parallel_tool_calls", req.parallel_tool_calls);
@@ -309,7 +312,11 @@ pub(super) fn parse_response(family: InvokeFamily, body: &[u8]) -> Result<Parts,
             });
         }
     }
-    parts.finish = choice.finish_reason.as_deref().map(finish).unwrap_or("stop");
+    parts.finish = choice
+        .finish_reason
+        .as_deref()
+        .map(finish)
+        .unwrap_or("stop");
     if let Some(u) = c.usage {
         let (u, r) = u.split();
         parts.usage = Some(u);

@@ -80,7 +80,11 @@ fn llama3_prompt(d: &Dialog, llama4: bool) -> String {
     }
     let n = d.turns.len();
     for (i, (role, text)) in d.turns.iter().enumerate() {
-        let r = if *role == TurnRole::User { "user" } else { "assistant" };
+        let r = if *role == TurnRole::User {
+            "user"
+        } else {
+            "assistant"
+        };
         s.push_str(&format!("{hs}{r}{he}\n\n{text}"));
         if !(i + 1 == n && *role == TurnRole::Assistant) {
             s.push_str(eot);
@@ -98,7 +102,11 @@ fn inst_prompt(d: &Dialog, llama2: bool) -> String {
     let mut s = String::new();
     let mut system = d.system.as_deref();
     let open_inst = |s: &mut String, text: &str, system: &mut Option<&str>| {
-        s.push_str(if llama2 || s.is_empty() { "<s>[INST] " } else { "[INST] " });
+        s.push_str(if llama2 || s.is_empty() {
+            "<s>[INST] "
+        } else {
+            "[INST] "
+        });
         if let Some(sys) = system.take() {
             if llama2 {
                 s.push_str(&format!("<<SYS>>\n{sys}\n<</SYS>>\n\n"));
@@ -181,7 +189,11 @@ fn chatml_prompt(d: &Dialog) -> String {
     }
     let n = d.turns.len();
     for (i, (role, text)) in d.turns.iter().enumerate() {
-        let r = if *role == TurnRole::User { "user" } else { "assistant" };
+        let r = if *role == TurnRole::User {
+            "user"
+        } else {
+            "assistant"
+        };
         s.push_str(&format!("<|im_start|>{r}\n{text}"));
         if !(i + 1 == n && *role == TurnRole::Assistant) {
             s.push_str("<|im_end|>\n");
@@ -291,7 +303,11 @@ fn command_r(p: &mut Prepared, what: &str) -> Result<JsonMap, TranslateError> {
         .turns
         .into_iter()
         .map(|(role, text)| {
-            let r = if role == TurnRole::User { "USER" } else { "CHATBOT" };
+            let r = if role == TurnRole::User {
+                "USER"
+            } else {
+                "CHATBOT"
+            };
             json!({"role": r, "message": text})
         })
         .collect();
@@ -317,11 +333,7 @@ fn command_r(p: &mut Prepared, what: &str) -> Result<JsonMap, TranslateError> {
 fn pegasus(p: &mut Prepared) -> Result<JsonMap, TranslateError> {
     let mut video: Option<Value> = None;
     let mut prompt: Vec<String> = Vec::new();
-    let last_user = p
-        .conv
-        .turns
-        .iter()
-        .rposition(|t| t.role == TurnRole::User);
+    let last_user = p.conv.turns.iter().rposition(|t| t.role == TurnRole::User);
     for (i, t) in std::mem::take(&mut p.conv.turns).into_iter().enumerate() {
         for b in t.blocks {
             match b {
@@ -335,7 +347,10 @@ fn pegasus(p: &mut Prepared) -> Result<JsonMap, TranslateError> {
                 Block::Media(m) => {
                     return Err(TranslateError::invalid(
                         "messages",
-                        format!("TwelveLabs Pegasus accepts video input only, got {}", m.format),
+                        format!(
+                            "TwelveLabs Pegasus accepts video input only, got {}",
+                            m.format
+                        ),
                     ))
                 }
                 Block::Text(s) | Block::GuardedText(s) if Some(i) == last_user => prompt.push(s),
@@ -401,7 +416,10 @@ mod tests {
 
     #[test]
     fn llama3_template() {
-        let p = llama3_prompt(&d(Some("Be brief."), &[(U, "Hi"), (A, "Hello"), (U, "Bye")]), false);
+        let p = llama3_prompt(
+            &d(Some("Be brief."), &[(U, "Hi"), (A, "Hello"), (U, "Bye")]),
+            false,
+        );
         assert_eq!(
             p,
             "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>\
@@ -427,13 +445,19 @@ mod tests {
             inst_prompt(&dl, true),
             "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\na [/INST] b </s><s>[INST] c [/INST]"
         );
-        assert_eq!(inst_prompt(&dl, false), "<s>[INST] S\n\na [/INST] b</s>[INST] c [/INST]");
+        assert_eq!(
+            inst_prompt(&dl, false),
+            "<s>[INST] S\n\na [/INST] b</s>[INST] c [/INST]"
+        );
     }
 
     #[test]
     fn other_templates() {
         let dl = d(Some("S"), &[(U, "a"), (A, "b"), (U, "c")]);
-        assert_eq!(plain_prompt(&dl), "S\n\nUser: a\n\nBot: b\n\nUser: c\n\nBot: ");
+        assert_eq!(
+            plain_prompt(&dl),
+            "S\n\nUser: a\n\nBot: b\n\nUser: c\n\nBot: "
+        );
         assert_eq!(
             deepseek_r1_prompt(&dl),
             "<｜begin▁of▁sentence｜>S<｜User｜>a<｜Assistant｜>b<｜end▁of▁sentence｜><｜User｜>c<｜Assistant｜><think>\n"

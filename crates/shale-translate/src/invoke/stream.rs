@@ -18,7 +18,9 @@ use crate::completion::{
     ChatChunk, ChatCompletion, ChunkChoice, Delta, FunctionDelta, ThinkingBlockOut, ToolCallDelta,
     Usage,
 };
-use crate::converse::{usage_from_bedrock, BedrockUsage, JsonMode, ResponseContext, JSON_TOOL_NAME};
+use crate::converse::{
+    usage_from_bedrock, BedrockUsage, JsonMode, ResponseContext, JSON_TOOL_NAME,
+};
 use crate::error::TranslateError;
 use crate::names::ToolNameMap;
 
@@ -109,7 +111,11 @@ impl InvokeStreamTranslator {
     /// The usage known so far (complete once the stream has ended).
     pub fn usage(&self) -> Option<Usage> {
         let from_events = match (&self.anthropic_usage, &self.event_usage) {
-            (Some(a), _) => Some(a.to_bedrock()),
+            // a stream without message_start knows only the output count: use the metrics
+            (Some(a), _) if a.input_tokens.is_some() || self.metrics.is_none() => {
+                Some(a.to_bedrock())
+            }
+            (Some(_), _) => None,
             (None, Some(u)) => Some(u.clone()),
             (None, None) => match (self.input_tokens, self.output_tokens) {
                 (Some(i), Some(o)) => Some(BedrockUsage {
@@ -219,7 +225,13 @@ impl InvokeStreamTranslator {
         });
     }
 
-    fn tool_delta(&mut self, k: u32, id: Option<String>, name: Option<String>, args: String) -> Delta {
+    fn tool_delta(
+        &mut self,
+        k: u32,
+        id: Option<String>,
+        name: Option<String>,
+        args: String,
+    ) -> Delta {
         let start = id.is_some() || name.is_some();
         Delta {
             tool_calls: Some(vec![ToolCallDelta {
@@ -325,8 +337,9 @@ impl InvokeStreamTranslator {
                 self.text(t, out);
             }
             if let Some(calls) = d.get("tool_calls").filter(|c| !c.is_null()) {
-                let calls = Vec::<ToolCallIn>::deserialize(calls)
-                    .map_err(|e| TranslateError::InvalidUpstream(format!("chunk tool_calls: {e}")))?;
+                let calls = Vec::<ToolCallIn>::deserialize(calls).map_err(|e| {
+                    TranslateError::InvalidUpstream(format!("chunk tool_calls: {e}"))
+                })?;
                 for (i, tc) in calls.into_iter().enumerate() {
                     let k = tc.index.unwrap_or(i as u32);
                     self.tool_count = self.tool_count.max(k + 1);
@@ -346,7 +359,11 @@ impl InvokeStreamTranslator {
         Ok(())
     }
 
-    fn anthropic_event(&mut self, v: &Value, out: &mut Vec<ChatChunk>) -> Result<(), TranslateError> {
+    fn anthropic_event(
+        &mut self,
+        v: &Value,
+        out: &mut Vec<ChatChunk>,
+    ) -> Result<(), TranslateError> {
         let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
         let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
         match kind {
@@ -399,7 +416,7 @@ impl InvokeStreamTranslator {
                 let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
                 match d.get("type").and_then(Value::as_str) {
                     Some("text_delta") => self.text(&s("text"), out),
-                    Some("input_json_delta") => {
+                    Some("input_json_delta") if !s("partial_json").is_empty() => {
                         let kind = self
                             .blocks
                             .iter()
@@ -423,7 +440,10 @@ impl InvokeStreamTranslator {
                     Some("thinking_delta") => {
                         let t = s("thinking");
                         let delta = Delta {
-                            thinking_blocks: Some(vec![ThinkingBlockOut::thinking(t.clone(), None)]),
+                            thinking_blocks: Some(vec![ThinkingBlockOut::thinking(
+                                t.clone(),
+                                None,
+                            )]),
                             reasoning_content: Some(t),
                             ..Delta::default()
                         };
@@ -443,8 +463,19 @@ impl InvokeStreamTranslator {
                 }
             }
             "message_delta" => {
-                if let Some(o) = v.pointer("/usage/output_tokens").and_then(Value::as_u64) {
-                    self.anthropic_usage.get_or_insert_with(Default::default).output_tokens = Some(o);
+                // cumulative counts: any member present replaces the one from message_start
+                if let Some(u) = v
+                    .get("usage")
+                    .and_then(|u| AnthropicUsage::deserialize(u).ok())
+                {
+                    let acc = self.anthropic_usage.get_or_insert_with(Default::default);
+                    acc.input_tokens = u.input_tokens.or(acc.input_tokens);
+                    acc.output_tokens = u.output_tokens.or(acc.output_tokens);
+                    acc.cache_read_input_tokens =
+                        u.cache_read_input_tokens.or(acc.cache_read_input_tokens);
+                    acc.cache_creation_input_tokens = u
+                        .cache_creation_input_tokens
+                        .or(acc.cache_creation_input_tokens);
                 }
                 if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
                     self.finish_chunk(anthropic::finish_reason(r), out);
@@ -455,7 +486,9 @@ impl InvokeStreamTranslator {
                     .pointer("/error/message")
                     .and_then(Value::as_str)
                     .unwrap_or("stream error");
-                return Err(TranslateError::InvalidUpstream(format!("Anthropic stream error: {msg}")));
+                return Err(TranslateError::InvalidUpstream(format!(
+                    "Anthropic stream error: {msg}"
+                )));
             }
             _ => {}
         }

@@ -63,6 +63,9 @@ pub struct ThinkSplitter {
     mode: ThinkMode,
     state: State,
     buf: String,
+    /// Whitespace right after `<think>` or `</think>` is dropped, even when it arrives in
+    /// later chunks.
+    skip_ws: bool,
 }
 
 impl ThinkSplitter {
@@ -71,11 +74,19 @@ impl ThinkSplitter {
             mode,
             state: State::Start,
             buf: String::new(),
+            skip_ws: false,
         }
     }
 
     /// Feed a text delta.
-    pub fn push(&mut self, text: &str) -> Split {
+    pub fn push(&mut self, mut text: &str) -> Split {
+        if self.skip_ws && self.state != State::Start {
+            text = text.trim_start();
+            if text.is_empty() {
+                return (None, None);
+            }
+            self.skip_ws = false;
+        }
         match self.state {
             State::Outside => (None, non_empty(text.to_owned())),
             State::Inside => self.inside(text),
@@ -89,6 +100,7 @@ impl ThinkSplitter {
                     let rest = rest.trim_start().to_owned();
                     self.buf.clear();
                     self.state = State::Inside;
+                    self.skip_ws = rest.is_empty();
                     return self.inside(&rest);
                 }
                 let buf = std::mem::take(&mut self.buf);
@@ -112,6 +124,7 @@ impl ThinkSplitter {
             let rest = self.buf[pos + CLOSE.len()..].trim_start().to_owned();
             self.buf.truncate(pos);
             self.state = State::Outside;
+            self.skip_ws = rest.is_empty();
             let reasoning = std::mem::take(&mut self.buf);
             return (non_empty(reasoning.trim_end().to_owned()), non_empty(rest));
         }
@@ -163,7 +176,10 @@ mod tests {
             run(l, &["<thi", "nk>abc</th", "ink>\n\nhello"]),
             ("abc".into(), "hello".into())
         );
-        assert_eq!(run(l, &["plain ", "<think>x"]), ("".into(), "plain <think>x".into()));
+        assert_eq!(
+            run(l, &["plain ", "<think>x"]),
+            ("".into(), "plain <think>x".into())
+        );
         assert_eq!(run(l, &["<", "b>"]), ("".into(), "<b>".into()));
     }
 
@@ -178,7 +194,10 @@ mod tests {
             run(o, &["<think>\nhm", "m\n</think>\n\nok"]),
             ("hmm".into(), "ok".into())
         );
-        assert_eq!(run(o, &["never closed"]), ("never closed".into(), "".into()));
+        assert_eq!(
+            run(o, &["never closed"]),
+            ("never closed".into(), "".into())
+        );
     }
 
     #[test]
@@ -191,7 +210,13 @@ mod tests {
             split_whole("a</think>b", ThinkMode::Open),
             (Some("a".into()), Some("b".into()))
         );
-        assert_eq!(split_whole("a</think>b", ThinkMode::Leading), (None, Some("a</think>b".into())));
-        assert_eq!(split_whole("just text", ThinkMode::Open), (None, Some("just text".into())));
+        assert_eq!(
+            split_whole("a</think>b", ThinkMode::Leading),
+            (None, Some("a</think>b".into()))
+        );
+        assert_eq!(
+            split_whole("just text", ThinkMode::Open),
+            (None, Some("just text".into()))
+        );
     }
 }
