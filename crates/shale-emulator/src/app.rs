@@ -1,0 +1,546 @@
+//! The HTTP application: routes, and thin handlers that authenticate, record, apply the script
+//! queue, then hand the body to the pure per-operation modules.
+//!
+//! Routes: `GET /` info; `POST /` STS; `POST /model/{id}/{operation}` bedrock-runtime;
+//! `POST /guardrail/{id}/version/{v}/apply`; `POST /rerank` agent-runtime;
+//! `/_emulator/script`, `/_emulator/requests`, `/_emulator/reset` (no auth).
+
+use crate::answer::compose;
+use crate::auth::{authenticate, AuthFailure, AuthInfo, Surface};
+use crate::error::ApiError;
+use crate::eventstream;
+use crate::invoke::{self, Rendered};
+use crate::model::{decode_model_id, family_of};
+use crate::record::Recorded;
+use crate::script::{parse_script, ScriptAction, ScriptFrame};
+use crate::server::ConnectionControl;
+use crate::state::AppState;
+use crate::{converse, rerank, stream, sts, validate};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http::request::Parts;
+use http::{HeaderValue, Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Largest accepted request body (Bedrock accepts large multimodal requests).
+const BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+type AppStateRef = Arc<AppState>;
+
+/// Builds the router around shared state.
+pub fn build(state: AppStateRef) -> Router {
+    Router::new()
+        .route("/", get(info).post(sts_handler))
+        .route(
+            "/_emulator/script",
+            post(script_post).delete(script_delete).get(script_get),
+        )
+        .route(
+            "/_emulator/requests",
+            get(requests_get).delete(requests_delete),
+        )
+        .route("/_emulator/reset", post(reset))
+        .route("/rerank", post(rerank_handler))
+        .fallback(bedrock_handler)
+        .with_state(state)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).expect("JSON serializes");
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-amzn-RequestId", crate::error::request_id())
+        .body(Body::from(bytes))
+        .expect("valid response")
+}
+
+async fn info(State(state): State<AppStateRef>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "service": "shale-emulator",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Amazon Bedrock emulator (bedrock-runtime, bedrock-agent-runtime rerank, STS)",
+            "access_key_id": state.config.access_key_id,
+            "operations": ["converse","converse-stream","invoke","invoke-with-response-stream","count-tokens","apply-guardrail","rerank","sts"],
+            "emulator_routes": ["/_emulator/script","/_emulator/requests","/_emulator/reset"],
+            "script_pending": state.script_pending(),
+        }),
+    )
+}
+
+async fn read_body(body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
+        ApiError::new(
+            "ValidationException",
+            "Request body is too large or unreadable.",
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .into_response()
+    })
+}
+
+async fn script_post(State(state): State<AppStateRef>, body: Bytes) -> Response {
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": format!("invalid JSON: {e}")}),
+            )
+        }
+    };
+    match parse_script(&parsed) {
+        Ok(items) => {
+            let n = items.len();
+            state.push_script(items);
+            json_response(
+                StatusCode::OK,
+                &json!({"queued": n, "pending": state.script_pending()}),
+            )
+        }
+        Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"error": e})),
+    }
+}
+
+async fn script_delete(State(state): State<AppStateRef>) -> Response {
+    state.clear_script();
+    json_response(StatusCode::OK, &json!({"pending": 0}))
+}
+
+async fn script_get(State(state): State<AppStateRef>) -> Response {
+    json_response(StatusCode::OK, &json!({"pending": state.script_pending()}))
+}
+
+async fn requests_get(State(state): State<AppStateRef>) -> Response {
+    json_response(StatusCode::OK, &Value::Array(state.recorded_json()))
+}
+
+async fn requests_delete(State(state): State<AppStateRef>) -> Response {
+    state.clear_requests();
+    json_response(StatusCode::OK, &json!({"cleared": true}))
+}
+
+async fn reset(State(state): State<AppStateRef>) -> Response {
+    state.clear_requests();
+    state.clear_script();
+    json_response(StatusCode::OK, &json!({"reset": true}))
+}
+
+fn record(
+    state: &AppState,
+    parts: &Parts,
+    model_id: Option<String>,
+    operation: &'static str,
+    body: &Bytes,
+    auth: AuthInfo,
+) {
+    state.record(Recorded {
+        method: parts.method.clone(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        model_id,
+        operation,
+        headers: parts.headers.clone(),
+        body: body.clone(),
+        auth,
+    });
+}
+
+/// Closes the connection without a response (or breaks the body when served without
+/// [`crate::spawn`]'s connection control).
+async fn drop_connection(parts: &Parts) -> Response {
+    if let Some(control) = parts.extensions.get::<ConnectionControl>() {
+        control.kill();
+        std::future::pending::<()>().await;
+    }
+    Response::builder()
+        .status(StatusCode::OK)
+        .body(Body::from_stream(futures::stream::once(async {
+            Err::<Bytes, _>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "scripted drop",
+            ))
+        })))
+        .expect("valid response")
+}
+
+async fn sts_handler(State(state): State<AppStateRef>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let form = sts::parse_form(&body);
+    let action = form.get("Action").map(String::as_str).unwrap_or("");
+    let auth = if sts::needs_signature(action) {
+        authenticate(&state, Surface::Sts, &parts, &body)
+    } else {
+        Ok(AuthInfo::none())
+    };
+    record(
+        &state,
+        &parts,
+        None,
+        "sts",
+        &body,
+        auth.clone().unwrap_or_else(|_| AuthInfo::none()),
+    );
+    let auth = match auth {
+        Ok(a) => a,
+        Err(e) => {
+            let (code, message) = e.code_and_message(true);
+            let status = if code == "IncompleteSignatureException" {
+                400
+            } else {
+                403
+            };
+            return sts::error_response(status, code, &message);
+        }
+    };
+    if let Some(item) = state.take_script("sts") {
+        if let Some(d) = item.delay {
+            tokio::time::sleep(d).await;
+        }
+        match item.action {
+            ScriptAction::Drop => return drop_connection(&parts).await,
+            ScriptAction::Error {
+                kind,
+                message,
+                status,
+            } => {
+                let status = status.unwrap_or_else(|| crate::error::status_for(&kind).as_u16());
+                return sts::error_response(status, &kind, &message);
+            }
+            ScriptAction::Body { body, status, .. } => {
+                let text = body
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| body.to_string());
+                return sts::xml_response(status, text);
+            }
+            ScriptAction::Default | ScriptAction::Stream(_) => {}
+        }
+    }
+    sts::handle(&state, &form, auth.access_key_id.as_deref())
+}
+
+async fn rerank_handler(State(state): State<AppStateRef>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let auth = authenticate(&state, Surface::AgentRuntime, &parts, &body);
+    finish(state, parts, body, auth, None, "rerank").await
+}
+
+/// Splits `/model/{id}/{operation}` (the id may contain unencoded `/` in ARNs).
+fn parse_model_path(path: &str) -> Option<(&str, &'static str)> {
+    if let Some(rest) = path.strip_prefix("/model/") {
+        let (model, op) = rest.rsplit_once('/')?;
+        let op = match op {
+            "converse" => "converse",
+            "converse-stream" => "converse-stream",
+            "invoke" => "invoke",
+            "invoke-with-response-stream" => "invoke-with-response-stream",
+            "count-tokens" => "count-tokens",
+            _ => return None,
+        };
+        return (!model.is_empty()).then_some((model, op));
+    }
+    let rest = path.strip_prefix("/guardrail/")?;
+    let (id, tail) = rest.split_once("/version/")?;
+    tail.ends_with("/apply").then_some((id, "apply-guardrail"))
+}
+
+async fn bedrock_handler(State(state): State<AppStateRef>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some((raw_id, operation)) =
+        parse_model_path(parts.uri.path()).filter(|_| parts.method == Method::POST)
+    else {
+        record(&state, &parts, None, "unknown", &body, AuthInfo::none());
+        return ApiError::new("UnknownOperationException", "Unknown operation").into_response();
+    };
+    let model_id = decode_model_id(raw_id);
+    let auth = authenticate(&state, Surface::Runtime, &parts, &body);
+    finish(state, parts, body, auth, Some(model_id), operation).await
+}
+
+/// Records, checks auth, applies latency and script, then answers by default.
+async fn finish(
+    state: AppStateRef,
+    parts: Parts,
+    body: Bytes,
+    auth: Result<AuthInfo, AuthFailure>,
+    model_id: Option<String>,
+    operation: &'static str,
+) -> Response {
+    record(
+        &state,
+        &parts,
+        model_id.clone(),
+        operation,
+        &body,
+        auth.clone().unwrap_or_else(|_| AuthInfo::none()),
+    );
+    if let Err(e) = auth {
+        return e.to_api_error().into_response();
+    }
+    if !state.config.latency.is_zero() {
+        tokio::time::sleep(state.config.latency).await;
+    }
+    let model_id = model_id.unwrap_or_default();
+    if let Some(item) = state.take_script(operation) {
+        if let Some(d) = item.delay {
+            tokio::time::sleep(d).await;
+        }
+        match item.action {
+            ScriptAction::Drop => return drop_connection(&parts).await,
+            ScriptAction::Error {
+                kind,
+                message,
+                status,
+            } => {
+                let mut err = ApiError::new(&kind, message);
+                if let Some(s) = status.and_then(|s| StatusCode::from_u16(s).ok()) {
+                    err = err.with_status(s);
+                }
+                return err.into_response();
+            }
+            ScriptAction::Body {
+                body,
+                status,
+                headers,
+            } => {
+                let bytes = match &body {
+                    Value::String(s) => s.clone().into_bytes(),
+                    other => serde_json::to_vec(other).expect("JSON serializes"),
+                };
+                let mut builder = Response::builder()
+                    .status(status)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .header("x-amzn-RequestId", crate::error::request_id());
+                for (k, v) in &headers {
+                    if let (Ok(name), Ok(value)) = (
+                        http::HeaderName::from_bytes(k.as_bytes()),
+                        HeaderValue::from_str(v),
+                    ) {
+                        builder = builder.header(name, value);
+                    }
+                }
+                return builder
+                    .body(Body::from(bytes))
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            }
+            ScriptAction::Stream(script) => {
+                let frames = match &script.frames {
+                    Some(frames) => frames
+                        .iter()
+                        .map(|f| match f {
+                            ScriptFrame::Event {
+                                event_type,
+                                payload,
+                            } => eventstream::padded_event(
+                                event_type,
+                                &serde_json::to_vec(payload).expect("JSON serializes"),
+                            ),
+                            ScriptFrame::Chunk(native) => eventstream::encode_chunk(
+                                &serde_json::to_vec(native).expect("JSON serializes"),
+                            ),
+                        })
+                        .collect(),
+                    None => match default_answer(&state, operation, &model_id, &body, true) {
+                        Ok(Answered::Frames(frames, _)) => frames,
+                        Ok(Answered::Json(resp)) => return resp,
+                        Err(e) => return e.into_response(),
+                    },
+                };
+                let (frames, ending) = stream::apply_script(frames, &script);
+                return stream::response(
+                    frames,
+                    ending,
+                    state.config.stream_delay,
+                    &stream_headers(operation),
+                );
+            }
+            ScriptAction::Default => {}
+        }
+    }
+    let streaming = matches!(operation, "converse-stream" | "invoke-with-response-stream");
+    match default_answer(&state, operation, &model_id, &body, streaming) {
+        Ok(Answered::Json(resp)) => resp,
+        Ok(Answered::Frames(frames, headers)) => stream::response(
+            frames,
+            stream::Ending::Clean,
+            state.config.stream_delay,
+            &headers,
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn stream_headers(operation: &str) -> Vec<(&'static str, String)> {
+    if operation == "invoke-with-response-stream" {
+        vec![("x-amzn-bedrock-content-type", "application/json".to_owned())]
+    } else {
+        Vec::new()
+    }
+}
+
+enum Answered {
+    Json(Response),
+    Frames(Vec<Bytes>, Vec<(&'static str, String)>),
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|_| {
+        ApiError::validation("Malformed input request, please reformat your input and try again.")
+    })
+}
+
+/// The default (unscripted) answer for an operation.
+fn default_answer(
+    state: &AppState,
+    operation: &str,
+    model_id: &str,
+    body: &[u8],
+    stream: bool,
+) -> Result<Answered, ApiError> {
+    let latency_ms = state.config.latency.as_millis() as u64 + 12;
+    let request = parse_json(body)?;
+    match operation {
+        "converse" | "converse-stream" => {
+            let family = family_of(model_id)?;
+            if !family.supports_converse() {
+                return Err(ApiError::validation("This action doesn't support the model that you provided. Try again with a supported text or chat model."));
+            }
+            validate::converse(family, &request)?;
+            let info = converse::prompt_info(model_id, family, &request);
+            let answer = compose(&info, state);
+            if stream {
+                Ok(Answered::Frames(
+                    converse::stream_frames(&answer, latency_ms),
+                    Vec::new(),
+                ))
+            } else {
+                Ok(Answered::Json(json_response(
+                    StatusCode::OK,
+                    &converse::response_body(&answer, &request, latency_ms),
+                )))
+            }
+        }
+        "invoke" | "invoke-with-response-stream" => {
+            let outcome = invoke::invoke(state, model_id, &request, stream)?;
+            match outcome.rendered {
+                Rendered::Body(b) => {
+                    let mut resp = json_response(StatusCode::OK, &b);
+                    let h = resp.headers_mut();
+                    h.insert(
+                        "x-amzn-bedrock-invocation-latency",
+                        HeaderValue::from(latency_ms),
+                    );
+                    h.insert(
+                        "x-amzn-bedrock-input-token-count",
+                        HeaderValue::from(outcome.input_tokens),
+                    );
+                    h.insert(
+                        "x-amzn-bedrock-output-token-count",
+                        HeaderValue::from(outcome.output_tokens),
+                    );
+                    Ok(Answered::Json(resp))
+                }
+                Rendered::Chunks(mut chunks) => {
+                    if let Some(Value::Object(last)) = chunks.last_mut() {
+                        last.insert(
+                            "amazon-bedrock-invocationMetrics".into(),
+                            json!({"inputTokenCount": outcome.input_tokens, "outputTokenCount": outcome.output_tokens,
+                                "invocationLatency": latency_ms, "firstByteLatency": latency_ms / 2 + 1}),
+                        );
+                    }
+                    let frames = chunks
+                        .iter()
+                        .map(|c| {
+                            eventstream::encode_chunk(
+                                &serde_json::to_vec(c).expect("JSON serializes"),
+                            )
+                        })
+                        .collect();
+                    Ok(Answered::Frames(frames, stream_headers(operation)))
+                }
+            }
+        }
+        "count-tokens" => Ok(Answered::Json(json_response(
+            StatusCode::OK,
+            &invoke::count_tokens(model_id, &request)?,
+        ))),
+        "rerank" => Ok(Answered::Json(json_response(
+            StatusCode::OK,
+            &rerank::agent_rerank(&request)?,
+        ))),
+        "apply-guardrail" => {
+            let source = request.get("source").and_then(Value::as_str).unwrap_or("");
+            if source != "INPUT" && source != "OUTPUT" {
+                return Err(ApiError::validation(format!("1 validation error detected: Value '{source}' at 'source' failed to satisfy constraint: Member must satisfy enum value set: [INPUT, OUTPUT]")));
+            }
+            if request
+                .get("content")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            {
+                return Err(ApiError::validation("1 validation error detected: Value null at 'content' failed to satisfy constraint: Member must not be null"));
+            }
+            Ok(Answered::Json(json_response(
+                StatusCode::OK,
+                &json!({
+                    "usage": {"topicPolicyUnits":1,"contentPolicyUnits":1,"wordPolicyUnits":1,
+                        "sensitiveInformationPolicyUnits":1,"sensitiveInformationPolicyFreeUnits":0,"contextualGroundingPolicyUnits":0},
+                    "action": "NONE", "outputs": [], "assessments": [{}]
+                }),
+            )))
+        }
+        _ => Err(ApiError::new(
+            "UnknownOperationException",
+            "Unknown operation",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_paths() {
+        assert_eq!(
+            parse_model_path("/model/a.b-v1%3A0/converse"),
+            Some(("a.b-v1%3A0", "converse"))
+        );
+        assert_eq!(
+            parse_model_path(
+                "/model/arn:aws:bedrock:us-east-1:1:application-inference-profile/abc/invoke"
+            ),
+            Some((
+                "arn:aws:bedrock:us-east-1:1:application-inference-profile/abc",
+                "invoke"
+            ))
+        );
+        assert_eq!(parse_model_path("/model/x/explode"), None);
+        assert_eq!(
+            parse_model_path("/guardrail/g1/version/1/apply"),
+            Some(("g1", "apply-guardrail"))
+        );
+    }
+}
