@@ -14,7 +14,7 @@ use crate::completion::{
 };
 use crate::error::TranslateError;
 use crate::names::ToolNameMap;
-use crate::think::{Split, ThinkSplitter};
+use crate::think::{Split, ThinkMode, ThinkSplitter};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -135,7 +135,7 @@ impl ConverseStreamTranslator {
             tool_count: 0,
             json_tool_used: false,
             blocks: Vec::new(),
-            think: ThinkSplitter::default(),
+            think: ThinkSplitter::new(ThinkMode::Leading),
             finish_sent: false,
             usage_sent: false,
             reasoning_tokens: None,
@@ -258,7 +258,7 @@ impl ConverseStreamTranslator {
                 let d: BlockDelta = parse(event_type, payload)?;
                 let idx = d.content_block_index;
                 if let Some(t) = d.delta.text {
-                    let split = self.think.push(t);
+                    let split = self.think.push(&t);
                     self.split_chunk(split, &mut out);
                 }
                 if let Some(tu) = d.delta.tool_use {

@@ -21,7 +21,6 @@ mod openai_format;
 mod prompt;
 mod response;
 mod stream;
-mod think;
 
 use serde_json::Value;
 

@@ -6,10 +6,10 @@
 use serde_json::Value;
 
 use super::response::Parts;
-use super::think::{split_whole, ThinkMode};
 use super::InvokeFamily;
 use crate::converse::BedrockUsage;
 use crate::error::TranslateError;
+use crate::think::{split_whole, ThinkMode};
 
 /// Where generated text may sit, most specific first.
 const TEXT_PATHS: &[&str] = &[

@@ -8,7 +8,6 @@ use serde_json::{json, Map, Value};
 
 use super::common::{max_tokens, pass_through, put, stop_sequences, system_text, Prepared};
 use super::response::Parts;
-use super::think::{split_whole, ThinkMode};
 use super::InvokeFamily;
 use crate::completion::{FunctionOut, ToolCallOut};
 use crate::converse::BedrockUsage;
@@ -16,6 +15,7 @@ use crate::error::TranslateError;
 use crate::media::MediaKind;
 use crate::normalize::{Block, MediaSource, TurnRole};
 use crate::openai::JsonMap;
+use crate::think::{split_whole, ThinkMode};
 
 fn unsupported(what: &str, family: InvokeFamily) -> TranslateError {
     TranslateError::invalid(

@@ -12,7 +12,6 @@ use serde_json::Value;
 use super::anthropic::{self, AnthropicUsage};
 use super::native;
 use super::openai_format::{self, ToolCallIn, UsageIn};
-use super::think::{Split, ThinkSplitter};
 use super::InvokeFamily;
 use crate::completion::{
     ChatChunk, ChatCompletion, ChunkChoice, Delta, FunctionDelta, ThinkingBlockOut, ToolCallDelta,
@@ -23,6 +22,7 @@ use crate::converse::{
 };
 use crate::error::TranslateError;
 use crate::names::ToolNameMap;
+use crate::think::{Split, ThinkSplitter};
 
 /// What an Anthropic content block index turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
