@@ -86,7 +86,12 @@ impl Config {
         let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?;
         let mut root = env::yaml_to_json(yaml, "")?;
         let mut missing = Vec::new();
-        env::resolve_env_refs(&mut root, &mut String::new(), lookup_env, Some(&mut missing))?;
+        env::resolve_env_refs(
+            &mut root,
+            &mut String::new(),
+            lookup_env,
+            Some(&mut missing),
+        )?;
         let mut config = Config::from_json(root)?;
         for (variable, path) in missing {
             config.findings.push(Finding::warning(

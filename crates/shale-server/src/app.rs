@@ -9,7 +9,9 @@
 //! 6. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
 
 use crate::auth::require_master_key;
-use crate::routes::{chat, completions, embeddings, fallback, health, images, models, passthrough, rerank};
+use crate::routes::{
+    chat, completions, embeddings, fallback, health, images, models, passthrough, rerank,
+};
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};

@@ -38,10 +38,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "claude-sonnet".into());
     let addr = bind_addr(&args.host, args.port)?;
 
-    announce(&format!("shale demo: Bedrock emulator on {emulator_url} (no AWS account is used)"));
+    announce(&format!(
+        "shale demo: Bedrock emulator on {emulator_url} (no AWS account is used)"
+    ));
     announce(&format!("key: {key}"));
-    let shown_host = if args.host == "0.0.0.0" { "127.0.0.1" } else { args.host.as_str() };
-    let port = if args.port == 0 { "<port>".to_string() } else { args.port.to_string() };
+    let shown_host = if args.host == "0.0.0.0" {
+        "127.0.0.1"
+    } else {
+        args.host.as_str()
+    };
+    let port = if args.port == 0 {
+        "<port>".to_string()
+    } else {
+        args.port.to_string()
+    };
     announce(&format!(
         "try: curl http://{shown_host}:{port}/v1/chat/completions -H \"Authorization: Bearer {key}\" -H \"Content-Type: application/json\" -d '{{\"model\":\"{first_model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'"
     ));

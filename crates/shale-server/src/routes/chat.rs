@@ -79,7 +79,18 @@ pub async fn run_chat(
             )
             .await
         }
-        Api::Invoke => invoke(state, &deployment, request, &ctx, model_name, shape, started).await,
+        Api::Invoke => {
+            invoke(
+                state,
+                &deployment,
+                request,
+                &ctx,
+                model_name,
+                shape,
+                started,
+            )
+            .await
+        }
     }
 }
 
@@ -180,7 +191,12 @@ async fn invoke(
         let translation = started.elapsed();
         let upstream = state
             .bedrock
-            .call_stream(&deployment.target, Operation::InvokeStream, body, &extra_headers)
+            .call_stream(
+                &deployment.target,
+                Operation::InvokeStream,
+                body,
+                &extra_headers,
+            )
             .await?;
         let translator = InvokeStreamTranslator::new(family, &response_ctx, call.include_usage);
         let mut response = sse_response(upstream, translator, shape.chunk);
@@ -193,7 +209,12 @@ async fn invoke(
         .call(&deployment.target, Operation::Invoke, body, &extra_headers)
         .await?;
     let upstream_time = upstream_started.elapsed();
-    let completion = invoke_to_chat(family, &answer.body, header_usage(&answer.headers), &response_ctx)?;
+    let completion = invoke_to_chat(
+        family,
+        &answer.body,
+        header_usage(&answer.headers),
+        &response_ctx,
+    )?;
     if call.stream {
         // A family without a streaming API: answer the stream from the complete response.
         let chunks = completion_to_chunks(completion, call.include_usage);
@@ -201,11 +222,17 @@ async fn invoke(
     }
     let json = serde_json::to_vec(&(shape.complete)(completion)).expect("JSON serialises");
     let mut response = (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         json,
     )
         .into_response();
-    set_overhead(&mut response, started.elapsed().saturating_sub(upstream_time));
+    set_overhead(
+        &mut response,
+        started.elapsed().saturating_sub(upstream_time),
+    );
     Ok(response)
 }
 
