@@ -11,6 +11,7 @@ use crate::text;
 use crate::validate::{
     check_final_assistant_starts_with_reasoning, check_thinking, only_known_keys, required_key,
 };
+use base64::Engine as _;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -216,6 +217,18 @@ fn check_image(b: &Value, i: usize, j: usize) -> Result<(), ApiError> {
         .unwrap_or("");
     if !IMAGE_TYPES.contains(&media) {
         return Err(v(format!("messages.{i}.content.{j}.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'")));
+    }
+    let data = source.get("data").and_then(Value::as_str).unwrap_or("");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| {
+            v(format!(
+                "messages.{i}.content.{j}.image.source.base64: invalid base64 data"
+            ))
+        })?;
+    let format = media.trim_start_matches("image/");
+    if !crate::validate::image_matches(format, &bytes) {
+        return Err(v(format!("messages.{i}.content.{j}.image.source.base64.data: Image does not match the provided media type {media}")));
     }
     Ok(())
 }
@@ -486,6 +499,47 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("unexpected `tool_use_id`"));
+    }
+
+    #[test]
+    fn images_must_match_their_media_type() {
+        let png = crate::images::TINY_PNG_B64;
+        let body = |media: &str| {
+            json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user",
+            "content":[{"type":"image","source":{"type":"base64","media_type":media,"data":png}},{"type":"text","text":"what"}]}]})
+        };
+        validate(&body("image/png")).unwrap();
+        assert!(validate(&body("image/jpeg"))
+            .unwrap_err()
+            .message
+            .contains("does not match"));
+        assert!(validate(&body("image/bmp")).is_err());
+    }
+
+    #[test]
+    fn thinking_history_needs_signed_thinking_first() {
+        let tools = json!([{"name":"f","input_schema":{"type":"object"}}]);
+        let history = |first: Value| {
+            json!({"anthropic_version":"v","max_tokens":2048,"tools":tools,
+            "thinking":{"type":"enabled","budget_tokens":1024},
+            "messages":[{"role":"user","content":"w"},
+                {"role":"assistant","content":[first,{"type":"tool_use","id":"toolu_1","name":"f","input":{}}]},
+                {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok"}]}]})
+        };
+        let sig = reasoning_signature("hmm");
+        validate(&history(
+            json!({"type":"thinking","thinking":"hmm","signature":sig}),
+        ))
+        .unwrap();
+        let e = validate(&history(json!({"type":"text","text":"calling"}))).unwrap_err();
+        assert!(e
+            .message
+            .contains("Expected `thinking` or `redacted_thinking`, but found `text`"));
+        let e = validate(&history(
+            json!({"type":"thinking","thinking":"hmm","signature":"forged"}),
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("Invalid `signature`"));
     }
 
     #[test]

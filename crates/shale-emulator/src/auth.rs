@@ -113,9 +113,9 @@ impl AuthFailure {
                     "IncompleteSignatureException",
                     "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into(),
                 ),
-                SigV4Error::Expired { date, now } => (
+                SigV4Error::Expired(message) => (
                     if sts { "SignatureDoesNotMatch" } else { "InvalidSignatureException" },
-                    format!("Signature expired: {date} is now earlier than {now} - 15 min."),
+                    message.clone(),
                 ),
                 SigV4Error::Mismatch => (
                     if sts { "SignatureDoesNotMatch" } else { "InvalidSignatureException" },

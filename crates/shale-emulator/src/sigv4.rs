@@ -35,14 +35,9 @@ pub enum SigV4Error {
     /// `x-amz-date` is missing or malformed.
     #[error("missing or malformed x-amz-date")]
     MissingDate,
-    /// `x-amz-date` is more than 15 minutes away from now.
-    #[error("signature expired: {date} is outside now ± 15 min ({now})")]
-    Expired {
-        /// The request's x-amz-date.
-        date: String,
-        /// The server's time, same format.
-        now: String,
-    },
+    /// `x-amz-date` is more than 15 minutes away from now (AWS's message).
+    #[error("{0}")]
+    Expired(String),
     /// The recomputed signature differs.
     #[error("signature mismatch")]
     Mismatch,
@@ -184,15 +179,19 @@ pub fn verify(
         .and_then(|v| v.to_str().ok())
         .ok_or(SigV4Error::MissingDate)?;
     let signing_time = parse_amz_date(date_text).ok_or(SigV4Error::MissingDate)?;
-    let skew = now
-        .duration_since(signing_time)
-        .or_else(|e| Ok::<_, ()>(e.duration()))
-        .unwrap_or_default();
-    if skew > MAX_SKEW {
-        return Err(SigV4Error::Expired {
-            date: date_text.to_owned(),
-            now: format_amz_date(now),
-        });
+    if signing_time + MAX_SKEW < now {
+        return Err(SigV4Error::Expired(format!(
+            "Signature expired: {date_text} is now earlier than {} ({} - 15 min.)",
+            format_amz_date(now - MAX_SKEW),
+            format_amz_date(now)
+        )));
+    }
+    if signing_time > now + MAX_SKEW {
+        return Err(SigV4Error::Expired(format!(
+            "Signature not yet current: {date_text} is still later than {} ({} + 15 min.)",
+            format_amz_date(now + MAX_SKEW),
+            format_amz_date(now)
+        )));
     }
 
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(auth.signed_headers.len());
@@ -435,9 +434,19 @@ mod tests {
             Err(SigV4Error::UnknownKey)
         );
         let later = time + Duration::from_secs(16 * 60);
+        let Err(SigV4Error::Expired(message)) =
+            verify(&req3, &authorization, "bedrock", key(None), later)
+        else {
+            panic!("expected an expired signature");
+        };
+        assert_eq!(
+            message,
+            "Signature expired: 20260101T000000Z is now earlier than 20260101T000100Z (20260101T001600Z - 15 min.)"
+        );
+        let earlier = time - Duration::from_secs(16 * 60);
         assert!(matches!(
-            verify(&req3, &authorization, "bedrock", key(None), later),
-            Err(SigV4Error::Expired { .. })
+            verify(&req3, &authorization, "bedrock", key(None), earlier),
+            Err(SigV4Error::Expired(m)) if m.starts_with("Signature not yet current")
         ));
         // A single-encoded path does not verify (the canonical URI must be double-encoded).
         let single = SignedRequest {

@@ -75,8 +75,8 @@ fn valid_document_name(name: &str) -> bool {
         })
 }
 
-/// Checks that image bytes look like the declared format.
-fn image_matches(format: &str, bytes: &[u8]) -> bool {
+/// Checks that image bytes look like the declared format (`png`, `jpeg`, `gif`, `webp`).
+pub fn image_matches(format: &str, bytes: &[u8]) -> bool {
     match format {
         "png" => bytes.starts_with(&[0x89, b'P', b'N', b'G']),
         "jpeg" => bytes.starts_with(&[0xff, 0xd8, 0xff]),

@@ -277,7 +277,60 @@ async fn handler_cost_smoke() {
     }
     let per = started.elapsed() / n;
     println!(
-        "converse handler: {per:?} per request = {:.0} req/s on one core",
+        "converse handler (bearer): {per:?} per request = {:.0} req/s on one core",
+        1.0 / per.as_secs_f64()
+    );
+
+    // The same with SigV4 (signed once with aws-sigv4; valid for 15 minutes).
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let identity = aws_credential_types::Credentials::new(
+        shale_emulator::DEFAULT_ACCESS_KEY_ID,
+        shale_emulator::DEFAULT_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "bench",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("bedrock")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let uri = format!("http://localhost{CLAUDE_PATH}/converse");
+    let signable = SignableRequest::new(
+        "POST",
+        uri.as_str(),
+        [("host", "localhost"), ("content-type", "application/json")].into_iter(),
+        SignableBody::Bytes(&body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let signed: Vec<(String, String)> = instructions
+        .headers()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let started = Instant::now();
+    for _ in 0..n {
+        let mut req = http::Request::post(format!("{CLAUDE_PATH}/converse"))
+            .header("host", "localhost")
+            .header("content-type", "application/json");
+        for (k, v) in &signed {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req.body(axum::body::Body::from(body.clone())).unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+    }
+    let per = started.elapsed() / n;
+    println!(
+        "converse handler (sigv4): {per:?} per request = {:.0} req/s on one core",
         1.0 / per.as_secs_f64()
     );
 }
