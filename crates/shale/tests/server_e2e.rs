@@ -229,22 +229,20 @@ async fn error_classes() {
     assert!(msg.contains("gpt-9") && msg.contains("/v1/models"), "{msg}");
 
     // Every model route answers the unknown-model error the same way, bare and under /v1.
-    for path in [
-        "/embeddings",
-        "/v1/embeddings",
-        "/v1/images/generations",
-        "/rerank",
-        "/v1/completions",
+    for (path, body) in [
+        ("/embeddings", r#"{"model":"nope","input":"x"}"#),
+        ("/v1/embeddings", r#"{"model":"nope","input":["x"]}"#),
+        ("/v1/images/generations", r#"{"model":"nope","prompt":"x"}"#),
+        (
+            "/rerank",
+            r#"{"model":"nope","query":"q","documents":["a"]}"#,
+        ),
+        ("/v1/completions", r#"{"model":"nope","prompt":"x"}"#),
     ] {
-        let (status, err) = error_of(
-            post(path, br#"{"model":"nope"}"#.to_vec())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, err) =
+            error_of(post(path, body.as_bytes().to_vec()).send().await.unwrap()).await;
         assert_eq!(status, 400, "{path}");
-        assert_eq!(err["code"], "model_not_found", "{path}");
+        assert_eq!(err["code"], "model_not_found", "{path}: {err}");
     }
 
     // Body over the limit (~1 KiB here): 413.
