@@ -3,7 +3,8 @@
 //! Layer order, outermost first:
 //! 1. `SetRequestId` — keep the caller's `x-request-id` or mint a UUID;
 //! 2. `SetSensitiveRequestHeaders` — mark `authorization`, `x-api-key`, `x-litellm-api-key` so no log prints them;
-//! 3. `Trace` — one span per request (method, path, request id), response status and latency at debug level;
+//! 3. `Trace` — one span per request (method, path, request id) and response status and latency,
+//!    all at debug level so the default `info` filter costs nothing on the hot path;
 //! 4. `PropagateRequestId` — echo `x-request-id` on the response;
 //! 5. auth (model, models and pass-through routes only; health is open);
 //! 6. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
@@ -80,7 +81,7 @@ pub fn build_app(state: Arc<AppState>) -> Router {
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )

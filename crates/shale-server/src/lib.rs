@@ -17,6 +17,7 @@ pub use app::build_app;
 pub use error::ApiError;
 pub use state::AppState;
 
+use axum::serve::ListenerExt;
 use std::future::{Future, IntoFuture};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,6 +41,12 @@ pub async fn serve(
         tracing::info!("shutdown requested: finishing in-flight requests");
         let _ = begin_tx.send(());
     };
+    // Small SSE writes must leave at once: Nagle + delayed ACK would add ~40 ms per chunk.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .into_future();
