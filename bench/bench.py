@@ -1,0 +1,609 @@
+#!/usr/bin/env python3
+"""shale benchmark driver (standard library only; started by `bench/run.sh`).
+
+Starts the Bedrock emulator (or uses --upstream), an nginx reverse proxy in front of it and the
+shale gateway, then for every scenario (non-streaming chat, streaming chat, embeddings, Bedrock
+pass-through, chat with an API-key deployment) drives the same request shape with `wrk` against:
+
+* direct  - straight to the upstream's Bedrock endpoint (Bedrock API key, no gateway);
+* nginx   - nginx proxying to the upstream (the issue's comparison point);
+* shale   - the gateway (OpenAI shape in, SigV4-signed Bedrock call out, OpenAI shape back).
+
+in three load modes: one connection (latency), 64 connections flat out (throughput), and 64
+paced connections (each waits ~N ms between requests: latency under a realistic, unsaturated load).
+`shale-bench` measures time to first token on streams and collects `x-shale-overhead-ms`.
+CPU per request comes from /proc/<pid>/stat, peak RSS from VmHWM. Results go to
+bench/results/latest.{md,json,svg}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+BODIES = BENCH / "bodies"
+CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1%3A0"
+TITAN = "amazon.titan-embed-text-v2%3A0"
+BEDROCK_KEY = "bedrock-api-key-EXAMPLE"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Target:
+    """One way of sending a scenario's request: where, what body, which headers."""
+
+    path: str
+    body: str
+    headers: dict[str, str]
+    first: str  # what the first streamed event looks like: sse | frame
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    stream: bool
+    shale: Target
+    direct: Target
+    overhead_header: bool = True
+
+
+def scenarios(key: str) -> list[Scenario]:
+    bearer = {"Authorization": f"Bearer {key}"}
+    upstream = {"Authorization": f"Bearer {BEDROCK_KEY}"}
+    converse = Target(f"/model/{CLAUDE}/converse", "converse.json", upstream, "frame")
+    return [
+        Scenario("chat", "chat, non-streaming", False,
+                 Target("/v1/chat/completions", "chat.json", bearer, "sse"), converse),
+        Scenario("chat-stream", "chat, streaming", True,
+                 Target("/v1/chat/completions", "chat-stream.json", bearer, "sse"),
+                 Target(f"/model/{CLAUDE}/converse-stream", "converse.json", upstream, "frame")),
+        Scenario("embeddings", "embeddings (Titan v2)", False,
+                 Target("/v1/embeddings", "embeddings.json", bearer, "sse"),
+                 Target(f"/model/{TITAN}/invoke", "titan-embed.json", upstream, "frame")),
+        Scenario("passthrough", "pass-through /bedrock (converse)", False,
+                 Target("/bedrock/model/bench-chat/converse", "converse.json", {"x-api-key": key}, "frame"),
+                 converse, overhead_header=False),
+        Scenario("chat-key", "chat, API-key deployment (no SigV4)", False,
+                 Target("/v1/chat/completions", "chat-key.json", bearer, "sse"), converse),
+    ]
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{what} did not listen on {port} within {timeout}s")
+
+
+def start_announcing(cmd: list[str], prefix: str, log: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Starts a server that prints `<prefix> http://…` first on stdout; drains the rest to `log`."""
+    out = open(log, "wb")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=out, env=env)
+    deadline = time.monotonic() + 30
+    line = b""
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"{cmd[0]} exited before announcing itself; see {log}")
+        if line.decode(errors="replace").startswith(prefix):
+            break
+    url = line.decode().strip().split()[-1]
+
+    def drain() -> None:
+        for chunk in iter(lambda: proc.stdout.read(65536), b""):
+            out.write(chunk)
+        out.close()
+
+    threading.Thread(target=drain, daemon=True).start()
+    return proc, url
+
+
+def start_nginx(tmp: Path, upstream_hostport: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf = tmp / "nginx.conf"
+    conf.write_text(f"""{user}worker_processes auto;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    client_max_body_size 64m;
+    upstream bedrock {{ server {upstream_hostport}; keepalive 256; }}
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        location / {{
+            proxy_pass http://bedrock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_request_buffering off;
+        }}
+    }}
+}}
+""")
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp)],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp / "nginx-stderr.log", "wb"))
+    wait_port(port, proc, "nginx")
+    return proc, port
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def family(pid: int) -> list[int]:
+    """`pid` and its direct children (nginx master + workers)."""
+    pids = [pid]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children = (task / "children").read_text().split()
+            pids.extend(int(c) for c in children)
+    except OSError:
+        pass
+    return sorted(set(pids))
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return total
+
+
+def machine_busy_ticks() -> int:
+    """Busy (non-idle, non-iowait) CPU ticks of the whole machine, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4]
+
+
+def children_ticks() -> float:
+    """CPU ticks used so far by waited-for children (wrk)."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (ru.ru_utime + ru.ru_stime) * CLK_TCK
+
+
+def status_kb(pids: list[int], key: str) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+# ---------------------------------------------------------------- load
+
+
+def check(base: str, t: Target, stream: bool) -> None:
+    """One request before the load: it must succeed and look like what the scenario expects."""
+    req = urllib.request.Request(base + t.path, data=(BODIES / t.body).read_bytes(), method="POST",
+                                 headers={"Content-Type": "application/json", **t.headers})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as e:
+        raise SystemExit(f"sanity check {base}{t.path} -> {e.code}: {e.read()[:500]!r}")
+    if stream and t.first == "sse":
+        ok = body.startswith(b"data: ") and body.rstrip().endswith(b"data: [DONE]")
+    elif stream:
+        ok = len(body) > 16
+    else:
+        ok = isinstance(json.loads(body), dict)
+    if not ok:
+        raise SystemExit(f"sanity check {base}{t.path}: unexpected answer {body[:300]!r}")
+
+
+def wrk(url: str, t: Target, conns: int, seconds: float, delay_ms: int = 0) -> dict:
+    env = dict(os.environ, BENCH_BODY=str(BODIES / t.body), BENCH_DELAY_MS=str(delay_ms),
+               BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in t.headers.items()))
+    threads = 1 if conns == 1 else 2
+    cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
+           "-s", str(BENCH / "wrk" / "post.lua"), url]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line[6:])
+    raise SystemExit(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+
+
+def probe(tool: Path, url: str, t: Target, requests: int, conns: int, first: str | None,
+          overhead: bool) -> dict:
+    cmd = [str(tool), "--url", url, "--body", str(BODIES / t.body), "--requests", str(requests),
+           "--warmup", str(max(50, requests // 10)), "--concurrency", str(conns)]
+    for k, v in t.headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    if first:
+        cmd += ["--first", first]
+    if overhead:
+        cmd += ["--overhead-header", "x-shale-overhead-ms"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise SystemExit(f"shale-bench failed: {out.stderr}")
+    report = json.loads(out.stdout)
+    if report["errors"]:
+        raise SystemExit(f"shale-bench saw {report['errors']} errors on {url}: {report['first_error']}")
+    return report
+
+
+@dataclass
+class Procs:
+    shale: int
+    nginx: list[int]
+    upstream: int | None
+    runs: list[dict] = field(default_factory=list)
+
+
+def measured_run(procs: Procs, scenario: Scenario, target: str, base: str, t: Target,
+                 mode: str, conns: int, seconds: float, delay_ms: int) -> dict:
+    watched = {"shale": [procs.shale], "nginx": procs.nginx,
+               "upstream": [procs.upstream] if procs.upstream else []}
+    before = {k: cpu_ticks(v) for k, v in watched.items()}
+    busy0, wrk0, t0 = machine_busy_ticks(), children_ticks(), time.monotonic()
+    result = wrk(base + t.path, t, conns, seconds, delay_ms)
+    busy1, wrk1, t1 = machine_busy_ticks(), children_ticks(), time.monotonic()
+    after = {k: cpu_ticks(v) for k, v in watched.items()}
+    ours = sum(after[k] - before[k] for k in watched) + (wrk1 - wrk0)
+    other_pct = max(0.0, (busy1 - busy0) - ours) * 100 / (CLK_TCK * (t1 - t0) * (os.cpu_count() or 1))
+    n = max(result["requests"], 1)
+    cpu_us = {k: (after[k] - before[k]) * 1e6 / CLK_TCK / n for k in watched}
+    errors = sum(result["errors"].values())
+    run = {"scenario": scenario.name, "target": target, "mode": mode, "connections": conns,
+           "delay_ms": delay_ms, "rps": result["requests"] / (result["duration_us"] / 1e6),
+           "requests": result["requests"], "errors": errors, "latency_us": result["latency_us"],
+           "cpu_us_per_request": cpu_us, "other_cpu_pct": round(other_pct, 1)}
+    procs.runs.append(run)
+    lat = result["latency_us"]
+    print(f"  {scenario.name:12} {target:7} {mode:7} {run['rps']:9.0f} req/s  p50 {lat['p50']:6d} µs"
+          f"  p99 {lat['p99']:6d} µs  errors {errors}  other CPU {other_pct:.0f} %", flush=True)
+    return run
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine() -> dict:
+    def cmd(*c: str) -> str:
+        try:
+            return subprocess.run(c, capture_output=True, text=True, timeout=10).stdout.strip()
+        except OSError:
+            return "?"
+
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1048576, 1),
+        "kernel": platform.release(), "rustc": cmd("rustc", "--version"),
+        "wrk": cmd("wrk", "-v").splitlines()[0] if shutil.which("wrk") else "?",
+        "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+        if shutil.which("nginx") else "absent",
+        "commit": cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
+        "dirty": bool(cmd("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no")),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def find(runs: list[dict], scenario: str, target: str, mode: str) -> dict | None:
+    for r in runs:
+        if (r["scenario"], r["target"], r["mode"]) == (scenario, target, mode):
+            return r
+    return None
+
+
+def verdicts(res: dict) -> list[tuple[str, str, str, bool | None]]:
+    runs, out = res["runs"], []
+
+    def add(metric, goal, value, ok):
+        out.append((metric, goal, value, ok))
+
+    sh, ng = find(runs, "chat", "shale", "c64"), find(runs, "chat", "nginx", "c64")
+    if sh and ng:
+        ratio = sh["rps"] / ng["rps"]
+        add("chat throughput, 64 connections, shale vs nginx", "≥ 0.5 × nginx",
+            f"{sh['rps']:.0f} vs {ng['rps']:.0f} req/s = {ratio:.2f} ×", ratio >= 0.5)
+    for scen in ("chat", "chat-stream", "embeddings", "passthrough"):
+        sh, di = find(runs, scen, "shale", "c1"), find(runs, scen, "direct", "c1")
+        if sh and di:
+            added = sh["latency_us"]["p50"] - di["latency_us"]["p50"]
+            add(f"{scen}: added p50 latency, 1 connection", "≤ 100 µs", f"{added} µs", added <= 100)
+    for mode, label in (("paced", "64 paced connections"), ("c64", "64 connections flat out")):
+        sh, di = find(runs, "chat", "shale", mode), find(runs, "chat", "direct", mode)
+        if sh and di:
+            added = sh["latency_us"]["p99"] - di["latency_us"]["p99"]
+            add(f"chat: added p99 latency, {label}", "≤ 1 ms", f"{added / 1000:.2f} ms", added <= 1000)
+    ttft = res.get("ttft", {})
+    if "shale" in ttft and "direct" in ttft:
+        added = ttft["shale"]["ttft_us"]["p50"] - ttft["direct"]["ttft_us"]["p50"]
+        add("streaming: added time to first token (p50, 1 connection)", "≤ 100 µs",
+            f"{added:.0f} µs", added <= 100)
+    rss = res["rss_kb"]["shale_peak"] / 1024
+    add("shale peak RSS over the whole run", "< 50 MB", f"{rss:.1f} MB", rss < 50)
+    return out
+
+
+def markdown(res: dict) -> str:
+    m, cfg = res["machine"], res["config"]
+    lines = [
+        "# shale benchmark results", "",
+        f"Run {m['date']} on commit `{m['commit']}`{' (with uncommitted changes)' if m['dirty'] else ''}; "
+        f"gateway binary built {res.get('binary_built', '?')}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, Linux {m['kernel']}; "
+        f"{m['rustc']}; {m['wrk']}; {m['nginx']}.",
+        "Load generator, gateway, nginx and upstream (the shale Bedrock emulator) all share this machine; "
+        f"load average before the run {' '.join(res['load_before'])}, after {' '.join(m['loadavg'])} "
+        "(the benchmark itself raises it; see `other CPU %` for outside work).",
+        f"wrk runs last {cfg['duration']} s each (after a {cfg['warmup']} s warm-up at 64 connections); "
+        f"`paced` = 64 connections each waiting {cfg['paced_delay_ms']} ms ± 50 % between requests.",
+        "Latencies are wrk's, in microseconds, full response (whole stream for streaming).",
+        "CPU µs/req is the gateway's (shale rows) or nginx's (nginx rows) user+system CPU per request; "
+        "`upstream` is the emulator's. `other CPU %` = machine CPU used during the run by processes outside "
+        "the benchmark (compilers of other users, …), as a share of all cores: rows with a high value were "
+        "disturbed.", "",
+        "## Targets", "",
+        "| metric | goal | measured | |", "|---|---|---|---|",
+    ]
+    for metric, goal, value, ok in verdicts(res):
+        lines.append(f"| {metric} | {goal} | {value} | {'✅' if ok else '❌'} |")
+    lines += ["", "## Throughput and latency", "",
+              "| scenario | target | load | req/s | p50 | p90 | p99 | p99.9 | max | errors | CPU µs/req | upstream CPU µs/req | other CPU % |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in res["runs"]:
+        lat = r["latency_us"]
+        own = {"shale": r["cpu_us_per_request"]["shale"], "nginx": r["cpu_us_per_request"]["nginx"]}.get(r["target"])
+        lines.append(
+            f"| {r['scenario']} | {r['target']} | {r['mode']} | {r['rps']:.0f} | {lat['p50']} | {lat['p90']} | "
+            f"{lat['p99']} | {lat['p999']} | {lat['max']} | {r['errors']} | "
+            f"{'' if own is None else f'{own:.1f}'} | {r['cpu_us_per_request']['upstream']:.1f} | "
+            f"{r.get('other_cpu_pct', 0):.0f} |")
+    ttft = res.get("ttft", {})
+    if ttft:
+        lines += ["", "## Time to first token (streaming chat, 1 connection, shale-bench)", "",
+                  "First event = first complete event-stream frame (direct, nginx) or first SSE `data:` line (shale).", "",
+                  "| target | requests | TTFT p50 | p90 | p99 | total p50 | total p99 |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, rep in ttft.items():
+            t, tot = rep["ttft_us"], rep["total_us"]
+            lines.append(f"| {name} | {rep['requests']} | {t['p50']:.0f} | {t['p90']:.0f} | {t['p99']:.0f} | "
+                         f"{tot['p50']:.0f} | {tot['p99']:.0f} |")
+    oh = res.get("overhead", {})
+    if oh:
+        lines += ["", "## `x-shale-overhead-ms` (time in shale excluding the upstream call), shale-bench", "",
+                  "| scenario | connections | requests | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | client p50 µs |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, rep in oh.items():
+            o = rep["overhead_ms"]
+            if not o:
+                continue
+            lines.append(f"| {name} | {rep['concurrency']} | {rep['requests']} | {o['p50'] * 1000:.0f} | "
+                         f"{o['p90'] * 1000:.0f} | {o['p99'] * 1000:.0f} | {o['p999'] * 1000:.0f} | "
+                         f"{o['max'] * 1000:.0f} | {rep['total_us']['p50']:.0f} |")
+    r = res["rss_kb"]
+    lines += ["", "## Memory", "",
+              f"shale peak RSS (VmHWM) {r['shale_peak'] / 1024:.1f} MB, at the end {r['shale_end'] / 1024:.1f} MB; "
+              f"nginx (master + workers) {r['nginx_peak'] / 1024:.1f} MB; upstream emulator {r['upstream_peak'] / 1024:.1f} MB.",
+              "", "![throughput and latency](latest.svg)", ""]
+    return "\n".join(lines)
+
+
+COLORS = {"direct": "#8c8c8c", "nginx": "#2b8a3e", "shale": "#1c5fd4"}
+
+
+def svg(res: dict) -> str:
+    """Two grouped bar charts: throughput at 64 connections, p50 latency at 1 connection."""
+    runs = res["runs"]
+    names = [s for s in res["config"]["scenarios"]]
+    panels = [("Throughput, 64 connections (req/s, higher is better)", "c64", lambda r: r["rps"]),
+              ("p50 latency, 1 connection (µs, lower is better)", "c1", lambda r: r["latency_us"]["p50"]),
+              ("p99 latency, 64 paced connections (µs, lower is better)", "paced", lambda r: r["latency_us"]["p99"])]
+    W, PH, left, top = 820, 230, 60, 40
+    H = top + len(panels) * (PH + 40) + 10
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{left}" y="20" font-size="14" font-weight="bold">shale benchmark — {res["machine"]["date"]}, '
+           f'{res["machine"]["cores"]} cores shared by load generator, proxies and upstream</text>']
+    lx = W - 230
+    for i, (t, c) in enumerate(COLORS.items()):
+        out.append(f'<rect x="{lx + i * 75}" y="28" width="10" height="10" fill="{c}"/>'
+                   f'<text x="{lx + i * 75 + 14}" y="37">{t}</text>')
+    for p, (title, mode, value) in enumerate(panels):
+        y0 = top + 15 + p * (PH + 40)
+        vals = {(n, t): value(r) for n in names for t in COLORS if (r := find(runs, n, t, mode))}
+        vmax = max(vals.values(), default=1) * 1.15 or 1
+        out.append(f'<text x="{left}" y="{y0}" font-size="12" font-weight="bold">{title}</text>')
+        base = y0 + PH
+        out.append(f'<line x1="{left}" y1="{base}" x2="{W - 10}" y2="{base}" stroke="#333"/>')
+        gw = (W - left - 20) / max(len(names), 1)
+        bw = gw / 4.5
+        for i, n in enumerate(names):
+            gx = left + i * gw + bw / 2
+            for j, t in enumerate(COLORS):
+                v = vals.get((n, t))
+                if v is None:
+                    continue
+                h = (PH - 25) * v / vmax
+                x = gx + j * bw * 1.2
+                out.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bw:.1f}" height="{h:.1f}" fill="{COLORS[t]}"/>')
+                out.append(f'<text x="{x + bw / 2:.1f}" y="{base - h - 3:.1f}" text-anchor="middle" font-size="9">{v:.0f}</text>')
+            out.append(f'<text x="{gx + bw * 1.8:.1f}" y="{base + 14}" text-anchor="middle">{n}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    ap.add_argument("--warmup", type=int, default=1, help="warm-up seconds before each 64-connection scenario")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--paced-delay-ms", type=int, default=20, help="think time of paced clients (default 20)")
+    ap.add_argument("--scenarios", default="chat,chat-stream,embeddings,passthrough,chat-key")
+    ap.add_argument("--modes", default="c1,c64,paced")
+    ap.add_argument("--probe-requests", type=int, default=1000, help="requests per shale-bench probe (default 1000)")
+    ap.add_argument("--upstream", help="Bedrock-compatible URL to use instead of starting the emulator")
+    ap.add_argument("--no-nginx", action="store_true", help="skip the nginx comparison")
+    ap.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra environment for the gateway, e.g. TOKIO_WORKER_THREADS=1 (repeatable)")
+    ap.add_argument("--bin-dir", default=str(ROOT / "target" / "release"))
+    ap.add_argument("--out", default=str(BENCH / "results"))
+    args = ap.parse_args()
+
+    bins = Path(args.bin_dir)
+    for b in ("shale", "shale-bench") + (() if args.upstream else ("shale-emulator",)):
+        if not (bins / b).exists():
+            raise SystemExit(f"missing {bins / b}; build with: cargo build --release -p shale -p shale-emulator -p shale-bench")
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found (apt-get install wrk)")
+    use_nginx = not args.no_nginx and shutil.which("nginx") is not None
+    if not args.no_nginx and not use_nginx:
+        print("nginx not found: skipping the nginx comparison (apt-get install nginx)", file=sys.stderr)
+
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    key = "sk-bench-" + secrets.token_hex(12)
+    all_scenarios = {s.name: s for s in scenarios(key)}
+    chosen = [all_scenarios[n] for n in args.scenarios.split(",") if n]
+    modes = [m for m in args.modes.split(",") if m]
+    tmp = Path(tempfile.mkdtemp(prefix="shale-bench-"))
+    emulator = nginx = gateway = None
+    finished = False
+    try:
+        if args.upstream:
+            upstream_url = args.upstream.rstrip("/")
+        else:
+            emulator, upstream_url = start_announcing(
+                [str(bins / "shale-emulator"), "--listen", "127.0.0.1:0"], "shale-emulator listening on",
+                tmp / "emulator.log")
+        hostport = upstream_url.split("://", 1)[1].split("/", 1)[0]
+        if use_nginx:
+            nginx, nginx_port = start_nginx(tmp, hostport)
+        env = dict(os.environ, SHALE_BENCH_UPSTREAM=upstream_url, SHALE_BENCH_KEY=key)
+        env.setdefault("RUST_LOG", "info")
+        env.update(kv.split("=", 1) for kv in args.gateway_env)
+        gateway, shale_url = start_announcing(
+            [str(bins / "shale"), "--config", str(BENCH / "shale.yaml"), "--host", "127.0.0.1",
+             "--port", "0", "--log-format", "json"], "shale listening on", tmp / "shale.log", env)
+        bases = {"direct": upstream_url, "shale": shale_url}
+        if nginx:
+            bases["nginx"] = f"http://127.0.0.1:{nginx_port}"
+        procs = Procs(gateway.pid, family(nginx.pid) if nginx else [], emulator.pid if emulator else None)
+        print(f"upstream {upstream_url}  gateway {shale_url}  nginx {bases.get('nginx', '-')}  logs {tmp}", flush=True)
+
+        for s in chosen:
+            for target, base in bases.items():
+                check(base, s.shale if target == "shale" else s.direct, s.stream)
+        delays = {"c1": (1, 0), "c64": (args.connections, 0), "paced": (args.connections, args.paced_delay_ms)}
+        for s in chosen:
+            for target, base in bases.items():
+                t = s.shale if target == "shale" else s.direct
+                if args.warmup > 0:
+                    wrk(base + t.path, t, args.connections, args.warmup)
+                for mode in modes:
+                    conns, delay = delays[mode]
+                    measured_run(procs, s, target, base, t, mode, conns, args.duration, delay)
+
+        tool = bins / "shale-bench"
+        ttft, overhead = {}, {}
+        if "chat-stream" in all_scenarios and args.probe_requests > 0:
+            s = all_scenarios["chat-stream"]
+            for target, base in bases.items():
+                t = s.shale if target == "shale" else s.direct
+                ttft[target] = probe(tool, base + t.path, t, args.probe_requests, 1, t.first, target == "shale")
+                print(f"  ttft {target:7} p50 {ttft[target]['ttft_us']['p50']:.0f} µs", flush=True)
+            for s in chosen:
+                if not s.overhead_header:
+                    continue
+                for conns in (1, args.connections):
+                    rep = probe(tool, shale_url + s.shale.path, s.shale, args.probe_requests, conns,
+                                None, True)
+                    overhead[f"{s.name}, {conns} conn"] = rep
+                    if rep["overhead_ms"]:
+                        print(f"  overhead {s.name} c{conns} p50 {rep['overhead_ms']['p50'] * 1000:.0f} µs", flush=True)
+
+        rss = {"shale_peak": status_kb([gateway.pid], "VmHWM"), "shale_end": status_kb([gateway.pid], "VmRSS"),
+               "nginx_peak": status_kb(procs.nginx, "VmHWM"),
+               "upstream_peak": status_kb([emulator.pid], "VmHWM") if emulator else 0}
+        built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime((bins / "shale").stat().st_mtime))
+        res = {"machine": machine(), "load_before": load_before, "binary_built": built,
+               "config": {"duration": args.duration, "warmup": args.warmup, "connections": args.connections,
+                          "paced_delay_ms": args.paced_delay_ms, "scenarios": [s.name for s in chosen],
+                          "modes": modes, "probe_requests": args.probe_requests, "upstream": args.upstream or "emulator",
+                          "gateway_env": args.gateway_env},
+               "runs": procs.runs, "ttft": ttft, "overhead": overhead, "rss_kb": rss}
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "latest.json").write_text(json.dumps(res, indent=1) + "\n")
+        (out / "latest.md").write_text(markdown(res))
+        (out / "latest.svg").write_text(svg(res))
+        print(f"\nwrote {out / 'latest.md'}, latest.json, latest.svg\n")
+        print("\n".join(f"{'PASS' if ok else 'MISS'}  {m}: {v} (goal {g})" for m, g, v, ok in verdicts(res)))
+        finished = True
+    finally:
+        for p in (gateway, nginx, emulator):
+            stop(p)
+        if finished and not os.environ.get("BENCH_KEEP_LOGS"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"logs kept in {tmp}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
