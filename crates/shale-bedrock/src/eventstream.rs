@@ -214,18 +214,18 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let idle = ctx.idle_timeout;
-    let chunks = futures::stream::unfold(body, move |mut body| async move {
-        match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(Ok(bytes))) => Some((Ok(bytes), body)),
-            Ok(Some(Err(e))) => Some((Err(io::Error::other(e)), body)),
+    let timer = crate::idle::IdleTimer::new(ctx.idle_timeout);
+    let chunks = futures::stream::unfold((body, timer), |(mut body, mut timer)| async move {
+        match timer.next(&mut body).await {
+            Ok(Some(Ok(bytes))) => Some((Ok(bytes), (body, timer))),
+            Ok(Some(Err(e))) => Some((Err(io::Error::other(e)), (body, timer))),
             Ok(None) => None,
-            Err(_) => Some((
+            Err(crate::idle::Idle) => Some((
                 Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "no data from Bedrock within the stream timeout",
                 )),
-                body,
+                (body, timer),
             )),
         }
     });

@@ -45,6 +45,7 @@ pub mod client;
 pub mod credentials;
 pub mod error;
 pub mod eventstream;
+pub mod idle;
 pub mod resolve;
 pub mod retry;
 pub mod secret;

@@ -11,6 +11,7 @@ use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use serde::Serialize;
+use shale_bedrock::idle::IdleTimer;
 use shale_bedrock::EventStream;
 use shale_translate::{ChatChunk, ConverseStreamTranslator, TranslateError};
 use std::convert::Infallible;
@@ -87,6 +88,7 @@ struct SseState<T> {
     upstream: EventStream,
     translator: T,
     mapper: Option<ChunkMapper>,
+    keep_alive: IdleTimer,
     done: bool,
 }
 
@@ -100,6 +102,7 @@ pub fn sse_response<T: EventTranslator>(
         upstream,
         translator,
         mapper,
+        keep_alive: IdleTimer::new(KEEP_ALIVE),
         done: false,
     };
     let body = futures::stream::unfold(state, |mut s| async move {
@@ -107,7 +110,7 @@ pub fn sse_response<T: EventTranslator>(
             return None;
         }
         let mut out = BytesMut::new();
-        match tokio::time::timeout(KEEP_ALIVE, s.upstream.next()).await {
+        match s.keep_alive.next(&mut s.upstream).await {
             Err(_) => out.put_slice(b": keep-alive\n\n"),
             Ok(Some(Ok(event))) => match s.translator.on_event(&event.event_type, &event.payload) {
                 Ok(chunks) => {

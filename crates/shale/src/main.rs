@@ -10,6 +10,10 @@ mod logging;
 mod run;
 
 use clap::Parser;
+
+/// mimalloc: glibc malloc/free was ~15% of the gateway's CPU under load (see bench/results/profile.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

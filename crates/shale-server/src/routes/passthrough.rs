@@ -379,13 +379,14 @@ fn relay(upstream: reqwest::Response, idle: Duration) -> Response {
         }
     }
     let chunks = upstream.bytes_stream().boxed();
-    let body = futures::stream::unfold(Some(chunks), move |state| async move {
-        let mut chunks = state?;
-        let item = match tokio::time::timeout(idle, chunks.next()).await {
+    let timer = shale_bedrock::idle::IdleTimer::new(idle);
+    let body = futures::stream::unfold(Some((chunks, timer)), move |state| async move {
+        let (mut chunks, mut timer) = state?;
+        let item = match timer.next(&mut chunks).await {
             Ok(None) => return None,
-            Ok(Some(Ok(bytes))) => return Some((Ok(bytes), Some(chunks))),
+            Ok(Some(Ok(bytes))) => return Some((Ok(bytes), Some((chunks, timer)))),
             Ok(Some(Err(e))) => RelayError::Upstream(e),
-            Err(_) => RelayError::Idle(idle),
+            Err(shale_bedrock::idle::Idle) => RelayError::Idle(idle),
         };
         tracing::warn!(error = %item, "pass-through relay aborted");
         Some((Err(item), None))
