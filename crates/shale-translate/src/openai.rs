@@ -362,6 +362,36 @@ fn function_type() -> String {
     "function".to_owned()
 }
 
+impl Tool {
+    /// The function of a `{"type":"function"}` tool, checked; `index` is the tool's position in
+    /// `tools`, for the error's `param`.
+    pub fn into_function(self, index: usize) -> Result<FunctionDef, crate::TranslateError> {
+        use crate::TranslateError;
+        if self.kind != "function" {
+            return Err(TranslateError::invalid(
+                format!("tools[{index}].type"),
+                format!(
+                    "unsupported tool type '{}' (only function tools)",
+                    self.kind
+                ),
+            ));
+        }
+        let Some(f) = self.function else {
+            return Err(TranslateError::invalid(
+                format!("tools[{index}].function"),
+                "function tools need a function",
+            ));
+        };
+        if f.name.is_empty() {
+            return Err(TranslateError::invalid(
+                format!("tools[{index}].function.name"),
+                "tool name must not be empty",
+            ));
+        }
+        Ok(f)
+    }
+}
+
 /// A function's declaration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionDef {

@@ -1,6 +1,9 @@
 //! `/images/generations` translation: golden fixtures (request → Bedrock body, Bedrock answer →
 //! OpenAI response or error) under `tests/fixtures/images/<case>/`, plus the rules that answer 400.
 
+mod common;
+use common::{assert_json_eq, invalid_param, read};
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
@@ -13,34 +16,12 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images")
 }
 
-fn read(dir: &Path, name: &str) -> Value {
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 fn request(v: Value) -> ImagesRequest {
     serde_json::from_value(v).expect("request parses")
 }
 
-fn assert_json_eq(case: &str, what: &str, got: &Value, want: &Value) {
-    assert!(
-        got == want,
-        "{case}: {what} differs\n--- got\n{}\n--- want\n{}",
-        serde_json::to_string_pretty(got).unwrap(),
-        serde_json::to_string_pretty(want).unwrap()
-    );
-}
-
 fn plan(v: Value, family: ImageFamily) -> Result<Value, TranslateError> {
     image_request_to_bedrock(request(v), family, &Map::new()).map(|i| i.body)
-}
-
-fn invalid_param(err: &TranslateError) -> Option<&str> {
-    match err {
-        TranslateError::InvalidRequest { param, .. } => param.as_deref(),
-        TranslateError::InvalidUpstream(_) => None,
-    }
 }
 
 #[test]

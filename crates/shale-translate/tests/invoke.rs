@@ -14,6 +14,9 @@
 //! `id` and `created` are fixed. Run with `SHALE_BLESS=1` to (re)write expected files, then
 //! review the diff.
 
+mod common;
+use common::{check, read_json, CREATED, ID};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -27,43 +30,6 @@ use shale_translate::{
     error_chunk, ChatContext, ChatRequest, FetchedMedia, JsonMode, ModelCaps, ResponseContext,
     ToolNameMap,
 };
-
-const ID: &str = "chatcmpl-test";
-const CREATED: u64 = 1_700_000_000;
-
-fn read_json(p: &Path) -> Option<Value> {
-    let s = fs::read_to_string(p).ok()?;
-    Some(serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-}
-
-fn bless() -> bool {
-    std::env::var("SHALE_BLESS").is_ok_and(|v| v == "1")
-}
-
-/// Compare with (or, when blessing, write) an expected file; returns a failure message.
-fn check(dir: &Path, file: &str, actual: &Value) -> Option<String> {
-    let path = dir.join(file);
-    if bless() {
-        let mut s = serde_json::to_string_pretty(actual).unwrap();
-        s.push('\n');
-        fs::write(&path, s).unwrap();
-        return None;
-    }
-    match read_json(&path) {
-        None => Some(format!(
-            "{}: missing (run with SHALE_BLESS=1)\nactual:\n{}",
-            path.display(),
-            serde_json::to_string_pretty(actual).unwrap()
-        )),
-        Some(expected) if &expected != actual => Some(format!(
-            "{}: mismatch\nexpected:\n{}\nactual:\n{}",
-            path.display(),
-            serde_json::to_string_pretty(&expected).unwrap(),
-            serde_json::to_string_pretty(actual).unwrap()
-        )),
-        Some(_) => None,
-    }
-}
 
 /// A real `chunk` event payload for one native event.
 fn chunk_payload(event: &Value) -> Vec<u8> {

@@ -1,6 +1,9 @@
 //! `/rerank` translation: golden fixtures (request → agent-runtime or InvokeModel body, Bedrock
 //! answer → Cohere response) under `tests/fixtures/rerank/<case>/`, plus the rules that answer 400.
 
+mod common;
+use common::{assert_json_eq, invalid_param, read};
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -14,30 +17,8 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rerank")
 }
 
-fn read(dir: &Path, name: &str) -> Value {
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 fn request(v: Value) -> RerankRequest {
     serde_json::from_value(v).expect("request parses")
-}
-
-fn assert_json_eq(case: &str, what: &str, got: &Value, want: &Value) {
-    assert!(
-        got == want,
-        "{case}: {what} differs\n--- got\n{}\n--- want\n{}",
-        serde_json::to_string_pretty(got).unwrap(),
-        serde_json::to_string_pretty(want).unwrap()
-    );
-}
-
-fn invalid_param(err: &TranslateError) -> Option<&str> {
-    match err {
-        TranslateError::InvalidRequest { param, .. } => param.as_deref(),
-        TranslateError::InvalidUpstream(_) => None,
-    }
 }
 
 const ARN: &str = "arn:aws:bedrock:us-west-2::foundation-model/cohere.rerank-v3-5:0";

@@ -8,6 +8,9 @@
 //!
 //! Run with `SHALE_BLESS=1` to (re)write expected files, then review the diff.
 
+mod common;
+use common::{check, read_json};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -24,35 +27,6 @@ use shale_translate::text_completion::{
 use shale_translate::{
     ChatContext, ChatRequest, FetchedMedia, JsonMode, ModelCaps, ResponseContext, ToolNameMap,
 };
-
-fn read_json(p: &Path) -> Option<Value> {
-    let s = fs::read_to_string(p).ok()?;
-    Some(serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-}
-
-fn check(dir: &Path, file: &str, actual: &Value) -> Option<String> {
-    let path = dir.join(file);
-    if std::env::var("SHALE_BLESS").is_ok_and(|v| v == "1") {
-        let mut s = serde_json::to_string_pretty(actual).unwrap();
-        s.push('\n');
-        fs::write(&path, s).unwrap();
-        return None;
-    }
-    match read_json(&path) {
-        None => Some(format!(
-            "{}: missing (run with SHALE_BLESS=1)\nactual:\n{}",
-            path.display(),
-            serde_json::to_string_pretty(actual).unwrap()
-        )),
-        Some(expected) if &expected != actual => Some(format!(
-            "{}: mismatch\nexpected:\n{}\nactual:\n{}",
-            path.display(),
-            serde_json::to_string_pretty(&expected).unwrap(),
-            serde_json::to_string_pretty(actual).unwrap()
-        )),
-        Some(_) => None,
-    }
-}
 
 fn run_case(dir: &Path) -> Vec<String> {
     let mut failures = Vec::new();

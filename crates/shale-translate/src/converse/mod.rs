@@ -48,7 +48,7 @@ mod tools;
 pub use common::{
     finish_reason, new_completion_id, usage_from_bedrock, BedrockUsage, ResponseContext,
 };
-pub use params::{apply_defaults, MIN_THINKING_BUDGET, TOP_LEVEL_FIELDS};
+pub use params::{apply_defaults, prepare_request, MIN_THINKING_BUDGET, TOP_LEVEL_FIELDS};
 pub use request::{chat_to_converse, ChatContext, ConverseCall};
 pub use response::converse_to_chat;
 pub use stream::ConverseStreamTranslator;

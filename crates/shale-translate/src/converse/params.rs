@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::caps::{ModelCaps, ModelFamily, TopKPlacement};
 use crate::error::TranslateError;
-use crate::openai::{is_dropped_param, ChatRequest, JsonMap};
+use crate::openai::{is_dropped_param, ChatRequest, JsonMap, Tool};
 
 /// Converse top-level members a client (or a deployment default) may set directly.
 pub const TOP_LEVEL_FIELDS: &[&str] = &[
@@ -22,6 +22,50 @@ pub const TOP_LEVEL_FIELDS: &[&str] = &[
 
 /// Minimum Anthropic thinking budget.
 pub const MIN_THINKING_BUDGET: u64 = 1024;
+
+/// What every route does first with a chat request: deployment defaults, the `n` check, legacy
+/// `functions` / `function_call` as `tools` / `tool_choice`. Returns (`include_usage`, `stream`).
+pub fn prepare_request(
+    req: &mut ChatRequest,
+    defaults: &JsonMap,
+) -> Result<(bool, bool), TranslateError> {
+    apply_defaults(req, defaults)?;
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(TranslateError::invalid(
+            "n",
+            "n > 1 is not supported by Bedrock; send one request per completion",
+        ));
+    }
+    let include_usage = req
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    let stream = req.stream.unwrap_or(false);
+    if req.tools.is_none() {
+        if let Some(fs) = req.functions.take() {
+            req.tools = Some(
+                fs.into_iter()
+                    .map(|f| Tool {
+                        kind: "function".into(),
+                        function: Some(f),
+                        cache_control: None,
+                        extra: Map::new(),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    if req.tool_choice.is_none() {
+        if let Some(fc) = req.function_call.take() {
+            req.tool_choice = Some(match fc {
+                Value::Object(o) => json!({"type": "function", "function": o}),
+                other => other,
+            });
+        }
+    }
+    Ok((include_usage, stream))
+}
 
 /// Fill request fields the client left unset from the deployment's `litellm_params` defaults
 /// (request fields win; `max_tokens` vs `max_completion_tokens`, `thinking` vs

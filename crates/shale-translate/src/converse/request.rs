@@ -15,7 +15,7 @@ use crate::normalize::{
     normalize_messages, Block, Conversation, Media, MediaSource, NormalizeOptions, SystemBlock,
     TurnRole,
 };
-use crate::openai::{ChatMessage, ChatRequest, JsonMap, Tool};
+use crate::openai::{ChatMessage, ChatRequest, JsonMap};
 
 /// Per-deployment data, resolved at config load and borrowed per request.
 #[derive(Debug, Clone, Copy)]
@@ -58,43 +58,7 @@ pub fn chat_to_converse(
     ctx: &ChatContext<'_>,
 ) -> Result<ConverseCall, TranslateError> {
     let caps = ctx.caps;
-    params::apply_defaults(&mut req, ctx.default_params)?;
-    if req.n.is_some_and(|n| n > 1) {
-        return Err(TranslateError::invalid(
-            "n",
-            "n > 1 is not supported by Bedrock; send one request per completion",
-        ));
-    }
-    let include_usage = req
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let stream = req.stream.unwrap_or(false);
-
-    // legacy functions / function_call
-    if req.tools.is_none() {
-        if let Some(fs) = req.functions.take() {
-            req.tools = Some(
-                fs.into_iter()
-                    .map(|f| Tool {
-                        kind: "function".into(),
-                        function: Some(f),
-                        cache_control: None,
-                        extra: Map::new(),
-                    })
-                    .collect(),
-            );
-        }
-    }
-    if req.tool_choice.is_none() {
-        if let Some(fc) = req.function_call.take() {
-            req.tool_choice = Some(match fc {
-                Value::Object(o) => json!({"type": "function", "function": o}),
-                other => other,
-            });
-        }
-    }
+    let (include_usage, stream) = params::prepare_request(&mut req, ctx.default_params)?;
 
     let conv = normalize_messages(
         std::mem::take(&mut req.messages),

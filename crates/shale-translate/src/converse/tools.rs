@@ -155,7 +155,7 @@ pub(crate) fn build(
     let mut setup = ToolSetup::default();
     let mut specs: Vec<Value> = Vec::new();
     let mut declared: Vec<String> = Vec::new();
-    for (t, tool) in input.tools.into_iter().flatten().enumerate() {
+    for (t, mut tool) in input.tools.into_iter().flatten().enumerate() {
         if let Some(beta) = anthropic_builtin_beta(&tool.kind).filter(|_| caps.anthropic_fields) {
             let mut raw = tool.extra;
             raw.insert("type".into(), Value::String(tool.kind));
@@ -168,27 +168,8 @@ pub(crate) fn build(
             }
             continue;
         }
-        if tool.kind != "function" {
-            return Err(TranslateError::invalid(
-                format!("tools[{t}].type"),
-                format!(
-                    "unsupported tool type '{}' (only function tools)",
-                    tool.kind
-                ),
-            ));
-        }
-        let Some(f) = tool.function else {
-            return Err(TranslateError::invalid(
-                format!("tools[{t}].function"),
-                "function tools need a function",
-            ));
-        };
-        if f.name.is_empty() {
-            return Err(TranslateError::invalid(
-                format!("tools[{t}].function.name"),
-                "tool name must not be empty",
-            ));
-        }
+        let cache_control = tool.cache_control.take();
+        let f = tool.into_function(t)?;
         let name = names.sanitize(&f.name);
         let description = f
             .description
@@ -201,7 +182,7 @@ pub(crate) fn build(
             object_schema(f.parameters),
             strict,
         ));
-        if tool.cache_control.is_some() && caps.supports_cache_point {
+        if cache_control.is_some() && caps.supports_cache_point {
             specs.push(json!({"cachePoint": {"type": "default"}}));
         }
         declared.push(f.name);

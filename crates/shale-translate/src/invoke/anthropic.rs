@@ -267,28 +267,9 @@ pub(super) fn build(
     // tools
     let mut tools: Vec<Value> = Vec::new();
     let mut declared: Vec<String> = Vec::new();
-    for (t, tool) in req.tools.take().into_iter().flatten().enumerate() {
-        if tool.kind != "function" {
-            return Err(TranslateError::invalid(
-                format!("tools[{t}].type"),
-                format!(
-                    "unsupported tool type '{}' (only function tools)",
-                    tool.kind
-                ),
-            ));
-        }
-        let Some(f) = tool.function else {
-            return Err(TranslateError::invalid(
-                format!("tools[{t}].function"),
-                "function tools need a function",
-            ));
-        };
-        if f.name.is_empty() {
-            return Err(TranslateError::invalid(
-                format!("tools[{t}].function.name"),
-                "tool name must not be empty",
-            ));
-        }
+    for (t, mut tool) in req.tools.take().into_iter().flatten().enumerate() {
+        let cache_control = tool.cache_control.take();
+        let f = tool.into_function(t)?;
         let mut spec = Map::new();
         spec.insert("name".into(), names.sanitize(&f.name).into());
         if let Some(d) = f.description.filter(|d| !d.trim().is_empty()) {
@@ -296,7 +277,7 @@ pub(super) fn build(
         }
         spec.insert("input_schema".into(), object_schema(f.parameters));
         let mut spec = Value::Object(spec);
-        if tool.cache_control.is_some() {
+        if cache_control.is_some() {
             cache.mark(Some(&mut spec));
         }
         tools.push(spec);

@@ -2,13 +2,13 @@
 //! `functions`, the header config blocks, message normalisation, and small helpers (tool choice,
 //! schemas, JSON-mode instructions, pass-through of extra fields).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::headers;
-use crate::converse::{apply_defaults, ChatContext};
+use crate::converse::{prepare_request, ChatContext};
 use crate::error::TranslateError;
 use crate::normalize::{normalize_messages, Block, Conversation, NormalizeOptions, SystemBlock};
-use crate::openai::{is_dropped_param, ChatRequest, JsonMap, ResponseFormat, Tool};
+use crate::openai::{is_dropped_param, ChatRequest, JsonMap, ResponseFormat};
 use crate::schema::inline_refs;
 
 /// A request after the family-independent steps.
@@ -27,41 +27,7 @@ pub(super) fn prepare(
     ctx: &ChatContext<'_>,
     trim_prefill: bool,
 ) -> Result<Prepared, TranslateError> {
-    apply_defaults(&mut req, ctx.default_params)?;
-    if req.n.is_some_and(|n| n > 1) {
-        return Err(TranslateError::invalid(
-            "n",
-            "n > 1 is not supported by Bedrock; send one request per completion",
-        ));
-    }
-    let include_usage = req
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let stream = req.stream.unwrap_or(false);
-    if req.tools.is_none() {
-        if let Some(fs) = req.functions.take() {
-            req.tools = Some(
-                fs.into_iter()
-                    .map(|f| Tool {
-                        kind: "function".into(),
-                        function: Some(f),
-                        cache_control: None,
-                        extra: Map::new(),
-                    })
-                    .collect(),
-            );
-        }
-    }
-    if req.tool_choice.is_none() {
-        if let Some(fc) = req.function_call.take() {
-            req.tool_choice = Some(match fc {
-                Value::Object(o) => json!({"type": "function", "function": o}),
-                other => other,
-            });
-        }
-    }
+    let (include_usage, stream) = prepare_request(&mut req, ctx.default_params)?;
     let headers = headers::take_headers(&mut req.extra, req.service_tier.take())?;
     let conv = normalize_messages(
         std::mem::take(&mut req.messages),

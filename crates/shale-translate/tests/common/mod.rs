@@ -1,0 +1,71 @@
+//! Helpers shared by the golden-fixture test binaries: reading fixtures, comparing (or, with
+//! `SHALE_BLESS=1`, rewriting) expected JSON, and inspecting errors.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use serde_json::Value;
+use shale_translate::error::TranslateError;
+use std::fs;
+use std::path::Path;
+
+/// The fixed `id` and `created` the fixtures are written with.
+pub const ID: &str = "chatcmpl-test";
+pub const CREATED: u64 = 1_700_000_000;
+
+/// A fixture file's JSON, or `None` when the file does not exist.
+pub fn read_json(p: &Path) -> Option<Value> {
+    let s = fs::read_to_string(p).ok()?;
+    Some(serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+}
+
+/// A fixture file's JSON; the file must exist.
+pub fn read(dir: &Path, name: &str) -> Value {
+    let path = dir.join(name);
+    read_json(&path).unwrap_or_else(|| panic!("{}: missing", path.display()))
+}
+
+pub fn bless() -> bool {
+    std::env::var("SHALE_BLESS").is_ok_and(|v| v == "1")
+}
+
+/// Compare with (or, when blessing, write) an expected file; returns a failure message.
+pub fn check(dir: &Path, file: &str, actual: &Value) -> Option<String> {
+    let path = dir.join(file);
+    if bless() {
+        let mut s = serde_json::to_string_pretty(actual).unwrap();
+        s.push('\n');
+        fs::write(&path, s).unwrap();
+        return None;
+    }
+    match read_json(&path) {
+        None => Some(format!(
+            "{}: missing (run with SHALE_BLESS=1)\nactual:\n{}",
+            path.display(),
+            serde_json::to_string_pretty(actual).unwrap()
+        )),
+        Some(expected) if &expected != actual => Some(format!(
+            "{}: mismatch\nexpected:\n{}\nactual:\n{}",
+            path.display(),
+            serde_json::to_string_pretty(&expected).unwrap(),
+            serde_json::to_string_pretty(actual).unwrap()
+        )),
+        Some(_) => None,
+    }
+}
+
+pub fn assert_json_eq(case: &str, what: &str, got: &Value, want: &Value) {
+    assert!(
+        got == want,
+        "{case}: {what} differs\n--- got\n{}\n--- want\n{}",
+        serde_json::to_string_pretty(got).unwrap(),
+        serde_json::to_string_pretty(want).unwrap()
+    );
+}
+
+/// The `param` of an invalid-request error.
+pub fn invalid_param(err: &TranslateError) -> Option<&str> {
+    match err {
+        TranslateError::InvalidRequest { param, .. } => param.as_deref(),
+        TranslateError::InvalidUpstream(_) => None,
+    }
+}
