@@ -345,3 +345,19 @@ def test_prefill_and_alternation(client, emulator):
     roles = [m["role"] for m in sent["messages"]]
     assert roles == ["user", "assistant"]
     assert sent["messages"][-1]["content"][-1]["text"] == "{"
+
+
+def test_overhead_header_excludes_upstream_wait(stack, emulator):
+    import requests
+
+    emulator.script([{"delay_ms": 300}])
+    r = requests.post(
+        stack["url"] + "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {GATEWAY_KEY}"},
+        json={"model": "nova", "messages": [{"role": "user", "content": "slow upstream"}]},
+        timeout=10,
+    )
+    assert r.status_code == 200
+    assert r.elapsed.total_seconds() >= 0.3
+    overhead_ms = float(r.headers["x-shale-overhead-ms"])
+    assert 0 < overhead_ms < 100, overhead_ms

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::meta::region::ProvideRegion;
 use aws_config::profile::ProfileFileRegionProvider;
@@ -92,6 +92,11 @@ pub struct BedrockResponse {
     pub headers: HeaderMap,
     /// The body, whole.
     pub body: Bytes,
+    /// Time spent waiting on Bedrock: on the wire for the answering attempt (from sending the
+    /// request to the last body byte), plus everything before it (failed attempts, backoff).
+    /// Signing and request building of the answering attempt are not included, so callers can
+    /// report the gateway's own overhead as total time minus this.
+    pub upstream_time: Duration,
 }
 
 /// One deployment, resolved: region, endpoints, precomputed URLs and its credential cache.
@@ -605,20 +610,21 @@ impl BedrockClient {
         let policy = target.0.retry;
         let timeout = target.0.timeout;
         let mut retry = 0;
+        let started = Instant::now();
         loop {
             let attempt = async {
-                let response = self
-                    .response_head(
-                        target,
-                        Method::POST,
-                        url,
-                        headers,
-                        body.clone(),
-                        auth,
-                        timeout,
-                    )
+                let before_attempt = started.elapsed();
+                let request = self
+                    .build_request(target, Method::POST, url, headers, body.clone(), auth)
                     .await
                     .map_err(|e| (e, None))?;
+                let wire_started = Instant::now();
+                let response = self
+                    .inner
+                    .http
+                    .execute(request)
+                    .await
+                    .map_err(|e| (self.transport_error(target, &e), None))?;
                 let status = response.status().as_u16();
                 let response_headers = response.headers().clone();
                 let bytes = response
@@ -630,6 +636,7 @@ impl BedrockClient {
                         status,
                         headers: response_headers,
                         body: bytes,
+                        upstream_time: before_attempt + wire_started.elapsed(),
                     })
                 } else {
                     Err((

@@ -130,13 +130,11 @@ async fn converse(
         set_overhead(&mut response, translation);
         return Ok(response);
     }
-    let before_upstream = started.elapsed();
-    let upstream_started = Instant::now();
     let answer = state
         .bedrock
         .call(&deployment.target, Operation::Converse, body, &no_headers)
         .await?;
-    let upstream_time = upstream_started.elapsed();
+    let upstream_time = answer.upstream_time;
     let completion = converse_to_chat(&answer.body, &response_ctx)?;
     let json = serde_json::to_vec(&(shape.complete)(completion)).expect("JSON serialises");
     let mut response = (
@@ -147,9 +145,10 @@ async fn converse(
         json,
     )
         .into_response();
-    let overhead = started.elapsed().saturating_sub(upstream_time);
-    let _ = before_upstream;
-    set_overhead(&mut response, overhead);
+    set_overhead(
+        &mut response,
+        started.elapsed().saturating_sub(upstream_time),
+    );
     Ok(response)
 }
 
@@ -203,12 +202,11 @@ async fn invoke(
         set_overhead(&mut response, translation);
         return Ok(response);
     }
-    let upstream_started = Instant::now();
     let answer = state
         .bedrock
         .call(&deployment.target, Operation::Invoke, body, &extra_headers)
         .await?;
-    let upstream_time = upstream_started.elapsed();
+    let upstream_time = answer.upstream_time;
     let completion = invoke_to_chat(
         family,
         &answer.body,

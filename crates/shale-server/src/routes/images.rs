@@ -47,7 +47,6 @@ pub async fn generations(
     let invocation = image_request_to_bedrock(request, family, deployment.default_params())?;
     let body = Bytes::from(serde_json::to_vec(&invocation.body).expect("body serialises"));
 
-    let upstream_started = Instant::now();
     let answer = state
         .bedrock
         .call(
@@ -57,7 +56,7 @@ pub async fn generations(
             &HeaderMap::new(),
         )
         .await?;
-    let upstream_time = upstream_started.elapsed();
+    let upstream_time = answer.upstream_time;
 
     let response =
         bedrock_to_image_response(family, &answer.body, unix_now(), invocation.response_format)?;

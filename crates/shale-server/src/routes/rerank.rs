@@ -64,13 +64,12 @@ pub async fn rerank(
     let id = uuid::Uuid::new_v4().to_string();
     let upstream_time;
 
-    let upstream_started = Instant::now();
     let response = match rerank_api(&deployment) {
         RerankApi::AgentRuntime => {
             let arn = foundation_model_arn(target.region(), target.model_id());
             let body = Bytes::from(rerank_to_agent_runtime(&request, &arn)?);
             let answer = state.bedrock.rerank(target, body).await?;
-            upstream_time = upstream_started.elapsed();
+            upstream_time = answer.upstream_time;
             agent_runtime_to_rerank(&answer.body, &request, id)?
         }
         RerankApi::Invoke => {
@@ -79,7 +78,7 @@ pub async fn rerank(
                 .bedrock
                 .call(target, Operation::Invoke, body, &HeaderMap::new())
                 .await?;
-            upstream_time = upstream_started.elapsed();
+            upstream_time = answer.upstream_time;
             invoke_to_rerank(&answer.body, &request, id)?
         }
     };
