@@ -19,7 +19,7 @@ use shale_translate::{
     ChatContext, ChatRequest, ConverseStreamTranslator, ResponseContext,
 };
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How the answer is shaped for the client.
 #[derive(Clone, Copy)]
@@ -137,19 +137,7 @@ async fn converse(
     let upstream_time = answer.upstream_time;
     let completion = converse_to_chat(&answer.body, &response_ctx)?;
     let json = serde_json::to_vec(&(shape.complete)(completion)).expect("JSON serialises");
-    let mut response = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response();
-    set_overhead(
-        &mut response,
-        started.elapsed().saturating_sub(upstream_time),
-    );
-    Ok(response)
+    Ok(json_response(json, started, upstream_time))
 }
 
 async fn invoke(
@@ -219,19 +207,7 @@ async fn invoke(
         return Ok(sse_from_chunks(chunks, shape.chunk));
     }
     let json = serde_json::to_vec(&(shape.complete)(completion)).expect("JSON serialises");
-    let mut response = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response();
-    set_overhead(
-        &mut response,
-        started.elapsed().saturating_sub(upstream_time),
-    );
-    Ok(response)
+    Ok(json_response(json, started, upstream_time))
 }
 
 /// (`X-Amzn-Bedrock-Input-Token-Count`, `X-Amzn-Bedrock-Output-Token-Count`) when both are present.
@@ -246,6 +222,23 @@ fn header_usage(headers: &HeaderMap) -> Option<(u64, u64)> {
         count("x-amzn-bedrock-input-token-count")?,
         count("x-amzn-bedrock-output-token-count")?,
     ))
+}
+
+/// A 200 JSON answer with the `x-shale-overhead-ms` header.
+pub fn json_response(json: Vec<u8>, started: Instant, upstream_time: Duration) -> Response {
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response();
+    set_overhead(
+        &mut response,
+        started.elapsed().saturating_sub(upstream_time),
+    );
+    response
 }
 
 /// `x-shale-overhead-ms`: time spent in the gateway, excluding waiting for Bedrock.

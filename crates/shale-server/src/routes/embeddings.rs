@@ -4,12 +4,12 @@
 
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::routes::chat::set_overhead;
+use crate::routes::chat::json_response;
 use crate::state::{AppState, Deployment};
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use shale_bedrock::Operation;
@@ -19,7 +19,7 @@ use shale_translate::embeddings::{
     EmbeddingsRequest, ParsedEmbeddings,
 };
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Most Bedrock calls of one request in flight at once.
 pub const MAX_CONCURRENT_CALLS: usize = 8;
@@ -68,23 +68,6 @@ pub async fn embeddings(
     let response = assemble_embeddings(&plan, parts, &model_name)?;
     let json = serde_json::to_vec(&response).expect("JSON serialises");
     Ok(json_response(json, started, upstream_time))
-}
-
-/// A 200 JSON answer with the `x-shale-overhead-ms` header.
-pub fn json_response(json: Vec<u8>, started: Instant, upstream_time: Duration) -> Response {
-    let mut response = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response();
-    set_overhead(
-        &mut response,
-        started.elapsed().saturating_sub(upstream_time),
-    );
-    response
 }
 
 /// `X-Amzn-Bedrock-Input-Token-Count` as a number.
@@ -198,9 +181,15 @@ mod tests {
     fn input_token_header_is_parsed() {
         let mut h = HeaderMap::new();
         assert_eq!(input_tokens(&h), None);
-        h.insert(INPUT_TOKENS_HEADER, HeaderValue::from_static("17"));
+        h.insert(
+            INPUT_TOKENS_HEADER,
+            axum::http::HeaderValue::from_static("17"),
+        );
         assert_eq!(input_tokens(&h), Some(17));
-        h.insert(INPUT_TOKENS_HEADER, HeaderValue::from_static("x"));
+        h.insert(
+            INPUT_TOKENS_HEADER,
+            axum::http::HeaderValue::from_static("x"),
+        );
         assert_eq!(input_tokens(&h), None);
     }
 }

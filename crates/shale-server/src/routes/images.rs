@@ -4,8 +4,8 @@
 
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::routes::chat::unix_now;
-use crate::routes::embeddings::{family_for, json_response};
+use crate::routes::chat::{json_response, unix_now};
+use crate::routes::embeddings::family_for;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;

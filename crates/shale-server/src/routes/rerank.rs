@@ -4,7 +4,7 @@
 
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::routes::embeddings::json_response;
+use crate::routes::chat::json_response;
 use crate::state::{AppState, Deployment};
 use axum::body::Body;
 use axum::extract::State;
