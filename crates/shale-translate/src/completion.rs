@@ -213,3 +213,61 @@ pub fn exception_class(exception_type: &str) -> (&'static str, u16) {
         _ => ("api_error", 500),
     }
 }
+
+/// What every chunk of one stream shares (`id`, `created`, `model`) and whether the first chunk,
+/// which carries `role: "assistant"`, has gone out. Every stream translator builds its chunks here.
+#[derive(Debug, Clone)]
+pub struct ChunkStamp {
+    id: String,
+    created: u64,
+    model: String,
+    role_sent: bool,
+}
+
+impl ChunkStamp {
+    pub fn new(id: String, created: u64, model: String) -> Self {
+        ChunkStamp {
+            id,
+            created,
+            model,
+            role_sent: false,
+        }
+    }
+
+    /// Whether the first (role-carrying) chunk was built.
+    pub fn role_sent(&self) -> bool {
+        self.role_sent
+    }
+
+    /// A one-choice chunk; the first one of the stream also carries the role.
+    pub fn chunk(&mut self, mut delta: Delta, finish_reason: Option<&str>) -> ChatChunk {
+        if !self.role_sent {
+            self.role_sent = true;
+            delta.role = Some("assistant".into());
+        }
+        ChatChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish_reason.map(str::to_owned),
+            }],
+            usage: None,
+        }
+    }
+
+    /// The final `choices: []` chunk of `stream_options.include_usage`.
+    pub fn usage_chunk(&self, usage: Usage) -> ChatChunk {
+        ChatChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: Vec::new(),
+            usage: Some(usage),
+        }
+    }
+}

@@ -10,7 +10,7 @@ use super::common::{
 };
 use super::tools::{JsonMode, JSON_TOOL_NAME};
 use crate::completion::{
-    ChatChunk, ChunkChoice, Delta, FunctionDelta, ThinkingBlockOut, ToolCallDelta, Usage,
+    ChatChunk, ChunkStamp, Delta, FunctionDelta, ThinkingBlockOut, ToolCallDelta, Usage,
 };
 use crate::error::TranslateError;
 use crate::names::ToolNameMap;
@@ -103,13 +103,10 @@ enum BlockKind {
 /// [`Self::finish`] when the upstream ends; serialise each chunk as an SSE `data:` line.
 #[derive(Debug)]
 pub struct ConverseStreamTranslator {
-    id: String,
-    created: u64,
-    model: String,
+    stamp: ChunkStamp,
     tool_names: ToolNameMap,
     json_mode: JsonMode,
     include_usage: bool,
-    role_sent: bool,
     /// Client tool calls seen so far (the next `tool_calls[].index`).
     tool_count: u32,
     json_tool_used: bool,
@@ -125,13 +122,10 @@ impl ConverseStreamTranslator {
     /// A translator for one stream; `include_usage` is `stream_options.include_usage`.
     pub fn new(ctx: &ResponseContext<'_>, include_usage: bool) -> Self {
         ConverseStreamTranslator {
-            id: ctx.id.clone(),
-            created: ctx.created,
-            model: ctx.model_name.to_owned(),
+            stamp: ChunkStamp::new(ctx.id.clone(), ctx.created, ctx.model_name.to_owned()),
             tool_names: ctx.tool_names.clone(),
             json_mode: ctx.json_mode,
             include_usage,
-            role_sent: false,
             tool_count: 0,
             json_tool_used: false,
             blocks: Vec::new(),
@@ -148,35 +142,14 @@ impl ConverseStreamTranslator {
         self.usage.as_ref()
     }
 
-    fn chunk(&mut self, mut delta: Delta, finish_reason: Option<&str>) -> ChatChunk {
-        if !self.role_sent {
-            self.role_sent = true;
-            delta.role = Some("assistant".into());
-        }
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish_reason.map(str::to_owned),
-            }],
-            usage: None,
-        }
+    fn chunk(&mut self, delta: Delta, finish_reason: Option<&str>) -> ChatChunk {
+        self.stamp.chunk(delta, finish_reason)
     }
 
     fn usage_chunk(&mut self) -> ChatChunk {
         self.usage_sent = true;
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: Vec::new(),
-            usage: Some(self.usage.clone().unwrap_or_default()),
-        }
+        self.stamp
+            .usage_chunk(self.usage.clone().unwrap_or_default())
     }
 
     fn split_chunk(&mut self, (reasoning, content): Split, out: &mut Vec<ChatChunk>) {
@@ -212,7 +185,7 @@ impl ConverseStreamTranslator {
         }
         let mut out = Vec::new();
         match event_type {
-            "messageStart" if !self.role_sent => {
+            "messageStart" if !self.stamp.role_sent() => {
                 let c = self.chunk(
                     Delta {
                         content: Some(String::new()),

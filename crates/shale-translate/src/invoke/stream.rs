@@ -14,8 +14,8 @@ use super::native;
 use super::openai_format::{self, ToolCallIn, UsageIn};
 use super::InvokeFamily;
 use crate::completion::{
-    ChatChunk, ChatCompletion, ChunkChoice, Delta, FunctionDelta, ThinkingBlockOut, ToolCallDelta,
-    Usage,
+    ChatChunk, ChatCompletion, ChunkChoice, ChunkStamp, Delta, FunctionDelta, ThinkingBlockOut,
+    ToolCallDelta, Usage,
 };
 use crate::converse::{
     usage_from_bedrock, BedrockUsage, JsonMode, ResponseContext, JSON_TOOL_NAME,
@@ -56,13 +56,10 @@ struct Metrics {
 #[derive(Debug)]
 pub struct InvokeStreamTranslator {
     family: InvokeFamily,
-    id: String,
-    created: u64,
-    model: String,
+    stamp: ChunkStamp,
     tool_names: ToolNameMap,
     json_mode: JsonMode,
     include_usage: bool,
-    role_sent: bool,
     think: ThinkSplitter,
     /// Client tool calls seen so far (the next `tool_calls[].index`).
     tool_count: u32,
@@ -86,13 +83,10 @@ impl InvokeStreamTranslator {
     pub fn new(family: InvokeFamily, ctx: &ResponseContext<'_>, include_usage: bool) -> Self {
         InvokeStreamTranslator {
             family,
-            id: ctx.id.clone(),
-            created: ctx.created,
-            model: ctx.model_name.to_owned(),
+            stamp: ChunkStamp::new(ctx.id.clone(), ctx.created, ctx.model_name.to_owned()),
             tool_names: ctx.tool_names.clone(),
             json_mode: ctx.json_mode,
             include_usage,
-            role_sent: false,
             think: ThinkSplitter::new(native::think_mode(family)),
             tool_count: 0,
             json_tool_used: false,
@@ -144,27 +138,12 @@ impl InvokeStreamTranslator {
         self.finish_sent
     }
 
-    fn chunk(&mut self, mut delta: Delta, finish_reason: Option<&str>) -> ChatChunk {
-        if !self.role_sent {
-            self.role_sent = true;
-            delta.role = Some("assistant".into());
-        }
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish_reason.map(str::to_owned),
-            }],
-            usage: None,
-        }
+    fn chunk(&mut self, delta: Delta, finish_reason: Option<&str>) -> ChatChunk {
+        self.stamp.chunk(delta, finish_reason)
     }
 
     fn role_chunk(&mut self, out: &mut Vec<ChatChunk>) {
-        if !self.role_sent {
+        if !self.stamp.role_sent() {
             let c = self.chunk(
                 Delta {
                     content: Some(String::new()),
@@ -215,14 +194,7 @@ impl InvokeStreamTranslator {
             return;
         }
         self.usage_sent = true;
-        out.push(ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: Vec::new(),
-            usage: Some(self.usage().unwrap_or_default()),
-        });
+        out.push(self.stamp.usage_chunk(self.usage().unwrap_or_default()));
     }
 
     fn tool_delta(
