@@ -11,10 +11,9 @@
 //! (re)write the expected files, then review the diff.
 
 mod common;
-use common::{check, read_json, CREATED, ID};
+use common::{case_dirs, check, read_json, CREATED, ID};
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -133,20 +132,9 @@ fn run_case(dir: &Path) -> Vec<String> {
     failures
 }
 
-fn case_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chat");
-    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
 #[test]
 fn chat_golden_fixtures() {
-    let dirs = case_dirs();
+    let dirs = case_dirs("chat");
     assert!(dirs.len() >= 40, "expected the full fixture set");
     let mut failures = Vec::new();
     for dir in &dirs {

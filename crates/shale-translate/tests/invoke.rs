@@ -15,10 +15,9 @@
 //! review the diff.
 
 mod common;
-use common::{check, read_json, CREATED, ID};
+use common::{case_dirs, check, read_json, CREATED, ID};
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -141,20 +140,9 @@ fn run_case(dir: &Path) -> Vec<String> {
     failures
 }
 
-fn case_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invoke");
-    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
 #[test]
 fn invoke_golden_fixtures() {
-    let dirs = case_dirs();
+    let dirs = case_dirs("invoke");
     assert!(
         dirs.len() >= 30,
         "expected the full fixture set, found {}",
@@ -181,7 +169,7 @@ fn invoke_golden_fixtures() {
 fn every_family_has_fixtures() {
     use std::collections::HashMap;
     let mut seen: HashMap<InvokeFamily, [bool; 3]> = HashMap::new();
-    for dir in case_dirs() {
+    for dir in case_dirs("invoke") {
         let cx = read_json(&dir.join("context.json")).unwrap_or_else(|| json!({}));
         let id = cx["model_id"]
             .as_str()

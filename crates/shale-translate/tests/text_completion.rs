@@ -9,10 +9,9 @@
 //! Run with `SHALE_BLESS=1` to (re)write expected files, then review the diff.
 
 mod common;
-use common::{check, read_json};
+use common::{case_dirs, check, read_json};
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -92,20 +91,9 @@ fn run_case(dir: &Path) -> Vec<String> {
     failures
 }
 
-fn case_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/completions");
-    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
 #[test]
 fn completions_golden_fixtures() {
-    let dirs = case_dirs();
+    let dirs = case_dirs("completions");
     assert!(
         dirs.len() >= 10,
         "expected the full fixture set, found {}",

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use shale_translate::error::TranslateError;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The fixed `id` and `created` the fixtures are written with.
 pub const ID: &str = "chatcmpl-test";
@@ -68,4 +68,18 @@ pub fn invalid_param(err: &TranslateError) -> Option<&str> {
         TranslateError::InvalidRequest { param, .. } => param.as_deref(),
         TranslateError::InvalidUpstream(_) => None,
     }
+}
+
+/// The case directories of `tests/fixtures/<area>`, sorted.
+pub fn case_dirs(area: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(area);
+    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
 }
