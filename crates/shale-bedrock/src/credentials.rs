@@ -20,8 +20,8 @@ use aws_credential_types::Credentials;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::error::BedrockError;
-use crate::secret::Secret;
 use crate::spec::{ClientOptions, EnvSource, TargetSpec};
+use shale_core::Secret;
 
 /// How a deployment authenticates.
 #[derive(Clone, Debug, PartialEq, Eq)]

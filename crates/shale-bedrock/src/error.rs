@@ -1,10 +1,12 @@
 //! Errors of the Bedrock client: classification of Bedrock answers (HTTP and in-stream exception
-//! frames) and the single mapping table to OpenAI status / `type` / `code`.
+//! frames) and the single table mapping them to the client's status / error type / code
+//! ([`BedrockError::to_openai`]; the type strings themselves live in `shale_core::error`).
 
 use std::fmt;
 use std::time::Duration;
 
 use http::HeaderMap;
+use shale_core::{ErrorType, OpenAiError};
 
 /// The Bedrock exception behind an error, normalised from either spelling
 /// (`ThrottlingException` in HTTP answers, `throttlingException` in stream frames).
@@ -252,19 +254,21 @@ impl BedrockError {
     }
 
     /// The OpenAI error `type` for this error.
-    pub fn openai_type(&self) -> &'static str {
+    pub fn openai_type(&self) -> ErrorType {
         match self {
-            Self::Upstream {
-                kind: ErrorKind::ServiceUnavailable,
-                ..
-            } => "service_unavailable",
-            Self::Upstream { .. } => type_for_status(self.http_status()),
-            Self::Credentials { .. } | Self::Config(_) | Self::Signing(_) => "api_error",
-            Self::Connect { .. } => "api_connection_error",
-            Self::StreamDecode(_) => "api_error",
-            Self::Timeout { .. } => "timeout_error",
-            Self::BearerNotSupported { .. } => "invalid_request_error",
+            Self::Upstream { .. } => ErrorType::for_status(self.http_status()),
+            Self::Credentials { .. } | Self::Config(_) | Self::Signing(_) => ErrorType::Api,
+            Self::Connect { .. } => ErrorType::ApiConnection,
+            Self::StreamDecode(_) => ErrorType::Api,
+            Self::Timeout { .. } => ErrorType::Timeout,
+            Self::BearerNotSupported { .. } => ErrorType::InvalidRequest,
         }
+    }
+
+    /// The error the client receives: status, type, code and this error's message.
+    pub fn to_openai(&self) -> OpenAiError {
+        OpenAiError::new(self.http_status(), self.openai_type(), self.to_string())
+            .with_code(self.openai_code())
     }
 
     /// The OpenAI error `code`, when there is a well-known one.
@@ -312,33 +316,6 @@ impl BedrockError {
             _ => None,
         }
     }
-
-    /// A low-cardinality label for metrics, e.g. `provider_throttling`, `gateway_credentials`.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Upstream { kind, .. } => match kind {
-                ErrorKind::Validation => "provider_validation",
-                ErrorKind::Throttling | ErrorKind::ModelNotReady => "provider_throttling",
-                ErrorKind::AccessDenied
-                | ErrorKind::UnrecognizedClient
-                | ErrorKind::InvalidSignature
-                | ErrorKind::ExpiredToken => "provider_auth",
-                ErrorKind::ResourceNotFound => "provider_not_found",
-                ErrorKind::ModelTimeout => "provider_timeout",
-                ErrorKind::ModelError | ErrorKind::ModelStreamError => "provider_model_error",
-                ErrorKind::ServiceQuotaExceeded | ErrorKind::Conflict => "provider_quota",
-                ErrorKind::ServiceUnavailable | ErrorKind::InternalServer => "provider_5xx",
-                ErrorKind::Other(_) => "provider_other",
-            },
-            Self::Credentials { .. } => "gateway_credentials",
-            Self::Connect { .. } => "provider_connect",
-            Self::Timeout { .. } => "provider_timeout",
-            Self::StreamDecode(_) => "provider_stream_decode",
-            Self::Config(_) => "gateway_config",
-            Self::BearerNotSupported { .. } => "gateway_bearer_not_supported",
-            Self::Signing(_) => "gateway_signing",
-        }
-    }
 }
 
 fn other_status(status: u16) -> u16 {
@@ -346,19 +323,6 @@ fn other_status(status: u16) -> u16 {
         424 => 500,
         400..=599 => status,
         _ => 502,
-    }
-}
-
-fn type_for_status(status: u16) -> &'static str {
-    match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        408 => "timeout_error",
-        429 => "rate_limit_error",
-        503 => "service_unavailable",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
     }
 }
 
@@ -571,7 +535,7 @@ mod tests {
         for (kind, status, want_status, want_type, want_code) in cases {
             let err = upstream(kind.clone(), *status, "boom");
             assert_eq!(err.http_status(), *want_status, "{kind}");
-            assert_eq!(err.openai_type(), *want_type, "{kind}");
+            assert_eq!(err.openai_type().as_str(), *want_type, "{kind}");
             assert_eq!(err.openai_code(), *want_code, "{kind}");
         }
     }
@@ -599,7 +563,7 @@ mod tests {
             "The provided model identifier is invalid.",
         );
         assert_eq!(err.http_status(), 404);
-        assert_eq!(err.openai_type(), "not_found_error");
+        assert_eq!(err.openai_type().as_str(), "not_found_error");
     }
 
     #[test]
@@ -609,7 +573,7 @@ mod tests {
             message: "connection refused".into(),
         };
         assert_eq!(
-            (connect.http_status(), connect.openai_type()),
+            (connect.http_status(), connect.openai_type().as_str()),
             (502, "api_connection_error")
         );
         assert!(connect.is_retryable());
@@ -618,7 +582,7 @@ mod tests {
             after: Duration::from_secs(3),
         };
         assert_eq!(
-            (timeout.http_status(), timeout.openai_type()),
+            (timeout.http_status(), timeout.openai_type().as_str()),
             (504, "timeout_error")
         );
         assert!(timeout.is_retryable());
@@ -697,7 +661,7 @@ mod tests {
         let err = classify_response(418, &headers, b"");
         assert_eq!(err.kind(), Some(&ErrorKind::Other("HTTP 418".into())));
         assert_eq!(err.http_status(), 418);
-        assert_eq!(err.openai_type(), "invalid_request_error");
+        assert_eq!(err.openai_type().as_str(), "invalid_request_error");
     }
 
     #[test]

@@ -151,33 +151,33 @@ pub fn message_to_event(
         }
         "exception" => {
             let code = header_str(&message, ":exception-type").unwrap_or("unknownException");
-            let kind = ErrorKind::from_code(code);
             let message_text = payload_message(message.payload())
                 .unwrap_or_else(|| format!("Bedrock sent {code} in the stream"));
-            Err(BedrockError::Upstream {
-                status: kind.bedrock_status(),
-                kind,
-                message: message_text,
-                request_id: request_id.map(str::to_owned),
-            })
+            Err(stream_exception(code, message_text, request_id))
         }
         "error" => {
             let code = header_str(&message, ":error-code").unwrap_or("UnknownError");
-            let kind = ErrorKind::from_code(code);
             let text = header_str(&message, ":error-message")
                 .map(str::to_owned)
                 .or_else(|| payload_message(message.payload()))
                 .unwrap_or_else(|| format!("Bedrock sent error {code} in the stream"));
-            Err(BedrockError::Upstream {
-                status: kind.bedrock_status(),
-                kind,
-                message: text,
-                request_id: request_id.map(str::to_owned),
-            })
+            Err(stream_exception(code, text, request_id))
         }
         other => {
             Err(StreamDecodeError::Unexpected(format!("unknown :message-type {other:?}")).into())
         }
+    }
+}
+
+/// The error an in-stream exception (or error) frame carries: its code (`throttlingException`)
+/// normalised, with the status Bedrock documents for it.
+pub fn stream_exception(code: &str, message: String, request_id: Option<&str>) -> BedrockError {
+    let kind = ErrorKind::from_code(code);
+    BedrockError::Upstream {
+        status: kind.bedrock_status(),
+        kind,
+        message,
+        request_id: request_id.map(str::to_owned),
     }
 }
 
@@ -419,7 +419,7 @@ mod tests {
                 assert_eq!(message, "slow down");
                 assert_eq!(request_id.as_deref(), Some("req-9"));
                 assert_eq!(e.http_status(), 429);
-                assert_eq!(e.openai_type(), "rate_limit_error");
+                assert_eq!(e.openai_type().as_str(), "rate_limit_error");
             }
             other => panic!("{other:?}"),
         }

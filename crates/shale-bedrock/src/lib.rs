@@ -38,8 +38,8 @@
 //!   [`BedrockError::BearerNotSupported`].
 //! - Credentials are resolved per deployment as documented in `docs/credentials.md`; a failure
 //!   is [`BedrockError::Credentials`] naming the deployment and never affects other targets.
-//! - Errors map to OpenAI answers with [`BedrockError::http_status`],
-//!   [`BedrockError::openai_type`] and [`BedrockError::openai_code`].
+//! - Errors map to the client's answer with [`BedrockError::to_openai`] (status, OpenAI type,
+//!   code).
 
 pub mod client;
 pub mod credentials;
@@ -48,12 +48,11 @@ pub mod eventstream;
 pub mod idle;
 pub mod resolve;
 pub mod retry;
-pub mod secret;
 pub mod sign;
 pub mod spec;
 
 pub use client::{BedrockClient, BedrockResponse, Operation, Service, Target};
 pub use error::{BedrockError, ErrorKind, StreamDecodeError};
 pub use eventstream::{EventStream, StreamEvent};
-pub use secret::Secret;
+pub use shale_core::Secret;
 pub use spec::{ClientOptions, EnvSource, TargetSpec};

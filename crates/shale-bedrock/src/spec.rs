@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::secret::Secret;
+use shale_core::Secret;
 
 /// What one deployment needs to reach Bedrock. Every field is optional except `deployment` and
 /// `model_id`; see `docs/credentials.md` for how they combine.

@@ -116,7 +116,7 @@ async fn retries_stop_after_num_retries() {
         .unwrap_err();
     assert_eq!(upstream.seen().len(), 2);
     assert_eq!(err.http_status(), 503);
-    assert_eq!(err.openai_type(), "service_unavailable");
+    assert_eq!(err.openai_type().as_str(), "service_unavailable");
     assert!(err.to_string().contains("still busy"), "{err}");
 }
 
@@ -157,7 +157,7 @@ async fn slow_answers_time_out_as_504() {
         .unwrap_err();
     assert!(matches!(err, BedrockError::Timeout { .. }), "{err:?}");
     assert_eq!(
-        (err.http_status(), err.openai_type()),
+        (err.http_status(), err.openai_type().as_str()),
         (504, "timeout_error")
     );
 }
@@ -219,7 +219,7 @@ async fn connection_refused_is_502_after_retries() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        (err.http_status(), err.openai_type()),
+        (err.http_status(), err.openai_type().as_str()),
         (502, "api_connection_error")
     );
 }

@@ -142,7 +142,7 @@ async fn wrong_secret_is_a_403_invalid_signature() {
     let err = converse(&client, &target).await.unwrap_err();
     assert_eq!(err.kind(), Some(&ErrorKind::InvalidSignature));
     assert_eq!(
-        (err.http_status(), err.openai_type()),
+        (err.http_status(), err.openai_type().as_str()),
         (403, "permission_error")
     );
     assert_eq!(
@@ -570,7 +570,7 @@ async fn every_exception_maps_to_its_status() {
         let err = converse(&client, &target).await.unwrap_err();
         assert_eq!(err.kind(), Some(&kind), "{name}");
         assert_eq!(err.http_status(), status, "{name}");
-        assert_eq!(err.openai_type(), openai_type, "{name}");
+        assert_eq!(err.openai_type().as_str(), openai_type, "{name}");
         assert!(
             err.to_string().contains(&format!("scripted {name}")),
             "{err}"

@@ -20,15 +20,14 @@ mod fields;
 mod findings;
 mod model;
 mod route;
-mod secret;
 mod settings;
 
 pub use error::ConfigError;
 pub use findings::{Finding, Severity};
 pub use model::{LitellmParams, ModelEntry};
 pub use route::{Api, InvokeSpec, ModelRoute, RouteError};
-pub use secret::Secret;
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
+pub use shale_core::Secret;
 
 use serde_json::{Map, Value};
 use std::path::Path;

@@ -27,7 +27,7 @@ pub async fn read_limited(
         if is_length_limit(&err) {
             ApiError::PayloadTooLarge { limit }
         } else {
-            ApiError::invalid(format!("Could not read the request body: {err}"), None)
+            ApiError::invalid(None, format!("Could not read the request body: {err}"))
         }
     })
 }
@@ -47,8 +47,8 @@ fn is_length_limit(err: &axum::Error) -> bool {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::invalid(
-            "The request body is empty: expected a JSON object.",
             None,
+            "The request body is empty: expected a JSON object.",
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);

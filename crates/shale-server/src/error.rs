@@ -1,13 +1,16 @@
-//! The one place where every failure becomes an HTTP status and the OpenAI error JSON
-//! `{"error":{"message","type","param","code"}}`.
+//! The one place where every failure becomes an HTTP answer: [`ApiError`] → status + OpenAI error
+//! JSON `{"error":{"message","type","param","code"}}` (built by `shale_core::OpenAiError`, the
+//! only spelling of OpenAI's error types). Bedrock and translation failures arrive already
+//! classified by their crates (`BedrockError::to_openai`, `TranslateError::to_openai`); the
+//! gateway's own failures are classified here, in [`ApiError::to_openai`].
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde::Serialize;
+use shale_core::{ErrorType, OpenAiError};
 
 /// Every error a handler can return. Variants are grouped by who is at fault: the caller (4xx),
-/// Bedrock (its own status), or the gateway (5xx).
+/// Bedrock or the translation (already classified), or the gateway (5xx).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
@@ -26,38 +29,22 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("No route for {path}.")]
     NotFound { path: String },
-    #[error("{0}")]
-    NotImplemented(String),
-    /// An error Bedrock answered, or failing to reach it, already classified.
-    #[error("{message}")]
-    Upstream {
-        status: StatusCode,
-        kind: &'static str,
-        message: String,
-        code: Option<String>,
+    /// A failure whose client form was decided by the crate that understands it: an error Bedrock
+    /// answered (or failing to reach it), or a request/answer the translation refused.
+    #[error("{}", error.message)]
+    Classified {
+        error: OpenAiError,
+        /// `Retry-After` for the caller (throttling).
         retry_after: Option<HeaderValue>,
     },
     #[error("{0}")]
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-/// The `error` object of OpenAI's error JSON.
-#[derive(Serialize)]
-pub struct ErrorDetail<'a> {
-    pub message: &'a str,
-    #[serde(rename = "type")]
-    pub kind: &'a str,
-    pub param: Option<&'a str>,
-    pub code: Option<&'a str>,
-}
-
 impl ApiError {
-    pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
+    /// A 400 `invalid_request_error`, naming the request field at fault when there is one
+    /// (same argument order as `TranslateError::invalid`).
+    pub fn invalid(param: Option<&str>, message: impl Into<String>) -> Self {
         ApiError::InvalidRequest {
             message: message.into(),
             param: param.map(str::to_string),
@@ -65,75 +52,75 @@ impl ApiError {
         }
     }
 
+    /// The client-facing form of this error.
+    pub fn to_openai(&self) -> OpenAiError {
+        let (status, error_type, param, code): (u16, ErrorType, Option<&str>, Option<&str>) =
+            match self {
+                ApiError::Classified { error, .. } => return error.clone(),
+                ApiError::InvalidRequest { param, code, .. } => (
+                    400,
+                    ErrorType::InvalidRequest,
+                    param.as_deref(),
+                    code.as_deref(),
+                ),
+                ApiError::UnknownModel(_) => (
+                    400,
+                    ErrorType::InvalidRequest,
+                    Some("model"),
+                    Some("model_not_found"),
+                ),
+                ApiError::Unauthorized(_) => (
+                    401,
+                    ErrorType::Authentication,
+                    None,
+                    Some("invalid_api_key"),
+                ),
+                ApiError::PayloadTooLarge { .. } => (
+                    413,
+                    ErrorType::InvalidRequest,
+                    None,
+                    Some("request_too_large"),
+                ),
+                ApiError::MethodNotAllowed { .. } => (
+                    405,
+                    ErrorType::InvalidRequest,
+                    None,
+                    Some("method_not_allowed"),
+                ),
+                ApiError::NotFound { .. } => {
+                    (404, ErrorType::InvalidRequest, None, Some("not_found"))
+                }
+                ApiError::Internal(_) => (500, ErrorType::Api, None, None),
+            };
+        OpenAiError::new(status, error_type, self.to_string())
+            .with_param(param)
+            .with_code(code)
+    }
+
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::InvalidRequest { .. } | ApiError::UnknownModel(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Upstream { status, .. } => *status,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        let status = match self {
+            ApiError::Classified { error, .. } => error.status,
+            other => other.to_openai().status,
+        };
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// OpenAI's `type` field.
-    pub fn kind(&self) -> &str {
-        match self {
-            ApiError::InvalidRequest { .. }
-            | ApiError::UnknownModel(_)
-            | ApiError::PayloadTooLarge { .. }
-            | ApiError::MethodNotAllowed { .. }
-            | ApiError::NotFound { .. } => "invalid_request_error",
-            ApiError::Unauthorized(_) => "authentication_error",
-            ApiError::NotImplemented(_) => "not_implemented_error",
-            ApiError::Upstream { kind, .. } => kind,
-            ApiError::Internal(_) => "api_error",
-        }
-    }
-
-    pub fn param(&self) -> Option<&str> {
-        match self {
-            ApiError::InvalidRequest { param, .. } => param.as_deref(),
-            ApiError::UnknownModel(_) => Some("model"),
-            _ => None,
-        }
-    }
-
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            ApiError::InvalidRequest { code, .. } | ApiError::Upstream { code, .. } => {
-                code.as_deref()
-            }
-            ApiError::UnknownModel(_) => Some("model_not_found"),
-            ApiError::Unauthorized(_) => Some("invalid_api_key"),
-            ApiError::PayloadTooLarge { .. } => Some("request_too_large"),
-            ApiError::MethodNotAllowed { .. } => Some("method_not_allowed"),
-            ApiError::NotFound { .. } => Some("not_found"),
-            ApiError::NotImplemented(_) => Some("not_implemented"),
-            ApiError::Internal(_) => None,
-        }
+    /// OpenAI's `code` field.
+    pub fn code(&self) -> Option<String> {
+        self.to_openai().code
     }
 
     /// The error JSON as bytes (also used for the `data: {"error":…}` event of a failed stream).
     pub fn to_json(&self) -> Bytes {
-        let message = self.to_string();
-        let body = ErrorBody {
-            error: ErrorDetail {
-                message: &message,
-                kind: self.kind(),
-                param: self.param(),
-                code: self.code(),
-            },
-        };
-        Bytes::from(serde_json::to_vec(&body).expect("error JSON serialises"))
+        self.to_openai().to_json()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
+        let error = self.to_openai();
+        let status =
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), error = %self, "request failed");
         } else {
@@ -145,10 +132,10 @@ impl IntoResponse for ApiError {
                 axum::http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            self.to_json(),
+            error.to_json(),
         )
             .into_response();
-        if let ApiError::Upstream {
+        if let ApiError::Classified {
             retry_after: Some(v),
             ..
         } = &self
@@ -169,35 +156,17 @@ impl IntoResponse for ApiError {
 
 impl From<shale_translate::TranslateError> for ApiError {
     fn from(err: shale_translate::TranslateError) -> Self {
-        match err {
-            shale_translate::TranslateError::InvalidRequest {
-                message,
-                param,
-                code,
-            } => ApiError::InvalidRequest {
-                message,
-                param,
-                code: code.map(str::to_string),
-            },
-            shale_translate::TranslateError::InvalidUpstream(message) => ApiError::Upstream {
-                status: StatusCode::BAD_GATEWAY,
-                kind: "api_error",
-                message: format!("Bedrock answered with an unexpected body: {message}"),
-                code: Some("invalid_upstream_response".into()),
-                retry_after: None,
-            },
+        ApiError::Classified {
+            error: err.to_openai(),
+            retry_after: None,
         }
     }
 }
 
 impl From<shale_bedrock::BedrockError> for ApiError {
     fn from(err: shale_bedrock::BedrockError) -> Self {
-        let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
-        ApiError::Upstream {
-            status,
-            kind: err.openai_type(),
-            code: err.openai_code().map(str::to_string),
-            message: err.to_string(),
+        ApiError::Classified {
+            error: err.to_openai(),
             retry_after: None,
         }
     }
@@ -209,7 +178,7 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let e = ApiError::invalid("`messages` is required", Some("messages"));
+        let e = ApiError::invalid(Some("messages"), "`messages` is required");
         let v: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
         assert_eq!(
             v,
@@ -223,6 +192,14 @@ mod tests {
         let e = ApiError::UnknownModel("gpt-9".into());
         assert!(e.to_string().contains("`gpt-9`"));
         assert!(e.to_string().contains("/v1/models"));
-        assert_eq!(e.code(), Some("model_not_found"));
+        assert_eq!(e.code().as_deref(), Some("model_not_found"));
+    }
+
+    #[test]
+    fn classified_errors_keep_their_crate_form() {
+        let err = shale_translate::TranslateError::InvalidUpstream("not JSON".into());
+        let api = ApiError::from(err.clone());
+        assert_eq!(api.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(api.to_json(), err.to_openai().to_json());
     }
 }

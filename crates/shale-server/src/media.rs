@@ -30,8 +30,8 @@ impl MediaFetcher {
         }
         if !self.settings.enabled {
             return Err(ApiError::invalid(
-                format!("Fetching media URLs is disabled on this gateway ({}); send the content as a base64 data URL.", urls[0]),
                 Some("messages"),
+                format!("Fetching media URLs is disabled on this gateway ({}); send the content as a base64 data URL.", urls[0]),
             ));
         }
         let results = futures::future::join_all(urls.iter().map(|u| self.fetch(u))).await;

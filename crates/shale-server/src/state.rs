@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use shale_bedrock::{BedrockClient, ClientOptions, Target, TargetSpec};
-use shale_config::{Api, Config, InvokeSpec, ModelEntry, Secret};
+use shale_config::{Api, Config, InvokeSpec, ModelEntry};
 use shale_translate::invoke::InvokeFamily;
 use shale_translate::{ChatMessage, ModelCaps};
 use std::collections::HashMap;
@@ -231,7 +231,6 @@ fn spec_name(spec: InvokeSpec) -> &'static str {
 /// Maps LiteLLM `litellm_params` onto the Bedrock client's plain inputs.
 pub fn target_spec(entry: &ModelEntry) -> TargetSpec {
     let p = &entry.params;
-    let secret = |s: &Option<Secret>| s.as_ref().map(|s| shale_bedrock::Secret::new(s.expose()));
     TargetSpec {
         deployment: entry.label(),
         model_id: p
@@ -252,15 +251,15 @@ pub fn target_spec(entry: &ModelEntry) -> TargetSpec {
             .aws_bedrock_agent_runtime_endpoint
             .clone()
             .filter(|s| !s.is_empty()),
-        api_key: secret(&p.api_key),
+        api_key: p.api_key.clone(),
         access_key_id: p.aws_access_key_id.clone().filter(|s| !s.is_empty()),
-        secret_access_key: secret(&p.aws_secret_access_key),
-        session_token: secret(&p.aws_session_token),
+        secret_access_key: p.aws_secret_access_key.clone(),
+        session_token: p.aws_session_token.clone(),
         profile_name: p.aws_profile_name.clone().filter(|s| !s.is_empty()),
         role_name: p.aws_role_name.clone().filter(|s| !s.is_empty()),
         session_name: p.aws_session_name.clone().filter(|s| !s.is_empty()),
         external_id: p.aws_external_id.clone().filter(|s| !s.is_empty()),
-        web_identity_token: secret(&p.aws_web_identity_token),
+        web_identity_token: p.aws_web_identity_token.clone(),
         sts_endpoint: p.aws_sts_endpoint.clone().filter(|s| !s.is_empty()),
         session_tags: p.aws_session_tags.clone(),
         role_session_duration: None,

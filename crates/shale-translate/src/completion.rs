@@ -1,5 +1,5 @@
-//! OpenAI response wire types: `chat.completion`, `chat.completion.chunk`, usage, and the
-//! OpenAI-shaped error event sent when a stream fails midway.
+//! OpenAI response wire types: `chat.completion`, `chat.completion.chunk` and usage, and the
+//! [`ChunkStamp`] every stream translator builds its chunks with.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -182,38 +182,6 @@ pub struct FunctionDelta {
     pub arguments: String,
 }
 
-/// The OpenAI-shaped error event for an exception frame received mid-stream
-/// (`:exception-type` such as `throttlingException`, and its `message`):
-/// `{"error":{"message","type","param":null,"code"}}` where `code` is the HTTP status Bedrock
-/// would have used, as a string.
-pub fn error_chunk(exception_type: &str, message: &str) -> Value {
-    let (kind, status) = exception_class(exception_type);
-    serde_json::json!({"error": {
-        "message": message,
-        "type": kind,
-        "param": null,
-        "code": status.to_string(),
-    }})
-}
-
-/// OpenAI error `type` and HTTP status for a Bedrock exception name (either case).
-pub fn exception_class(exception_type: &str) -> (&'static str, u16) {
-    let t = exception_type.to_ascii_lowercase();
-    let t = t.trim_end_matches("exception");
-    match t {
-        "validation" | "servicequotaexceeded" | "conflict" => ("invalid_request_error", 400),
-        "accessdenied" | "unrecognizedclient" | "invalidsignature" => {
-            ("permission_denied_error", 403)
-        }
-        "resourcenotfound" => ("not_found_error", 404),
-        "modeltimeout" => ("timeout_error", 408),
-        "throttling" | "modelnotready" => ("rate_limit_error", 429),
-        "modelstreamerror" | "modelerror" => ("api_error", 424),
-        "serviceunavailable" => ("service_unavailable_error", 503),
-        _ => ("api_error", 500),
-    }
-}
-
 /// What every chunk of one stream shares (`id`, `created`, `model`) and whether the first chunk,
 /// which carries `role: "assistant"`, has gone out. Every stream translator builds its chunks here.
 #[derive(Debug, Clone)]
@@ -257,6 +225,37 @@ impl ChunkStamp {
             }],
             usage: None,
         }
+    }
+
+    /// The stream's first chunk, `{role: "assistant", content: ""}`, unless one went out already.
+    pub fn role_chunk(&mut self) -> Option<ChatChunk> {
+        (!self.role_sent).then(|| {
+            self.chunk(
+                Delta {
+                    content: Some(String::new()),
+                    ..Delta::default()
+                },
+                None,
+            )
+        })
+    }
+
+    /// A chunk of model text split into reasoning and answer (`<think>` text has no signature:
+    /// `reasoning_content` only, no `thinking_blocks`); `None` when both parts are empty.
+    pub fn text_chunk(
+        &mut self,
+        reasoning: Option<String>,
+        content: Option<String>,
+    ) -> Option<ChatChunk> {
+        if reasoning.is_none() && content.is_none() {
+            return None;
+        }
+        let delta = Delta {
+            reasoning_content: reasoning,
+            content,
+            ..Delta::default()
+        };
+        Some(self.chunk(delta, None))
     }
 
     /// The final `choices: []` chunk of `stream_options.include_usage`.

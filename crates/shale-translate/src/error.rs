@@ -1,5 +1,7 @@
 //! Errors returned by the translators: bad client input (→ HTTP 400) or an upstream body that
-//! does not parse (→ HTTP 502).
+//! does not parse (→ HTTP 502), and their client-facing form ([`TranslateError::to_openai`]).
+
+use shale_core::{ErrorType, OpenAiError};
 
 /// What went wrong while translating.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,33 +42,23 @@ impl TranslateError {
         }
     }
 
-    /// The HTTP status the server should answer with.
-    pub fn status(&self) -> u16 {
-        match self {
-            TranslateError::InvalidRequest { .. } => 400,
-            TranslateError::InvalidUpstream(_) => 502,
-        }
-    }
-
-    /// The OpenAI error body `{"error":{"message","type","param","code"}}`.
-    pub fn to_openai_json(&self) -> serde_json::Value {
+    /// The error the client receives (HTTP status, OpenAI type, param, code) — the server answers
+    /// exactly this, and the golden fixtures check it.
+    pub fn to_openai(&self) -> OpenAiError {
         match self {
             TranslateError::InvalidRequest {
                 message,
                 param,
                 code,
-            } => serde_json::json!({"error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": param,
-                "code": code,
-            }}),
-            TranslateError::InvalidUpstream(m) => serde_json::json!({"error": {
-                "message": format!("invalid response from Bedrock: {m}"),
-                "type": "api_error",
-                "param": null,
-                "code": "bad_gateway",
-            }}),
+            } => OpenAiError::new(400, ErrorType::InvalidRequest, message.as_str())
+                .with_param(param.as_deref())
+                .with_code(*code),
+            TranslateError::InvalidUpstream(message) => OpenAiError::new(
+                502,
+                ErrorType::Api,
+                format!("Bedrock answered with an unexpected body: {message}"),
+            )
+            .with_code(Some("invalid_upstream_response")),
         }
     }
 }

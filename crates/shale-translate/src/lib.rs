@@ -10,6 +10,7 @@
 
 pub mod caps;
 pub mod completion;
+pub mod context;
 pub mod converse;
 pub mod embeddings;
 pub mod error;
@@ -25,11 +26,9 @@ pub mod text_completion;
 pub mod think;
 
 pub use caps::{ModelCaps, ModelFamily};
-pub use completion::{error_chunk, ChatChunk, ChatCompletion, Usage};
-pub use converse::{
-    chat_to_converse, converse_to_chat, new_completion_id, ChatContext, ConverseCall,
-    ConverseStreamTranslator, JsonMode, ResponseContext,
-};
+pub use completion::{ChatChunk, ChatCompletion, Usage};
+pub use context::{new_completion_id, ChatContext, JsonMode, ResponseContext};
+pub use converse::{chat_to_converse, converse_to_chat, ConverseCall, ConverseStreamTranslator};
 pub use error::TranslateError;
 pub use media::{remote_media_urls, FetchedMedia};
 pub use names::ToolNameMap;

@@ -1,7 +1,21 @@
 //! JSON-schema helpers: inline local `$ref`s (`#/$defs/..`, `#/definitions/..`) so Bedrock tool
-//! schemas are self-contained.
+//! schemas are self-contained, and the object schema every tool input gets.
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+
+/// An object schema for tool input: `$ref`s inlined, `type: object` when missing, an empty object
+/// schema when there is none.
+pub fn object_schema(schema: Option<Value>) -> Value {
+    match schema {
+        Some(Value::Object(mut o)) => {
+            if !o.contains_key("type") {
+                o.insert("type".into(), "object".into());
+            }
+            inline_refs(Value::Object(o))
+        }
+        _ => json!({"type": "object", "properties": {}}),
+    }
+}
 
 /// Inline every local `$ref` and drop the root `$defs` / `definitions`. A recursive reference is
 /// replaced by `{}` (any value) once it would re-enter itself.

@@ -3,9 +3,9 @@
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use shale_translate::converse::JsonMode;
+use shale_translate::JsonMode;
 use shale_translate::{
-    chat_to_converse, converse_to_chat, error_chunk, remote_media_urls, ChatContext, ChatRequest,
+    chat_to_converse, converse_to_chat, remote_media_urls, ChatContext, ChatRequest,
     ConverseStreamTranslator, FetchedMedia, ModelCaps, ResponseContext, ToolNameMap,
     TranslateError,
 };
@@ -96,9 +96,9 @@ fn bad_input_names_the_field() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(err.status(), 400);
+    assert_eq!(err.to_openai().status, 400);
     assert_eq!(
-        err.to_openai_json()["error"]["type"],
+        err.to_openai().to_value()["error"]["type"],
         "invalid_request_error"
     );
 }
@@ -161,7 +161,7 @@ fn stream_rejects_malformed_payload() {
     let mut t = ConverseStreamTranslator::new(&rctx(&names), false);
     let err = t.on_event("contentBlockDelta", b"{not json").unwrap_err();
     assert!(matches!(err, TranslateError::InvalidUpstream(_)));
-    assert_eq!(err.status(), 502);
+    assert_eq!(err.to_openai().status, 502);
 }
 
 #[test]
@@ -198,25 +198,6 @@ fn chunk_serialises_to_openai_shape() {
         serde_json::to_value(&c[0]).unwrap(),
         json!({"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "m",
                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]})
-    );
-}
-
-#[test]
-fn exception_mapping() {
-    let e = error_chunk("validationException", "bad");
-    assert_eq!(e["error"]["type"], "invalid_request_error");
-    assert_eq!(e["error"]["code"], "400");
-    assert_eq!(
-        error_chunk("ModelStreamErrorException", "x")["error"]["code"],
-        "424"
-    );
-    assert_eq!(
-        error_chunk("serviceUnavailableException", "x")["error"]["code"],
-        "503"
-    );
-    assert_eq!(
-        error_chunk("internalServerException", "x")["error"]["code"],
-        "500"
     );
 }
 

@@ -11,15 +11,15 @@
 //! (re)write the expected files, then review the diff.
 
 mod common;
-use common::{case_dirs, check, read_json, CREATED, ID};
+use common::{case_dirs, check, error_answer, read_json, stream_exception_event, CREATED, ID};
 
 use std::path::Path;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use shale_translate::converse::JsonMode;
+use shale_translate::JsonMode;
 use shale_translate::{
-    chat_to_converse, converse_to_chat, error_chunk, ChatContext, ChatMessage, ChatRequest,
+    chat_to_converse, converse_to_chat, ChatContext, ChatMessage, ChatRequest,
     ConverseStreamTranslator, FetchedMedia, ModelCaps, ResponseContext, ToolNameMap,
 };
 
@@ -85,7 +85,7 @@ fn run_case(dir: &Path) -> Vec<String> {
                 case.include_usage = call.include_usage;
             }
             Err(e) => {
-                let actual = json!({"status": e.status(), "body": e.to_openai_json()});
+                let actual = error_answer(&e);
                 failures.extend(check(dir, "error.json", &actual));
             }
         }
@@ -101,7 +101,7 @@ fn run_case(dir: &Path) -> Vec<String> {
         let bytes = serde_json::to_vec(&body).unwrap();
         let actual = match converse_to_chat(&bytes, &rctx) {
             Ok(c) => serde_json::to_value(c).unwrap(),
-            Err(e) => json!({"status": e.status(), "body": e.to_openai_json()}),
+            Err(e) => error_answer(&e),
         };
         failures.extend(check(dir, "response.json", &actual));
     }
@@ -113,7 +113,10 @@ fn run_case(dir: &Path) -> Vec<String> {
             let ty = ev["type"].as_str().unwrap();
             if ty == "exception" {
                 let msg = ev["payload"]["message"].as_str().unwrap_or_default();
-                chunks.push(error_chunk(ev["exception_type"].as_str().unwrap(), msg));
+                chunks.push(stream_exception_event(
+                    ev["exception_type"].as_str().unwrap(),
+                    msg,
+                ));
                 failed = true;
                 break;
             }

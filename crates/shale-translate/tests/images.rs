@@ -64,11 +64,11 @@ fn golden_fixtures() {
             let want = read(&dir, "error.json");
             let err = result.expect_err(&case);
             assert_eq!(
-                u64::from(err.status()),
+                u64::from(err.to_openai().status),
                 want["status"].as_u64().unwrap(),
                 "{case}"
             );
-            let got = err.to_openai_json();
+            let got = err.to_openai().to_value();
             assert_eq!(got["error"]["code"], want["code"], "{case}: {got}");
             assert_eq!(got["error"]["param"], want["param"], "{case}: {got}");
         } else {

@@ -15,7 +15,7 @@
 //! review the diff.
 
 mod common;
-use common::{case_dirs, check, read_json, CREATED, ID};
+use common::{case_dirs, check, error_answer, read_json, stream_exception_event, CREATED, ID};
 
 use std::path::Path;
 
@@ -26,8 +26,7 @@ use shale_translate::invoke::{
     chat_to_invoke, completion_to_chunks, invoke_to_chat, InvokeFamily, InvokeStreamTranslator,
 };
 use shale_translate::{
-    error_chunk, ChatContext, ChatRequest, FetchedMedia, JsonMode, ModelCaps, ResponseContext,
-    ToolNameMap,
+    ChatContext, ChatRequest, FetchedMedia, JsonMode, ModelCaps, ResponseContext, ToolNameMap,
 };
 
 /// A real `chunk` event payload for one native event.
@@ -85,7 +84,7 @@ fn run_case(dir: &Path) -> Vec<String> {
                 include_usage = call.include_usage;
             }
             Err(e) => {
-                let actual = json!({"status": e.status(), "body": e.to_openai_json()});
+                let actual = error_answer(&e);
                 failures.extend(check(dir, "error.json", &actual));
             }
         }
@@ -104,7 +103,7 @@ fn run_case(dir: &Path) -> Vec<String> {
             .map(|a| (a[0].as_u64().unwrap(), a[1].as_u64().unwrap()));
         let actual = match invoke_to_chat(family, &bytes, headers_usage, &rctx) {
             Ok(c) => serde_json::to_value(c).unwrap(),
-            Err(e) => json!({"status": e.status(), "body": e.to_openai_json()}),
+            Err(e) => error_answer(&e),
         };
         failures.extend(check(dir, "response.json", &actual));
     }
@@ -115,14 +114,17 @@ fn run_case(dir: &Path) -> Vec<String> {
         for ev in events {
             if let Some(x) = ev.get("__exception") {
                 let msg = x["message"].as_str().unwrap_or_default();
-                chunks.push(error_chunk(x["exception_type"].as_str().unwrap(), msg));
+                chunks.push(stream_exception_event(
+                    x["exception_type"].as_str().unwrap(),
+                    msg,
+                ));
                 failed = true;
                 break;
             }
             match t.on_event("chunk", &chunk_payload(&ev)) {
                 Ok(cs) => chunks.extend(cs.into_iter().map(|c| serde_json::to_value(c).unwrap())),
                 Err(e) => {
-                    chunks.push(e.to_openai_json());
+                    chunks.push(e.to_openai().to_value());
                     failed = true;
                     break;
                 }
@@ -275,11 +277,11 @@ fn stream_payload_handling() {
     let e = t
         .on_event("chunk", br#"{"bytes":"!!notbase64"}"#)
         .unwrap_err();
-    assert_eq!(e.status(), 502);
+    assert_eq!(e.to_openai().status, 502);
     let e = t
         .on_event("chunk", br#"{"bytes":"bm90IGpzb24="}"#)
         .unwrap_err();
-    assert_eq!(e.status(), 502);
+    assert_eq!(e.to_openai().status, 502);
 }
 
 /// AI21 J2 cannot stream: a complete answer becomes role/content, finish and usage chunks.

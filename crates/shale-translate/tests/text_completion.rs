@@ -9,7 +9,7 @@
 //! Run with `SHALE_BLESS=1` to (re)write expected files, then review the diff.
 
 mod common;
-use common::{case_dirs, check, read_json};
+use common::{case_dirs, check, error_answer, read_json};
 
 use std::path::Path;
 
@@ -56,7 +56,7 @@ fn run_case(dir: &Path) -> Vec<String> {
                 failures.extend(check(dir, "bedrock_request.json", &call.body));
             }
             Err(e) => {
-                let actual = json!({"status": e.status(), "body": e.to_openai_json()});
+                let actual = error_answer(&e);
                 failures.extend(check(dir, "error.json", &actual));
             }
         }
@@ -128,8 +128,8 @@ fn unsupported_options_name_the_parameter() {
         let mut body = json!({"model": "m", "prompt": "hi"});
         body[field] = value;
         let e = completion_to_chat(req(body)).unwrap_err();
-        assert_eq!(e.status(), 400, "{field}");
-        assert_eq!(e.to_openai_json()["error"]["param"], field, "{field}");
+        assert_eq!(e.to_openai().status, 400, "{field}");
+        assert_eq!(e.to_openai().to_value()["error"]["param"], field, "{field}");
     }
     for ok in [
         json!({"model": "m", "prompt": "hi", "echo": false, "best_of": 1, "logprobs": null, "n": 1, "suffix": ""}),
@@ -146,7 +146,11 @@ fn unsupported_options_name_the_parameter() {
         Value::Null,
     ] {
         let e = completion_to_chat(req(json!({"model": "m", "prompt": bad}))).unwrap_err();
-        assert_eq!(e.to_openai_json()["error"]["param"], "prompt", "{bad}");
+        assert_eq!(
+            e.to_openai().to_value()["error"]["param"],
+            "prompt",
+            "{bad}"
+        );
     }
 }
 

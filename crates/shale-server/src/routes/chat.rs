@@ -151,11 +151,11 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let family = deployment.invoke_family.ok_or_else(|| {
         ApiError::invalid(
+            Some("model"),
             format!(
                 "The model `{model_name}` ({}) is not a chat model: use the endpoint for its kind (e.g. /v1/embeddings).",
                 deployment.entry.route.model_id
             ),
-            Some("model"),
         )
     })?;
     let call = chat_to_invoke(request, family, ctx)?;
@@ -163,7 +163,7 @@ async fn invoke(
     let mut extra_headers = HeaderMap::with_capacity(call.headers.len());
     for (name, value) in &call.headers {
         let value = HeaderValue::from_str(value).map_err(|_| {
-            ApiError::invalid(format!("`{name}` value is not a valid header value"), None)
+            ApiError::invalid(None, format!("`{name}` value is not a valid header value"))
         })?;
         extra_headers.insert(*name, value);
     }

@@ -91,11 +91,11 @@ pub fn family_for<F>(
 ) -> Result<F, ApiError> {
     if deployment.api() == Api::ConverseLike {
         return Err(ApiError::invalid(
+            Some("model"),
             format!(
                 "Deployment {} uses converse_like, which serves chat only, not {what} model.",
                 deployment.entry.label()
             ),
-            Some("model"),
         ));
     }
     let info_base = deployment
@@ -113,11 +113,11 @@ pub fn family_for<F>(
     .find_map(detect)
     .ok_or_else(|| {
         ApiError::invalid(
+            Some("model"),
             format!(
                 "Model `{}` ({}) is not {what} model this gateway knows.",
                 deployment.entry.model_name, deployment.entry.route.model_id
             ),
-            Some("model"),
         )
     })
 }
@@ -163,7 +163,7 @@ mod tests {
         for name in ["chat", "proxy"] {
             let err = embed(name).unwrap_err();
             assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST, "{name}");
-            assert_eq!(err.param(), Some("model"), "{name}");
+            assert_eq!(err.to_openai().param.as_deref(), Some("model"), "{name}");
         }
         let err = family_for(
             &d("by-route"),

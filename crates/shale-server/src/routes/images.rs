@@ -34,8 +34,8 @@ pub async fn generations(
         .filter(|m| !m.is_empty())
         .ok_or_else(|| {
             ApiError::invalid(
-                "`model` is required: name one of the image models in GET /v1/models.",
                 Some("model"),
+                "`model` is required: name one of the image models in GET /v1/models.",
             )
         })?;
     let deployment = state.deployment(model)?;

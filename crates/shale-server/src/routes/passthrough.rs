@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::state::{AppState, Deployment};
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -33,6 +33,7 @@ use serde_json::{Map, Value};
 use shale_bedrock::resolve::encode_model_id;
 use shale_bedrock::{Operation, Service};
 use shale_config::Api;
+use shale_core::{ErrorType, OpenAiError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,7 +138,7 @@ pub async fn passthrough(
             path: full_path.to_string(),
         },
         PathError::BadEncoding => {
-            ApiError::invalid(format!("Invalid pass-through path {full_path}: {e}."), None)
+            ApiError::invalid(None, format!("Invalid pass-through path {full_path}: {e}."))
         }
     })?;
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
@@ -190,11 +191,11 @@ fn resolve_model(
         let deployment = state.deployment(model)?;
         if deployment.api() == Api::ConverseLike {
             return Err(ApiError::invalid(
+                Some("model"),
                 format!(
                     "Deployment {} uses converse_like (a proxy, not Bedrock): the Bedrock pass-through cannot serve it.",
                     deployment.entry.label()
                 ),
-                Some("model"),
             ));
         }
         let id = deployment.target.model_id().to_owned();
@@ -203,13 +204,15 @@ fn resolve_model(
     if state.config.general_settings.pass_through_unknown_models {
         return Ok((default_deployment(state, headers)?, model.to_owned(), false));
     }
-    Err(ApiError::Upstream {
-        status: StatusCode::NOT_FOUND,
-        kind: "invalid_request_error",
-        message: format!(
-            "The model `{model}` is not configured on this gateway: the Bedrock pass-through serves the model names listed by GET /v1/models (set general_settings.pass_through_unknown_models: true to forward other model ids)."
-        ),
-        code: Some("model_not_found".into()),
+    Err(ApiError::Classified {
+        error: OpenAiError::new(
+            404,
+            ErrorType::InvalidRequest,
+            format!(
+                "The model `{model}` is not configured on this gateway: the Bedrock pass-through serves the model names listed by GET /v1/models (set general_settings.pass_through_unknown_models: true to forward other model ids)."
+            ),
+        )
+        .with_code(Some("model_not_found")),
         retry_after: None,
     })
 }
@@ -222,8 +225,8 @@ pub fn default_deployment(
     if let Some(value) = headers.get(DEPLOYMENT_HEADER) {
         let name = value.to_str().map_err(|_| {
             ApiError::invalid(
-                format!("The {DEPLOYMENT_HEADER} header must be a model name."),
                 None,
+                format!("The {DEPLOYMENT_HEADER} header must be a model name."),
             )
         })?;
         return state.deployment(name.trim());
@@ -249,8 +252,8 @@ pub fn default_deployment(
         .cloned()
         .ok_or_else(|| {
             ApiError::invalid(
-                "No deployment can sign pass-through requests: configure a Bedrock deployment in model_list.",
                 None,
+                "No deployment can sign pass-through requests: configure a Bedrock deployment in model_list.",
             )
         })
 }
@@ -400,6 +403,7 @@ fn relay(upstream: reqwest::Response, idle: Duration) -> Response {
 mod tests {
     use super::*;
     use crate::routes::embeddings::test_state;
+    use axum::http::StatusCode;
     use serde_json::json;
 
     fn config(unknown_models: bool) -> String {
@@ -470,7 +474,7 @@ general_settings: {{pass_through_unknown_models: {unknown_models}}}
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         let err = resolve_model(&closed, &none, "amazon.nova-pro-v1:0").unwrap_err();
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
-        assert_eq!(err.code(), Some("model_not_found"));
+        assert_eq!(err.code().as_deref(), Some("model_not_found"));
 
         let open = test_state(&config(true)).await;
         let (d, id, configured) = resolve_model(&open, &none, "amazon.nova-pro-v1:0").unwrap();

@@ -53,11 +53,11 @@ pub async fn rerank(
     let deployment = state.deployment(&request.model)?;
     if deployment.api() == Api::ConverseLike {
         return Err(ApiError::invalid(
+            Some("model"),
             format!(
                 "Deployment {} uses converse_like, which serves chat only, not rerank.",
                 deployment.entry.label()
             ),
-            Some("model"),
         ));
     }
     let target = &deployment.target;

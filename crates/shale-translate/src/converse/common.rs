@@ -1,30 +1,10 @@
 //! Pieces shared by the non-streaming and streaming response translators: Bedrock wire shapes
-//! for usage, the finish-reason table, the usage conversion and the response context.
+//! for usage, the finish-reason table and the usage conversion.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::tools::JsonMode;
 use crate::completion::{CompletionTokensDetails, PromptTokensDetails, Usage};
-use crate::names::ToolNameMap;
-
-/// Per-request data for translating a response.
-#[derive(Debug, Clone)]
-pub struct ResponseContext<'a> {
-    /// The `model_name` the client asked for (echoed as `model`).
-    pub model_name: &'a str,
-    pub tool_names: &'a ToolNameMap,
-    pub json_mode: JsonMode,
-    /// Unix seconds.
-    pub created: u64,
-    /// `chatcmpl-…` (see [`new_completion_id`]).
-    pub id: String,
-}
-
-/// A fresh `chatcmpl-<uuid>` id.
-pub fn new_completion_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::new_v4())
-}
 
 /// Bedrock `usage`.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -45,11 +45,9 @@ mod response;
 mod stream;
 mod tools;
 
-pub use common::{
-    finish_reason, new_completion_id, usage_from_bedrock, BedrockUsage, ResponseContext,
-};
+pub use common::{finish_reason, usage_from_bedrock, BedrockUsage};
 pub use params::{apply_defaults, prepare_request, MIN_THINKING_BUDGET, TOP_LEVEL_FIELDS};
-pub use request::{chat_to_converse, ChatContext, ConverseCall};
+pub use request::{chat_to_converse, ConverseCall};
 pub use response::converse_to_chat;
 pub use stream::ConverseStreamTranslator;
-pub use tools::{JsonMode, JSON_TOOL_INSTRUCTION, JSON_TOOL_NAME, PLACEHOLDER_TOOL_NAME};
+pub use tools::{JSON_TOOL_INSTRUCTION, JSON_TOOL_NAME, PLACEHOLDER_TOOL_NAME};

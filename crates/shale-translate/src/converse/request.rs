@@ -6,33 +6,17 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::params;
-use super::tools::{self, JsonMode, ToolInputs};
+use super::tools::{self, ToolInputs};
 use crate::caps::ModelCaps;
+use crate::context::{ChatContext, JsonMode};
 use crate::error::TranslateError;
-use crate::media::{FetchedMedia, MediaKind};
+use crate::media::MediaKind;
 use crate::names::{sanitize_tool_id, ToolNameMap};
 use crate::normalize::{
     normalize_messages, Block, Conversation, Media, MediaSource, NormalizeOptions, SystemBlock,
     TurnRole,
 };
-use crate::openai::{ChatMessage, ChatRequest, JsonMap};
-
-/// Per-deployment data, resolved at config load and borrowed per request.
-#[derive(Debug, Clone, Copy)]
-pub struct ChatContext<'a> {
-    pub caps: &'a ModelCaps,
-    /// Extra `litellm_params` keys of the deployment (e.g. `guardrailConfig`, `temperature`,
-    /// `top_k`); request fields win. Credential and routing keys are ignored.
-    pub default_params: &'a JsonMap,
-    /// LiteLLM `modify_params`.
-    pub modify_params: bool,
-    /// LiteLLM `user_continue_message`.
-    pub user_continue_message: Option<&'a ChatMessage>,
-    /// The request's `anthropic-beta` header.
-    pub anthropic_beta: Option<&'a str>,
-    /// http(s) media URLs already downloaded by the server (see [`crate::remote_media_urls`]).
-    pub fetched_media: &'a FetchedMedia,
-}
+use crate::openai::ChatRequest;
 
 /// A translated request.
 #[derive(Debug, Clone)]

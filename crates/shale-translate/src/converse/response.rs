@@ -3,13 +3,12 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::{
-    finish_reason, reasoning_tokens, usage_from_bedrock, BedrockUsage, ResponseContext,
-};
-use super::tools::{JsonMode, JSON_TOOL_NAME};
+use super::common::{finish_reason, reasoning_tokens, usage_from_bedrock, BedrockUsage};
+use super::tools::JSON_TOOL_NAME;
 use crate::completion::{
     ChatCompletion, Choice, FunctionOut, ResponseMessage, ThinkingBlockOut, ToolCallOut,
 };
+use crate::context::{JsonMode, ResponseContext};
 use crate::error::TranslateError;
 use crate::think::split_think;
 

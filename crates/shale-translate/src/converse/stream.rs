@@ -5,13 +5,12 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::{
-    finish_reason, reasoning_tokens, usage_from_bedrock, BedrockUsage, ResponseContext,
-};
-use super::tools::{JsonMode, JSON_TOOL_NAME};
+use super::common::{finish_reason, reasoning_tokens, usage_from_bedrock, BedrockUsage};
+use super::tools::JSON_TOOL_NAME;
 use crate::completion::{
     ChatChunk, ChunkStamp, Delta, FunctionDelta, ThinkingBlockOut, ToolCallDelta, Usage,
 };
+use crate::context::{JsonMode, ResponseContext};
 use crate::error::TranslateError;
 use crate::names::ToolNameMap;
 use crate::think::{Split, ThinkMode, ThinkSplitter};
@@ -153,16 +152,7 @@ impl ConverseStreamTranslator {
     }
 
     fn split_chunk(&mut self, (reasoning, content): Split, out: &mut Vec<ChatChunk>) {
-        if reasoning.is_none() && content.is_none() {
-            return;
-        }
-        // `<think>` text has no signature: reasoning_content only, no thinking_blocks
-        let delta = Delta {
-            reasoning_content: reasoning,
-            content,
-            ..Delta::default()
-        };
-        out.push(self.chunk(delta, None));
+        out.extend(self.stamp.text_chunk(reasoning, content));
     }
 
     fn kind_of(&self, index: u64) -> Option<BlockKind> {
@@ -185,16 +175,7 @@ impl ConverseStreamTranslator {
         }
         let mut out = Vec::new();
         match event_type {
-            "messageStart" if !self.stamp.role_sent() => {
-                let c = self.chunk(
-                    Delta {
-                        content: Some(String::new()),
-                        ..Delta::default()
-                    },
-                    None,
-                );
-                out.push(c);
-            }
+            "messageStart" => out.extend(self.stamp.role_chunk()),
             "contentBlockStart" => {
                 let s: BlockStart = parse(event_type, payload)?;
                 if let Some(tu) = s.start.and_then(|s| s.tool_use) {

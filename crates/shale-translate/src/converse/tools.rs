@@ -4,10 +4,11 @@
 use serde_json::{json, Map, Value};
 
 use crate::caps::ModelCaps;
+use crate::context::JsonMode;
 use crate::error::TranslateError;
 use crate::names::ToolNameMap;
 use crate::openai::{ResponseFormat, Tool};
-use crate::schema::inline_refs;
+use crate::schema::{inline_refs, object_schema};
 
 /// Name of the tool that carries JSON-mode answers.
 pub const JSON_TOOL_NAME: &str = "json_tool_call";
@@ -15,17 +16,6 @@ pub const JSON_TOOL_NAME: &str = "json_tool_call";
 /// Name of the tool added when the history holds tool blocks but the request offers no tools
 /// (Bedrock requires a `toolConfig` then).
 pub const PLACEHOLDER_TOOL_NAME: &str = "placeholder_tool";
-
-/// How a JSON-mode answer comes back.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum JsonMode {
-    /// Plain answers (native `outputConfig` JSON also arrives as text).
-    #[default]
-    None,
-    /// The `json_tool_call` tool's input is the answer: it becomes `message.content` and the
-    /// finish reason `stop`.
-    ToolCall,
-}
 
 /// The outcome of tool translation.
 #[derive(Debug, Default)]
@@ -131,19 +121,6 @@ fn tool_spec(name: &str, description: &str, schema: Value, strict: bool) -> Valu
         spec.insert("strict".into(), true.into());
     }
     json!({ "toolSpec": spec })
-}
-
-/// An object schema for tool input: `$ref`s inlined, `type: object` when missing.
-fn object_schema(schema: Option<Value>) -> Value {
-    match schema {
-        Some(Value::Object(mut o)) => {
-            if !o.contains_key("type") {
-                o.insert("type".into(), "object".into());
-            }
-            inline_refs(Value::Object(o))
-        }
-        _ => json!({"type": "object", "properties": {}}),
-    }
 }
 
 /// Build `toolConfig` and `outputConfig`.

@@ -8,20 +8,19 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::common::{
-    json_request, max_tokens, object_schema, pass_through, put, stop_sequences, Choice, Prepared,
+    json_request, max_tokens, pass_through, put, stop_sequences, Choice, Prepared,
 };
 use super::response::Parts;
 use crate::caps::ModelCaps;
 use crate::completion::{FunctionOut, ThinkingBlockOut, ToolCallOut};
-use crate::converse::{
-    BedrockUsage, ChatContext, JsonMode, ResponseContext, JSON_TOOL_NAME, MIN_THINKING_BUDGET,
-    PLACEHOLDER_TOOL_NAME,
-};
+use crate::context::{ChatContext, JsonMode, ResponseContext};
+use crate::converse::{BedrockUsage, JSON_TOOL_NAME, MIN_THINKING_BUDGET, PLACEHOLDER_TOOL_NAME};
 use crate::error::TranslateError;
 use crate::media::MediaKind;
 use crate::names::ToolNameMap;
 use crate::normalize::{Block, Media, MediaSource, SystemBlock, Turn, TurnRole};
 use crate::openai::JsonMap;
+use crate::schema::object_schema;
 
 /// The Bedrock Anthropic Messages version string.
 pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";

@@ -5,7 +5,8 @@
 use serde_json::{json, Value};
 
 use super::headers;
-use crate::converse::{prepare_request, ChatContext};
+use crate::context::ChatContext;
+use crate::converse::prepare_request;
 use crate::error::TranslateError;
 use crate::normalize::{normalize_messages, Block, Conversation, NormalizeOptions, SystemBlock};
 use crate::openai::{is_dropped_param, ChatRequest, JsonMap, ResponseFormat};
@@ -129,19 +130,6 @@ pub(super) fn parse_choice(v: Option<&Value>) -> Result<Option<Choice>, Translat
         }
         Some(_) => return Err(bad()),
     }))
-}
-
-/// An object schema for tool input: `$ref`s inlined, `type: object` when missing.
-pub(super) fn object_schema(schema: Option<Value>) -> Value {
-    match schema {
-        Some(Value::Object(mut o)) => {
-            if !o.contains_key("type") {
-                o.insert("type".into(), "object".into());
-            }
-            inline_refs(Value::Object(o))
-        }
-        _ => json!({"type": "object", "properties": {}}),
-    }
 }
 
 /// Validate `response_format`; `Some((schema))` when JSON output is asked for (the schema is

@@ -176,11 +176,11 @@ mod tests {
         assert_eq!(h, vec![(SERVICE_TIER, "flex".to_owned())]);
         let e = run(json!({"guardrailConfig": {"guardrailVersion": "1"}}), None).unwrap_err();
         assert_eq!(
-            e.to_openai_json()["error"]["param"],
+            e.to_openai().to_value()["error"]["param"],
             "guardrailConfig.guardrailIdentifier"
         );
         let e = run(json!({}), Some("turbo")).unwrap_err();
-        assert_eq!(e.to_openai_json()["error"]["param"], "service_tier");
+        assert_eq!(e.to_openai().to_value()["error"]["param"], "service_tier");
         let big = "x".repeat(9000);
         assert!(run(json!({"requestMetadata": {"k": big}}), None).is_err());
     }

@@ -29,7 +29,7 @@ pub use stream::{completion_to_chunks, InvokeStreamTranslator};
 
 use crate::caps::base_model_id;
 use crate::completion::ChatCompletion;
-use crate::converse::{ChatContext, JsonMode, ResponseContext};
+use crate::context::{ChatContext, JsonMode, ResponseContext};
 use crate::error::TranslateError;
 use crate::names::ToolNameMap;
 use crate::openai::ChatRequest;

@@ -3,7 +3,8 @@
 //! `X-Amzn-Bedrock-Input/Output-Token-Count` headers.
 
 use crate::completion::{ChatCompletion, Choice, ResponseMessage, ThinkingBlockOut, ToolCallOut};
-use crate::converse::{usage_from_bedrock, BedrockUsage, ResponseContext};
+use crate::context::ResponseContext;
+use crate::converse::{usage_from_bedrock, BedrockUsage};
 
 /// What a family's response body says.
 #[derive(Debug, Default)]

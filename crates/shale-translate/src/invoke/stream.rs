@@ -17,9 +17,8 @@ use crate::completion::{
     ChatChunk, ChatCompletion, ChunkChoice, ChunkStamp, Delta, FunctionDelta, ThinkingBlockOut,
     ToolCallDelta, Usage,
 };
-use crate::converse::{
-    usage_from_bedrock, BedrockUsage, JsonMode, ResponseContext, JSON_TOOL_NAME,
-};
+use crate::context::{JsonMode, ResponseContext};
+use crate::converse::{usage_from_bedrock, BedrockUsage, JSON_TOOL_NAME};
 use crate::error::TranslateError;
 use crate::names::ToolNameMap;
 use crate::think::{Split, ThinkSplitter};
@@ -143,28 +142,11 @@ impl InvokeStreamTranslator {
     }
 
     fn role_chunk(&mut self, out: &mut Vec<ChatChunk>) {
-        if !self.stamp.role_sent() {
-            let c = self.chunk(
-                Delta {
-                    content: Some(String::new()),
-                    ..Delta::default()
-                },
-                None,
-            );
-            out.push(c);
-        }
+        out.extend(self.stamp.role_chunk());
     }
 
     fn split_chunk(&mut self, (reasoning, content): Split, out: &mut Vec<ChatChunk>) {
-        if reasoning.is_none() && content.is_none() {
-            return;
-        }
-        let delta = Delta {
-            reasoning_content: reasoning,
-            content,
-            ..Delta::default()
-        };
-        out.push(self.chunk(delta, None));
+        out.extend(self.stamp.text_chunk(reasoning, content));
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<ChatChunk>) {
@@ -221,7 +203,7 @@ impl InvokeStreamTranslator {
 
     /// Translate one event: `chunk` events (`{"bytes":"<base64>"}` payloads; unknown members
     /// such as the padding `p` are ignored) yield chunks, other event types nothing. Exception
-    /// frames are the caller's to report (see [`crate::error_chunk`]).
+    /// frames are the caller's to report (the server renders them as the error event).
     pub fn on_event(
         &mut self,
         event_type: &str,

@@ -83,3 +83,19 @@ pub fn case_dirs(area: &str) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+/// `{"status", "body"}` of the answer the server sends for a translation error — the same
+/// `TranslateError::to_openai` → `OpenAiError::to_json` path the server runs.
+pub fn error_answer(err: &TranslateError) -> Value {
+    let answer = err.to_openai();
+    serde_json::json!({"status": answer.status, "body": answer.to_value()})
+}
+
+/// The `data:` error event the server writes when Bedrock sends an exception frame mid-stream:
+/// the frame becomes a `BedrockError` exactly as the event-stream decoder builds it, then the
+/// client's error JSON.
+pub fn stream_exception_event(exception_type: &str, message: &str) -> Value {
+    shale_bedrock::eventstream::stream_exception(exception_type, message.to_owned(), None)
+        .to_openai()
+        .to_value()
+}

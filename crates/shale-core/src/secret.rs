@@ -1,11 +1,11 @@
-//! `Secret`: a string that never shows up in logs, `Debug` or `Display` output.
+//! `Secret`: a string that never shows up in logs, `Debug` or `Display` output — API keys, secret
+//! access keys, session tokens, web identity tokens.
 
 use std::fmt;
 use std::sync::Arc;
 
-/// A secret value (API key, secret access key, session token, web identity token).
-///
-/// `Debug` and `Display` print `***`; read the value with [`Secret::expose`]. Cloning is cheap.
+/// A secret value. `Debug` prints `Secret(***)`, `Display` prints `***`; read the value with
+/// [`Secret::expose`]. Cloning is cheap (shared).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Arc<str>);
 
@@ -15,7 +15,7 @@ impl Secret {
         Self(value.into())
     }
 
-    /// The secret itself. Never log the result.
+    /// The secret itself. Call only where it is sent or compared, never to log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -26,9 +26,15 @@ impl Secret {
     }
 }
 
+impl Default for Secret {
+    fn default() -> Self {
+        Self::new("")
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
+        f.write_str("Secret(***)")
     }
 }
 
@@ -57,9 +63,10 @@ mod tests {
     #[test]
     fn debug_and_display_redact() {
         let s = Secret::from("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
-        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(format!("{s}"), "***");
-        assert_eq!(format!("{:?}", Some(s.clone())), "Some(***)");
+        assert_eq!(format!("{:?}", Some(s.clone())), "Some(Secret(***))");
         assert_eq!(s.expose(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+        assert!(Secret::default().is_empty());
     }
 }
