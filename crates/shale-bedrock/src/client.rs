@@ -99,6 +99,27 @@ pub struct BedrockResponse {
     pub upstream_time: Duration,
 }
 
+impl BedrockResponse {
+    /// `X-Amzn-Bedrock-Input-Token-Count` (InvokeModel answers).
+    pub fn input_token_count(&self) -> Option<u64> {
+        self.header_number("x-amzn-bedrock-input-token-count")
+    }
+
+    /// `X-Amzn-Bedrock-Output-Token-Count` (InvokeModel answers).
+    pub fn output_token_count(&self) -> Option<u64> {
+        self.header_number("x-amzn-bedrock-output-token-count")
+    }
+
+    /// (input, output) token counts from the headers, when both are present.
+    pub fn header_usage(&self) -> Option<(u64, u64)> {
+        Some((self.input_token_count()?, self.output_token_count()?))
+    }
+
+    fn header_number(&self, name: &str) -> Option<u64> {
+        self.headers.get(name)?.to_str().ok()?.trim().parse().ok()
+    }
+}
+
 /// One deployment, resolved: region, endpoints, precomputed URLs and its credential cache.
 /// Cheap to clone.
 #[derive(Clone)]
@@ -986,5 +1007,32 @@ mod tests {
         assert!(h.get("host").is_none());
         let h = request_headers(&HeaderMap::new(), false);
         assert!(h.get(ACCEPT).is_none());
+    }
+
+    #[test]
+    fn token_count_headers_are_parsed() {
+        let mut answer = BedrockResponse {
+            status: 200,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            upstream_time: Duration::ZERO,
+        };
+        assert_eq!(answer.header_usage(), None);
+        answer.headers.insert(
+            "x-amzn-bedrock-input-token-count",
+            HeaderValue::from_static(" 17 "),
+        );
+        assert_eq!(answer.input_token_count(), Some(17));
+        assert_eq!(answer.header_usage(), None);
+        answer.headers.insert(
+            "x-amzn-bedrock-output-token-count",
+            HeaderValue::from_static("5"),
+        );
+        assert_eq!(answer.header_usage(), Some((17, 5)));
+        answer.headers.insert(
+            "x-amzn-bedrock-output-token-count",
+            HeaderValue::from_static("x"),
+        );
+        assert_eq!(answer.output_token_count(), None);
     }
 }

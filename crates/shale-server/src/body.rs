@@ -1,11 +1,39 @@
 //! Reading a JSON request body under the configured size limit, with OpenAI-shaped errors for
-//! oversized or malformed bodies.
+//! oversized or malformed bodies — as the [`JsonBody`] extractor every JSON route takes, and as
+//! the two functions it is made of.
 
 use crate::error::ApiError;
+use crate::state::AppState;
 use axum::body::Body;
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A JSON request body read under `general_settings.max_request_body_bytes` and parsed into `T`
+/// (413 / 400 OpenAI errors otherwise); the raw bytes are dropped once parsed.
+pub struct JsonBody<T> {
+    pub value: T,
+    /// When the gateway started on the request (before reading the body): the start of the
+    /// `x-shale-overhead-ms` measurement.
+    pub received: Instant,
+}
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let received = Instant::now();
+        let (parts, body) = request.into_parts();
+        let bytes = read_limited(&parts.headers, body, state.max_body_bytes).await?;
+        Ok(JsonBody {
+            value: parse_json(&bytes)?,
+            received,
+        })
+    }
+}
 
 /// Collects the body, refusing it with 413 once it passes `limit` bytes (checked against
 /// `Content-Length` first, so an honest oversized upload is refused before it is read).

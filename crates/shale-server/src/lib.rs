@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod media;
+pub mod response;
 pub mod routes;
 pub mod sse;
 pub mod state;

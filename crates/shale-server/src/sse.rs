@@ -13,50 +13,12 @@ use futures::StreamExt;
 use serde::Serialize;
 use shale_bedrock::idle::IdleTimer;
 use shale_bedrock::EventStream;
-use shale_translate::{ChatChunk, ConverseStreamTranslator, TranslateError};
+use shale_translate::{ChatChunk, EventTranslator};
 use std::convert::Infallible;
 use std::time::Duration;
 
 /// How long the upstream may be silent before a keep-alive comment is sent.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-/// A per-stream state machine turning Bedrock events into chat chunks.
-pub trait EventTranslator: Send + 'static {
-    fn on_event(
-        &mut self,
-        event_type: &str,
-        payload: &[u8],
-    ) -> Result<Vec<ChatChunk>, TranslateError>;
-    fn finish(&mut self) -> Vec<ChatChunk>;
-}
-
-impl EventTranslator for ConverseStreamTranslator {
-    fn on_event(
-        &mut self,
-        event_type: &str,
-        payload: &[u8],
-    ) -> Result<Vec<ChatChunk>, TranslateError> {
-        ConverseStreamTranslator::on_event(self, event_type, payload)
-    }
-
-    fn finish(&mut self) -> Vec<ChatChunk> {
-        ConverseStreamTranslator::finish(self)
-    }
-}
-
-impl EventTranslator for shale_translate::invoke::InvokeStreamTranslator {
-    fn on_event(
-        &mut self,
-        event_type: &str,
-        payload: &[u8],
-    ) -> Result<Vec<ChatChunk>, TranslateError> {
-        shale_translate::invoke::InvokeStreamTranslator::on_event(self, event_type, payload)
-    }
-
-    fn finish(&mut self) -> Vec<ChatChunk> {
-        shale_translate::invoke::InvokeStreamTranslator::finish(self)
-    }
-}
 
 /// A complete stream from chunks already at hand (models whose API cannot stream).
 pub fn sse_from_chunks(chunks: Vec<ChatChunk>, mapper: Option<ChunkMapper>) -> Response {

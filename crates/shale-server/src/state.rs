@@ -6,18 +6,20 @@
 use crate::auth::MasterKey;
 use crate::error::ApiError;
 use crate::media::MediaFetcher;
+use axum::http::HeaderMap;
 use bytes::Bytes;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use shale_bedrock::{BedrockClient, ClientOptions, Target, TargetSpec};
 use shale_config::{Api, Config, InvokeSpec, ModelEntry};
 use shale_translate::invoke::InvokeFamily;
-use shale_translate::{ChatMessage, ModelCaps};
+use shale_translate::{ChatApi, ChatContext, ChatMessage, FetchedMedia, ModelCaps};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// One configured deployment with everything resolved for serving.
+/// One configured deployment with everything resolved for serving. Handlers read it through the
+/// accessors below rather than reaching into the config entry.
 #[derive(Debug)]
 pub struct Deployment {
     pub entry: ModelEntry,
@@ -31,8 +33,8 @@ pub struct Deployment {
     pub user_continue_message: Option<ChatMessage>,
     /// `modify_params` of the deployment, else `litellm_settings.modify_params`.
     pub modify_params: bool,
-    /// The invoke body format for chat, for deployments on the invoke API (None: not a chat model).
-    pub invoke_family: Option<InvokeFamily>,
+    /// The API chat requests use (None: not a chat model, e.g. an embedding model on invoke).
+    pub chat_api: Option<ChatApi>,
 }
 
 impl Deployment {
@@ -43,6 +45,56 @@ impl Deployment {
 
     pub fn api(&self) -> Api {
         self.entry.route.api
+    }
+
+    /// The `model_name` clients call it by.
+    pub fn name(&self) -> &str {
+        &self.entry.model_name
+    }
+
+    /// The Bedrock model id (or ARN) it calls.
+    pub fn model_id(&self) -> &str {
+        self.target.model_id()
+    }
+
+    /// The model id with route prefixes and cross-region prefixes removed (capability look-ups).
+    pub fn base_model(&self) -> &str {
+        &self.entry.route.base_model
+    }
+
+    /// `model_list[i] (name)`, for messages.
+    pub fn label(&self) -> String {
+        self.entry.label()
+    }
+
+    /// The API chat requests to this deployment use, or 400 for a model that does not chat.
+    pub fn chat_api(&self) -> Result<ChatApi, ApiError> {
+        self.chat_api.ok_or_else(|| {
+            ApiError::invalid(
+                Some("model"),
+                format!(
+                    "The model `{}` ({}) is not a chat model: use the endpoint for its kind (e.g. /v1/embeddings).",
+                    self.name(),
+                    self.model_id()
+                ),
+            )
+        })
+    }
+
+    /// What the chat translators need from this deployment for one request.
+    pub fn chat_context<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        fetched_media: &'a FetchedMedia,
+    ) -> ChatContext<'a> {
+        ChatContext {
+            caps: &self.caps,
+            default_params: self.default_params(),
+            modify_params: self.modify_params,
+            user_continue_message: self.user_continue_message.as_ref(),
+            anthropic_beta: headers.get("anthropic-beta").and_then(|v| v.to_str().ok()),
+            fetched_media,
+        }
     }
 }
 
@@ -208,23 +260,26 @@ async fn resolve_deployment(
             .params
             .modify_params
             .unwrap_or(config.litellm_settings.modify_params),
-        invoke_family: InvokeFamily::detect(
-            entry.route.spec.map(spec_name),
-            &entry.route.base_model,
-        ),
+        chat_api: chat_api(entry),
         entry: entry.clone(),
     })
 }
 
-/// The route-prefix spelling of an invoke spec (`bedrock/llama/<arn>` → `llama`).
-fn spec_name(spec: InvokeSpec) -> &'static str {
-    match spec {
-        InvokeSpec::OpenAi => "openai",
-        InvokeSpec::Llama => "llama",
-        InvokeSpec::DeepSeekR1 => "deepseek_r1",
-        InvokeSpec::Qwen3 => "qwen3",
-        InvokeSpec::Qwen2 => "qwen2",
-        InvokeSpec::Moonshot => "moonshot",
+/// The API a deployment's chat requests use: Converse for `converse` / `converse_like` routes,
+/// the family's native body on `invoke` (an explicit spec such as `llama/` wins over the model id).
+fn chat_api(entry: &ModelEntry) -> Option<ChatApi> {
+    match entry.route.api {
+        Api::Converse | Api::ConverseLike => Some(ChatApi::Converse),
+        Api::Invoke => {
+            let family = match entry.route.spec {
+                Some(InvokeSpec::Llama) => Some(InvokeFamily::Llama3),
+                Some(InvokeSpec::DeepSeekR1) => Some(InvokeFamily::DeepSeekR1),
+                Some(InvokeSpec::Qwen2 | InvokeSpec::Qwen3) => Some(InvokeFamily::Qwen),
+                Some(InvokeSpec::OpenAi | InvokeSpec::Moonshot) => Some(InvokeFamily::OpenAiFormat),
+                None => InvokeFamily::detect(&entry.route.base_model),
+            };
+            family.map(ChatApi::Invoke)
+        }
     }
 }
 

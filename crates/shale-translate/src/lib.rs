@@ -9,6 +9,7 @@
 //! server beforehand ([`remote_media_urls`] → [`FetchedMedia`]).
 
 pub mod caps;
+pub mod chat;
 pub mod completion;
 pub mod context;
 pub mod converse;
@@ -26,6 +27,10 @@ pub mod text_completion;
 pub mod think;
 
 pub use caps::{ModelCaps, ModelFamily};
+pub use chat::{
+    translate_chat, translate_chat_response, ChatApi, ChatCall, ChatStreamTranslator,
+    EventTranslator,
+};
 pub use completion::{ChatChunk, ChatCompletion, Usage};
 pub use context::{new_completion_id, ChatContext, JsonMode, ResponseContext};
 pub use converse::{chat_to_converse, converse_to_chat, ConverseCall, ConverseStreamTranslator};

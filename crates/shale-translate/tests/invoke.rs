@@ -15,7 +15,9 @@
 //! review the diff.
 
 mod common;
-use common::{case_dirs, check, error_answer, read_json, stream_exception_event, CREATED, ID};
+use common::{
+    case_dirs, check, error_answer, invoke_family, read_json, stream_exception_event, CREATED, ID,
+};
 
 use std::path::Path;
 
@@ -43,7 +45,7 @@ fn run_case(dir: &Path) -> Vec<String> {
         .as_str()
         .unwrap_or("anthropic.claude-3-haiku-20240307-v1:0");
     let model_name = cx["model_name"].as_str().unwrap_or("test-model");
-    let family = InvokeFamily::detect(cx["spec"].as_str(), base_model_id(model_id))
+    let family = invoke_family(cx["spec"].as_str(), base_model_id(model_id))
         .unwrap_or_else(|| panic!("{}: no invoke family for {model_id}", dir.display()));
     let caps = ModelCaps::for_model_id(model_id);
     let defaults = cx["default_params"]
@@ -176,7 +178,7 @@ fn every_family_has_fixtures() {
         let id = cx["model_id"]
             .as_str()
             .unwrap_or("anthropic.claude-3-haiku-20240307-v1:0");
-        let f = InvokeFamily::detect(cx["spec"].as_str(), base_model_id(id)).unwrap();
+        let f = invoke_family(cx["spec"].as_str(), base_model_id(id)).unwrap();
         let e = seen.entry(f).or_default();
         e[0] |= dir.join("bedrock_request.json").exists();
         e[1] |= dir.join("response.json").exists();

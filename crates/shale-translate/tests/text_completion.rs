@@ -33,7 +33,7 @@ fn run_case(dir: &Path) -> Vec<String> {
     let model_id = cx["model_id"]
         .as_str()
         .unwrap_or("meta.llama3-8b-instruct-v1:0");
-    let family = InvokeFamily::detect(None, base_model_id(model_id)).unwrap();
+    let family = InvokeFamily::detect(base_model_id(model_id)).unwrap();
     let caps = ModelCaps::for_model_id(model_id);
     let defaults = Default::default();
     let fetched = FetchedMedia::new();

@@ -1,25 +1,24 @@
-//! `POST /chat/completions` (and the chat pipeline `/completions` reuses): parse, find the
-//! deployment, fetch remote media, translate, call Bedrock, translate back — streaming or not.
+//! `POST /chat/completions` and the chat pipeline `/completions` reuses: find the deployment,
+//! fetch remote media, translate for the deployment's API (Converse or invoke — one pipeline,
+//! see `shale_translate::chat`), call Bedrock, translate back, streaming or not.
 
-use crate::body::{parse_json, read_limited};
+use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::response::{json_response, set_overhead, unix_now};
 use crate::sse::{sse_from_chunks, sse_response, ChunkMapper};
-use crate::state::{AppState, Deployment};
-use axum::body::Body;
+use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
 use shale_bedrock::Operation;
-use shale_config::Api;
-use shale_translate::invoke::{
-    chat_to_invoke, completion_to_chunks, invoke_to_chat, InvokeStreamTranslator,
-};
+use shale_translate::invoke::completion_to_chunks;
 use shale_translate::{
-    chat_to_converse, converse_to_chat, new_completion_id, remote_media_urls, ChatCompletion,
-    ChatContext, ChatRequest, ConverseStreamTranslator, ResponseContext,
+    new_completion_id, remote_media_urls, translate_chat, translate_chat_response, ChatApi,
+    ChatCall, ChatCompletion, ChatRequest, ResponseContext,
 };
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How the answer is shaped for the client.
 #[derive(Clone, Copy)]
@@ -31,20 +30,23 @@ pub struct OutputShape {
 }
 
 pub const CHAT_SHAPE: OutputShape = OutputShape {
-    complete: |c| serde_json::to_value(c).expect("completion serialises"),
+    complete: |c| serde_json::to_value(c).unwrap_or_default(),
     chunk: None,
 };
 
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Body,
+    request: JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let bytes = read_limited(&headers, body, state.max_body_bytes).await?;
-    let request: ChatRequest = parse_json(&bytes)?;
-    drop(bytes);
-    run_chat(&state, &headers, request, CHAT_SHAPE, started).await
+    run_chat(
+        &state,
+        &headers,
+        request.value,
+        CHAT_SHAPE,
+        request.received,
+    )
+    .await
 }
 
 /// The shared chat pipeline.
@@ -56,117 +58,13 @@ pub async fn run_chat(
     started: Instant,
 ) -> Result<Response, ApiError> {
     let deployment = state.deployment(&request.model)?;
+    let api = deployment.chat_api()?;
     let model_name = request.model.clone();
     let fetched_media = state.media.fetch_all(remote_media_urls(&request)).await?;
-    let ctx = ChatContext {
-        caps: &deployment.caps,
-        default_params: deployment.default_params(),
-        modify_params: deployment.modify_params,
-        user_continue_message: deployment.user_continue_message.as_ref(),
-        anthropic_beta: headers.get("anthropic-beta").and_then(|v| v.to_str().ok()),
-        fetched_media: &fetched_media,
-    };
-    match deployment.api() {
-        Api::Converse | Api::ConverseLike => {
-            converse(
-                state,
-                &deployment,
-                request,
-                &ctx,
-                model_name,
-                shape,
-                started,
-            )
-            .await
-        }
-        Api::Invoke => {
-            invoke(
-                state,
-                &deployment,
-                request,
-                &ctx,
-                model_name,
-                shape,
-                started,
-            )
-            .await
-        }
-    }
-}
-
-async fn converse(
-    state: &AppState,
-    deployment: &Deployment,
-    request: ChatRequest,
-    ctx: &ChatContext<'_>,
-    model_name: String,
-    shape: OutputShape,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    let call = chat_to_converse(request, ctx)?;
-    let body = bytes::Bytes::from(serde_json::to_vec(&call.body).expect("body serialises"));
-    let created = unix_now();
-    let response_ctx = ResponseContext {
-        model_name: &model_name,
-        tool_names: &call.tool_names,
-        json_mode: call.json_mode,
-        created,
-        id: new_completion_id(),
-    };
-    let no_headers = HeaderMap::new();
-    if call.stream {
-        let translation = started.elapsed();
-        let upstream = state
-            .bedrock
-            .call_stream(
-                &deployment.target,
-                Operation::ConverseStream,
-                body,
-                &no_headers,
-            )
-            .await?;
-        let translator = ConverseStreamTranslator::new(&response_ctx, call.include_usage);
-        let mut response = sse_response(upstream, translator, shape.chunk);
-        set_overhead(&mut response, translation);
-        return Ok(response);
-    }
-    let answer = state
-        .bedrock
-        .call(&deployment.target, Operation::Converse, body, &no_headers)
-        .await?;
-    let upstream_time = answer.upstream_time;
-    let completion = converse_to_chat(&answer.body, &response_ctx)?;
-    let json = serde_json::to_vec(&(shape.complete)(completion)).expect("JSON serialises");
-    Ok(json_response(json, started, upstream_time))
-}
-
-async fn invoke(
-    state: &AppState,
-    deployment: &Deployment,
-    request: ChatRequest,
-    ctx: &ChatContext<'_>,
-    model_name: String,
-    shape: OutputShape,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    let family = deployment.invoke_family.ok_or_else(|| {
-        ApiError::invalid(
-            Some("model"),
-            format!(
-                "The model `{model_name}` ({}) is not a chat model: use the endpoint for its kind (e.g. /v1/embeddings).",
-                deployment.entry.route.model_id
-            ),
-        )
-    })?;
-    let call = chat_to_invoke(request, family, ctx)?;
-    let body = bytes::Bytes::from(serde_json::to_vec(&call.body).expect("body serialises"));
-    let mut extra_headers = HeaderMap::with_capacity(call.headers.len());
-    for (name, value) in &call.headers {
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            ApiError::invalid(None, format!("`{name}` value is not a valid header value"))
-        })?;
-        extra_headers.insert(*name, value);
-    }
+    let ctx = deployment.chat_context(headers, &fetched_media);
+    let call = translate_chat(request, api, &ctx)?;
+    let body = Bytes::from(serde_json::to_vec(&call.body).unwrap_or_default());
+    let extra_headers = bedrock_headers(&call)?;
     let response_ctx = ResponseContext {
         model_name: &model_name,
         tool_names: &call.tool_names,
@@ -174,84 +72,60 @@ async fn invoke(
         created: unix_now(),
         id: new_completion_id(),
     };
-    if call.stream && family.supports_streaming() {
+    if call.streams_upstream() {
         let translation = started.elapsed();
         let upstream = state
             .bedrock
             .call_stream(
                 &deployment.target,
-                Operation::InvokeStream,
+                operation(api, true),
                 body,
                 &extra_headers,
             )
             .await?;
-        let translator = InvokeStreamTranslator::new(family, &response_ctx, call.include_usage);
+        let translator = api.stream_translator(&response_ctx, call.include_usage);
         let mut response = sse_response(upstream, translator, shape.chunk);
         set_overhead(&mut response, translation);
         return Ok(response);
     }
     let answer = state
         .bedrock
-        .call(&deployment.target, Operation::Invoke, body, &extra_headers)
+        .call(
+            &deployment.target,
+            operation(api, false),
+            body,
+            &extra_headers,
+        )
         .await?;
-    let upstream_time = answer.upstream_time;
-    let completion = invoke_to_chat(
-        family,
-        &answer.body,
-        header_usage(&answer.headers),
-        &response_ctx,
-    )?;
+    let completion =
+        translate_chat_response(api, &answer.body, answer.header_usage(), &response_ctx)?;
     if call.stream {
-        // A family without a streaming API: answer the stream from the complete response.
+        // An API that cannot stream: answer the stream from the complete response.
         let chunks = completion_to_chunks(completion, call.include_usage);
         return Ok(sse_from_chunks(chunks, shape.chunk));
     }
-    let json = serde_json::to_vec(&(shape.complete)(completion)).expect("JSON serialises");
-    Ok(json_response(json, started, upstream_time))
+    let json = serde_json::to_vec(&(shape.complete)(completion)).unwrap_or_default();
+    Ok(json_response(json, started, answer.upstream_time))
 }
 
-/// (`X-Amzn-Bedrock-Input-Token-Count`, `X-Amzn-Bedrock-Output-Token-Count`) when both are present.
-fn header_usage(headers: &HeaderMap) -> Option<(u64, u64)> {
-    let count = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    Some((
-        count("x-amzn-bedrock-input-token-count")?,
-        count("x-amzn-bedrock-output-token-count")?,
-    ))
-}
-
-/// A 200 JSON answer with the `x-shale-overhead-ms` header.
-pub fn json_response(json: Vec<u8>, started: Instant, upstream_time: Duration) -> Response {
-    let mut response = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response();
-    set_overhead(
-        &mut response,
-        started.elapsed().saturating_sub(upstream_time),
-    );
-    response
-}
-
-/// `x-shale-overhead-ms`: time spent in the gateway, excluding waiting for Bedrock.
-pub fn set_overhead(response: &mut Response, overhead: std::time::Duration) {
-    let ms = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
-    if let Ok(v) = HeaderValue::from_str(&ms) {
-        response.headers_mut().insert("x-shale-overhead-ms", v);
+/// The Bedrock operation for an API, streaming or not.
+fn operation(api: ChatApi, stream: bool) -> Operation {
+    match (api, stream) {
+        (ChatApi::Converse, false) => Operation::Converse,
+        (ChatApi::Converse, true) => Operation::ConverseStream,
+        (ChatApi::Invoke(_), false) => Operation::Invoke,
+        (ChatApi::Invoke(_), true) => Operation::InvokeStream,
     }
 }
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// The call's `X-Amzn-Bedrock-*` headers as a header map.
+fn bedrock_headers(call: &ChatCall) -> Result<HeaderMap, ApiError> {
+    let mut headers = HeaderMap::with_capacity(call.headers.len());
+    for (name, value) in &call.headers {
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            ApiError::invalid(None, format!("`{name}` value is not a valid header value"))
+        })?;
+        headers.insert(*name, value);
+    }
+    Ok(headers)
 }

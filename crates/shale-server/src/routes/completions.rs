@@ -1,11 +1,10 @@
 //! `POST /completions`: legacy text completions, served by the chat pipeline — the prompt becomes
 //! user messages, the answer is re-shaped as `text_completion` (and its chunks when streaming).
 
-use crate::body::{parse_json, read_limited};
+use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::routes::chat::{run_chat, OutputShape};
 use crate::state::AppState;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -13,7 +12,6 @@ use shale_translate::text_completion::{
     chat_to_text_completion, chunk_to_text_completion, completion_to_chat, CompletionRequest,
 };
 use std::sync::Arc;
-use std::time::Instant;
 
 const TEXT_SHAPE: OutputShape = OutputShape {
     complete: chat_to_text_completion,
@@ -23,12 +21,12 @@ const TEXT_SHAPE: OutputShape = OutputShape {
 pub async fn completions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Body,
+    request: JsonBody<CompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let bytes = read_limited(&headers, body, state.max_body_bytes).await?;
-    let request: CompletionRequest = parse_json(&bytes)?;
-    drop(bytes);
+    let JsonBody {
+        value: request,
+        received: started,
+    } = request;
     state.deployment(&request.model)?;
     let chat = completion_to_chat(request)?;
     run_chat(&state, &headers, chat, TEXT_SHAPE, started).await

@@ -2,11 +2,10 @@
 //! (`shale_translate::embeddings`), issue them concurrently with a bound (answers kept in plan
 //! order), and assemble one OpenAI `list` response with summed usage.
 
-use crate::body::{parse_json, read_limited};
+use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::routes::chat::json_response;
+use crate::response::json_response;
 use crate::state::{AppState, Deployment};
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -24,18 +23,14 @@ use std::time::Instant;
 /// Most Bedrock calls of one request in flight at once.
 pub const MAX_CONCURRENT_CALLS: usize = 8;
 
-/// The InvokeModel response header carrying the input token count.
-const INPUT_TOKENS_HEADER: &str = "x-amzn-bedrock-input-token-count";
-
 pub async fn embeddings(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
+    request: JsonBody<EmbeddingsRequest>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let bytes = read_limited(&headers, body, state.max_body_bytes).await?;
-    let request: EmbeddingsRequest = parse_json(&bytes)?;
-    drop(bytes);
+    let JsonBody {
+        value: request,
+        received: started,
+    } = request;
     let deployment = state.deployment(&request.model)?;
     let family = family_for(&deployment, EmbeddingFamily::from_model_id, "an embedding")?;
     let model_name = request.model.clone();
@@ -52,7 +47,7 @@ pub async fn embeddings(
             .bedrock
             .call(&deployment.target, Operation::Invoke, body, no_headers)
             .await?;
-        let header_tokens = input_tokens(&answer.headers);
+        let header_tokens = answer.input_token_count();
         Ok::<ParsedEmbeddings, ApiError>(parse_embedding_response(
             family,
             &answer.body,
@@ -70,17 +65,6 @@ pub async fn embeddings(
     Ok(json_response(json, started, upstream_time))
 }
 
-/// `X-Amzn-Bedrock-Input-Token-Count` as a number.
-fn input_tokens(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(INPUT_TOKENS_HEADER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// The model family of a deployment that must be called over InvokeModel: looked up by the
 /// route's base model, then the Bedrock model id (`model_id` may be an ARN saying nothing), then
 /// `model_info.base_model`. `what` names the expected kind for the error ("an embedding").
@@ -94,7 +78,7 @@ pub fn family_for<F>(
             Some("model"),
             format!(
                 "Deployment {} uses converse_like, which serves chat only, not {what} model.",
-                deployment.entry.label()
+                deployment.label()
             ),
         ));
     }
@@ -175,21 +159,5 @@ mod tests {
             err.to_string().contains("not an image generation model"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn input_token_header_is_parsed() {
-        let mut h = HeaderMap::new();
-        assert_eq!(input_tokens(&h), None);
-        h.insert(
-            INPUT_TOKENS_HEADER,
-            axum::http::HeaderValue::from_static("17"),
-        );
-        assert_eq!(input_tokens(&h), Some(17));
-        h.insert(
-            INPUT_TOKENS_HEADER,
-            axum::http::HeaderValue::from_static("x"),
-        );
-        assert_eq!(input_tokens(&h), None);
     }
 }

@@ -2,12 +2,11 @@
 //! InvokeModel body (`shale_translate::images`), call Bedrock, translate the answer back. A
 //! content-filtered result is a 400 `content_policy_violation`.
 
-use crate::body::{parse_json, read_limited};
+use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::routes::chat::{json_response, unix_now};
+use crate::response::{json_response, unix_now};
 use crate::routes::embeddings::family_for;
 use crate::state::AppState;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -17,17 +16,15 @@ use shale_translate::images::{
     bedrock_to_image_response, image_request_to_bedrock, ImageFamily, ImagesRequest,
 };
 use std::sync::Arc;
-use std::time::Instant;
 
 pub async fn generations(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
+    request: JsonBody<ImagesRequest>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let bytes = read_limited(&headers, body, state.max_body_bytes).await?;
-    let request: ImagesRequest = parse_json(&bytes)?;
-    drop(bytes);
+    let JsonBody {
+        value: request,
+        received: started,
+    } = request;
     let model = request
         .model
         .as_deref()

@@ -29,11 +29,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use shale_bedrock::resolve::encode_model_id;
 use shale_bedrock::{Operation, Service};
 use shale_config::Api;
 use shale_core::{ErrorType, OpenAiError};
+use shale_translate::invoke::headers::{guardrail_headers, GUARDRAIL_IDENTIFIER};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -289,9 +290,7 @@ fn apply_default_guardrail(
     match op {
         Operation::Converse | Operation::ConverseStream => with_guardrail_config(body, guardrail),
         Operation::Invoke | Operation::InvokeStream => {
-            if let Value::Object(config) = guardrail {
-                add_guardrail_headers(config, headers);
-            }
+            add_guardrail_headers(guardrail, headers);
             body
         }
         Operation::CountTokens => body,
@@ -323,33 +322,20 @@ pub fn with_guardrail_config(body: Bytes, guardrail: &Value) -> Bytes {
     Bytes::from(out)
 }
 
-/// `guardrailIdentifier` / `guardrailVersion` / `trace` → the InvokeModel headers, unless the
-/// client already names a guardrail.
-pub fn add_guardrail_headers(config: &Map<String, Value>, headers: &mut HeaderMap) {
-    const ID: HeaderName = HeaderName::from_static("x-amzn-bedrock-guardrailidentifier");
-    const VERSION: HeaderName = HeaderName::from_static("x-amzn-bedrock-guardrailversion");
-    const TRACE: HeaderName = HeaderName::from_static("x-amzn-bedrock-trace");
-    if headers.contains_key(&ID) {
+/// A deployment's default guardrail as the InvokeModel guardrail headers
+/// (`shale_translate::invoke::headers::guardrail_headers`), unless the client already names a
+/// guardrail. A default the translator refuses is left out (`shale check` reports it).
+pub fn add_guardrail_headers(config: &Value, headers: &mut HeaderMap) {
+    if headers.contains_key(GUARDRAIL_IDENTIFIER) {
         return;
     }
-    let text = |key: &str| match config.get(key)? {
-        Value::String(s) => HeaderValue::from_str(s).ok(),
-        Value::Number(n) => HeaderValue::from_str(&n.to_string()).ok(),
-        _ => None,
-    };
-    let Some(id) = text("guardrailIdentifier") else {
+    let Ok(pairs) = guardrail_headers(config) else {
         return;
     };
-    headers.insert(ID, id);
-    if let Some(version) = text("guardrailVersion") {
-        headers.insert(VERSION, version);
-    }
-    let trace = config
-        .get("trace")
-        .and_then(Value::as_str)
-        .and_then(|t| HeaderValue::from_str(&t.to_ascii_uppercase()).ok());
-    if let (Some(trace), false) = (trace, headers.contains_key(&TRACE)) {
-        headers.insert(TRACE, trace);
+    for (name, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
     }
 }
 
@@ -661,7 +647,7 @@ general_settings: {{pass_through_unknown_models: {unknown_models}}}
             "x-amzn-bedrock-guardrailidentifier",
             HeaderValue::from_static("mine"),
         );
-        add_guardrail_headers(g.as_object().unwrap(), &mut h);
+        add_guardrail_headers(&g, &mut h);
         assert_eq!(h["x-amzn-bedrock-guardrailidentifier"], "mine");
         assert!(!h.contains_key("x-amzn-bedrock-guardrailversion"));
 

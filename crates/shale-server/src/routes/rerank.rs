@@ -2,11 +2,10 @@
 //! `Rerank` (SigV4 only, the default) or `cohere.rerank-v3-5:0` over InvokeModel (deployments
 //! routed with an explicit `bedrock/invoke/` prefix), and answer `{id, results, meta}`.
 
-use crate::body::{parse_json, read_limited};
+use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::routes::chat::json_response;
+use crate::response::json_response;
 use crate::state::{AppState, Deployment};
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -18,7 +17,6 @@ use shale_translate::rerank::{
     rerank_to_invoke, RerankRequest,
 };
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Which Bedrock API serves a deployment's rerank calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,20 +41,19 @@ pub fn rerank_api(deployment: &Deployment) -> RerankApi {
 
 pub async fn rerank(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
+    request: JsonBody<RerankRequest>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let bytes = read_limited(&headers, body, state.max_body_bytes).await?;
-    let request: RerankRequest = parse_json(&bytes)?;
-    drop(bytes);
+    let JsonBody {
+        value: request,
+        received: started,
+    } = request;
     let deployment = state.deployment(&request.model)?;
     if deployment.api() == Api::ConverseLike {
         return Err(ApiError::invalid(
             Some("model"),
             format!(
                 "Deployment {} uses converse_like, which serves chat only, not rerank.",
-                deployment.entry.label()
+                deployment.label()
             ),
         ));
     }

@@ -40,6 +40,52 @@ fn object<'a>(v: &'a Value, param: &str) -> Result<&'a JsonMap, TranslateError> 
         .ok_or_else(|| TranslateError::invalid(param, format!("{param} must be an object")))
 }
 
+/// A `guardrailConfig` block (`guardrailIdentifier`, `guardrailVersion`, optional `trace`) as
+/// the InvokeModel guardrail headers. Used for chat requests on the invoke route and for a
+/// deployment's default guardrail on the pass-through.
+pub fn guardrail_headers(g: &Value) -> Result<Vec<(&'static str, String)>, TranslateError> {
+    let p = "guardrailConfig";
+    object(g, p)?;
+    let id = str_member(g, "guardrailIdentifier", p)?.ok_or_else(|| {
+        TranslateError::invalid(
+            "guardrailConfig.guardrailIdentifier",
+            "guardrailConfig needs a guardrailIdentifier",
+        )
+    })?;
+    let version = match g.get("guardrailVersion") {
+        Some(Value::Number(n)) => n.to_string(),
+        _ => str_member(g, "guardrailVersion", p)?
+            .ok_or_else(|| {
+                TranslateError::invalid(
+                    "guardrailConfig.guardrailVersion",
+                    "guardrailConfig needs a guardrailVersion (a number or DRAFT)",
+                )
+            })?
+            .to_owned(),
+    };
+    let mut headers = vec![
+        (GUARDRAIL_IDENTIFIER, id.to_owned()),
+        (GUARDRAIL_VERSION, version),
+    ];
+    if let Some(t) = str_member(g, "trace", p)? {
+        let t = match t.to_ascii_lowercase().as_str() {
+            "enabled" => "ENABLED",
+            "disabled" => "DISABLED",
+            "enabled_full" => "ENABLED_FULL",
+            _ => {
+                return Err(TranslateError::invalid(
+                    "guardrailConfig.trace",
+                    format!(
+                        "invalid guardrail trace '{t}' (use enabled, disabled or enabled_full)"
+                    ),
+                ))
+            }
+        };
+        headers.push((TRACE, t.to_owned()));
+    }
+    Ok(headers)
+}
+
 /// Remove the config blocks (and Converse-only members) from the request's extra fields and
 /// return the headers they become. `service_tier` is the OpenAI field (`auto` → `default`); a
 /// native `serviceTier` block wins over it.
@@ -52,43 +98,7 @@ pub fn take_headers(
         extra.remove(*k);
     }
     if let Some(g) = extra.remove("guardrailConfig").filter(|v| !v.is_null()) {
-        let p = "guardrailConfig";
-        object(&g, p)?;
-        let id = str_member(&g, "guardrailIdentifier", p)?.ok_or_else(|| {
-            TranslateError::invalid(
-                "guardrailConfig.guardrailIdentifier",
-                "guardrailConfig needs a guardrailIdentifier",
-            )
-        })?;
-        let version = match g.get("guardrailVersion") {
-            Some(Value::Number(n)) => n.to_string(),
-            _ => str_member(&g, "guardrailVersion", p)?
-                .ok_or_else(|| {
-                    TranslateError::invalid(
-                        "guardrailConfig.guardrailVersion",
-                        "guardrailConfig needs a guardrailVersion (a number or DRAFT)",
-                    )
-                })?
-                .to_owned(),
-        };
-        headers.push((GUARDRAIL_IDENTIFIER, id.to_owned()));
-        headers.push((GUARDRAIL_VERSION, version));
-        if let Some(t) = str_member(&g, "trace", p)? {
-            let t = match t.to_ascii_lowercase().as_str() {
-                "enabled" => "ENABLED",
-                "disabled" => "DISABLED",
-                "enabled_full" => "ENABLED_FULL",
-                _ => {
-                    return Err(TranslateError::invalid(
-                        "guardrailConfig.trace",
-                        format!(
-                            "invalid guardrail trace '{t}' (use enabled, disabled or enabled_full)"
-                        ),
-                    ))
-                }
-            };
-            headers.push((TRACE, t.to_owned()));
-        }
+        headers.extend(guardrail_headers(&g)?);
     }
     if let Some(pc) = extra.remove("performanceConfig").filter(|v| !v.is_null()) {
         object(&pc, "performanceConfig")?;

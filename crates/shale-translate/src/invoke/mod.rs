@@ -3,7 +3,7 @@
 //! the `llama/`, `deepseek_r1/`, `qwen2/`, `qwen3/`, `openai/`, `moonshot/` specs).
 //!
 //! Server usage:
-//! 1. [`InvokeFamily::detect`] once per deployment (`None` → the model has no chat invoke body;
+//! 1. [`InvokeFamily::detect`] (or the route spec) once per deployment (`None` → the model has no chat invoke body;
 //!    answer 400 or use Converse).
 //! 2. [`chat_to_invoke`] → [`InvokeCall`]: POST `body` to `/model/{id}/invoke` (or
 //!    `/invoke-with-response-stream` when `stream` and [`InvokeFamily::supports_streaming`]) with
@@ -67,21 +67,12 @@ pub enum InvokeFamily {
 }
 
 impl InvokeFamily {
-    /// From the config route: an explicit spec (`llama`, `deepseek_r1`, `qwen3`, `qwen2`,
-    /// `openai`, `moonshot`) wins, else the base model id (cross-region prefix already stripped,
-    /// e.g. `anthropic.claude-3-haiku-20240307-v1:0`; a prefix or foundation-model ARN is
-    /// tolerated). `None` when the id names no chat model with an invoke body (embeddings,
-    /// images, rerank, Nova, unknown providers, opaque ARNs without a spec).
-    pub fn detect(spec: Option<&str>, base_model: &str) -> Option<InvokeFamily> {
-        if let Some(spec) = spec {
-            match spec.to_ascii_lowercase().as_str() {
-                "llama" => return Some(InvokeFamily::Llama3),
-                "deepseek_r1" => return Some(InvokeFamily::DeepSeekR1),
-                "qwen2" | "qwen3" => return Some(InvokeFamily::Qwen),
-                "openai" | "moonshot" => return Some(InvokeFamily::OpenAiFormat),
-                _ => {}
-            }
-        }
+    /// From the base model id (cross-region prefix already stripped, e.g.
+    /// `anthropic.claude-3-haiku-20240307-v1:0`; a prefix or foundation-model ARN is tolerated).
+    /// `None` when the id names no chat model with an invoke body (embeddings, images, rerank,
+    /// Nova, unknown providers, opaque ARNs). An explicit route spec (`llama/`, `qwen3/`, …) is
+    /// mapped by the caller and wins over this.
+    pub fn detect(base_model: &str) -> Option<InvokeFamily> {
         let id = base_model_id(base_model).to_ascii_lowercase();
         let (vendor, name) = id.split_once('.')?;
         Some(match vendor {
@@ -211,7 +202,7 @@ mod tests {
 
     #[test]
     fn detects_families() {
-        let d = |s: Option<&str>, id: &str| InvokeFamily::detect(s, id);
+        let d = |_: Option<&str>, id: &str| InvokeFamily::detect(id);
         use InvokeFamily::*;
         assert_eq!(
             d(None, "anthropic.claude-3-haiku-20240307-v1:0"),
@@ -240,13 +231,8 @@ mod tests {
         assert_eq!(d(None, "twelvelabs.pegasus-1-2-v1:0"), Some(Pegasus));
         assert_eq!(d(None, "twelvelabs.marengo-embed-2-7-v1:0"), None);
         assert_eq!(d(None, "stability.sd3-large-v1:0"), None);
-        assert_eq!(d(Some("qwen3"), "abc123"), Some(Qwen));
-        assert_eq!(d(Some("qwen2"), "abc123"), Some(Qwen));
-        assert_eq!(d(Some("llama"), "abc123"), Some(Llama3));
-        assert_eq!(d(Some("deepseek_r1"), "abc123"), Some(DeepSeekR1));
-        assert_eq!(d(Some("openai"), "abc123"), Some(OpenAiFormat));
-        assert_eq!(d(Some("moonshot"), "kimi"), Some(OpenAiFormat));
         assert_eq!(d(None, "abc123"), None);
+        assert_eq!(d(None, "kimi"), None);
         assert!(!Ai21J2.supports_streaming() && Llama3.supports_streaming());
     }
 }

@@ -99,3 +99,19 @@ pub fn stream_exception_event(exception_type: &str, message: &str) -> Value {
         .to_openai()
         .to_value()
 }
+
+/// The invoke family of a fixture: its route `spec` (as the config's `bedrock/<spec>/…` prefix
+/// names it, mapped like the server maps `InvokeSpec`) wins over the model id.
+pub fn invoke_family(
+    spec: Option<&str>,
+    base_model: &str,
+) -> Option<shale_translate::invoke::InvokeFamily> {
+    use shale_translate::invoke::InvokeFamily;
+    match spec {
+        Some("llama") => Some(InvokeFamily::Llama3),
+        Some("deepseek_r1") => Some(InvokeFamily::DeepSeekR1),
+        Some("qwen2" | "qwen3") => Some(InvokeFamily::Qwen),
+        Some("openai" | "moonshot") => Some(InvokeFamily::OpenAiFormat),
+        _ => InvokeFamily::detect(base_model),
+    }
+}
