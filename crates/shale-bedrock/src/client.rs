@@ -1,26 +1,22 @@
-//! The Bedrock client: one pooled `reqwest` client, per-deployment [`Target`]s resolved once at
-//! config load, and the calls (runtime, stream, rerank, raw pass-through) with retries.
+//! The Bedrock client: one pooled `reqwest` client and the calls (runtime, stream, rerank, raw
+//! pass-through), each attempt signed and retried by one retry loop. Targets are resolved in
+//! `target.rs`.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_config::meta::region::ProvideRegion;
-use aws_config::profile::ProfileFileRegionProvider;
 use bytes::Bytes;
 use http::header::{HeaderName, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method};
 use reqwest::Url;
 
-use crate::credentials::{
-    self, AuthChoice, BuildContext, CredentialCache, DefaultChains, SigV4Choice,
-};
+use crate::credentials::DefaultChains;
 use crate::error::{classify_response, request_id, BedrockError};
 use crate::eventstream::{decode_stream, error_chain, EventStream, StreamContext};
-use crate::resolve;
 use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::sign::{sign_request, SIGNING_NAME};
-use crate::spec::{ClientOptions, TargetSpec};
+use crate::spec::ClientOptions;
+use crate::target::Target;
 
 /// A bedrock-runtime model operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,7 +59,7 @@ impl Operation {
         matches!(self, Self::ConverseStream | Self::InvokeStream)
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Self::Converse => 0,
             Self::ConverseStream => 1,
@@ -120,116 +116,16 @@ impl BedrockResponse {
     }
 }
 
-/// One deployment, resolved: region, endpoints, precomputed URLs and its credential cache.
-/// Cheap to clone.
-#[derive(Clone)]
-pub struct Target(Arc<TargetInner>);
-
-struct TargetInner {
-    deployment: Arc<str>,
-    model_id: String,
-    region: String,
-    runtime_endpoint: String,
-    agent_runtime_endpoint: String,
-    op_urls: [Url; 5],
-    rerank_url: Url,
-    converse_like_url: Option<Url>,
-    bearer: Option<HeaderValue>,
-    sigv4: Arc<CredentialCache>,
-    /// False when the SigV4 source is only the default-chain fallback of a bearer deployment.
-    sigv4_explicit: bool,
-    timeout: Duration,
-    stream_timeout: Duration,
-    retry: RetryPolicy,
-}
-
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target")
-            .field("deployment", &self.0.deployment)
-            .field("model_id", &self.0.model_id)
-            .field("region", &self.0.region)
-            .field("runtime_endpoint", &self.0.runtime_endpoint)
-            .field("auth", &self.auth_description())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Target {
-    /// The deployment's name (as given in the spec).
-    pub fn deployment(&self) -> &str {
-        &self.0.deployment
-    }
-    /// The Bedrock model id / ARN (not encoded).
-    pub fn model_id(&self) -> &str {
-        &self.0.model_id
-    }
-    /// The resolved region (also the SigV4 signing region).
-    pub fn region(&self) -> &str {
-        &self.0.region
-    }
-    /// bedrock-runtime base URL (no trailing slash).
-    pub fn runtime_endpoint(&self) -> &str {
-        &self.0.runtime_endpoint
-    }
-    /// bedrock-agent-runtime base URL (no trailing slash).
-    pub fn agent_runtime_endpoint(&self) -> &str {
-        &self.0.agent_runtime_endpoint
-    }
-    /// The URL `call` / `call_stream` POST to for `op`.
-    pub fn url(&self, op: Operation) -> &Url {
-        self.0
-            .converse_like_url
-            .as_ref()
-            .unwrap_or(&self.0.op_urls[op.index()])
-    }
-    /// The rerank URL (`{agent-runtime endpoint}/rerank`).
-    pub fn rerank_url(&self) -> &Url {
-        &self.0.rerank_url
-    }
-    /// True when runtime calls send `Authorization: Bearer` rather than SigV4.
-    pub fn uses_bearer(&self) -> bool {
-        self.0.bearer.is_some()
-    }
-    /// True for `converse_like` targets.
-    pub fn is_converse_like(&self) -> bool {
-        self.0.converse_like_url.is_some()
-    }
-    /// How the deployment authenticates, for logs and `check` output (no secrets).
-    pub fn auth_description(&self) -> String {
-        match (&self.0.bearer, self.0.converse_like_url.is_some()) {
-            (Some(_), _) => format!(
-                "Bedrock API key (bearer); SigV4 operations use {}",
-                self.0.sigv4.source()
-            ),
-            (None, true) => "no authentication (converse_like without api_key)".to_owned(),
-            (None, false) => format!("SigV4 with {}", self.0.sigv4.source()),
-        }
-    }
-    /// Whole-request timeout of non-streaming calls.
-    pub fn timeout(&self) -> Duration {
-        self.0.timeout
-    }
-    /// Stream timeout: to the response headers, and between two chunks.
-    pub fn stream_timeout(&self) -> Duration {
-        self.0.stream_timeout
-    }
-    /// Retries after the first attempt.
-    pub fn num_retries(&self) -> u32 {
-        self.0.retry.max_retries
-    }
-}
-
 /// The Bedrock client shared by all deployments. Cheap to clone.
 #[derive(Clone)]
 pub struct BedrockClient {
-    inner: Arc<ClientInner>,
+    pub(crate) inner: Arc<ClientInner>,
 }
 
-struct ClientInner {
-    http: reqwest::Client,
-    options: ClientOptions,
-    default_chains: DefaultChains,
+pub(crate) struct ClientInner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) options: ClientOptions,
+    pub(crate) default_chains: DefaultChains,
 }
 
 impl std::fmt::Debug for BedrockClient {
@@ -303,170 +199,6 @@ impl BedrockClient {
         &self.inner.options
     }
 
-    /// Resolves a deployment once, at config load: region, endpoints, URLs, credential provider
-    /// (built, not fetched). Errors are configuration errors naming the deployment.
-    pub async fn target(&self, spec: TargetSpec) -> Result<Target, BedrockError> {
-        let options = &self.inner.options;
-        let env = &options.env;
-        let name = spec.deployment.as_str();
-        let config_err = |msg: String| BedrockError::Config(format!("deployment {name}: {msg}"));
-        if spec.model_id.trim().is_empty() && !spec.converse_like {
-            return Err(config_err("no Bedrock model id".into()));
-        }
-        let region = match resolve::region_before_profile(&spec, env) {
-            Some(region) => region,
-            None => self
-                .profile_region(spec.profile_name.as_deref())
-                .await
-                .unwrap_or_else(|| resolve::FALLBACK_REGION.to_owned()),
-        };
-        if region.is_empty()
-            || !region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(config_err(format!("invalid AWS region {region:?}")));
-        }
-        // For converse_like, api_base is the full URL of the proxy, not a Bedrock endpoint.
-        let endpoints_spec = if spec.converse_like {
-            Cow::Owned(TargetSpec {
-                api_base: None,
-                ..spec.clone()
-            })
-        } else {
-            Cow::Borrowed(&spec)
-        };
-        let runtime = resolve::runtime_endpoint(&endpoints_spec, env, &region)
-            .map_err(|e| config_err(e.to_string()))?;
-        let agent = resolve::agent_runtime_endpoint(&endpoints_spec, env, &region)
-            .map_err(|e| config_err(e.to_string()))?;
-        let encoded = resolve::encode_model_id(spec.model_id.trim());
-        let parse = |url: String| {
-            Url::parse(&url).map_err(|e| config_err(format!("invalid URL {url}: {e}")))
-        };
-        let op_urls = [
-            parse(format!("{runtime}/model/{encoded}/converse"))?,
-            parse(format!("{runtime}/model/{encoded}/converse-stream"))?,
-            parse(format!("{runtime}/model/{encoded}/invoke"))?,
-            parse(format!(
-                "{runtime}/model/{encoded}/invoke-with-response-stream"
-            ))?,
-            parse(format!("{runtime}/model/{encoded}/count-tokens"))?,
-        ];
-        let rerank_url = parse(format!("{agent}/rerank"))?;
-        let converse_like_url = if spec.converse_like {
-            let base = spec
-                .api_base
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| {
-                    config_err("converse_like needs api_base (the URL to POST to)".into())
-                })?;
-            Some(parse(base.to_owned())?)
-        } else {
-            None
-        };
-
-        let choice = credentials::choose(&spec, env)?;
-        let (bearer, sigv4_choice) = match choice {
-            AuthChoice::Bearer { token, sigv4 } => (Some(token), sigv4),
-            AuthChoice::SigV4(sigv4) => (None, sigv4),
-        };
-        let bearer = bearer
-            .map(|token| {
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                    .map_err(|_| {
-                        config_err(
-                            "api_key contains characters not allowed in an HTTP header".into(),
-                        )
-                    })?;
-                value.set_sensitive(true);
-                Ok::<_, BedrockError>(value)
-            })
-            .transpose()?;
-        let sigv4_explicit = bearer.is_none() || sigv4_choice != SigV4Choice::DefaultChain;
-        let ctx = BuildContext {
-            region: &region,
-            sts_endpoint: spec
-                .sts_endpoint
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty()),
-            session_name: spec
-                .session_name
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty()),
-            external_id: spec
-                .external_id
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty()),
-            session_tags: &spec.session_tags,
-            session_duration: spec.role_session_duration,
-            options,
-        };
-        let sigv4 = match &sigv4_choice {
-            SigV4Choice::DefaultChain => self.inner.default_chains.get(&ctx).await,
-            other => Arc::new(CredentialCache::new(
-                credentials::build_provider(other, &ctx).await,
-                options.credentials_timeout,
-                other.describe(),
-            )),
-        };
-
-        let timeout = spec.timeout.unwrap_or(options.timeout);
-        let stream_timeout = spec
-            .stream_timeout
-            .or(options.stream_timeout)
-            .or(spec.timeout)
-            .unwrap_or(options.timeout);
-        let target = Target(Arc::new(TargetInner {
-            deployment: Arc::from(spec.deployment.as_str()),
-            model_id: spec.model_id.trim().to_owned(),
-            region,
-            runtime_endpoint: runtime,
-            agent_runtime_endpoint: agent,
-            op_urls,
-            rerank_url,
-            converse_like_url,
-            bearer,
-            sigv4,
-            sigv4_explicit,
-            timeout,
-            stream_timeout,
-            retry: RetryPolicy {
-                max_retries: spec.num_retries.unwrap_or(options.num_retries),
-                base_delay: options.retry_base_delay,
-                max_delay: options.retry_max_delay,
-            },
-        }));
-        tracing::debug!(deployment = %target.deployment(), region = %target.region(), endpoint = %target.runtime_endpoint(), auth = %target.auth_description(), "resolved Bedrock target");
-        Ok(target)
-    }
-
-    async fn profile_region(&self, profile: Option<&str>) -> Option<String> {
-        let mut builder = ProfileFileRegionProvider::builder();
-        if let Some(name) = profile.map(str::trim).filter(|s| !s.is_empty()) {
-            builder = builder.profile_name(name);
-        }
-        if let Some(files) = credentials::profile_files(&self.inner.options) {
-            builder = builder.profile_files(files);
-        }
-        builder
-            .build()
-            .region()
-            .await
-            .map(|r| r.as_ref().to_owned())
-    }
-
-    /// Fetches (or reuses) the target's SigV4 credentials without calling Bedrock: a startup /
-    /// readiness check. Bearer targets check their SigV4 fallback.
-    pub async fn check_credentials(&self, target: &Target) -> Result<(), BedrockError> {
-        target.0.sigv4.get(&target.0.deployment).await.map(|_| ())
-    }
-
     /// Non-streaming runtime call: `POST {endpoint}/model/{encoded id}/{op}`, retried per the
     /// target's policy. Returns the 2xx answer, or a classified error.
     pub async fn call(
@@ -504,10 +236,8 @@ impl BedrockClient {
         }
         let headers = request_headers(extra_headers, false);
         let url = target.url(op);
-        let policy = target.0.retry;
-        let mut retry = 0;
-        loop {
-            let result = self
+        self.with_retries(target, |_| async {
+            let response = self
                 .response_head(
                     target,
                     Method::POST,
@@ -517,26 +247,24 @@ impl BedrockClient {
                     AuthMode::Target,
                     target.0.stream_timeout,
                 )
-                .await;
-            let error = match result {
-                Ok(response) if response.status().is_success() => {
-                    let ctx = StreamContext {
-                        deployment: target.0.deployment.clone(),
-                        request_id: request_id(response.headers()).map(Arc::from),
-                        idle_timeout: target.0.stream_timeout,
-                        max_frame: self.inner.options.max_frame_size,
-                    };
-                    return Ok(decode_stream(response.bytes_stream(), ctx));
-                }
-                Ok(response) => {
-                    let retry_after = parse_retry_after(response.headers());
-                    let error = Self::error_from(response, target.0.stream_timeout).await;
-                    (error, retry_after)
-                }
-                Err(error) => (error, None),
+                .await
+                .map_err(|e| (e, None))?;
+            if !response.status().is_success() {
+                let retry_after = parse_retry_after(response.headers());
+                return Err((
+                    Self::error_from(response, target.0.stream_timeout).await,
+                    retry_after,
+                ));
+            }
+            let ctx = StreamContext {
+                deployment: target.0.deployment.clone(),
+                request_id: request_id(response.headers()).map(Arc::from),
+                idle_timeout: target.0.stream_timeout,
+                max_frame: self.inner.options.max_frame_size,
             };
-            retry = self.before_retry(target, error, retry, &policy).await?;
-        }
+            Ok(decode_stream(response.bytes_stream(), ctx))
+        })
+        .await
     }
 
     /// bedrock-agent-runtime `POST /rerank` (SigV4 only). A deployment that has only a bearer
@@ -589,34 +317,33 @@ impl BedrockClient {
         } else {
             target.0.timeout
         };
-        let policy = target.0.retry;
-        let mut retry = 0;
-        loop {
-            let result = self
-                .response_head(
-                    target,
-                    method.clone(),
-                    &url,
-                    &forwarded,
-                    body.clone(),
-                    AuthMode::SigV4Only("pass-through"),
-                    timeout,
-                )
-                .await;
-            let error = match result {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retryable_status = status == 429 || status >= 500;
-                    if !retryable_status || retry >= policy.max_retries {
-                        return Ok(response);
-                    }
-                    let retry_after = parse_retry_after(response.headers());
-                    (Self::error_from(response, timeout).await, retry_after)
+        let max_retries = target.0.retry.max_retries;
+        self.with_retries(target, |retry| {
+            let (method, url, forwarded, body) = (method.clone(), &url, &forwarded, body.clone());
+            async move {
+                let response = self
+                    .response_head(
+                        target,
+                        method,
+                        url,
+                        forwarded,
+                        body,
+                        AuthMode::SigV4Only("pass-through"),
+                        timeout,
+                    )
+                    .await
+                    .map_err(|e| (e, None))?;
+                let status = response.status().as_u16();
+                let retryable_status = status == 429 || status >= 500;
+                // Relayed byte for byte, error answers included, once retries are exhausted.
+                if !retryable_status || retry >= max_retries {
+                    return Ok(response);
                 }
-                Err(error) => (error, None),
-            };
-            retry = self.before_retry(target, error, retry, &policy).await?;
-        }
+                let retry_after = parse_retry_after(response.headers());
+                Err((Self::error_from(response, timeout).await, retry_after))
+            }
+        })
+        .await
     }
 
     /// Sends and reads the whole body, with retries; the timeout covers send + body.
@@ -628,13 +355,11 @@ impl BedrockClient {
         body: Bytes,
         auth: AuthMode,
     ) -> Result<BedrockResponse, BedrockError> {
-        let policy = target.0.retry;
         let timeout = target.0.timeout;
-        let mut retry = 0;
         let started = Instant::now();
-        loop {
+        self.with_retries(target, |_| async {
+            let before_attempt = started.elapsed();
             let attempt = async {
-                let before_attempt = started.elapsed();
                 let request = self
                     .build_request(target, Method::POST, url, headers, body.clone(), auth)
                     .await
@@ -652,32 +377,52 @@ impl BedrockClient {
                     .bytes()
                     .await
                     .map_err(|e| (self.transport_error(target, &e), None))?;
-                if (200..300).contains(&status) {
-                    Ok(BedrockResponse {
-                        status,
-                        headers: response_headers,
-                        body: bytes,
-                        upstream_time: before_attempt + wire_started.elapsed(),
-                    })
-                } else {
-                    Err((
+                if !(200..300).contains(&status) {
+                    return Err((
                         classify_response(status, &response_headers, &bytes),
                         parse_retry_after(&response_headers),
-                    ))
+                    ));
                 }
+                Ok(BedrockResponse {
+                    status,
+                    headers: response_headers,
+                    body: bytes,
+                    upstream_time: before_attempt + wire_started.elapsed(),
+                })
             };
-            let error = match tokio::time::timeout(timeout, attempt).await {
-                Ok(Ok(response)) => return Ok(response),
-                Ok(Err(pair)) => pair,
-                Err(_) => (
+            match tokio::time::timeout(timeout, attempt).await {
+                Ok(result) => result,
+                Err(_) => Err((
                     BedrockError::Timeout {
                         deployment: target.deployment().to_owned(),
                         after: timeout,
                     },
                     None,
-                ),
-            };
-            retry = self.before_retry(target, error, retry, &policy).await?;
+                )),
+            }
+        })
+        .await
+    }
+
+    /// The one retry loop: runs `attempt` (given the retry number, 0 first) until it succeeds,
+    /// fails with an error that must not be retried, or the target's retries are used up; waits
+    /// the policy's backoff (or Bedrock's `Retry-After`) between attempts.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        target: &Target,
+        mut attempt: F,
+    ) -> Result<T, BedrockError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: std::future::Future<Output = Result<T, (BedrockError, Option<Duration>)>>,
+    {
+        let policy = target.0.retry;
+        let mut retry = 0;
+        loop {
+            match attempt(retry).await {
+                Ok(value) => return Ok(value),
+                Err(failure) => retry = self.before_retry(target, failure, retry, &policy).await?,
+            }
         }
     }
 
@@ -830,164 +575,6 @@ fn request_headers(extra: &HeaderMap, accept_json: bool) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::EnvSource;
-
-    fn options() -> ClientOptions {
-        let dir = std::env::temp_dir();
-        ClientOptions {
-            env: EnvSource::from_pairs::<&str, &str>([]),
-            aws_config_file: Some(dir.join("shale-bedrock-no-such-config")),
-            aws_credentials_file: Some(dir.join("shale-bedrock-no-such-credentials")),
-            ..ClientOptions::default()
-        }
-    }
-
-    fn keys(spec: TargetSpec) -> TargetSpec {
-        TargetSpec {
-            access_key_id: Some("AKIDEXAMPLE".into()),
-            secret_access_key: Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()),
-            ..spec
-        }
-    }
-
-    #[tokio::test]
-    async fn target_precomputes_urls() {
-        let client = BedrockClient::new(options()).unwrap();
-        let t = client
-            .target(keys(TargetSpec {
-                deployment: "d".into(),
-                model_id:
-                    "arn:aws:bedrock:eu-central-1:000000000000:application-inference-profile/a0a0"
-                        .into(),
-                ..TargetSpec::default()
-            }))
-            .await
-            .unwrap();
-        assert_eq!(t.region(), "eu-central-1");
-        assert_eq!(
-            t.url(Operation::ConverseStream).as_str(),
-            "https://bedrock-runtime.eu-central-1.amazonaws.com/model/arn%3Aaws%3Abedrock%3Aeu-central-1%3A000000000000%3Aapplication-inference-profile%2Fa0a0/converse-stream"
-        );
-        assert_eq!(
-            t.rerank_url().as_str(),
-            "https://bedrock-agent-runtime.eu-central-1.amazonaws.com/rerank"
-        );
-        assert!(!t.uses_bearer());
-        assert_eq!(t.auth_description(), "SigV4 with static access keys");
-        assert_eq!(t.num_retries(), 2);
-        assert_eq!(t.timeout(), Duration::from_secs(600));
-    }
-
-    #[tokio::test]
-    async fn region_falls_back_to_the_profile_then_us_west_2() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config");
-        std::fs::write(&config, "[profile dev]\nregion = ap-northeast-1\n").unwrap();
-        let client = BedrockClient::new(ClientOptions {
-            aws_config_file: Some(config),
-            ..options()
-        })
-        .unwrap();
-        let spec = keys(TargetSpec {
-            deployment: "d".into(),
-            model_id: "us.anthropic.claude-3-5-haiku-20241022-v1:0".into(),
-            profile_name: Some("dev".into()),
-            ..TargetSpec::default()
-        });
-        let t = client.target(spec.clone()).await.unwrap();
-        assert_eq!(t.region(), "ap-northeast-1");
-        assert_eq!(
-            t.url(Operation::Converse).as_str(),
-            "https://bedrock-runtime.ap-northeast-1.amazonaws.com/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"
-        );
-        let t = client
-            .target(TargetSpec {
-                profile_name: Some("other".into()),
-                ..spec
-            })
-            .await
-            .unwrap();
-        assert_eq!(t.region(), "us-west-2");
-    }
-
-    #[tokio::test]
-    async fn per_deployment_settings_override_defaults() {
-        let client = BedrockClient::new(ClientOptions {
-            num_retries: 5,
-            ..options()
-        })
-        .unwrap();
-        let t = client
-            .target(keys(TargetSpec {
-                deployment: "d".into(),
-                model_id: "m".into(),
-                region: Some("us-east-1".into()),
-                timeout: Some(Duration::from_secs(30)),
-                num_retries: Some(0),
-                ..TargetSpec::default()
-            }))
-            .await
-            .unwrap();
-        assert_eq!(t.num_retries(), 0);
-        assert_eq!(t.timeout(), Duration::from_secs(30));
-        assert_eq!(t.stream_timeout(), Duration::from_secs(30));
-    }
-
-    #[tokio::test]
-    async fn bad_settings_name_the_deployment() {
-        let client = BedrockClient::new(options()).unwrap();
-        let err = client
-            .target(TargetSpec {
-                deployment: "model_list[4] (broken)".into(),
-                model_id: "m".into(),
-                region: Some("Not A Region".into()),
-                ..TargetSpec::default()
-            })
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("model_list[4] (broken)"), "{err}");
-        let err = client
-            .target(TargetSpec {
-                deployment: "x".into(),
-                model_id: "m".into(),
-                api_base: Some("ftp://nope".into()),
-                ..TargetSpec::default()
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err, BedrockError::Config(_)), "{err}");
-        let err = client
-            .target(TargetSpec {
-                deployment: "x".into(),
-                converse_like: true,
-                ..TargetSpec::default()
-            })
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("api_base"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn converse_like_posts_to_api_base_verbatim() {
-        let client = BedrockClient::new(options()).unwrap();
-        let t = client
-            .target(TargetSpec {
-                deployment: "d".into(),
-                model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
-                api_base: Some("https://internal.example/bedrock/converse?x=1".into()),
-                api_key: Some("k".into()),
-                converse_like: true,
-                ..TargetSpec::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            t.url(Operation::Converse).as_str(),
-            "https://internal.example/bedrock/converse?x=1"
-        );
-        assert!(t.uses_bearer());
-        assert!(t.is_converse_like());
-    }
 
     #[test]
     fn caller_headers_override_defaults_and_unsafe_ones_are_dropped() {

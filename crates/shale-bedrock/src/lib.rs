@@ -50,9 +50,11 @@ pub mod resolve;
 pub mod retry;
 pub mod sign;
 pub mod spec;
+pub mod target;
 
-pub use client::{BedrockClient, BedrockResponse, Operation, Service, Target};
+pub use client::{BedrockClient, BedrockResponse, Operation, Service};
 pub use error::{BedrockError, ErrorKind, StreamDecodeError};
 pub use eventstream::{EventStream, StreamEvent};
 pub use shale_core::Secret;
 pub use spec::{ClientOptions, EnvSource, TargetSpec};
+pub use target::Target;
