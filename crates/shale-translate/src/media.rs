@@ -1,12 +1,17 @@
-//! Media inputs: data-URL parsing with base64 validation (without decoding a copy), MIME and
-//! extension → Bedrock format tables, and the http(s) media the server downloads beforehand.
+//! Media inputs: content parts (`image_url`, `file`, `document`, …) → [`Block`]s, data-URL
+//! parsing with base64 validation (without decoding a copy), MIME and extension → Bedrock format
+//! tables, and the http(s) media the server downloads beforehand.
 
 use std::collections::HashMap;
 
 use base64::Engine as _;
 use bytes::Bytes;
 
-use crate::openai::{ChatRequest, MessageContent};
+use serde_json::Value;
+
+use crate::error::TranslateError;
+use crate::normalize::{Block, Media, MediaSource};
+use crate::openai::{ChatRequest, ContentPart, MessageContent};
 
 /// Media kinds Bedrock accepts in a content block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +281,271 @@ pub fn remote_media_urls(req: &ChatRequest) -> Vec<String> {
     out
 }
 
+/// One content part → a block (`None` for parts that carry nothing, e.g. empty text).
+pub fn part_block(
+    p: ContentPart,
+    path: &str,
+    fetched: &FetchedMedia,
+) -> Result<Option<Block>, TranslateError> {
+    match p.kind.as_str() {
+        "text" | "input_text" | "output_text" => {
+            let t = p.text.unwrap_or_default();
+            Ok((!t.trim().is_empty()).then_some(Block::Text(t)))
+        }
+        "guarded_text" => {
+            let t = p.text.unwrap_or_default();
+            Ok((!t.trim().is_empty()).then_some(Block::GuardedText(t)))
+        }
+        "image_url" => {
+            let Some(u) = p.image_url else {
+                return Err(TranslateError::invalid(
+                    format!("{path}.image_url"),
+                    "image_url part without image_url",
+                ));
+            };
+            let (url, format) = u.into_parts();
+            media_from_url(url, format, None, &format!("{path}.image_url.url"), fetched).map(Some)
+        }
+        "video_url" => {
+            let Some(u) = p.video_url else {
+                return Err(TranslateError::invalid(
+                    format!("{path}.video_url"),
+                    "video_url part without video_url",
+                ));
+            };
+            let (url, format) = u.into_parts();
+            media_from_url(url, format, None, &format!("{path}.video_url.url"), fetched).map(Some)
+        }
+        "file" => {
+            let f = p.file.unwrap_or_default();
+            let (url, field) = match (f.file_data, f.file_id) {
+                (Some(d), _) => (d, "file_data"),
+                (None, Some(id)) => (id, "file_id"),
+                (None, None) => {
+                    return Err(TranslateError::invalid(
+                        format!("{path}.file"),
+                        "file part needs file.file_data (a data URL) or file.file_id (an s3:// or http(s) URL)",
+                    ))
+                }
+            };
+            let param = format!("{path}.file.{field}");
+            if field == "file_id" && !url.contains("://") {
+                return Err(TranslateError::invalid(
+                    param,
+                    "OpenAI file ids are not supported; send the file as file_data (a data URL)",
+                ));
+            }
+            media_from_url(url, f.format, f.filename, &param, fetched).map(Some)
+        }
+        "document" => {
+            let Some(src) = p.source else {
+                return Err(TranslateError::invalid(
+                    format!("{path}.source"),
+                    "document part without source",
+                ));
+            };
+            let param = format!("{path}.source");
+            match src.kind.as_str() {
+                "text" => Ok(Some(Block::Media(Media {
+                    kind: MediaKind::Document,
+                    format: "txt",
+                    mime: "text/plain".to_owned(),
+                    source: MediaSource::Text(src.data),
+                    filename: None,
+                }))),
+                "base64" => {
+                    if !is_valid_base64(&src.data) {
+                        return Err(TranslateError::invalid(
+                            format!("{param}.data"),
+                            "document data is not valid base64",
+                        ));
+                    }
+                    let mime = src.media_type.unwrap_or_default();
+                    let mf = classify(&mime, &src.data, &format!("{param}.media_type"))?;
+                    Ok(Some(Block::Media(Media {
+                        kind: mf.kind,
+                        format: mf.format,
+                        mime,
+                        source: MediaSource::Base64(src.data),
+                        filename: None,
+                    })))
+                }
+                other => Err(TranslateError::invalid(
+                    format!("{param}.type"),
+                    format!("unsupported document source type '{other}' (use base64 or text)"),
+                )),
+            }
+        }
+        "thinking" => Ok(Some(Block::Reasoning {
+            text: p
+                .extra
+                .get("thinking")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            signature: p
+                .extra
+                .get("signature")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })),
+        "redacted_thinking" => Ok(p
+            .extra
+            .get("data")
+            .and_then(Value::as_str)
+            .map(|d| Block::RedactedReasoning(d.to_owned()))),
+        "refusal" => Ok(p
+            .extra
+            .get("refusal")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| Block::Text(s.to_owned()))),
+        "input_audio" => Err(TranslateError::invalid(
+            format!("{path}.type"),
+            "audio input is not supported by Bedrock Converse",
+        )),
+        other => Err(TranslateError::invalid(
+            format!("{path}.type"),
+            format!("unsupported content part type '{other}'"),
+        )),
+    }
+}
+
+/// Classify a declared MIME type, sniffing the base64 head when it is missing or generic.
+fn classify(mime: &str, b64: &str, param: &str) -> Result<MediaFormat, TranslateError> {
+    let generic = mime.is_empty() || mime.eq_ignore_ascii_case("application/octet-stream");
+    let effective = if generic {
+        sniff_base64(b64).unwrap_or(mime)
+    } else {
+        mime
+    };
+    classify_mime(effective).ok_or_else(|| unsupported_format(effective, param))
+}
+
+fn unsupported_format(mime: &str, param: &str) -> TranslateError {
+    let what = if mime.starts_with("image/") {
+        "image format"
+    } else {
+        "media type"
+    };
+    TranslateError::invalid_code(
+        param,
+        "invalid_image_format",
+        format!(
+            "unsupported {what} '{mime}'; Bedrock accepts images (png, jpeg, gif, webp), documents (pdf, csv, doc, docx, xls, xlsx, html, txt, md) and videos (mp4, mov, mkv, webm, flv, mpeg, mpg, wmv, 3gp)"
+        ),
+    )
+}
+
+/// A media block from a data URL, an already-fetched http(s) URL or an `s3://` URI.
+fn media_from_url(
+    url: String,
+    format: Option<String>,
+    filename: Option<String>,
+    param: &str,
+    fetched: &FetchedMedia,
+) -> Result<Block, TranslateError> {
+    if has_scheme(&url, "data:") {
+        let parsed = parse_data_url(&url).map_err(|e| {
+            let why = match e {
+                DataUrlError::NoComma => "missing ',' before the data",
+                DataUrlError::InvalidBase64 => "the data is not valid base64",
+                DataUrlError::NotDataUrl => "not a data URL",
+            };
+            TranslateError::invalid_code(
+                param,
+                "invalid_data_url",
+                format!("invalid data URL: {why}"),
+            )
+        })?;
+        let declared = match format {
+            Some(f) => f.to_ascii_lowercase(),
+            None if parsed.mime.is_empty() || parsed.mime == "application/octet-stream" => filename
+                .as_deref()
+                .and_then(mime_from_path)
+                .map(str::to_owned)
+                .unwrap_or_else(|| parsed.mime.clone()),
+            None => parsed.mime.clone(),
+        };
+        if parsed.base64 {
+            let payload = take_payload(url, &parsed);
+            let mf = classify(&declared, &payload, param)?;
+            return Ok(Block::Media(Media {
+                kind: mf.kind,
+                format: mf.format,
+                mime: declared,
+                source: MediaSource::Base64(payload),
+                filename,
+            }));
+        }
+        // percent-encoded payload: encode it as base64
+        let payload = url.get(parsed.payload_start..).unwrap_or_default();
+        let raw: Vec<u8> = percent_encoding::percent_decode_str(payload).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+        let mf = classify_mime(&declared).ok_or_else(|| unsupported_format(&declared, param))?;
+        return Ok(Block::Media(Media {
+            kind: mf.kind,
+            format: mf.format,
+            mime: declared,
+            source: MediaSource::Base64(b64),
+            filename,
+        }));
+    }
+    if is_remote_url(&url) {
+        let Some((mime, bytes)) = fetched.get(&url) else {
+            return Err(TranslateError::invalid(
+                param,
+                format!("media URL {url} was not fetched"),
+            ));
+        };
+        let mime = format
+            .map(|f| f.to_ascii_lowercase())
+            .or_else(|| {
+                let m = mime.split(';').next().unwrap_or("").trim();
+                (!m.is_empty() && m != "application/octet-stream" && m != "binary/octet-stream")
+                    .then(|| m.to_ascii_lowercase())
+            })
+            .or_else(|| sniff_mime(bytes).map(str::to_owned))
+            .or_else(|| mime_from_path(&url).map(str::to_owned))
+            .unwrap_or_default();
+        let mf = classify_mime(&mime).ok_or_else(|| unsupported_format(&mime, param))?;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        return Ok(Block::Media(Media {
+            kind: mf.kind,
+            format: mf.format,
+            mime,
+            source: MediaSource::Base64(b64),
+            filename,
+        }));
+    }
+    if has_scheme(&url, "s3://") {
+        let mime = format
+            .map(|f| f.to_ascii_lowercase())
+            .or_else(|| mime_from_path(&url).map(str::to_owned))
+            .unwrap_or_default();
+        let mf = classify_mime(&mime).ok_or_else(|| unsupported_format(&mime, param))?;
+        return Ok(Block::Media(Media {
+            kind: mf.kind,
+            format: mf.format,
+            mime,
+            source: MediaSource::S3 { uri: url },
+            filename,
+        }));
+    }
+    Err(TranslateError::invalid_code(
+        param,
+        "invalid_url",
+        "media URLs must be data URLs, http(s) URLs or s3:// URIs",
+    ))
+}
+
+/// Whether `url` starts with `scheme` (ASCII case-insensitive), without slicing inside a
+/// multi-byte character.
+fn has_scheme(url: &str, scheme: &str) -> bool {
+    url.get(..scheme.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,5 +590,28 @@ mod tests {
             Some("video/quicktime")
         );
         assert_eq!(mime_from_path("https://x/a.png?x=1"), Some("image/png"));
+    }
+
+    #[test]
+    fn percent_encoded_data_urls_become_base64() {
+        let f = FetchedMedia::new();
+        let block = media_from_url("data:text/plain,a%20b%2".into(), None, None, "p", &f).unwrap();
+        let Block::Media(m) = block else {
+            panic!("not media: {block:?}")
+        };
+        assert_eq!(m.source, MediaSource::Base64("YSBiJTI=".into()));
+    }
+
+    #[test]
+    fn non_ascii_urls_are_refused_not_sliced() {
+        let f = FetchedMedia::new();
+        for url in ["abcdé", "é", "daté:", "s3:/é"] {
+            let err = media_from_url(url.into(), None, None, "p", &f).unwrap_err();
+            assert_eq!(
+                err.to_openai().code.as_deref(),
+                Some("invalid_url"),
+                "{url}"
+            );
+        }
     }
 }
