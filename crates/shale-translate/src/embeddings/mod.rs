@@ -6,12 +6,16 @@
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::caps::base_model_id;
 use crate::error::TranslateError;
-use crate::media::{classify_mime, parse_data_url, take_payload, DataUrl, DataUrlError, MediaKind};
+use crate::media::{classify_mime, parse_data_url, DataUrl, DataUrlError, MediaKind};
 use crate::openai::is_dropped_param;
+
+mod cohere;
+mod nova;
+mod titan;
 
 /// Most texts Cohere Embed accepts in one call; longer lists are split into several calls.
 pub const COHERE_MAX_TEXTS_PER_CALL: usize = 96;
@@ -276,13 +280,13 @@ pub fn plan_embeddings(
         .collect::<Result<Vec<_>, _>>()?;
     let (calls, targets) = match family {
         EmbeddingFamily::TitanTextV1 | EmbeddingFamily::TitanTextV2 => {
-            titan_text_calls(items, req.dimensions, &req.extra)
+            titan::text_calls(items, req.dimensions, &req.extra)
         }
-        EmbeddingFamily::TitanImage => titan_image_calls(items, req.dimensions, &req.extra),
+        EmbeddingFamily::TitanImage => titan::image_calls(items, req.dimensions, &req.extra),
         EmbeddingFamily::CohereV3 | EmbeddingFamily::CohereV4 => {
-            cohere_calls(items, family, req.dimensions, req.extra)
+            cohere::calls(items, family, req.dimensions, req.extra)
         }
-        EmbeddingFamily::NovaMultimodal => nova_calls(items, req.dimensions, req.extra),
+        EmbeddingFamily::NovaMultimodal => nova::calls(items, req.dimensions, req.extra),
     };
     Ok(EmbeddingPlan {
         calls,
@@ -302,9 +306,9 @@ pub fn parse_embedding_response(
     let (vectors, tokens) = match family {
         EmbeddingFamily::TitanTextV1
         | EmbeddingFamily::TitanTextV2
-        | EmbeddingFamily::TitanImage => parse_titan(body)?,
-        EmbeddingFamily::CohereV3 | EmbeddingFamily::CohereV4 => parse_cohere(body)?,
-        EmbeddingFamily::NovaMultimodal => parse_nova(body)?,
+        | EmbeddingFamily::TitanImage => titan::parse(body)?,
+        EmbeddingFamily::CohereV3 | EmbeddingFamily::CohereV4 => cohere::parse(body)?,
+        EmbeddingFamily::NovaMultimodal => nova::parse(body)?,
     };
     Ok(ParsedEmbeddings {
         vectors,
@@ -485,242 +489,8 @@ fn extend_absent(body: &mut Map<String, Value>, extra: &Map<String, Value>) {
     }
 }
 
-/// Titan text: one call per input.
-fn titan_text_calls(
-    items: Vec<Item>,
-    dimensions: Option<u32>,
-    extra: &Map<String, Value>,
-) -> (Vec<Value>, Vec<Vec<usize>>) {
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let text = match item {
-                Item::Text(s) => s,
-                Item::Image { url, .. } => url,
-            };
-            let mut body = Map::new();
-            body.insert("inputText".into(), Value::String(text));
-            if let Some(d) = dimensions {
-                body.insert("dimensions".into(), d.into());
-            }
-            extend_absent(&mut body, extra);
-            (Value::Object(body), vec![i])
-        })
-        .unzip()
-}
-
-/// Titan multimodal: one call per input, `inputText` or `inputImage`.
-fn titan_image_calls(
-    items: Vec<Item>,
-    dimensions: Option<u32>,
-    extra: &Map<String, Value>,
-) -> (Vec<Value>, Vec<Vec<usize>>) {
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let mut body = Map::new();
-            match item {
-                Item::Text(s) => body.insert("inputText".into(), Value::String(s)),
-                Item::Image { url, data, .. } => {
-                    body.insert("inputImage".into(), Value::String(take_payload(url, &data)))
-                }
-            };
-            if let Some(d) = dimensions {
-                body.insert(
-                    "embeddingConfig".into(),
-                    json!({ "outputEmbeddingLength": d }),
-                );
-            }
-            extend_absent(&mut body, extra);
-            (Value::Object(body), vec![i])
-        })
-        .unzip()
-}
-
-/// Cohere: texts in batches of [`COHERE_MAX_TEXTS_PER_CALL`], then one call per image.
-fn cohere_calls(
-    items: Vec<Item>,
-    family: EmbeddingFamily,
-    dimensions: Option<u32>,
-    mut extra: Map<String, Value>,
-) -> (Vec<Value>, Vec<Vec<usize>>) {
-    let input_type = extra.remove("input_type");
-    let mut texts: Vec<(usize, String)> = Vec::new();
-    let mut images: Vec<(usize, String)> = Vec::new();
-    for (i, item) in items.into_iter().enumerate() {
-        match item {
-            Item::Text(s) => texts.push((i, s)),
-            Item::Image { url, .. } => images.push((i, url)),
-        }
-    }
-    let body = |key: &str, values: Vec<Value>, default_type: &str| {
-        let mut body = Map::new();
-        body.insert(key.into(), Value::Array(values));
-        body.insert(
-            "input_type".into(),
-            input_type.clone().unwrap_or_else(|| default_type.into()),
-        );
-        if let Some(d) = dimensions {
-            body.insert("output_dimension".into(), d.into());
-        }
-        extend_absent(&mut body, &extra);
-        Value::Object(body)
-    };
-    // v3 embeds images only with input_type "image"; v4 has no such type.
-    let image_type = if family == EmbeddingFamily::CohereV3 {
-        "image"
-    } else {
-        "search_document"
-    };
-    let mut calls = Vec::new();
-    let mut targets = Vec::new();
-    let mut texts = texts.into_iter().peekable();
-    while texts.peek().is_some() {
-        let (idx, batch): (Vec<usize>, Vec<Value>) = texts
-            .by_ref()
-            .take(COHERE_MAX_TEXTS_PER_CALL)
-            .map(|(i, s)| (i, Value::String(s)))
-            .unzip();
-        calls.push(body("texts", batch, "search_document"));
-        targets.push(idx);
-    }
-    for (i, url) in images {
-        calls.push(body("images", vec![Value::String(url)], image_type));
-        targets.push(vec![i]);
-    }
-    (calls, targets)
-}
-
-/// Nova multimodal: one `SINGLE_EMBEDDING` call per input.
-fn nova_calls(
-    items: Vec<Item>,
-    dimensions: Option<u32>,
-    mut extra: Map<String, Value>,
-) -> (Vec<Value>, Vec<Vec<usize>>) {
-    let purpose = extra
-        .remove("embeddingPurpose")
-        .unwrap_or_else(|| "GENERIC_INDEX".into());
-    let truncation = extra
-        .remove("truncationMode")
-        .unwrap_or_else(|| "END".into());
-    let detail = extra.remove("detailLevel");
-    let dimension = dimensions.unwrap_or(3072);
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let mut params = Map::new();
-            params.insert("embeddingPurpose".into(), purpose.clone());
-            params.insert("embeddingDimension".into(), dimension.into());
-            match item {
-                Item::Text(s) => {
-                    params.insert(
-                        "text".into(),
-                        json!({ "truncationMode": truncation.clone(), "value": s }),
-                    );
-                }
-                Item::Image { url, data, format } => {
-                    let mut image = Map::new();
-                    image.insert("format".into(), format.into());
-                    if let Some(d) = &detail {
-                        image.insert("detailLevel".into(), d.clone());
-                    }
-                    image.insert(
-                        "source".into(),
-                        json!({ "bytes": take_payload(url, &data) }),
-                    );
-                    params.insert("image".into(), Value::Object(image));
-                }
-            }
-            let mut body = Map::new();
-            body.insert("taskType".into(), "SINGLE_EMBEDDING".into());
-            body.insert("singleEmbeddingParams".into(), Value::Object(params));
-            extend_absent(&mut body, &extra);
-            (Value::Object(body), vec![i])
-        })
-        .unzip()
-}
-
 fn upstream(family: &str, e: impl std::fmt::Display) -> TranslateError {
     TranslateError::InvalidUpstream(format!("{family} embedding response: {e}"))
-}
-
-/// Titan text/image: `{"embedding":[...],"inputTextTokenCount":n,"embeddingsByType"?:{...}}`.
-fn parse_titan(body: &[u8]) -> Result<(Vec<Vec<f32>>, Option<u64>), TranslateError> {
-    #[derive(Deserialize)]
-    struct Titan<'a> {
-        embedding: Option<Vec<f32>>,
-        #[serde(rename = "inputTextTokenCount")]
-        tokens: Option<u64>,
-        #[serde(rename = "embeddingsByType", borrow)]
-        by_type: Option<std::collections::HashMap<String, &'a RawValue>>,
-    }
-    let r: Titan = serde_json::from_slice(body).map_err(|e| upstream("Titan", e))?;
-    let vector = match (r.embedding, r.by_type) {
-        (Some(v), _) => v,
-        (None, Some(by_type)) => pick_by_type(&by_type)
-            .ok_or_else(|| upstream("Titan", "no embedding"))
-            .and_then(|raw| serde_json::from_str(raw.get()).map_err(|e| upstream("Titan", e)))?,
-        (None, None) => return Err(upstream("Titan", "no embedding")),
-    };
-    Ok((vec![vector], r.tokens))
-}
-
-/// Cohere: `embeddings` is a list of vectors (`embeddings_floats`) or an object by type
-/// (`embeddings_by_type`, when `embedding_types` was sent); floats are preferred.
-fn parse_cohere(body: &[u8]) -> Result<(Vec<Vec<f32>>, Option<u64>), TranslateError> {
-    #[derive(Deserialize)]
-    struct Cohere<'a> {
-        #[serde(borrow)]
-        embeddings: &'a RawValue,
-        #[serde(default)]
-        meta: Option<Meta>,
-    }
-    #[derive(Deserialize)]
-    struct Meta {
-        billed_units: Option<Billed>,
-    }
-    #[derive(Deserialize)]
-    struct Billed {
-        input_tokens: Option<u64>,
-    }
-    let r: Cohere = serde_json::from_slice(body).map_err(|e| upstream("Cohere", e))?;
-    let raw = r.embeddings.get();
-    let vectors_raw = if raw.trim_start().starts_with('{') {
-        let by_type: std::collections::HashMap<String, &RawValue> =
-            serde_json::from_str(raw).map_err(|e| upstream("Cohere", e))?;
-        pick_by_type(&by_type)
-            .ok_or_else(|| upstream("Cohere", "no embeddings"))?
-            .get()
-    } else {
-        raw
-    };
-    let vectors: Vec<Vec<f32>> =
-        serde_json::from_str(vectors_raw).map_err(|e| upstream("Cohere", e))?;
-    let tokens = r
-        .meta
-        .and_then(|m| m.billed_units)
-        .and_then(|b| b.input_tokens);
-    Ok((vectors, tokens))
-}
-
-/// Nova: `{"embeddings":[{"embeddingType":"TEXT","embedding":[...]}]}`.
-fn parse_nova(body: &[u8]) -> Result<(Vec<Vec<f32>>, Option<u64>), TranslateError> {
-    #[derive(Deserialize)]
-    struct Nova {
-        embeddings: Vec<Entry>,
-    }
-    #[derive(Deserialize)]
-    struct Entry {
-        embedding: Vec<f32>,
-    }
-    let r: Nova = serde_json::from_slice(body).map_err(|e| upstream("Nova", e))?;
-    Ok((
-        r.embeddings.into_iter().map(|e| e.embedding).collect(),
-        None,
-    ))
 }
 
 /// The vectors of an answer keyed by embedding type: `float` first, then the integer types.
