@@ -31,10 +31,12 @@ impl<'p> Fields<'p> {
     }
 
     /// A string; numbers and booleans are accepted and written as text (YAML users often leave
-    /// account ids or versions unquoted).
+    /// account ids or versions unquoted). An empty or blank string counts as absent — the one
+    /// place that rule lives, so nothing downstream filters empty strings again.
     pub(crate) fn string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
         match self.raw(key) {
             None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
@@ -43,7 +45,7 @@ impl<'p> Fields<'p> {
     }
 
     pub(crate) fn secret(&mut self, key: &str) -> Result<Option<Secret>, ConfigError> {
-        Ok(self.string(key)?.filter(|s| !s.is_empty()).map(Secret::new))
+        Ok(self.string(key)?.map(Secret::new))
     }
 
     pub(crate) fn bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {

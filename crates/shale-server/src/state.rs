@@ -295,27 +295,20 @@ pub fn target_spec(entry: &ModelEntry) -> TargetSpec {
         region: p
             .aws_region_name
             .clone()
-            .filter(|r| !r.is_empty())
             .or_else(|| entry.route.region.clone()),
-        api_base: p.api_base.clone().filter(|s| !s.is_empty()),
-        runtime_endpoint: p
-            .aws_bedrock_runtime_endpoint
-            .clone()
-            .filter(|s| !s.is_empty()),
-        agent_runtime_endpoint: p
-            .aws_bedrock_agent_runtime_endpoint
-            .clone()
-            .filter(|s| !s.is_empty()),
+        api_base: p.api_base.clone(),
+        runtime_endpoint: p.aws_bedrock_runtime_endpoint.clone(),
+        agent_runtime_endpoint: p.aws_bedrock_agent_runtime_endpoint.clone(),
         api_key: p.api_key.clone(),
-        access_key_id: p.aws_access_key_id.clone().filter(|s| !s.is_empty()),
+        access_key_id: p.aws_access_key_id.clone(),
         secret_access_key: p.aws_secret_access_key.clone(),
         session_token: p.aws_session_token.clone(),
-        profile_name: p.aws_profile_name.clone().filter(|s| !s.is_empty()),
-        role_name: p.aws_role_name.clone().filter(|s| !s.is_empty()),
-        session_name: p.aws_session_name.clone().filter(|s| !s.is_empty()),
-        external_id: p.aws_external_id.clone().filter(|s| !s.is_empty()),
+        profile_name: p.aws_profile_name.clone(),
+        role_name: p.aws_role_name.clone(),
+        session_name: p.aws_session_name.clone(),
+        external_id: p.aws_external_id.clone(),
         web_identity_token: p.aws_web_identity_token.clone(),
-        sts_endpoint: p.aws_sts_endpoint.clone().filter(|s| !s.is_empty()),
+        sts_endpoint: p.aws_sts_endpoint.clone(),
         session_tags: p.aws_session_tags.clone(),
         role_session_duration: None,
         timeout: p.timeout,
