@@ -102,16 +102,7 @@ pub fn sse_response<T: EventTranslator>(
     // Events that produce no chunk (e.g. contentBlockStop) yield empty frames: skip them.
     .filter(|frame| futures::future::ready(frame.as_ref().map(|b| !b.is_empty()).unwrap_or(true)));
 
-    let mut response = Response::new(Body::from_stream(body));
-    *response.status_mut() = StatusCode::OK;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    event_stream_response(Body::from_stream(body))
 }
 
 fn write_chunk(out: &mut BytesMut, chunk: ChatChunk, mapper: Option<ChunkMapper>) {

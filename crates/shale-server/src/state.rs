@@ -81,6 +81,21 @@ impl Deployment {
         })
     }
 
+    /// 400 for a `converse_like` deployment (a chat proxy, not Bedrock) asked to serve `what`
+    /// (e.g. "rerank", "an embedding model").
+    pub fn require_bedrock(&self, what: &str) -> Result<(), ApiError> {
+        if self.api() != Api::ConverseLike {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            Some("model"),
+            format!(
+                "Deployment {} uses converse_like, which serves chat only, not {what}.",
+                self.label()
+            ),
+        ))
+    }
+
     /// What the chat translators need from this deployment for one request.
     pub fn chat_context<'a>(
         &'a self,

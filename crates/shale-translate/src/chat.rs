@@ -53,7 +53,8 @@ impl ChatApi {
     }
 }
 
-/// A chat request translated for its deployment, ready to send.
+/// A chat request translated for its deployment, ready to send (what [`chat_to_converse`] and
+/// [`chat_to_invoke`] return).
 #[derive(Debug, Clone)]
 pub struct ChatCall {
     pub api: ChatApi,
@@ -86,30 +87,8 @@ pub fn translate_chat(
     ctx: &ChatContext<'_>,
 ) -> Result<ChatCall, TranslateError> {
     match api {
-        ChatApi::Converse => {
-            let call = chat_to_converse(request, ctx)?;
-            Ok(ChatCall {
-                api,
-                body: call.body,
-                headers: Vec::new(),
-                tool_names: call.tool_names,
-                json_mode: call.json_mode,
-                include_usage: call.include_usage,
-                stream: call.stream,
-            })
-        }
-        ChatApi::Invoke(family) => {
-            let call = chat_to_invoke(request, family, ctx)?;
-            Ok(ChatCall {
-                api,
-                body: call.body,
-                headers: call.headers,
-                tool_names: call.tool_names,
-                json_mode: call.json_mode,
-                include_usage: call.include_usage,
-                stream: call.stream,
-            })
-        }
+        ChatApi::Converse => chat_to_converse(request, ctx),
+        ChatApi::Invoke(family) => chat_to_invoke(request, family, ctx),
     }
 }
 

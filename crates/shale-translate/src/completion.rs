@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::openai::ThinkingBlock;
+
 /// A `chat.completion` response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletion {
@@ -40,44 +42,9 @@ pub struct ResponseMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thinking_blocks: Option<Vec<ThinkingBlockOut>>,
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallOut>>,
-}
-
-/// `{type:"thinking", thinking, signature}` or `{type:"redacted_thinking", data}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThinkingBlockOut {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thinking: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<String>,
-}
-
-impl ThinkingBlockOut {
-    /// A `thinking` block.
-    pub fn thinking(text: String, signature: Option<String>) -> Self {
-        ThinkingBlockOut {
-            kind: "thinking".into(),
-            thinking: Some(text),
-            signature,
-            data: None,
-        }
-    }
-
-    /// A `redacted_thinking` block.
-    pub fn redacted(data: String) -> Self {
-        ThinkingBlockOut {
-            kind: "redacted_thinking".into(),
-            thinking: None,
-            signature: None,
-            data: Some(data),
-        }
-    }
 }
 
 /// A complete tool call.
@@ -158,7 +125,7 @@ pub struct Delta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thinking_blocks: Option<Vec<ThinkingBlockOut>>,
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
 }

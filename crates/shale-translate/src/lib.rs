@@ -33,7 +33,7 @@ pub use chat::{
 };
 pub use completion::{ChatChunk, ChatCompletion, Usage};
 pub use context::{new_completion_id, ChatContext, JsonMode, ResponseContext};
-pub use converse::{chat_to_converse, converse_to_chat, ConverseCall, ConverseStreamTranslator};
+pub use converse::{chat_to_converse, converse_to_chat, ConverseStreamTranslator};
 pub use error::TranslateError;
 pub use media::{remote_media_urls, FetchedMedia};
 pub use names::ToolNameMap;

@@ -328,7 +328,7 @@ pub struct FunctionCall {
     pub arguments: Option<Value>,
 }
 
-/// A thinking block as LiteLLM returns it and clients send it back.
+/// A thinking block as LiteLLM returns it (in messages and deltas) and clients send it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThinkingBlock {
     /// `thinking` or `redacted_thinking`.
@@ -343,6 +343,30 @@ pub struct ThinkingBlock {
     pub data: Option<String>,
     #[serde(flatten)]
     pub extra: JsonMap,
+}
+
+impl ThinkingBlock {
+    /// A `thinking` block.
+    pub fn thinking(text: String, signature: Option<String>) -> Self {
+        ThinkingBlock {
+            kind: "thinking".into(),
+            thinking: Some(text),
+            signature,
+            data: None,
+            extra: JsonMap::new(),
+        }
+    }
+
+    /// A `redacted_thinking` block.
+    pub fn redacted(data: String) -> Self {
+        ThinkingBlock {
+            kind: "redacted_thinking".into(),
+            thinking: None,
+            signature: None,
+            data: Some(data),
+            extra: JsonMap::new(),
+        }
+    }
 }
 
 /// A tool definition.

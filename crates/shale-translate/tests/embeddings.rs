@@ -2,9 +2,7 @@
 //! response) under `tests/fixtures/embeddings/<case>/`, plus the rules that answer 400.
 
 mod common;
-use common::{assert_json_eq, invalid_param, read};
-
-use std::path::{Path, PathBuf};
+use common::{assert_json_eq, case_dirs, invalid_param, read};
 
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
@@ -15,22 +13,13 @@ use shale_translate::embeddings::{
 };
 use shale_translate::error::TranslateError;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/embeddings")
-}
-
 fn request(v: Value) -> EmbeddingsRequest {
     serde_json::from_value(v).expect("request parses")
 }
 
 #[test]
 fn golden_fixtures() {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .expect("fixtures dir")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    cases.sort();
+    let cases = case_dirs("embeddings");
     assert!(
         cases.len() >= 10,
         "expected the embedding fixtures, found {}",

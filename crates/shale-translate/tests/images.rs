@@ -2,19 +2,13 @@
 //! OpenAI response or error) under `tests/fixtures/images/<case>/`, plus the rules that answer 400.
 
 mod common;
-use common::{assert_json_eq, invalid_param, read};
-
-use std::path::{Path, PathBuf};
+use common::{assert_json_eq, case_dirs, invalid_param, read};
 
 use serde_json::{json, Map, Value};
 use shale_translate::error::TranslateError;
 use shale_translate::images::{
     bedrock_to_image_response, image_request_to_bedrock, ImageFamily, ImagesRequest, ResponseFormat,
 };
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images")
-}
 
 fn request(v: Value) -> ImagesRequest {
     serde_json::from_value(v).expect("request parses")
@@ -26,12 +20,7 @@ fn plan(v: Value, family: ImageFamily) -> Result<Value, TranslateError> {
 
 #[test]
 fn golden_fixtures() {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .expect("fixtures dir")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    cases.sort();
+    let cases = case_dirs("images");
     assert!(
         cases.len() >= 10,
         "expected the image fixtures, found {}",

@@ -2,9 +2,7 @@
 //! answer → Cohere response) under `tests/fixtures/rerank/<case>/`, plus the rules that answer 400.
 
 mod common;
-use common::{assert_json_eq, invalid_param, read};
-
-use std::path::{Path, PathBuf};
+use common::{assert_json_eq, case_dirs, invalid_param, read};
 
 use serde_json::{json, Value};
 use shale_translate::error::TranslateError;
@@ -12,10 +10,6 @@ use shale_translate::rerank::{
     agent_runtime_to_rerank, foundation_model_arn, invoke_to_rerank, rerank_to_agent_runtime,
     rerank_to_invoke, RerankRequest,
 };
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rerank")
-}
 
 fn request(v: Value) -> RerankRequest {
     serde_json::from_value(v).expect("request parses")
@@ -25,12 +19,7 @@ const ARN: &str = "arn:aws:bedrock:us-west-2::foundation-model/cohere.rerank-v3-
 
 #[test]
 fn golden_fixtures() {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .expect("fixtures dir")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    cases.sort();
+    let cases = case_dirs("rerank");
     assert!(
         cases.len() >= 5,
         "expected the rerank fixtures, found {}",

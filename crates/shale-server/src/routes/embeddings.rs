@@ -12,7 +12,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use shale_bedrock::Operation;
-use shale_config::Api;
 use shale_translate::embeddings::{
     assemble_embeddings, parse_embedding_response, plan_embeddings, EmbeddingFamily,
     EmbeddingsRequest, ParsedEmbeddings,
@@ -73,15 +72,7 @@ pub fn family_for<F>(
     detect: fn(&str) -> Option<F>,
     what: &str,
 ) -> Result<F, ApiError> {
-    if deployment.api() == Api::ConverseLike {
-        return Err(ApiError::invalid(
-            Some("model"),
-            format!(
-                "Deployment {} uses converse_like, which serves chat only, not {what} model.",
-                deployment.label()
-            ),
-        ));
-    }
+    deployment.require_bedrock(&format!("{what} model"))?;
     let info_base = deployment
         .entry
         .model_info

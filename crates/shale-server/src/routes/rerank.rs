@@ -48,15 +48,7 @@ pub async fn rerank(
         received: started,
     } = request;
     let deployment = state.deployment(&request.model)?;
-    if deployment.api() == Api::ConverseLike {
-        return Err(ApiError::invalid(
-            Some("model"),
-            format!(
-                "Deployment {} uses converse_like, which serves chat only, not rerank.",
-                deployment.label()
-            ),
-        ));
-    }
+    deployment.require_bedrock("rerank")?;
     let target = &deployment.target;
     let id = uuid::Uuid::new_v4().to_string();
     let upstream_time;

@@ -47,7 +47,7 @@ mod tools;
 
 pub use common::{finish_reason, usage_from_bedrock, BedrockUsage};
 pub use params::{apply_defaults, prepare_request, MIN_THINKING_BUDGET, TOP_LEVEL_FIELDS};
-pub use request::{chat_to_converse, ConverseCall};
+pub use request::chat_to_converse;
 pub use response::converse_to_chat;
 pub use stream::ConverseStreamTranslator;
 pub use tools::{JSON_TOOL_INSTRUCTION, JSON_TOOL_NAME, PLACEHOLDER_TOOL_NAME};

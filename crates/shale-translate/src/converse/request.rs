@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 use super::params;
 use super::tools::{self, ToolInputs};
 use crate::caps::ModelCaps;
-use crate::context::{ChatContext, JsonMode};
+use crate::chat::{ChatApi, ChatCall};
+use crate::context::ChatContext;
 use crate::error::TranslateError;
 use crate::media::MediaKind;
 use crate::names::{sanitize_tool_id, ToolNameMap};
@@ -18,20 +19,6 @@ use crate::normalize::{
 };
 use crate::openai::ChatRequest;
 
-/// A translated request.
-#[derive(Debug, Clone)]
-pub struct ConverseCall {
-    /// The Converse body (serialise once with `serde_json::to_vec`).
-    pub body: Value,
-    /// Sanitised tool names → originals, for the response.
-    pub tool_names: ToolNameMap,
-    pub json_mode: JsonMode,
-    /// `stream_options.include_usage`.
-    pub include_usage: bool,
-    /// Whether the client asked for a stream.
-    pub stream: bool,
-}
-
 /// Translate an OpenAI chat request into a Converse body. Takes the request by value so large
 /// strings (base64 media) move into the body instead of being copied.
 ///
@@ -40,7 +27,7 @@ pub struct ConverseCall {
 pub fn chat_to_converse(
     mut req: ChatRequest,
     ctx: &ChatContext<'_>,
-) -> Result<ConverseCall, TranslateError> {
+) -> Result<ChatCall, TranslateError> {
     let caps = ctx.caps;
     let (include_usage, stream) = params::prepare_request(&mut req, ctx.default_params)?;
 
@@ -139,8 +126,10 @@ pub fn chat_to_converse(
         }
     }
 
-    Ok(ConverseCall {
+    Ok(ChatCall {
+        api: ChatApi::Converse,
         body: Value::Object(body),
+        headers: Vec::new(),
         tool_names: names,
         json_mode: setup.json_mode,
         include_usage,

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::common::{finish_reason, reasoning_tokens, usage_from_bedrock, BedrockUsage};
 use super::tools::JSON_TOOL_NAME;
 use crate::completion::{
-    ChatCompletion, Choice, FunctionOut, ResponseMessage, ThinkingBlockOut, ToolCallOut,
+    ChatCompletion, Choice, FunctionOut, ResponseMessage, ThinkingBlock, ToolCallOut,
 };
 use crate::context::{JsonMode, ResponseContext};
 use crate::error::TranslateError;
@@ -120,10 +120,10 @@ pub fn converse_to_chat(
         if let Some(rc) = b.reasoning_content {
             if let Some(rt) = rc.reasoning_text {
                 reasoning.push_str(&rt.text);
-                thinking_blocks.push(ThinkingBlockOut::thinking(rt.text, rt.signature));
+                thinking_blocks.push(ThinkingBlock::thinking(rt.text, rt.signature));
             }
             if let Some(d) = rc.redacted_content {
-                thinking_blocks.push(ThinkingBlockOut::redacted(d));
+                thinking_blocks.push(ThinkingBlock::redacted(d));
             }
         }
         if let Some(tu) = b.tool_use {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::common::{finish_reason, reasoning_tokens, usage_from_bedrock, BedrockUsage};
 use super::tools::JSON_TOOL_NAME;
 use crate::completion::{
-    ChatChunk, ChunkStamp, Delta, FunctionDelta, ThinkingBlockOut, ToolCallDelta, Usage,
+    ChatChunk, ChunkStamp, Delta, FunctionDelta, ThinkingBlock, ToolCallDelta, Usage,
 };
 use crate::context::{JsonMode, ResponseContext};
 use crate::error::TranslateError;
@@ -250,13 +250,13 @@ impl ConverseStreamTranslator {
                     let mut delta = Delta::default();
                     if let Some(t) = r.text {
                         delta.thinking_blocks =
-                            Some(vec![ThinkingBlockOut::thinking(t.clone(), None)]);
+                            Some(vec![ThinkingBlock::thinking(t.clone(), None)]);
                         delta.reasoning_content = Some(t);
                     } else if let Some(s) = r.signature {
                         delta.thinking_blocks =
-                            Some(vec![ThinkingBlockOut::thinking(String::new(), Some(s))]);
+                            Some(vec![ThinkingBlock::thinking(String::new(), Some(s))]);
                     } else if let Some(data) = r.redacted_content {
-                        delta.thinking_blocks = Some(vec![ThinkingBlockOut::redacted(data)]);
+                        delta.thinking_blocks = Some(vec![ThinkingBlock::redacted(data)]);
                     } else {
                         return Ok(out);
                     }

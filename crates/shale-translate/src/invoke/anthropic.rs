@@ -12,7 +12,7 @@ use super::common::{
 };
 use super::response::Parts;
 use crate::caps::ModelCaps;
-use crate::completion::{FunctionOut, ThinkingBlockOut, ToolCallOut};
+use crate::completion::{FunctionOut, ThinkingBlock, ToolCallOut};
 use crate::context::{ChatContext, JsonMode, ResponseContext};
 use crate::converse::{BedrockUsage, JSON_TOOL_NAME, MIN_THINKING_BUDGET, PLACEHOLDER_TOOL_NAME};
 use crate::error::TranslateError;
@@ -488,11 +488,11 @@ pub(super) fn parse_response(
                 reasoning.push_str(&t);
                 parts
                     .thinking_blocks
-                    .push(ThinkingBlockOut::thinking(t, b.signature));
+                    .push(ThinkingBlock::thinking(t, b.signature));
             }
             "redacted_thinking" => {
                 if let Some(d) = b.data {
-                    parts.thinking_blocks.push(ThinkingBlockOut::redacted(d));
+                    parts.thinking_blocks.push(ThinkingBlock::redacted(d));
                 }
             }
             "tool_use" => {

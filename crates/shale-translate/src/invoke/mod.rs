@@ -5,7 +5,7 @@
 //! Server usage:
 //! 1. [`InvokeFamily::detect`] (or the route spec) once per deployment (`None` → the model has no chat invoke body;
 //!    answer 400 or use Converse).
-//! 2. [`chat_to_invoke`] → [`InvokeCall`]: POST `body` to `/model/{id}/invoke` (or
+//! 2. [`chat_to_invoke`] → a [`ChatCall`]: POST `body` to `/model/{id}/invoke` (or
 //!    `/invoke-with-response-stream` when `stream` and [`InvokeFamily::supports_streaming`]) with
 //!    `headers` added.
 //! 3. Non-streaming: [`invoke_to_chat`] with the body and the
@@ -28,6 +28,7 @@ pub use anthropic::{anthropic_tool_id, default_max_tokens, ANTHROPIC_VERSION};
 pub use stream::{completion_to_chunks, InvokeStreamTranslator};
 
 use crate::caps::base_model_id;
+use crate::chat::{ChatApi, ChatCall};
 use crate::completion::ChatCompletion;
 use crate::context::{ChatContext, JsonMode, ResponseContext};
 use crate::error::TranslateError;
@@ -122,25 +123,6 @@ impl InvokeFamily {
     }
 }
 
-/// A translated invoke request.
-#[derive(Debug, Clone)]
-pub struct InvokeCall {
-    /// The model-native body (serialise once with `serde_json::to_vec`).
-    pub body: Value,
-    /// `X-Amzn-Bedrock-*` request headers from the invoke config blocks (`guardrailConfig` →
-    /// GuardrailIdentifier / GuardrailVersion / Trace, `performanceConfig` →
-    /// PerformanceConfig-Latency, `serviceTier` / `service_tier` → Service-Tier,
-    /// `requestMetadata` → Request-Metadata); names are in [`headers`].
-    pub headers: Vec<(&'static str, String)>,
-    /// Sanitised tool names → originals, for the response (Claude only; empty otherwise).
-    pub tool_names: ToolNameMap,
-    pub json_mode: JsonMode,
-    /// `stream_options.include_usage`.
-    pub include_usage: bool,
-    /// Whether the client asked for a stream.
-    pub stream: bool,
-}
-
 /// Translate an OpenAI chat request into `family`'s invoke body and headers. Takes the request
 /// by value so large strings move into the body. `ctx` is the same per-deployment context as
 /// Converse (deployment defaults, `modify_params`, `anthropic-beta` header, fetched media).
@@ -152,7 +134,7 @@ pub fn chat_to_invoke(
     req: ChatRequest,
     family: InvokeFamily,
     ctx: &ChatContext<'_>,
-) -> Result<InvokeCall, TranslateError> {
+) -> Result<ChatCall, TranslateError> {
     let mut p = common::prepare(req, ctx, family == InvokeFamily::Anthropic)?;
     let (body, tool_names, json_mode) = match family {
         InvokeFamily::Anthropic => anthropic::build(&mut p, ctx)?,
@@ -167,7 +149,8 @@ pub fn chat_to_invoke(
             JsonMode::None,
         ),
     };
-    Ok(InvokeCall {
+    Ok(ChatCall {
+        api: ChatApi::Invoke(family),
         body: Value::Object(body),
         headers: p.headers,
         tool_names,

@@ -2,7 +2,7 @@
 //! `chat.completion`, with usage taken from the body or, failing that, from Bedrock's
 //! `X-Amzn-Bedrock-Input/Output-Token-Count` headers.
 
-use crate::completion::{ChatCompletion, Choice, ResponseMessage, ThinkingBlockOut, ToolCallOut};
+use crate::completion::{ChatCompletion, Choice, ResponseMessage, ThinkingBlock, ToolCallOut};
 use crate::context::ResponseContext;
 use crate::converse::{usage_from_bedrock, BedrockUsage};
 
@@ -11,7 +11,7 @@ use crate::converse::{usage_from_bedrock, BedrockUsage};
 pub(super) struct Parts {
     pub content: Option<String>,
     pub reasoning: Option<String>,
-    pub thinking_blocks: Vec<ThinkingBlockOut>,
+    pub thinking_blocks: Vec<ThinkingBlock>,
     pub tool_calls: Vec<ToolCallOut>,
     /// OpenAI `finish_reason` (empty = `stop`).
     pub finish: &'static str,

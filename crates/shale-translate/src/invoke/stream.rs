@@ -14,7 +14,7 @@ use super::native;
 use super::openai_format::{self, ToolCallIn, UsageIn};
 use super::InvokeFamily;
 use crate::completion::{
-    ChatChunk, ChatCompletion, ChunkChoice, ChunkStamp, Delta, FunctionDelta, ThinkingBlockOut,
+    ChatChunk, ChatCompletion, ChunkChoice, ChunkStamp, Delta, FunctionDelta, ThinkingBlock,
     ToolCallDelta, Usage,
 };
 use crate::context::{JsonMode, ResponseContext};
@@ -78,7 +78,7 @@ pub struct InvokeStreamTranslator {
 
 impl InvokeStreamTranslator {
     /// A translator for one stream of `family`; `include_usage` is
-    /// `stream_options.include_usage` (see [`super::InvokeCall::include_usage`]).
+    /// `stream_options.include_usage` (see [`crate::ChatCall::include_usage`]).
     pub fn new(family: InvokeFamily, ctx: &ResponseContext<'_>, include_usage: bool) -> Self {
         InvokeStreamTranslator {
             family,
@@ -354,9 +354,7 @@ impl InvokeStreamTranslator {
                     Some("redacted_thinking") => {
                         if let Some(d) = block.get("data").and_then(Value::as_str) {
                             let delta = Delta {
-                                thinking_blocks: Some(vec![ThinkingBlockOut::redacted(
-                                    d.to_owned(),
-                                )]),
+                                thinking_blocks: Some(vec![ThinkingBlock::redacted(d.to_owned())]),
                                 ..Delta::default()
                             };
                             out.push(self.chunk(delta, None));
@@ -394,10 +392,7 @@ impl InvokeStreamTranslator {
                     Some("thinking_delta") => {
                         let t = s("thinking");
                         let delta = Delta {
-                            thinking_blocks: Some(vec![ThinkingBlockOut::thinking(
-                                t.clone(),
-                                None,
-                            )]),
+                            thinking_blocks: Some(vec![ThinkingBlock::thinking(t.clone(), None)]),
                             reasoning_content: Some(t),
                             ..Delta::default()
                         };
@@ -405,7 +400,7 @@ impl InvokeStreamTranslator {
                     }
                     Some("signature_delta") => {
                         let delta = Delta {
-                            thinking_blocks: Some(vec![ThinkingBlockOut::thinking(
+                            thinking_blocks: Some(vec![ThinkingBlock::thinking(
                                 String::new(),
                                 Some(s("signature")),
                             )]),
