@@ -1,9 +1,17 @@
-//! shale-translate: pure translation between the OpenAI chat API and Amazon Bedrock.
+//! shale-translate: pure translation between the OpenAI API and Amazon Bedrock.
 //!
-//! Owns: OpenAI wire types ([`openai`], [`completion`]), model capabilities ([`caps`]), the
-//! provider-neutral message normalisation reused by every Bedrock route ([`normalize`]), and the
-//! Converse translators ([`converse`]): request → body, response body → `chat.completion`, and a
-//! stream state machine for ConverseStream events → `chat.completion.chunk`s.
+//! Owns, each as request → body, answer → OpenAI JSON and (where Bedrock streams) a stream state
+//! machine, all without I/O:
+//! - chat: [`chat`] is the set the server drives (`translate_chat`, `translate_chat_response`,
+//!   `ChatStreamTranslator`), dispatching to the Converse rules ([`converse`]) or the model-native
+//!   invoke bodies of each family ([`invoke`]); both share message normalisation
+//!   ([`normalize`]), content-part/media parsing ([`media`]), the per-request [`context`],
+//!   tool-name and JSON-schema helpers ([`names`], [`schema`]) and `<think>` splitting ([`think`]);
+//! - legacy text completions on top of chat ([`text_completion`]);
+//! - embeddings per family ([`embeddings`]), image generation ([`images`]), rerank ([`rerank`]);
+//! - the OpenAI wire types ([`openai`], [`completion`]) and model capabilities ([`caps`]).
+//!
+//! Errors are [`TranslateError`]s whose client-facing form is `TranslateError::to_openai`.
 //!
 //! Must not: do I/O (network, files), spawn tasks, or log. http(s) media is downloaded by the
 //! server beforehand ([`remote_media_urls`] → [`FetchedMedia`]).
