@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod anthropic_beta;
 mod env;
 mod error;
 mod fields;
@@ -22,6 +23,7 @@ mod model;
 mod route;
 mod settings;
 
+pub use anthropic_beta::AnthropicBetaSettings;
 pub use error::ConfigError;
 pub use findings::{Finding, Severity};
 pub use model::{LitellmParams, ModelEntry};

@@ -1,6 +1,7 @@
 //! `general_settings`, `litellm_settings` and `router_settings`: the keys shale acts on are typed;
 //! the rest are kept and reported as findings.
 
+use crate::anthropic_beta::AnthropicBetaSettings;
 use crate::fields::Fields;
 use crate::{json_kind, ConfigError, Finding, Secret};
 use serde_json::{Map, Value};
@@ -25,6 +26,8 @@ pub struct GeneralSettings {
     pub media_fetch: MediaFetchSettings,
     /// Upper bound on finishing in-flight requests after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Which Anthropic beta flags `/v1/messages` forwards to Bedrock.
+    pub anthropic_beta: AnthropicBetaSettings,
     /// Everything else, kept as given.
     pub other: Map<String, Value>,
 }
@@ -38,6 +41,7 @@ impl Default for GeneralSettings {
             pass_through_unknown_models: false,
             media_fetch: MediaFetchSettings::default(),
             shutdown_grace: Duration::from_secs(30),
+            anthropic_beta: AnthropicBetaSettings::default(),
             other: Map::new(),
         }
     }
@@ -132,6 +136,7 @@ impl GeneralSettings {
                 })
             }
         };
+        let anthropic_beta = AnthropicBetaSettings::from_value(f.raw("anthropic_beta"))?;
         let other = f.into_rest();
         for key in other.keys() {
             let why = if IGNORED_GENERAL.contains(&key.as_str()) {
@@ -148,6 +153,7 @@ impl GeneralSettings {
             pass_through_unknown_models,
             media_fetch,
             shutdown_grace,
+            anthropic_beta,
             other,
         })
     }

@@ -28,7 +28,6 @@ const KNOWN_KEYS: &[&str] = &[
     "tools",
     "tool_choice",
     "thinking",
-    "metadata",
     "output_config",
     "output_format",
     "context_management",
@@ -94,6 +93,7 @@ pub fn validate(body: &Value) -> Result<(), ApiError> {
         return Ok(());
     }
     only_known_keys(obj, KNOWN_KEYS)?;
+    check_betas(obj.get("anthropic_beta"))?;
     match obj.get("max_tokens").and_then(Value::as_u64) {
         Some(0) => return Err(v("max_tokens: Input should be greater than or equal to 1")),
         Some(_) => {}
@@ -202,6 +202,36 @@ pub fn validate(body: &Value) -> Result<(), ApiError> {
                     .any(|b| block_type(b) == "tool_result")
             },
         )?;
+    }
+    Ok(())
+}
+
+/// Beta flags Bedrock accepts in `anthropic_beta` (AWS Bedrock user guide, Anthropic Claude
+/// Messages API; `context-management-2025-06-27` and `effort-2025-11-24` as sent by Claude Code in
+/// its Bedrock mode). Any other flag is refused, as Bedrock does.
+pub const BEDROCK_BETA_FLAGS: &[&str] = &[
+    "computer-use-2024-10-22",
+    "computer-use-2025-01-24",
+    "token-efficient-tools-2025-02-19",
+    "output-128k-2025-02-19",
+    "interleaved-thinking-2025-05-14",
+    "dev-full-thinking-2025-05-14",
+    "context-1m-2025-08-07",
+    "context-management-2025-06-27",
+    "effort-2025-11-24",
+];
+
+fn check_betas(betas: Option<&Value>) -> Result<(), ApiError> {
+    let flags: Vec<&Value> = match betas {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(other) => vec![other],
+    };
+    for f in flags {
+        match f.as_str() {
+            Some(flag) if BEDROCK_BETA_FLAGS.contains(&flag) => {}
+            _ => return Err(v("invalid beta flag")),
+        }
     }
     Ok(())
 }
@@ -483,6 +513,25 @@ mod tests {
         let e = validate(&json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"model":"x","messages":[{"role":"user","content":"hi"}]})).unwrap_err();
         assert!(e.message.contains("extraneous key [model]"));
         validate(&json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})).unwrap();
+    }
+
+    #[test]
+    fn refuses_metadata_and_unknown_betas() {
+        let body = |extra: Value| {
+            let mut b = json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":5,
+                "messages":[{"role":"user","content":"hi"}]});
+            for (k, val) in extra.as_object().unwrap() {
+                b[k] = val.clone();
+            }
+            validate(&b)
+        };
+        let e = body(json!({"metadata": {"user_id": "u"}})).unwrap_err();
+        assert!(e
+            .message
+            .contains("extraneous key [metadata] is not permitted"));
+        let e = body(json!({"anthropic_beta": ["claude-code-20250219"]})).unwrap_err();
+        assert_eq!(e.message, "invalid beta flag");
+        body(json!({"anthropic_beta": ["interleaved-thinking-2025-05-14"]})).unwrap();
     }
 
     #[test]

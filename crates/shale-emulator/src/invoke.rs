@@ -9,6 +9,7 @@ use crate::model::{family_from_body, family_of, Family};
 use crate::state::AppState;
 use crate::validate::required_key;
 use crate::{anthropic, embeddings, images, rerank, text};
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 /// A rendered native answer.
@@ -531,7 +532,15 @@ pub fn count_tokens(model_id: &str, body: &Value) -> Result<Value, ApiError> {
             .get("body")
             .and_then(Value::as_str)
             .ok_or_else(|| required_key("body"))?;
-        let native: Value = serde_json::from_str(raw).map_err(|_| {
+        // A Smithy blob: the invoke body travels base64-encoded inside the JSON request.
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw.as_bytes())
+            .map_err(|_| {
+                ApiError::validation(
+                    "1 validation error detected: Value at 'input.invokeModel.body' failed to satisfy constraint: Member must be valid base64",
+                )
+            })?;
+        let native: Value = serde_json::from_slice(&bytes).map_err(|_| {
             ApiError::validation("Malformed input request: the invokeModel body is not valid JSON.")
         })?;
         anthropic::validate(&native)?;
@@ -678,5 +687,37 @@ mod tests {
             json!({"inputTokens":4})
         );
         assert!(count_tokens("meta.llama3-8b-instruct-v1:0", &conv).is_err());
+    }
+
+    #[test]
+    fn counts_invoke_bodies_with_tools() {
+        let b64 = |v: Value| {
+            base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&v).unwrap())
+        };
+        let plain = json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":10,
+            "messages":[{"role":"user","content":"hello world!"}]});
+        let mut with_tools = plain.clone();
+        with_tools["tools"] = json!([{"name":"get_weather","description":"Weather for a city",
+            "input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]);
+        let count = |v: Value| {
+            count_tokens(
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                &json!({"input":{"invokeModel":{"body": b64(v)}}}),
+            )
+        };
+        let n = count(plain.clone()).unwrap()["inputTokens"]
+            .as_u64()
+            .unwrap();
+        let m = count(with_tools).unwrap()["inputTokens"].as_u64().unwrap();
+        assert!(m > n, "{m} > {n}");
+        let raw = json!({"input":{"invokeModel":{"body": plain.to_string()}}});
+        let e = count_tokens("anthropic.claude-3-haiku-20240307-v1:0", &raw).unwrap_err();
+        assert!(e.message.contains("base64"));
+        let mut meta = plain;
+        meta["metadata"] = json!({"user_id": "u"});
+        assert!(count(meta)
+            .unwrap_err()
+            .message
+            .contains("extraneous key [metadata]"));
     }
 }

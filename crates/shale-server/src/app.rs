@@ -11,7 +11,7 @@
 
 use crate::auth::require_master_key;
 use crate::routes::{
-    chat, completions, embeddings, fallback, health, images, models, passthrough, rerank,
+    chat, completions, embeddings, fallback, health, images, messages, models, passthrough, rerank,
 };
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
@@ -35,6 +35,8 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/embeddings", post(embeddings::embeddings))
         .route("/images/generations", post(images::generations))
         .route("/rerank", post(rerank::rerank))
+        .route("/messages", post(messages::messages))
+        .route("/messages/count_tokens", post(messages::count_tokens))
 }
 
 fn health_routes() -> Router<Arc<AppState>> {
@@ -49,6 +51,11 @@ pub fn build_app(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .merge(api_routes())
         .nest("/v1", api_routes())
+        .route("/anthropic/v1/messages", post(messages::messages))
+        .route(
+            "/anthropic/v1/messages/count_tokens",
+            post(messages::count_tokens),
+        )
         .route(
             "/bedrock/{*path}",
             get(passthrough::passthrough).post(passthrough::passthrough),

@@ -70,19 +70,29 @@ pub async fn require_master_key(
     next: Next,
 ) -> Response {
     if let Some(key) = key {
-        let headers = request.headers();
-        let present = KEY_HEADERS.iter().any(|h| headers.contains_key(*h));
-        if !present {
-            return ApiError::Unauthorized(
-                "Missing API key: send the gateway key as `Authorization: Bearer <key>`, `x-api-key` or `x-litellm-api-key`.",
-            )
-            .into_response();
-        }
-        if !request_is_authorized(&key, headers) {
-            return ApiError::Unauthorized("Invalid API key.").into_response();
+        if let Err(err) = check_key(&key, request.headers()) {
+            // The Messages API answers in Anthropic's error shape, like its handlers do.
+            return if crate::anthropic_error::is_messages_path(request.uri().path()) {
+                crate::anthropic_error::anthropic_error_response(err)
+            } else {
+                err.into_response()
+            };
         }
     }
     next.run(request).await
+}
+
+fn check_key(key: &MasterKey, headers: &HeaderMap) -> Result<(), ApiError> {
+    let present = KEY_HEADERS.iter().any(|h| headers.contains_key(*h));
+    if !present {
+        return Err(ApiError::Unauthorized(
+            "Missing API key: send the gateway key as `Authorization: Bearer <key>`, `x-api-key` or `x-litellm-api-key`.",
+        ));
+    }
+    if !request_is_authorized(key, headers) {
+        return Err(ApiError::Unauthorized("Invalid API key."));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

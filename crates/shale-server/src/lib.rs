@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod anthropic_error;
 pub mod app;
 pub mod auth;
 pub mod body;

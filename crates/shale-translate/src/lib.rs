@@ -26,6 +26,7 @@ pub mod error;
 pub mod images;
 pub mod invoke;
 pub mod media;
+pub mod messages;
 pub mod names;
 pub mod normalize;
 pub mod openai;

@@ -7,6 +7,8 @@ pub mod embeddings;
 pub mod fallback;
 pub mod health;
 pub mod images;
+pub mod messages;
+pub mod messages_stream;
 pub mod models;
 pub mod passthrough;
 pub mod rerank;

@@ -1,0 +1,182 @@
+//! `POST /v1/messages` and `POST /v1/messages/count_tokens` (also bare and under `/anthropic`):
+//! the Anthropic Messages API. Parse under the body limit, find the deployment, then Claude
+//! models go native (InvokeModel / InvokeModelWithResponseStream, whatever the route prefix) and
+//! every other model through Converse; answers and errors come back in Anthropic's shape.
+//!
+//! Must not: translate bodies itself (see `shale_translate::messages`) or spell error types (see
+//! `crate::anthropic_error`).
+
+use crate::anthropic_error::anthropic_error_response;
+use crate::body::{parse_json, read_limited};
+use crate::error::ApiError;
+use crate::routes::chat::{json_response, set_overhead};
+use crate::routes::messages_stream::anthropic_sse_response;
+use crate::state::{AppState, Deployment};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
+use shale_bedrock::Operation;
+use shale_config::Api;
+use shale_translate::messages::{
+    converse_to_messages, count_tokens_answer, count_tokens_converse_input,
+    count_tokens_invoke_input, messages_to_converse, messages_to_invoke, new_message_id,
+    BetaPolicy, MessagesContext, MessagesRequest, MessagesResponseContext,
+    MessagesStreamTranslator, NativeStreamRelay,
+};
+use shale_translate::ModelFamily;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub async fn messages(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    run(&state, &headers, body)
+        .await
+        .unwrap_or_else(anthropic_error_response)
+}
+
+pub async fn count_tokens(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    count(&state, &headers, body)
+        .await
+        .unwrap_or_else(anthropic_error_response)
+}
+
+/// Claude models speak the Messages API natively on InvokeModel (a `converse_like` endpoint
+/// only takes Converse bodies).
+fn is_native(deployment: &Deployment) -> bool {
+    deployment.caps.family == ModelFamily::Anthropic && deployment.api() != Api::ConverseLike
+}
+
+fn context<'a>(
+    state: &'a AppState,
+    deployment: &'a Deployment,
+    headers: &'a HeaderMap,
+) -> MessagesContext<'a> {
+    let betas = &state.config.general_settings.anthropic_beta;
+    MessagesContext {
+        caps: &deployment.caps,
+        default_params: deployment.default_params(),
+        beta_header: headers.get("anthropic-beta").and_then(|v| v.to_str().ok()),
+        betas: BetaPolicy {
+            passthrough: betas.passthrough,
+            allow: &betas.allow,
+            deny: &betas.deny,
+        },
+    }
+}
+
+async fn parse(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(MessagesRequest, Arc<Deployment>), ApiError> {
+    let bytes = read_limited(headers, body, state.max_body_bytes).await?;
+    let request: MessagesRequest = parse_json(&bytes)?;
+    let deployment = state.deployment(&request.model)?;
+    Ok((request, deployment))
+}
+
+fn to_body(v: &serde_json::Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).expect("body serialises"))
+}
+
+async fn run(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (request, deployment) = parse(state, headers, body).await?;
+    let stream = request.stream.unwrap_or(false);
+    let ctx = context(state, &deployment, headers);
+    let target = &deployment.target;
+    if is_native(&deployment) {
+        let call = messages_to_invoke(request.rest, &ctx)?;
+        if !call.dropped_betas.is_empty() || !call.removed_keys.is_empty() {
+            tracing::debug!(dropped_betas = ?call.dropped_betas, removed_keys = ?call.removed_keys,
+                "not forwarded to Bedrock");
+        }
+        let mut extra = HeaderMap::with_capacity(call.headers.len());
+        for (name, value) in &call.headers {
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                ApiError::invalid(format!("`{name}` value is not a valid header value"), None)
+            })?;
+            extra.insert(*name, value);
+        }
+        let body = to_body(&call.body);
+        if stream {
+            let translation = started.elapsed();
+            let upstream = state
+                .bedrock
+                .call_stream(target, Operation::InvokeStream, body, &extra)
+                .await?;
+            let mut response = anthropic_sse_response(upstream, NativeStreamRelay::new());
+            set_overhead(&mut response, translation);
+            return Ok(response);
+        }
+        let answer = state
+            .bedrock
+            .call(target, Operation::Invoke, body, &extra)
+            .await?;
+        return Ok(json_response(
+            answer.body.to_vec(),
+            started,
+            answer.upstream_time,
+        ));
+    }
+    let call = messages_to_converse(request.rest, &ctx)?;
+    let body = to_body(&call.body);
+    let none = HeaderMap::new();
+    if stream {
+        let translation = started.elapsed();
+        let upstream = state
+            .bedrock
+            .call_stream(target, Operation::ConverseStream, body, &none)
+            .await?;
+        let translator =
+            MessagesStreamTranslator::new(new_message_id(), &request.model, call.tool_names);
+        let mut response = anthropic_sse_response(upstream, translator);
+        set_overhead(&mut response, translation);
+        return Ok(response);
+    }
+    let answer = state
+        .bedrock
+        .call(target, Operation::Converse, body, &none)
+        .await?;
+    let message = converse_to_messages(
+        &answer.body,
+        &MessagesResponseContext {
+            model_name: &request.model,
+            tool_names: &call.tool_names,
+            id: new_message_id(),
+        },
+    )?;
+    let json = serde_json::to_vec(&message).expect("JSON serialises");
+    Ok(json_response(json, started, answer.upstream_time))
+}
+
+async fn count(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (request, deployment) = parse(state, headers, body).await?;
+    let ctx = context(state, &deployment, headers);
+    let input = if is_native(&deployment) {
+        count_tokens_invoke_input(&messages_to_invoke(request.rest, &ctx)?.body)
+    } else {
+        count_tokens_converse_input(&messages_to_converse(request.rest, &ctx)?.body)
+    };
+    let answer = state
+        .bedrock
+        .call(
+            &deployment.target,
+            Operation::CountTokens,
+            to_body(&input),
+            &HeaderMap::new(),
+        )
+        .await?;
+    let json = serde_json::to_vec(&count_tokens_answer(&answer.body)?).expect("JSON serialises");
+    Ok(json_response(json, started, answer.upstream_time))
+}

@@ -1,0 +1,138 @@
+//! Anthropic server-sent events for `/v1/messages` streams: a body → body transform that pulls
+//! Bedrock events one at a time, turns each into Anthropic events as it arrives (never buffering
+//! the stream), writes `event: <type>\ndata: <json>\n\n`, sends `event: ping` during long
+//! silences, and reports a mid-stream failure as one Anthropic `event: error`. Dropping the body
+//! (client gone) drops the upstream stream, which cancels the Bedrock request.
+//!
+//! Must not: decide anything about translation (see `shale_translate::messages`).
+
+use crate::anthropic_error::anthropic_error_json;
+use crate::error::ApiError;
+use crate::sse::KEEP_ALIVE;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::StreamExt;
+use shale_bedrock::idle::IdleTimer;
+use shale_bedrock::EventStream;
+use shale_translate::messages::{MessagesStreamTranslator, NativeStreamRelay, SseEvent};
+use shale_translate::TranslateError;
+use std::convert::Infallible;
+
+/// A per-stream state machine turning Bedrock events into Anthropic events.
+pub trait AnthropicEvents: Send + 'static {
+    fn on_event(
+        &mut self,
+        event_type: &str,
+        payload: &[u8],
+    ) -> Result<Vec<SseEvent>, TranslateError>;
+    fn finish(&mut self) -> Vec<SseEvent>;
+}
+
+impl AnthropicEvents for NativeStreamRelay {
+    fn on_event(
+        &mut self,
+        event_type: &str,
+        payload: &[u8],
+    ) -> Result<Vec<SseEvent>, TranslateError> {
+        Ok(NativeStreamRelay::on_event(self, event_type, payload)?
+            .into_iter()
+            .collect())
+    }
+
+    fn finish(&mut self) -> Vec<SseEvent> {
+        Vec::new()
+    }
+}
+
+impl AnthropicEvents for MessagesStreamTranslator {
+    fn on_event(
+        &mut self,
+        event_type: &str,
+        payload: &[u8],
+    ) -> Result<Vec<SseEvent>, TranslateError> {
+        MessagesStreamTranslator::on_event(self, event_type, payload)
+    }
+
+    fn finish(&mut self) -> Vec<SseEvent> {
+        MessagesStreamTranslator::finish(self)
+    }
+}
+
+struct State<T> {
+    upstream: EventStream,
+    translator: T,
+    keep_alive: IdleTimer,
+    done: bool,
+}
+
+fn write_event(out: &mut BytesMut, event: &str, data: &[u8]) {
+    out.put_slice(b"event: ");
+    out.put_slice(event.as_bytes());
+    out.put_slice(b"\ndata: ");
+    out.put_slice(data);
+    out.put_slice(b"\n\n");
+}
+
+fn write_error(out: &mut BytesMut, err: &ApiError) {
+    tracing::warn!(error = %err, "messages stream failed after it started");
+    write_event(out, "error", &anthropic_error_json(err));
+}
+
+/// The streaming response for one Bedrock event stream.
+pub fn anthropic_sse_response<T: AnthropicEvents>(
+    upstream: EventStream,
+    translator: T,
+) -> Response {
+    let state = State {
+        upstream,
+        translator,
+        keep_alive: IdleTimer::new(KEEP_ALIVE),
+        done: false,
+    };
+    let body = futures::stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let mut out = BytesMut::new();
+        match s.keep_alive.next(&mut s.upstream).await {
+            Err(_) => write_event(&mut out, "ping", br#"{"type": "ping"}"#),
+            Ok(Some(Ok(event))) => match s.translator.on_event(&event.event_type, &event.payload) {
+                Ok(events) => {
+                    for e in events {
+                        write_event(&mut out, &e.event, &e.data);
+                    }
+                }
+                Err(err) => {
+                    write_error(&mut out, &ApiError::from(err));
+                    s.done = true;
+                }
+            },
+            Ok(Some(Err(err))) => {
+                write_error(&mut out, &ApiError::from(err));
+                s.done = true;
+            }
+            Ok(None) => {
+                for e in s.translator.finish() {
+                    write_event(&mut out, &e.event, &e.data);
+                }
+                s.done = true;
+            }
+        }
+        Some((Ok::<Bytes, Infallible>(out.freeze()), s))
+    })
+    // Events that produce nothing (e.g. a Converse contentBlockStop) yield empty frames: skip them.
+    .filter(|frame| futures::future::ready(frame.as_ref().map(|b| !b.is_empty()).unwrap_or(true)));
+
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
