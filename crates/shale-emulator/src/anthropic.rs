@@ -28,6 +28,7 @@ const KNOWN_KEYS: &[&str] = &[
     "tools",
     "tool_choice",
     "thinking",
+    "metadata",
     "output_config",
     "output_format",
     "context_management",
@@ -94,6 +95,7 @@ pub fn validate(body: &Value) -> Result<(), ApiError> {
     }
     only_known_keys(obj, KNOWN_KEYS)?;
     check_betas(obj.get("anthropic_beta"))?;
+    check_metadata(obj.get("metadata"))?;
     match obj.get("max_tokens").and_then(Value::as_u64) {
         Some(0) => return Err(v("max_tokens: Input should be greater than or equal to 1")),
         Some(_) => {}
@@ -207,8 +209,8 @@ pub fn validate(body: &Value) -> Result<(), ApiError> {
 }
 
 /// Beta flags Bedrock accepts in `anthropic_beta` (AWS Bedrock user guide, Anthropic Claude
-/// Messages API; `context-management-2025-06-27` and `effort-2025-11-24` as sent by Claude Code in
-/// its Bedrock mode). Any other flag is refused, as Bedrock does.
+/// Messages API; the last four as sent by Claude Code to Bedrock in its Bedrock mode). Any other
+/// flag is refused with "invalid beta flag", as Bedrock does.
 pub const BEDROCK_BETA_FLAGS: &[&str] = &[
     "computer-use-2024-10-22",
     "computer-use-2025-01-24",
@@ -219,7 +221,23 @@ pub const BEDROCK_BETA_FLAGS: &[&str] = &[
     "context-1m-2025-08-07",
     "context-management-2025-06-27",
     "effort-2025-11-24",
+    "tool-search-tool-2025-10-19",
+    "thinking-token-count-2026-05-13",
 ];
+
+/// `metadata` is accepted with Anthropic's schema only (`{"user_id": ...}`, as Claude Code sends
+/// it in its Bedrock mode); other members are refused, as gateways that forward their own
+/// metadata objects have found.
+fn check_metadata(metadata: Option<&Value>) -> Result<(), ApiError> {
+    match metadata {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(m)) => match m.keys().find(|k| k.as_str() != "user_id") {
+            Some(k) => Err(v(format!("metadata.{k}: Extra inputs are not permitted"))),
+            None => Ok(()),
+        },
+        Some(_) => Err(v("metadata: Input should be a valid dictionary")),
+    }
+}
 
 fn check_betas(betas: Option<&Value>) -> Result<(), ApiError> {
     let flags: Vec<&Value> = match betas {
@@ -516,7 +534,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_metadata_and_unknown_betas() {
+    fn checks_metadata_and_betas() {
         let body = |extra: Value| {
             let mut b = json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":5,
                 "messages":[{"role":"user","content":"hi"}]});

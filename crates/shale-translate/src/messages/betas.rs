@@ -28,6 +28,7 @@ struct BetaEntry {
 
 const AWS_DOC: &str = "AWS Bedrock user guide, Anthropic Claude Messages API, anthropic_beta (listed in LiteLLM's Bedrock provider doc, shared/reference/litellm-bedrock-provider-doc.md)";
 const CLAUDE_CODE_BEDROCK: &str = "sent by Claude Code in its Bedrock mode (CLAUDE_CODE_USE_BEDROCK=1) and accepted by Bedrock (shared/reference/gateway-features.md)";
+const CLAUDE_CODE_2_1: &str = "sent to Bedrock by Claude Code 2.1.332 in its Bedrock mode (observed through shale's /bedrock pass-through), so Bedrock accepts it";
 
 /// The flags Bedrock accepts. Everything else is dropped unless allowed by configuration.
 const BEDROCK_BETAS: &[BetaEntry] = &[
@@ -75,6 +76,16 @@ const BEDROCK_BETAS: &[BetaEntry] = &[
         flag: "effort-2025-11-24",
         models: Models::Thinking,
         source: CLAUDE_CODE_BEDROCK,
+    },
+    BetaEntry {
+        flag: "tool-search-tool-2025-10-19",
+        models: Models::Thinking,
+        source: CLAUDE_CODE_2_1,
+    },
+    BetaEntry {
+        flag: "thinking-token-count-2026-05-13",
+        models: Models::Thinking,
+        source: CLAUDE_CODE_2_1,
     },
 ];
 

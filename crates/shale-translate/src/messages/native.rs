@@ -18,9 +18,11 @@ use crate::error::TranslateError;
 use crate::invoke::{default_max_tokens, headers, ANTHROPIC_VERSION};
 use crate::openai::JsonMap;
 
-/// Top-level members of an Anthropic request that Bedrock's InvokeModel refuses ("extraneous key
-/// [...] is not permitted"): `model` and `stream` are expressed by the URL, `metadata.user_id`
-/// (sent by Claude Code on every request) and `service_tier` have no Bedrock counterpart.
+/// Top-level members of an Anthropic request that are not sent to InvokeModel: `model` and
+/// `stream` are expressed by the URL ("extraneous key [model] is not permitted"); `metadata`
+/// (Claude Code sends `metadata.user_id` on every request) has no effect on Bedrock, older Claude
+/// versions there refuse it as an extraneous key and any member besides `user_id` is refused, so
+/// it is never worth the risk; `service_tier` is Anthropic's own and unknown to Bedrock.
 pub const REJECTED_KEYS: &[&str] = &["model", "stream", "metadata", "service_tier"];
 
 /// A Messages request as an InvokeModel call.
