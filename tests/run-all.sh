@@ -33,6 +33,16 @@ if [[ -f tests/packaging/requirements.txt ]]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/packaging/requirements.txt
 fi
 
+# --- issue #12 (messages): Claude Code for tests/e2e/test_claude_code.py ------------------------
+# The npm package pinned in tests/claude-code/ (package-lock.json) ships Claude Code as a native
+# binary through an optional platform package; Node.js/npm only install it.
+step "Claude Code for end-to-end tests (npm ci --prefix tests/claude-code)"
+if ! command -v npm >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null
+fi
+npm ci --prefix tests/claude-code --no-audit --no-fund --loglevel=error
+# --- end of issue #12 block ---------------------------------------------------------------------
+
 step "end-to-end tests (pytest: OpenAI SDK, boto3, packaging)"
 export SHALE_BIN="$PWD/target/debug/shale"
 export SHALE_EMULATOR_BIN="$PWD/target/debug/shale-emulator"

@@ -543,10 +543,12 @@ mod tests {
             }
             validate(&b)
         };
-        let e = body(json!({"metadata": {"user_id": "u"}})).unwrap_err();
-        assert!(e
-            .message
-            .contains("extraneous key [metadata] is not permitted"));
+        body(json!({"metadata": {"user_id": "u"}})).unwrap();
+        let e = body(json!({"metadata": {"user_id": "u", "user_api_key_hash": "x"}})).unwrap_err();
+        assert_eq!(
+            e.message,
+            "metadata.user_api_key_hash: Extra inputs are not permitted"
+        );
         let e = body(json!({"anthropic_beta": ["claude-code-20250219"]})).unwrap_err();
         assert_eq!(e.message, "invalid beta flag");
         body(json!({"anthropic_beta": ["interleaved-thinking-2025-05-14"]})).unwrap();

@@ -714,10 +714,10 @@ mod tests {
         let e = count_tokens("anthropic.claude-3-haiku-20240307-v1:0", &raw).unwrap_err();
         assert!(e.message.contains("base64"));
         let mut meta = plain;
-        meta["metadata"] = json!({"user_id": "u"});
+        meta["model"] = json!("claude");
         assert!(count(meta)
             .unwrap_err()
             .message
-            .contains("extraneous key [metadata]"));
+            .contains("extraneous key [model]"));
     }
 }

@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(kind(upstream(503)), (503, "overloaded_error".into()));
         assert_eq!(kind(upstream(529)), (529, "overloaded_error".into()));
         assert_eq!(kind(upstream(500)), (500, "api_error".into()));
-        assert_eq!(kind(upstream(424)), (424, "invalid_request_error".into()));
+        assert_eq!(kind(upstream(424)), (424, "api_error".into()));
         assert_eq!(
             kind(ApiError::Internal("x".into())),
             (500, "api_error".into())

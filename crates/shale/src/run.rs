@@ -74,6 +74,10 @@ fn check(path: &Path) -> ExitCode {
                         .unwrap_or_default()
                 );
             }
+            println!(
+                "  anthropic-beta (/v1/messages → Bedrock): {}",
+                config.general_settings.anthropic_beta.describe()
+            );
             for finding in &config.findings {
                 println!("{finding}");
             }

@@ -66,7 +66,7 @@ pub fn messages_to_invoke(
     }
     let headers = headers::take_headers(&mut blocks, None)?;
 
-    if !body.get("max_tokens").is_some_and(|m| !m.is_null()) {
+    if body.get("max_tokens").is_none_or(Value::is_null) {
         let d = default_max_tokens(&ctx.caps.base_id);
         let budget = body
             .get("thinking")

@@ -213,10 +213,8 @@ impl MessagesStreamTranslator {
                     }
                 }
             }
-            "contentBlockStop" => {
-                if self.open.is_some_and(|(c, _, _)| c == cidx) {
-                    self.close(&mut out);
-                }
+            "contentBlockStop" if self.open.is_some_and(|(c, _, _)| c == cidx) => {
+                self.close(&mut out);
             }
             "messageStop" => {
                 self.close(&mut out);

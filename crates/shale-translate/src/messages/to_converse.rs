@@ -78,11 +78,31 @@ enum Role {
     Assistant,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A string or a list of content blocks (parsed by hand so a bad block names its index and the
+/// problem, which an untagged enum would hide).
 enum Content {
     Text(String),
     Blocks(Vec<Block>),
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Content::Text(s)),
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(j, v)| {
+                    Block::deserialize(v).map_err(|e| D::Error::custom(format!("block {j}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Content::Blocks),
+            _ => Err(D::Error::custom(
+                "expected a string or a list of content blocks",
+            )),
+        }
+    }
 }
 
 impl Content {
