@@ -49,7 +49,11 @@ def stack():
             ),
             deployment("nova", "bedrock/amazon.nova-pro-v1:0", emu_url),
         ],
-        "general_settings": {"master_key": GATEWAY_KEY},
+        "general_settings": {
+            "master_key": GATEWAY_KEY,
+            "max_request_body_bytes": 200_000,
+            "anthropic_beta": {"deny": ["context-1m-2025-08-07"], "allow": ["shale-test-flag-2026-01-01"]},
+        },
     }
     gw_proc, gw_url, _ = start_gateway(config)
     yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
@@ -101,6 +105,26 @@ def test_create_goes_native_and_cleans_the_body(client, emulator):
     assert "metadata" not in body and "model" not in body and "stream" not in body
     assert body["anthropic_beta"] == ["interleaved-thinking-2025-05-14"]
     assert body["system"] == "Be terse." and body["max_tokens"] == 64
+
+
+def test_beta_policy_from_config(client, emulator):
+    client.messages.create(
+        model="claude",
+        max_tokens=8,
+        messages=[{"role": "user", "content": "betas"}],
+        extra_headers={"anthropic-beta": "context-1m-2025-08-07,effort-2025-11-24,made-up-2099-01-01"},
+    )
+    assert last_model_request(emulator)["body"]["anthropic_beta"] == ["effort-2025-11-24"]
+    # An operator-allowed flag goes through even though shale's table does not know it (the
+    # emulator, like Bedrock, would refuse a flag it does not know, so this answer is scripted).
+    emulator.script([{"operation": "invoke", "body": {"type": "message", "role": "assistant", "id": "msg_x",
+                      "model": "claude", "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+                      "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}}])
+    client.messages.create(
+        model="claude", max_tokens=8, messages=[{"role": "user", "content": "betas"}],
+        extra_headers={"anthropic-beta": "shale-test-flag-2026-01-01"},
+    )
+    assert last_model_request(emulator)["body"]["anthropic_beta"] == ["shale-test-flag-2026-01-01"]
 
 
 def test_claude_goes_native_whatever_the_route_prefix(client, emulator):
@@ -292,6 +316,12 @@ def test_401_without_or_with_a_wrong_key(stack):
 def test_bearer_token_is_accepted(stack, emulator):
     c = anthropic.Anthropic(base_url=stack["url"], auth_token=GATEWAY_KEY, api_key=None, max_retries=0)
     assert c.messages.create(model="claude", max_tokens=8, messages=[{"role": "user", "content": "hi"}]).content
+
+
+def test_413_body_too_large(client):
+    with pytest.raises(anthropic.APIStatusError) as err:
+        client.messages.create(model="claude", max_tokens=8, messages=[{"role": "user", "content": "x" * 300_000}])
+    assert_error(err.value, 413, "request_too_large")
 
 
 def test_404_unknown_model(client):
