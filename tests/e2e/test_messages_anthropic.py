@@ -7,12 +7,15 @@ from __future__ import annotations
 import base64
 import json
 
+import subprocess
+
 import anthropic
 import httpx
 import pytest
 
 from shale_harness import (
     EMULATOR_BIN,
+    SHALE_BIN,
     GATEWAY_KEY,
     EmulatorControl,
     deployment,
@@ -448,3 +451,16 @@ def test_routes_bare_and_anthropic_prefix(stack, emulator):
         json={"model": "claude", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
     )
     assert r.status_code == 200 and r.json()["type"] == "message"
+
+
+def test_shale_check_reports_the_beta_policy(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    base = "model_list:\n  - model_name: c\n    litellm_params: {model: bedrock/anthropic.claude-3-haiku-20240307-v1:0}\n"
+    cfg.write_text(base + "general_settings:\n  anthropic_beta: {allow: [new-flag-2026-01-01], deny: [context-1m-2025-08-07]}\n")
+    out = subprocess.run([SHALE_BIN, "check", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert ("anthropic-beta (/v1/messages → Bedrock): flags of the built-in Bedrock table are forwarded, "
+            "plus new-flag-2026-01-01, never context-1m-2025-08-07; other flags are dropped") in out.stdout
+    cfg.write_text(base + "general_settings:\n  anthropic_beta: {alow: [x]}\n")
+    out = subprocess.run([SHALE_BIN, "check", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "general_settings.anthropic_beta.alow" in out.stderr
