@@ -64,7 +64,7 @@ pub fn anthropic_error_response(err: ApiError) -> Response {
         anthropic_error_json(&err),
     )
         .into_response();
-    if let ApiError::Upstream {
+    if let ApiError::Classified {
         retry_after: Some(v),
         ..
     } = &err
@@ -88,11 +88,12 @@ mod tests {
     }
 
     fn upstream(status: u16) -> ApiError {
-        ApiError::Upstream {
-            status: StatusCode::from_u16(status).unwrap(),
-            kind: "x",
-            message: "m".into(),
-            code: None,
+        ApiError::Classified {
+            error: shale_core::OpenAiError::new(
+                status,
+                shale_core::ErrorType::for_status(status),
+                "m",
+            ),
             retry_after: None,
         }
     }
@@ -104,7 +105,7 @@ mod tests {
             (401, "authentication_error".into())
         );
         assert_eq!(
-            kind(ApiError::invalid("bad", None)),
+            kind(ApiError::invalid(None, "bad")),
             (400, "invalid_request_error".into())
         );
         assert_eq!(

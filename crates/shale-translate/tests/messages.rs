@@ -14,7 +14,7 @@
 //! fixed. Run with `SHALE_BLESS=1` to (re)write the expected files, then review the diff.
 
 mod common;
-use common::{case_dirs, check, read_json};
+use common::{case_dirs, check, error_answer, read_json};
 
 use std::path::Path;
 
@@ -25,7 +25,7 @@ use shale_translate::messages::{
     messages_to_converse, messages_to_invoke, BetaPolicy, MessagesContext, MessagesRequest,
     MessagesResponseContext, MessagesStreamTranslator, NativeStreamRelay, SseEvent,
 };
-use shale_translate::{ModelCaps, ModelFamily, ToolNameMap, TranslateError};
+use shale_translate::{ModelCaps, ModelFamily, ToolNameMap};
 
 const MESSAGE_ID: &str = "msg_bdrk_test";
 
@@ -35,10 +35,6 @@ fn strings(v: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|s| s.as_str().map(str::to_owned))
         .collect()
-}
-
-fn error_json(e: &TranslateError) -> Value {
-    json!({"status": e.status(), "body": e.to_openai_json()})
 }
 
 fn sse_json(events: Vec<SseEvent>) -> Vec<Value> {
@@ -105,7 +101,7 @@ fn run_case(dir: &Path) -> Vec<String> {
                             "dropped_betas": call.dropped_betas, "removed_keys": call.removed_keys}),
                     ));
                 }
-                Err(e) => failures.extend(check(dir, "error.json", &error_json(&e))),
+                Err(e) => failures.extend(check(dir, "error.json", &error_answer(&e))),
             }
         } else {
             match messages_to_converse(req.rest, &ctx) {
@@ -118,7 +114,7 @@ fn run_case(dir: &Path) -> Vec<String> {
                     ));
                     tool_names = call.tool_names;
                 }
-                Err(e) => failures.extend(check(dir, "error.json", &error_json(&e))),
+                Err(e) => failures.extend(check(dir, "error.json", &error_answer(&e))),
             }
         }
     }
@@ -131,7 +127,7 @@ fn run_case(dir: &Path) -> Vec<String> {
         let bytes = serde_json::to_vec(&body).unwrap();
         let actual = match converse_to_messages(&bytes, &rctx) {
             Ok(v) => v,
-            Err(e) => error_json(&e),
+            Err(e) => error_answer(&e),
         };
         failures.extend(check(dir, "response.json", &actual));
     }

@@ -9,7 +9,7 @@
 use crate::anthropic_error::anthropic_error_response;
 use crate::body::{parse_json, read_limited};
 use crate::error::ApiError;
-use crate::routes::chat::{json_response, set_overhead};
+use crate::response::{json_response, set_overhead};
 use crate::routes::messages_stream::anthropic_sse_response;
 use crate::state::{AppState, Deployment};
 use axum::body::Body;
@@ -103,7 +103,7 @@ async fn run(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Respon
         let mut extra = HeaderMap::with_capacity(call.headers.len());
         for (name, value) in &call.headers {
             let value = HeaderValue::from_str(value).map_err(|_| {
-                ApiError::invalid(format!("`{name}` value is not a valid header value"), None)
+                ApiError::invalid(None, format!("`{name}` value is not a valid header value"))
             })?;
             extra.insert(*name, value);
         }
