@@ -22,7 +22,7 @@ use shale_config::Api;
 use shale_translate::messages::{
     converse_to_messages, count_tokens_answer, count_tokens_converse_input,
     count_tokens_invoke_input, messages_to_converse, messages_to_invoke, new_message_id,
-    BetaPolicy, MessagesContext, MessagesRequest, MessagesResponseContext,
+    BetaPolicy, MessagesContext, MessagesRequest, MessagesResponseContext, MessagesStream,
     MessagesStreamTranslator, NativeStreamRelay,
 };
 use shale_translate::ModelFamily;
@@ -114,7 +114,8 @@ async fn run(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Respon
                 .bedrock
                 .call_stream(target, Operation::InvokeStream, body, &extra)
                 .await?;
-            let mut response = anthropic_sse_response(upstream, NativeStreamRelay::new());
+            let mut response =
+                anthropic_sse_response(upstream, MessagesStream::Native(NativeStreamRelay::new()));
             set_overhead(&mut response, translation);
             return Ok(response);
         }
@@ -139,7 +140,7 @@ async fn run(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Respon
             .await?;
         let translator =
             MessagesStreamTranslator::new(new_message_id(), &request.model, call.tool_names);
-        let mut response = anthropic_sse_response(upstream, translator);
+        let mut response = anthropic_sse_response(upstream, MessagesStream::Converse(translator));
         set_overhead(&mut response, translation);
         return Ok(response);
     }

@@ -16,53 +16,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use shale_bedrock::idle::IdleTimer;
 use shale_bedrock::EventStream;
-use shale_translate::messages::{MessagesStreamTranslator, NativeStreamRelay, SseEvent};
-use shale_translate::TranslateError;
+use shale_translate::messages::MessagesStream;
 use std::convert::Infallible;
 
-/// A per-stream state machine turning Bedrock events into Anthropic events.
-pub trait AnthropicEvents: Send + 'static {
-    fn on_event(
-        &mut self,
-        event_type: &str,
-        payload: &[u8],
-    ) -> Result<Vec<SseEvent>, TranslateError>;
-    fn finish(&mut self) -> Vec<SseEvent>;
-}
-
-impl AnthropicEvents for NativeStreamRelay {
-    fn on_event(
-        &mut self,
-        event_type: &str,
-        payload: &[u8],
-    ) -> Result<Vec<SseEvent>, TranslateError> {
-        Ok(NativeStreamRelay::on_event(self, event_type, payload)?
-            .into_iter()
-            .collect())
-    }
-
-    fn finish(&mut self) -> Vec<SseEvent> {
-        Vec::new()
-    }
-}
-
-impl AnthropicEvents for MessagesStreamTranslator {
-    fn on_event(
-        &mut self,
-        event_type: &str,
-        payload: &[u8],
-    ) -> Result<Vec<SseEvent>, TranslateError> {
-        MessagesStreamTranslator::on_event(self, event_type, payload)
-    }
-
-    fn finish(&mut self) -> Vec<SseEvent> {
-        MessagesStreamTranslator::finish(self)
-    }
-}
-
-struct State<T> {
+struct State {
     upstream: EventStream,
-    translator: T,
+    translator: MessagesStream,
     keep_alive: IdleTimer,
     done: bool,
 }
@@ -81,10 +40,7 @@ fn write_error(out: &mut BytesMut, err: &ApiError) {
 }
 
 /// The streaming response for one Bedrock event stream.
-pub fn anthropic_sse_response<T: AnthropicEvents>(
-    upstream: EventStream,
-    translator: T,
-) -> Response {
+pub fn anthropic_sse_response(upstream: EventStream, translator: MessagesStream) -> Response {
     let state = State {
         upstream,
         translator,

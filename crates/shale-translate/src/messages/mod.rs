@@ -12,6 +12,7 @@
 
 pub mod betas;
 mod defaults;
+mod events;
 pub mod from_converse;
 pub mod native;
 pub mod native_stream;
@@ -20,6 +21,7 @@ pub mod to_converse;
 mod types;
 
 pub use betas::{filter_betas, known_bedrock_betas, BetaPolicy};
+pub use events::MessagesStream;
 pub use from_converse::{converse_to_messages, MessagesResponseContext};
 pub use native::{
     count_tokens_answer, count_tokens_invoke_input, messages_to_invoke, InvokeMessages,
