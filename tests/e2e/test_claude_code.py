@@ -126,8 +126,10 @@ def run_claude(tmp_path: pathlib.Path, prompt: str, env: dict, *extra: str) -> d
     return result
 
 
-def gateway_env(stack) -> dict:
-    return {"ANTHROPIC_BASE_URL": stack["url"], "ANTHROPIC_API_KEY": GATEWAY_KEY}
+def gateway_env(stack, bearer: bool = False) -> dict:
+    """`ANTHROPIC_API_KEY` makes Claude Code send `x-api-key`; `ANTHROPIC_AUTH_TOKEN` a Bearer token."""
+    key = "ANTHROPIC_AUTH_TOKEN" if bearer else "ANTHROPIC_API_KEY"
+    return {"ANTHROPIC_BASE_URL": stack["url"], key: GATEWAY_KEY}
 
 
 def test_gateway_mode_turn(stack, emulator, tmp_path):
@@ -146,7 +148,9 @@ def test_gateway_mode_turn(stack, emulator, tmp_path):
 
 def test_gateway_mode_bash_tool_turn(stack, emulator, tmp_path):
     emulator.script([bash_answer("echo shale-tool-ok")])
-    result = run_claude(tmp_path, "Run echo shale-tool-ok", gateway_env(stack), "--allowedTools", "Bash(echo:*)")
+    result = run_claude(
+        tmp_path, "Run echo shale-tool-ok", gateway_env(stack, bearer=True), "--allowedTools", "Bash(echo:*)"
+    )
     # The emulator's default answer after a tool result (as a model would, it answers the result).
     assert "Received 1 tool result" in result["result"]
     assert result["num_turns"] >= 2
