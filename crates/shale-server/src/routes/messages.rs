@@ -1,5 +1,5 @@
 //! `POST /v1/messages` and `POST /v1/messages/count_tokens` (also bare and under `/anthropic`):
-//! the Anthropic Messages API. Parse under the body limit, find the deployment, then Claude
+//! the Anthropic Messages API. Parse under the body limit ([`JsonBody`]), find the deployment, then Claude
 //! models go native (InvokeModel / InvokeModelWithResponseStream, whatever the route prefix) and
 //! every other model through Converse; answers and errors come back in Anthropic's shape.
 //!
@@ -7,12 +7,11 @@
 //! `crate::anthropic_error`).
 
 use crate::anthropic_error::anthropic_error_response;
-use crate::body::{parse_json, read_limited};
+use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::response::{json_response, set_overhead};
 use crate::routes::messages_stream::anthropic_sse_response;
 use crate::state::{AppState, Deployment};
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -27,14 +26,13 @@ use shale_translate::messages::{
 };
 use shale_translate::ModelFamily;
 use std::sync::Arc;
-use std::time::Instant;
 
 pub async fn messages(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Body,
+    request: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Response {
-    run(&state, &headers, body)
+    run(&state, &headers, request)
         .await
         .unwrap_or_else(anthropic_error_response)
 }
@@ -42,9 +40,9 @@ pub async fn messages(
 pub async fn count_tokens(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Body,
+    request: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Response {
-    count(&state, &headers, body)
+    count(&state, &headers, request)
         .await
         .unwrap_or_else(anthropic_error_response)
 }
@@ -73,24 +71,20 @@ fn context<'a>(
     }
 }
 
-async fn parse(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<(MessagesRequest, Arc<Deployment>), ApiError> {
-    let bytes = read_limited(headers, body, state.max_body_bytes).await?;
-    let request: MessagesRequest = parse_json(&bytes)?;
-    let deployment = state.deployment(&request.model)?;
-    Ok((request, deployment))
-}
-
 fn to_body(v: &serde_json::Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).expect("body serialises"))
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let (request, deployment) = parse(state, headers, body).await?;
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: Result<JsonBody<MessagesRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let JsonBody {
+        value: request,
+        received: started,
+    } = request?;
+    let deployment = state.deployment(&request.model)?;
     let stream = request.stream.unwrap_or(false);
     let ctx = context(state, &deployment, headers);
     let target = &deployment.target;
@@ -160,9 +154,16 @@ async fn run(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Respon
     Ok(json_response(json, started, answer.upstream_time))
 }
 
-async fn count(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let (request, deployment) = parse(state, headers, body).await?;
+async fn count(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: Result<JsonBody<MessagesRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let JsonBody {
+        value: request,
+        received: started,
+    } = request?;
+    let deployment = state.deployment(&request.model)?;
     let ctx = context(state, &deployment, headers);
     let input = if is_native(&deployment) {
         count_tokens_invoke_input(&messages_to_invoke(request.rest, &ctx)?.body)
