@@ -9,6 +9,8 @@
 //!   tool-name and JSON-schema helpers ([`names`], [`schema`]) and `<think>` splitting ([`think`]);
 //! - legacy text completions on top of chat ([`text_completion`]);
 //! - embeddings per family ([`embeddings`]), image generation ([`images`]), rerank ([`rerank`]);
+//! - the Anthropic Messages API ([`messages`]): native InvokeModel bodies for Claude, Converse
+//!   both ways for other models, and the Anthropic stream events of either;
 //! - the OpenAI wire types ([`openai`], [`completion`]) and model capabilities ([`caps`]).
 //!
 //! Errors are [`TranslateError`]s whose client-facing form is `TranslateError::to_openai`.
