@@ -21,6 +21,7 @@ mod fields;
 mod findings;
 mod model;
 mod route;
+mod router;
 mod settings;
 
 pub use anthropic_beta::AnthropicBetaSettings;
@@ -28,6 +29,7 @@ pub use error::ConfigError;
 pub use findings::{Finding, Severity};
 pub use model::{LitellmParams, ModelEntry};
 pub use route::{Api, InvokeSpec, ModelRoute, RouteError};
+pub use router::{ErrorClassCounts, RedisSettings, RoutingSettings, RoutingStrategy};
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
 pub use shale_core::Secret;
 
@@ -42,6 +44,8 @@ pub struct Config {
     pub general_settings: GeneralSettings,
     pub litellm_settings: LitellmSettings,
     pub router_settings: RouterSettings,
+    /// The router's settings, from `router_settings` and `litellm_settings` together.
+    pub routing: RoutingSettings,
     /// Things shale accepted but ignores, or would warn about (never fatal).
     pub findings: Vec<Finding>,
 }
@@ -118,10 +122,23 @@ impl Config {
 
         let general_settings =
             GeneralSettings::from_value(root.remove("general_settings"), &mut findings)?;
+        let mut litellm_raw =
+            settings::section(root.remove("litellm_settings"), "litellm_settings")?;
+        let mut router_raw = settings::section(root.remove("router_settings"), "router_settings")?;
+        let from_litellm = litellm_raw
+            .as_mut()
+            .map(router::take_router_keys)
+            .unwrap_or_default();
+        let from_router = router_raw
+            .as_mut()
+            .map(router::take_router_keys)
+            .unwrap_or_default();
+        let mut routing = RoutingSettings::from_sections(from_litellm, from_router, &mut findings)?;
         let litellm_settings =
-            LitellmSettings::from_value(root.remove("litellm_settings"), &mut findings)?;
+            LitellmSettings::from_value(litellm_raw.map(Value::Object), &mut findings)?;
         let router_settings =
-            RouterSettings::from_value(root.remove("router_settings"), &mut findings)?;
+            RouterSettings::from_value(router_raw.map(Value::Object), &mut findings)?;
+        routing.num_retries = router_settings.num_retries.or(litellm_settings.num_retries);
 
         let model_list = match root.remove("model_list") {
             None | Some(Value::Null) => Vec::new(),
@@ -144,6 +161,15 @@ impl Config {
                 "top-level section is not used by shale",
             ));
         }
+        {
+            let mut seen = std::collections::HashSet::new();
+            let names: Vec<&str> = model_list
+                .iter()
+                .map(|m| m.model_name.as_str())
+                .filter(|n| seen.insert(*n))
+                .collect();
+            routing.check_group_names(&names, &mut findings);
+        }
         if model_list.is_empty() {
             findings.push(Finding::warning(
                 "model_list",
@@ -156,6 +182,7 @@ impl Config {
             general_settings,
             litellm_settings,
             router_settings,
+            routing,
             findings,
         })
     }

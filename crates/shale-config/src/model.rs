@@ -234,12 +234,6 @@ impl LitellmParams {
             drop_params: f.bool("drop_params")?,
             default_request_params: Map::new(),
         };
-        if params.rpm.is_some() || params.tpm.is_some() {
-            findings.push(Finding::ignored(
-                format!("{path}.rpm/tpm"),
-                "rate limits are not enforced by shale",
-            ));
-        }
         let mut rest = f.into_rest();
         for (key, why) in IGNORED_PARAMS {
             if rest.remove(*key).is_some() {

@@ -212,10 +212,6 @@ const KNOWN_UNUSED_LITELLM: &[&str] = &[
     "telemetry",
     "turn_off_message_logging",
     "redact_user_api_key_info",
-    "fallbacks",
-    "context_window_fallbacks",
-    "default_fallbacks",
-    "content_policy_fallbacks",
     "max_budget",
     "budget_duration",
     "guardrails",
@@ -251,17 +247,36 @@ impl LitellmSettings {
     }
 }
 
-/// `router_settings`: shale balances deployments of one `model_name` by weighted random choice
-/// (LiteLLM's default `simple-shuffle`).
+/// `router_settings`: the keys the router reads are in [`crate::RoutingSettings`]
+/// (`Config::routing`); `num_retries` and `timeout` stay here for the Bedrock client.
 #[derive(Debug, Clone, Default)]
 pub struct RouterSettings {
-    pub routing_strategy: Option<String>,
     pub num_retries: Option<u32>,
     pub timeout: Option<Duration>,
     pub other: Map<String, Value>,
 }
 
+/// `router_settings` keys LiteLLM has that shale does not act on.
+const KNOWN_UNUSED_ROUTER: &[&str] = &[
+    "cache_responses",
+    "cache_kwargs",
+    "client_ttl",
+    "polling_interval",
+    "provider_budget_config",
+    "model_group_retry_policy",
+    "default_max_parallel_requests",
+    "default_priority",
+    "enable_tag_filtering",
+    "tag_filtering_match_any",
+    "redis_db",
+    "routing_groups",
+    "assistants_config",
+    "search_tools",
+    "guardrail_list",
+];
+
 impl RouterSettings {
+    /// Parses `router_settings` after the router's own keys were taken out of it.
     pub(crate) fn from_value(
         value: Option<Value>,
         findings: &mut Vec<Finding>,
@@ -271,33 +286,28 @@ impl RouterSettings {
             return Ok(RouterSettings::default());
         };
         let mut f = Fields::new(map, path);
-        let routing_strategy = f.string("routing_strategy")?;
-        if let Some(strategy) = &routing_strategy {
-            if strategy != "simple-shuffle" {
-                findings.push(Finding::warning(
-                    format!("{path}.routing_strategy"),
-                    format!("`{strategy}` is not implemented: shale uses simple-shuffle (weighted random)"),
-                ));
-            }
-        }
         let settings = RouterSettings {
-            routing_strategy,
             num_retries: f.u32("num_retries")?,
             timeout: f.seconds("timeout")?,
             other: Map::new(),
         };
         let other = f.into_rest();
         for key in other.keys() {
-            findings.push(Finding::ignored(
-                format!("{path}.{key}"),
-                "router feature not implemented by shale",
-            ));
+            let why = if KNOWN_UNUSED_ROUTER.contains(&key.as_str()) {
+                "router feature not implemented by shale"
+            } else {
+                "unknown key"
+            };
+            findings.push(Finding::ignored(format!("{path}.{key}"), why));
         }
         Ok(RouterSettings { other, ..settings })
     }
 }
 
-fn section(value: Option<Value>, path: &str) -> Result<Option<Map<String, Value>>, ConfigError> {
+pub(crate) fn section(
+    value: Option<Value>,
+    path: &str,
+) -> Result<Option<Map<String, Value>>, ConfigError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
