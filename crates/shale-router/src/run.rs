@@ -15,7 +15,8 @@ use crate::{LastError, Router, AFFINITY_TTL_MS};
 use shale_config::RoutingStrategy;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// What the caller tells the router about one request.
 #[derive(Debug, Clone, Copy, Default)]

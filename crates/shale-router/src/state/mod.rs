@@ -51,7 +51,7 @@ pub enum Backend {
 #[derive(Debug)]
 pub enum SharedState {
     Local(LocalState),
-    Redis(RedisState),
+    Redis(Box<RedisState>),
 }
 
 impl SharedState {

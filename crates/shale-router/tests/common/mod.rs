@@ -1,0 +1,64 @@
+//! Shared helpers for the router's integration tests: configs from YAML, a scripted test error,
+//! and a fake call that answers per deployment.
+
+#![allow(dead_code)]
+
+use shale_config::Config;
+use shale_router::{Answer, Failure, FailureClass, ManualClock, Pick, Router, SharedState};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A failure with a fixed class.
+#[derive(Debug, Clone)]
+pub struct TestError(pub FailureClass);
+
+impl Failure for TestError {
+    fn class(&self) -> FailureClass {
+        self.0
+    }
+    fn summary(&self) -> String {
+        format!("scripted {}", self.0.label())
+    }
+}
+
+/// A config whose `model_list` has the given (model_name, extra litellm_params, model_info) entries.
+pub fn config(entries: &[(&str, &str, &str)], settings: &str) -> Config {
+    let mut yaml = String::from("model_list:\n");
+    for (name, params, info) in entries {
+        yaml.push_str(&format!(
+            "  - model_name: {name}\n    litellm_params: {{model: bedrock/us.amazon.nova-lite-v1:0{params}}}\n    model_info: {{{info}}}\n"
+        ));
+    }
+    yaml.push_str(settings);
+    Config::from_yaml_str(&yaml, &|_| None).expect("test config")
+}
+
+pub fn local_router(config: &Config, clock: &Arc<ManualClock>) -> Router {
+    Router::new(
+        config,
+        SharedState::Local(shale_router::LocalState::new()),
+        Arc::clone(clock) as Arc<dyn shale_router::Clock>,
+    )
+}
+
+/// A clock at the start of a minute.
+pub fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(1_700_000_040_000))
+}
+
+/// The answer of the fake deployment: `Ok(index)` or the scripted failure.
+pub async fn answer(
+    pick: &Pick,
+    fail: &[(usize, FailureClass)],
+) -> Result<Answer<usize>, TestError> {
+    tokio::task::yield_now().await;
+    match fail.iter().find(|(i, _)| *i == pick.index) {
+        Some((_, class)) => Err(TestError(*class)),
+        None => Ok(Answer::new(pick.index, None)),
+    }
+}
+
+/// Millisecond duration shorthand.
+pub fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}

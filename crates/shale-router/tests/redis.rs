@@ -1,0 +1,211 @@
+//! The Redis state against a real `redis-server` started on a free port: two routers (two
+//! replicas) share one rpm limit and one cooldown; when Redis dies both keep serving from local
+//! state and report it; when it comes back they share again. Skipped, with the reason printed,
+//! only when `redis-server` is not installed (CI installs it).
+
+mod common;
+
+use common::*;
+use shale_router::{FailureClass, RedisState, RouteError, RouteRequest, Router, SharedState};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start_on(port: u16) -> Option<RedisServer> {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(RedisServer { child, port });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not listen on {port}");
+    }
+
+    fn start() -> Option<RedisServer> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("SKIPPED: redis-server is not installed (CI installs it with apt-get)");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        RedisServer::start_on(port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn replica(
+    cfg: &shale_config::Config,
+    clock: &Arc<shale_router::ManualClock>,
+    url: &str,
+    prefix: &str,
+) -> Router {
+    let state = RedisState::new(url, prefix).expect("redis url");
+    Router::new(
+        cfg,
+        SharedState::Redis(Box::new(state)),
+        Arc::clone(clock) as Arc<dyn shale_router::Clock>,
+    )
+}
+
+fn prefix(name: &str) -> String {
+    format!("shale-test-{}-{name}", std::process::id())
+}
+
+async fn ok(router: &Router) -> Result<usize, String> {
+    router
+        .run(
+            &RouteRequest {
+                model: "m",
+                ..Default::default()
+            },
+            |pick| async move { answer(&pick, &[]).await },
+        )
+        .await
+        .map(|r| r.value)
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[tokio::test]
+async fn two_replicas_share_one_rpm_limit() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let cfg = config(
+        &[("m", ", rpm: 4", "id: a"), ("m", ", rpm: 3", "id: b")],
+        "",
+    );
+    let clock = clock();
+    let p = prefix("rpm");
+    let one = replica(&cfg, &clock, &redis.url(), &p);
+    let two = replica(&cfg, &clock, &redis.url(), &p);
+    let mut served = 0;
+    let mut refused = 0;
+    for i in 0..20 {
+        let r = if i % 2 == 0 { &one } else { &two };
+        match r
+            .run(
+                &RouteRequest {
+                    model: "m",
+                    ..Default::default()
+                },
+                |pick| async move { answer(&pick, &[]).await },
+            )
+            .await
+        {
+            Ok(_) => served += 1,
+            Err(RouteError::LimitReached { .. }) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((served, refused), (7, 13), "one global limit of 4 + 3");
+    assert!(one.redis_status().unwrap().healthy);
+}
+
+#[tokio::test]
+async fn cooldowns_are_shared() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let cfg = config(
+        &[("m", "", "id: a"), ("m", "", "id: b")],
+        "router_settings: {allowed_fails: 0, cooldown_time: 30, num_retries: 0}\n",
+    );
+    let clock = clock();
+    let p = prefix("cd");
+    let one = replica(&cfg, &clock, &redis.url(), &p);
+    let two = replica(&cfg, &clock, &redis.url(), &p);
+    while one.health().await[0].cooling_for_ms.is_none() {
+        let _ = one
+            .run(
+                &RouteRequest {
+                    model: "m",
+                    ..Default::default()
+                },
+                |pick| async move { answer(&pick, &[(0, FailureClass::InternalServer)]).await },
+            )
+            .await;
+    }
+    let seen_by_two = two.health().await;
+    assert!(
+        seen_by_two[0].cooling_for_ms.unwrap() > 25_000,
+        "{seen_by_two:?}"
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            ok(&two).await.unwrap(),
+            1,
+            "the other replica avoids it too"
+        );
+    }
+}
+
+#[tokio::test]
+async fn redis_down_keeps_serving_and_reconnects() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let port = redis.port;
+    let cfg = config(&[("m", ", rpm: 1000", "id: a")], "");
+    let clock = clock();
+    let p = prefix("down");
+    let one = replica(&cfg, &clock, &redis.url(), &p);
+    let two = replica(&cfg, &clock, &redis.url(), &p);
+    ok(&one).await.unwrap();
+    ok(&two).await.unwrap();
+    redis.kill();
+    for _ in 0..10 {
+        ok(&one).await.expect("serves without Redis");
+        ok(&two).await.expect("serves without Redis");
+    }
+    let status = one.redis_status().unwrap();
+    assert!(!status.healthy);
+    assert!(status.local_fallbacks > 0);
+    // Redis is back on the same port: after the retry pause both share state again.
+    let _redis = RedisServer::start_on(port).expect("restart");
+    let mut healthy = false;
+    for _ in 0..50 {
+        clock.advance(1_100);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ok(&one).await.unwrap();
+        if one.redis_status().unwrap().healthy {
+            healthy = true;
+            break;
+        }
+    }
+    assert!(healthy, "reconnected by itself");
+}
