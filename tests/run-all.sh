@@ -17,6 +17,19 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build binaries (debug)"
 cargo build --workspace --bins --locked
 
+# --- router (#13): a real redis-server for the shared-state tests (Rust and end-to-end) ---------
+step "redis-server for the router tests"
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [[ "$(id -u)" == "0" ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+fi
+redis-server --version
+# The tests start their own redis-server processes on free ports; nothing else is needed.
+# --- end router block ----------------------------------------------------------------------
+
 step "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -26,6 +26,9 @@ pub struct DeploymentInfo {
     pub allowed_fails: Option<u32>,
     /// `model_info.cooldown_time` (seconds): overrides the router's cooldown.
     pub cooldown_time: Option<Duration>,
+    /// `litellm_params.num_retries` / `max_retries`: replaces the router's `num_retries` for
+    /// failures of this deployment.
+    pub num_retries: Option<u32>,
 }
 
 impl DeploymentInfo {
@@ -51,6 +54,7 @@ impl DeploymentInfo {
             cooldown_time: number("cooldown_time")
                 .filter(|v| *v >= 0.0 && v.is_finite())
                 .map(Duration::from_secs_f64),
+            num_retries: entry.params.num_retries,
         }
     }
 }

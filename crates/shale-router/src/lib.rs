@@ -54,8 +54,6 @@ pub struct DeploymentHealth {
     pub cooling_for_ms: Option<u64>,
     pub in_flight: u64,
     pub last_error: Option<LastError>,
-    /// Result of the last background health check (`None`: not checked).
-    pub last_check_ok: Option<bool>,
 }
 
 /// Per-deployment data only this replica keeps.
@@ -63,7 +61,6 @@ pub struct DeploymentHealth {
 struct Local {
     latency: Option<LatencyStats>,
     last_error: Option<LastError>,
-    last_check_ok: Option<bool>,
 }
 
 /// The router of one gateway.
@@ -177,29 +174,6 @@ impl Router {
         self.local[index].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a background health check of one deployment; a failed check counts as a failure
-    /// of its class (so a dead deployment cools down before a client meets it).
-    pub async fn record_check(&self, index: usize, outcome: Result<(), (FailureClass, String)>) {
-        let now = self.clock.now_ms();
-        match outcome {
-            Ok(()) => self.local(index).last_check_ok = Some(true),
-            Err((class, message)) => {
-                {
-                    let mut l = self.local(index);
-                    l.last_check_ok = Some(false);
-                    l.last_error = Some(LastError {
-                        class: class.label(),
-                        message,
-                        at_ms: now,
-                    });
-                }
-                if class.counts_against_deployment() {
-                    self.count_failure(index, class, now).await;
-                }
-            }
-        }
-    }
-
     /// Counts a failure against a deployment (and cools it down when over its allowed fails).
     async fn count_failure(&self, index: usize, class: FailureClass, now_ms: u64) {
         if !self.policy.cooldowns_enabled {
@@ -242,7 +216,6 @@ impl Router {
                     cooling_for_ms,
                     in_flight: view.in_flight,
                     last_error: l.last_error.clone(),
-                    last_check_ok: l.last_check_ok,
                 }
             })
             .collect()

@@ -111,6 +111,19 @@ impl Policy {
         }
     }
 
+    /// How many retries a failure of this class gets (within one model group); `own` is the
+    /// failing deployment's `num_retries`, which replaces the router's.
+    pub fn retries_for_deployment(&self, class: FailureClass, own: Option<u32>) -> u32 {
+        match own {
+            Some(n) => Policy {
+                num_retries: n,
+                ..self.clone()
+            }
+            .retries_for(class),
+            None => self.retries_for(class),
+        }
+    }
+
     /// How many retries a failure of this class gets (within one model group).
     pub fn retries_for(&self, class: FailureClass) -> u32 {
         let specific = match class {

@@ -279,7 +279,7 @@ impl Router {
                     // Nothing was used: give the reserved estimate back.
                     self.state
                         .add_tokens(&d.id, minute_of(now), -(req.est_tokens as i64), backend);
-                    if retries_here >= self.policy.retries_for(class) {
+                    if retries_here >= self.policy.retries_for_deployment(class, d.num_retries) {
                         return GroupOutcome::Failed(e, class, pick);
                     }
                     retries_here += 1;

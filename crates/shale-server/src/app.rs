@@ -12,6 +12,7 @@
 use crate::auth::require_master_key;
 use crate::routes::{
     chat, completions, embeddings, fallback, health, images, messages, models, passthrough, rerank,
+    router_health,
 };
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
@@ -37,6 +38,7 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/rerank", post(rerank::rerank))
         .route("/messages", post(messages::messages))
         .route("/messages/count_tokens", post(messages::count_tokens))
+        .route("/health", get(router_health::health))
 }
 
 fn health_routes() -> Router<Arc<AppState>> {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod media;
 pub mod response;
 pub mod routes;
+pub mod routing;
 pub mod sse;
 pub mod state;
 

@@ -1,7 +1,7 @@
 //! Gateway state built once at start-up from the config: deployments by `model_name` with their
-//! Bedrock targets (route, region, endpoint, credential cache) and model capabilities, the master
-//! key, limits, the shared HTTP clients and precomputed responses. Nothing here is re-parsed per
-//! request.
+//! Bedrock targets (route, region, endpoint, credential cache) and model capabilities, the router
+//! that chooses among them (in-process or Redis state), the master key, limits, the shared HTTP
+//! clients and precomputed responses. Nothing here is re-parsed per request.
 
 use crate::auth::MasterKey;
 use crate::error::ApiError;
@@ -11,7 +11,8 @@ use bytes::Bytes;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use shale_bedrock::{BedrockClient, ClientOptions, Target, TargetSpec};
-use shale_config::{Api, Config, InvokeSpec, ModelEntry};
+use shale_config::{Api, Config, InvokeSpec, ModelEntry, RedisSettings, Secret};
+use shale_router::{LocalState, RedisState, Router, SharedState, SystemClock};
 use shale_translate::invoke::InvokeFamily;
 use shale_translate::{ChatApi, ChatContext, ChatMessage, FetchedMedia, ModelCaps};
 use std::collections::HashMap;
@@ -152,6 +153,8 @@ pub enum StartupError {
     Client(#[source] shale_bedrock::BedrockError),
     #[error("cannot create the media HTTP client: {0}")]
     Media(String),
+    #[error("{0}")]
+    Redis(String),
 }
 
 /// Shared, read-only gateway state.
@@ -159,6 +162,10 @@ pub enum StartupError {
 pub struct AppState {
     pub config: Arc<Config>,
     pub models: HashMap<String, ModelGroup>,
+    /// Every deployment, at its `model_list` index (the router's picks index this).
+    pub deployments: Vec<Arc<Deployment>>,
+    /// Chooses deployments, retries, cools down, falls back, enforces rpm/tpm.
+    pub router: Router,
     pub master_key: Option<Arc<MasterKey>>,
     pub max_body_bytes: usize,
     /// The one pooled Bedrock client.
@@ -186,12 +193,15 @@ impl AppState {
             .map_err(StartupError::Media)?;
 
         let mut models: HashMap<String, ModelGroup> = HashMap::new();
+        let mut deployments = Vec::with_capacity(config.model_list.len());
         for entry in &config.model_list {
-            let deployment = resolve_deployment(&bedrock, &config, entry).await?;
+            let deployment = Arc::new(resolve_deployment(&bedrock, &config, entry).await?);
             let group = models.entry(entry.model_name.clone()).or_default();
             group.total_weight += deployment.weight;
-            group.deployments.push(Arc::new(deployment));
+            group.deployments.push(Arc::clone(&deployment));
+            deployments.push(deployment);
         }
+        let router = Router::new(&config, router_state(&config)?, Arc::new(SystemClock));
         let data: Vec<_> = config
             .model_names()
             .into_iter()
@@ -204,6 +214,8 @@ impl AppState {
             max_body_bytes: config.general_settings.max_request_body_bytes,
             master_key: master_key.map(|k| Arc::new(MasterKey::new(k))),
             models,
+            deployments,
+            router,
             bedrock,
             media,
             models_json,
@@ -213,24 +225,72 @@ impl AppState {
         })
     }
 
-    /// The deployment to serve `model_name`, or the OpenAI-style "unknown model" error.
+    /// A deployment of `model_name` (or of the group it aliases) by weight, for the routes that
+    /// do not go through the router; or the OpenAI-style "unknown model" error.
     pub fn deployment(&self, model_name: &str) -> Result<Arc<Deployment>, ApiError> {
+        let group = self.router.resolve(model_name).map_or(model_name, |g| &**g);
         self.models
-            .get(model_name)
+            .get(group)
             .map(|g| Arc::clone(g.pick()))
             .ok_or_else(|| ApiError::UnknownModel(model_name.to_string()))
     }
 }
 
-fn client_options(config: &Config) -> ClientOptions {
-    let mut options = ClientOptions::default();
-    if let Some(n) = config
-        .litellm_settings
-        .num_retries
-        .or(config.router_settings.num_retries)
-    {
-        options.num_retries = n;
+/// The router's state: Redis when configured (`router_settings.redis_*`, `redis_url`,
+/// `cache_params` of type redis, or env `REDIS_URL` / `REDIS_HOST` + `REDIS_PORT` +
+/// `REDIS_PASSWORD`), else this process's memory.
+fn router_state(config: &Config) -> Result<SharedState, StartupError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let url = match &config.routing.redis {
+        Some(RedisSettings::Url(url)) => Some(url.expose().to_string()),
+        Some(RedisSettings::Host {
+            host,
+            port,
+            password,
+        }) => Some(redis_url(
+            host,
+            *port,
+            password.as_ref().map(Secret::expose),
+        )?),
+        None => match (env("REDIS_URL"), env("REDIS_HOST")) {
+            (Some(url), _) => Some(url),
+            (None, Some(host)) => {
+                let port = match env("REDIS_PORT") {
+                    None => 6379,
+                    Some(p) => p.parse::<u16>().map_err(|_| {
+                        StartupError::Redis(format!("REDIS_PORT `{p}` is not a port"))
+                    })?,
+                };
+                Some(redis_url(&host, port, env("REDIS_PASSWORD").as_deref())?)
+            }
+            (None, None) => None,
+        },
+    };
+    let Some(url) = url else {
+        return Ok(SharedState::Local(LocalState::new()));
+    };
+    let state = RedisState::new(&url, "shale").map_err(|e| StartupError::Redis(e.to_string()))?;
+    tracing::info!("router state is shared through Redis");
+    Ok(SharedState::Redis(Box::new(state)))
+}
+
+fn redis_url(host: &str, port: u16, password: Option<&str>) -> Result<String, StartupError> {
+    let mut url = url::Url::parse(&format!("redis://{host}:{port}/"))
+        .map_err(|_| StartupError::Redis(format!("invalid Redis host `{host}`")))?;
+    if let Some(p) = password.filter(|p| !p.is_empty()) {
+        url.set_password(Some(p))
+            .map_err(|_| StartupError::Redis("invalid Redis password".into()))?;
     }
+    Ok(url.to_string())
+}
+
+/// Client options. Retries across deployments belong to the router, so a single Bedrock call is
+/// not retried by the client (no multiplied retries).
+fn client_options(config: &Config) -> ClientOptions {
+    let mut options = ClientOptions {
+        num_retries: 0,
+        ..ClientOptions::default()
+    };
     if let Some(t) = config
         .litellm_settings
         .request_timeout
@@ -328,7 +388,8 @@ pub fn target_spec(entry: &ModelEntry) -> TargetSpec {
         role_session_duration: None,
         timeout: p.timeout,
         stream_timeout: p.stream_timeout,
-        num_retries: p.num_retries,
+        // The router retries (with this deployment's `num_retries` as its budget).
+        num_retries: Some(0),
         converse_like: entry.route.api == Api::ConverseLike,
     }
 }

@@ -5,8 +5,9 @@
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::response::{json_response, set_overhead, unix_now};
+use crate::routing;
 use crate::sse::{sse_from_chunks, sse_response, ChunkMapper};
-use crate::state::AppState;
+use crate::state::{AppState, Deployment};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -15,7 +16,7 @@ use shale_bedrock::Operation;
 use shale_translate::invoke::completion_to_chunks;
 use shale_translate::{
     new_completion_id, remote_media_urls, translate_chat, translate_chat_response, ChatApi,
-    ChatCall, ChatCompletion, ChatRequest, ResponseContext,
+    ChatCall, ChatCompletion, ChatRequest, FetchedMedia, ResponseContext,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,19 +50,49 @@ pub async fn chat_completions(
     .await
 }
 
-/// The shared chat pipeline.
+/// The shared chat pipeline: the router picks the deployment (and retries / falls back), each
+/// attempt translates for its deployment and calls Bedrock.
 pub async fn run_chat(
     state: &AppState,
+    headers: &HeaderMap,
+    mut request: ChatRequest,
+    shape: OutputShape,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    if state.router.resolve(&request.model).is_none() {
+        return Err(ApiError::UnknownModel(request.model));
+    }
+    let hints = routing::chat_hints(state, &mut request);
+    let fetched_media = state.media.fetch_all(remote_media_urls(&request)).await?;
+    let (request, fetched_media) = (&request, &fetched_media);
+    routing::run(state, &hints, |deployment| async move {
+        chat_once(
+            state,
+            &deployment,
+            headers,
+            request.clone(),
+            shape,
+            started,
+            fetched_media,
+        )
+        .await
+    })
+    .await
+}
+
+/// One attempt of the chat pipeline against one deployment.
+async fn chat_once(
+    state: &AppState,
+    deployment: &Deployment,
     headers: &HeaderMap,
     request: ChatRequest,
     shape: OutputShape,
     started: Instant,
+    fetched_media: &FetchedMedia,
 ) -> Result<Response, ApiError> {
-    let deployment = state.deployment(&request.model)?;
     let api = deployment.chat_api()?;
     let model_name = request.model.clone();
-    let fetched_media = state.media.fetch_all(remote_media_urls(&request)).await?;
-    let ctx = deployment.chat_context(headers, &fetched_media);
+    let ctx = deployment.chat_context(headers, fetched_media);
     let call = translate_chat(request, api, &ctx)?;
     let body = Bytes::from(serde_json::to_vec(&call.body).unwrap_or_default());
     let extra_headers = bedrock_headers(&call)?;
@@ -104,8 +135,14 @@ pub async fn run_chat(
         let chunks = completion_to_chunks(completion, call.include_usage);
         return Ok(sse_from_chunks(chunks, shape.chunk));
     }
+    let tokens = completion.usage.as_ref().map(|u| u.total_tokens);
     let json = serde_json::to_vec(&(shape.complete)(completion)).unwrap_or_default();
-    Ok(json_response(json, started, answer.upstream_time))
+    let mut response = json_response(json, started, answer.upstream_time);
+    if let Some(t) = tokens {
+        // For the router's tpm accounting.
+        response.extensions_mut().insert(routing::UsedTokens(t));
+    }
+    Ok(response)
 }
 
 /// The Bedrock operation for an API, streaming or not.

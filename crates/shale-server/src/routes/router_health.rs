@@ -1,0 +1,55 @@
+//! `GET /health`: the router's view of every deployment (healthy, or cooling down until when,
+//! the last error, requests in flight) and of Redis when it shares the router's state.
+//! Read-only: it never calls Bedrock.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let deployments = state.router.health().await;
+    let mut healthy = 0;
+    let list: Vec<Value> = deployments
+        .iter()
+        .map(|d| {
+            let entry = &state.deployments[d.index].entry;
+            let cooling = d.cooling_for_ms.is_some();
+            if !cooling {
+                healthy += 1;
+            }
+            json!({
+                "model_name": &*d.group,
+                "model_id": &*d.id,
+                "model": entry.params.model,
+                "state": if cooling { "cooling_down" } else { "healthy" },
+                "cooldown_until": d.cooling_for_ms.map(|ms| (now_ms + ms) as f64 / 1000.0),
+                "cooldown_remaining_s": d.cooling_for_ms.map(|ms| ms as f64 / 1000.0),
+                "in_flight": d.in_flight,
+                "last_error": d.last_error.as_ref().map(|e| json!({
+                    "class": e.class,
+                    "message": e.message,
+                    "at": e.at_ms as f64 / 1000.0,
+                })),
+            })
+        })
+        .collect();
+    let redis = state
+        .router
+        .redis_status()
+        .map(|s| json!({"healthy": s.healthy, "local_fallbacks": s.local_fallbacks}));
+    let degraded = healthy < list.len() || redis.as_ref().is_some_and(|r| r["healthy"] == false);
+    Json(json!({
+        "status": if degraded { "degraded" } else { "healthy" },
+        "healthy_count": healthy,
+        "unhealthy_count": list.len() - healthy,
+        "routing_strategy": state.router.strategy().name(),
+        "redis": redis,
+        "deployments": list,
+    }))
+}
