@@ -36,6 +36,18 @@ impl FailureClass {
         )
     }
 
+    /// Whether repeating the call on the same deployment can help (throttling, timeouts, 5xx,
+    /// connection errors). Other failures are only retried on a different deployment.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            FailureClass::RateLimit
+                | FailureClass::Timeout
+                | FailureClass::InternalServer
+                | FailureClass::Connect
+        )
+    }
+
     /// The class from an HTTP status (and, for 400s, the OpenAI error code and message).
     pub fn from_status(status: u16, code: Option<&str>, message: &str) -> FailureClass {
         match status {

@@ -279,15 +279,18 @@ impl Router {
                     // Nothing was used: give the reserved estimate back.
                     self.state
                         .add_tokens(&d.id, minute_of(now), -(req.est_tokens as i64), backend);
-                    if retries_here >= self.policy.retries_for_deployment(class, d.num_retries) {
+                    if !tried.contains(&index) {
+                        tried.push(index);
+                    }
+                    let repeat = tried.len() >= members.len();
+                    if retries_here >= self.policy.retries_for_deployment(class, d.num_retries)
+                        || (repeat && !class.is_transient())
+                    {
                         return GroupOutcome::Failed(e, class, pick);
                     }
                     retries_here += 1;
                     attempts.retries += 1;
-                    if !tried.contains(&index) {
-                        tried.push(index);
-                    }
-                    if tried.len() >= members.len() {
+                    if repeat {
                         // No untried deployment left: the next attempt repeats one, after a pause.
                         repeats += 1;
                         let wait = self.policy.backoff(repeats, e.retry_after());

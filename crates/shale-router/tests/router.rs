@@ -432,3 +432,36 @@ async fn aliases_resolve_and_unknown_models_are_refused() {
         RouteError::UnknownModel
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn auth_errors_are_retried_only_on_another_deployment() {
+    let cfg = config(
+        &[("m", "", "id: a"), ("m", "", "id: b")],
+        "router_settings: {num_retries: 5}\n",
+    );
+    let clock = clock();
+    let router = local_router(&cfg, &clock);
+    let calls = AtomicUsize::new(0);
+    let err = router
+        .run(&req("m"), |pick| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async move {
+                answer(
+                    &pick,
+                    &[
+                        (0, FailureClass::Authentication),
+                        (1, FailureClass::Authentication),
+                    ],
+                )
+                .await
+            }
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RouteError::Failed { .. }));
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        2,
+        "each account once, no repeats"
+    );
+}
