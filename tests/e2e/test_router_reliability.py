@@ -196,3 +196,24 @@ def json_dump(v) -> str:
     import json
 
     return json.dumps(v)
+
+
+def test_embeddings_are_routed_too(emus):
+    from shale_harness import deployment
+
+    def emb(url, model_id):
+        d = deployment("emb", "bedrock/amazon.titan-embed-text-v2:0", url)
+        d["model_info"] = {"id": model_id, "mode": "embedding"}
+        return d
+
+    gw = Gateway([emb(emus.urls[0], "emb-east"), emb(emus.urls[1], "emb-west")],
+                 router_settings={"disable_cooldowns": True})
+    try:
+        emus.ctl[0].script(errors("ServiceUnavailableException", 50))
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+        for _ in range(10):
+            raw = client.embeddings.with_raw_response.create(model="emb", input="route me")
+            assert raw.headers["x-litellm-model-id"] == "emb-west"
+            assert len(raw.parse().data[0].embedding) > 0
+    finally:
+        gw.stop()

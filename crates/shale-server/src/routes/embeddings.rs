@@ -5,6 +5,7 @@
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::response::json_response;
+use crate::routing::{self, Hints};
 use crate::state::{AppState, Deployment};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -30,14 +31,27 @@ pub async fn embeddings(
         value: request,
         received: started,
     } = request;
-    let deployment = state.deployment(&request.model)?;
-    let family = family_for(&deployment, EmbeddingFamily::from_model_id, "an embedding")?;
+    let (state, request) = (&*state, &request);
+    routing::run(state, &Hints::model(&request.model), |deployment| async move {
+        embeddings_once(state, &deployment, request.clone(), started).await
+    })
+    .await
+}
+
+/// One attempt against one deployment (the router retries and falls back around it).
+async fn embeddings_once(
+    state: &AppState,
+    deployment: &Deployment,
+    request: EmbeddingsRequest,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let family = family_for(deployment, EmbeddingFamily::from_model_id, "an embedding")?;
     let model_name = request.model.clone();
     let plan = plan_embeddings(request, family, deployment.default_params())?;
 
     let upstream_started = Instant::now();
     let no_headers = HeaderMap::new();
-    let (state, deployment, plan_ref, no_headers) = (&state, &deployment, &plan, &no_headers);
+    let (plan_ref, no_headers) = (&plan, &no_headers);
     // By index rather than `iter()`: a closure over `&Value` arguments is not `Send` for every
     // lifetime, which axum handlers need. Bodies are serialised only when their call starts.
     let calls = (0..plan.calls.len()).map(|i| async move {

@@ -6,7 +6,8 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::response::{json_response, unix_now};
 use crate::routes::embeddings::family_for;
-use crate::state::AppState;
+use crate::routing::{self, Hints};
+use crate::state::{AppState, Deployment};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -16,6 +17,7 @@ use shale_translate::images::{
     bedrock_to_image_response, image_request_to_bedrock, ImageFamily, ImagesRequest,
 };
 use std::sync::Arc;
+use std::time::Instant;
 
 pub async fn generations(
     State(state): State<Arc<AppState>>,
@@ -35,9 +37,22 @@ pub async fn generations(
                 "`model` is required: name one of the image models in GET /v1/models.",
             )
         })?;
-    let deployment = state.deployment(model)?;
+    let (state, request) = (&*state, &request);
+    routing::run(state, &Hints::model(model), |deployment| async move {
+        generations_once(state, &deployment, request.clone(), started).await
+    })
+    .await
+}
+
+/// One attempt against one deployment (the router retries and falls back around it).
+async fn generations_once(
+    state: &AppState,
+    deployment: &Deployment,
+    request: ImagesRequest,
+    started: Instant,
+) -> Result<Response, ApiError> {
     let family = family_for(
-        &deployment,
+        deployment,
         ImageFamily::from_model_id,
         "an image generation",
     )?;

@@ -5,6 +5,7 @@
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::response::json_response;
+use crate::routing::{self, Hints};
 use crate::state::{AppState, Deployment};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -17,6 +18,7 @@ use shale_translate::rerank::{
     rerank_to_invoke, RerankRequest,
 };
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Which Bedrock API serves a deployment's rerank calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,28 +49,43 @@ pub async fn rerank(
         value: request,
         received: started,
     } = request;
-    let deployment = state.deployment(&request.model)?;
+    let (state, request) = (&*state, &request);
+    routing::run(
+        state,
+        &Hints::model(&request.model),
+        |deployment| async move { rerank_once(state, &deployment, request, started).await },
+    )
+    .await
+}
+
+/// One attempt against one deployment (the router retries and falls back around it).
+async fn rerank_once(
+    state: &AppState,
+    deployment: &Deployment,
+    request: &RerankRequest,
+    started: Instant,
+) -> Result<Response, ApiError> {
     deployment.require_bedrock("rerank")?;
     let target = &deployment.target;
     let id = uuid::Uuid::new_v4().to_string();
     let upstream_time;
 
-    let response = match rerank_api(&deployment) {
+    let response = match rerank_api(deployment) {
         RerankApi::AgentRuntime => {
             let arn = foundation_model_arn(target.region(), target.model_id());
-            let body = Bytes::from(rerank_to_agent_runtime(&request, &arn)?);
+            let body = Bytes::from(rerank_to_agent_runtime(request, &arn)?);
             let answer = state.bedrock.rerank(target, body).await?;
             upstream_time = answer.upstream_time;
-            agent_runtime_to_rerank(&answer.body, &request, id)?
+            agent_runtime_to_rerank(&answer.body, request, id)?
         }
         RerankApi::Invoke => {
-            let body = Bytes::from(rerank_to_invoke(&request)?);
+            let body = Bytes::from(rerank_to_invoke(request)?);
             let answer = state
                 .bedrock
                 .call(target, Operation::Invoke, body, &HeaderMap::new())
                 .await?;
             upstream_time = answer.upstream_time;
-            invoke_to_rerank(&answer.body, &request, id)?
+            invoke_to_rerank(&answer.body, request, id)?
         }
     };
     let json = serde_json::to_vec(&response).expect("JSON serialises");
