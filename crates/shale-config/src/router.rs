@@ -94,6 +94,8 @@ pub struct RoutingSettings {
     pub prompt_caching_affinity: bool,
     /// `redis_*` or `cache_params` of type redis.
     pub redis: Option<RedisSettings>,
+    /// Every router key found, as `section.key = value` (secrets masked), for `shale check`.
+    pub understood: Vec<String>,
 }
 
 impl Default for RoutingSettings {
@@ -116,6 +118,7 @@ impl Default for RoutingSettings {
             model_group_alias: Vec::new(),
             prompt_caching_affinity: false,
             redis: None,
+            understood: Vec::new(),
         }
     }
 }
@@ -189,6 +192,13 @@ impl RoutingSettings {
             format!("{section}.{key}")
         };
         let mut s = RoutingSettings::default();
+        for (key, value) in &merged {
+            let shown = match key.as_str() {
+                "redis_password" | "redis_url" | "cache_params" => "(set)".to_string(),
+                _ => value.to_string(),
+            };
+            s.understood.push(format!("{} = {shown}", path_of(key)));
+        }
         let mut f = Fields::new(merged, "router_settings");
 
         if let Some(name) = f.string("routing_strategy")? {

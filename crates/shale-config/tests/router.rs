@@ -70,6 +70,23 @@ litellm_settings:
         other => panic!("{other:?}"),
     }
     assert!(cfg.findings.is_empty(), "{:?}", cfg.findings);
+    let understood = r.understood.join("\n");
+    assert!(
+        understood.contains("router_settings.routing_strategy = \"latency-based-routing\""),
+        "{understood}"
+    );
+    assert!(
+        understood.contains("litellm_settings.default_fallbacks = [\"b\"]"),
+        "{understood}"
+    );
+    assert!(
+        understood.contains("router_settings.redis_password = (set)"),
+        "{understood}"
+    );
+    assert!(
+        !understood.contains("pw"),
+        "secrets are masked: {understood}"
+    );
 }
 
 #[test]

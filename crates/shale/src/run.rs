@@ -78,6 +78,21 @@ fn check(path: &Path) -> ExitCode {
                 "  anthropic-beta (/v1/messages → Bedrock): {}",
                 config.general_settings.anthropic_beta.describe()
             );
+            for m in config
+                .model_list
+                .iter()
+                .filter(|m| m.params.rpm.is_some() || m.params.tpm.is_some())
+            {
+                println!(
+                    "understood: {} limits: rpm {}, tpm {}",
+                    m.label(),
+                    m.params.rpm.map_or("-".into(), |v| v.to_string()),
+                    m.params.tpm.map_or("-".into(), |v| v.to_string())
+                );
+            }
+            for key in &config.routing.understood {
+                println!("understood: {key}");
+            }
             for finding in &config.findings {
                 println!("{finding}");
             }
