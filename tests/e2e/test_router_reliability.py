@@ -239,3 +239,28 @@ def test_readme_routing_example_passes_check(tmp_path):
     assert "OK — 6 deployment(s), 3 model name(s)" in out.stdout
     assert "understood: router_settings.routing_strategy" in out.stdout
     assert "ignored" not in out.stdout, out.stdout
+
+
+def test_anthropic_messages_are_routed_too(emus):
+    import anthropic
+
+    from shale_harness import deployment
+
+    def claude(url, model_id):
+        d = deployment("claude", "bedrock/us.anthropic.claude-3-7-sonnet-20250219-v1:0", url)
+        d["model_info"] = {"id": model_id}
+        return d
+
+    gw = Gateway([claude(emus.urls[0], "c-east"), claude(emus.urls[1], "c-west")],
+                 router_settings={"disable_cooldowns": True})
+    try:
+        emus.ctl[0].script(errors("ThrottlingException", 50, "Too many requests"))
+        client = anthropic.Anthropic(base_url=gw.url, api_key=GATEWAY_KEY, max_retries=0)
+        for _ in range(6):
+            raw = client.messages.with_raw_response.create(
+                model="claude", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+            )
+            assert raw.headers["x-litellm-model-id"] == "c-west"
+            assert raw.parse().content[0].text
+    finally:
+        gw.stop()

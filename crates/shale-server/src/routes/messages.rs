@@ -11,6 +11,7 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::response::{json_response, set_overhead};
 use crate::routes::messages_stream::anthropic_sse_response;
+use crate::routing::{self, Hints};
 use crate::state::{AppState, Deployment};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
@@ -84,11 +85,29 @@ async fn run(
         value: request,
         received: started,
     } = request?;
-    let deployment = state.deployment(&request.model)?;
+    let request = &request;
+    routing::run(
+        state,
+        &Hints::model(&request.model),
+        |deployment| async move {
+            run_once(state, &deployment, headers, request.clone(), started).await
+        },
+    )
+    .await
+}
+
+/// One attempt against one deployment (the router retries and falls back around it).
+async fn run_once(
+    state: &AppState,
+    deployment: &Deployment,
+    headers: &HeaderMap,
+    request: MessagesRequest,
+    started: std::time::Instant,
+) -> Result<Response, ApiError> {
     let stream = request.stream.unwrap_or(false);
-    let ctx = context(state, &deployment, headers);
+    let ctx = context(state, deployment, headers);
     let target = &deployment.target;
-    if is_native(&deployment) {
+    if is_native(deployment) {
         let call = messages_to_invoke(request.rest, &ctx)?;
         if !call.dropped_betas.is_empty() || !call.removed_keys.is_empty() {
             tracing::debug!(dropped_betas = ?call.dropped_betas, removed_keys = ?call.removed_keys,
