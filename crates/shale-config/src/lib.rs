@@ -20,6 +20,7 @@ mod error;
 mod fields;
 mod findings;
 mod model;
+mod responses_store;
 mod route;
 mod settings;
 
@@ -27,6 +28,7 @@ pub use anthropic_beta::AnthropicBetaSettings;
 pub use error::ConfigError;
 pub use findings::{Finding, Severity};
 pub use model::{LitellmParams, ModelEntry};
+pub use responses_store::ResponsesStoreSettings;
 pub use route::{Api, InvokeSpec, ModelRoute, RouteError};
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
 pub use shale_core::Secret;
