@@ -12,6 +12,7 @@
 use crate::auth::require_master_key;
 use crate::routes::{
     chat, completions, embeddings, fallback, health, images, messages, models, passthrough, rerank,
+    responses,
 };
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
@@ -37,6 +38,12 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/rerank", post(rerank::rerank))
         .route("/messages", post(messages::messages))
         .route("/messages/count_tokens", post(messages::count_tokens))
+        .route("/responses", post(responses::create))
+        .route(
+            "/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
+        )
+        .route("/responses/{id}/input_items", get(responses::input_items))
 }
 
 fn health_routes() -> Router<Arc<AppState>> {

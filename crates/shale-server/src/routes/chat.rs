@@ -5,7 +5,7 @@
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::response::{json_response, set_overhead, unix_now};
-use crate::sse::{sse_from_chunks, sse_response, ChunkMapper};
+use crate::sse::{sse_from_chunks, sse_response, ChunkMapper, DataLines, StreamShape};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
@@ -29,6 +29,26 @@ pub struct OutputShape {
     pub chunk: Option<ChunkMapper>,
 }
 
+/// How a pipeline's answer reaches the client: the JSON of a complete answer, and the writer of
+/// a stream (stateful shapes such as the Responses API's implement this themselves).
+pub trait Shape: Send + 'static {
+    type Stream: StreamShape;
+    fn complete(self, completion: ChatCompletion) -> serde_json::Value;
+    fn stream(self) -> Self::Stream;
+}
+
+impl Shape for OutputShape {
+    type Stream = DataLines;
+
+    fn complete(self, completion: ChatCompletion) -> serde_json::Value {
+        (self.complete)(completion)
+    }
+
+    fn stream(self) -> DataLines {
+        DataLines(self.chunk)
+    }
+}
+
 pub const CHAT_SHAPE: OutputShape = OutputShape {
     complete: |c| serde_json::to_value(c).unwrap_or_default(),
     chunk: None,
@@ -50,11 +70,11 @@ pub async fn chat_completions(
 }
 
 /// The shared chat pipeline.
-pub async fn run_chat(
+pub async fn run_chat<S: Shape>(
     state: &AppState,
     headers: &HeaderMap,
     request: ChatRequest,
-    shape: OutputShape,
+    shape: S,
     started: Instant,
 ) -> Result<Response, ApiError> {
     let deployment = state.deployment(&request.model)?;
@@ -84,7 +104,7 @@ pub async fn run_chat(
             )
             .await?;
         let translator = api.stream_translator(&response_ctx, call.include_usage);
-        let mut response = sse_response(upstream, translator, shape.chunk);
+        let mut response = sse_response(upstream, translator, shape.stream());
         set_overhead(&mut response, translation);
         return Ok(response);
     }
@@ -102,9 +122,9 @@ pub async fn run_chat(
     if call.stream {
         // An API that cannot stream: answer the stream from the complete response.
         let chunks = completion_to_chunks(completion, call.include_usage);
-        return Ok(sse_from_chunks(chunks, shape.chunk));
+        return Ok(sse_from_chunks(chunks, shape.stream()));
     }
-    let json = serde_json::to_vec(&(shape.complete)(completion)).unwrap_or_default();
+    let json = serde_json::to_vec(&shape.complete(completion)).unwrap_or_default();
     Ok(json_response(json, started, answer.upstream_time))
 }
 

@@ -12,3 +12,4 @@ pub mod messages_stream;
 pub mod models;
 pub mod passthrough;
 pub mod rerank;
+pub mod responses;
