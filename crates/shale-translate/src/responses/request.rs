@@ -149,6 +149,16 @@ fn input_items(input: &Value, id: &str) -> Result<Vec<Value>, TranslateError> {
             if !obj.contains_key("type") {
                 obj.insert("type".into(), "message".into());
             }
+            // Message text as a string → one text part, as OpenAI lists input items.
+            if let Some(Value::String(text)) = obj.get("content") {
+                let kind = if obj.get("role").and_then(Value::as_str) == Some("assistant") {
+                    "output_text"
+                } else {
+                    "input_text"
+                };
+                let part = json!([{"type": kind, "text": text}]);
+                obj.insert("content".into(), part);
+            }
             if !obj.contains_key("id") {
                 let prefix = match obj.get("type").and_then(Value::as_str) {
                     Some("function_call") => "fc",
