@@ -14,7 +14,7 @@
 //! files, then review the diff.
 
 mod common;
-use common::{case_dirs, check, read_json, CREATED};
+use common::{case_dirs, check, error_answer, read_json, CREATED};
 
 use std::path::Path;
 
@@ -70,7 +70,7 @@ fn run_case(dir: &Path) -> Vec<String> {
                     )),
                 }
             }
-            Err(e) => failures.extend(check(dir, "error.json", &e.to_openai_json())),
+            Err(e) => failures.extend(check(dir, "error.json", &error_answer(e))),
         }
     }
 
