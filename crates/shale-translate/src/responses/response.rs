@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use super::items::REDACTED_PREFIX;
 use super::types::ResponsesRequest;
-use crate::completion::{ChatCompletion, ThinkingBlockOut, Usage};
+use crate::completion::{ChatCompletion, Usage};
+use crate::openai::ThinkingBlock;
 
 /// What every output of one response shares: its id, creation time, model, the request's
 /// settings to echo, and the namespaced tool names to map back.
@@ -162,7 +163,7 @@ pub(crate) fn reasoning_item(id: String, text: &str, encrypted: Option<&str>) ->
 }
 
 /// The `reasoning` item of one thinking block.
-pub(crate) fn thinking_item(id: String, block: &ThinkingBlockOut) -> Value {
+pub(crate) fn thinking_item(id: String, block: &ThinkingBlock) -> Value {
     match block.kind.as_str() {
         "redacted_thinking" => {
             let enc = format!("{REDACTED_PREFIX}{}", block.data.as_deref().unwrap_or(""));
