@@ -55,6 +55,20 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 npm ci --prefix tests/claude-code --no-audit --no-fund --loglevel=error
 # --- end of issue #12 block ---------------------------------------------------------------------
+# --- Responses API / Codex CLI (issue #19) ------------------------------------------------------
+# tests/e2e/test_codex.py drives the pinned Codex CLI (tests/codex/package-lock.json; the native
+# binary comes as an npm optional dependency).
+step "Codex CLI for the end-to-end tests (npm ci --prefix tests/codex)"
+if ! command -v npm >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+  else
+    echo "npm is missing: install nodejs and npm" >&2
+    exit 1
+  fi
+fi
+npm ci --prefix tests/codex --no-audit --no-fund --loglevel=error
+# --- end Responses API / Codex CLI --------------------------------------------------------------
 
 step "end-to-end tests (pytest: OpenAI SDK, boto3, packaging)"
 export SHALE_BIN="$PWD/target/debug/shale"

@@ -3,6 +3,7 @@
 
 use crate::anthropic_beta::AnthropicBetaSettings;
 use crate::fields::Fields;
+use crate::responses_store::ResponsesStoreSettings;
 use crate::{json_kind, ConfigError, Finding, Secret};
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub struct GeneralSettings {
     pub shutdown_grace: Duration,
     /// Which Anthropic beta flags `/v1/messages` forwards to Bedrock.
     pub anthropic_beta: AnthropicBetaSettings,
+    /// Bounds of the in-memory Responses API store.
+    pub responses_store: ResponsesStoreSettings,
     /// Everything else, kept as given.
     pub other: Map<String, Value>,
 }
@@ -42,6 +45,7 @@ impl Default for GeneralSettings {
             media_fetch: MediaFetchSettings::default(),
             shutdown_grace: Duration::from_secs(30),
             anthropic_beta: AnthropicBetaSettings::default(),
+            responses_store: ResponsesStoreSettings::default(),
             other: Map::new(),
         }
     }
@@ -137,6 +141,16 @@ impl GeneralSettings {
             }
         };
         let anthropic_beta = AnthropicBetaSettings::from_value(f.raw("anthropic_beta"))?;
+        let responses_store = match f.raw("responses_store") {
+            None => ResponsesStoreSettings::default(),
+            Some(Value::Object(m)) => ResponsesStoreSettings::from_map(m)?,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    path: format!("{path}.responses_store"),
+                    message: format!("expected a mapping, found {}", json_kind(&other)),
+                })
+            }
+        };
         let other = f.into_rest();
         for key in other.keys() {
             let why = if IGNORED_GENERAL.contains(&key.as_str()) {
@@ -154,6 +168,7 @@ impl GeneralSettings {
             media_fetch,
             shutdown_grace,
             anthropic_beta,
+            responses_store,
             other,
         })
     }

@@ -12,7 +12,7 @@
 use crate::auth::require_master_key;
 use crate::routes::{
     chat, completions, embeddings, fallback, health, images, messages, models, passthrough, rerank,
-    router_health,
+    responses, router_health,
 };
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
@@ -39,6 +39,12 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/messages", post(messages::messages))
         .route("/messages/count_tokens", post(messages::count_tokens))
         .route("/health", get(router_health::health))
+        .route("/responses", post(responses::create))
+        .route(
+            "/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
+        )
+        .route("/responses/{id}/input_items", get(responses::input_items))
 }
 
 fn health_routes() -> Router<Arc<AppState>> {

@@ -55,6 +55,14 @@ pub fn request_is_authorized(key: &MasterKey, headers: &HeaderMap) -> bool {
     ok
 }
 
+/// The key the caller presented: the first key header, without a `Bearer ` prefix.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    KEY_HEADERS.iter().find_map(|name| {
+        let text = headers.get(*name)?.to_str().ok()?;
+        Some(strip_bearer(text.trim()))
+    })
+}
+
 fn strip_bearer(value: &str) -> &str {
     match value.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),

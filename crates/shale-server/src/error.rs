@@ -29,6 +29,12 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("No route for {path}.")]
     NotFound { path: String },
+    /// A stored object (e.g. a response) that does not exist for the caller's key.
+    #[error("{message}")]
+    ObjectNotFound {
+        message: String,
+        param: Option<&'static str>,
+    },
     /// A failure whose client form was decided by the crate that understands it: an error Bedrock
     /// answered (or failing to reach it), or a request/answer the translation refused.
     #[error("{}", error.message)]
@@ -89,6 +95,9 @@ impl ApiError {
                 ),
                 ApiError::NotFound { .. } => {
                     (404, ErrorType::InvalidRequest, None, Some("not_found"))
+                }
+                ApiError::ObjectNotFound { param, .. } => {
+                    (404, ErrorType::InvalidRequest, *param, None)
                 }
                 ApiError::Internal(_) => (500, ErrorType::Api, None, None),
             };

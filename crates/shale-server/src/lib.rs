@@ -11,6 +11,7 @@ pub mod body;
 pub mod error;
 pub mod media;
 pub mod response;
+pub mod responses_store;
 pub mod routes;
 pub mod routing;
 pub mod sse;

@@ -1,7 +1,9 @@
 //! Server-sent events for streamed completions: a body → body transform that pulls Bedrock events
-//! one at a time, translates each as it arrives (never buffering the stream), writes
-//! `data: {chunk}\n\n` lines, ends with `data: [DONE]`, reports a mid-stream failure as one
-//! OpenAI-shaped `data: {"error":…}` event, and sends keep-alive comments during long silences.
+//! one at a time, translates each as it arrives (never buffering the stream), and hands the chat
+//! chunks to a [`StreamShape`] that writes them: [`DataLines`] for chat and `/completions`
+//! (`data: {chunk}\n\n` lines, `data: [DONE]`, a mid-stream failure as one OpenAI-shaped
+//! `data: {"error":…}` event), or a stateful shape writing named events (the Responses API).
+//! Keep-alive comments go out during long silences.
 //! Dropping the body (client gone) drops the upstream stream, which cancels the Bedrock request.
 
 use crate::error::ApiError;
@@ -21,12 +23,13 @@ use std::time::Duration;
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// A complete stream from chunks already at hand (models whose API cannot stream).
-pub fn sse_from_chunks(chunks: Vec<ChatChunk>, mapper: Option<ChunkMapper>) -> Response {
+pub fn sse_from_chunks<S: StreamShape>(chunks: Vec<ChatChunk>, mut shape: S) -> Response {
     let mut out = BytesMut::new();
+    shape.begin(&mut out);
     for chunk in chunks {
-        write_chunk(&mut out, chunk, mapper);
+        shape.on_chunk(chunk, &mut out);
     }
-    out.put_slice(b"data: [DONE]\n\n");
+    shape.finish(&mut out);
     event_stream_response(Body::from(out.freeze()))
 }
 
@@ -46,24 +49,69 @@ fn event_stream_response(body: Body) -> Response {
 /// How chunks are written: as `chat.completion.chunk` or re-shaped (e.g. `text_completion`).
 pub type ChunkMapper = fn(ChatChunk) -> Option<serde_json::Value>;
 
-struct SseState<T> {
+/// How one stream's chat chunks are written to the client. Stateful: an implementation may
+/// remember what it wrote (the Responses API's events depend on what came before).
+pub trait StreamShape: Send + 'static {
+    /// Written as soon as the stream starts, before the first upstream event.
+    fn begin(&mut self, _out: &mut BytesMut) {}
+    /// One chat chunk.
+    fn on_chunk(&mut self, chunk: ChatChunk, out: &mut BytesMut);
+    /// The upstream ended normally.
+    fn finish(&mut self, out: &mut BytesMut);
+    /// The stream failed after it started; nothing follows.
+    fn fail(&mut self, err: &ApiError, out: &mut BytesMut);
+}
+
+/// `data: {chunk}` lines (optionally re-shaped), `data: [DONE]` at the end, and a failure as
+/// one `data: {"error":…}` event: the chat and `/completions` wire format.
+#[derive(Clone, Copy)]
+pub struct DataLines(pub Option<ChunkMapper>);
+
+impl StreamShape for DataLines {
+    fn on_chunk(&mut self, chunk: ChatChunk, out: &mut BytesMut) {
+        write_chunk(out, chunk, self.0);
+    }
+
+    fn finish(&mut self, out: &mut BytesMut) {
+        out.put_slice(b"data: [DONE]\n\n");
+    }
+
+    fn fail(&mut self, err: &ApiError, out: &mut BytesMut) {
+        out.put_slice(b"data: ");
+        out.put_slice(&err.to_json());
+        out.put_slice(b"\n\n");
+    }
+}
+
+/// Writes one named event: `event: {name}\ndata: {json}\n\n`.
+pub fn write_event<T: Serialize>(out: &mut BytesMut, name: &str, data: &T) {
+    out.put_slice(b"event: ");
+    out.put_slice(name.as_bytes());
+    out.put_slice(b"\ndata: ");
+    serde_json::to_writer((&mut *out).writer(), data).expect("events serialise");
+    out.put_slice(b"\n\n");
+}
+
+struct SseState<T, S> {
     upstream: EventStream,
     translator: T,
-    mapper: Option<ChunkMapper>,
+    shape: S,
+    begun: bool,
     keep_alive: IdleTimer,
     done: bool,
 }
 
 /// Builds the streaming response.
-pub fn sse_response<T: EventTranslator>(
+pub fn sse_response<T: EventTranslator, S: StreamShape>(
     upstream: EventStream,
     translator: T,
-    mapper: Option<ChunkMapper>,
+    shape: S,
 ) -> Response {
     let state = SseState {
         upstream,
         translator,
-        mapper,
+        shape,
+        begun: false,
         keep_alive: IdleTimer::new(KEEP_ALIVE),
         done: false,
     };
@@ -72,28 +120,35 @@ pub fn sse_response<T: EventTranslator>(
             return None;
         }
         let mut out = BytesMut::new();
+        if !s.begun {
+            s.begun = true;
+            s.shape.begin(&mut out);
+            if !out.is_empty() {
+                return Some((Ok::<Bytes, Infallible>(out.freeze()), s));
+            }
+        }
         match s.keep_alive.next(&mut s.upstream).await {
             Err(_) => out.put_slice(b": keep-alive\n\n"),
             Ok(Some(Ok(event))) => match s.translator.on_event(&event.event_type, &event.payload) {
                 Ok(chunks) => {
                     for chunk in chunks {
-                        write_chunk(&mut out, chunk, s.mapper);
+                        s.shape.on_chunk(chunk, &mut out);
                     }
                 }
                 Err(err) => {
-                    write_error(&mut out, &ApiError::from(err));
+                    fail(&mut s.shape, &mut out, &ApiError::from(err));
                     s.done = true;
                 }
             },
             Ok(Some(Err(err))) => {
-                write_error(&mut out, &ApiError::from(err));
+                fail(&mut s.shape, &mut out, &ApiError::from(err));
                 s.done = true;
             }
             Ok(None) => {
                 for chunk in s.translator.finish() {
-                    write_chunk(&mut out, chunk, s.mapper);
+                    s.shape.on_chunk(chunk, &mut out);
                 }
-                out.put_slice(b"data: [DONE]\n\n");
+                s.shape.finish(&mut out);
                 s.done = true;
             }
         }
@@ -122,9 +177,7 @@ fn write_data<T: Serialize>(out: &mut BytesMut, value: &T) {
     out.put_slice(b"\n\n");
 }
 
-fn write_error(out: &mut BytesMut, err: &ApiError) {
+fn fail<S: StreamShape>(shape: &mut S, out: &mut BytesMut, err: &ApiError) {
     tracing::warn!(error = %err, "stream failed after it started");
-    out.put_slice(b"data: ");
-    out.put_slice(&err.to_json());
-    out.put_slice(b"\n\n");
+    shape.fail(err, out);
 }

@@ -6,6 +6,7 @@
 use crate::auth::MasterKey;
 use crate::error::ApiError;
 use crate::media::MediaFetcher;
+use crate::responses_store::{MemoryStore, ResponseStore};
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use rand::Rng;
@@ -178,6 +179,8 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// Unix time the config was loaded (the `created` of `/v1/models` entries).
     pub created: u64,
+    /// Stored Responses API answers (`store: true`).
+    pub responses: Arc<dyn ResponseStore>,
 }
 
 impl AppState {
@@ -221,6 +224,9 @@ impl AppState {
             models_json,
             draining: AtomicBool::new(false),
             created,
+            responses: Arc::new(MemoryStore::new(
+                config.general_settings.responses_store.clone(),
+            )),
             config: Arc::new(config),
         })
     }

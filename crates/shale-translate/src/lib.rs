@@ -33,6 +33,7 @@ pub mod names;
 pub mod normalize;
 pub mod openai;
 pub mod rerank;
+pub mod responses;
 pub mod schema;
 pub mod text_completion;
 pub mod think;

@@ -6,7 +6,7 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::response::{json_response, set_overhead, unix_now};
 use crate::routing;
-use crate::sse::{sse_from_chunks, sse_response, ChunkMapper};
+use crate::sse::{sse_from_chunks, sse_response, ChunkMapper, DataLines, StreamShape};
 use crate::state::{AppState, Deployment};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
@@ -28,6 +28,26 @@ pub struct OutputShape {
     pub complete: fn(ChatCompletion) -> serde_json::Value,
     /// Streaming: re-shapes chunks (`None` keeps `chat.completion.chunk`).
     pub chunk: Option<ChunkMapper>,
+}
+
+/// How a pipeline's answer reaches the client: the JSON of a complete answer, and the writer of
+/// a stream (stateful shapes such as the Responses API's implement this themselves).
+pub trait Shape: Send + 'static {
+    type Stream: StreamShape;
+    fn complete(self, completion: ChatCompletion) -> serde_json::Value;
+    fn stream(self) -> Self::Stream;
+}
+
+impl Shape for OutputShape {
+    type Stream = DataLines;
+
+    fn complete(self, completion: ChatCompletion) -> serde_json::Value {
+        (self.complete)(completion)
+    }
+
+    fn stream(self) -> DataLines {
+        DataLines(self.chunk)
+    }
 }
 
 pub const CHAT_SHAPE: OutputShape = OutputShape {
@@ -52,11 +72,11 @@ pub async fn chat_completions(
 
 /// The shared chat pipeline: the router picks the deployment (and retries / falls back), each
 /// attempt translates for its deployment and calls Bedrock.
-pub async fn run_chat(
+pub async fn run_chat<S: Shape + Clone>(
     state: &AppState,
     headers: &HeaderMap,
     mut request: ChatRequest,
-    shape: OutputShape,
+    shape: S,
     started: Instant,
 ) -> Result<Response, ApiError> {
     if state.router.resolve(&request.model).is_none() {
@@ -64,14 +84,14 @@ pub async fn run_chat(
     }
     let hints = routing::chat_hints(state, &mut request);
     let fetched_media = state.media.fetch_all(remote_media_urls(&request)).await?;
-    let (request, fetched_media) = (&request, &fetched_media);
+    let (request, fetched_media, shape) = (&request, &fetched_media, &shape);
     routing::run(state, &hints, |deployment| async move {
         chat_once(
             state,
             &deployment,
             headers,
             request.clone(),
-            shape,
+            shape.clone(),
             started,
             fetched_media,
         )
@@ -81,12 +101,12 @@ pub async fn run_chat(
 }
 
 /// One attempt of the chat pipeline against one deployment.
-async fn chat_once(
+async fn chat_once<S: Shape>(
     state: &AppState,
     deployment: &Deployment,
     headers: &HeaderMap,
     request: ChatRequest,
-    shape: OutputShape,
+    shape: S,
     started: Instant,
     fetched_media: &FetchedMedia,
 ) -> Result<Response, ApiError> {
@@ -115,7 +135,7 @@ async fn chat_once(
             )
             .await?;
         let translator = api.stream_translator(&response_ctx, call.include_usage);
-        let mut response = sse_response(upstream, translator, shape.chunk);
+        let mut response = sse_response(upstream, translator, shape.stream());
         set_overhead(&mut response, translation);
         return Ok(response);
     }
@@ -133,10 +153,10 @@ async fn chat_once(
     if call.stream {
         // An API that cannot stream: answer the stream from the complete response.
         let chunks = completion_to_chunks(completion, call.include_usage);
-        return Ok(sse_from_chunks(chunks, shape.chunk));
+        return Ok(sse_from_chunks(chunks, shape.stream()));
     }
     let tokens = completion.usage.as_ref().map(|u| u.total_tokens);
-    let json = serde_json::to_vec(&(shape.complete)(completion)).unwrap_or_default();
+    let json = serde_json::to_vec(&shape.complete(completion)).unwrap_or_default();
     let mut response = json_response(json, started, answer.upstream_time);
     if let Some(t) = tokens {
         // For the router's tpm accounting.

@@ -12,4 +12,5 @@ pub mod messages_stream;
 pub mod models;
 pub mod passthrough;
 pub mod rerank;
+pub mod responses;
 pub mod router_health;

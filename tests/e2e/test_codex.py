@@ -1,0 +1,171 @@
+"""Codex CLI (`@openai/codex`, pinned in tests/codex/package.json) through shale + the emulator.
+
+Codex only speaks the Responses API. The test writes a throw-away CODEX_HOME whose config.toml
+points a custom provider (`wire_api = "responses"`) at shale, runs `codex exec`, and checks that a
+turn completes with the emulator's answer, and that a turn where the model calls Codex's shell
+tool runs the command and sends its output back.
+
+Needs `npm ci --prefix tests/codex` (tests/run-all.sh does it); skipped when Codex is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import tempfile
+
+import pytest
+
+from shale_harness import (
+    EMULATOR_BIN,
+    GATEWAY_KEY,
+    EmulatorControl,
+    deployment,
+    start_gateway,
+    start_process,
+    stop_process,
+)
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CODEX = REPO / "tests" / "codex" / "node_modules" / ".bin" / "codex"
+MODEL_ID = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+
+pytestmark = pytest.mark.skipif(
+    not CODEX.exists(), reason="Codex CLI not installed: run `npm ci --prefix tests/codex`"
+)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    emu_proc, emu_url = start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
+    config = {
+        "model_list": [deployment("claude-sonnet", f"bedrock/{MODEL_ID}", emu_url)],
+        "general_settings": {"master_key": GATEWAY_KEY},
+    }
+    gw_proc, gw_url, _ = start_gateway(config)
+    yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
+    stop_process(gw_proc)
+    stop_process(emu_proc)
+
+
+CONFIG_TOML = """\
+model = "claude-sonnet"
+model_provider = "shale"
+web_search = "disabled"
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+
+[model_providers.shale]
+name = "shale"
+base_url = "{base_url}/v1"
+env_key = "SHALE_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+"""
+
+
+def run_codex(stack, prompt: str, workdir: pathlib.Path) -> subprocess.CompletedProcess:
+    home = pathlib.Path(tempfile.mkdtemp(prefix="codex-home-"))
+    codex_home = home / ".codex"
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text(CONFIG_TOML.format(base_url=stack["url"]))
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "CODEX_HOME": str(codex_home),
+        "SHALE_API_KEY": GATEWAY_KEY,
+        "NO_COLOR": "1",
+        "RUST_LOG": "error",
+    }
+    return subprocess.run(
+        [str(CODEX), "exec", "--skip-git-repo-check", "--sandbox", "danger-full-access", "--json", prompt],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def events(proc: subprocess.CompletedProcess) -> list[dict]:
+    out = []
+    for line in proc.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def responses_calls(emulator: EmulatorControl) -> list[dict]:
+    return [q for q in emulator.requests() if q["path"].startswith("/model/")]
+
+
+def test_codex_exec_completes_a_turn(stack, tmp_path):
+    emulator = stack["emulator"]
+    emulator.reset()
+    # A plain answer (no tool call) for the first model request.
+    emulator.script([{
+        "operation": "converse-stream",
+        "events": [
+            {"type": "messageStart", "payload": {"role": "assistant"}},
+            {"type": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"text": "Hello from "}}},
+            {"type": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"text": "shale-emulator-codex."}}},
+            {"type": "contentBlockStop", "payload": {"contentBlockIndex": 0}},
+            {"type": "messageStop", "payload": {"stopReason": "end_turn"}},
+            {"type": "metadata", "payload": {"usage": {"inputTokens": 10, "outputTokens": 4, "totalTokens": 14},
+                                             "metrics": {"latencyMs": 5}}},
+        ],
+    }])
+    proc = run_codex(stack, "Say hello", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    evs = events(proc)
+    messages = [e["item"]["text"] for e in evs
+                if e.get("type") == "item.completed" and e.get("item", {}).get("type") == "agent_message"]
+    assert any("shale-emulator-codex" in m for m in messages), proc.stdout[-3000:]
+    assert any(e.get("type") == "turn.completed" for e in evs)
+    calls = responses_calls(emulator)
+    assert calls and calls[0]["path"].endswith("/converse-stream")
+    assert calls[0]["model_id"] == MODEL_ID
+    sent = calls[0]["body"]
+    assert "Say hello" in json.dumps(sent["messages"])
+    assert sent["toolConfig"]["tools"], "Codex's function tools reach Bedrock"
+
+
+def test_codex_runs_a_shell_tool_turn(stack, tmp_path):
+    emulator = stack["emulator"]
+    emulator.reset()
+    tool_input = json.dumps({"cmd": "echo shale-codex-ok"})
+    emulator.script([{
+        "operation": "converse-stream",
+        "events": [
+            {"type": "messageStart", "payload": {"role": "assistant"}},
+            {"type": "contentBlockStart", "payload": {"contentBlockIndex": 0, "start": {
+                "toolUse": {"toolUseId": "tooluse_codex1", "name": "exec_command"}}}},
+            {"type": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"toolUse": {"input": tool_input}}}},
+            {"type": "contentBlockStop", "payload": {"contentBlockIndex": 0}},
+            {"type": "messageStop", "payload": {"stopReason": "tool_use"}},
+            {"type": "metadata", "payload": {"usage": {"inputTokens": 10, "outputTokens": 4, "totalTokens": 14},
+                                             "metrics": {"latencyMs": 5}}},
+        ],
+    }])
+    proc = run_codex(stack, "Run echo shale-codex-ok and tell me what it printed", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    calls = responses_calls(emulator)
+    assert len(calls) >= 2, "Codex sent the tool output back"
+    follow = calls[1]["body"]["messages"]
+    results = [b["toolResult"] for m in follow for b in m["content"] if "toolResult" in b]
+    assert results and results[0]["toolUseId"] == "tooluse_codex1"
+    assert "shale-codex-ok" in json.dumps(results[0]["content"])
+    evs = events(proc)
+    assert any(e.get("type") == "turn.completed" for e in evs)
+    assert any(e.get("type") == "item.completed" and e.get("item", {}).get("type") == "command_execution"
+               for e in evs), proc.stdout[-3000:]
