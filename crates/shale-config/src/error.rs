@@ -30,6 +30,13 @@ pub enum ConfigError {
         model_name: String,
         message: String,
     },
+    /// Any of the errors above that names a field, with where that field is in the file.
+    #[error("{source} (line {line}, column {column})")]
+    Located {
+        line: usize,
+        column: usize,
+        source: Box<ConfigError>,
+    },
 }
 
 impl ConfigError {

@@ -62,8 +62,10 @@ impl<'p> Fields<'p> {
         match self.raw(key) {
             None => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
+            // `inf`, `NaN` and `1e999` parse as floats but are never a usable setting.
             Some(Value::String(s)) => match s.trim().parse::<f64>() {
-                Ok(v) => Ok(Some(v)),
+                Ok(v) if v.is_finite() => Ok(Some(v)),
+                Ok(_) => Err(self.err(key, "a finite number", &Value::String(s))),
                 Err(_) => Err(self.err(key, "a number", &Value::String(s))),
             },
             Some(other) => Err(self.err(key, "a number", &other)),
@@ -97,7 +99,13 @@ impl<'p> Fields<'p> {
     pub(crate) fn seconds(&mut self, key: &str) -> Result<Option<Duration>, ConfigError> {
         match self.f64(key)? {
             None => Ok(None),
-            Some(v) if v > 0.0 && v.is_finite() => Ok(Some(Duration::from_secs_f64(v))),
+            Some(v) if v > 0.0 => match Duration::try_from_secs_f64(v) {
+                Ok(d) => Ok(Some(d)),
+                Err(_) => Err(ConfigError::Invalid {
+                    path: format!("{}.{key}", self.path),
+                    message: format!("{v} seconds is too large"),
+                }),
+            },
             Some(v) => Err(ConfigError::Invalid {
                 path: format!("{}.{key}", self.path),
                 message: format!("expected a positive number of seconds, found {v}"),

@@ -24,6 +24,7 @@ mod responses_store;
 mod route;
 mod router;
 mod settings;
+mod validation;
 
 pub use anthropic_beta::AnthropicBetaSettings;
 pub use error::ConfigError;
@@ -68,10 +69,7 @@ impl Config {
         text: &str,
         lookup_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?;
-        let mut root = env::yaml_to_json(yaml, "")?;
-        env::resolve_env_refs(&mut root, &mut String::new(), lookup_env, None)?;
-        Config::from_json(root)
+        Config::parse(text, lookup_env, None).map_err(|e| validation::with_location(e, text))
     }
 
     /// Like [`Config::load`], for `shale check`: unset `os.environ/` variables are reported as
@@ -90,22 +88,29 @@ impl Config {
         text: &str,
         lookup_env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?;
-        let mut root = env::yaml_to_json(yaml, "")?;
         let mut missing = Vec::new();
-        env::resolve_env_refs(
-            &mut root,
-            &mut String::new(),
-            lookup_env,
-            Some(&mut missing),
-        )?;
-        let mut config = Config::from_json(root)?;
+        let mut config = Config::parse(text, lookup_env, Some(&mut missing))
+            .map_err(|e| validation::with_location(e, text))?;
         for (variable, path) in missing {
             config.findings.push(Finding::warning(
                 path,
                 format!("environment variable {variable} is not set: the gateway will refuse to start until it is"),
             ));
         }
+        Ok(config)
+    }
+
+    /// YAML → JSON tree → `os.environ/` references → typed config → number checks.
+    fn parse(
+        text: &str,
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+        missing: Option<&mut Vec<(String, String)>>,
+    ) -> Result<Config, ConfigError> {
+        let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(ConfigError::from_yaml)?;
+        let mut root = env::yaml_to_json(yaml, "")?;
+        env::resolve_env_refs(&mut root, &mut String::new(), lookup_env, missing)?;
+        let config = Config::from_json(root)?;
+        validation::check_numbers(&config)?;
         Ok(config)
     }
 

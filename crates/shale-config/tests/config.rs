@@ -61,7 +61,7 @@ fn missing_env_names_variable_and_field() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "environment variable AWS_SECRET_ACCESS_KEY is not set (referenced by model_list[0].litellm_params.aws_secret_access_key)"
+        "environment variable AWS_SECRET_ACCESS_KEY is not set (referenced by model_list[0].litellm_params.aws_secret_access_key) (line 7, column 30)"
     );
 }
 
@@ -195,7 +195,7 @@ fn entry_without_model_names_index_and_model_name() {
     let err = load("model_list:\n  - model_name: ok\n    litellm_params: {model: bedrock/us.amazon.nova-lite-v1:0}\n  - model_name: broken\n    litellm_params: {api_key: x}\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "model_list[1] (model_name: broken): `litellm_params.model` is required"
+        "model_list[1] (model_name: broken): `litellm_params.model` is required (line 4, column 5)"
     );
 }
 
@@ -230,17 +230,17 @@ fn wrong_types_name_the_field() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "model_list[0].litellm_params.timeout: expected a number, found a list"
+        "model_list[0].litellm_params.timeout: expected a number, found a list (line 3, column 51)"
     );
     let err = load("model_list: {a: 1}\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "model_list: expected a list, found a mapping"
+        "model_list: expected a list, found a mapping (line 1, column 13)"
     );
     let err = load("general_settings:\n  allow_unauthenticated: maybe\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "general_settings.allow_unauthenticated: expected true or false, found a string"
+        "general_settings.allow_unauthenticated: expected true or false, found a string (line 2, column 26)"
     );
     let err = load("general_settings:\n  media_fetch: {allow_ftp: true}\n").unwrap_err();
     assert!(
