@@ -243,7 +243,7 @@ pub(crate) fn inference_config(req: &mut ChatRequest, reasoning: &Reasoning) -> 
     let max = req
         .max_completion_tokens
         .or(req.max_tokens)
-        .or(reasoning.budget.map(|b| b + 4096));
+        .or(reasoning.budget.map(|b| b.saturating_add(4096)));
     if let Some(m) = max {
         ic.insert("maxTokens".into(), m.into());
     }
