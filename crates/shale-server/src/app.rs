@@ -6,8 +6,10 @@
 //! 3. `Trace` — one span per request (method, path, request id) and response status and latency,
 //!    all at debug level so the default `info` filter costs nothing on the hot path;
 //! 4. `PropagateRequestId` — echo `x-request-id` on the response;
-//! 5. auth (model, models and pass-through routes only; health is open);
-//! 6. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
+//! 5. `catch_panic` (`panic.rs`) — a panicking handler answers an OpenAI-shaped 500, logged with
+//!    the request id (inside the layers above, so that 500 is traced and carries the id);
+//! 6. auth (model, models and pass-through routes only; health is open);
+//! 7. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
 
 use crate::auth::require_master_key;
 use crate::routes::{
@@ -24,7 +26,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Routes that need the master key, without the `/v1` prefix.
 fn api_routes() -> Router<Arc<AppState>> {
@@ -98,6 +100,7 @@ pub fn build_app(state: Arc<AppState>) -> Router {
                         .unwrap_or("");
                     tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
                 }))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn(crate::panic::catch_panic)),
         )
 }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod media;
+pub mod panic;
 pub mod response;
 pub mod responses_store;
 pub mod routes;
