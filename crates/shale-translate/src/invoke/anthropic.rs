@@ -354,7 +354,7 @@ pub(super) fn build(
     let budget = thinking.as_ref().and_then(|(_, b)| *b);
     let max = max_tokens(req).unwrap_or_else(|| {
         let d = default_max_tokens(&caps.base_id);
-        budget.map_or(d, |b| d.max(b + 4096))
+        budget.map_or(d, |b| d.max(b.saturating_add(4096)))
     });
 
     let mut body = Map::new();

@@ -1,0 +1,376 @@
+//! Input generators shared by the property tests: arbitrary JSON biased towards the field names
+//! and values the translators look at, and mutations of real fixture documents (replace, remove,
+//! insert or retype any node), so generated inputs reach deep code paths instead of failing at
+//! the first field.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use proptest::prelude::*;
+use serde_json::{Map, Number, Value};
+use std::path::{Path, PathBuf};
+
+/// Keys the OpenAI, Anthropic, Converse and native model formats use.
+pub const KEYS: &[&str] = &[
+    "model",
+    "messages",
+    "role",
+    "content",
+    "type",
+    "text",
+    "image_url",
+    "url",
+    "detail",
+    "input_audio",
+    "file",
+    "file_data",
+    "file_id",
+    "filename",
+    "format",
+    "video_url",
+    "tools",
+    "function",
+    "name",
+    "description",
+    "parameters",
+    "strict",
+    "tool_choice",
+    "tool_calls",
+    "id",
+    "arguments",
+    "tool_call_id",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop",
+    "stream",
+    "stream_options",
+    "include_usage",
+    "n",
+    "seed",
+    "user",
+    "response_format",
+    "json_schema",
+    "schema",
+    "thinking",
+    "budget_tokens",
+    "reasoning_effort",
+    "reasoning_content",
+    "thinking_blocks",
+    "signature",
+    "cache_control",
+    "guardrailConfig",
+    "guardrailIdentifier",
+    "guardrailVersion",
+    "performanceConfig",
+    "serviceTier",
+    "requestMetadata",
+    "mediaSource",
+    "base64String",
+    "s3Location",
+    "uri",
+    "prompt",
+    "input",
+    "encoding_format",
+    "dimensions",
+    "documents",
+    "query",
+    "top_n",
+    "size",
+    "quality",
+    "index",
+    "delta",
+    "contentBlockIndex",
+    "start",
+    "toolUse",
+    "toolUseId",
+    "reasoningContent",
+    "redactedContent",
+    "stopReason",
+    "usage",
+    "inputTokens",
+    "outputTokens",
+    "metrics",
+    "latencyMs",
+    "message",
+    "content_block",
+    "stop_reason",
+    "partial_json",
+    "outputs",
+    "generation",
+    "completion",
+    "choices",
+    "finish_reason",
+    "bytes",
+    "p",
+    "input_tokens",
+    "output_tokens",
+    "amazon-bedrock-invocationMetrics",
+    "inputTokenCount",
+    "outputTokenCount",
+    "cacheReadInputTokens",
+    "cacheWriteInputTokens",
+    "trace",
+    "additionalModelRequestFields",
+];
+
+/// String values with a history of breaking parsers: non-ASCII next to ASCII prefixes, data
+/// URLs, tags, control characters, numbers as text.
+pub const STRINGS: &[&str] = &[
+    "",
+    " ",
+    "abcdé",
+    "é",
+    "🦀",
+    "data:",
+    "data:é",
+    "data:image/png;base64,",
+    "data:image/png;base64,iVBORw0KGgo=",
+    "data:image/png;base64,é",
+    "data:,%",
+    "data:,%e",
+    "data:text/plain,%C3%A9",
+    "data:;base64,====",
+    "s3://",
+    "s3://b/k.png",
+    "s3:/é",
+    "https://example.com/a.png",
+    "http://[::1]/x",
+    "user",
+    "assistant",
+    "system",
+    "tool",
+    "developer",
+    "function",
+    "text",
+    "image_url",
+    "input_audio",
+    "file",
+    "json_schema",
+    "json_object",
+    "auto",
+    "none",
+    "required",
+    "any",
+    "enabled",
+    "disabled",
+    "adaptive",
+    "high",
+    "low",
+    "minimal",
+    "medium",
+    "<think>",
+    "</think>",
+    "<think>a</think>b",
+    "</thi",
+    "\u{0}",
+    "\r\n",
+    "1e400",
+    "-1",
+    "NaN",
+    "ephemeral",
+    "tool_use",
+    "tool_result",
+    "image",
+    "document",
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "text_delta",
+    "input_json_delta",
+    "thinking_delta",
+    "signature_delta",
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "{",
+    "{\"a\":",
+    "[]",
+];
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(KEYS).prop_map(str::to_owned),
+        1 => "[a-z_]{0,6}",
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = Value> {
+    let ints = prop_oneof![
+        Just(0i64),
+        Just(-1),
+        Just(1),
+        Just(i64::MAX),
+        Just(i64::MIN),
+        any::<i64>()
+    ];
+    let uints = prop_oneof![Just(u64::MAX), Just(u64::MAX - 1), any::<u64>()];
+    prop_oneof![
+        1 => Just(Value::Null),
+        1 => any::<bool>().prop_map(Value::Bool),
+        1 => ints.prop_map(Value::from),
+        1 => uints.prop_map(Value::from),
+        1 => any::<f64>().prop_map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        4 => prop::sample::select(STRINGS).prop_map(|s| Value::String(s.to_owned())),
+        2 => any::<String>().prop_map(Value::String),
+    ]
+}
+
+/// Arbitrary JSON: up to 4 levels, biased keys and strings.
+pub fn json_value() -> impl Strategy<Value = Value> {
+    leaf().prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((key(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+/// One change to a document; `at` picks a node (pre-order, modulo the node count).
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    Replace {
+        at: usize,
+        with: Value,
+    },
+    Remove {
+        at: usize,
+    },
+    Insert {
+        at: usize,
+        key: String,
+        value: Value,
+    },
+    /// Wrap the node in a list (a scalar where a list is expected, and the reverse).
+    Wrap {
+        at: usize,
+    },
+    /// Replace the node with the first element / value it contains.
+    Unwrap {
+        at: usize,
+    },
+}
+
+pub fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        3 => (any::<usize>(), json_value()).prop_map(|(at, with)| Mutation::Replace { at, with }),
+        2 => any::<usize>().prop_map(|at| Mutation::Remove { at }),
+        2 => (any::<usize>(), key(), json_value())
+            .prop_map(|(at, key, value)| Mutation::Insert { at, key, value }),
+        1 => any::<usize>().prop_map(|at| Mutation::Wrap { at }),
+        1 => any::<usize>().prop_map(|at| Mutation::Unwrap { at }),
+    ]
+}
+
+/// JSON pointers of every node, pre-order (the root is "").
+fn pointers(v: &Value, here: String, out: &mut Vec<String>) {
+    out.push(here.clone());
+    match v {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                pointers(item, format!("{here}/{i}"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                let k = k.replace('~', "~0").replace('/', "~1");
+                pointers(item, format!("{here}/{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Applies `m` to `doc` (never fails: an impossible change is skipped).
+pub fn apply(doc: &mut Value, m: &Mutation) {
+    let mut all = Vec::new();
+    pointers(doc, String::new(), &mut all);
+    let pick = |at: usize| all[at % all.len()].clone();
+    match m {
+        Mutation::Replace { at, with } => {
+            if let Some(node) = doc.pointer_mut(&pick(*at)) {
+                *node = with.clone();
+            }
+        }
+        Mutation::Remove { at } => {
+            let ptr = pick(*at);
+            let Some((parent, last)) = ptr.rsplit_once('/') else {
+                return;
+            };
+            let last = last.replace("~1", "/").replace("~0", "~");
+            match doc.pointer_mut(parent) {
+                Some(Value::Object(map)) => {
+                    map.remove(&last);
+                }
+                Some(Value::Array(items)) => {
+                    if let Ok(i) = last.parse::<usize>() {
+                        if i < items.len() {
+                            items.remove(i);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Mutation::Insert { at, key, value } => match doc.pointer_mut(&pick(*at)) {
+            Some(Value::Object(map)) => {
+                map.insert(key.clone(), value.clone());
+            }
+            Some(Value::Array(items)) => items.push(value.clone()),
+            _ => {}
+        },
+        Mutation::Wrap { at } => {
+            if let Some(node) = doc.pointer_mut(&pick(*at)) {
+                *node = Value::Array(vec![node.take()]);
+            }
+        }
+        Mutation::Unwrap { at } => {
+            if let Some(node) = doc.pointer_mut(&pick(*at)) {
+                let inner = match node {
+                    Value::Array(items) => items.first().cloned(),
+                    Value::Object(map) => map.values().next().cloned(),
+                    _ => None,
+                };
+                if let Some(inner) = inner {
+                    *node = inner;
+                }
+            }
+        }
+    }
+}
+
+/// Every `name` file under `tests/fixtures/<group>/*/`, parsed.
+pub fn corpus(groups: &[&str], name: &str) -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut out = Vec::new();
+    for group in groups {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(group))
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        dirs.sort();
+        for dir in dirs {
+            if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+                out.push(serde_json::from_str(&text).expect("fixture JSON"));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no {name} fixtures in {groups:?}");
+    out
+}
+
+/// A fixture from `corpus` (by index) with up to `max` mutations applied.
+pub fn mutated(corpus: Vec<Value>, max: usize) -> impl Strategy<Value = Value> {
+    let n = corpus.len();
+    (0..n, prop::collection::vec(mutation(), 0..=max)).prop_map(move |(i, ms)| {
+        let mut doc = corpus[i].clone();
+        for m in &ms {
+            apply(&mut doc, m);
+        }
+        doc
+    })
+}
