@@ -42,11 +42,15 @@ pub(crate) fn reasoning_tokens(amrf: Option<&Value>) -> Option<u64> {
 
 /// OpenAI usage: `prompt_tokens = input + cache read + cache write`.
 pub fn usage_from_bedrock(u: &BedrockUsage, reasoning_tokens: Option<u64>) -> Usage {
-    let prompt = u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens;
+    // Saturating: the counts come from Bedrock and must not be able to panic (or wrap).
+    let prompt = u
+        .input_tokens
+        .saturating_add(u.cache_read_input_tokens)
+        .saturating_add(u.cache_write_input_tokens);
     Usage {
         prompt_tokens: prompt,
         completion_tokens: u.output_tokens,
-        total_tokens: prompt + u.output_tokens,
+        total_tokens: prompt.saturating_add(u.output_tokens),
         prompt_tokens_details: Some(PromptTokensDetails {
             cached_tokens: u.cache_read_input_tokens,
             cache_creation_tokens: u.cache_write_input_tokens,

@@ -340,7 +340,7 @@ pub fn assemble_embeddings(
                 targets.len()
             )));
         }
-        tokens += part.tokens;
+        tokens = tokens.saturating_add(part.tokens);
         for (vector, &i) in part.vectors.into_iter().zip(targets) {
             slots[i] = Some(vector);
         }

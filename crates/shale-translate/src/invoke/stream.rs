@@ -296,7 +296,7 @@ impl InvokeStreamTranslator {
                 })?;
                 for (i, tc) in calls.into_iter().enumerate() {
                     let k = tc.index.unwrap_or(i as u32);
-                    self.tool_count = self.tool_count.max(k + 1);
+                    self.tool_count = self.tool_count.max(k.saturating_add(1));
                     let (name, args) = match tc.function {
                         Some(f) => (f.name, openai_format::arguments_string(f.arguments)),
                         None => (None, String::new()),
@@ -337,7 +337,7 @@ impl InvokeStreamTranslator {
                             self.blocks.push((index, BlockKind::JsonTool));
                         } else {
                             let k = self.tool_count;
-                            self.tool_count += 1;
+                            self.tool_count = self.tool_count.saturating_add(1);
                             self.blocks.push((index, BlockKind::Tool(k)));
                             let id = block.get("id").and_then(Value::as_str).unwrap_or("");
                             let name = self.tool_names.original(name).to_owned();
@@ -376,7 +376,7 @@ impl InvokeStreamTranslator {
                             .map(|&(_, k)| k);
                         let kind = kind.unwrap_or_else(|| {
                             let k = BlockKind::Tool(self.tool_count);
-                            self.tool_count += 1;
+                            self.tool_count = self.tool_count.saturating_add(1);
                             self.blocks.push((index, k));
                             k
                         });
