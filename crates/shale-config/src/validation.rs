@@ -13,14 +13,17 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use std::cell::Cell;
 use std::fmt;
 
+/// Largest load-balancing weight: any number of them still adds up to a finite total.
+const MAX_WEIGHT: f64 = 1e15;
+
 /// Refuses numbers that are well-typed but impossible. Runs after typing, before serving.
 pub(crate) fn check_numbers(config: &Config) -> Result<(), ConfigError> {
     for entry in &config.model_list {
         if let Some(w) = entry.params.weight {
-            if !w.is_finite() || w < 0.0 {
+            if !w.is_finite() || w < 0.0 || w > MAX_WEIGHT {
                 return Err(ConfigError::Invalid {
                     path: format!("model_list[{}].litellm_params.weight", entry.index),
-                    message: format!("must be a finite number >= 0, found {w}"),
+                    message: format!("must be a finite number from 0 to {MAX_WEIGHT:e}, found {w}"),
                 });
             }
         }
