@@ -20,7 +20,7 @@ const MAX_WEIGHT: f64 = 1e15;
 pub(crate) fn check_numbers(config: &Config) -> Result<(), ConfigError> {
     for entry in &config.model_list {
         if let Some(w) = entry.params.weight {
-            if !w.is_finite() || w < 0.0 || w > MAX_WEIGHT {
+            if !(0.0..=MAX_WEIGHT).contains(&w) {
                 return Err(ConfigError::Invalid {
                     path: format!("model_list[{}].litellm_params.weight", entry.index),
                     message: format!("must be a finite number from 0 to {MAX_WEIGHT:e}, found {w}"),
