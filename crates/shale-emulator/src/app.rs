@@ -44,6 +44,7 @@ pub fn build(state: AppStateRef) -> Router {
             get(requests_get).delete(requests_delete),
         )
         .route("/_emulator/reset", post(reset))
+        .route("/_emulator/streams", get(streams_get))
         .route("/rerank", post(rerank_handler))
         .fallback(bedrock_handler)
         .with_state(state)
@@ -68,7 +69,7 @@ async fn info(State(state): State<AppStateRef>) -> Response {
             "description": "Amazon Bedrock emulator (bedrock-runtime, bedrock-agent-runtime rerank, STS)",
             "access_key_id": state.config.access_key_id,
             "operations": ["converse","converse-stream","invoke","invoke-with-response-stream","count-tokens","apply-guardrail","rerank","sts"],
-            "emulator_routes": ["/_emulator/script","/_emulator/requests","/_emulator/reset"],
+            "emulator_routes": ["/_emulator/script","/_emulator/requests","/_emulator/reset","/_emulator/streams"],
             "script_pending": state.script_pending(),
         }),
     )
@@ -126,9 +127,14 @@ async fn requests_delete(State(state): State<AppStateRef>) -> Response {
     json_response(StatusCode::OK, &json!({"cleared": true}))
 }
 
+async fn streams_get(State(state): State<AppStateRef>) -> Response {
+    json_response(StatusCode::OK, &state.streams.to_json())
+}
+
 async fn reset(State(state): State<AppStateRef>) -> Response {
     state.clear_requests();
     state.clear_script();
+    state.streams.reset();
     json_response(StatusCode::OK, &json!({"reset": true}))
 }
 
@@ -372,8 +378,9 @@ async fn finish(
                 return stream::response(
                     frames,
                     ending,
-                    state.config.stream_delay,
+                    stream::Pacing::new(state.config.stream_delay, Some(&script)),
                     &stream_headers(operation),
+                    &state.streams,
                 );
             }
             ScriptAction::Default => {}
@@ -385,8 +392,9 @@ async fn finish(
         Ok(Answered::Frames(frames, headers)) => stream::response(
             frames,
             stream::Ending::Clean,
-            state.config.stream_delay,
+            stream::Pacing::new(state.config.stream_delay, None),
             &headers,
+            &state.streams,
         ),
         Err(e) => e.into_response(),
     }

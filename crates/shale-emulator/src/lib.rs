@@ -35,6 +35,7 @@ mod state;
 mod stream;
 mod sts;
 mod text;
+mod tracking;
 mod validate;
 
 pub use config::{

@@ -58,6 +58,10 @@ pub struct StreamScript {
     pub cut_after: Option<usize>,
     /// Corrupt the message CRC of this frame (0-based).
     pub bad_crc_at: Option<usize>,
+    /// Fall silent for `pause_ms` before sending frame `pause_after` (0-based): a slow body.
+    pub pause_after: Option<usize>,
+    /// Length of that silence, in milliseconds.
+    pub pause_ms: Option<u64>,
 }
 
 /// One scripted frame.
@@ -161,6 +165,7 @@ fn parse_item(item: &Value) -> Result<ScriptItem, String> {
         "exception_after",
         "cut_after",
         "bad_crc_at",
+        "pause_after",
     ]
     .iter()
     .any(|k| obj.contains_key(*k))
@@ -234,6 +239,8 @@ fn parse_stream(item: &Value) -> Result<StreamScript, String> {
         exception,
         cut_after: opt_usize(item, "cut_after")?,
         bad_crc_at: opt_usize(item, "bad_crc_at")?,
+        pause_after: opt_usize(item, "pause_after")?,
+        pause_ms: opt_usize(item, "pause_ms")?.map(|ms| ms as u64),
     })
 }
 

@@ -5,9 +5,10 @@ use crate::config::EmulatorConfig;
 use crate::record::Recorded;
 use crate::script::ScriptItem;
 use crate::sigv4::KeyMaterial;
+use crate::tracking::StreamStats;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 /// How many requests the log keeps (oldest dropped first) so benchmarks do not grow memory.
@@ -33,6 +34,8 @@ pub struct AppState {
     script_len: AtomicUsize,
     requests: Mutex<VecDeque<Recorded>>,
     cache_prefixes: Mutex<HashSet<u64>>,
+    /// Event streams started, finished and cancelled (`GET /_emulator/streams`).
+    pub streams: Arc<StreamStats>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -49,6 +52,7 @@ impl AppState {
             script_len: AtomicUsize::new(0),
             requests: Mutex::default(),
             cache_prefixes: Mutex::default(),
+            streams: Arc::default(),
         }
     }
 

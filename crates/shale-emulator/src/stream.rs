@@ -4,9 +4,11 @@
 use crate::error::stream_exception_name;
 use crate::eventstream;
 use crate::script::StreamScript;
+use crate::tracking::{track, StreamStats};
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a stream ends after its frames.
@@ -51,43 +53,73 @@ pub fn apply_script(mut frames: Vec<Bytes>, script: &StreamScript) -> (Vec<Bytes
     (frames, Ending::Clean)
 }
 
-/// An `application/vnd.amazon.eventstream` response streaming `frames`.
+/// How frames are spaced: `delay` between any two, plus one `pause` of the given length before
+/// frame number `.0`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pacing {
+    pub delay: Duration,
+    pub pause: Option<(usize, Duration)>,
+}
+
+impl Pacing {
+    /// The emulator's frame delay plus a script's pause.
+    pub fn new(delay: Duration, script: Option<&StreamScript>) -> Self {
+        let pause = script.and_then(|s| {
+            Some((
+                s.pause_after?,
+                Duration::from_millis(s.pause_ms.unwrap_or(0)),
+            ))
+        });
+        Pacing { delay, pause }
+    }
+}
+
+/// An `application/vnd.amazon.eventstream` response streaming `frames`, counted in `stats`.
 pub fn response(
     frames: Vec<Bytes>,
     ending: Ending,
-    delay: Duration,
+    pacing: Pacing,
     extra_headers: &[(&'static str, String)],
+    stats: &Arc<StreamStats>,
 ) -> Response {
-    let body = if delay.is_zero() && ending == Ending::Clean {
-        Body::from_stream(futures::stream::iter(
-            frames.into_iter().map(Ok::<_, std::io::Error>),
+    let Pacing { delay, pause } = pacing;
+    let body = if delay.is_zero() && pause.is_none() && ending == Ending::Clean {
+        Body::from_stream(track(
+            futures::stream::iter(frames.into_iter().map(Ok::<_, std::io::Error>)),
+            Arc::clone(stats),
         ))
     } else {
-        let state = (frames.into_iter(), true, ending);
-        Body::from_stream(futures::stream::unfold(
-            state,
-            move |(mut iter, first, ending)| async move {
-                match iter.next() {
-                    Some(frame) => {
-                        if !first && !delay.is_zero() {
-                            tokio::time::sleep(delay).await;
+        let state = (frames.into_iter().enumerate(), true, ending);
+        Body::from_stream(track(
+            Box::pin(futures::stream::unfold(
+                state,
+                move |(mut iter, first, ending)| async move {
+                    match iter.next() {
+                        Some((i, frame)) => {
+                            if !first && !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
+                            }
+                            if let Some((_, silence)) = pause.filter(|(at, _)| *at == i) {
+                                tokio::time::sleep(silence).await;
+                            }
+                            Some((Ok(frame), (iter, false, ending)))
                         }
-                        Some((Ok(frame), (iter, false, ending)))
+                        None if ending == Ending::Abort => {
+                            // Let hyper flush what was sent before the connection is cut.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            Some((
+                                Err(std::io::Error::new(
+                                    std::io::ErrorKind::ConnectionAborted,
+                                    "scripted stream cut",
+                                )),
+                                (iter, false, Ending::Clean),
+                            ))
+                        }
+                        None => None,
                     }
-                    None if ending == Ending::Abort => {
-                        // Let hyper flush what was sent before the connection is cut.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        Some((
-                            Err(std::io::Error::new(
-                                std::io::ErrorKind::ConnectionAborted,
-                                "scripted stream cut",
-                            )),
-                            (iter, false, Ending::Clean),
-                        ))
-                    }
-                    None => None,
-                }
-            },
+                },
+            )),
+            Arc::clone(stats),
         ))
     };
     let mut builder = Response::builder()
