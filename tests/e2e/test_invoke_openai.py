@@ -138,7 +138,7 @@ def test_mistral(client, emulator):
     r = client.chat.completions.create(model="mistral", messages=[{"role": "user", "content": "Bonjour"}], max_tokens=20)
     assert "Bonjour" in r.choices[0].message.content
     body = last_request(emulator)["body"]
-    assert body["prompt"].startswith("<s>[INST]") and body["max_tokens"] == 20
+    assert body["prompt"] == "<s>[INST] Bonjour [/INST]" and body["max_tokens"] == 20
 
 
 def test_titan_text_stream(client, emulator):

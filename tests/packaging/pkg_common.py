@@ -96,11 +96,22 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 
 def shale_binary() -> Path | None:
-    """A shale binary already built in this checkout (tests never build one)."""
-    for profile in ("release", "debug"):
-        candidate = REPO / "target" / profile / "shale"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
+    """The binary under test: `SHALE_BIN` when set (as in tests/run-all.sh; it must exist), else
+    the most recently built of target/debug and target/release — never a stale build just
+    because it is a release one. Tests never build one."""
+    from_env = os.environ.get("SHALE_BIN")
+    if from_env:
+        path = Path(from_env)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise FileNotFoundError(f"SHALE_BIN={from_env} is not an executable file")
+        return path
+    built = [
+        REPO / "target" / profile / "shale"
+        for profile in ("debug", "release")
+        if (REPO / "target" / profile / "shale").is_file()
+    ]
+    if built:
+        return max(built, key=lambda p: p.stat().st_mtime)
     found = shutil.which("shale")
     return Path(found) if found else None
 

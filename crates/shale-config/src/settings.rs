@@ -31,6 +31,9 @@ pub struct GeneralSettings {
     pub anthropic_beta: AnthropicBetaSettings,
     /// Bounds of the in-memory Responses API store.
     pub responses_store: ResponsesStoreSettings,
+    /// How long a client may take to send its request headers before it is disconnected
+    /// (`header_read_timeout_seconds`, default 10): stalled clients cannot hold connections.
+    pub header_read_timeout: Duration,
     /// Everything else, kept as given.
     pub other: Map<String, Value>,
 }
@@ -46,6 +49,7 @@ impl Default for GeneralSettings {
             shutdown_grace: Duration::from_secs(30),
             anthropic_beta: AnthropicBetaSettings::default(),
             responses_store: ResponsesStoreSettings::default(),
+            header_read_timeout: Duration::from_secs(10),
             other: Map::new(),
         }
     }
@@ -130,6 +134,9 @@ impl GeneralSettings {
         let shutdown_grace = f
             .seconds("shutdown_grace_seconds")?
             .unwrap_or(defaults.shutdown_grace);
+        let header_read_timeout = f
+            .seconds("header_read_timeout_seconds")?
+            .unwrap_or(defaults.header_read_timeout);
         let media_fetch = match f.raw("media_fetch") {
             None => MediaFetchSettings::default(),
             Some(Value::Object(m)) => MediaFetchSettings::from_map(m)?,
@@ -169,6 +176,7 @@ impl GeneralSettings {
             shutdown_grace,
             anthropic_beta,
             responses_store,
+            header_read_timeout,
             other,
         })
     }
