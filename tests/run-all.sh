@@ -73,4 +73,17 @@ npm ci --prefix tests/codex --no-audit --no-fund --loglevel=error
 step "end-to-end tests (pytest: OpenAI SDK, boto3, packaging)"
 export SHALE_BIN="$PWD/target/debug/shale"
 export SHALE_EMULATOR_BIN="$PWD/target/debug/shale-emulator"
-.venv/bin/python -m pytest tests -q -p no:cacheprovider
+# -rs: every skipped test is listed with its reason (a skip must never hide silently).
+.venv/bin/python -m pytest tests -q -rs -p no:cacheprovider --ignore=tests/chaos
+
+# --- hardening (#17) -------------------------------------------------------------------------
+# Doctests (cargo nextest does not run them), then the chaos suite against the real binaries:
+# hostile bodies, raw SSE bytes, hang-ups, 1000 concurrent streams under 150 MB, slow-header
+# clients, SIGTERM with streams in flight, upstream faults. Property tests (proptest_*.rs) ran
+# above with the Rust tests at PROPTEST_CASES (default 256 per property).
+step "doctests"
+cargo test --workspace --doc --locked --no-fail-fast
+
+step "chaos suite (CHAOS_SCALE=${CHAOS_SCALE:-1})"
+.venv/bin/python -m pytest tests/chaos -q -rs -p no:cacheprovider
+# --- end hardening (#17) ---------------------------------------------------------------------

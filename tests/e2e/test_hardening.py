@@ -36,6 +36,8 @@ def gateway(emulator_url):
             deployment("single", f"bedrock/{MODELS['nova']}", emulator_url),
             deployment("mistral", "bedrock/invoke/mistral.mistral-7b-instruct-v0:2", emulator_url),
             deployment("titan-v2", "bedrock/amazon.titan-embed-text-v2:0", emulator_url),
+            deployment("noretry", f"bedrock/{MODELS['haiku']}", emulator_url, num_retries=0),
+            deployment("retry2", f"bedrock/{MODELS['haiku']}", emulator_url, num_retries=2),
         ],
     }
     proc, url, _ = start_gateway(config)
@@ -136,3 +138,36 @@ def test_non_ascii_media_url_is_a_400(gateway, emulator, url):
     assert status == 400, body
     assert json.loads(body)["error"]["type"] == "invalid_request_error"
     assert headers.get("content-type", headers.get("Content-Type")) == "application/json"
+
+
+THROTTLED = {"message": "Too many requests, please wait before trying again."}
+
+
+def chat_once(url: str, model: str, stream: bool = False):
+    return post(url, "/v1/chat/completions",
+                {"model": model, "messages": [{"role": "user", "content": "x"}], "stream": stream})
+
+
+def test_final_429_passes_bedrocks_retry_after(gateway, emulator):
+    emulator.script([{"body": THROTTLED, "status": 429,
+                      "headers": {"x-amzn-ErrorType": "ThrottlingException", "Retry-After": "7"}}])
+    status, headers, body = chat_once(gateway, "noretry")
+    assert status == 429, body
+    assert {k.lower(): v for k, v in headers.items()}["retry-after"] == "7"
+    assert json.loads(body)["error"]["type"]
+
+
+def test_final_429_after_retries_carries_the_computed_backoff(gateway, emulator):
+    emulator.script([{"error": {"type": "ThrottlingException"}} for _ in range(3)])
+    status, headers, body = chat_once(gateway, "retry2")
+    assert status == 429, body
+    assert len(emulator.requests()) == 3, "two retries, then the final answer"
+    retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    assert retry_after is not None and retry_after.isdigit() and int(retry_after) >= 1, headers
+
+
+def test_other_errors_carry_no_retry_after(gateway, emulator):
+    emulator.script([{"error": {"type": "ValidationException", "message": "bad"}}])
+    status, headers, _ = chat_once(gateway, "noretry")
+    assert status == 400
+    assert "retry-after" not in {k.lower() for k in headers}

@@ -436,7 +436,7 @@ impl BedrockClient {
         policy: &RetryPolicy,
     ) -> Result<u32, BedrockError> {
         if !error.is_retryable() || retry >= policy.max_retries {
-            return Err(error);
+            return Err(error.with_backoff_hint(policy.delay(retry, retry_after)));
         }
         let delay = policy.delay(retry, retry_after);
         tracing::warn!(deployment = %target.deployment(), retry = retry + 1, of = policy.max_retries, delay_ms = delay.as_millis() as u64, error = %error, "retrying Bedrock call");

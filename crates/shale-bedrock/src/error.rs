@@ -173,6 +173,9 @@ pub enum BedrockError {
         message: String,
         /// `x-amzn-RequestId` of the answer, when present.
         request_id: Option<String>,
+        /// How long the caller should wait before trying again: Bedrock's `Retry-After`, or — for
+        /// a throttling error after the last retry — the backoff shale computed.
+        retry_after: Option<Duration>,
     },
     /// No credentials could be obtained for a deployment.
     #[error("could not get AWS credentials for deployment {deployment}: {message}")]
@@ -220,6 +223,28 @@ pub enum BedrockError {
 }
 
 impl BedrockError {
+    /// When the caller may try again (see [`BedrockError::Upstream`]'s `retry_after`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Upstream { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A final throttling error without Bedrock's hint gets `backoff`, the wait shale would have
+    /// used before another retry, so the caller learns it too.
+    pub fn with_backoff_hint(mut self, backoff: Duration) -> Self {
+        if let Self::Upstream {
+            status: 429,
+            retry_after: hint @ None,
+            ..
+        } = &mut self
+        {
+            *hint = Some(backoff);
+        }
+        self
+    }
+
     /// The HTTP status the gateway should answer with.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -385,6 +410,7 @@ pub fn classify_response(status: u16, headers: &HeaderMap, body: &[u8]) -> Bedro
         status,
         message,
         request_id: request_id(headers),
+        retry_after: crate::retry::parse_retry_after(headers),
     }
 }
 
@@ -419,6 +445,7 @@ mod tests {
             status,
             message: message.into(),
             request_id: None,
+            retry_after: None,
         }
     }
 
@@ -626,6 +653,7 @@ mod tests {
                 status,
                 message,
                 request_id,
+                ..
             } => {
                 assert_eq!(kind, &ErrorKind::Throttling);
                 assert_eq!(*status, 429);

@@ -178,6 +178,7 @@ pub fn stream_exception(code: &str, message: String, request_id: Option<&str>) -
         kind,
         message,
         request_id: request_id.map(str::to_owned),
+        retry_after: None,
     }
 }
 

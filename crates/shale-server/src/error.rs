@@ -174,10 +174,13 @@ impl From<shale_translate::TranslateError> for ApiError {
 
 impl From<shale_bedrock::BedrockError> for ApiError {
     fn from(err: shale_bedrock::BedrockError) -> Self {
-        ApiError::Classified {
-            error: err.to_openai(),
-            retry_after: None,
-        }
+        let error = err.to_openai();
+        // A final 429 tells the caller when to come back: whole seconds, at least 1.
+        let retry_after = (error.status == StatusCode::TOO_MANY_REQUESTS.as_u16())
+            .then(|| err.retry_after())
+            .flatten()
+            .map(|d| HeaderValue::from(d.as_secs_f64().ceil().max(1.0) as u64));
+        ApiError::Classified { error, retry_after }
     }
 }
 
