@@ -67,6 +67,13 @@ def control(emulator_url: str) -> shale_harness.EmulatorControl:
     return shale_harness.EmulatorControl(emulator_url)
 
 
+def script(emulator_url: str, items: list[dict], batch: int = 100) -> None:
+    """Queues script items in batches (the emulator caps one script request's size)."""
+    ctl = control(emulator_url)
+    for i in range(0, len(items), batch):
+        ctl.script(items[i : i + batch])
+
+
 def stream_stats(emulator_url: str) -> dict:
     with urllib.request.urlopen(emulator_url + "/_emulator/streams", timeout=10) as resp:
         return json.loads(resp.read())

@@ -17,7 +17,7 @@ def test_sigterm_with_100_streams_in_flight(emulator_url):
     n = cc.scaled(100)
     ctl = cc.control(emulator_url)
     ctl.reset()
-    ctl.script([long_stream(60) for _ in range(n)])  # ~1.2 s each
+    cc.script(emulator_url, [long_stream(60) for _ in range(n)])  # ~1.2 s each
     proc, url, _ = cc.shale_harness.start_gateway(
         cc.gateway_config(emulator_url, {"shutdown_grace_seconds": 20})
     )

@@ -151,7 +151,7 @@ def test_300_clients_hanging_up_release_everything(gateway, emulator, emulator_u
     proc, url = gateway
     n = cc.scaled(300)
     baseline_fds = cc.open_fds(proc.pid)
-    emulator.script([long_stream(200) for _ in range(n)])
+    cc.script(emulator_url, [long_stream(200) for _ in range(n)])
 
     async def all_hang_up():
         await asyncio.gather(*(hang_up_after_first_chunk(url) for _ in range(n)))
@@ -187,17 +187,31 @@ async def full_stream(url: str) -> cc.Response:
 
 
 def test_1000_concurrent_streams_finish_within_the_memory_budget(emulator_url):
-    """A fresh gateway, so its peak RSS (VmHWM) is this test's."""
+    """A fresh gateway, so its peak RSS (VmHWM) is this test's. Every stream pauses 8 s upstream
+    after its first events, so all of them are in flight at the same time."""
     n = cc.scaled(1000)
     ctl = cc.control(emulator_url)
     ctl.reset()
-    ctl.script([long_stream(40) for _ in range(n)])
+    cc.script(emulator_url, [long_stream(20, pause_after=3, pause_ms=8000) for _ in range(n)])
     proc, url, _ = cc.shale_harness.start_gateway(cc.gateway_config(emulator_url))
     try:
         idle = cc.proc_status(proc.pid)
+        most_open = 0
+
+        async def watch(done: asyncio.Event):
+            nonlocal most_open
+            while not done.is_set():
+                stats = await asyncio.to_thread(cc.stream_stats, emulator_url)
+                most_open = max(most_open, stats["open"])
+                await asyncio.sleep(0.2)
 
         async def run():
-            return await asyncio.gather(*(full_stream(url) for _ in range(n)))
+            done = asyncio.Event()
+            watcher = asyncio.create_task(watch(done))
+            results = await asyncio.gather(*(full_stream(url) for _ in range(n)))
+            done.set()
+            await watcher
+            return results
 
         started = time.monotonic()
         results = asyncio.run(run())
@@ -205,9 +219,10 @@ def test_1000_concurrent_streams_finish_within_the_memory_budget(emulator_url):
         ok = [r for r in results if r.status == 200 and r.complete and r.body.endswith(b"data: [DONE]\n\n")]
         stats = cc.stream_stats(emulator_url)
         peak = cc.proc_status(proc.pid)["VmHWM"]
-        print(f"\n{n} streams in {elapsed:.1f}s; gateway RSS idle {idle['VmRSS'] // 1024} MB, "
-              f"peak {peak // 1024} MB; emulator {stats}")
+        print(f"\n{n} streams in {elapsed:.1f}s, at most {most_open} at once; gateway RSS idle "
+              f"{idle['VmRSS'] // 1024} MB, peak {peak // 1024} MB; emulator {stats}")
         assert len(ok) == n, f"{n - len(ok)} streams did not finish"
+        assert most_open >= 0.95 * n, f"only {most_open} streams were in flight at once"
         assert stats["completed"] == n and stats["open"] == 0
         assert stats["started"] == n
         assert peak < PEAK_RSS_LIMIT_KB, f"peak RSS {peak // 1024} MB >= 150 MB"

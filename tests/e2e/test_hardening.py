@@ -92,13 +92,13 @@ def test_mistral_invoke_prompt_is_exactly_the_documented_form(gateway, emulator)
     status, _, body = post(gateway, "/v1/chat/completions",
                            {"model": "mistral", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 9})
     assert status == 200, body
-    sent = emulator.last_body()
+    sent = emulator.last_request()["body"]
     assert sent["prompt"] == "<s>[INST] Hello [/INST]"
     status, _, body = post(gateway, "/v1/chat/completions", {"model": "mistral", "messages": [
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Again"}]})
     assert status == 200, body
-    assert emulator.last_body()["prompt"] == "<s>[INST] Be brief.\n\nHi [/INST] Hello.</s>[INST] Again [/INST]"
+    assert emulator.last_request()["body"]["prompt"] == "<s>[INST] Be brief.\n\nHi [/INST] Hello.</s>[INST] Again [/INST]"
 
 
 NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")

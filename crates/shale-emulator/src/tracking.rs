@@ -77,6 +77,7 @@ where
             Some(item) => Some((item, (body, guard))),
             None => {
                 guard.ended = true;
+                drop(guard);
                 None
             }
         }
