@@ -68,7 +68,7 @@ fn assert_request_error(e: &TranslateError, what: &str) {
         matches!(e, TranslateError::InvalidRequest { .. }),
         "{what}: a request was refused as an upstream error: {e:?}"
     );
-    assert_eq!(e.status(), 400, "{what}: {e:?}");
+    assert_eq!(e.to_openai().status, 400, "{what}: {e:?}");
 }
 
 /// Translates a parsed chat request every way the server can.
