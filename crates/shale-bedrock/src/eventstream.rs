@@ -413,6 +413,7 @@ mod tests {
                     status,
                     message,
                     request_id,
+                    retry_after: None,
                 },
             ) => {
                 assert_eq!(kind, &ErrorKind::Throttling);
