@@ -83,7 +83,7 @@ def test_anthropic_invoke_plain(client, emulator):
     body = req["body"]
     assert body["anthropic_version"] == "bedrock-2023-05-31"
     assert body["max_tokens"] == 64
-    assert body["system"] in ("Be terse.", [{"type": "text", "text": "Be terse."}])
+    assert body["system"] == [{"type": "text", "text": "Be terse."}], body["system"]
     assert "model" not in body and "stream" not in body
 
 
