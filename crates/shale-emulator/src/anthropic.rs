@@ -5,7 +5,7 @@
 use crate::answer::reasoning_signature;
 use crate::answer::{Answer, PromptInfo, ToolChoice, ToolDef};
 use crate::converse::text_chars;
-use crate::error::ApiError;
+use crate::error::BedrockException;
 use crate::model::base_model_id;
 use crate::text;
 use crate::validate::{
@@ -50,8 +50,8 @@ const BLOCK_TYPES: &[&str] = &[
 ];
 const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
-fn v(msg: impl Into<String>) -> ApiError {
-    ApiError::validation(msg)
+fn v(msg: impl Into<String>) -> BedrockException {
+    BedrockException::validation(msg)
 }
 
 /// Whether the body is the legacy Claude text-completion format.
@@ -72,7 +72,7 @@ fn block_type(b: &Value) -> &str {
 }
 
 /// Validates a Claude invoke body (Messages or legacy completion).
-pub fn validate(body: &Value) -> Result<(), ApiError> {
+pub fn validate(body: &Value) -> Result<(), BedrockException> {
     let obj = body
         .as_object()
         .ok_or_else(|| v("Malformed input request: #: expected type: JSONObject, found: JSONArray, please reformat your input and try again."))?;
@@ -228,7 +228,7 @@ pub const BEDROCK_BETA_FLAGS: &[&str] = &[
 /// `metadata` is accepted with Anthropic's schema only (`{"user_id": ...}`, as Claude Code sends
 /// it in its Bedrock mode); other members are refused, as gateways that forward their own
 /// metadata objects have found.
-fn check_metadata(metadata: Option<&Value>) -> Result<(), ApiError> {
+fn check_metadata(metadata: Option<&Value>) -> Result<(), BedrockException> {
     match metadata {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Object(m)) => match m.keys().find(|k| k.as_str() != "user_id") {
@@ -239,7 +239,7 @@ fn check_metadata(metadata: Option<&Value>) -> Result<(), ApiError> {
     }
 }
 
-fn check_betas(betas: Option<&Value>) -> Result<(), ApiError> {
+fn check_betas(betas: Option<&Value>) -> Result<(), BedrockException> {
     let flags: Vec<&Value> = match betas {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Array(a)) => a.iter().collect(),
@@ -254,7 +254,7 @@ fn check_betas(betas: Option<&Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_image(b: &Value, i: usize, j: usize) -> Result<(), ApiError> {
+fn check_image(b: &Value, i: usize, j: usize) -> Result<(), BedrockException> {
     let source = b.get("source").unwrap_or(&Value::Null);
     if source.get("type").and_then(Value::as_str) != Some("base64") {
         return Ok(());

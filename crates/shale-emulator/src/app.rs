@@ -7,7 +7,7 @@
 
 use crate::answer::compose;
 use crate::auth::{authenticate, AuthFailure, AuthInfo, Surface};
-use crate::error::ApiError;
+use crate::error::BedrockException;
 use crate::eventstream;
 use crate::invoke::{self, Rendered};
 use crate::model::{decode_model_id, family_of};
@@ -77,7 +77,7 @@ async fn info(State(state): State<AppStateRef>) -> Response {
 
 async fn read_body(body: Body) -> Result<Bytes, Response> {
     axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
-        ApiError::new(
+        BedrockException::new(
             "ValidationException",
             "Request body is too large or unreadable.",
         )
@@ -278,7 +278,8 @@ async fn bedrock_handler(State(state): State<AppStateRef>, req: Request) -> Resp
         parse_model_path(parts.uri.path()).filter(|_| parts.method == Method::POST)
     else {
         record(&state, &parts, None, "unknown", &body, AuthInfo::none());
-        return ApiError::new("UnknownOperationException", "Unknown operation").into_response();
+        return BedrockException::new("UnknownOperationException", "Unknown operation")
+            .into_response();
     };
     let model_id = decode_model_id(raw_id);
     let auth = authenticate(&state, Surface::Runtime, &parts, &body);
@@ -320,7 +321,7 @@ async fn finish(
                 message,
                 status,
             } => {
-                let mut err = ApiError::new(&kind, message);
+                let mut err = BedrockException::new(&kind, message);
                 if let Some(s) = status.and_then(|s| StatusCode::from_u16(s).ok()) {
                     err = err.with_status(s);
                 }
@@ -413,9 +414,11 @@ enum Answered {
     Frames(Vec<Bytes>, Vec<(&'static str, String)>),
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+fn parse_json(body: &[u8]) -> Result<Value, BedrockException> {
     serde_json::from_slice(body).map_err(|_| {
-        ApiError::validation("Malformed input request, please reformat your input and try again.")
+        BedrockException::validation(
+            "Malformed input request, please reformat your input and try again.",
+        )
     })
 }
 
@@ -426,14 +429,14 @@ fn default_answer(
     model_id: &str,
     body: &[u8],
     stream: bool,
-) -> Result<Answered, ApiError> {
+) -> Result<Answered, BedrockException> {
     let latency_ms = state.config.latency.as_millis() as u64 + 12;
     let request = parse_json(body)?;
     match operation {
         "converse" | "converse-stream" => {
             let family = family_of(model_id)?;
             if !family.supports_converse() {
-                return Err(ApiError::validation("This action doesn't support the model that you provided. Try again with a supported text or chat model."));
+                return Err(BedrockException::validation("This action doesn't support the model that you provided. Try again with a supported text or chat model."));
             }
             validate::converse(family, &request)?;
             let info = converse::prompt_info(model_id, family, &request);
@@ -501,14 +504,14 @@ fn default_answer(
         "apply-guardrail" => {
             let source = request.get("source").and_then(Value::as_str).unwrap_or("");
             if source != "INPUT" && source != "OUTPUT" {
-                return Err(ApiError::validation(format!("1 validation error detected: Value '{source}' at 'source' failed to satisfy constraint: Member must satisfy enum value set: [INPUT, OUTPUT]")));
+                return Err(BedrockException::validation(format!("1 validation error detected: Value '{source}' at 'source' failed to satisfy constraint: Member must satisfy enum value set: [INPUT, OUTPUT]")));
             }
             if request
                 .get("content")
                 .and_then(Value::as_array)
                 .is_none_or(Vec::is_empty)
             {
-                return Err(ApiError::validation("1 validation error detected: Value null at 'content' failed to satisfy constraint: Member must not be null"));
+                return Err(BedrockException::validation("1 validation error detected: Value null at 'content' failed to satisfy constraint: Member must not be null"));
             }
             Ok(Answered::Json(json_response(
                 StatusCode::OK,
@@ -519,7 +522,7 @@ fn default_answer(
                 }),
             )))
         }
-        _ => Err(ApiError::new(
+        _ => Err(BedrockException::new(
             "UnknownOperationException",
             "Unknown operation",
         )),

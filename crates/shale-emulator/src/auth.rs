@@ -2,7 +2,7 @@
 //! against the configured or STS-issued keys, and `Authorization: Bearer <api key>` on
 //! bedrock-runtime only. Failures carry the exact AWS exception names and messages.
 
-use crate::error::ApiError;
+use crate::error::BedrockException;
 use crate::sigv4::{self, SigV4Error, SignedRequest};
 use crate::state::AppState;
 use http::request::Parts;
@@ -78,9 +78,9 @@ const BAD_TOKEN: &str = "The security token included in the request is invalid."
 
 impl AuthFailure {
     /// The Bedrock-style error for this failure.
-    pub fn to_api_error(&self) -> ApiError {
+    pub fn to_api_error(&self) -> BedrockException {
         let (code, message) = self.code_and_message(false);
-        ApiError::new(code, message)
+        BedrockException::new(code, message)
     }
 
     /// The (code, message) pair; STS uses its own codes for the same failures.

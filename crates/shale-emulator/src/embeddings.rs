@@ -2,14 +2,14 @@
 //! validation of the native body and deterministic vectors seeded by the input's hash, with
 //! the requested dimension and normalization.
 
-use crate::error::ApiError;
+use crate::error::BedrockException;
 use crate::model::Family;
 use crate::text;
 use crate::validate::required_key;
 use serde_json::{json, Map, Value};
 
-fn v(msg: impl Into<String>) -> ApiError {
-    ApiError::validation(msg)
+fn v(msg: impl Into<String>) -> BedrockException {
+    BedrockException::validation(msg)
 }
 
 /// A deterministic vector for `input` (values in [-1, 1], L2-normalized when asked).
@@ -39,7 +39,7 @@ fn dims_in(
     default: u64,
     allowed: &[u64],
     path: &str,
-) -> Result<usize, ApiError> {
+) -> Result<usize, BedrockException> {
     let d = value.unwrap_or(default);
     if !allowed.contains(&d) {
         let list: Vec<String> = allowed.iter().map(u64::to_string).collect();
@@ -49,7 +49,7 @@ fn dims_in(
 }
 
 /// Answers an embedding request; returns (body, input tokens).
-pub fn respond(family: Family, body: &Value) -> Result<(Value, u64), ApiError> {
+pub fn respond(family: Family, body: &Value) -> Result<(Value, u64), BedrockException> {
     match family {
         Family::TitanEmbedV1 | Family::TitanEmbedV2 => titan_text(family, body),
         Family::TitanEmbedImage => titan_image(body),
@@ -58,7 +58,7 @@ pub fn respond(family: Family, body: &Value) -> Result<(Value, u64), ApiError> {
     }
 }
 
-fn titan_text(family: Family, body: &Value) -> Result<(Value, u64), ApiError> {
+fn titan_text(family: Family, body: &Value) -> Result<(Value, u64), BedrockException> {
     let input = body
         .get("inputText")
         .and_then(Value::as_str)
@@ -111,7 +111,7 @@ fn titan_text(family: Family, body: &Value) -> Result<(Value, u64), ApiError> {
     Ok((out, tokens))
 }
 
-fn titan_image(body: &Value) -> Result<(Value, u64), ApiError> {
+fn titan_image(body: &Value) -> Result<(Value, u64), BedrockException> {
     let text_in = body.get("inputText").and_then(Value::as_str);
     let image = body.get("inputImage").and_then(Value::as_str);
     if text_in.is_none() && image.is_none() {
@@ -132,7 +132,7 @@ fn titan_image(body: &Value) -> Result<(Value, u64), ApiError> {
     ))
 }
 
-fn nova(body: &Value) -> Result<(Value, u64), ApiError> {
+fn nova(body: &Value) -> Result<(Value, u64), BedrockException> {
     if body.get("taskType").and_then(Value::as_str) != Some("SINGLE_EMBEDDING") {
         return Err(v("Malformed input request: #/taskType: expected SINGLE_EMBEDDING, please reformat your input and try again."));
     }
@@ -171,7 +171,7 @@ fn nova(body: &Value) -> Result<(Value, u64), ApiError> {
     ))
 }
 
-fn cohere(family: Family, body: &Value) -> Result<(Value, u64), ApiError> {
+fn cohere(family: Family, body: &Value) -> Result<(Value, u64), BedrockException> {
     let texts: Vec<&str> = body
         .get("texts")
         .and_then(Value::as_array)

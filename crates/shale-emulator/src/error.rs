@@ -11,7 +11,7 @@ const ERROR_TYPE_SUFFIX: &str = ":http://internal.amazon.com/coral/com.amazon.be
 /// An error answered to the client exactly like Bedrock would.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{kind}: {message}")]
-pub struct ApiError {
+pub struct BedrockException {
     /// Exception name, e.g. `ValidationException`.
     pub kind: String,
     /// Human-readable message (the body's `message`).
@@ -20,7 +20,7 @@ pub struct ApiError {
     pub status: StatusCode,
 }
 
-impl ApiError {
+impl BedrockException {
     /// An error whose status comes from the Bedrock exception table.
     pub fn new(kind: &str, message: impl Into<String>) -> Self {
         let kind = normalize_exception_name(kind);
@@ -89,7 +89,7 @@ pub fn request_id() -> HeaderValue {
     HeaderValue::from_str(id).expect("uuid is a valid header value")
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for BedrockException {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&serde_json::json!({ "message": self.message }))
             .expect("a JSON object serializes");
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn error_response_has_the_aws_wire_shape() {
-        let resp = ApiError::new("throttlingException", "slow down").into_response();
+        let resp = BedrockException::new("throttlingException", "slow down").into_response();
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         let et = resp.headers()["x-amzn-errortype"].to_str().unwrap();
         assert_eq!(

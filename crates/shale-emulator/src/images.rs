@@ -1,7 +1,7 @@
 //! Image generation models (Titan image generator, Nova Canvas, Stability SD3/Ultra/Core and
 //! legacy SDXL): validation and a tiny valid PNG per requested image.
 
-use crate::error::ApiError;
+use crate::error::BedrockException;
 use crate::model::Family;
 use crate::text;
 use crate::validate::required_key;
@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 /// A valid 1×1 PNG, base64.
 pub const TINY_PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
-fn v(msg: impl Into<String>) -> ApiError {
-    ApiError::validation(msg)
+fn v(msg: impl Into<String>) -> BedrockException {
+    BedrockException::validation(msg)
 }
 
 /// Answers an image-generation body.
-pub fn respond(family: Family, body: &Value) -> Result<Value, ApiError> {
+pub fn respond(family: Family, body: &Value) -> Result<Value, BedrockException> {
     match family {
         Family::TitanImage => titan(body),
         Family::StabilitySdxl => {
@@ -48,7 +48,7 @@ pub fn respond(family: Family, body: &Value) -> Result<Value, ApiError> {
     }
 }
 
-fn titan(body: &Value) -> Result<Value, ApiError> {
+fn titan(body: &Value) -> Result<Value, BedrockException> {
     const TASKS: &[&str] = &[
         "TEXT_IMAGE",
         "INPAINTING",

@@ -4,7 +4,7 @@
 
 use crate::answer::{compose, Answer, PromptInfo, StopReason, ToolChoice, ToolDef};
 use crate::converse::{self, text_chars};
-use crate::error::ApiError;
+use crate::error::BedrockException;
 use crate::model::{family_from_body, family_of, Family};
 use crate::state::AppState;
 use crate::validate::required_key;
@@ -42,11 +42,11 @@ fn outcome(rendered: Rendered, answer: &Answer) -> InvokeOutcome {
     }
 }
 
-fn no_stream() -> ApiError {
-    ApiError::validation("The model is unsupported for streaming")
+fn no_stream() -> BedrockException {
+    BedrockException::validation("The model is unsupported for streaming")
 }
 
-fn str_field<'a>(body: &'a Value, key: &str) -> Result<&'a str, ApiError> {
+fn str_field<'a>(body: &'a Value, key: &str) -> Result<&'a str, BedrockException> {
     body.get(key)
         .and_then(Value::as_str)
         .ok_or_else(|| required_key(key))
@@ -73,13 +73,13 @@ pub fn invoke(
     model_id: &str,
     body: &Value,
     stream: bool,
-) -> Result<InvokeOutcome, ApiError> {
+) -> Result<InvokeOutcome, BedrockException> {
     let mut family = family_of(model_id)?;
     if family == Family::Opaque {
         family = family_from_body(body);
     }
     if !body.is_object() {
-        return Err(ApiError::validation("Malformed input request: #: expected type: JSONObject, please reformat your input and try again."));
+        return Err(BedrockException::validation("Malformed input request: #: expected type: JSONObject, please reformat your input and try again."));
     }
     match family {
         Family::Anthropic => claude(state, model_id, body, stream),
@@ -141,7 +141,7 @@ fn claude(
     model_id: &str,
     body: &Value,
     stream: bool,
-) -> Result<InvokeOutcome, ApiError> {
+) -> Result<InvokeOutcome, BedrockException> {
     anthropic::validate(body)?;
     if anthropic::is_legacy(body) {
         let prompt = str_field(body, "prompt")?;
@@ -175,13 +175,13 @@ fn nova(
     model_id: &str,
     body: &Value,
     stream: bool,
-) -> Result<InvokeOutcome, ApiError> {
+) -> Result<InvokeOutcome, BedrockException> {
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
         .ok_or_else(|| required_key("messages"))?;
     if messages.is_empty() || messages[0].get("role").and_then(Value::as_str) != Some("user") {
-        return Err(ApiError::validation("A conversation must start with a user message. Try again with a conversation that starts with a user message."));
+        return Err(BedrockException::validation("A conversation must start with a user message. Try again with a conversation that starts with a user message."));
     }
     let mut info = converse::prompt_info(model_id, Family::Nova, body);
     info.max_tokens = u64_at(body, "/inferenceConfig/max_new_tokens").or(info.max_tokens);
@@ -231,13 +231,13 @@ fn openai_chat(
     family: Family,
     body: &Value,
     stream: bool,
-) -> Result<InvokeOutcome, ApiError> {
+) -> Result<InvokeOutcome, BedrockException> {
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
         .ok_or_else(|| required_key("messages"))?;
     if messages.is_empty() {
-        return Err(ApiError::validation(
+        return Err(BedrockException::validation(
             "messages: at least one message is required",
         ));
     }
@@ -361,7 +361,7 @@ fn prompt_family(
     family: Family,
     body: &Value,
     stream: bool,
-) -> Result<InvokeOutcome, ApiError> {
+) -> Result<InvokeOutcome, BedrockException> {
     let (prompt_key, max_pointer, stop_pointer) = match family {
         Family::TitanText => (
             "inputText",
@@ -517,9 +517,9 @@ fn uuid_like(seed: &str) -> String {
 }
 
 /// CountTokens: `{"input":{"converse":{...}}}` or `{"input":{"invokeModel":{"body":"<json>"}}}`.
-pub fn count_tokens(model_id: &str, body: &Value) -> Result<Value, ApiError> {
+pub fn count_tokens(model_id: &str, body: &Value) -> Result<Value, BedrockException> {
     if family_of(model_id)? != Family::Anthropic {
-        return Err(ApiError::validation(
+        return Err(BedrockException::validation(
             "The provided model doesn't support counting tokens.",
         ));
     }
@@ -536,17 +536,19 @@ pub fn count_tokens(model_id: &str, body: &Value) -> Result<Value, ApiError> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(raw.as_bytes())
             .map_err(|_| {
-                ApiError::validation(
+                BedrockException::validation(
                     "1 validation error detected: Value at 'input.invokeModel.body' failed to satisfy constraint: Member must be valid base64",
                 )
             })?;
         let native: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            ApiError::validation("Malformed input request: the invokeModel body is not valid JSON.")
+            BedrockException::validation(
+                "Malformed input request: the invokeModel body is not valid JSON.",
+            )
         })?;
         anthropic::validate(&native)?;
         anthropic::prompt_info(model_id, &native).input_tokens
     } else {
-        return Err(ApiError::validation(
+        return Err(BedrockException::validation(
             "The input must set exactly one of converse, invokeModel.",
         ));
     };
@@ -558,7 +560,7 @@ mod tests {
     use super::*;
     use crate::config::EmulatorConfig;
 
-    fn run(model: &str, body: Value, stream: bool) -> Result<InvokeOutcome, ApiError> {
+    fn run(model: &str, body: Value, stream: bool) -> Result<InvokeOutcome, BedrockException> {
         invoke(
             &AppState::new(EmulatorConfig::default()),
             model,

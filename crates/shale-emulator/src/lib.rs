@@ -41,7 +41,7 @@ mod validate;
 pub use config::{
     EmulatorConfig, DEFAULT_ACCESS_KEY_ID, DEFAULT_API_KEY, DEFAULT_SECRET_ACCESS_KEY,
 };
-pub use error::ApiError;
+pub use error::BedrockException;
 pub use server::{spawn, RunningEmulator};
 
 /// Builds the whole emulator application as an axum router (use [`spawn`] to also get a

@@ -1,7 +1,7 @@
 //! Model ids: percent-decoding, ARN and cross-region-prefix stripping, and the model family
 //! that decides which native body an InvokeModel request uses.
 
-use crate::error::ApiError;
+use crate::error::BedrockException;
 use serde_json::Value;
 
 /// The model families the emulator knows how to answer.
@@ -110,7 +110,7 @@ pub fn base_model_id(model_id: &str) -> Option<&str> {
 }
 
 /// The family of a model id, or a `ValidationException` for an unknown provider.
-pub fn family_of(model_id: &str) -> Result<Family, ApiError> {
+pub fn family_of(model_id: &str) -> Result<Family, BedrockException> {
     let Some(id) = base_model_id(model_id) else {
         if model_id.starts_with("arn:aws") && model_id.contains(":bedrock:") {
             return Ok(Family::Opaque);
@@ -194,8 +194,8 @@ pub fn family_from_body(body: &Value) -> Family {
 }
 
 /// Bedrock's answer to a model id it does not know.
-pub fn invalid_model() -> ApiError {
-    ApiError::validation("The provided model identifier is invalid.")
+pub fn invalid_model() -> BedrockException {
+    BedrockException::validation("The provided model identifier is invalid.")
 }
 
 #[cfg(test)]

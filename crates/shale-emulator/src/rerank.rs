@@ -1,14 +1,14 @@
 //! Rerank: bedrock-agent-runtime `POST /rerank` and Cohere/Amazon rerank through InvokeModel.
 //! Scores are deterministic: word overlap with the query plus a tiny hash tie-breaker.
 
-use crate::error::ApiError;
+use crate::error::BedrockException;
 use crate::text;
 use crate::validate::required_key;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
-fn v(msg: impl Into<String>) -> ApiError {
-    ApiError::validation(msg)
+fn v(msg: impl Into<String>) -> BedrockException {
+    BedrockException::validation(msg)
 }
 
 /// Relevance of `doc` to `query` in (0, 1).
@@ -32,7 +32,7 @@ fn ranked(query: &str, docs: &[String], top: usize) -> Vec<(usize, f64)> {
 }
 
 /// The agent-runtime Rerank API; returns (body, tokens).
-pub fn agent_rerank(body: &Value) -> Result<Value, ApiError> {
+pub fn agent_rerank(body: &Value) -> Result<Value, BedrockException> {
     let queries = body
         .get("queries")
         .and_then(Value::as_array)
@@ -93,7 +93,7 @@ pub fn agent_rerank(body: &Value) -> Result<Value, ApiError> {
 }
 
 /// Cohere / Amazon rerank models through InvokeModel; returns (body, tokens).
-pub fn invoke_body(body: &Value) -> Result<(Value, u64), ApiError> {
+pub fn invoke_body(body: &Value) -> Result<(Value, u64), BedrockException> {
     let query = body
         .get("query")
         .and_then(Value::as_str)

@@ -3,7 +3,7 @@
 //! Every failure is a `ValidationException` with Bedrock's wording where it is known.
 
 use crate::answer::reasoning_signature;
-use crate::error::ApiError;
+use crate::error::BedrockException;
 use crate::model::Family;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -31,24 +31,24 @@ const BLOCK_KEYS: &[&str] = &[
     "searchResult",
 ];
 
-fn v(msg: impl Into<String>) -> ApiError {
-    ApiError::validation(msg)
+fn v(msg: impl Into<String>) -> BedrockException {
+    BedrockException::validation(msg)
 }
 
-fn extraneous(key: &str) -> ApiError {
+fn extraneous(key: &str) -> BedrockException {
     v(format!(
         "Malformed input request: extraneous key [{key}] is not permitted, please reformat your input and try again."
     ))
 }
 
-fn enum_error(value: &str, path: &str, allowed: &[&str]) -> ApiError {
+fn enum_error(value: &str, path: &str, allowed: &[&str]) -> BedrockException {
     v(format!(
         "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
         allowed.join(", ")
     ))
 }
 
-fn not_null(path: &str) -> ApiError {
+fn not_null(path: &str) -> BedrockException {
     v(format!(
         "1 validation error detected: Value null at '{path}' failed to satisfy constraint: Member must not be null"
     ))
@@ -91,7 +91,7 @@ fn check_source(
     path: &str,
     media: &str,
     format: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), BedrockException> {
     let source = source
         .and_then(Value::as_object)
         .ok_or_else(|| not_null(&format!("{path}.source")))?;
@@ -130,7 +130,7 @@ fn check_source(
     }
 }
 
-fn single_key<'a>(block: &'a Value, path: &str) -> Result<(&'a str, &'a Value), ApiError> {
+fn single_key<'a>(block: &'a Value, path: &str) -> Result<(&'a str, &'a Value), BedrockException> {
     let obj = block
         .as_object()
         .ok_or_else(|| v(format!("The ContentBlock at {path} must be an object.")))?;
@@ -147,7 +147,7 @@ fn single_key<'a>(block: &'a Value, path: &str) -> Result<(&'a str, &'a Value), 
     Ok((k.as_str(), val))
 }
 
-fn check_media(kind: &str, val: &Value, path: &str) -> Result<(), ApiError> {
+fn check_media(kind: &str, val: &Value, path: &str) -> Result<(), BedrockException> {
     let allowed = match kind {
         "image" => IMAGE_FORMATS,
         "document" => DOCUMENT_FORMATS,
@@ -182,7 +182,7 @@ fn check_block(
     role: &str,
     tool_uses: &mut Vec<String>,
     tool_results: &mut Vec<String>,
-) -> Result<(), ApiError> {
+) -> Result<(), BedrockException> {
     let (kind, val) = single_key(block, path)?;
     match kind {
         "text" => {
@@ -299,7 +299,7 @@ fn check_block(
 }
 
 /// Validates a Converse (or ConverseStream) request body for a model family.
-pub fn converse(family: Family, body: &Value) -> Result<(), ApiError> {
+pub fn converse(family: Family, body: &Value) -> Result<(), BedrockException> {
     let obj = body
         .as_object()
         .ok_or_else(|| v("Malformed input request: the request body must be a JSON object."))?;
@@ -429,7 +429,7 @@ pub fn converse(family: Family, body: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_tool_pairing(turns: &[(Vec<String>, Vec<String>)]) -> Result<(), ApiError> {
+fn check_tool_pairing(turns: &[(Vec<String>, Vec<String>)]) -> Result<(), BedrockException> {
     for (i, (uses, _)) in turns.iter().enumerate() {
         if uses.is_empty() {
             continue;
@@ -478,7 +478,7 @@ fn check_tool_pairing(turns: &[(Vec<String>, Vec<String>)]) -> Result<(), ApiErr
 fn check_tool_config(
     tool_config: Option<&Value>,
     cache_points: &mut usize,
-) -> Result<bool, ApiError> {
+) -> Result<bool, BedrockException> {
     let Some(tc) = tool_config.filter(|t| !t.is_null()) else {
         return Ok(false);
     };
@@ -543,7 +543,7 @@ fn check_tool_config(
     }
 }
 
-fn check_inference(inference: &Value) -> Result<(), ApiError> {
+fn check_inference(inference: &Value) -> Result<(), BedrockException> {
     if let Some(max) = inference.get("maxTokens") {
         if max.as_u64().is_none_or(|m| m < 1) {
             return Err(v(format!("1 validation error detected: Value '{max}' at 'inferenceConfig.maxTokens' failed to satisfy constraint: Member must have value greater than or equal to 1")));
@@ -576,7 +576,7 @@ pub fn check_thinking(
     temperature: Option<f64>,
     top_p: Option<f64>,
     forced_tool: bool,
-) -> Result<bool, ApiError> {
+) -> Result<bool, BedrockException> {
     let Some(thinking) = thinking.filter(|t| !t.is_null()) else {
         return Ok(false);
     };
@@ -614,17 +614,17 @@ pub fn check_thinking(
     Ok(true)
 }
 
-fn thinking_first_error(i: usize, found: &str) -> ApiError {
+fn thinking_first_error(i: usize, found: &str) -> BedrockException {
     v(format!("The model returned the following errors: messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"))
 }
 
-fn invalid_signature(i: usize, j: usize) -> ApiError {
+fn invalid_signature(i: usize, j: usize) -> BedrockException {
     v(format!("The model returned the following errors: messages.{i}.content.{j}: Invalid `signature` in `thinking` block"))
 }
 
 /// With thinking on: reasoning signatures must verify, and the assistant turn answered by the
 /// final tool results must start with a reasoning block (Converse shapes).
-fn check_converse_thinking_history(messages: &[Value]) -> Result<(), ApiError> {
+fn check_converse_thinking_history(messages: &[Value]) -> Result<(), BedrockException> {
     for (i, m) in messages.iter().enumerate() {
         for (j, block) in m
             .get("content")
@@ -670,7 +670,7 @@ pub fn check_final_assistant_starts_with_reasoning(
     messages: &[Value],
     kind: impl Fn(&Value) -> Option<&'static str>,
     has_tool_results: impl Fn(&Value) -> bool,
-) -> Result<(), ApiError> {
+) -> Result<(), BedrockException> {
     let n = messages.len();
     if n < 2 || !has_tool_results(&messages[n - 1]) {
         return Ok(());
@@ -687,7 +687,7 @@ pub fn check_final_assistant_starts_with_reasoning(
 }
 
 /// Shared check that a `{"key": value}` map only uses known keys.
-pub fn only_known_keys(obj: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+pub fn only_known_keys(obj: &Map<String, Value>, known: &[&str]) -> Result<(), BedrockException> {
     match obj.keys().find(|k| !known.contains(&k.as_str())) {
         Some(unknown) => Err(extraneous(unknown)),
         None => Ok(()),
@@ -695,7 +695,7 @@ pub fn only_known_keys(obj: &Map<String, Value>, known: &[&str]) -> Result<(), A
 }
 
 /// Bedrock's message for a missing required key in a native body.
-pub fn required_key(key: &str) -> ApiError {
+pub fn required_key(key: &str) -> BedrockException {
     v(format!(
         "Malformed input request: #: required key [{key}] not found, please reformat your input and try again."
     ))
