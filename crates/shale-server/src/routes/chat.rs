@@ -150,6 +150,7 @@ async fn chat_once<S: Shape>(
         .await?;
     let completion =
         translate_chat_response(api, &answer.body, answer.header_usage(), &response_ctx)?;
+    crate::observe::completion(&completion);
     if call.stream {
         // An API that cannot stream: answer the stream from the complete response.
         let chunks = completion_to_chunks(completion, call.include_usage);
