@@ -8,10 +8,12 @@
 
 use crate::cost::TokenUsage;
 use crate::labels::{self, DeploymentInfo, KeyLabels, Labels};
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +44,25 @@ fn latency_histogram() -> Histogram {
 
 fn histogram_family<S: Clone + std::hash::Hash + Eq>() -> HistogramFamily<S> {
     Family::new_with_constructor(latency_histogram as fn() -> Histogram)
+}
+
+/// A family listed in the scrape (`# HELP`, `# TYPE`) even before its first series, as LiteLLM's
+/// Python client does, so dashboards and alerts see every metric from the start.
+#[derive(Debug)]
+struct Listed<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Listed<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+
+    fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// Every metric family. Cloning shares the series.
@@ -496,117 +517,117 @@ impl Families {
         r.register(
             "litellm_proxy_total_requests_metric",
             "Total number of requests made to the proxy server - track number of client side requests",
-            f.proxy_total.clone(),
+            Listed(f.proxy_total.clone()),
         );
         r.register(
             "litellm_proxy_failed_requests_metric",
             "Total number of failed responses from proxy - the client did not get a success response from the proxy",
-            f.proxy_failed.clone(),
+            Listed(f.proxy_failed.clone()),
         );
         r.register(
             "litellm_request_total_latency_metric",
             "Total latency (seconds) for a request to the proxy",
-            f.total_latency.clone(),
+            Listed(f.total_latency.clone()),
         );
         r.register(
             "litellm_llm_api_latency_metric",
             "Total latency (seconds) for a models LLM API call",
-            f.api_latency.clone(),
+            Listed(f.api_latency.clone()),
         );
         r.register(
             "litellm_llm_api_time_to_first_token_metric",
             "Time to first token for a models LLM API call",
-            f.ttft.clone(),
+            Listed(f.ttft.clone()),
         );
         r.register(
             "litellm_overhead_latency_metric",
             "Latency overhead (seconds) added by the proxy",
-            f.overhead.clone(),
+            Listed(f.overhead.clone()),
         );
         r.register(
             "litellm_input_tokens_metric",
             "Total number of input tokens from LLM requests",
-            f.input_tokens.clone(),
+            Listed(f.input_tokens.clone()),
         );
         r.register(
             "litellm_output_tokens_metric",
             "Total number of output tokens from LLM requests",
-            f.output_tokens.clone(),
+            Listed(f.output_tokens.clone()),
         );
         r.register(
             "litellm_total_tokens_metric",
             "Total number of input + output tokens from LLM requests",
-            f.total_tokens.clone(),
+            Listed(f.total_tokens.clone()),
         );
         r.register(
             "litellm_spend_metric",
             "Total spend on LLM requests",
-            f.spend.clone(),
+            Listed(f.spend.clone()),
         );
         r.register(
             "litellm_deployment_state",
             "LLM Deployment Analytics - The state of the deployment: 0 = healthy, 1 = partial outage, 2 = complete outage",
-            f.deployment_state.clone(),
+            Listed(f.deployment_state.clone()),
         );
         r.register(
             "litellm_deployment_success_responses",
             "LLM Deployment Analytics - Total number of successful LLM API calls",
-            f.deployment_success.clone(),
+            Listed(f.deployment_success.clone()),
         );
         r.register(
             "litellm_deployment_failure_responses",
             "LLM Deployment Analytics - Total number of failed LLM API calls for a specific LLM deployment. exception_status is the status of the exception from the llm api",
-            f.deployment_failure.clone(),
+            Listed(f.deployment_failure.clone()),
         );
         r.register(
             "litellm_deployment_total_requests",
             "LLM Deployment Analytics - Total number of LLM API calls - success + failure",
-            f.deployment_total.clone(),
+            Listed(f.deployment_total.clone()),
         );
         r.register(
             "litellm_deployment_cooled_down",
             "LLM Deployment Analytics - Number of times a deployment has been cooled down by the load balancing logic. exception_status is the status of the exception that caused the deployment to be cooled down",
-            f.deployment_cooled_down.clone(),
+            Listed(f.deployment_cooled_down.clone()),
         );
         r.register(
             "litellm_deployment_latency_per_output_token",
             "LLM Deployment Analytics - Latency per output token",
-            f.latency_per_token.clone(),
+            Listed(f.latency_per_token.clone()),
         );
         r.register(
             "litellm_deployment_successful_fallbacks",
             "LLM Deployment Analytics - Number of successful fallback requests from primary model -> fallback model",
-            f.successful_fallbacks.clone(),
+            Listed(f.successful_fallbacks.clone()),
         );
         r.register(
             "litellm_deployment_failed_fallbacks",
             "LLM Deployment Analytics - Number of failed fallback requests from primary model -> fallback model",
-            f.failed_fallbacks.clone(),
+            Listed(f.failed_fallbacks.clone()),
         );
         r.register(
             "litellm_remaining_requests_metric",
             "LLM Deployment Analytics - remaining requests for model in this minute (from the deployment's rpm)",
-            f.remaining_requests.clone(),
+            Listed(f.remaining_requests.clone()),
         );
         r.register(
             "litellm_remaining_tokens_metric",
             "remaining tokens for model in this minute (from the deployment's tpm)",
-            f.remaining_tokens.clone(),
+            Listed(f.remaining_tokens.clone()),
         );
         r.register(
             "shale_in_flight_requests",
             "Requests being served now",
-            f.in_flight_requests.clone(),
+            Listed(f.in_flight_requests.clone()),
         );
         r.register(
             "shale_in_flight_streams",
             "Streamed responses being sent now",
-            f.in_flight_streams.clone(),
+            Listed(f.in_flight_streams.clone()),
         );
         r.register(
             "shale_dependency_up",
             "1 when a dependency (redis, database, ...) answers, 0 when it does not",
-            f.dependency_up.clone(),
+            Listed(f.dependency_up.clone()),
         );
         f.process.register(r);
         f
