@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+pub mod attempts;
 pub mod cost;
 pub mod labels;
 pub mod metrics;

@@ -1,7 +1,8 @@
 //! Log set-up: `RUST_LOG`-style filtering, human-readable on a terminal and JSON otherwise, plus
 //! the OpenTelemetry layer when traces are exported. Request headers are never logged (the
 //! server marks key headers sensitive as well). Trace spans (target `shale::otel`) go to the
-//! OpenTelemetry layer only, never to the log.
+//! OpenTelemetry layer only, never to the log; Bedrock attempt spans are also counted per request
+//! (retries in the access log and metrics).
 
 use crate::cli::LogFormat;
 use shale_telemetry::otel::Otel;
@@ -33,6 +34,7 @@ pub fn init(format: LogFormat, otel: Option<&Otel>) {
     let result = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(otel.map(|o| o.layer()))
+        .with(shale_telemetry::attempts::layer())
         .try_init();
     // A second init (tests) is harmless.
     let _ = result;
