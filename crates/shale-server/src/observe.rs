@@ -268,7 +268,7 @@ pub fn build_telemetry(
     deployments: &[&crate::state::Deployment],
     master_key: Option<&str>,
 ) -> shale_telemetry::Telemetry {
-    use shale_telemetry::{DeploymentInfo, DeploymentTelemetry, Prices, Tier};
+    use shale_telemetry::{DeploymentInfo, DeploymentTelemetry, Prices};
     let mut all: Vec<DeploymentTelemetry> =
         vec![DeploymentTelemetry::default(); config.model_list.len()];
     for d in deployments {
@@ -293,15 +293,9 @@ pub fn build_telemetry(
                     &entry.params.model,
                 )
             });
-        let base_model = entry
-            .model_info
-            .get("base_model")
-            .and_then(serde_json::Value::as_str)
-            .map(|b| b.trim_start_matches("bedrock/"))
-            .unwrap_or(&entry.route.base_model);
-        let prices = Prices::for_deployment(
-            base_model,
-            Tier::from_prefix(entry.route.cross_region_prefix.as_deref()),
+        let prices = Prices::resolve(
+            &entry.route.base_model,
+            entry.route.cross_region_prefix.as_deref(),
             &entry.params.price_overrides,
             &entry.model_info,
         );

@@ -144,12 +144,12 @@ fn table() -> &'static HashMap<String, Entry> {
 /// then without a trailing `:N` version suffix (`…-v1:0` ↔ `…-v1`).
 pub fn table_prices(base_model: &str, tier: Tier) -> Option<Prices> {
     let models = table();
-    let entry = models.get(base_model).or_else(|| {
-        let (stem, _) = base_model.rsplit_once(':')?;
-        models
-            .get(stem)
-            .or_else(|| models.get(&format!("{stem}:0")))
-    })?;
+    let entry = models
+        .get(base_model)
+        .or_else(|| match base_model.rsplit_once(':') {
+            Some((stem, _)) => models.get(stem),
+            None => models.get(&format!("{base_model}:0")),
+        })?;
     let chosen = match tier {
         Tier::InRegion => entry.default,
         Tier::Geo => entry.geo.unwrap_or(entry.default),
@@ -196,6 +196,43 @@ impl Prices {
             cache_write: key(CACHE_WRITE_KEY).unwrap_or(base.cache_write),
         })
     }
+}
+
+impl Prices {
+    /// A deployment's prices as the gateway resolves them at load: the model id is the route's
+    /// base model (cross-region prefix removed) unless `model_info.base_model` names one (needed
+    /// for ARNs of application inference profiles, as in LiteLLM); the tier comes from the
+    /// cross-region prefix; LiteLLM price keys override.
+    pub fn resolve(
+        route_base_model: &str,
+        cross_region_prefix: Option<&str>,
+        price_params: &Map<String, Value>,
+        model_info: &Map<String, Value>,
+    ) -> Option<Prices> {
+        let base_model = model_info
+            .get("base_model")
+            .and_then(Value::as_str)
+            .map(|b| b.trim_start_matches("bedrock/"))
+            .map(|b| strip_cross_region(b))
+            .unwrap_or(route_base_model);
+        Prices::for_deployment(
+            base_model,
+            Tier::from_prefix(cross_region_prefix),
+            price_params,
+            model_info,
+        )
+    }
+}
+
+/// `us.anthropic…` → `anthropic…` (a `base_model` may be written with its profile prefix).
+fn strip_cross_region(id: &str) -> &str {
+    const PREFIXES: [&str; 8] = [
+        "global.", "us-gov.", "us.", "eu.", "apac.", "jp.", "au.", "ca.",
+    ];
+    PREFIXES
+        .iter()
+        .find_map(|p| id.strip_prefix(p))
+        .unwrap_or(id)
 }
 
 /// A number, or a numeric string (YAML users write `"3e-06"`).

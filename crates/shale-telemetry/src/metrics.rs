@@ -684,3 +684,90 @@ impl ProcessGauges {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics() -> Metrics {
+        let d = DeploymentInfo {
+            model_name: "claude".into(),
+            model_id: "dep-1".into(),
+            model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0".into(),
+            api_base: "https://bedrock-runtime.us-east-1.amazonaws.com".into(),
+            rpm: Some(10),
+            tpm: None,
+        };
+        let key = KeyLabels {
+            hashed_api_key: "abc".into(),
+            ..KeyLabels::default()
+        };
+        Metrics::new(vec![d], key)
+    }
+
+    #[test]
+    fn success_and_failure_are_counted_with_litellm_labels() {
+        let m = metrics();
+        let h = m.handles(0, None).expect("pre-resolved");
+        let ok = Observation {
+            status: 200,
+            usage: Some(TokenUsage {
+                input: 10,
+                output: 5,
+                cache_read: 2,
+                cache_write: 0,
+            }),
+            cost: Some(0.5),
+            latency: Duration::from_millis(30),
+            upstream: Some(Duration::from_millis(25)),
+            overhead: Some(Duration::from_millis(1)),
+            ..Observation::default()
+        };
+        m.record(&h, &ok);
+        m.record(
+            &h,
+            &Observation {
+                status: 429,
+                upstream_error: true,
+                ..Observation::default()
+            },
+        );
+        let text = m.encode();
+        let line = |prefix: &str| {
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+                .to_string()
+        };
+        assert!(line("litellm_proxy_total_requests_metric_total{").contains("status_code=\"200\""));
+        assert!(line("litellm_input_tokens_metric_total{").ends_with(" 12"));
+        assert!(line("litellm_spend_metric_total{").ends_with(" 0.5"));
+        assert!(line("litellm_proxy_failed_requests_metric_total{")
+            .contains("exception_class=\"Bedrock.RateLimitError\""));
+        assert!(line("litellm_deployment_state{").ends_with(" 1"));
+        assert!(line("litellm_remaining_requests_metric{").ends_with(" 8"));
+        assert!(text.contains("# TYPE litellm_deployment_successful_fallbacks_total counter"));
+        m.fallback("claude", "nova", "dep-1", None, 429, true);
+        m.cooled_down(0, 429);
+        let text = m.encode();
+        assert!(text.contains("fallback_model=\"nova\""));
+        assert!(text.contains("litellm_deployment_cooled_down_total{"));
+        assert!(text
+            .lines()
+            .any(|l| l.starts_with("litellm_deployment_state{") && l.ends_with(" 2")));
+    }
+
+    #[test]
+    fn other_keys_get_their_own_series_once() {
+        let m = metrics();
+        let key = KeyLabels {
+            hashed_api_key: "k2".into(),
+            api_key_alias: "team-a".into(),
+            ..KeyLabels::default()
+        };
+        let a = m.handles(0, Some(&key)).unwrap();
+        let b = m.handles(0, Some(&key)).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(m.handles(5, Some(&key)).is_none());
+    }
+}
