@@ -213,7 +213,7 @@ impl Prices {
             .get("base_model")
             .and_then(Value::as_str)
             .map(|b| b.trim_start_matches("bedrock/"))
-            .map(|b| strip_cross_region(b))
+            .map(strip_cross_region)
             .unwrap_or(route_base_model);
         Prices::for_deployment(
             base_model,
