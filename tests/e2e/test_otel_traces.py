@@ -281,3 +281,34 @@ def test_dead_collector_costs_nothing(emulator):
         assert gw.poll() is None
     finally:
         stop_process(gw)
+
+
+@pytest.mark.parametrize("how", ["config", "env"])
+def test_message_content_only_when_asked(emulator, how):
+    emu_url, emu = emulator
+    collected = Collected()
+    receiver, receiver_url = start_http_receiver(collected)
+    config = gateway_config(emu_url)
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver_url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    if how == "config":
+        config["general_settings"]["telemetry"] = {"otel_capture_message_content": True}
+    else:
+        env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "true"
+    gw, url = start_gateway_with_env(config, env)
+    try:
+        emu.reset()
+        reply = client(url).chat.completions.create(
+            model="claude", messages=[{"role": "user", "content": "Tell me about otters"}],
+            max_tokens=64, temperature=0.25, top_p=0.5,
+        )
+        server = collected.wait_for(lambda s: s.kind == s.SPAN_KIND_SERVER)[0]
+        a = attrs(server)
+        assert "Tell me about otters" in a["gen_ai.input.messages"]
+        assert reply.choices[0].message.content in a["gen_ai.output.messages"]
+        assert a["gen_ai.request.max_tokens"] == 64
+        assert a["gen_ai.request.temperature"] == 0.25
+        assert a["gen_ai.request.top_p"] == 0.5
+        assert a["gen_ai.request.stream"] is False
+    finally:
+        stop_process(gw)
+        receiver.shutdown()

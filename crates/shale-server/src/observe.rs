@@ -49,6 +49,7 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         request_id,
         method,
         path,
+        capture_content: telemetry.capture_content(),
         ..RequestRecord::default()
     });
     let mut response = record::scope(Arc::clone(&cell), next.run(request))
@@ -216,8 +217,43 @@ pub fn unknown_model(requested_model: &str) {
     record::with_current(|r| r.requested_model = Some(requested_model.to_owned()));
 }
 
+/// Records a chat request's parameters on the request's span (and its messages, when the
+/// operator asked for content capture).
+pub fn chat_request(request: &shale_translate::ChatRequest) {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    let params = otel::RequestParams {
+        max_tokens: request.max_completion_tokens.or(request.max_tokens),
+        temperature: request.temperature,
+        top_p: request.top_p,
+        top_k: request.top_k,
+        stream: request.stream.unwrap_or(false),
+    };
+    otel::request_attributes(&span, &params);
+    if capturing() {
+        if let Ok(json) = serde_json::to_string(&request.messages) {
+            otel::content_attribute(&span, "gen_ai.input.messages", json);
+        }
+    }
+}
+
+fn capturing() -> bool {
+    let mut on = false;
+    record::with_current(|r| on = r.capture_content);
+    on
+}
+
 /// Records the usage and finish reasons of a complete chat answer.
 pub fn completion(completion: &shale_translate::ChatCompletion) {
+    let span = tracing::Span::current();
+    if !span.is_disabled() && capturing() {
+        let messages: Vec<_> = completion.choices.iter().map(|c| &c.message).collect();
+        if let Ok(json) = serde_json::to_string(&messages) {
+            otel::content_attribute(&span, "gen_ai.output.messages", json);
+        }
+    }
     let tokens = completion.usage.as_ref().map(openai_usage);
     let reasons: Vec<String> = completion
         .choices
@@ -316,6 +352,9 @@ pub fn build_telemetry(
     let switches = shale_telemetry::Switches {
         prometheus: config.telemetry.prometheus,
         access_log: config.telemetry.access_log,
+        capture_content: otel::capture_content(config.telemetry.capture_message_content, &|name| {
+            std::env::var(name).ok()
+        }),
     };
     shale_telemetry::Telemetry::new(switches, all, master_key_labels(master_key))
 }

@@ -32,6 +32,8 @@ pub struct Switches {
     pub prometheus: bool,
     /// One access-log line per request.
     pub access_log: bool,
+    /// Prompts and completions on trace spans.
+    pub capture_content: bool,
 }
 
 /// One deployment as telemetry sees it: labels and prices, resolved at load.
@@ -47,6 +49,7 @@ pub struct Telemetry {
     metrics: Option<Metrics>,
     deployments: Vec<DeploymentTelemetry>,
     access_log: bool,
+    capture_content: bool,
 }
 
 impl Telemetry {
@@ -67,12 +70,18 @@ impl Telemetry {
             metrics,
             deployments,
             access_log: switches.access_log,
+            capture_content: switches.capture_content,
         }
     }
 
     /// Nothing enabled (tests, tools).
     pub fn disabled() -> Telemetry {
         Telemetry::new(Switches::default(), Vec::new(), KeyLabels::default())
+    }
+
+    /// Whether prompts and completions go on trace spans.
+    pub fn capture_content(&self) -> bool {
+        self.capture_content
     }
 
     /// The metrics, when Prometheus is on.

@@ -202,41 +202,47 @@ pub fn finish_server_span(span: &Span, record: &RequestRecord) {
     );
 }
 
-/// Request parameters as GenAI attributes (`gen_ai.request.max_tokens`, `temperature`, `top_p`,
-/// `stop_sequences`, …), taken from the OpenAI request body.
-pub fn request_attributes(span: &Span, body: &serde_json::Value) {
+/// The request parameters recorded on a span (`gen_ai.request.*`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestParams {
+    pub max_tokens: Option<u64>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<u64>,
+    pub stream: bool,
+}
+
+/// Request parameters as GenAI attributes on `span`.
+pub fn request_attributes(span: &Span, p: &RequestParams) {
     if span.is_disabled() {
         return;
     }
-    let num = |k: &str| body.get(k).and_then(serde_json::Value::as_f64);
-    if let Some(v) = body
-        .get("max_completion_tokens")
-        .or_else(|| body.get("max_tokens"))
-        .and_then(serde_json::Value::as_i64)
-    {
-        span.set_attribute("gen_ai.request.max_tokens", v);
+    if let Some(v) = p.max_tokens {
+        span.set_attribute("gen_ai.request.max_tokens", v.min(i64::MAX as u64) as i64);
     }
-    for (key, attr) in [
-        ("temperature", "gen_ai.request.temperature"),
-        ("top_p", "gen_ai.request.top_p"),
-        ("frequency_penalty", "gen_ai.request.frequency_penalty"),
-        ("presence_penalty", "gen_ai.request.presence_penalty"),
-    ] {
-        if let Some(v) = num(key) {
-            span.set_attribute(attr, v);
-        }
+    if let Some(v) = p.temperature {
+        span.set_attribute("gen_ai.request.temperature", v);
     }
-    if let Some(seed) = body.get("seed").and_then(serde_json::Value::as_i64) {
-        span.set_attribute("gen_ai.request.seed", seed);
+    if let Some(v) = p.top_p {
+        span.set_attribute("gen_ai.request.top_p", v);
     }
-    if let Some(stream) = body.get("stream").and_then(serde_json::Value::as_bool) {
-        span.set_attribute("gen_ai.request.stream", stream);
+    if let Some(v) = p.top_k {
+        span.set_attribute("gen_ai.request.top_k", v.min(i64::MAX as u64) as i64);
     }
+    span.set_attribute("gen_ai.request.stream", p.stream);
 }
 
-/// Prompt or completion text as a span attribute (only called when the operator asked for
-/// content capture: `general_settings.otel_capture_message_content` or
-/// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`).
+/// Whether prompts and completions may go on spans: the config's
+/// `general_settings.telemetry.otel_capture_message_content`, or the GenAI convention's
+/// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`.
+pub fn capture_content(by_config: bool, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    by_config
+        || env("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Prompt or completion text as a span attribute (`gen_ai.input.messages`,
+/// `gen_ai.output.messages`); only called when [`capture_content`] said yes.
 pub fn content_attribute(span: &Span, key: &'static str, json: String) {
     if !span.is_disabled() {
         span.set_attribute(key, json);

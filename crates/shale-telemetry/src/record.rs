@@ -47,6 +47,8 @@ pub struct RequestRecord {
     pub finish_reasons: Vec<String>,
     /// Bedrock model id called (for traces).
     pub response_model: Option<String>,
+    /// Prompts and completions may be put on the trace (the operator asked for it).
+    pub capture_content: bool,
 }
 
 /// A request in flight: its start time and its record.

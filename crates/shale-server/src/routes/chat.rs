@@ -110,6 +110,7 @@ async fn chat_once<S: Shape>(
     started: Instant,
     fetched_media: &FetchedMedia,
 ) -> Result<Response, ApiError> {
+    crate::observe::chat_request(&request);
     let api = deployment.chat_api()?;
     let model_name = request.model.clone();
     let ctx = deployment.chat_context(headers, fetched_media);
