@@ -103,6 +103,7 @@ def stack():
             deployment("claude-throttled", CLAUDE, emu_url, num_retries=0),
             deployment("priced", "bedrock/amazon.nova-lite-v1:0", emu_url,
                        input_cost_per_token=0.001, output_cost_per_token=0.002),
+            deployment("embed", "bedrock/amazon.titan-embed-text-v2:0", emu_url),
         ],
         "general_settings": {"master_key": GATEWAY_KEY},
         "litellm_settings": {"callbacks": ["prometheus"]},
@@ -280,6 +281,20 @@ def test_access_log_has_one_line_per_request(stack, traffic):
     assert GATEWAY_KEY not in open(stack["log"]).read()
     streamed = [e for e in by_model["claude"] if e["stream"]]
     assert len(streamed) == 1 and streamed[0]["ttft_ms"] > 0
+
+
+def test_embeddings_are_counted_and_priced(stack, traffic):
+    client = openai.OpenAI(base_url=stack["url"] + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+    raw = client.embeddings.with_raw_response.create(model="embed", input=["otters hold hands", "x"])
+    usage = raw.parse().usage
+    # Titan Text Embeddings v2: USD 0.02 per million input tokens.
+    assert float(raw.headers["x-litellm-response-cost"]) == pytest.approx(usage.prompt_tokens * 0.02e-6)
+    status, text = scrape(stack["url"])
+    s = Scrape(text)
+    assert s.value("litellm_input_tokens_metric_total", requested_model="embed") == usage.prompt_tokens
+    assert s.value("litellm_output_tokens_metric_total", requested_model="embed") == 0
+    assert s.value("litellm_proxy_total_requests_metric_total", requested_model="embed",
+                   status_code="200") == 1
 
 
 def test_metrics_auth_and_default_off():

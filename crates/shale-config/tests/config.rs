@@ -148,10 +148,10 @@ fn all_documented_features_parse() {
 
     // Keys LiteLLM accepts but shale ignores are findings, not errors.
     let paths: Vec<&str> = cfg.findings.iter().map(|f| f.path.as_str()).collect();
-    for expected in [
-        "litellm_settings.callbacks",
-        "general_settings.database_url",
-    ] {
+    // `callbacks: ["prometheus"]` is implemented (issue #14): it turns `/metrics` on.
+    assert!(cfg.telemetry.prometheus);
+    assert!(!paths.contains(&"litellm_settings.callbacks"));
+    for expected in ["general_settings.database_url"] {
         assert!(
             paths.contains(&expected),
             "{expected} missing from {paths:?}"

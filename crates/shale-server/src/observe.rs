@@ -266,6 +266,11 @@ pub fn completion(completion: &shale_translate::ChatCompletion) {
     });
 }
 
+/// Records the input tokens of an answer that has no output tokens (embeddings).
+pub fn input_tokens(prompt_tokens: u64) {
+    record::with_current(|r| r.usage = Some(TokenUsage::from_openai(prompt_tokens, 0, 0, 0)));
+}
+
 /// Records the usage of a stream that ended, into the request the stream belongs to.
 pub fn stream_usage(cell: &RequestCell, usage: &shale_translate::Usage) {
     cell.lock().usage = Some(openai_usage(usage));
