@@ -321,3 +321,37 @@ def test_metrics_auth_and_default_off():
         stop_process(secured)
         stop_process(off)
         stop_process(emu_proc)
+
+
+def test_fallback_is_counted():
+    emu_proc, emu_url = start_process(
+        [EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on "
+    )
+    gw, url, _ = start_gateway({
+        "model_list": [
+            deployment("primary", CLAUDE, emu_url, num_retries=0),
+            deployment("backup", "bedrock/amazon.nova-lite-v1:0", emu_url, num_retries=0),
+        ],
+        "general_settings": {"master_key": GATEWAY_KEY},
+        "litellm_settings": {"callbacks": ["prometheus"], "fallbacks": [{"primary": ["backup"]}],
+                             "num_retries": 0},
+    })
+    try:
+        EmulatorControl(emu_url).script([{"error": {"type": "ThrottlingException", "message": "busy"}}])
+        client = openai.OpenAI(base_url=url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model="primary", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert raw.headers["x-litellm-attempted-fallbacks"] == "1"
+        status, text = scrape(url)
+        s = Scrape(text)
+        assert s.value("litellm_deployment_successful_fallbacks_total", requested_model="primary",
+                       fallback_model="backup") == 1
+        assert s.value("litellm_deployment_failed_fallbacks_total") == 0
+        # Series are pre-resolved per deployment, so the answer counts under the group that served
+        # it (LiteLLM would label it with the group asked for).
+        assert s.value("litellm_proxy_total_requests_metric_total", requested_model="backup",
+                       status_code="200") == 1
+    finally:
+        stop_process(gw)
+        stop_process(emu_proc)

@@ -212,6 +212,30 @@ pub fn deployment_chosen(requested_model: &str, index: usize, bedrock_model: &st
     });
 }
 
+/// Records what the router did for the current request: fallbacks taken, and the fallback
+/// metrics when the answer (`ok`) or the last error came from a fallback group.
+pub fn routed(
+    state: &AppState,
+    requested_model: &str,
+    attempts: &shale_router::Attempts,
+    ok: bool,
+) {
+    record::with_current(|r| r.fallbacks = attempts.fallbacks);
+    if attempts.fallbacks == 0 {
+        return;
+    }
+    if let Some(m) = state.telemetry.metrics() {
+        m.fallback(
+            requested_model,
+            attempts.group.as_deref().unwrap_or(""),
+            attempts.model_id.as_deref().unwrap_or(""),
+            None,
+            0,
+            ok,
+        );
+    }
+}
+
 /// Records the requested model of a request no deployment answers to.
 pub fn unknown_model(requested_model: &str) {
     record::with_current(|r| r.requested_model = Some(requested_model.to_owned()));

@@ -400,7 +400,7 @@ impl Metrics {
     }
 
     /// Router hook: a fallback from `requested_model` to `fallback_model` after an error with
-    /// `exception_status` succeeded (`ok`) or failed.
+    /// `exception_status` (0 when unknown) succeeded (`ok`) or failed.
     pub fn fallback(
         &self,
         requested_model: &str,
@@ -414,13 +414,22 @@ impl Metrics {
         let key = key
             .or_else(|| self.default_handles.first().map(|h| &h.key))
             .unwrap_or(&default_key);
+        // 0: the original failure's status is not known to the caller.
+        let (status, class) = if exception_status == 0 {
+            (String::new(), "")
+        } else {
+            (
+                exception_status.to_string(),
+                labels::exception_class(exception_status, true),
+            )
+        };
         let labels = labels::fallback(
             requested_model,
             fallback_model,
             model_id,
             key,
-            &exception_status.to_string(),
-            labels::exception_class(exception_status, true),
+            &status,
+            class,
         );
         let family = if ok {
             &self.families.successful_fallbacks

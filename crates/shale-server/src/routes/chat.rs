@@ -80,6 +80,7 @@ pub async fn run_chat<S: Shape + Clone>(
     started: Instant,
 ) -> Result<Response, ApiError> {
     if state.router.resolve(&request.model).is_none() {
+        crate::observe::unknown_model(&request.model);
         return Err(ApiError::UnknownModel(request.model));
     }
     let hints = routing::chat_hints(state, &mut request);
