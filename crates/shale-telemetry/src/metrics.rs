@@ -748,7 +748,16 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
                 .to_string()
         };
-        assert!(line("litellm_proxy_total_requests_metric_total{").contains("status_code=\"200\""));
+        assert!(text.lines().any(
+            |l| l.starts_with("litellm_proxy_total_requests_metric_total{")
+                && l.contains("status_code=\"200\"")
+                && l.ends_with(" 1")
+        ));
+        assert!(text.lines().any(
+            |l| l.starts_with("litellm_proxy_total_requests_metric_total{")
+                && l.contains("status_code=\"429\"")
+                && l.ends_with(" 1")
+        ));
         assert!(line("litellm_input_tokens_metric_total{").ends_with(" 12"));
         assert!(line("litellm_spend_metric_total{").ends_with(" 0.5"));
         assert!(line("litellm_proxy_failed_requests_metric_total{")
