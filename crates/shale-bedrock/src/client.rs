@@ -9,7 +9,9 @@ use bytes::Bytes;
 use http::header::{HeaderName, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method};
 use reqwest::Url;
+use tracing::Instrument;
 
+use crate::attempt;
 use crate::credentials::DefaultChains;
 use crate::error::{classify_response, request_id, BedrockError};
 use crate::eventstream::{decode_stream, error_chain, EventStream, StreamContext};
@@ -236,7 +238,7 @@ impl BedrockClient {
         }
         let headers = request_headers(extra_headers, false);
         let url = target.url(op);
-        self.with_retries(target, |_| async {
+        self.with_retries(target, url, |_| async {
             let response = self
                 .response_head(
                     target,
@@ -318,7 +320,7 @@ impl BedrockClient {
             target.0.timeout
         };
         let max_retries = target.0.retry.max_retries;
-        self.with_retries(target, |retry| {
+        self.with_retries(target, &url, |retry| {
             let (method, url, forwarded, body) = (method.clone(), &url, &forwarded, body.clone());
             async move {
                 let response = self
@@ -357,7 +359,7 @@ impl BedrockClient {
     ) -> Result<BedrockResponse, BedrockError> {
         let timeout = target.0.timeout;
         let started = Instant::now();
-        self.with_retries(target, |_| async {
+        self.with_retries(target, url, |_| async {
             let before_attempt = started.elapsed();
             let attempt = async {
                 let request = self
@@ -372,6 +374,7 @@ impl BedrockClient {
                     .await
                     .map_err(|e| (self.transport_error(target, &e), None))?;
                 let status = response.status().as_u16();
+                attempt::status(&tracing::Span::current(), status);
                 let response_headers = response.headers().clone();
                 let bytes = response
                     .bytes()
@@ -410,6 +413,7 @@ impl BedrockClient {
     async fn with_retries<T, F, Fut>(
         &self,
         target: &Target,
+        url: &Url,
         mut attempt: F,
     ) -> Result<T, BedrockError>
     where
@@ -419,7 +423,14 @@ impl BedrockClient {
         let policy = target.0.retry;
         let mut retry = 0;
         loop {
-            match attempt(retry).await {
+            // One trace span per attempt; it ends with the attempt, not after the backoff.
+            let span = attempt::span(target, url);
+            let result = attempt(retry).instrument(span.clone()).await;
+            if let Err((error, _)) = &result {
+                attempt::failed(&span, error);
+            }
+            drop(span);
+            match result {
                 Ok(value) => return Ok(value),
                 Err(failure) => retry = self.before_retry(target, failure, retry, &policy).await?,
             }
@@ -470,7 +481,10 @@ impl BedrockClient {
             .build_request(target, method, url, headers, body, auth)
             .await?;
         match tokio::time::timeout(timeout, self.inner.http.execute(request)).await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => {
+                attempt::status(&tracing::Span::current(), response.status().as_u16());
+                Ok(response)
+            }
             Ok(Err(e)) => Err(self.transport_error(target, &e)),
             Err(_) => Err(BedrockError::Timeout {
                 deployment: target.deployment().to_owned(),

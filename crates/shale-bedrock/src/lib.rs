@@ -41,6 +41,7 @@
 //! - Errors map to the client's answer with [`BedrockError::to_openai`] (status, OpenAI type,
 //!   code).
 
+mod attempt;
 pub mod client;
 pub mod credentials;
 pub mod error;

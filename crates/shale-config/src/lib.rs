@@ -24,6 +24,7 @@ mod responses_store;
 mod route;
 mod router;
 mod settings;
+mod telemetry;
 mod validation;
 
 pub use anthropic_beta::AnthropicBetaSettings;
@@ -35,6 +36,7 @@ pub use route::{Api, InvokeSpec, ModelRoute, RouteError};
 pub use router::{ErrorClassCounts, RedisSettings, RoutingSettings, RoutingStrategy};
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
 pub use shale_core::Secret;
+pub use telemetry::TelemetrySettings;
 
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -49,6 +51,8 @@ pub struct Config {
     pub router_settings: RouterSettings,
     /// The router's settings, from `router_settings` and `litellm_settings` together.
     pub routing: RoutingSettings,
+    /// Metrics, traces, access log (`callbacks`, `general_settings.telemetry`).
+    pub telemetry: TelemetrySettings,
     /// Things shale accepted but ignores, or would warn about (never fatal).
     pub findings: Vec<Finding>,
 }
@@ -126,6 +130,7 @@ impl Config {
             }
         };
         let mut findings = Vec::new();
+        let telemetry = TelemetrySettings::take(&mut root, &mut findings)?;
 
         let general_settings =
             GeneralSettings::from_value(root.remove("general_settings"), &mut findings)?;
@@ -190,6 +195,7 @@ impl Config {
             litellm_settings,
             router_settings,
             routing,
+            telemetry,
             findings,
         })
     }

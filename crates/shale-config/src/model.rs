@@ -153,14 +153,24 @@ pub struct LitellmParams {
     pub user_continue_message: Option<Value>,
     pub modify_params: Option<bool>,
     pub drop_params: Option<bool>,
+    /// LiteLLM price keys (`input_cost_per_token`, `output_cost_per_token`,
+    /// `cache_read_input_token_cost`, `cache_creation_input_token_cost`): read by cost tracking,
+    /// never sent to Bedrock.
+    pub price_overrides: Map<String, Value>,
     /// Every other key: default request params (`temperature`, `top_k`, `guardrailConfig`, …).
     pub default_request_params: Map<String, Value>,
 }
 
+/// LiteLLM's per-token price keys (cost tracking reads them; they are not request parameters).
+const PRICE_KEYS: [&str; 4] = [
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+];
+
 /// `litellm_params` keys LiteLLM understands that have no effect in shale.
 const IGNORED_PARAMS: &[(&str, &str)] = &[
-    ("input_cost_per_token", "cost tracking is not implemented"),
-    ("output_cost_per_token", "cost tracking is not implemented"),
     ("input_cost_per_second", "cost tracking is not implemented"),
     ("output_cost_per_second", "cost tracking is not implemented"),
     ("custom_llm_provider", "shale serves Bedrock only"),
@@ -232,9 +242,16 @@ impl LitellmParams {
             user_continue_message: f.raw("user_continue_message"),
             modify_params: f.bool("modify_params")?,
             drop_params: f.bool("drop_params")?,
+            price_overrides: Map::new(),
             default_request_params: Map::new(),
         };
         let mut rest = f.into_rest();
+        let mut price_overrides = Map::new();
+        for key in PRICE_KEYS {
+            if let Some(v) = rest.remove(key) {
+                price_overrides.insert(key.to_string(), v);
+            }
+        }
         for (key, why) in IGNORED_PARAMS {
             if rest.remove(*key).is_some() {
                 findings.push(Finding::ignored(format!("{path}.{key}"), *why));
@@ -248,6 +265,7 @@ impl LitellmParams {
             ));
         }
         Ok(LitellmParams {
+            price_overrides,
             default_request_params: rest,
             ..params
         })

@@ -8,13 +8,16 @@
 //! 4. `PropagateRequestId` — echo `x-request-id` on the response;
 //! 5. `catch_panic` (`panic.rs`) — a panicking handler answers an OpenAI-shaped 500, logged with
 //!    the request id (inside the layers above, so that 500 is traced and carries the id);
-//! 6. auth (model, models and pass-through routes only; health is open);
-//! 7. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
+//! 6. observe (model, models and pass-through routes: record, metrics, access log, server span —
+//!    outside auth so refused keys are counted);
+//! 7. auth (model, models and pass-through routes only; health and `/metrics` are open, `/metrics`
+//!    checks the key itself when `require_auth_for_metrics_endpoint` is set);
+//! 8. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
 
 use crate::auth::require_master_key;
 use crate::routes::{
-    chat, completions, embeddings, fallback, health, images, messages, models, passthrough, rerank,
-    responses, router_health,
+    chat, completions, embeddings, fallback, health, images, messages, metrics, models,
+    passthrough, rerank, responses, router_health,
 };
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
@@ -73,10 +76,16 @@ pub fn build_app(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.master_key.clone(),
             require_master_key,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::observe::observe,
         ));
     let open = Router::new()
         .merge(health_routes())
-        .nest("/v1", health_routes());
+        .nest("/v1", health_routes())
+        .route("/metrics", get(metrics::metrics))
+        .route("/metrics/", get(metrics::metrics));
 
     Router::new()
         .merge(protected)

@@ -11,6 +11,7 @@ pub mod body;
 pub mod connections;
 pub mod error;
 pub mod media;
+pub mod observe;
 pub mod panic;
 pub mod response;
 pub mod responses_store;

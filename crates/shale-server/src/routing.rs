@@ -180,6 +180,11 @@ where
         .router
         .run(&hints.as_request(), |pick| {
             let deployment = Arc::clone(&state.deployments[pick.index]);
+            crate::observe::deployment_chosen(
+                &hints.model,
+                pick.index,
+                deployment.target.model_id(),
+            );
             let fut = call(deployment);
             async move {
                 let response = fut.await?;
@@ -190,12 +195,19 @@ where
         .await;
     match outcome {
         Ok(routed) => {
+            crate::observe::routed(state, &hints.model, &routed.attempts, true);
             let mut response = routed.value;
             set_headers(&mut response, &routed.attempts);
             Ok(response)
         }
-        Err(RouteError::UnknownModel) => Err(ApiError::UnknownModel(hints.model.clone())),
-        Err(RouteError::Failed { error, .. }) => Err(error),
+        Err(RouteError::UnknownModel) => {
+            crate::observe::unknown_model(&hints.model);
+            Err(ApiError::UnknownModel(hints.model.clone()))
+        }
+        Err(RouteError::Failed { error, attempts }) => {
+            crate::observe::routed(state, &hints.model, &attempts, false);
+            Err(error)
+        }
         Err(RouteError::LimitReached {
             group, retry_after, ..
         }) => {

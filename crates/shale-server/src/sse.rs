@@ -99,6 +99,8 @@ struct SseState<T, S> {
     begun: bool,
     keep_alive: IdleTimer,
     done: bool,
+    /// The request this stream answers (telemetry: usage is recorded when the stream ends).
+    observed: Option<std::sync::Arc<shale_telemetry::RequestCell>>,
 }
 
 /// Builds the streaming response.
@@ -114,6 +116,7 @@ pub fn sse_response<T: EventTranslator, S: StreamShape>(
         begun: false,
         keep_alive: IdleTimer::new(KEEP_ALIVE),
         done: false,
+        observed: shale_telemetry::record::current(),
     };
     let body = futures::stream::unfold(state, |mut s| async move {
         if s.done {
@@ -147,6 +150,9 @@ pub fn sse_response<T: EventTranslator, S: StreamShape>(
             Ok(None) => {
                 for chunk in s.translator.finish() {
                     s.shape.on_chunk(chunk, &mut out);
+                }
+                if let (Some(cell), Some(usage)) = (&s.observed, s.translator.usage()) {
+                    crate::observe::stream_usage(cell, &usage);
                 }
                 s.shape.finish(&mut out);
                 s.done = true;

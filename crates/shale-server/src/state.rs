@@ -181,6 +181,8 @@ pub struct AppState {
     pub created: u64,
     /// Stored Responses API answers (`store: true`).
     pub responses: Arc<dyn ResponseStore>,
+    /// Metrics, cost, access log (resolved per deployment at load).
+    pub telemetry: Arc<shale_telemetry::Telemetry>,
 }
 
 impl AppState {
@@ -210,6 +212,14 @@ impl AppState {
             .into_iter()
             .map(|name| model_object(name, created))
             .collect();
+        let mut resolved: Vec<&Deployment> = models
+            .values()
+            .flat_map(|g| g.deployments.iter().map(|d| d.as_ref()))
+            .collect();
+        resolved.sort_by_key(|d| d.entry.index);
+        let telemetry = Arc::new(crate::observe::build_telemetry(
+            &config, &resolved, master_key,
+        ));
         let models_json = Bytes::from(
             serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
         );
@@ -227,6 +237,7 @@ impl AppState {
             responses: Arc::new(MemoryStore::new(
                 config.general_settings.responses_store.clone(),
             )),
+            telemetry,
             config: Arc::new(config),
         })
     }
@@ -235,10 +246,13 @@ impl AppState {
     /// do not go through the router; or the OpenAI-style "unknown model" error.
     pub fn deployment(&self, model_name: &str) -> Result<Arc<Deployment>, ApiError> {
         let group = self.router.resolve(model_name).map_or(model_name, |g| &**g);
-        self.models
-            .get(group)
-            .map(|g| Arc::clone(g.pick()))
-            .ok_or_else(|| ApiError::UnknownModel(model_name.to_string()))
+        let Some(models) = self.models.get(group) else {
+            crate::observe::unknown_model(model_name);
+            return Err(ApiError::UnknownModel(model_name.to_string()));
+        };
+        let chosen = Arc::clone(models.pick());
+        crate::observe::deployment_chosen(model_name, chosen.entry.index, chosen.target.model_id());
+        Ok(chosen)
     }
 }
 

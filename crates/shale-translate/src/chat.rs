@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::completion::{ChatChunk, ChatCompletion};
+use crate::completion::{ChatChunk, ChatCompletion, Usage};
 use crate::context::{ChatContext, JsonMode, ResponseContext};
 use crate::converse::{chat_to_converse, converse_to_chat, ConverseStreamTranslator};
 use crate::error::TranslateError;
@@ -118,6 +118,11 @@ pub trait EventTranslator: Send + 'static {
     ) -> Result<Vec<ChatChunk>, TranslateError>;
     /// The chunks owed when the stream ends (finish reason, usage).
     fn finish(&mut self) -> Vec<ChatChunk>;
+    /// The stream's usage once it has ended, whether or not the client asked to be sent it
+    /// (the gateway's metrics and cost need it).
+    fn usage(&self) -> Option<Usage> {
+        None
+    }
 }
 
 /// The stream translator of either API.
@@ -142,6 +147,13 @@ impl EventTranslator for ChatStreamTranslator {
         match self {
             ChatStreamTranslator::Converse(t) => t.finish(),
             ChatStreamTranslator::Invoke(t) => t.finish(),
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        match self {
+            ChatStreamTranslator::Converse(t) => t.usage().cloned(),
+            ChatStreamTranslator::Invoke(t) => t.usage(),
         }
     }
 }

@@ -16,23 +16,56 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Check { path }) => Ok(check(&path)),
         Some(Command::Healthcheck { url }) => runtime()?.block_on(healthcheck(&url)),
         Some(Command::Demo(args)) => {
-            logging::init(args.common.log_format);
+            logging::init(args.common.log_format, None);
             runtime()?.block_on(demo::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
         None => {
             let args = cli.serve;
-            logging::init(args.common.log_format);
             let path = args.config.context(
                 "no config file given: pass --config PATH or set SHALE_CONFIG (try `shale demo` to see shale work without AWS)",
             )?;
             let config = Config::load(&path)
-                .with_context(|| format!("cannot load config {}", path.display()))?;
+                .with_context(|| format!("cannot load config {}", path.display()));
+            let config = match config {
+                Ok(config) => config,
+                Err(err) => {
+                    logging::init(args.common.log_format, None);
+                    return Err(err);
+                }
+            };
             let addr = bind_addr(&args.host, args.port)?;
-            runtime()?.block_on(serve(config, addr, &args.common))?;
+            let rt = runtime()?;
+            let otel = rt.block_on(async { start_otel(&config) });
+            let (otel, otel_error) = match otel {
+                Ok(otel) => (otel, None),
+                Err(err) => (None, Some(err)),
+            };
+            logging::init(args.common.log_format, otel.as_ref());
+            if let Some(err) = otel_error {
+                tracing::warn!(%err, "OpenTelemetry traces are off");
+            } else if otel.is_some() {
+                tracing::info!("exporting traces over OTLP");
+            }
+            let result = rt.block_on(serve(config, addr, &args.common));
+            if let Some(otel) = otel {
+                otel.shutdown();
+            }
+            result?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The OTLP trace exporter, when `callbacks: [otel]` or an `OTEL_EXPORTER_OTLP_*ENDPOINT` asks
+/// for it (must run inside the runtime: the grpc transport needs it).
+fn start_otel(
+    config: &Config,
+) -> Result<Option<shale_telemetry::otel::Otel>, shale_telemetry::otel::OtelError> {
+    if !shale_telemetry::otel::wanted(config.telemetry.otel, &|name| std::env::var(name).ok()) {
+        return Ok(None);
+    }
+    shale_telemetry::otel::Otel::start().map(Some)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

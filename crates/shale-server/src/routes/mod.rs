@@ -9,6 +9,7 @@ pub mod health;
 pub mod images;
 pub mod messages;
 pub mod messages_stream;
+pub mod metrics;
 pub mod models;
 pub mod passthrough;
 pub mod rerank;

@@ -1,0 +1,41 @@
+//! `GET /metrics`: the Prometheus text format of every metric (LiteLLM's names plus shale's own).
+//! Served when Prometheus is on (`callbacks: [prometheus]` or `general_settings.telemetry.prometheus`);
+//! needs the master key when `litellm_settings.require_auth_for_metrics_endpoint` is true.
+
+use crate::auth::request_is_authorized;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(metrics) = state.telemetry.metrics() else {
+        return Err(ApiError::NotFound {
+            path: uri.path().to_string(),
+        });
+    };
+    if state.config.telemetry.require_auth_for_metrics {
+        if let Some(key) = &state.master_key {
+            if !request_is_authorized(key, &headers) {
+                return Err(ApiError::Unauthorized(
+                    "Unauthorized access to metrics endpoint: send the master key as `Authorization: Bearer <key>`.",
+                ));
+            }
+        }
+    }
+    let body = metrics.encode();
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(shale_telemetry::metrics::CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,259 @@
+//! Label sets of the LiteLLM-compatible metrics, spelled as LiteLLM spells them
+//! (`litellm/types/integrations/prometheus.py`, `PrometheusMetricLabels`), and the exception
+//! class names LiteLLM reports (`Bedrock.RateLimitError` …).
+//!
+//! Label values are built here only at load (one set per deployment and key) or on the failure
+//! path; the success path uses pre-resolved handles (see `metrics.rs`).
+
+use std::sync::Arc;
+
+/// One label set: fixed names, owned values.
+pub type Labels<const N: usize> = [(&'static str, String); N];
+
+/// Who made the request, as metrics label it. Values are shared, never re-built per request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct KeyLabels {
+    /// SHA-256 hex of the key (LiteLLM's `user_api_key_hash`).
+    pub hashed_api_key: Arc<str>,
+    pub api_key_alias: Arc<str>,
+    pub team: Arc<str>,
+    pub team_alias: Arc<str>,
+    pub user: Arc<str>,
+}
+
+/// What metrics need to know about one deployment, resolved at load.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentInfo {
+    /// The `model_name` clients send (`requested_model`, `model_group`).
+    pub model_name: String,
+    /// `model_info.id`, else a stable id derived from the entry (`model_id`).
+    pub model_id: String,
+    /// The Bedrock model id called (`model`, `litellm_model_name`).
+    pub model: String,
+    /// The runtime endpoint (`api_base`).
+    pub api_base: String,
+    /// `litellm_params.rpm` / `tpm`, for the remaining-requests/tokens gauges.
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+}
+
+/// `api_provider` of every shale deployment.
+pub const API_PROVIDER: &str = "bedrock";
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+/// `litellm_proxy_total_requests_metric`.
+pub fn proxy_total(d: &DeploymentInfo, k: &KeyLabels, status: &str) -> Labels<9> {
+    [
+        ("end_user", String::new()),
+        ("hashed_api_key", s(&k.hashed_api_key)),
+        ("api_key_alias", s(&k.api_key_alias)),
+        ("requested_model", s(&d.model_name)),
+        ("team", s(&k.team)),
+        ("team_alias", s(&k.team_alias)),
+        ("user", s(&k.user)),
+        ("status_code", s(status)),
+        ("model_id", s(&d.model_id)),
+    ]
+}
+
+/// `litellm_proxy_failed_requests_metric`.
+pub fn proxy_failed(
+    d: &DeploymentInfo,
+    k: &KeyLabels,
+    exception_status: &str,
+    exception_class: &str,
+) -> Labels<10> {
+    [
+        ("end_user", String::new()),
+        ("hashed_api_key", s(&k.hashed_api_key)),
+        ("api_key_alias", s(&k.api_key_alias)),
+        ("requested_model", s(&d.model_name)),
+        ("team", s(&k.team)),
+        ("team_alias", s(&k.team_alias)),
+        ("user", s(&k.user)),
+        ("exception_status", s(exception_status)),
+        ("exception_class", s(exception_class)),
+        ("model_id", s(&d.model_id)),
+    ]
+}
+
+/// `litellm_request_total_latency_metric`, `litellm_llm_api_latency_metric`,
+/// `litellm_llm_api_time_to_first_token_metric`, and the token metrics (same names, LiteLLM
+/// orders them differently, which the text format does not care about).
+pub fn request(d: &DeploymentInfo, k: &KeyLabels) -> Labels<9> {
+    [
+        ("end_user", String::new()),
+        ("hashed_api_key", s(&k.hashed_api_key)),
+        ("api_key_alias", s(&k.api_key_alias)),
+        ("requested_model", s(&d.model_name)),
+        ("team", s(&k.team)),
+        ("team_alias", s(&k.team_alias)),
+        ("user", s(&k.user)),
+        ("model", s(&d.model)),
+        ("model_id", s(&d.model_id)),
+    ]
+}
+
+/// `litellm_spend_metric`.
+pub fn spend(d: &DeploymentInfo, k: &KeyLabels) -> Labels<9> {
+    [
+        ("end_user", String::new()),
+        ("hashed_api_key", s(&k.hashed_api_key)),
+        ("api_key_alias", s(&k.api_key_alias)),
+        ("model", s(&d.model)),
+        ("team", s(&k.team)),
+        ("team_alias", s(&k.team_alias)),
+        ("user", s(&k.user)),
+        ("model_id", s(&d.model_id)),
+        ("api_provider", s(API_PROVIDER)),
+    ]
+}
+
+/// `litellm_overhead_latency_metric`, `litellm_remaining_requests_metric`,
+/// `litellm_remaining_tokens_metric`.
+pub fn deployment_key(d: &DeploymentInfo, k: &KeyLabels) -> Labels<7> {
+    [
+        ("model_group", s(&d.model_name)),
+        ("api_provider", s(API_PROVIDER)),
+        ("api_base", s(&d.api_base)),
+        ("litellm_model_name", s(&d.model)),
+        ("hashed_api_key", s(&k.hashed_api_key)),
+        ("api_key_alias", s(&k.api_key_alias)),
+        ("model_id", s(&d.model_id)),
+    ]
+}
+
+/// `litellm_deployment_state`.
+pub fn deployment(d: &DeploymentInfo) -> Labels<4> {
+    [
+        ("litellm_model_name", s(&d.model)),
+        ("model_id", s(&d.model_id)),
+        ("api_base", s(&d.api_base)),
+        ("api_provider", s(API_PROVIDER)),
+    ]
+}
+
+/// `litellm_deployment_cooled_down`.
+pub fn cooled_down(d: &DeploymentInfo, exception_status: &str) -> Labels<5> {
+    [
+        ("litellm_model_name", s(&d.model)),
+        ("model_id", s(&d.model_id)),
+        ("api_base", s(&d.api_base)),
+        ("api_provider", s(API_PROVIDER)),
+        ("exception_status", s(exception_status)),
+    ]
+}
+
+/// `litellm_deployment_success_responses`, `litellm_deployment_total_requests`.
+pub fn deployment_requests(d: &DeploymentInfo, k: &KeyLabels) -> Labels<9> {
+    [
+        ("requested_model", s(&d.model_name)),
+        ("litellm_model_name", s(&d.model)),
+        ("model_id", s(&d.model_id)),
+        ("api_base", s(&d.api_base)),
+        ("api_provider", s(API_PROVIDER)),
+        ("hashed_api_key", s(&k.hashed_api_key)),
+        ("api_key_alias", s(&k.api_key_alias)),
+        ("team", s(&k.team)),
+        ("team_alias", s(&k.team_alias)),
+    ]
+}
+
+/// `litellm_deployment_failure_responses`.
+pub fn deployment_failure(
+    d: &DeploymentInfo,
+    k: &KeyLabels,
+    exception_status: &str,
+    exception_class: &str,
+) -> Labels<11> {
+    [
+        ("requested_model", s(&d.model_name)),
+        ("litellm_model_name", s(&d.model)),
+        ("model_id", s(&d.model_id)),
+        ("api_base", s(&d.api_base)),
+        ("api_provider", s(API_PROVIDER)),
+        ("exception_status", s(exception_status)),
+        ("exception_class", s(exception_class)),
+        ("hashed_api_key", s(&k.hashed_api_key)),
+        ("api_key_alias", s(&k.api_key_alias)),
+        ("team", s(&k.team)),
+        ("team_alias", s(&k.team_alias)),
+    ]
+}
+
+/// `litellm_deployment_latency_per_output_token`.
+pub fn latency_per_token(d: &DeploymentInfo, k: &KeyLabels) -> Labels<8> {
+    [
+        ("litellm_model_name", s(&d.model)),
+        ("model_id", s(&d.model_id)),
+        ("api_base", s(&d.api_base)),
+        ("api_provider", s(API_PROVIDER)),
+        ("hashed_api_key", s(&k.hashed_api_key)),
+        ("api_key_alias", s(&k.api_key_alias)),
+        ("team", s(&k.team)),
+        ("team_alias", s(&k.team_alias)),
+    ]
+}
+
+/// `litellm_deployment_successful_fallbacks`, `litellm_deployment_failed_fallbacks`.
+pub fn fallback(
+    requested_model: &str,
+    fallback_model: &str,
+    model_id: &str,
+    k: &KeyLabels,
+    exception_status: &str,
+    exception_class: &str,
+) -> Labels<9> {
+    [
+        ("requested_model", s(requested_model)),
+        ("fallback_model", s(fallback_model)),
+        ("hashed_api_key", s(&k.hashed_api_key)),
+        ("api_key_alias", s(&k.api_key_alias)),
+        ("team", s(&k.team)),
+        ("team_alias", s(&k.team_alias)),
+        ("exception_status", s(exception_status)),
+        ("exception_class", s(exception_class)),
+        ("model_id", s(model_id)),
+    ]
+}
+
+/// LiteLLM's exception class for an HTTP status: `Bedrock.RateLimitError` when Bedrock answered
+/// (LiteLLM prefixes the provider), the bare class when the gateway refused the request itself.
+pub fn exception_class(status: u16, upstream: bool) -> &'static str {
+    let (bare, bedrock) = match status {
+        400 | 413 => ("BadRequestError", "Bedrock.BadRequestError"),
+        401 => ("AuthenticationError", "Bedrock.AuthenticationError"),
+        403 => ("PermissionDeniedError", "Bedrock.PermissionDeniedError"),
+        404 => ("NotFoundError", "Bedrock.NotFoundError"),
+        408 | 504 => ("Timeout", "Bedrock.Timeout"),
+        422 => (
+            "UnprocessableEntityError",
+            "Bedrock.UnprocessableEntityError",
+        ),
+        429 => ("RateLimitError", "Bedrock.RateLimitError"),
+        500 => ("InternalServerError", "Bedrock.InternalServerError"),
+        502 => ("APIConnectionError", "Bedrock.APIConnectionError"),
+        503 => ("ServiceUnavailableError", "Bedrock.ServiceUnavailableError"),
+        _ => ("APIError", "Bedrock.APIError"),
+    };
+    if upstream {
+        bedrock
+    } else {
+        bare
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exception_classes_follow_litellm() {
+        assert_eq!(exception_class(429, true), "Bedrock.RateLimitError");
+        assert_eq!(exception_class(400, false), "BadRequestError");
+        assert_eq!(exception_class(599, true), "Bedrock.APIError");
+    }
+}

@@ -1,0 +1,118 @@
+//! The per-request record every part of the gateway reports into, and the task-local that lets
+//! code deep in a handler reach it without threading it through every signature.
+//!
+//! A request's record is created by the server's observing middleware, filled while the request
+//! runs (deployment, tokens, upstream time …) and finished exactly once: when the response is
+//! complete, or for streams when the stream ends. Nothing here does I/O.
+
+use crate::cost::TokenUsage;
+use crate::labels::KeyLabels;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// What is known about one request. Filled in place; read once when it finishes.
+#[derive(Debug, Clone, Default)]
+pub struct RequestRecord {
+    pub request_id: String,
+    pub method: String,
+    pub path: String,
+    /// The `model` the client asked for.
+    pub requested_model: Option<String>,
+    /// Index of the deployment that served it (position in `model_list`).
+    pub deployment: Option<usize>,
+    /// The calling key's labels; `None` for the master key (or no key).
+    pub key: Option<KeyLabels>,
+    /// Status sent to the client (for a stream that failed midway: still 200).
+    pub status: u16,
+    /// The error came from Bedrock (vs. the gateway refusing the request).
+    pub upstream_error: bool,
+    /// The failure's message class (`Bedrock.RateLimitError` …), set when the request failed.
+    pub error_class: Option<&'static str>,
+    pub usage: Option<TokenUsage>,
+    /// USD; `None` when the deployment has no price.
+    pub cost: Option<f64>,
+    /// Time waiting on Bedrock.
+    pub upstream: Option<Duration>,
+    /// Time to the first streamed chunk.
+    pub ttft: Option<Duration>,
+    /// Gateway time outside the Bedrock call, as reported in `x-shale-overhead-ms`.
+    pub overhead: Option<Duration>,
+    /// Bedrock attempts (1 + retries).
+    pub attempts: u32,
+    /// Fallbacks to another model group taken by the router.
+    pub fallbacks: u32,
+    pub stream: bool,
+    /// Finish reasons of the answer (`stop`, `length`, `tool_calls` …).
+    pub finish_reasons: Vec<String>,
+    /// Bedrock model id called (for traces).
+    pub response_model: Option<String>,
+    /// Prompts and completions may be put on the trace (the operator asked for it).
+    pub capture_content: bool,
+}
+
+/// A request in flight: its start time and its record.
+#[derive(Debug)]
+pub struct RequestCell {
+    pub started: Instant,
+    record: Mutex<RequestRecord>,
+}
+
+impl RequestCell {
+    pub fn new(record: RequestRecord) -> Arc<RequestCell> {
+        Arc::new(RequestCell {
+            started: Instant::now(),
+            record: Mutex::new(record),
+        })
+    }
+
+    /// The record, for filling in. Never held across an await.
+    pub fn lock(&self) -> MutexGuard<'_, RequestRecord> {
+        self.record
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A copy of the record as it stands, with its total latency.
+    pub fn snapshot(&self) -> (RequestRecord, Duration) {
+        (self.lock().clone(), self.started.elapsed())
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<RequestCell>;
+}
+
+/// Runs `fut` with `cell` as the current request (see [`with_current`]).
+pub async fn scope<F: Future>(cell: Arc<RequestCell>, fut: F) -> F::Output {
+    CURRENT.scope(cell, fut).await
+}
+
+/// The current request, if the code runs inside [`scope`] (streams keep this handle to report
+/// when they end, outside the scope).
+pub fn current() -> Option<Arc<RequestCell>> {
+    CURRENT.try_with(Arc::clone).ok()
+}
+
+/// Fills in the current request's record; does nothing outside a request.
+pub fn with_current(f: impl FnOnce(&mut RequestRecord)) {
+    let _ = CURRENT.try_with(|cell| f(&mut cell.lock()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_inside_the_scope_only() {
+        with_current(|r| r.attempts = 9); // no request: ignored
+        let cell = RequestCell::new(RequestRecord::default());
+        scope(Arc::clone(&cell), async {
+            with_current(|r| r.attempts += 1);
+            assert!(current().is_some());
+        })
+        .await;
+        assert_eq!(cell.lock().attempts, 1);
+        assert!(current().is_none());
+    }
+}
