@@ -192,16 +192,12 @@ pub fn agent_runtime_to_rerank<'a>(
     id: String,
 ) -> Result<RerankResponse<'a>, TranslateError> {
     #[derive(Deserialize)]
-    struct Answer {
-        results: Vec<Scored>,
-    }
-    #[derive(Deserialize)]
     struct Scored {
         index: usize,
         #[serde(rename = "relevanceScore")]
         score: f64,
     }
-    let a: Answer = serde_json::from_slice(body).map_err(upstream)?;
+    let a: Answer<Scored> = serde_json::from_slice(body).map_err(upstream)?;
     build_response(a.results.into_iter().map(|r| (r.index, r.score)), req, id)
 }
 
@@ -212,20 +208,22 @@ pub fn invoke_to_rerank<'a>(
     id: String,
 ) -> Result<RerankResponse<'a>, TranslateError> {
     #[derive(Deserialize)]
-    struct Answer {
-        results: Vec<Scored>,
-    }
-    #[derive(Deserialize)]
     struct Scored {
         index: usize,
         relevance_score: f64,
     }
-    let a: Answer = serde_json::from_slice(body).map_err(upstream)?;
+    let a: Answer<Scored> = serde_json::from_slice(body).map_err(upstream)?;
     build_response(
         a.results.into_iter().map(|r| (r.index, r.relevance_score)),
         req,
         id,
     )
+}
+
+/// Both answers: `{"results":[…]}` (other members ignored).
+#[derive(Deserialize)]
+struct Answer<S> {
+    results: Vec<S>,
 }
 
 fn upstream(e: impl std::fmt::Display) -> TranslateError {

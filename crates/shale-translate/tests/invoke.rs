@@ -171,22 +171,7 @@ fn every_family_has_fixtures() {
         e[1] |= dir.join("response.json").exists();
         e[2] |= dir.join("chunks.json").exists();
     }
-    use InvokeFamily::*;
-    for f in [
-        Anthropic,
-        Llama2,
-        Llama3,
-        Mistral,
-        TitanText,
-        CohereCommand,
-        CohereCommandR,
-        Ai21J2,
-        Ai21Jamba,
-        DeepSeekR1,
-        Qwen,
-        OpenAiFormat,
-        Pegasus,
-    ] {
+    for f in InvokeFamily::ALL {
         let [req, resp, stream] = seen.get(&f).copied().unwrap_or_default();
         assert!(req && resp, "{f:?}: missing request or response fixtures");
         assert!(
