@@ -50,4 +50,5 @@ pub use params::{apply_defaults, prepare_request, MIN_THINKING_BUDGET, TOP_LEVEL
 pub use request::chat_to_converse;
 pub use response::converse_to_chat;
 pub use stream::ConverseStreamTranslator;
+pub(crate) use tools::{named_choice, parse_choice, Choice};
 pub use tools::{JSON_TOOL_INSTRUCTION, JSON_TOOL_NAME, PLACEHOLDER_TOOL_NAME};

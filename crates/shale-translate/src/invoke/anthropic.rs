@@ -283,17 +283,11 @@ pub(super) fn build(
         declared.push(f.name);
     }
     let mut has_client_tools = !tools.is_empty();
-    let mut choice = super::common::parse_choice(req.tool_choice.take().as_ref())?;
-    if let Some(Choice::Tool(n)) = &choice {
-        if !declared.iter().any(|d| d == n) {
-            return Err(TranslateError::invalid_code(
-                "tool_choice",
-                "invalid_tool_choice",
-                format!("tool_choice names the tool '{n}', which is not in tools"),
-            ));
-        }
-        choice = Some(Choice::Tool(names.sanitize(n)));
-    }
+    let mut choice = super::common::named_choice(
+        super::common::parse_choice(req.tool_choice.take().as_ref())?,
+        &declared,
+        &mut names,
+    )?;
     if choice == Some(Choice::None) {
         tools.clear();
         has_client_tools = false;
