@@ -14,7 +14,7 @@ use super::response::Parts;
 use crate::caps::ModelCaps;
 use crate::completion::{FunctionOut, ThinkingBlock, ToolCallOut};
 use crate::context::{ChatContext, JsonMode, ResponseContext};
-use crate::converse::{BedrockUsage, JSON_TOOL_NAME, MIN_THINKING_BUDGET, PLACEHOLDER_TOOL_NAME};
+use crate::converse::{BedrockUsage, JSON_TOOL_NAME, PLACEHOLDER_TOOL_NAME};
 use crate::error::TranslateError;
 use crate::media::MediaKind;
 use crate::names::ToolNameMap;
@@ -117,12 +117,7 @@ fn resolve_thinking(
         return Ok(match t.get("type").and_then(Value::as_str) {
             Some("disabled") => None,
             Some("enabled") => {
-                let b = t
-                    .get("budget_tokens")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(MIN_THINKING_BUDGET)
-                    .max(MIN_THINKING_BUDGET);
-                t.insert("budget_tokens".into(), b.into());
+                let b = crate::converse::clamp_thinking_budget(&mut t);
                 Some((Value::Object(t), Some(b)))
             }
             _ => Some((Value::Object(t), None)),

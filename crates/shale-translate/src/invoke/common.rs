@@ -33,12 +33,7 @@ pub(super) fn prepare(
     let headers = headers::take_headers(&mut req.extra, req.service_tier.take())?;
     let conv = normalize_messages(
         std::mem::take(&mut req.messages),
-        &NormalizeOptions {
-            modify_params: ctx.modify_params,
-            user_continue_message: ctx.user_continue_message,
-            fetched_media: ctx.fetched_media,
-            trim_prefill_whitespace: trim_prefill,
-        },
+        &NormalizeOptions::from_context(ctx, trim_prefill),
     )?;
     Ok(Prepared {
         req,
