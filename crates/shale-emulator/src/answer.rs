@@ -30,6 +30,52 @@ pub enum ToolChoice {
     None,
 }
 
+/// A request body's `messages` (empty when absent) and the last user message among them.
+pub fn messages_and_last_user(body: &Value) -> (&[Value], Option<&Value>) {
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    (messages, last_user)
+}
+
+/// How many of the last user turn's `blocks` are tool results — none unless the conversation
+/// ends on that user turn.
+pub fn trailing_tool_results(
+    messages: &[Value],
+    blocks: &[Value],
+    is_result: impl Fn(&Value) -> bool,
+) -> usize {
+    match messages.last() {
+        Some(m) if m.get("role").and_then(Value::as_str) == Some("user") => {
+            blocks.iter().filter(|b| is_result(b)).count()
+        }
+        _ => 0,
+    }
+}
+
+/// A tool's `name` member, `""` when absent.
+pub fn tool_name(v: &Value) -> String {
+    v.get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The strings of a JSON array (other items skipped); empty when `v` is not an array.
+pub fn string_array(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// What the default answer depends on.
 #[derive(Debug, Clone)]
 pub struct PromptInfo {

@@ -3,7 +3,10 @@
 //! stream events.
 
 use crate::answer::reasoning_signature;
-use crate::answer::{Answer, PromptInfo, ToolChoice, ToolDef};
+use crate::answer::{
+    messages_and_last_user, string_array, tool_name, trailing_tool_results, Answer, PromptInfo,
+    ToolChoice, ToolDef,
+};
 use crate::converse::text_chars;
 use crate::error::BedrockException;
 use crate::model::base_model_id;
@@ -283,15 +286,7 @@ fn check_image(b: &Value, i: usize, j: usize) -> Result<(), BedrockException> {
 
 /// Summarises a validated Claude Messages body.
 pub fn prompt_info(model_id: &str, body: &Value) -> PromptInfo {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let last_user = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    let (messages, last_user) = messages_and_last_user(body);
     let last_blocks = last_user
         .map(|m| blocks(m.get("content").unwrap_or(&Value::Null)))
         .unwrap_or_default();
@@ -301,24 +296,15 @@ pub fn prompt_info(model_id: &str, body: &Value) -> PromptInfo {
         .filter_map(|b| b.get("text").and_then(Value::as_str))
         .collect::<Vec<_>>()
         .join(" ");
-    let tool_results = match messages.last() {
-        Some(m) if m.get("role").and_then(Value::as_str) == Some("user") => last_blocks
-            .iter()
-            .filter(|b| block_type(b) == "tool_result")
-            .count(),
-        _ => 0,
-    };
+    let tool_results =
+        trailing_tool_results(messages, &last_blocks, |b| block_type(b) == "tool_result");
     let tools = body
         .get("tools")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .map(|t| ToolDef {
-            name: t
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
+            name: tool_name(t),
             schema: t.get("input_schema").cloned().unwrap_or(Value::Null),
         })
         .collect();
@@ -357,13 +343,7 @@ pub fn prompt_info(model_id: &str, body: &Value) -> PromptInfo {
         thinking,
         signed_reasoning: true,
         max_tokens: body.get("max_tokens").and_then(Value::as_u64),
-        stop_sequences: body
-            .get("stop_sequences")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect(),
+        stop_sequences: string_array(body.get("stop_sequences")),
         tool_results,
         json_schema,
         cache_prefix: cache_prefix(body),

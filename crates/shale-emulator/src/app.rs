@@ -161,6 +161,25 @@ fn record(
     });
 }
 
+/// The next scripted action for `operation`, once its delay has passed; `Err` with the broken
+/// response when the script drops the connection.
+async fn scripted_action(
+    state: &AppState,
+    operation: &str,
+    parts: &Parts,
+) -> Result<Option<ScriptAction>, Response> {
+    let Some(item) = state.take_script(operation) else {
+        return Ok(None);
+    };
+    if let Some(d) = item.delay {
+        tokio::time::sleep(d).await;
+    }
+    match item.action {
+        ScriptAction::Drop => Err(drop_connection(parts).await),
+        action => Ok(Some(action)),
+    }
+}
+
 /// Closes the connection without a response (or breaks the body when served without
 /// [`crate::spawn`]'s connection control).
 async fn drop_connection(parts: &Parts) -> Response {
@@ -212,12 +231,12 @@ async fn sts_handler(State(state): State<AppStateRef>, req: Request) -> Response
             return sts::error_response(status, code, &message);
         }
     };
-    if let Some(item) = state.take_script("sts") {
-        if let Some(d) = item.delay {
-            tokio::time::sleep(d).await;
-        }
-        match item.action {
-            ScriptAction::Drop => return drop_connection(&parts).await,
+    let action = match scripted_action(&state, "sts", &parts).await {
+        Ok(action) => action,
+        Err(dropped) => return dropped,
+    };
+    if let Some(action) = action {
+        match action {
             ScriptAction::Error {
                 kind,
                 message,
@@ -233,7 +252,8 @@ async fn sts_handler(State(state): State<AppStateRef>, req: Request) -> Response
                     .unwrap_or_else(|| body.to_string());
                 return sts::xml_response(status, text);
             }
-            ScriptAction::Default | ScriptAction::Stream(_) => {}
+            // `Drop` was answered by `scripted_action`.
+            ScriptAction::Default | ScriptAction::Drop | ScriptAction::Stream(_) => {}
         }
     }
     sts::handle(&state, &form, auth.access_key_id.as_deref())
@@ -310,12 +330,12 @@ async fn finish(
         tokio::time::sleep(state.config.latency).await;
     }
     let model_id = model_id.unwrap_or_default();
-    if let Some(item) = state.take_script(operation) {
-        if let Some(d) = item.delay {
-            tokio::time::sleep(d).await;
-        }
-        match item.action {
-            ScriptAction::Drop => return drop_connection(&parts).await,
+    let action = match scripted_action(&state, operation, &parts).await {
+        Ok(action) => action,
+        Err(dropped) => return dropped,
+    };
+    if let Some(action) = action {
+        match action {
             ScriptAction::Error {
                 kind,
                 message,
@@ -384,7 +404,8 @@ async fn finish(
                     &state.streams,
                 );
             }
-            ScriptAction::Default => {}
+            // `Drop` was answered by `scripted_action`.
+            ScriptAction::Default | ScriptAction::Drop => {}
         }
     }
     let streaming = matches!(operation, "converse-stream" | "invoke-with-response-stream");

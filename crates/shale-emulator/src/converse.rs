@@ -1,7 +1,10 @@
 //! Converse and ConverseStream: summarising a Converse request into a [`PromptInfo`] and
 //! rendering the default [`Answer`] as a Converse response or as ConverseStream frames.
 
-use crate::answer::{Answer, PromptInfo, ToolChoice, ToolDef, Usage};
+use crate::answer::{
+    messages_and_last_user, string_array, tool_name, trailing_tool_results, Answer, PromptInfo,
+    ToolChoice, ToolDef, Usage,
+};
 use crate::eventstream::padded_event;
 use crate::model::Family;
 use crate::text;
@@ -95,27 +98,14 @@ pub fn thinking_requested(extra: Option<&Value>) -> bool {
 
 /// Summarises a (validated) Converse request.
 pub fn prompt_info(model_id: &str, family: Family, body: &Value) -> PromptInfo {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let last_user = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    let (messages, last_user) = messages_and_last_user(body);
     let last_content = last_user
         .and_then(|m| m.get("content"))
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
-    let tool_results = match messages.last() {
-        Some(m) if m.get("role").and_then(Value::as_str) == Some("user") => last_content
-            .iter()
-            .filter(|b| b.get("toolResult").is_some())
-            .count(),
-        _ => 0,
-    };
+    let tool_results =
+        trailing_tool_results(messages, last_content, |b| b.get("toolResult").is_some());
     let tools: Vec<ToolDef> = body
         .pointer("/toolConfig/tools")
         .and_then(Value::as_array)
@@ -123,11 +113,7 @@ pub fn prompt_info(model_id: &str, family: Family, body: &Value) -> PromptInfo {
         .flatten()
         .filter_map(|t| t.get("toolSpec"))
         .map(|spec| ToolDef {
-            name: spec
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
+            name: tool_name(spec),
             schema: spec
                 .pointer("/inputSchema/json")
                 .cloned()
@@ -165,13 +151,7 @@ pub fn prompt_info(model_id: &str, family: Family, body: &Value) -> PromptInfo {
         max_tokens: inference
             .and_then(|i| i.get("maxTokens"))
             .and_then(Value::as_u64),
-        stop_sequences: inference
-            .and_then(|i| i.get("stopSequences"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect(),
+        stop_sequences: string_array(inference.and_then(|i| i.get("stopSequences"))),
         tool_results,
         json_schema,
         cache_prefix: cache_prefix(body),

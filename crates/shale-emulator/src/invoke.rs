@@ -52,6 +52,12 @@ fn str_field<'a>(body: &'a Value, key: &str) -> Result<&'a str, BedrockException
         .ok_or_else(|| required_key(key))
 }
 
+fn messages_of(body: &Value) -> Result<&Vec<Value>, BedrockException> {
+    body.get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| required_key("messages"))
+}
+
 fn u64_at(body: &Value, pointer: &str) -> Option<u64> {
     body.pointer(pointer).and_then(Value::as_u64)
 }
@@ -176,10 +182,7 @@ fn nova(
     body: &Value,
     stream: bool,
 ) -> Result<InvokeOutcome, BedrockException> {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| required_key("messages"))?;
+    let messages = messages_of(body)?;
     if messages.is_empty() || messages[0].get("role").and_then(Value::as_str) != Some("user") {
         return Err(BedrockException::validation("A conversation must start with a user message. Try again with a conversation that starts with a user message."));
     }
@@ -232,10 +235,7 @@ fn openai_chat(
     body: &Value,
     stream: bool,
 ) -> Result<InvokeOutcome, BedrockException> {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| required_key("messages"))?;
+    let messages = messages_of(body)?;
     if messages.is_empty() {
         return Err(BedrockException::validation(
             "messages: at least one message is required",

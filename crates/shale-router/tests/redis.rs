@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use shale_router::{FailureClass, RedisState, RouteError, RouteRequest, Router, SharedState};
+use shale_router::{FailureClass, RedisState, RouteError, Router, SharedState};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -82,19 +82,25 @@ fn replica(
     )
 }
 
+/// Two routers sharing one Redis under a key prefix of this test's own.
+fn two_replicas(
+    cfg: &shale_config::Config,
+    clock: &Arc<shale_router::ManualClock>,
+    redis: &RedisServer,
+    name: &str,
+) -> (Router, Router) {
+    let p = prefix(name);
+    let url = redis.url();
+    (replica(cfg, clock, &url, &p), replica(cfg, clock, &url, &p))
+}
+
 fn prefix(name: &str) -> String {
     format!("shale-test-{}-{name}", std::process::id())
 }
 
 async fn ok(router: &Router) -> Result<usize, String> {
     router
-        .run(
-            &RouteRequest {
-                model: "m",
-                ..Default::default()
-            },
-            |pick| async move { answer(&pick, &[]).await },
-        )
+        .run(&req("m"), |pick| async move { answer(&pick, &[]).await })
         .await
         .map(|r| r.value)
         .map_err(|e| format!("{e:?}"))
@@ -110,21 +116,13 @@ async fn two_replicas_share_one_rpm_limit() {
         "",
     );
     let clock = clock();
-    let p = prefix("rpm");
-    let one = replica(&cfg, &clock, &redis.url(), &p);
-    let two = replica(&cfg, &clock, &redis.url(), &p);
+    let (one, two) = two_replicas(&cfg, &clock, &redis, "rpm");
     let mut served = 0;
     let mut refused = 0;
     for i in 0..20 {
         let r = if i % 2 == 0 { &one } else { &two };
         match r
-            .run(
-                &RouteRequest {
-                    model: "m",
-                    ..Default::default()
-                },
-                |pick| async move { answer(&pick, &[]).await },
-            )
+            .run(&req("m"), |pick| async move { answer(&pick, &[]).await })
             .await
         {
             Ok(_) => served += 1,
@@ -146,18 +144,12 @@ async fn cooldowns_are_shared() {
         "router_settings: {allowed_fails: 0, cooldown_time: 30, num_retries: 0}\n",
     );
     let clock = clock();
-    let p = prefix("cd");
-    let one = replica(&cfg, &clock, &redis.url(), &p);
-    let two = replica(&cfg, &clock, &redis.url(), &p);
+    let (one, two) = two_replicas(&cfg, &clock, &redis, "cd");
     while one.health().await[0].cooling_for_ms.is_none() {
         let _ = one
-            .run(
-                &RouteRequest {
-                    model: "m",
-                    ..Default::default()
-                },
-                |pick| async move { answer(&pick, &[(0, FailureClass::InternalServer)]).await },
-            )
+            .run(&req("m"), |pick| async move {
+                answer(&pick, &[(0, FailureClass::InternalServer)]).await
+            })
             .await;
     }
     let seen_by_two = two.health().await;
@@ -182,9 +174,7 @@ async fn redis_down_keeps_serving_and_reconnects() {
     let port = redis.port;
     let cfg = config(&[("m", ", rpm: 1000", "id: a")], "");
     let clock = clock();
-    let p = prefix("down");
-    let one = replica(&cfg, &clock, &redis.url(), &p);
-    let two = replica(&cfg, &clock, &redis.url(), &p);
+    let (one, two) = two_replicas(&cfg, &clock, &redis, "down");
     ok(&one).await.unwrap();
     ok(&two).await.unwrap();
     redis.kill();

@@ -8,13 +8,6 @@ use shale_router::{FailureClass, RouteError, RouteRequest};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-fn req(model: &str) -> RouteRequest<'_> {
-    RouteRequest {
-        model,
-        ..Default::default()
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn retries_route_around_a_dead_deployment() {
     let cfg = config(

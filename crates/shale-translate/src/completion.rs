@@ -1,10 +1,51 @@
-//! OpenAI response wire types: `chat.completion`, `chat.completion.chunk` and usage, and the
-//! [`ChunkStamp`] every stream translator builds its chunks with.
+//! OpenAI response wire types: `chat.completion`, `chat.completion.chunk` and usage, the
+//! one-choice completion every translator answers with, and the [`ChunkStamp`] every stream
+//! translator builds its chunks with.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::openai::ThinkingBlock;
+
+use crate::context::ResponseContext;
+
+/// The parts of a one-choice assistant answer, as a translator collected them.
+pub(crate) struct AssistantAnswer {
+    pub content: Option<String>,
+    pub reasoning: Option<String>,
+    pub thinking_blocks: Vec<ThinkingBlock>,
+    pub tool_calls: Vec<ToolCallOut>,
+    pub finish_reason: String,
+    pub usage: Option<Usage>,
+}
+
+impl ChatCompletion {
+    /// A `chat.completion` with one assistant choice, stamped from `ctx`; empty reasoning,
+    /// thinking blocks and tool calls are left out. No `service_tier` or `trace`.
+    pub(crate) fn single_choice(ctx: &ResponseContext<'_>, a: AssistantAnswer) -> ChatCompletion {
+        ChatCompletion {
+            id: ctx.id.clone(),
+            object: "chat.completion".into(),
+            created: ctx.created,
+            model: ctx.model_name.to_owned(),
+            choices: vec![Choice {
+                index: 0,
+                message: ResponseMessage {
+                    role: "assistant".into(),
+                    content: a.content,
+                    reasoning_content: a.reasoning.filter(|r| !r.is_empty()),
+                    thinking_blocks: (!a.thinking_blocks.is_empty()).then_some(a.thinking_blocks),
+                    tool_calls: (!a.tool_calls.is_empty()).then_some(a.tool_calls),
+                },
+                finish_reason: Some(a.finish_reason),
+                logprobs: None,
+            }],
+            usage: a.usage,
+            service_tier: None,
+            trace: None,
+        }
+    }
+}
 
 /// A `chat.completion` response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use crate::context::ChatContext;
 use crate::error::TranslateError;
 use crate::media::{part_block, FetchedMedia, MediaKind};
 use crate::openai::{ChatMessage, MessageContent, Role, ToolCall};
@@ -107,6 +108,18 @@ pub struct NormalizeOptions<'a> {
     pub fetched_media: &'a FetchedMedia,
     /// Strip trailing whitespace of a final assistant prefill (Claude rejects it).
     pub trim_prefill_whitespace: bool,
+}
+
+impl<'a> NormalizeOptions<'a> {
+    /// The options a chat request's context asks for.
+    pub fn from_context(ctx: &ChatContext<'a>, trim_prefill_whitespace: bool) -> Self {
+        NormalizeOptions {
+            modify_params: ctx.modify_params,
+            user_continue_message: ctx.user_continue_message,
+            fetched_media: ctx.fetched_media,
+            trim_prefill_whitespace,
+        }
+    }
 }
 
 /// Normalise OpenAI messages (taking ownership so large strings move instead of being copied).

@@ -3,6 +3,7 @@
 //! `{id, results:[{index, relevance_score, document?}], meta}`. Bodies are serialized straight
 //! from the request, without copying the documents.
 
+use serde::de::DeserializeOwned;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -191,18 +192,15 @@ pub fn agent_runtime_to_rerank<'a>(
     req: &'a RerankRequest,
     id: String,
 ) -> Result<RerankResponse<'a>, TranslateError> {
-    #[derive(Deserialize)]
-    struct Answer {
-        results: Vec<Scored>,
-    }
-    #[derive(Deserialize)]
-    struct Scored {
-        index: usize,
-        #[serde(rename = "relevanceScore")]
-        score: f64,
-    }
-    let a: Answer = serde_json::from_slice(body).map_err(upstream)?;
-    build_response(a.results.into_iter().map(|r| (r.index, r.score)), req, id)
+    scored_to_rerank(body, req, id, |r: AgentRuntimeScore| (r.index, r.score))
+}
+
+/// One agent-runtime result.
+#[derive(Deserialize)]
+struct AgentRuntimeScore {
+    index: usize,
+    #[serde(rename = "relevanceScore")]
+    score: f64,
 }
 
 /// The Cohere InvokeModel answer `{"id","results":[{"index","relevance_score"}]}` → Cohere.
@@ -211,21 +209,30 @@ pub fn invoke_to_rerank<'a>(
     req: &'a RerankRequest,
     id: String,
 ) -> Result<RerankResponse<'a>, TranslateError> {
+    scored_to_rerank(body, req, id, |r: CohereScore| (r.index, r.relevance_score))
+}
+
+/// One Cohere InvokeModel result.
+#[derive(Deserialize)]
+struct CohereScore {
+    index: usize,
+    relevance_score: f64,
+}
+
+/// Either answer, `{"results":[…]}` (other members ignored), with `score` reading one result's
+/// `(index, score)`.
+fn scored_to_rerank<'a, S: DeserializeOwned>(
+    body: &[u8],
+    req: &'a RerankRequest,
+    id: String,
+    score: impl Fn(S) -> (usize, f64),
+) -> Result<RerankResponse<'a>, TranslateError> {
     #[derive(Deserialize)]
-    struct Answer {
-        results: Vec<Scored>,
+    struct Answer<S> {
+        results: Vec<S>,
     }
-    #[derive(Deserialize)]
-    struct Scored {
-        index: usize,
-        relevance_score: f64,
-    }
-    let a: Answer = serde_json::from_slice(body).map_err(upstream)?;
-    build_response(
-        a.results.into_iter().map(|r| (r.index, r.relevance_score)),
-        req,
-        id,
-    )
+    let a: Answer<S> = serde_json::from_slice(body).map_err(upstream)?;
+    build_response(a.results.into_iter().map(score), req, id)
 }
 
 fn upstream(e: impl std::fmt::Display) -> TranslateError {

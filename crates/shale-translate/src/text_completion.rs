@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::completion::{ChatChunk, ChatCompletion};
+use crate::completion::{ChatChunk, ChatCompletion, Usage};
 use crate::error::TranslateError;
 use crate::openai::{ChatRequest, JsonMap, Stop, StreamOptions};
 
@@ -166,6 +166,37 @@ fn completion_id(id: &str) -> String {
     }
 }
 
+/// One `text_completion` choice: `{text, index, logprobs: null, finish_reason}`.
+fn text_choice(text: String, index: u32, finish_reason: Option<String>) -> Value {
+    json!({
+        "text": text,
+        "index": index,
+        "logprobs": null,
+        "finish_reason": finish_reason,
+    })
+}
+
+/// A `text_completion` object (response or chunk) with a `cmpl-…` id; `usage` only when given.
+fn text_completion_object(
+    chat_id: &str,
+    created: u64,
+    model: &str,
+    choices: Vec<Value>,
+    usage: Option<Usage>,
+) -> Value {
+    let mut out = json!({
+        "id": completion_id(chat_id),
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    });
+    if let Some(u) = usage {
+        out["usage"] = json!(u);
+    }
+    out
+}
+
 /// A chat completion as a `text_completion` response: `id` `cmpl-…`,
 /// `choices[{text, index, logprobs: null, finish_reason}]`, `usage`.
 pub fn chat_to_text_completion(c: ChatCompletion) -> Value {
@@ -173,25 +204,14 @@ pub fn chat_to_text_completion(c: ChatCompletion) -> Value {
         .choices
         .into_iter()
         .map(|ch| {
-            json!({
-                "text": ch.message.content.unwrap_or_default(),
-                "index": ch.index,
-                "logprobs": null,
-                "finish_reason": ch.finish_reason,
-            })
+            text_choice(
+                ch.message.content.unwrap_or_default(),
+                ch.index,
+                ch.finish_reason,
+            )
         })
         .collect();
-    let mut out = json!({
-        "id": completion_id(&c.id),
-        "object": "text_completion",
-        "created": c.created,
-        "model": c.model,
-        "choices": choices,
-    });
-    if let Some(u) = c.usage {
-        out["usage"] = json!(u);
-    }
-    out
+    text_completion_object(&c.id, c.created, &c.model, choices, c.usage)
 }
 
 /// A stream chunk as a `text_completion` chunk; `None` for chunks with nothing to say (a
@@ -203,25 +223,12 @@ pub fn chunk_to_text_completion(c: ChatChunk) -> Option<Value> {
         if text.is_empty() && ch.finish_reason.is_none() {
             continue;
         }
-        choices.push(json!({
-            "text": text,
-            "index": ch.index,
-            "logprobs": null,
-            "finish_reason": ch.finish_reason,
-        }));
+        choices.push(text_choice(text, ch.index, ch.finish_reason));
     }
     if choices.is_empty() && c.usage.is_none() {
         return None;
     }
-    let mut out = json!({
-        "id": completion_id(&c.id),
-        "object": "text_completion",
-        "created": c.created,
-        "model": c.model,
-        "choices": choices,
-    });
-    if let Some(u) = c.usage {
-        out["usage"] = json!(u);
-    }
-    Some(out)
+    Some(text_completion_object(
+        &c.id, c.created, &c.model, choices, c.usage,
+    ))
 }

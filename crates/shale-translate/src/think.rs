@@ -231,44 +231,12 @@ mod tests {
             (None, Some("just text".into()))
         );
     }
-}
-
-#[cfg(test)]
-mod leading_mode_tests {
-    use super::*;
-
-    fn run(parts: &[&str]) -> (String, String) {
-        let mut s = ThinkSplitter::new(ThinkMode::Leading);
-        let (mut r, mut c) = (String::new(), String::new());
-        let mut take = |(a, b): Split| {
-            r.push_str(&a.unwrap_or_default());
-            c.push_str(&b.unwrap_or_default());
-        };
-        for p in parts {
-            take(s.push(p));
-        }
-        take(s.flush());
-        (r, c)
-    }
-
-    #[test]
-    fn think_split_across_deltas() {
-        assert_eq!(
-            run(&["<thi", "nk>abc</th", "ink>\n\nhello"]),
-            ("abc".into(), "hello".into())
-        );
-        assert_eq!(
-            run(&["plain ", "<think>x"]),
-            ("".into(), "plain <think>x".into())
-        );
-        assert_eq!(run(&["<", "b>"]), ("".into(), "<b>".into()));
-    }
 
     /// Regression: whitespace after `</think>` arriving in a later delta leaked into content.
     #[test]
     fn whitespace_after_close_tag_in_later_delta_is_dropped() {
         assert_eq!(
-            run(&["<think>abc</think>", "\n\n", "hello"]),
+            run(ThinkMode::Leading, &["<think>abc</think>", "\n\n", "hello"]),
             ("abc".into(), "hello".into())
         );
     }

@@ -1,13 +1,15 @@
 //! Behaviour of the chat translation API beyond the golden fixtures: media URL collection,
 //! stream state-machine edge cases, error shapes and tool-name round trips.
 
+mod common;
+
 use bytes::Bytes;
+use common::plain_chat_context;
 use serde_json::{json, Value};
 use shale_translate::JsonMode;
 use shale_translate::{
-    chat_to_converse, converse_to_chat, remote_media_urls, ChatContext, ChatRequest,
-    ConverseStreamTranslator, FetchedMedia, ModelCaps, ResponseContext, ToolNameMap,
-    TranslateError,
+    chat_to_converse, converse_to_chat, remote_media_urls, ChatRequest, ConverseStreamTranslator,
+    FetchedMedia, ModelCaps, ResponseContext, ToolNameMap, TranslateError,
 };
 
 fn request(v: Value) -> ChatRequest {
@@ -17,14 +19,7 @@ fn request(v: Value) -> ChatRequest {
 fn translate(req: Value, model_id: &str, fetched: &FetchedMedia) -> Result<Value, TranslateError> {
     let caps = ModelCaps::for_model_id(model_id);
     let defaults = serde_json::Map::new();
-    let ctx = ChatContext {
-        caps: &caps,
-        default_params: &defaults,
-        modify_params: false,
-        user_continue_message: None,
-        anthropic_beta: None,
-        fetched_media: fetched,
-    };
+    let ctx = plain_chat_context(&caps, &defaults, fetched);
     chat_to_converse(request(req), &ctx).map(|c| c.body)
 }
 
@@ -108,14 +103,7 @@ fn colliding_tool_names_round_trip() {
     let f = FetchedMedia::new();
     let caps = ModelCaps::for_model_id("anthropic.claude-3-haiku-20240307-v1:0");
     let defaults = serde_json::Map::new();
-    let ctx = ChatContext {
-        caps: &caps,
-        default_params: &defaults,
-        modify_params: false,
-        user_continue_message: None,
-        anthropic_beta: None,
-        fetched_media: &f,
-    };
+    let ctx = plain_chat_context(&caps, &defaults, &f);
     let call = chat_to_converse(
         request(
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [

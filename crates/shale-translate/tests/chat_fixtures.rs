@@ -11,7 +11,7 @@
 //! (re)write the expected files, then review the diff.
 
 mod common;
-use common::{case_dirs, check, error_answer, read_json, stream_exception_event, CREATED, ID};
+use common::{check, error_answer, read_json, run_golden, stream_exception_event, CREATED, ID};
 
 use std::path::Path;
 
@@ -137,20 +137,10 @@ fn run_case(dir: &Path) -> Vec<String> {
 
 #[test]
 fn chat_golden_fixtures() {
-    let dirs = case_dirs("chat");
-    assert!(dirs.len() >= 40, "expected the full fixture set");
-    let mut failures = Vec::new();
-    for dir in &dirs {
-        let has_input = ["request.json", "bedrock_response.json", "events.json"]
-            .iter()
-            .any(|f| dir.join(f).exists());
-        assert!(has_input, "{}: no input file", dir.display());
-        failures.extend(run_case(dir));
-    }
-    assert!(
-        failures.is_empty(),
-        "{} fixture failure(s):\n{}",
-        failures.len(),
-        failures.join("\n\n")
+    run_golden(
+        "chat",
+        40,
+        &["request.json", "bedrock_response.json", "events.json"],
+        run_case,
     );
 }

@@ -16,7 +16,8 @@
 
 mod common;
 use common::{
-    case_dirs, check, error_answer, invoke_family, read_json, stream_exception_event, CREATED, ID,
+    case_dirs, check, error_answer, invoke_family, read_json, run_golden, stream_exception_event,
+    CREATED, ID,
 };
 
 use std::path::Path;
@@ -146,25 +147,11 @@ fn run_case(dir: &Path) -> Vec<String> {
 
 #[test]
 fn invoke_golden_fixtures() {
-    let dirs = case_dirs("invoke");
-    assert!(
-        dirs.len() >= 30,
-        "expected the full fixture set, found {}",
-        dirs.len()
-    );
-    let mut failures = Vec::new();
-    for dir in &dirs {
-        let has_input = ["request.json", "bedrock_response.json", "events.json"]
-            .iter()
-            .any(|f| dir.join(f).exists());
-        assert!(has_input, "{}: no input file", dir.display());
-        failures.extend(run_case(dir));
-    }
-    assert!(
-        failures.is_empty(),
-        "{} fixture failure(s):\n{}",
-        failures.len(),
-        failures.join("\n\n")
+    run_golden(
+        "invoke",
+        30,
+        &["request.json", "bedrock_response.json", "events.json"],
+        run_case,
     );
 }
 
@@ -184,22 +171,7 @@ fn every_family_has_fixtures() {
         e[1] |= dir.join("response.json").exists();
         e[2] |= dir.join("chunks.json").exists();
     }
-    use InvokeFamily::*;
-    for f in [
-        Anthropic,
-        Llama2,
-        Llama3,
-        Mistral,
-        TitanText,
-        CohereCommand,
-        CohereCommandR,
-        Ai21J2,
-        Ai21Jamba,
-        DeepSeekR1,
-        Qwen,
-        OpenAiFormat,
-        Pegasus,
-    ] {
+    for f in InvokeFamily::ALL {
         let [req, resp, stream] = seen.get(&f).copied().unwrap_or_default();
         assert!(req && resp, "{f:?}: missing request or response fixtures");
         assert!(

@@ -14,7 +14,7 @@
 //! fixed. Run with `SHALE_BLESS=1` to (re)write the expected files, then review the diff.
 
 mod common;
-use common::{case_dirs, check, error_answer, read_json};
+use common::{check, error_answer, read_json, run_golden};
 
 use std::path::Path;
 
@@ -157,26 +157,16 @@ fn run_case(dir: &Path) -> Vec<String> {
 
 #[test]
 fn messages_golden_fixtures() {
-    let dirs = case_dirs("messages");
-    assert!(dirs.len() >= 25, "expected the full fixture set");
-    let mut failures = Vec::new();
-    for dir in &dirs {
-        let has_input = [
+    run_golden(
+        "messages",
+        25,
+        &[
             "request.json",
             "bedrock_response.json",
             "events.json",
             "chunks.json",
-        ]
-        .iter()
-        .any(|f| dir.join(f).exists());
-        assert!(has_input, "{}: no input file", dir.display());
-        failures.extend(run_case(dir));
-    }
-    assert!(
-        failures.is_empty(),
-        "{} fixture failure(s):\n{}",
-        failures.len(),
-        failures.join("\n\n")
+        ],
+        run_case,
     );
 }
 

@@ -17,21 +17,7 @@ use shale_translate::{
     TranslateError,
 };
 
-const FAMILIES: &[InvokeFamily] = &[
-    InvokeFamily::Anthropic,
-    InvokeFamily::Llama2,
-    InvokeFamily::Llama3,
-    InvokeFamily::Mistral,
-    InvokeFamily::TitanText,
-    InvokeFamily::CohereCommand,
-    InvokeFamily::CohereCommandR,
-    InvokeFamily::Ai21J2,
-    InvokeFamily::Ai21Jamba,
-    InvokeFamily::DeepSeekR1,
-    InvokeFamily::Qwen,
-    InvokeFamily::OpenAiFormat,
-    InvokeFamily::Pegasus,
-];
+const FAMILIES: &[InvokeFamily] = &InvokeFamily::ALL;
 
 const CONVERSE_EVENTS: &[&str] = &[
     "messageStart",

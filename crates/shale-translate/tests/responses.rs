@@ -14,7 +14,7 @@
 //! files, then review the diff.
 
 mod common;
-use common::{case_dirs, check, error_answer, read_json, CREATED};
+use common::{check, error_answer, plain_chat_context, read_json, run_golden, CREATED};
 
 use std::path::Path;
 
@@ -23,7 +23,7 @@ use shale_translate::completion::{ChatChunk, ChatCompletion};
 use shale_translate::responses::{
     chat_to_response, responses_to_chat, ResponsesOptions, ResponsesRequest, ResponsesStream,
 };
-use shale_translate::{chat_to_converse, ChatContext, FetchedMedia, ModelCaps};
+use shale_translate::{chat_to_converse, FetchedMedia, ModelCaps};
 
 const RESP_ID: &str = "resp_test";
 
@@ -54,14 +54,7 @@ fn run_case(dir: &Path) -> Vec<String> {
                 let caps = ModelCaps::for_model_id("anthropic.claude-3-7-sonnet-20250219-v1:0");
                 let fetched = FetchedMedia::new();
                 let defaults = serde_json::Map::new();
-                let chat_ctx = ChatContext {
-                    caps: &caps,
-                    default_params: &defaults,
-                    modify_params: false,
-                    user_continue_message: None,
-                    anthropic_beta: None,
-                    fetched_media: &fetched,
-                };
+                let chat_ctx = plain_chat_context(&caps, &defaults, &fetched);
                 match chat_to_converse(t.chat.clone(), &chat_ctx) {
                     Ok(call) => failures.extend(check(dir, "bedrock_request.json", &call.body)),
                     Err(e) => failures.push(format!(
@@ -118,13 +111,7 @@ fn run_case(dir: &Path) -> Vec<String> {
 
 #[test]
 fn responses_fixtures() {
-    let mut failures = Vec::new();
-    let dirs = case_dirs("responses");
-    assert!(dirs.len() >= 10, "expected the responses fixture cases");
-    for dir in dirs {
-        failures.extend(run_case(&dir));
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    run_golden("responses", 10, &[], run_case);
 }
 
 /// The final event carries the same response the non-streaming path builds from the same answer.

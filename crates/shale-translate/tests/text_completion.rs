@@ -9,7 +9,7 @@
 //! Run with `SHALE_BLESS=1` to (re)write expected files, then review the diff.
 
 mod common;
-use common::{case_dirs, check, error_answer, read_json};
+use common::{check, error_answer, plain_chat_context, read_json, run_golden};
 
 use std::path::Path;
 
@@ -24,7 +24,7 @@ use shale_translate::text_completion::{
     chat_to_text_completion, chunk_to_text_completion, completion_to_chat, CompletionRequest,
 };
 use shale_translate::{
-    ChatContext, ChatRequest, FetchedMedia, JsonMode, ModelCaps, ResponseContext, ToolNameMap,
+    ChatRequest, FetchedMedia, JsonMode, ModelCaps, ResponseContext, ToolNameMap,
 };
 
 fn run_case(dir: &Path) -> Vec<String> {
@@ -43,14 +43,7 @@ fn run_case(dir: &Path) -> Vec<String> {
         match completion_to_chat(req) {
             Ok(chat) => {
                 failures.extend(check(dir, "chat_request.json", &json!(chat)));
-                let ctx = ChatContext {
-                    caps: &caps,
-                    default_params: &defaults,
-                    modify_params: false,
-                    user_continue_message: None,
-                    anthropic_beta: None,
-                    fetched_media: &fetched,
-                };
+                let ctx = plain_chat_context(&caps, &defaults, &fetched);
                 let call = chat_to_invoke(chat, family, &ctx).unwrap();
                 include_usage = call.include_usage;
                 failures.extend(check(dir, "bedrock_request.json", &call.body));
@@ -93,22 +86,7 @@ fn run_case(dir: &Path) -> Vec<String> {
 
 #[test]
 fn completions_golden_fixtures() {
-    let dirs = case_dirs("completions");
-    assert!(
-        dirs.len() >= 10,
-        "expected the full fixture set, found {}",
-        dirs.len()
-    );
-    let mut failures = Vec::new();
-    for dir in &dirs {
-        failures.extend(run_case(dir));
-    }
-    assert!(
-        failures.is_empty(),
-        "{} fixture failure(s):\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    run_golden("completions", 10, &[], run_case);
 }
 
 fn req(v: Value) -> CompletionRequest {

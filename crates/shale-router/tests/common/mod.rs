@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use shale_config::Config;
-use shale_router::{Answer, Failure, FailureClass, ManualClock, Pick, Router, SharedState};
+use shale_router::{
+    Answer, Failure, FailureClass, ManualClock, Pick, RouteRequest, Router, SharedState,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,14 @@ pub fn local_router(config: &Config, clock: &Arc<ManualClock>) -> Router {
 /// A clock at the start of a minute.
 pub fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(1_700_000_040_000))
+}
+
+/// A request for `model` with no other hints.
+pub fn req(model: &str) -> RouteRequest<'_> {
+    RouteRequest {
+        model,
+        ..Default::default()
+    }
 }
 
 /// The answer of the fake deployment: `Ok(index)` or the scripted failure.

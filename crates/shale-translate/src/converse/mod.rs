@@ -46,8 +46,11 @@ mod stream;
 mod tools;
 
 pub use common::{finish_reason, usage_from_bedrock, BedrockUsage};
+pub(crate) use params::clamp_thinking_budget;
 pub use params::{apply_defaults, prepare_request, MIN_THINKING_BUDGET, TOP_LEVEL_FIELDS};
 pub use request::chat_to_converse;
+pub(crate) use request::unique_document_name;
 pub use response::converse_to_chat;
 pub use stream::ConverseStreamTranslator;
+pub(crate) use tools::{named_choice, parse_choice, Choice};
 pub use tools::{JSON_TOOL_INSTRUCTION, JSON_TOOL_NAME, PLACEHOLDER_TOOL_NAME};

@@ -23,6 +23,18 @@ pub const TOP_LEVEL_FIELDS: &[&str] = &[
 /// Minimum Anthropic thinking budget.
 pub const MIN_THINKING_BUDGET: u64 = 1024;
 
+/// An enabled `thinking` object's `budget_tokens`, raised to [`MIN_THINKING_BUDGET`] (the
+/// default when absent) and written back.
+pub(crate) fn clamp_thinking_budget(thinking: &mut Map<String, Value>) -> u64 {
+    let b = thinking
+        .get("budget_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(MIN_THINKING_BUDGET)
+        .max(MIN_THINKING_BUDGET);
+    thinking.insert("budget_tokens".into(), b.into());
+    b
+}
+
 /// What every route does first with a chat request: deployment defaults, the `n` check, legacy
 /// `functions` / `function_call` as `tools` / `tool_choice`. Returns (`include_usage`, `stream`).
 pub fn prepare_request(
@@ -168,12 +180,7 @@ pub(crate) fn reasoning(
             match t.get("type").and_then(Value::as_str) {
                 Some("disabled") => {}
                 Some("enabled") => {
-                    let b = t
-                        .get("budget_tokens")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(MIN_THINKING_BUDGET)
-                        .max(MIN_THINKING_BUDGET);
-                    t.insert("budget_tokens".into(), b.into());
+                    let b = clamp_thinking_budget(&mut t);
                     r.thinking_on = true;
                     r.budget = Some(b);
                     r.fields.push(("thinking", Value::Object(t)));

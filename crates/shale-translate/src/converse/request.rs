@@ -33,12 +33,7 @@ pub fn chat_to_converse(
 
     let conv = normalize_messages(
         std::mem::take(&mut req.messages),
-        &NormalizeOptions {
-            modify_params: ctx.modify_params,
-            user_continue_message: ctx.user_continue_message,
-            fetched_media: ctx.fetched_media,
-            trim_prefill_whitespace: caps.trim_prefill_whitespace,
-        },
+        &NormalizeOptions::from_context(ctx, caps.trim_prefill_whitespace),
     )?;
 
     let reasoning = params::reasoning(req.reasoning_effort.take(), req.thinking.take(), caps)?;
@@ -255,7 +250,11 @@ fn document_name(source: &MediaSource, used: &mut HashSet<String>) -> String {
         MediaSource::Text(t) => t.as_bytes(),
     };
     let hash = hex::encode(&Sha256::digest(data)[..6]);
-    let base = format!("Document-{hash}");
+    unique_document_name(format!("Document-{hash}"), used)
+}
+
+/// `base`, or `base (2)`, `base (3)`, … : the first not in `used` (which then holds it).
+pub(crate) fn unique_document_name(base: String, used: &mut HashSet<String>) -> String {
     let mut name = base.clone();
     let mut n = 2;
     while !used.insert(name.clone()) {

@@ -5,9 +5,7 @@ use serde_json::Value;
 
 use super::common::{finish_reason, reasoning_tokens, usage_from_bedrock, BedrockUsage};
 use super::tools::JSON_TOOL_NAME;
-use crate::completion::{
-    ChatCompletion, Choice, FunctionOut, ResponseMessage, ThinkingBlock, ToolCallOut,
-};
+use crate::completion::{AssistantAnswer, ChatCompletion, FunctionOut, ThinkingBlock, ToolCallOut};
 use crate::context::{JsonMode, ResponseContext};
 use crate::error::TranslateError;
 use crate::think::split_think;
@@ -167,24 +165,15 @@ pub fn converse_to_chat(
         .usage
         .as_ref()
         .map(|u| usage_from_bedrock(u, reasoning_tokens(amrf)));
-    Ok(ChatCompletion {
-        id: ctx.id.clone(),
-        object: "chat.completion".into(),
-        created: ctx.created,
-        model: ctx.model_name.to_owned(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".into(),
-                content,
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                thinking_blocks: (!thinking_blocks.is_empty()).then_some(thinking_blocks),
-                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-            },
-            finish_reason: Some(finish.to_owned()),
-            logprobs: None,
-        }],
+    let answer = AssistantAnswer {
+        content,
+        reasoning: Some(reasoning),
+        thinking_blocks,
+        tool_calls,
+        finish_reason: finish.to_owned(),
         usage,
+    };
+    Ok(ChatCompletion {
         service_tier: r
             .service_tier
             .as_ref()
@@ -192,5 +181,6 @@ pub fn converse_to_chat(
             .and_then(Value::as_str)
             .map(str::to_owned),
         trace: r.trace,
+        ..ChatCompletion::single_choice(ctx, answer)
     })
 }

@@ -72,14 +72,14 @@ pub(crate) struct ToolInputs {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Choice {
+pub(crate) enum Choice {
     Auto,
     Any,
     None,
     Tool(String),
 }
 
-fn parse_choice(v: &Value) -> Result<Option<Choice>, TranslateError> {
+pub(crate) fn parse_choice(v: Option<&Value>) -> Result<Option<Choice>, TranslateError> {
     let bad = || {
         TranslateError::invalid(
             "tool_choice",
@@ -87,14 +87,14 @@ fn parse_choice(v: &Value) -> Result<Option<Choice>, TranslateError> {
         )
     };
     Ok(Some(match v {
-        Value::Null => return Ok(None),
-        Value::String(s) => match s.as_str() {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
             "auto" => Choice::Auto,
             "required" | "any" => Choice::Any,
             "none" => Choice::None,
             _ => return Err(bad()),
         },
-        Value::Object(o) => {
+        Some(Value::Object(o)) => {
             let name = o
                 .get("function")
                 .and_then(|f| f.get("name"))
@@ -108,8 +108,29 @@ fn parse_choice(v: &Value) -> Result<Option<Choice>, TranslateError> {
                 _ => return Err(bad()),
             }
         }
-        _ => return Err(bad()),
+        Some(_) => return Err(bad()),
     }))
+}
+
+/// A choice naming one tool must name a declared one; the name becomes its sanitized form.
+pub(crate) fn named_choice(
+    choice: Option<Choice>,
+    declared: &[String],
+    names: &mut ToolNameMap,
+) -> Result<Option<Choice>, TranslateError> {
+    match choice {
+        Some(Choice::Tool(n)) => {
+            if !declared.contains(&n) {
+                return Err(TranslateError::invalid_code(
+                    "tool_choice",
+                    "invalid_tool_choice",
+                    format!("tool_choice names the tool '{n}', which is not in tools"),
+                ));
+            }
+            Ok(Some(Choice::Tool(names.sanitize(&n))))
+        }
+        other => Ok(other),
+    }
 }
 
 fn tool_spec(name: &str, description: &str, schema: Value, strict: bool) -> Value {
@@ -166,20 +187,7 @@ pub(crate) fn build(
     }
     setup.has_client_tools = !specs.is_empty();
 
-    let mut choice = match &input.tool_choice {
-        Some(v) => parse_choice(v)?,
-        None => None,
-    };
-    if let Some(Choice::Tool(n)) = &choice {
-        if !declared.iter().any(|d| d == n) {
-            return Err(TranslateError::invalid_code(
-                "tool_choice",
-                "invalid_tool_choice",
-                format!("tool_choice names the tool '{n}', which is not in tools"),
-            ));
-        }
-        choice = Some(Choice::Tool(names.sanitize(n)));
-    }
+    let mut choice = named_choice(parse_choice(input.tool_choice.as_ref())?, &declared, names)?;
     if choice == Some(Choice::None) {
         specs.clear();
         setup.has_client_tools = false;

@@ -14,23 +14,16 @@ pub(super) fn text_calls(
     dimensions: Option<u32>,
     extra: &Map<String, Value>,
 ) -> (Vec<Value>, Vec<Vec<usize>>) {
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let text = match item {
-                Item::Text(s) => s,
-                Item::Image { url, .. } => url,
-            };
-            let mut body = Map::new();
-            body.insert("inputText".into(), Value::String(text));
-            if let Some(d) = dimensions {
-                body.insert("dimensions".into(), d.into());
-            }
-            extend_absent(&mut body, extra);
-            (Value::Object(body), vec![i])
-        })
-        .unzip()
+    one_call_per_item(items, extra, |item, body| {
+        let text = match item {
+            Item::Text(s) => s,
+            Item::Image { url, .. } => url,
+        };
+        body.insert("inputText".into(), Value::String(text));
+        if let Some(d) = dimensions {
+            body.insert("dimensions".into(), d.into());
+        }
+    })
 }
 
 /// Titan multimodal: one call per input, `inputText` or `inputImage`.
@@ -39,23 +32,35 @@ pub(super) fn image_calls(
     dimensions: Option<u32>,
     extra: &Map<String, Value>,
 ) -> (Vec<Value>, Vec<Vec<usize>>) {
+    one_call_per_item(items, extra, |item, body| {
+        match item {
+            Item::Text(s) => body.insert("inputText".into(), Value::String(s)),
+            Item::Image { url, data, .. } => {
+                body.insert("inputImage".into(), Value::String(take_payload(url, &data)))
+            }
+        };
+        if let Some(d) = dimensions {
+            body.insert(
+                "embeddingConfig".into(),
+                json!({ "outputEmbeddingLength": d }),
+            );
+        }
+    })
+}
+
+/// One body per input, each answering for that input alone: `fill` writes the input and its
+/// options, then `extra` adds what they left absent.
+fn one_call_per_item(
+    items: Vec<Item>,
+    extra: &Map<String, Value>,
+    fill: impl Fn(Item, &mut Map<String, Value>),
+) -> (Vec<Value>, Vec<Vec<usize>>) {
     items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
             let mut body = Map::new();
-            match item {
-                Item::Text(s) => body.insert("inputText".into(), Value::String(s)),
-                Item::Image { url, data, .. } => {
-                    body.insert("inputImage".into(), Value::String(take_payload(url, &data)))
-                }
-            };
-            if let Some(d) = dimensions {
-                body.insert(
-                    "embeddingConfig".into(),
-                    json!({ "outputEmbeddingLength": d }),
-                );
-            }
+            fill(item, &mut body);
             extend_absent(&mut body, extra);
             (Value::Object(body), vec![i])
         })

@@ -14,7 +14,7 @@ use super::response::Parts;
 use crate::caps::ModelCaps;
 use crate::completion::{FunctionOut, ThinkingBlock, ToolCallOut};
 use crate::context::{ChatContext, JsonMode, ResponseContext};
-use crate::converse::{BedrockUsage, JSON_TOOL_NAME, MIN_THINKING_BUDGET, PLACEHOLDER_TOOL_NAME};
+use crate::converse::{BedrockUsage, JSON_TOOL_NAME, PLACEHOLDER_TOOL_NAME};
 use crate::error::TranslateError;
 use crate::media::MediaKind;
 use crate::names::ToolNameMap;
@@ -117,12 +117,7 @@ fn resolve_thinking(
         return Ok(match t.get("type").and_then(Value::as_str) {
             Some("disabled") => None,
             Some("enabled") => {
-                let b = t
-                    .get("budget_tokens")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(MIN_THINKING_BUDGET)
-                    .max(MIN_THINKING_BUDGET);
-                t.insert("budget_tokens".into(), b.into());
+                let b = crate::converse::clamp_thinking_budget(&mut t);
                 Some((Value::Object(t), Some(b)))
             }
             _ => Some((Value::Object(t), None)),
@@ -283,17 +278,11 @@ pub(super) fn build(
         declared.push(f.name);
     }
     let mut has_client_tools = !tools.is_empty();
-    let mut choice = super::common::parse_choice(req.tool_choice.take().as_ref())?;
-    if let Some(Choice::Tool(n)) = &choice {
-        if !declared.iter().any(|d| d == n) {
-            return Err(TranslateError::invalid_code(
-                "tool_choice",
-                "invalid_tool_choice",
-                format!("tool_choice names the tool '{n}', which is not in tools"),
-            ));
-        }
-        choice = Some(Choice::Tool(names.sanitize(n)));
-    }
+    let mut choice = super::common::named_choice(
+        super::common::parse_choice(req.tool_choice.take().as_ref())?,
+        &declared,
+        &mut names,
+    )?;
     if choice == Some(Choice::None) {
         tools.clear();
         has_client_tools = false;

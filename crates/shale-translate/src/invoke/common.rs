@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::headers;
 use crate::context::ChatContext;
 use crate::converse::prepare_request;
+pub(super) use crate::converse::{named_choice, parse_choice, Choice};
 use crate::error::TranslateError;
 use crate::normalize::{normalize_messages, Block, Conversation, NormalizeOptions, SystemBlock};
 use crate::openai::{is_dropped_param, ChatRequest, JsonMap, ResponseFormat};
@@ -32,12 +33,7 @@ pub(super) fn prepare(
     let headers = headers::take_headers(&mut req.extra, req.service_tier.take())?;
     let conv = normalize_messages(
         std::mem::take(&mut req.messages),
-        &NormalizeOptions {
-            modify_params: ctx.modify_params,
-            user_continue_message: ctx.user_continue_message,
-            fetched_media: ctx.fetched_media,
-            trim_prefill_whitespace: trim_prefill,
-        },
+        &NormalizeOptions::from_context(ctx, trim_prefill),
     )?;
     Ok(Prepared {
         req,
@@ -88,48 +84,6 @@ pub(super) fn pass_through(extra: JsonMap, body: &mut JsonMap) {
         }
         body.insert(k, v);
     }
-}
-
-/// A parsed `tool_choice`.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Choice {
-    Auto,
-    Any,
-    None,
-    Tool(String),
-}
-
-pub(super) fn parse_choice(v: Option<&Value>) -> Result<Option<Choice>, TranslateError> {
-    let bad = || {
-        TranslateError::invalid(
-            "tool_choice",
-            "tool_choice must be \"auto\", \"required\", \"none\" or {\"type\":\"function\",\"function\":{\"name\":...}}",
-        )
-    };
-    Ok(Some(match v {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Choice::Auto,
-            "required" | "any" => Choice::Any,
-            "none" => Choice::None,
-            _ => return Err(bad()),
-        },
-        Some(Value::Object(o)) => {
-            let name = o
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .or_else(|| o.get("name"))
-                .and_then(Value::as_str);
-            match (o.get("type").and_then(Value::as_str), name) {
-                (Some("function") | Some("tool") | None, Some(n)) => Choice::Tool(n.to_owned()),
-                (Some("auto"), _) => Choice::Auto,
-                (Some("any") | Some("required"), _) => Choice::Any,
-                (Some("none"), _) => Choice::None,
-                _ => return Err(bad()),
-            }
-        }
-        Some(_) => return Err(bad()),
-    }))
 }
 
 /// Validate `response_format`; `Some((schema))` when JSON output is asked for (the schema is

@@ -68,6 +68,23 @@ pub enum InvokeFamily {
 }
 
 impl InvokeFamily {
+    /// Every family, in declaration order.
+    pub const ALL: [InvokeFamily; 13] = [
+        InvokeFamily::Anthropic,
+        InvokeFamily::Llama2,
+        InvokeFamily::Llama3,
+        InvokeFamily::Mistral,
+        InvokeFamily::TitanText,
+        InvokeFamily::CohereCommand,
+        InvokeFamily::CohereCommandR,
+        InvokeFamily::Ai21J2,
+        InvokeFamily::Ai21Jamba,
+        InvokeFamily::DeepSeekR1,
+        InvokeFamily::Qwen,
+        InvokeFamily::OpenAiFormat,
+        InvokeFamily::Pegasus,
+    ];
+
     /// From the base model id (cross-region prefix already stripped, e.g.
     /// `anthropic.claude-3-haiku-20240307-v1:0`; a prefix or foundation-model ARN is tolerated).
     /// `None` when the id names no chat model with an invoke body (embeddings, images, rerank,

@@ -74,9 +74,17 @@ fn llama3_prompt(d: &Dialog, llama4: bool) -> String {
     } else {
         ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
     };
-    let mut s = String::from("<|begin_of_text|>");
+    let open = |role: &str| format!("{hs}{role}{he}\n\n");
+    header_template(d, "<|begin_of_text|>", open, eot)
+}
+
+/// A role-header template: `start`, then the system text and every turn as
+/// `open(role)` + text + `close` — except that a final assistant prefill stays open — and
+/// `open("assistant")` for the answer unless the dialog ends with a prefill.
+fn header_template(d: &Dialog, start: &str, open: impl Fn(&str) -> String, close: &str) -> String {
+    let mut s = String::from(start);
     if let Some(sys) = &d.system {
-        s.push_str(&format!("{hs}system{he}\n\n{sys}{eot}"));
+        s.push_str(&format!("{}{sys}{close}", open("system")));
     }
     let n = d.turns.len();
     for (i, (role, text)) in d.turns.iter().enumerate() {
@@ -85,13 +93,14 @@ fn llama3_prompt(d: &Dialog, llama4: bool) -> String {
         } else {
             "assistant"
         };
-        s.push_str(&format!("{hs}{r}{he}\n\n{text}"));
+        s.push_str(&open(r));
+        s.push_str(text);
         if !(i + 1 == n && *role == TurnRole::Assistant) {
-            s.push_str(eot);
+            s.push_str(close);
         }
     }
     if !d.ends_with_prefill() {
-        s.push_str(&format!("{hs}assistant{he}\n\n"));
+        s.push_str(&open("assistant"));
     }
     s
 }
@@ -183,26 +192,8 @@ fn deepseek_r1_prompt(d: &Dialog) -> String {
 
 /// ChatML (Qwen 2 / Qwen 3): `<|im_start|>role\n…<|im_end|>\n…<|im_start|>assistant\n`.
 fn chatml_prompt(d: &Dialog) -> String {
-    let mut s = String::new();
-    if let Some(sys) = &d.system {
-        s.push_str(&format!("<|im_start|>system\n{sys}<|im_end|>\n"));
-    }
-    let n = d.turns.len();
-    for (i, (role, text)) in d.turns.iter().enumerate() {
-        let r = if *role == TurnRole::User {
-            "user"
-        } else {
-            "assistant"
-        };
-        s.push_str(&format!("<|im_start|>{r}\n{text}"));
-        if !(i + 1 == n && *role == TurnRole::Assistant) {
-            s.push_str("<|im_end|>\n");
-        }
-    }
-    if !d.ends_with_prefill() {
-        s.push_str("<|im_start|>assistant\n");
-    }
-    s
+    let open = |role: &str| format!("<|im_start|>{role}\n");
+    header_template(d, "", open, "<|im_end|>\n")
 }
 
 /// The native body of a prompt-string family (tools are rejected; `reasoning_effort`,

@@ -2,7 +2,7 @@
 //! `chat.completion`, with usage taken from the body or, failing that, from Bedrock's
 //! `X-Amzn-Bedrock-Input/Output-Token-Count` headers.
 
-use crate::completion::{ChatCompletion, Choice, ResponseMessage, ThinkingBlock, ToolCallOut};
+use crate::completion::{AssistantAnswer, ChatCompletion, ThinkingBlock, ToolCallOut};
 use crate::context::ResponseContext;
 use crate::converse::{usage_from_bedrock, BedrockUsage};
 
@@ -41,26 +41,15 @@ pub(super) fn assemble(
     } else {
         parts.finish
     };
-    ChatCompletion {
-        id: ctx.id.clone(),
-        object: "chat.completion".into(),
-        created: ctx.created,
-        model: ctx.model_name.to_owned(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".into(),
-                content: parts.content,
-                reasoning_content: parts.reasoning.filter(|r| !r.is_empty()),
-                thinking_blocks: (!parts.thinking_blocks.is_empty())
-                    .then_some(parts.thinking_blocks),
-                tool_calls: (!parts.tool_calls.is_empty()).then_some(parts.tool_calls),
-            },
-            finish_reason: Some(finish.to_owned()),
-            logprobs: None,
-        }],
-        usage,
-        service_tier: None,
-        trace: None,
-    }
+    ChatCompletion::single_choice(
+        ctx,
+        AssistantAnswer {
+            content: parts.content,
+            reasoning: parts.reasoning,
+            thinking_blocks: parts.thinking_blocks,
+            tool_calls: parts.tool_calls,
+            finish_reason: finish.to_owned(),
+            usage,
+        },
+    )
 }

@@ -230,13 +230,7 @@ fn document_name(title: Option<&str>, used: &mut HashSet<String>) -> String {
     if base.is_empty() {
         base = "Document".to_owned();
     }
-    let mut name = base.clone();
-    let mut n = 2;
-    while !used.insert(name.clone()) {
-        name = format!("{base} ({n})");
-        n += 1;
-    }
-    name
+    crate::converse::unique_document_name(base, used)
 }
 
 impl Render<'_> {

@@ -115,3 +115,51 @@ pub fn invoke_family(
         _ => InvokeFamily::detect(base_model),
     }
 }
+
+/// Runs `run_case` over every case of `tests/fixtures/<area>` and fails once with all the
+/// mismatches. There must be at least `min_cases` cases, and each must hold one of `inputs`
+/// (no check when `inputs` is empty).
+pub fn run_golden(
+    area: &str,
+    min_cases: usize,
+    inputs: &[&str],
+    run_case: impl Fn(&Path) -> Vec<String>,
+) {
+    let dirs = case_dirs(area);
+    assert!(
+        dirs.len() >= min_cases,
+        "expected the full fixture set, found {}",
+        dirs.len()
+    );
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        if !inputs.is_empty() {
+            let has_input = inputs.iter().any(|f| dir.join(f).exists());
+            assert!(has_input, "{}: no input file", dir.display());
+        }
+        failures.extend(run_case(dir));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} fixture failure(s):\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// A chat context with no defaults, no `modify_params`, no continue message and no beta
+/// header: what a plain request to `caps`'s model gets.
+pub fn plain_chat_context<'a>(
+    caps: &'a shale_translate::ModelCaps,
+    defaults: &'a serde_json::Map<String, Value>,
+    fetched: &'a shale_translate::FetchedMedia,
+) -> shale_translate::ChatContext<'a> {
+    shale_translate::ChatContext {
+        caps,
+        default_params: defaults,
+        modify_params: false,
+        user_continue_message: None,
+        anthropic_beta: None,
+        fetched_media: fetched,
+    }
+}
