@@ -33,7 +33,9 @@ pub fn sse_from_chunks<S: StreamShape>(chunks: Vec<ChatChunk>, mut shape: S) -> 
     event_stream_response(Body::from(out.freeze()))
 }
 
-fn event_stream_response(body: Body) -> Response {
+/// A 200 `text/event-stream` answer (no caching, no proxy buffering) around a body — every SSE
+/// endpoint answers through this.
+pub fn event_stream_response(body: Body) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();

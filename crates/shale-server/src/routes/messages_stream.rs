@@ -10,7 +10,6 @@ use crate::anthropic_error::anthropic_error_json;
 use crate::error::ApiError;
 use crate::sse::KEEP_ALIVE;
 use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
@@ -81,14 +80,5 @@ pub fn anthropic_sse_response(upstream: EventStream, translator: MessagesStream)
     // Events that produce nothing (e.g. a Converse contentBlockStop) yield empty frames: skip them.
     .filter(|frame| futures::future::ready(frame.as_ref().map(|b| !b.is_empty()).unwrap_or(true)));
 
-    let mut response = Response::new(Body::from_stream(body));
-    *response.status_mut() = StatusCode::OK;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    crate::sse::event_stream_response(Body::from_stream(body))
 }
