@@ -26,8 +26,9 @@
 //!
 //! # Contract notes
 //! - [`BedrockClient::call`] retries throttling, 5xx, timeouts and connection errors
-//!   (`num_retries`, jittered exponential backoff honouring `Retry-After`); the timeout covers
-//!   the whole request.
+//!   (`num_retries`, jittered exponential backoff honouring `Retry-After`) in one retry loop; the
+//!   timeout covers the whole request. The gateway sets `num_retries` to 0 and lets
+//!   `shale-router` retry on another deployment instead.
 //! - [`BedrockClient::call_stream`] retries only until the response headers arrive; the
 //!   `stream_timeout` bounds the wait for headers and every silence between two chunks.
 //!   In-stream exception frames arrive as [`BedrockError::Upstream`] items, after which the

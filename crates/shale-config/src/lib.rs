@@ -7,6 +7,8 @@
 //!   variable and the field path),
 //! - typing `model_list[].litellm_params` (every LiteLLM Bedrock key, extra keys kept as default
 //!   request parameters) and parsing the `model` string into a [`ModelRoute`] once, at load time,
+//! - the router, telemetry, Anthropic beta-flag and Responses-store settings,
+//! - validating impossible values (non-finite weights, zero limits, …) with line and column,
 //! - reporting keys LiteLLM would accept but shale ignores as [`Finding`]s (for `shale check`).
 //!
 //! What it must not do: any I/O besides reading the config file, any networking, any logging of secrets.

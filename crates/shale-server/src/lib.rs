@@ -1,6 +1,10 @@
-//! `shale-server`: the HTTP face of the gateway — routes, authentication, errors, request ids,
-//! tracing and graceful shutdown. It owns no translation rules (see `shale-translate`) and no
-//! Bedrock protocol (see `shale-bedrock`); handlers glue the two together.
+//! `shale-server`: the HTTP face of the gateway — routes (one thin module per API under
+//! `routes/`), authentication, the one error → HTTP mapping (`error.rs`, with the Anthropic shape
+//! derived in `anthropic_error.rs`), request ids, SSE writers, the seam to the router
+//! (`routing.rs`) and to telemetry (`observe.rs`), the Responses store, connection handling and
+//! graceful shutdown. It owns no translation rules (see `shale-translate`), no Bedrock protocol
+//! (see `shale-bedrock`), no routing policy (see `shale-router`) and no metric definitions (see
+//! `shale-telemetry`); handlers glue them together.
 
 #![forbid(unsafe_code)]
 
