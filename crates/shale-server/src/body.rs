@@ -21,6 +21,13 @@ pub struct JsonBody<T> {
     pub received: Instant,
 }
 
+impl<T> JsonBody<T> {
+    /// The parsed body and when the request was received.
+    pub fn into_parts(self) -> (T, Instant) {
+        (self.value, self.received)
+    }
+}
+
 impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = ApiError;
 

@@ -23,10 +23,7 @@ pub async fn completions(
     headers: HeaderMap,
     request: JsonBody<CompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let JsonBody {
-        value: request,
-        received: started,
-    } = request;
+    let (request, started) = request.into_parts();
     state.deployment(&request.model)?;
     let chat = completion_to_chat(request)?;
     run_chat(&state, &headers, chat, TEXT_SHAPE, started).await

@@ -27,10 +27,7 @@ pub async fn embeddings(
     State(state): State<Arc<AppState>>,
     request: JsonBody<EmbeddingsRequest>,
 ) -> Result<Response, ApiError> {
-    let JsonBody {
-        value: request,
-        received: started,
-    } = request;
+    let (request, started) = request.into_parts();
     let (state, request) = (&*state, &request);
     routing::run(state, &Hints::model(&request.model), |deployment| async move {
         embeddings_once(state, &deployment, request.clone(), started).await

@@ -23,10 +23,7 @@ pub async fn generations(
     State(state): State<Arc<AppState>>,
     request: JsonBody<ImagesRequest>,
 ) -> Result<Response, ApiError> {
-    let JsonBody {
-        value: request,
-        received: started,
-    } = request;
+    let (request, started) = request.into_parts();
     let model = request
         .model
         .as_deref()

@@ -81,10 +81,7 @@ async fn run(
     headers: &HeaderMap,
     request: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let JsonBody {
-        value: request,
-        received: started,
-    } = request?;
+    let (request, started) = request?.into_parts();
     let request = &request;
     routing::run(
         state,
@@ -178,10 +175,7 @@ async fn count(
     headers: &HeaderMap,
     request: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let JsonBody {
-        value: request,
-        received: started,
-    } = request?;
+    let (request, started) = request?.into_parts();
     let deployment = state.deployment(&request.model)?;
     let ctx = context(state, &deployment, headers);
     let input = if is_native(&deployment) {

@@ -45,10 +45,7 @@ pub async fn rerank(
     State(state): State<Arc<AppState>>,
     request: JsonBody<RerankRequest>,
 ) -> Result<Response, ApiError> {
-    let JsonBody {
-        value: request,
-        received: started,
-    } = request;
+    let (request, started) = request.into_parts();
     let (state, request) = (&*state, &request);
     routing::run(
         state,

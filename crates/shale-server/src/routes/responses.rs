@@ -31,10 +31,7 @@ pub async fn create(
     headers: HeaderMap,
     request: JsonBody<ResponsesRequest>,
 ) -> Result<Response, ApiError> {
-    let JsonBody {
-        value: request,
-        received: started,
-    } = request;
+    let (request, started) = request.into_parts();
     state.deployment(&request.model)?;
     let owner = Owner::of_key(presented_key(&headers));
     let history = match request.previous_response_id.as_deref() {
