@@ -27,6 +27,16 @@ if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 redis-server --version
 node --version
 
+# --- PostgreSQL (virtual keys, issue #15) ---------------------------------------------------
+# The keys e2e tests start their own server (initdb + pg_ctl, temporary directory, free port,
+# non-root user; tests/e2e/pg_server.py). Debian puts the binaries in /usr/lib/postgresql/*/bin.
+step "system packages (postgresql)"
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  apt_install postgresql
+fi
+ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || command -v initdb
+# --- end PostgreSQL ---------------------------------------------------------------------------
+
 step "rustfmt"
 cargo fmt --all -- --check
 

@@ -159,3 +159,32 @@ def emulator(emulator_url) -> EmulatorClient:
     client.clear()
     yield client
     client.clear()
+
+
+# --- PostgreSQL (virtual keys, issue #15) --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A session-wide real PostgreSQL (see pg_server.py). Missing binaries: fail under CI=true,
+    skip elsewhere."""
+    from pg_server import PostgresServer, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        message = "PostgreSQL (initdb/pg_ctl) is not installed: tests/run-all.sh installs `postgresql`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    server = PostgresServer(bin_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="module")
+def pg_url(postgres_server, request) -> str:
+    """URL of a fresh database for one test module."""
+    return postgres_server.create_database(request.module.__name__.rsplit(".", 1)[-1][:40])
