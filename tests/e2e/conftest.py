@@ -168,6 +168,8 @@ def emulator(emulator_url) -> EmulatorClient:
 def postgres_server():
     """A session-wide real PostgreSQL (see pg_server.py). Missing binaries: fail under CI=true,
     skip elsewhere."""
+    import os
+
     from pg_server import PostgresServer, find_bin_dir
 
     bin_dir = find_bin_dir()

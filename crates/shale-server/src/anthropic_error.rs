@@ -64,14 +64,8 @@ pub fn anthropic_error_response(err: ApiError) -> Response {
         anthropic_error_json(&err),
     )
         .into_response();
-    if let ApiError::Classified {
-        retry_after: Some(v),
-        ..
-    } = &err
-    {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, v.clone());
+    if let Some(v) = err.retry_after_header() {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
     response
 }

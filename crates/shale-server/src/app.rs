@@ -10,14 +10,15 @@
 //!    the request id (inside the layers above, so that 500 is traced and carries the id);
 //! 6. observe (model, models and pass-through routes: record, metrics, access log, server span —
 //!    outside auth so refused keys are counted);
-//! 7. auth (model, models and pass-through routes only; health and `/metrics` are open, `/metrics`
-//!    checks the key itself when `require_auth_for_metrics_endpoint` is set);
+//! 7. auth (model, models and pass-through routes: the master key or a virtual key; the admin
+//!    API `/key/*`, `/team/*`, `/spend/logs`: the master key only; health and `/metrics` are
+//!    open, `/metrics` checks the key itself when `require_auth_for_metrics_endpoint` is set);
 //! 8. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
 
-use crate::auth::require_master_key;
+use crate::auth::{authenticate, require_master_key};
 use crate::routes::{
-    chat, completions, embeddings, fallback, health, images, messages, metrics, models,
-    passthrough, rerank, responses, router_health,
+    chat, completions, embeddings, fallback, health, images, keys, messages, metrics, models,
+    passthrough, rerank, responses, router_health, spend, teams,
 };
 use crate::state::AppState;
 use axum::http::{HeaderName, Request};
@@ -52,6 +53,25 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/responses/{id}/input_items", get(responses::input_items))
 }
 
+/// The admin API for virtual keys, where LiteLLM has it (master key only).
+fn admin_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/key/generate", post(keys::generate))
+        .route("/key/update", post(keys::update))
+        .route("/key/info", get(keys::info))
+        .route("/key/list", get(keys::list))
+        .route("/key/delete", post(keys::delete))
+        .route("/key/regenerate", post(keys::regenerate))
+        .route("/key/{key}/regenerate", post(keys::regenerate_path))
+        .route("/key/block", post(keys::block))
+        .route("/key/unblock", post(keys::unblock))
+        .route("/team/new", post(teams::new))
+        .route("/team/update", post(teams::update))
+        .route("/team/info", get(teams::info))
+        .route("/team/delete", post(teams::delete))
+        .route("/spend/logs", get(spend::logs))
+}
+
 fn health_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/health/liveliness", get(health::liveliness))
@@ -74,13 +94,17 @@ pub fn build_app(state: Arc<AppState>) -> Router {
             get(passthrough::passthrough).post(passthrough::passthrough),
         )
         .route_layer(middleware::from_fn_with_state(
-            state.master_key.clone(),
-            require_master_key,
+            Arc::clone(&state),
+            authenticate,
         ))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             crate::observe::observe,
         ));
+    let admin = admin_routes().route_layer(middleware::from_fn_with_state(
+        Arc::clone(&state),
+        require_master_key,
+    ));
     let open = Router::new()
         .merge(health_routes())
         .nest("/v1", health_routes())
@@ -89,6 +113,7 @@ pub fn build_app(state: Arc<AppState>) -> Router {
 
     Router::new()
         .merge(protected)
+        .merge(admin)
         .merge(open)
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)

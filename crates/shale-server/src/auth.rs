@@ -1,7 +1,13 @@
-//! Gateway authentication: the master key, read from `Authorization: Bearer`, `x-api-key` or
-//! `x-litellm-api-key`, compared in constant time.
+//! Gateway authentication: the key read from `Authorization: Bearer`, `x-api-key` or
+//! `x-litellm-api-key` is the master key (compared in constant time) or, when a database is
+//! configured, a virtual key resolved by `shale_keys::KeyService::authenticate`. The admin API
+//! takes the master key only.
+//!
+//! Must not: log or store a presented key, or decide model scope and budgets (that is admission,
+//! `keygate.rs`, once the model is known).
 
 use crate::error::ApiError;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
@@ -70,37 +76,76 @@ fn strip_bearer(value: &str) -> &str {
     }
 }
 
-/// Middleware: refuse with 401 unless the master key is presented (no key configured: everything passes;
-/// the binary refuses to start that way unless explicitly allowed).
-pub async fn require_master_key(
-    State(key): State<Option<Arc<MasterKey>>>,
+/// Middleware on every model route: the master key (constant time) passes; else, with a
+/// database, a virtual key — its principal goes into the request's key slot and onto the
+/// telemetry record; else 401. (No master key and no database configured: everything passes;
+/// the binary refuses to start that way unless explicitly allowed.)
+pub async fn authenticate(
+    State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(key) = key {
-        if let Err(err) = check_key(&key, request.headers()) {
-            // The Messages API answers in Anthropic's error shape, like its handlers do.
-            return if crate::anthropic_error::is_messages_path(request.uri().path()) {
-                crate::anthropic_error::anthropic_error_response(err)
-            } else {
-                err.into_response()
-            };
+    if let Err(err) = identify(&state, &request).await {
+        // The Messages API answers in Anthropic's error shape, like its handlers do.
+        return if crate::anthropic_error::is_messages_path(request.uri().path()) {
+            crate::anthropic_error::anthropic_error_response(err)
+        } else {
+            err.into_response()
+        };
+    }
+    next.run(request).await
+}
+
+async fn identify(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    let Some(key) = &state.master_key else {
+        return Ok(());
+    };
+    let headers = request.headers();
+    require_key_header(headers)?;
+    if request_is_authorized(key, headers) {
+        return Ok(());
+    }
+    let (Some(keys), Some(presented)) = (&state.keys, presented_key(headers)) else {
+        return Err(ApiError::Unauthorized("Invalid API key."));
+    };
+    let principal = keys.authenticate(presented).await?;
+    shale_telemetry::record::with_current(|r| r.key = Some(crate::keygate::labels(&principal)));
+    if let Some(slot) = crate::keygate::current() {
+        slot.set_principal(principal);
+    }
+    Ok(())
+}
+
+/// Middleware on the admin API (`/key/*`, `/team/*`, `/spend/logs`): the master key only; a
+/// virtual key is refused with 403.
+pub async fn require_master_key(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(key) = &state.master_key {
+        let headers = request.headers();
+        if let Err(err) = require_key_header(headers) {
+            return err.into_response();
+        }
+        if !request_is_authorized(key, headers) {
+            return ApiError::Forbidden(
+                "The admin API (/key, /team, /spend) needs the master key; virtual keys cannot call it.",
+            )
+            .into_response();
         }
     }
     next.run(request).await
 }
 
-fn check_key(key: &MasterKey, headers: &HeaderMap) -> Result<(), ApiError> {
-    let present = KEY_HEADERS.iter().any(|h| headers.contains_key(*h));
-    if !present {
-        return Err(ApiError::Unauthorized(
+fn require_key_header(headers: &HeaderMap) -> Result<(), ApiError> {
+    if KEY_HEADERS.iter().any(|h| headers.contains_key(*h)) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
             "Missing API key: send the gateway key as `Authorization: Bearer <key>`, `x-api-key` or `x-litellm-api-key`.",
-        ));
+        ))
     }
-    if !request_is_authorized(key, headers) {
-        return Err(ApiError::Unauthorized("Invalid API key."));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //!   connection forever. Each connection is its own task, so slow clients never delay others.
 //! - On shutdown the listener is closed first (new connections are refused), readiness turns
 //!   503, idle keep-alive connections are closed, and requests in flight — streams included — run
-//!   to their end, for at most the shutdown grace.
+//!   to their end, for at most the shutdown grace; then virtual keys' pending spend is flushed.
 //!
 //! What it must not do: look at requests (that is the router's job) or exit the process.
 
@@ -69,6 +69,10 @@ pub async fn serve(
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_secs = grace.as_secs_f64(), "in-flight requests did not finish in time; exiting");
         }
+    }
+    if let Some(keys) = &state.keys {
+        // Spend of the requests that just finished, before the process exits.
+        keys.flush().await;
     }
     Ok(())
 }

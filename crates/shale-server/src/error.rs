@@ -23,6 +23,12 @@ pub enum ApiError {
     UnknownModel(String),
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The caller is known but may not do this (a virtual key on the admin API).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Virtual keys: refused by authentication or admission, or an admin API failure.
+    #[error(transparent)]
+    Key(#[from] shale_keys::KeyError),
     #[error("Request body is larger than the limit of {limit} bytes.")]
     PayloadTooLarge { limit: usize },
     #[error("Method {method} is not allowed on {path}.")]
@@ -81,6 +87,8 @@ impl ApiError {
                     None,
                     Some("invalid_api_key"),
                 ),
+                ApiError::Forbidden(_) => (403, ErrorType::Permission, None, None),
+                ApiError::Key(err) => key_error_class(err),
                 ApiError::PayloadTooLarge { .. } => (
                     413,
                     ErrorType::InvalidRequest,
@@ -114,6 +122,17 @@ impl ApiError {
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// `Retry-After` for the caller: Bedrock's throttling, or a virtual key's rate limit.
+    pub fn retry_after_header(&self) -> Option<HeaderValue> {
+        match self {
+            ApiError::Classified { retry_after, .. } => retry_after.clone(),
+            ApiError::Key(shale_keys::KeyError::RateLimited {
+                retry_after_secs, ..
+            }) => Some(HeaderValue::from((*retry_after_secs).max(1))),
+            _ => None,
+        }
+    }
+
     /// OpenAI's `code` field.
     pub fn code(&self) -> Option<String> {
         self.to_openai().code
@@ -144,22 +163,51 @@ impl IntoResponse for ApiError {
             error.to_json(),
         )
             .into_response();
-        if let ApiError::Classified {
-            retry_after: Some(v),
-            ..
-        } = &self
-        {
+        if let Some(v) = self.retry_after_header() {
             response
                 .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, v.clone());
+                .insert(axum::http::header::RETRY_AFTER, v);
         }
-        if matches!(self, ApiError::Unauthorized(_)) {
+        if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer"),
             );
         }
         response
+    }
+}
+
+/// Status, type, param and code of a virtual-key failure (its message is the `KeyError`'s, which
+/// never contains a key).
+fn key_error_class(
+    err: &shale_keys::KeyError,
+) -> (u16, ErrorType, Option<&'static str>, Option<&'static str>) {
+    use shale_keys::KeyError as K;
+    match err {
+        K::NoDatabase => (400, ErrorType::InvalidRequest, None, Some("no_database")),
+        K::InvalidKey | K::Expired | K::Blocked => (
+            401,
+            ErrorType::Authentication,
+            None,
+            Some("invalid_api_key"),
+        ),
+        K::ModelNotAllowed { .. } => (
+            401,
+            ErrorType::Authentication,
+            Some("model"),
+            Some("model_not_allowed"),
+        ),
+        K::BudgetExceeded { .. } => (
+            400,
+            ErrorType::InvalidRequest,
+            None,
+            Some("budget_exceeded"),
+        ),
+        K::RateLimited { .. } => (429, ErrorType::RateLimit, None, Some("rate_limit_exceeded")),
+        K::InvalidRequest(_) => (400, ErrorType::InvalidRequest, None, None),
+        K::NotFound(_) => (404, ErrorType::InvalidRequest, None, Some("not_found")),
+        K::Unavailable(_) => (503, ErrorType::ServiceUnavailable, None, None),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod body;
 pub mod connections;
 pub mod error;
+pub mod keygate;
 pub mod media;
 pub mod observe;
 pub mod panic;

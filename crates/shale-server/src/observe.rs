@@ -52,7 +52,9 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         capture_content: telemetry.capture_content(),
         ..RequestRecord::default()
     });
-    let mut response = record::scope(Arc::clone(&cell), next.run(request))
+    let keys = state.keys.is_some().then(crate::keygate::KeySlot::new);
+    let run = crate::keygate::scope(keys.clone(), next.run(request));
+    let mut response = record::scope(Arc::clone(&cell), run)
         .instrument(span.clone())
         .await;
 
@@ -83,6 +85,7 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         state: Arc::clone(&state),
         cell,
         span,
+        keys,
     };
     if streaming {
         if let Some(m) = telemetry.metrics() {
@@ -132,11 +135,13 @@ pub fn format_cost(cost: f64) -> String {
     trimmed.strip_suffix('.').unwrap_or(trimmed).to_string()
 }
 
-/// Finishes the request exactly once, when dropped: metrics, access log, span outcome.
+/// Finishes the request exactly once, when dropped: metrics, access log, span outcome, and a
+/// virtual key's spend.
 struct Finisher {
     state: Arc<AppState>,
     cell: Arc<RequestCell>,
     span: tracing::Span,
+    keys: Option<Arc<crate::keygate::KeySlot>>,
 }
 
 impl Drop for Finisher {
@@ -154,6 +159,9 @@ impl Drop for Finisher {
             }
         }
         self.state.telemetry.finish(&record, latency);
+        if let Some(slot) = &self.keys {
+            crate::keygate::settle(&self.state, slot, &record, latency);
+        }
         otel::finish_server_span(&self.span, &record);
         if let Some(m) = self.state.telemetry.metrics() {
             m.request_finished();

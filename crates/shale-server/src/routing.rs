@@ -169,13 +169,14 @@ fn has_cache_control(v: &Value) -> bool {
     }
 }
 
-/// Runs `call` for the deployment(s) the router picks; on success the response carries the
-/// `x-litellm-*` headers.
+/// Admits the caller's virtual key for the model (scope, budget, limits), then runs `call` for
+/// the deployment(s) the router picks; on success the response carries the `x-litellm-*` headers.
 pub async fn run<F, Fut>(state: &AppState, hints: &Hints, mut call: F) -> Result<Response, ApiError>
 where
     F: FnMut(Arc<Deployment>) -> Fut,
     Fut: Future<Output = Result<Response, ApiError>>,
 {
+    crate::keygate::admit(state, &hints.model, hints.est_tokens).await?;
     let outcome = state
         .router
         .run(&hints.as_request(), |pick| {

@@ -156,6 +156,8 @@ pub enum StartupError {
     Media(String),
     #[error("{0}")]
     Redis(String),
+    #[error("virtual keys: {0}")]
+    Keys(#[source] shale_keys::KeyError),
 }
 
 /// Shared, read-only gateway state.
@@ -183,6 +185,8 @@ pub struct AppState {
     pub responses: Arc<dyn ResponseStore>,
     /// Metrics, cost, access log (resolved per deployment at load).
     pub telemetry: Arc<shale_telemetry::Telemetry>,
+    /// Virtual keys, teams, budgets and spend (when `database_url` / `DATABASE_URL` is set).
+    pub keys: Option<Arc<shale_keys::KeyService>>,
 }
 
 impl AppState {
@@ -206,7 +210,13 @@ impl AppState {
             group.deployments.push(Arc::clone(&deployment));
             deployments.push(deployment);
         }
-        let router = Router::new(&config, router_state(&config)?, Arc::new(SystemClock));
+        let redis = redis_url_of(&config)?;
+        let router = Router::new(
+            &config,
+            router_state(redis.as_deref())?,
+            Arc::new(SystemClock),
+        );
+        let keys = start_keys(&config, redis.as_deref()).await?;
         let data: Vec<_> = config
             .model_names()
             .into_iter()
@@ -238,6 +248,7 @@ impl AppState {
                 config.general_settings.responses_store.clone(),
             )),
             telemetry,
+            keys,
             config: Arc::new(config),
         })
     }
@@ -256,12 +267,12 @@ impl AppState {
     }
 }
 
-/// The router's state: Redis when configured (`router_settings.redis_*`, `redis_url`,
+/// The Redis URL of the shared state, when configured (`router_settings.redis_*`, `redis_url`,
 /// `cache_params` of type redis, or env `REDIS_URL` / `REDIS_HOST` + `REDIS_PORT` +
-/// `REDIS_PASSWORD`), else this process's memory.
-fn router_state(config: &Config) -> Result<SharedState, StartupError> {
+/// `REDIS_PASSWORD`).
+fn redis_url_of(config: &Config) -> Result<Option<String>, StartupError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let url = match &config.routing.redis {
+    Ok(match &config.routing.redis {
         Some(RedisSettings::Url(url)) => Some(url.expose().to_string()),
         Some(RedisSettings::Host {
             host,
@@ -285,13 +296,34 @@ fn router_state(config: &Config) -> Result<SharedState, StartupError> {
             }
             (None, None) => None,
         },
-    };
+    })
+}
+
+/// The router's state: Redis when configured, else this process's memory.
+fn router_state(url: Option<&str>) -> Result<SharedState, StartupError> {
     let Some(url) = url else {
         return Ok(SharedState::Local(LocalState::new()));
     };
-    let state = RedisState::new(&url, "shale").map_err(|e| StartupError::Redis(e.to_string()))?;
+    let state = RedisState::new(url, "shale").map_err(|e| StartupError::Redis(e.to_string()))?;
     tracing::info!("router state is shared through Redis");
     Ok(SharedState::Redis(Box::new(state)))
+}
+
+/// Virtual keys, when a database is configured (Redis, when configured, shares counters and
+/// cache invalidations between replicas).
+async fn start_keys(
+    config: &Config,
+    redis: Option<&str>,
+) -> Result<Option<Arc<shale_keys::KeyService>>, StartupError> {
+    let keys = &config.general_settings.keys;
+    if keys.database_url.is_none() {
+        return Ok(None);
+    }
+    let service = shale_keys::KeyService::start(keys, redis)
+        .await
+        .map_err(StartupError::Keys)?;
+    tracing::info!("virtual keys are on (PostgreSQL)");
+    Ok(Some(service))
 }
 
 fn redis_url(host: &str, port: u16, password: Option<&str>) -> Result<String, StartupError> {

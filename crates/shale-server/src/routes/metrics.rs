@@ -29,6 +29,10 @@ pub async fn metrics(
             }
         }
     }
+    if let Some(keys) = &state.keys {
+        // Read at scrape time: Postgres as of the key service's last attempt.
+        metrics.set_dependency_up("postgres", keys.database_up());
+    }
     let body = metrics.encode();
     Ok((
         [(

@@ -149,6 +149,7 @@ pub async fn passthrough(
     let (deployment, service, path_and_query) = match pass {
         PassPath::Model { model, op } => {
             let (deployment, model_id, configured) = resolve_model(&state, &headers, &model)?;
+            crate::keygate::admit(&state, &model, 0).await?;
             if configured {
                 if let Some(guardrail) = deployment.default_params().get("guardrailConfig") {
                     body = apply_default_guardrail(op, guardrail, body, &mut forwarded);
@@ -161,11 +162,11 @@ pub async fn passthrough(
             );
             (deployment, Service::Runtime, path)
         }
-        PassPath::Service { service, path } => (
-            default_deployment(&state, &headers)?,
-            service,
-            format!("{path}{query}"),
-        ),
+        PassPath::Service { service, path } => {
+            let deployment = default_deployment(&state, &headers)?;
+            crate::keygate::admit(&state, deployment.name(), 0).await?;
+            (deployment, service, format!("{path}{query}"))
+        }
     };
 
     let target = &deployment.target;

@@ -1,0 +1,22 @@
+//! `GET /spend/logs?api_key=&start_date=&end_date=` (LiteLLM-compatible): one row per request
+//! made with a virtual key — request id, key hash, alias, team, model, deployment, tokens,
+//! spend, start/end, status; never prompt text. Master key only.
+//!
+//! Must not: read Postgres itself (that is `shale-keys`).
+
+use crate::error::ApiError;
+use crate::routes::keys::{json, query_params, service};
+use crate::state::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use shale_keys::SpendLogsQuery;
+use std::sync::Arc;
+
+pub async fn logs(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<SpendLogsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let rows = service(&state)?.spend_logs(query_params(query)?).await?;
+    Ok(json(&rows))
+}
