@@ -239,10 +239,18 @@ impl KeyService {
         let hash = hash_key(presented);
         let now = OffsetDateTime::now_utc();
         let cached = self.cache.get(&hash);
-        if let Some((value, fresh)) = &cached {
-            if *fresh || !self.database_up() {
-                return resolve(value.clone(), now);
+        match &cached {
+            Some((value, fresh)) if *fresh || !self.database_up() => {
+                return resolve(value.clone(), now)
             }
+            // Known down: answer at once instead of waiting for a connection per request (the
+            // writer keeps probing and turns `database_up` back on).
+            None if !self.database_up() => {
+                return Err(KeyError::Unavailable(
+                    "Postgres is unreachable and this key is not cached".into(),
+                ))
+            }
+            _ => {}
         }
         match self.load(&hash).await {
             Ok(value) => {
