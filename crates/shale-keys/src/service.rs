@@ -31,6 +31,8 @@ use tokio::task::JoinHandle;
 const REDIS_PREFIX: &str = "shale:keys";
 /// Longest wait for a Postgres connection (hot-path cache misses, admin calls, the writer).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest wait for Postgres on a key lookup (cache miss or refresh); a stale entry serves after.
+const HOT_PATH_DB_WAIT: Duration = Duration::from_secs(1);
 /// Longest pause between write attempts while Postgres is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -252,7 +254,16 @@ impl KeyService {
             }
             _ => {}
         }
-        match self.load(&hash).await {
+        let loaded = match tokio::time::timeout(HOT_PATH_DB_WAIT, self.load(&hash)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.mark_db(false, Some("no answer in time on a key lookup"));
+                Err(KeyError::Unavailable(
+                    "Postgres did not answer in time".into(),
+                ))
+            }
+        };
+        match loaded {
             Ok(value) => {
                 self.cache.put(&hash, value.clone());
                 resolve(value, now)
