@@ -210,5 +210,7 @@ def test_no_clear_key_anywhere_in_the_database(gw, pg_url):
     for k in keys + [regenerated]:
         assert k not in text, "a clear key is stored in the database"
         assert k[3:] not in text, "the random part of a key is stored in the database"
+    for k in keys[1:] + [regenerated]:
         assert sha256(k) in text, "keys are stored as their SHA-256 hex"
+    assert sha256(keys[0]) not in text, "a regenerated key's old hash is gone"
     assert GATEWAY_KEY not in text

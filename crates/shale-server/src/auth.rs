@@ -85,22 +85,33 @@ pub async fn authenticate(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Err(err) = identify(&state, &request).await {
+    if let Err(err) = identify(&state, request.headers()).await {
         // The Messages API answers in Anthropic's error shape, like its handlers do.
-        return if crate::anthropic_error::is_messages_path(request.uri().path()) {
+        let response = if crate::anthropic_error::is_messages_path(request.uri().path()) {
             crate::anthropic_error::anthropic_error_response(err)
         } else {
             err.into_response()
         };
+        return closing(response);
     }
     next.run(request).await
 }
 
-async fn identify(state: &AppState, request: &Request) -> Result<(), ApiError> {
+/// A refusal sent before the request body was read: the connection cannot be reused (the unread
+/// body is still on it), so say so — else a keep-alive client sends its next request on a
+/// connection the server is closing.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(key) = &state.master_key else {
         return Ok(());
     };
-    let headers = request.headers();
     require_key_header(headers)?;
     if request_is_authorized(key, headers) {
         return Ok(());
@@ -126,13 +137,15 @@ pub async fn require_master_key(
     if let Some(key) = &state.master_key {
         let headers = request.headers();
         if let Err(err) = require_key_header(headers) {
-            return err.into_response();
+            return closing(err.into_response());
         }
         if !request_is_authorized(key, headers) {
-            return ApiError::Forbidden(
-                "The admin API (/key, /team, /spend) needs the master key; virtual keys cannot call it.",
-            )
-            .into_response();
+            return closing(
+                ApiError::Forbidden(
+                    "The admin API (/key, /team, /spend) needs the master key; virtual keys cannot call it.",
+                )
+                .into_response(),
+            );
         }
     }
     next.run(request).await

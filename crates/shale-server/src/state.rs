@@ -309,21 +309,21 @@ fn router_state(url: Option<&str>) -> Result<SharedState, StartupError> {
     Ok(SharedState::Redis(Box::new(state)))
 }
 
-/// Virtual keys, when a database is configured (Redis, when configured, shares counters and
-/// cache invalidations between replicas).
+/// Virtual keys, when a database is configured (`database_url`, else env `DATABASE_URL`); Redis,
+/// when configured, shares counters and cache invalidations between replicas.
 async fn start_keys(
     config: &Config,
     redis: Option<&str>,
 ) -> Result<Option<Arc<shale_keys::KeyService>>, StartupError> {
-    let keys = &config.general_settings.keys;
-    if keys.database_url.is_none() {
-        return Ok(None);
+    match shale_keys::KeyService::start(&config.general_settings.keys, redis).await {
+        Ok(service) => {
+            tracing::info!("virtual keys are on (PostgreSQL)");
+            Ok(Some(service))
+        }
+        // Neither `database_url` nor `DATABASE_URL`: master key only, as before.
+        Err(shale_keys::KeyError::NoDatabase) => Ok(None),
+        Err(err) => Err(StartupError::Keys(err)),
     }
-    let service = shale_keys::KeyService::start(keys, redis)
-        .await
-        .map_err(StartupError::Keys)?;
-    tracing::info!("virtual keys are on (PostgreSQL)");
-    Ok(Some(service))
 }
 
 fn redis_url(host: &str, port: u16, password: Option<&str>) -> Result<String, StartupError> {

@@ -136,6 +136,7 @@ fn check(path: &Path) -> ExitCode {
                 store.max_bytes / (1024 * 1024),
                 store.ttl.as_secs()
             );
+            println!("  virtual keys: {}", describe_keys(&config));
             if config.general_settings.master_key.is_none()
                 && !config.general_settings.allow_unauthenticated
             {
@@ -148,6 +149,33 @@ fn check(path: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `shale check`'s line about virtual keys (never the database URL: it may hold a password).
+fn describe_keys(config: &Config) -> String {
+    let keys = &config.general_settings.keys;
+    let source = if keys.database_url.is_some() {
+        "general_settings.database_url"
+    } else if std::env::var("DATABASE_URL").is_ok_and(|u| !u.trim().is_empty()) {
+        "DATABASE_URL"
+    } else {
+        return "off (set general_settings.database_url or DATABASE_URL to turn on /key/*, /team/*, budgets and spend logs)".into();
+    };
+    format!(
+        "active (PostgreSQL from {source}; spend written every {} s, key lookups cached {} s{}{})",
+        keys.proxy_batch_write_at.as_secs_f64(),
+        keys.user_api_key_cache_ttl.as_secs_f64(),
+        if keys.disable_spend_logs {
+            ", spend logs off"
+        } else {
+            ""
+        },
+        if keys.allow_requests_on_db_unavailable {
+            ", starts without the database"
+        } else {
+            ""
+        },
+    )
 }
 
 /// The effective master key: config, then `SHALE_MASTER_KEY`, then `LITELLM_MASTER_KEY`.

@@ -22,14 +22,17 @@ use std::sync::Arc;
 
 /// The key service, or the 400 "virtual keys need database_url".
 pub(crate) fn service(state: &AppState) -> Result<&Arc<KeyService>, ApiError> {
-    state.keys.as_ref().ok_or(ApiError::Key(KeyError::NoDatabase))
+    state
+        .keys
+        .as_ref()
+        .ok_or(ApiError::Key(KeyError::NoDatabase))
 }
 
 /// Query parameters, or a 400 in the OpenAI error shape.
 pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| ApiError::invalid(None, format!("Invalid query parameters: {}", e.body_text())))
+    query.map(|Query(q)| q).map_err(|e| {
+        ApiError::invalid(None, format!("Invalid query parameters: {}", e.body_text()))
+    })
 }
 
 /// A 200 JSON answer.
