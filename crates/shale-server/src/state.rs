@@ -206,7 +206,6 @@ impl AppState {
             group.deployments.push(Arc::clone(&deployment));
             deployments.push(deployment);
         }
-        let router = Router::new(&config, router_state(&config)?, Arc::new(SystemClock));
         let data: Vec<_> = config
             .model_names()
             .into_iter()
@@ -220,6 +219,10 @@ impl AppState {
         let telemetry = Arc::new(crate::observe::build_telemetry(
             &config, &resolved, master_key,
         ));
+        let router = Router::new(&config, router_state(&config)?, Arc::new(SystemClock))
+            .with_observer(Arc::new(crate::router_metrics::RouterMetrics::new(
+                Arc::clone(&telemetry),
+            )));
         let models_json = Bytes::from(
             serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
         );
