@@ -115,13 +115,20 @@ impl UsageTap {
         }
     }
 
-    /// The answer was relayed completely.
+    /// The answer was relayed completely (also run on drop: with a `content-length` the server
+    /// may stop polling the body after its last byte, before the end of the stream).
     pub fn on_end(&mut self) {
-        if let Copy::Body(buf) = &self.copy {
-            if let Some(u) = usage::converse_json(buf) {
+        if let Copy::Body(buf) = std::mem::replace(&mut self.copy, Copy::Off) {
+            if let Some(u) = usage::converse_json(&buf) {
                 crate::observe::body_usage(&self.cell, u);
             }
         }
+    }
+}
+
+impl Drop for UsageTap {
+    fn drop(&mut self) {
+        self.on_end();
     }
 }
 
