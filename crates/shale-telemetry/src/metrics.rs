@@ -241,7 +241,7 @@ impl Metrics {
         } else {
             self.record_failure(h, o);
         }
-        self.count_window(h, series, o.usage.map(|u| u.total_tokens()).unwrap_or(0));
+        series.count_window(o.usage.map(|u| u.total_tokens()).unwrap_or(0));
     }
 
     /// The failure path: label sets are built here (exception status and class vary).
@@ -317,34 +317,43 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts the request and its tokens in this minute's window and updates the remaining
-    /// gauges of deployments with `rpm`/`tpm`.
-    fn count_window(&self, h: &Handles, series: &DeploymentSeries, tokens: u64) {
-        let d = &series.info;
-        if d.rpm.is_none() && d.tpm.is_none() {
-            return;
-        }
-        let minute = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|t| t.as_secs() / 60)
-            .unwrap_or(0);
-        let seen = series.window_minute.load(Ordering::Relaxed);
-        if seen != minute
-            && series
-                .window_minute
-                .compare_exchange(seen, minute, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
-            series.window_requests.store(0, Ordering::Relaxed);
-            series.window_tokens.store(0, Ordering::Relaxed);
-        }
-        let used_requests = series.window_requests.fetch_add(1, Ordering::Relaxed) + 1;
-        let used_tokens = series.window_tokens.fetch_add(tokens, Ordering::Relaxed) + tokens;
-        if let Some(rpm) = d.rpm {
-            h.remaining_requests.set(remaining(rpm, used_requests));
-        }
-        if let Some(tpm) = d.tpm {
-            h.remaining_tokens.set(remaining(tpm, used_tokens));
+    /// Sets the remaining-requests/tokens gauges of every key's series from the deployments'
+    /// windows (at scrape: a window of a past minute counts as empty, so the gauges do not stay
+    /// low after a burst, and every key's series shows the deployment's figure).
+    fn sync_remaining(&self) {
+        let minute = unix_minute();
+        let keyed = self.keyed.read().unwrap_or_else(|e| e.into_inner());
+        for (index, series) in self.deployments.iter().enumerate() {
+            let d = &series.info;
+            if d.rpm.is_none() && d.tpm.is_none() {
+                continue;
+            }
+            let current = series.window_minute.load(Ordering::Relaxed) == minute;
+            let used = |v: &AtomicU64| {
+                if current {
+                    v.load(Ordering::Relaxed)
+                } else {
+                    0
+                }
+            };
+            let requests = d
+                .rpm
+                .map(|rpm| remaining(rpm, used(&series.window_requests)));
+            let tokens = d.tpm.map(|tpm| remaining(tpm, used(&series.window_tokens)));
+            let handles = self.default_handles.get(index).into_iter().chain(
+                keyed
+                    .iter()
+                    .filter(|((i, _), _)| *i == index)
+                    .map(|(_, h)| h),
+            );
+            for h in handles {
+                if let Some(r) = requests {
+                    h.remaining_requests.set(r);
+                }
+                if let Some(t) = tokens {
+                    h.remaining_tokens.set(t);
+                }
+            }
         }
     }
 
@@ -406,19 +415,6 @@ impl Metrics {
         family.get_or_create(&labels).inc();
     }
 
-    /// Router hook: remaining requests and tokens of a deployment's rpm/tpm budget (when the
-    /// router tracks them globally, its figures replace this instance's own window).
-    pub fn set_remaining(&self, deployment: usize, requests: Option<u64>, tokens: Option<u64>) {
-        if let Some(h) = self.default_handles.get(deployment) {
-            if let Some(r) = requests {
-                h.remaining_requests.set(r.min(i64::MAX as u64) as i64);
-            }
-            if let Some(t) = tokens {
-                h.remaining_tokens.set(t.min(i64::MAX as u64) as i64);
-            }
-        }
-    }
-
     /// A request started (decrement with [`Metrics::request_finished`]).
     pub fn request_started(&self) {
         self.families.in_flight_requests.inc();
@@ -473,6 +469,7 @@ impl Metrics {
     /// The Prometheus text format (version 0.0.4) of every metric; process metrics are read now.
     pub fn encode(&self) -> String {
         self.families.process.refresh();
+        self.sync_remaining();
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
@@ -480,8 +477,39 @@ impl Metrics {
     }
 }
 
+impl DeploymentSeries {
+    /// Counts a request and its tokens in this minute's window (deployments with `rpm`/`tpm`);
+    /// the remaining gauges are computed from it when scraped.
+    fn count_window(&self, tokens: u64) {
+        let d = &self.info;
+        if d.rpm.is_none() && d.tpm.is_none() {
+            return;
+        }
+        let minute = unix_minute();
+        let seen = self.window_minute.load(Ordering::Relaxed);
+        if seen != minute
+            && self
+                .window_minute
+                .compare_exchange(seen, minute, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.window_requests.store(0, Ordering::Relaxed);
+            self.window_tokens.store(0, Ordering::Relaxed);
+        }
+        self.window_requests.fetch_add(1, Ordering::Relaxed);
+        self.window_tokens.fetch_add(tokens, Ordering::Relaxed);
+    }
+}
+
 /// The `Content-Type` of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+fn unix_minute() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|t| t.as_secs() / 60)
+        .unwrap_or(0)
+}
 
 fn remaining(limit: u64, used: u64) -> i64 {
     limit.saturating_sub(used).min(i64::MAX as u64) as i64
@@ -629,6 +657,35 @@ mod tests {
         assert_eq!(
             sample(&m.encode(), "litellm_deployment_total_requests_total{", ""),
             Some(4.0)
+        );
+    }
+
+    #[test]
+    fn remaining_gauges_follow_the_minute_and_every_key() {
+        let m = metrics();
+        let key = KeyLabels {
+            hashed_api_key: "k2".into(),
+            ..KeyLabels::default()
+        };
+        let keyed = m.handles(0, Some(&key)).unwrap();
+        let ok = Observation {
+            status: 200,
+            ..Observation::default()
+        };
+        m.record(&m.handles(0, None).unwrap(), &ok);
+        m.record(&keyed, &ok);
+        let text = m.encode();
+        let values: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("litellm_remaining_requests_metric{"))
+            .map(|l| l.rsplit(' ').next().unwrap())
+            .collect();
+        assert_eq!(values, ["8", "8"], "both keys see the deployment's figure");
+        // A window of a past minute is empty.
+        m.deployments[0].window_minute.store(1, Ordering::Relaxed);
+        assert_eq!(
+            sample(&m.encode(), "litellm_remaining_requests_metric{", ""),
+            Some(10.0)
         );
     }
 
