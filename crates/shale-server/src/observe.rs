@@ -184,6 +184,7 @@ impl Drop for Finisher {
 
 /// A streamed body that notes the first frame (time to first token) and finishes the request
 /// when it ends or is dropped (client gone).
+///
 /// Field order matters: `inner` drops before `finisher`, so usage read as the body ends (or is
 /// dropped) is in the record when the request finishes.
 struct ObservedBody {
