@@ -65,6 +65,30 @@ impl Principal {
         self.scopes().all(|(_, s)| s.allows(model))
     }
 
+    /// A key without team, limits or models (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(key_hash: &str) -> Principal {
+        Principal {
+            key_hash: key_hash.into(),
+            key_alias: None,
+            team_id: None,
+            team_alias: None,
+            user_id: None,
+            expires: None,
+            key: ScopeRules {
+                id: key_hash.into(),
+                models: vec![],
+                max_budget: None,
+                budget_period: None,
+                budget_reset_at: None,
+                rpm_limit: None,
+                tpm_limit: None,
+                max_parallel_requests: None,
+            },
+            team: None,
+        }
+    }
+
     /// Whether the key has expired as of `now`.
     pub(crate) fn expired_at(&self, now: OffsetDateTime) -> bool {
         self.expires.is_some_and(|e| e <= now)

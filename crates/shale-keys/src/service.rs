@@ -329,7 +329,7 @@ impl KeyService {
             periods[i] = period;
             checks.push(ScopeCheck {
                 scope,
-                id: rules.id.clone(),
+                id: &rules.id,
                 rpm: rules.rpm_limit,
                 tpm: rules.tpm_limit,
                 parallel: rules.max_parallel_requests,
@@ -354,7 +354,7 @@ impl KeyService {
             Verdict::Admitted { shared_spend } => {
                 if let Some(shared) = shared_spend {
                     for (c, s) in checks.iter().zip(shared) {
-                        self.book.set_shared(c.scope, &c.id, s);
+                        self.book.set_shared(c.scope, c.id, s);
                     }
                 }
                 Ok(Admission {
@@ -363,7 +363,7 @@ impl KeyService {
                     periods,
                     release: Some(Release {
                         limiter: Arc::clone(&self.limiter),
-                        ids: checks.into_iter().map(|c| (c.scope, c.id)).collect(),
+                        principal: Arc::clone(principal),
                         backend,
                     }),
                 })
@@ -402,8 +402,7 @@ impl KeyService {
         };
         if let Some(release) = &admission.release {
             let delta = tokens as i64 - admission.est_tokens as i64;
-            self.limiter
-                .add_tokens(&release.ids, delta, now_ms, release.backend);
+            self.limiter.add_tokens(&p, delta, now_ms, release.backend);
             if release.backend == crate::limits::Backend::Redis {
                 if let Some(redis) = &self.redis {
                     let items: Vec<(Scope, &str, Option<i64>)> = p
