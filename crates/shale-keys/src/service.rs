@@ -45,6 +45,8 @@ pub struct KeyService {
     pub(crate) limiter: Arc<Limiter>,
     pub(crate) redis: Option<Arc<RedisLink>>,
     db_up: AtomicBool,
+    /// An outage was reported and is not over (one warning per outage).
+    in_outage: AtomicBool,
     schema_ready: AtomicBool,
     flush_lock: tokio::sync::Mutex<()>,
     wake: Arc<Notify>,
@@ -120,6 +122,7 @@ impl KeyService {
             limiter: Arc::new(Limiter::new(redis.clone())),
             redis,
             db_up: AtomicBool::new(false),
+            in_outage: AtomicBool::new(false),
             schema_ready: AtomicBool::new(false),
             flush_lock: tokio::sync::Mutex::new(()),
             wake: Arc::new(Notify::new()),
@@ -188,13 +191,18 @@ impl KeyService {
         }
     }
 
-    /// Records the outcome of a Postgres call; warns once per outage.
+    /// Records the outcome of a Postgres call; warns once per outage, says when it is over.
     pub(crate) fn mark_db(&self, up: bool, why: Option<&str>) {
-        let was = self.db_up.swap(up, Ordering::Relaxed);
-        if was && !up {
-            tracing::warn!(error = why.unwrap_or("unknown"), "Postgres is unreachable: cached keys keep working, spend is buffered until it is back");
-        } else if !was && up && self.schema_ready.load(Ordering::Relaxed) {
-            tracing::info!("Postgres is reachable: virtual keys and spend writes are back");
+        self.db_up.store(up, Ordering::Relaxed);
+        if up {
+            if self.in_outage.swap(false, Ordering::Relaxed) {
+                tracing::info!("Postgres is reachable again: key lookups and spend writes resume");
+            }
+        } else if !self.in_outage.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                error = why.unwrap_or("unknown"),
+                "Postgres is unreachable: cached keys keep working, spend is buffered until it is back"
+            );
         }
     }
 
