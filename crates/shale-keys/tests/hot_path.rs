@@ -284,8 +284,9 @@ async fn keys_and_spend_survive_a_restart() {
         })
         .await
         .unwrap();
-    assert_eq!(logs.len(), 1, "only the flushed row so far");
-    assert_eq!(logs[0].request_id, "before-restart");
+    // Newest first: the row from before the restart is still there.
+    let ids: Vec<&str> = logs.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, ["after-restart", "before-restart"]);
 }
 
 #[tokio::test]
