@@ -32,7 +32,7 @@ async fn away_from_minute_edge() {
         .unwrap()
         .as_secs()
         % 60;
-    if secs >= 55 {
+    if secs >= 50 {
         tokio::time::sleep(Duration::from_secs(61 - secs)).await;
     }
 }

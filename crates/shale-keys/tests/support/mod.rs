@@ -132,6 +132,7 @@ impl PgServer {
                 "shale",
                 "-E",
                 "UTF8",
+                "--no-locale",
                 "--no-sync",
             ])
             .output()
