@@ -337,7 +337,7 @@ impl RedisLink {
 
     /// Subscribes to the invalidation channel and calls `on_message` for each message, for ever:
     /// reconnects with a growing pause (at most 5 s) when the subscription breaks. `ready` is
-    /// notified each time a subscription is in place.
+    /// notified when a subscription is in place and after each failed attempt.
     pub(crate) async fn subscribe_forever(
         self: Arc<Self>,
         on_message: impl Fn(&str) + Send + Sync + 'static,
@@ -364,6 +364,8 @@ impl RedisLink {
                 },
                 Err(e) => tracing::debug!(error = %redacted(&e), "Redis pub/sub connection failed"),
             }
+            // Start-up waits for the first attempt only, whatever its outcome.
+            ready.notify_waiters();
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }

@@ -215,3 +215,34 @@ async fn redis_down_each_replica_keeps_serving() {
     ));
     assert!(a.redis_fallbacks().unwrap() > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_unreachable_at_start_does_not_hold_start_up() {
+    let Some(pg) = PgServer::start() else { return };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let svc = KeyService::start(&config(&pg), Some(&format!("redis://127.0.0.1:{closed}/")))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "start-up waited {:?} for Redis",
+        started.elapsed()
+    );
+    let k = svc
+        .generate_key(GenerateKeyRequest {
+            max_parallel_requests: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let p = svc.authenticate(&k.key).await.unwrap();
+    let held = svc.admit(&p, "m", 1).await.unwrap();
+    assert!(svc.admit(&p, "m", 1).await.is_err(), "local limits apply");
+    drop(held);
+    assert!(svc.admit(&p, "m", 1).await.is_ok());
+}
