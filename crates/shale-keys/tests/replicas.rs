@@ -246,3 +246,40 @@ async fn redis_unreachable_at_start_does_not_hold_start_up() {
     drop(held);
     assert!(svc.admit(&p, "m", 1).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_budget_resets_on_schedule() {
+    let Some(pg) = PgServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = replicas(&pg, &redis).await;
+    let k = a
+        .generate_key(GenerateKeyRequest {
+            max_budget: Some(1.0),
+            budget_duration: Some("5s".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pa = a.authenticate(&k.key).await.unwrap();
+    let pb = b.authenticate(&k.key).await.unwrap();
+    let adm = a.admit(&pa, "m", 1).await.unwrap();
+    a.settle(adm, event("over", 2.0));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !matches!(
+        b.admit(&pb, "m", 1).await,
+        Err(KeyError::BudgetExceeded { .. })
+    ) {
+        assert!(Instant::now() < deadline, "b never saw the spend");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The next period starts from zero on both replicas.
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    assert!(b.admit(&pb, "m", 1).await.is_ok());
+    assert!(a.admit(&pa, "m", 1).await.is_ok());
+    a.flush().await;
+    b.flush().await;
+    let info = a.key_info(&k.key).await.unwrap().info;
+    assert_eq!(info.spend, 0.0);
+}
