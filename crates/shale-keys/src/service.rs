@@ -249,10 +249,15 @@ impl KeyService {
         let hash = hash_key(presented);
         let now = OffsetDateTime::now_utc();
         let cached = self.cache.get(&hash);
+        let mut _refresh = None;
         match &cached {
             Some((value, fresh)) if *fresh || !self.database_up() => {
                 return resolve(value.clone(), now)
             }
+            Some((value, _)) => match self.cache.begin_refresh(&hash) {
+                Some(claim) => _refresh = Some(claim),
+                None => return resolve(value.clone(), now),
+            },
             // Known down: answer at once instead of waiting for a connection per request (the
             // writer keeps probing and turns `database_up` back on).
             None if !self.database_up() => {
@@ -262,6 +267,7 @@ impl KeyService {
             }
             _ => {}
         }
+        let generation = self.cache.generation();
         let loaded = match tokio::time::timeout(HOT_PATH_DB_WAIT, self.load(&hash)).await {
             Ok(r) => r,
             Err(_) => {
@@ -273,7 +279,7 @@ impl KeyService {
         };
         match loaded {
             Ok(value) => {
-                self.cache.put(&hash, value.clone());
+                self.cache.put(&hash, value.clone(), generation);
                 resolve(value, now)
             }
             Err(e) => match cached {
