@@ -415,8 +415,11 @@ impl KeyService {
             0.0
         };
         if let Some(release) = &admission.release {
-            let delta = tokens as i64 - admission.est_tokens as i64;
+            let clamp = |v: u64| v.min(i64::MAX as u64) as i64;
+            let delta = clamp(tokens).saturating_sub(clamp(admission.est_tokens));
             self.limiter.add_tokens(&p, delta, now_ms, release.backend);
+            // Only an admission Redis counted has seeded the shared spend counters of these
+            // periods; otherwise the increment would start a counter from zero.
             if release.backend == crate::limits::Backend::Redis {
                 if let Some(redis) = &self.redis {
                     let items: Vec<(Scope, &str, Option<i64>)> = p
