@@ -133,7 +133,7 @@ impl LocalLimits {
         for c in checks {
             if let Some(counter) = map[slot(c.scope)].get_mut(c.id) {
                 counter.rpm += 1;
-                counter.tpm += est_tokens;
+                counter.tpm = counter.tpm.saturating_add(est_tokens);
                 counter.in_flight += 1;
             }
         }
