@@ -7,7 +7,7 @@
 //!   variable and the field path),
 //! - typing `model_list[].litellm_params` (every LiteLLM Bedrock key, extra keys kept as default
 //!   request parameters) and parsing the `model` string into a [`ModelRoute`] once, at load time,
-//! - the router, telemetry, Anthropic beta-flag and Responses-store settings,
+//! - the router, telemetry, Anthropic beta-flag, Responses-store and virtual-key settings,
 //! - validating impossible values (non-finite weights, zero limits, …) with line and column,
 //! - reporting keys LiteLLM would accept but shale ignores as [`Finding`]s (for `shale check`).
 //!
@@ -21,6 +21,7 @@ mod env;
 mod error;
 mod fields;
 mod findings;
+mod keys;
 mod model;
 mod responses_store;
 mod route;
@@ -32,6 +33,7 @@ mod validation;
 pub use anthropic_beta::AnthropicBetaSettings;
 pub use error::ConfigError;
 pub use findings::{Finding, Severity};
+pub use keys::KeysConfig;
 pub use model::{LitellmParams, ModelEntry};
 pub use responses_store::ResponsesStoreSettings;
 pub use route::{Api, InvokeSpec, ModelRoute, RouteError};

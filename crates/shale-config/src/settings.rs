@@ -3,6 +3,7 @@
 
 use crate::anthropic_beta::AnthropicBetaSettings;
 use crate::fields::Fields;
+use crate::keys::KeysConfig;
 use crate::responses_store::ResponsesStoreSettings;
 use crate::{json_kind, ConfigError, Finding, Secret};
 use serde_json::{Map, Value};
@@ -34,6 +35,8 @@ pub struct GeneralSettings {
     /// How long a client may take to send its request headers before it is disconnected
     /// (`header_read_timeout_seconds`, default 10): stalled clients cannot hold connections.
     pub header_read_timeout: Duration,
+    /// Virtual keys, budgets and spend logs in Postgres (`database_url`, `proxy_batch_write_at`, …).
+    pub keys: KeysConfig,
     /// Everything else, kept as given.
     pub other: Map<String, Value>,
 }
@@ -50,6 +53,7 @@ impl Default for GeneralSettings {
             anthropic_beta: AnthropicBetaSettings::default(),
             responses_store: ResponsesStoreSettings::default(),
             header_read_timeout: Duration::from_secs(10),
+            keys: KeysConfig::default(),
             other: Map::new(),
         }
     }
@@ -84,13 +88,9 @@ impl Default for MediaFetchSettings {
 
 /// `general_settings` keys that belong to LiteLLM features shale does not have.
 const IGNORED_GENERAL: &[&str] = &[
-    "database_url",
     "store_model_in_db",
     "alerting",
     "alerting_threshold",
-    "proxy_batch_write_at",
-    "database_connection_pool_limit",
-    "disable_spend_logs",
     "ui_access_mode",
     "custom_auth",
     "master_key_rotation",
@@ -147,6 +147,7 @@ impl GeneralSettings {
                 })
             }
         };
+        let keys = KeysConfig::take(&mut f)?;
         let anthropic_beta = AnthropicBetaSettings::from_value(f.raw("anthropic_beta"))?;
         let responses_store = match f.raw("responses_store") {
             None => ResponsesStoreSettings::default(),
@@ -177,6 +178,7 @@ impl GeneralSettings {
             anthropic_beta,
             responses_store,
             header_read_timeout,
+            keys,
             other,
         })
     }

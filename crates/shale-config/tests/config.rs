@@ -152,8 +152,21 @@ fn all_documented_features_parse() {
     assert!(cfg.telemetry.prometheus);
     assert!(!paths.contains(&"litellm_settings.callbacks"));
     assert!(
-        paths.contains(&"general_settings.database_url"),
-        "general_settings.database_url missing from {paths:?}"
+        paths.contains(&"general_settings.store_model_in_db"),
+        "general_settings.store_model_in_db missing from {paths:?}"
+    );
+    // Virtual keys are understood now (issue #15): `database_url` is a setting, not a finding.
+    assert!(
+        !paths.contains(&"general_settings.database_url"),
+        "{paths:?}"
+    );
+    assert_eq!(
+        cfg.general_settings
+            .keys
+            .database_url
+            .as_ref()
+            .map(|s| s.expose()),
+        Some("postgres://x")
     );
     // Router keys are understood now: no finding for them.
     for understood in [

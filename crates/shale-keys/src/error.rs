@@ -1,0 +1,106 @@
+//! [`KeyError`]: everything that can go wrong in `shale-keys`, for the server to map to HTTP in its
+//! one error module. Messages never contain a key (clear or hashed) nor a database URL.
+
+use std::fmt;
+
+/// Whose limit or budget was hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Key,
+    Team,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scope::Key => "key",
+            Scope::Team => "team",
+        })
+    }
+}
+
+/// Which rate limit was hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// Requests per minute (`rpm_limit`).
+    Rpm,
+    /// Tokens per minute (`tpm_limit`).
+    Tpm,
+    /// Requests in flight (`max_parallel_requests`).
+    Parallel,
+}
+
+impl fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LimitKind::Rpm => "rpm_limit",
+            LimitKind::Tpm => "tpm_limit",
+            LimitKind::Parallel => "max_parallel_requests",
+        })
+    }
+}
+
+/// Errors of the key service. The server maps each variant to an HTTP status in `error.rs`.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No `database_url` is configured (HTTP 400).
+    #[error("virtual keys need database_url (general_settings.database_url or DATABASE_URL)")]
+    NoDatabase,
+    /// The presented key is not a known virtual key, or was deleted (HTTP 401).
+    #[error("invalid API key")]
+    InvalidKey,
+    /// The key's `expires` is in the past (HTTP 401).
+    #[error("the API key has expired")]
+    Expired,
+    /// The key (or its team) is blocked (HTTP 401).
+    #[error("the API key is blocked")]
+    Blocked,
+    /// The key or its team may not call this model (HTTP 401).
+    #[error("key not allowed to access model: {model}")]
+    ModelNotAllowed { model: String },
+    /// Spend reached `max_budget` (HTTP 400).
+    #[error("Budget has been exceeded: {scope} spend {spend:.6} >= max_budget {max_budget:.6}")]
+    BudgetExceeded {
+        scope: Scope,
+        spend: f64,
+        max_budget: f64,
+    },
+    /// rpm/tpm/parallel limit reached (HTTP 429 with `Retry-After`).
+    #[error("rate limit reached: {scope} {limit}; retry after {retry_after_secs}s")]
+    RateLimited {
+        limit: LimitKind,
+        scope: Scope,
+        retry_after_secs: u64,
+    },
+    /// A malformed admin request (HTTP 400).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// An admin lookup found nothing (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Postgres is unreachable and the answer is not cached (HTTP 503).
+    #[error("key store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl KeyError {
+    /// A database error as [`KeyError::Unavailable`], without the connection string.
+    pub(crate) fn db(e: &sqlx::Error) -> KeyError {
+        KeyError::Unavailable(describe_db_error(e))
+    }
+}
+
+/// A short description of a sqlx error that never carries credentials or bound values.
+pub(crate) fn describe_db_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => format!("database error {}", d.code().unwrap_or_default()),
+        sqlx::Error::Io(io) => format!("i/o error: {}", io.kind()),
+        sqlx::Error::PoolTimedOut => "connection pool timed out".into(),
+        sqlx::Error::PoolClosed => "connection pool closed".into(),
+        sqlx::Error::Tls(_) => "TLS error".into(),
+        sqlx::Error::Protocol(_) => "protocol error".into(),
+        sqlx::Error::Configuration(_) => "invalid database_url".into(),
+        sqlx::Error::Migrate(m) => format!("migration failed: {m}"),
+        _ => "database error".into(),
+    }
+}

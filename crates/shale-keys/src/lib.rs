@@ -1,0 +1,34 @@
+//! `shale-keys`: virtual keys, teams, budgets, rate limits and spend logs in Postgres — the logic
+//! and storage behind LiteLLM's `/key/*`, `/team/*` and `/spend/logs` (issue #15).
+//!
+//! [`KeyService`] is shared by the server as `Arc<KeyService>`:
+//! - hot path: [`KeyService::authenticate`] (cached, no Postgres wait on a hit),
+//!   [`KeyService::admit`] (model scope, budgets, rpm/tpm/parallel limits of the key and its team,
+//!   at most one Redis round trip), [`KeyService::settle`] (spend counted in memory and Redis at
+//!   once, written to Postgres in batches by a background task — never awaited);
+//! - admin: generate/update/info/list/delete/regenerate/block keys, teams, spend logs, with
+//!   LiteLLM's JSON field names ([`api`]).
+//!
+//! Keys are stored only as SHA-256 hex; the clear key is returned once and never stored or logged.
+//! This crate knows nothing about HTTP: the server maps [`KeyError`] to statuses in one place.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+mod cache;
+mod duration;
+mod error;
+mod limits;
+mod principal;
+mod redis_link;
+mod service;
+mod spend;
+mod store;
+mod token;
+
+pub use api::*;
+pub use duration::parse_duration;
+pub use error::{KeyError, LimitKind, Scope};
+pub use principal::{Admission, Principal, SpendEvent, ALL_PROXY_MODELS, ALL_TEAM_MODELS};
+pub use service::KeyService;
+pub use token::hash_key;

@@ -1,0 +1,190 @@
+//! Who is calling and what they may do: [`Principal`] (a resolved virtual key with its team's
+//! rules, cached on the hot path), the model-scope rule, [`SpendEvent`] (what a finished request
+//! cost) and [`Admission`] (an admitted request; dropping it releases its parallel slot).
+//! Nothing here touches Postgres or Redis.
+
+use crate::error::Scope;
+use crate::limits::Release;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use time::OffsetDateTime;
+
+/// LiteLLM's marker in `models` meaning "every model of the proxy".
+pub const ALL_PROXY_MODELS: &str = "all-proxy-models";
+/// LiteLLM's marker in a key's `models` meaning "whatever its team allows".
+pub const ALL_TEAM_MODELS: &str = "all-team-models";
+
+/// A resolved virtual key: labels for logs and metrics, plus the rules `admit` applies.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// SHA-256 hex of the key (never the clear key).
+    pub key_hash: String,
+    pub key_alias: Option<String>,
+    pub team_id: Option<String>,
+    pub team_alias: Option<String>,
+    pub user_id: Option<String>,
+    pub(crate) expires: Option<OffsetDateTime>,
+    pub(crate) key: ScopeRules,
+    /// The team's rules when the key belongs to a team.
+    pub(crate) team: Option<ScopeRules>,
+}
+
+/// Limits and budget of one scope (a key or a team).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScopeRules {
+    /// The key hash or the team id.
+    pub id: String,
+    /// Allowed model names; empty = all.
+    pub models: Vec<String>,
+    pub max_budget: Option<f64>,
+    pub budget_period: Option<Duration>,
+    pub budget_reset_at: Option<OffsetDateTime>,
+    pub rpm_limit: Option<u64>,
+    pub tpm_limit: Option<u64>,
+    pub max_parallel_requests: Option<u64>,
+}
+
+impl ScopeRules {
+    /// Whether this scope lets `model` through (`models` empty or containing it,
+    /// `all-proxy-models` or `all-team-models` — the team's own list is checked separately).
+    pub(crate) fn allows(&self, model: &str) -> bool {
+        self.models.is_empty()
+            || self
+                .models
+                .iter()
+                .any(|m| m == model || m == ALL_PROXY_MODELS || m == ALL_TEAM_MODELS)
+    }
+}
+
+impl Principal {
+    /// The key and, if any, its team, each with its scope.
+    pub(crate) fn scopes(&self) -> impl Iterator<Item = (Scope, &ScopeRules)> {
+        std::iter::once((Scope::Key, &self.key)).chain(self.team.iter().map(|t| (Scope::Team, t)))
+    }
+
+    /// Model scope: the key's list and the team's list must both allow `model`.
+    pub fn may_use_model(&self, model: &str) -> bool {
+        self.scopes().all(|(_, s)| s.allows(model))
+    }
+
+    /// A key without team, limits or models (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(key_hash: &str) -> Principal {
+        Principal {
+            key_hash: key_hash.into(),
+            key_alias: None,
+            team_id: None,
+            team_alias: None,
+            user_id: None,
+            expires: None,
+            key: ScopeRules {
+                id: key_hash.into(),
+                models: vec![],
+                max_budget: None,
+                budget_period: None,
+                budget_reset_at: None,
+                rpm_limit: None,
+                tpm_limit: None,
+                max_parallel_requests: None,
+            },
+            team: None,
+        }
+    }
+
+    /// Whether the key has expired as of `now`.
+    pub(crate) fn expired_at(&self, now: OffsetDateTime) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+}
+
+/// What one finished request cost, handed to [`crate::KeyService::settle`].
+#[derive(Debug, Clone)]
+pub struct SpendEvent {
+    pub request_id: String,
+    /// The model name the client asked for.
+    pub requested_model: String,
+    /// The deployment that answered.
+    pub deployment_id: String,
+    /// The route, e.g. `chat_completions`, `messages`, `responses`.
+    pub call_type: &'static str,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Cost in USD.
+    pub spend: f64,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    /// HTTP status of the answer.
+    pub status: u16,
+}
+
+/// An admitted request. Holds the parallel slot (key and team) until dropped or settled.
+#[derive(Debug)]
+pub struct Admission {
+    pub(crate) principal: Arc<Principal>,
+    /// Tokens reserved in the tpm windows at admission (corrected at settle).
+    pub(crate) est_tokens: u64,
+    /// The budget periods the spend of this request belongs to (key, team).
+    pub(crate) periods: [Option<OffsetDateTime>; 2],
+    pub(crate) release: Option<Release>,
+}
+
+impl Admission {
+    /// The caller this admission belongs to.
+    pub fn principal(&self) -> &Arc<Principal> {
+        &self.principal
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release.run();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(id: &str, models: &[&str]) -> ScopeRules {
+        ScopeRules {
+            id: id.into(),
+            models: models.iter().map(|m| m.to_string()).collect(),
+            max_budget: None,
+            budget_period: None,
+            budget_reset_at: None,
+            rpm_limit: None,
+            tpm_limit: None,
+            max_parallel_requests: None,
+        }
+    }
+
+    fn principal(key: &[&str], team: Option<&[&str]>) -> Principal {
+        Principal {
+            key_hash: "h".into(),
+            key_alias: None,
+            team_id: team.map(|_| "t".into()),
+            team_alias: None,
+            user_id: None,
+            expires: None,
+            key: rules("h", key),
+            team: team.map(|m| rules("t", m)),
+        }
+    }
+
+    #[test]
+    fn model_scope_is_key_and_team() {
+        assert!(principal(&[], None).may_use_model("any"));
+        assert!(principal(&["a"], None).may_use_model("a"));
+        assert!(!principal(&["a"], None).may_use_model("b"));
+        assert!(principal(&[ALL_PROXY_MODELS], None).may_use_model("b"));
+        assert!(!principal(&[], Some(&["a"])).may_use_model("b"));
+        assert!(principal(&["a", "b"], Some(&["b"])).may_use_model("b"));
+        assert!(!principal(&["a", "b"], Some(&["b"])).may_use_model("a"));
+        assert!(principal(&[ALL_TEAM_MODELS], Some(&["b"])).may_use_model("b"));
+        assert!(!principal(&[ALL_TEAM_MODELS], Some(&["b"])).may_use_model("a"));
+    }
+}

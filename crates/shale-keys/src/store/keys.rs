@@ -1,0 +1,204 @@
+//! Queries on `shale_keys`: insert, read, change, list and delete keys (by hash or alias).
+
+use super::{write_error, KeyRow};
+use crate::KeyError;
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::{PgPool, QueryBuilder};
+use time::OffsetDateTime;
+
+/// A key to insert (validated by the service).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NewKey {
+    pub token: String,
+    pub key_name: String,
+    pub key_alias: Option<String>,
+    pub models: Vec<String>,
+    pub max_budget: Option<f64>,
+    pub budget_duration: Option<String>,
+    pub budget_reset_at: Option<OffsetDateTime>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
+    pub expires: Option<OffsetDateTime>,
+    pub blocked: bool,
+    pub team_id: Option<String>,
+    pub user_id: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+/// Changes to a key: `None` keeps a column, `Some(None)` clears it (validated by the service).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyChanges {
+    /// A new secret: (token, key_name).
+    pub new_token: Option<(String, String)>,
+    pub key_alias: Option<Option<String>>,
+    pub expires: Option<Option<OffsetDateTime>>,
+    pub models: Option<Vec<String>>,
+    pub max_budget: Option<Option<f64>>,
+    pub budget_duration: Option<Option<String>>,
+    pub budget_reset_at: Option<Option<OffsetDateTime>>,
+    pub rpm_limit: Option<Option<i64>>,
+    pub tpm_limit: Option<Option<i64>>,
+    pub max_parallel_requests: Option<Option<i64>>,
+    pub metadata: Option<Map<String, Value>>,
+    pub team_id: Option<Option<String>>,
+    pub user_id: Option<Option<String>>,
+    pub blocked: Option<bool>,
+    pub spend: Option<f64>,
+}
+
+pub(crate) async fn insert(pool: &PgPool, k: NewKey) -> Result<KeyRow, KeyError> {
+    sqlx::query_as::<_, KeyRow>(
+        "INSERT INTO shale_keys (token, key_name, key_alias, models, max_budget, budget_duration, \
+         budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, expires, blocked, team_id, \
+         user_id, metadata) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *",
+    )
+    .bind(k.token)
+    .bind(k.key_name)
+    .bind(k.key_alias)
+    .bind(k.models)
+    .bind(k.max_budget)
+    .bind(k.budget_duration)
+    .bind(k.budget_reset_at)
+    .bind(k.rpm_limit)
+    .bind(k.tpm_limit)
+    .bind(k.max_parallel_requests)
+    .bind(k.expires)
+    .bind(k.blocked)
+    .bind(k.team_id)
+    .bind(k.user_id)
+    .bind(Json(k.metadata))
+    .fetch_one(pool)
+    .await
+    .map_err(write_error)
+}
+
+pub(crate) async fn get(pool: &PgPool, token: &str) -> Result<Option<KeyRow>, sqlx::Error> {
+    sqlx::query_as::<_, KeyRow>("SELECT * FROM shale_keys WHERE token = $1")
+        .bind(token)
+        .fetch_optional(pool)
+        .await
+}
+
+pub(crate) async fn update(
+    pool: &PgPool,
+    token: &str,
+    c: KeyChanges,
+) -> Result<Option<KeyRow>, KeyError> {
+    let mut q = QueryBuilder::new("UPDATE shale_keys SET updated_at = now()");
+    if let Some((token, name)) = c.new_token {
+        q.push(", token = ").push_bind(token);
+        q.push(", key_name = ").push_bind(name);
+    }
+    if let Some(v) = c.key_alias {
+        q.push(", key_alias = ").push_bind(v);
+    }
+    if let Some(v) = c.expires {
+        q.push(", expires = ").push_bind(v);
+    }
+    if let Some(v) = c.models {
+        q.push(", models = ").push_bind(v);
+    }
+    if let Some(v) = c.max_budget {
+        q.push(", max_budget = ").push_bind(v);
+    }
+    if let Some(v) = c.budget_duration {
+        q.push(", budget_duration = ").push_bind(v);
+    }
+    if let Some(v) = c.budget_reset_at {
+        q.push(", budget_reset_at = ").push_bind(v);
+    }
+    if let Some(v) = c.rpm_limit {
+        q.push(", rpm_limit = ").push_bind(v);
+    }
+    if let Some(v) = c.tpm_limit {
+        q.push(", tpm_limit = ").push_bind(v);
+    }
+    if let Some(v) = c.max_parallel_requests {
+        q.push(", max_parallel_requests = ").push_bind(v);
+    }
+    if let Some(v) = c.metadata {
+        q.push(", metadata = ").push_bind(Json(v));
+    }
+    if let Some(v) = c.team_id {
+        q.push(", team_id = ").push_bind(v);
+    }
+    if let Some(v) = c.user_id {
+        q.push(", user_id = ").push_bind(v);
+    }
+    if let Some(v) = c.blocked {
+        q.push(", blocked = ").push_bind(v);
+    }
+    if let Some(v) = c.spend {
+        q.push(", spend = ").push_bind(v);
+    }
+    q.push(" WHERE token = ")
+        .push_bind(token.to_string())
+        .push(" RETURNING *");
+    q.build_query_as::<KeyRow>()
+        .fetch_optional(pool)
+        .await
+        .map_err(write_error)
+}
+
+/// Filters of `/key/list`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyFilter {
+    pub key_alias: Option<String>,
+    pub team_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+const FILTER: &str = "($1::text IS NULL OR key_alias = $1) AND ($2::text IS NULL OR team_id = $2) \
+                      AND ($3::text IS NULL OR user_id = $3)";
+
+/// One page of keys (oldest first) and the number of keys matching.
+pub(crate) async fn list(
+    pool: &PgPool,
+    f: &KeyFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<KeyRow>, i64), sqlx::Error> {
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM shale_keys WHERE {FILTER}"))
+        .bind(&f.key_alias)
+        .bind(&f.team_id)
+        .bind(&f.user_id)
+        .fetch_one(pool)
+        .await?;
+    let rows = sqlx::query_as::<_, KeyRow>(&format!(
+        "SELECT * FROM shale_keys WHERE {FILTER} ORDER BY created_at, token LIMIT $4 OFFSET $5"
+    ))
+    .bind(&f.key_alias)
+    .bind(&f.team_id)
+    .bind(&f.user_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Deletes keys by hash or alias; returns the deleted hashes.
+pub(crate) async fn delete(
+    pool: &PgPool,
+    tokens: &[String],
+    aliases: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM shale_keys WHERE token = ANY($1) OR key_alias = ANY($2) RETURNING token",
+    )
+    .bind(tokens)
+    .bind(aliases)
+    .fetch_all(pool)
+    .await
+}
+
+/// Every key of a team.
+pub(crate) async fn of_team(pool: &PgPool, team_id: &str) -> Result<Vec<KeyRow>, sqlx::Error> {
+    sqlx::query_as::<_, KeyRow>("SELECT * FROM shale_keys WHERE team_id = $1 ORDER BY created_at")
+        .bind(team_id)
+        .fetch_all(pool)
+        .await
+}

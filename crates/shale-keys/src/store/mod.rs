@@ -1,0 +1,138 @@
+//! Postgres: the rows of `shale_keys`, `shale_teams` and `shale_spend_logs`, and every query the
+//! service runs (runtime-checked `sqlx::query*` with bound values; no SQL built from input text).
+//! Knows nothing about caching, limits or HTTP. Only hashes are ever written, never clear keys.
+
+pub(crate) mod keys;
+pub(crate) mod spend;
+pub(crate) mod teams;
+
+use crate::api::{KeyInfo, TeamResponse};
+use crate::KeyError;
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+/// Embedded schema migrations (`crates/shale-keys/migrations`).
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A row of `shale_keys`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    pub token: String,
+    pub key_name: String,
+    pub key_alias: Option<String>,
+    pub models: Vec<String>,
+    pub max_budget: Option<f64>,
+    pub spend: f64,
+    pub budget_duration: Option<String>,
+    pub budget_reset_at: Option<OffsetDateTime>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
+    pub expires: Option<OffsetDateTime>,
+    pub blocked: bool,
+    pub team_id: Option<String>,
+    pub user_id: Option<String>,
+    pub metadata: Json<Map<String, Value>>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A row of `shale_teams`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct TeamRow {
+    pub team_id: String,
+    pub team_alias: Option<String>,
+    pub models: Vec<String>,
+    pub max_budget: Option<f64>,
+    pub spend: f64,
+    pub budget_duration: Option<String>,
+    pub budget_reset_at: Option<OffsetDateTime>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
+    pub metadata: Json<Map<String, Value>>,
+    pub blocked: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A stored limit (BIGINT) as the API's unsigned number.
+pub(crate) fn limit(v: Option<i64>) -> Option<u64> {
+    v.map(|n| n.max(0) as u64)
+}
+
+/// An API limit as a BIGINT.
+pub(crate) fn bigint(v: Option<u64>) -> Option<i64> {
+    v.map(|n| n.min(i64::MAX as u64) as i64)
+}
+
+impl From<KeyRow> for KeyInfo {
+    fn from(r: KeyRow) -> KeyInfo {
+        KeyInfo {
+            token: r.token,
+            key_name: r.key_name,
+            key_alias: r.key_alias,
+            spend: r.spend,
+            max_budget: r.max_budget,
+            budget_duration: r.budget_duration,
+            budget_reset_at: r.budget_reset_at,
+            expires: r.expires,
+            models: r.models,
+            rpm_limit: limit(r.rpm_limit),
+            tpm_limit: limit(r.tpm_limit),
+            max_parallel_requests: limit(r.max_parallel_requests),
+            metadata: r.metadata.0,
+            team_id: r.team_id,
+            user_id: r.user_id,
+            blocked: r.blocked,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl From<TeamRow> for TeamResponse {
+    fn from(r: TeamRow) -> TeamResponse {
+        TeamResponse {
+            team_id: r.team_id,
+            team_alias: r.team_alias,
+            models: r.models,
+            spend: r.spend,
+            max_budget: r.max_budget,
+            budget_duration: r.budget_duration,
+            budget_reset_at: r.budget_reset_at,
+            rpm_limit: limit(r.rpm_limit),
+            tpm_limit: limit(r.tpm_limit),
+            max_parallel_requests: limit(r.max_parallel_requests),
+            metadata: r.metadata.0,
+            blocked: r.blocked,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Maps a failed write: constraint violations are the caller's mistake (400), the rest is the
+/// database being unavailable (503).
+pub(crate) fn write_error(e: sqlx::Error) -> KeyError {
+    if let sqlx::Error::Database(d) = &e {
+        match d.code().as_deref() {
+            Some("23505") => {
+                return KeyError::InvalidRequest(match d.constraint() {
+                    Some(c) if c.contains("alias") => "key_alias is already in use".into(),
+                    Some(c) if c.contains("team") => "team_id is already in use".into(),
+                    _ => "already exists".into(),
+                })
+            }
+            Some("23503") => {
+                return KeyError::InvalidRequest(
+                    "team_id does not exist (create it with /team/new)".into(),
+                )
+            }
+            Some("23514") => return KeyError::InvalidRequest("invalid value".into()),
+            _ => {}
+        }
+    }
+    KeyError::db(&e)
+}

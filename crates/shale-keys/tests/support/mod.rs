@@ -1,0 +1,293 @@
+//! Test support: a real PostgreSQL (initdb + pg_ctl from the installed server, in a temporary
+//! directory, on a free loopback port, as a non-root user) and a real `redis-server`, both stopped
+//! on drop; plus helpers to start a `KeyService` on them.
+//!
+//! Missing binaries: the test fails with a clear message under `CI=true` and is skipped (with the
+//! reason printed) elsewhere.
+
+#![allow(dead_code)]
+
+use shale_config::{KeysConfig, Secret};
+use shale_keys::KeyService;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A missing dependency: fails under CI, prints why the test is skipped elsewhere.
+fn missing(what: &str) {
+    let msg = format!("{what} is not installed (tests/run-all.sh installs it with apt-get)");
+    assert!(!in_ci(), "CI=true and {msg}");
+    eprintln!("SKIPPED: {msg}");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The directory holding `initdb`, `pg_ctl` and `postgres`: PATH first, then the newest
+/// `/usr/lib/postgresql/*/bin`.
+fn pg_bin_dir() -> Option<PathBuf> {
+    if let Ok(out) = Command::new("sh")
+        .args(["-c", "command -v pg_ctl"])
+        .output()
+    {
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !path.is_empty() {
+            let p = std::fs::canonicalize(&path).unwrap_or_else(|_| PathBuf::from(path));
+            if let Some(dir) = p.parent() {
+                if dir.join("initdb").exists() {
+                    return Some(dir.to_path_buf());
+                }
+            }
+        }
+    }
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    dirs.sort();
+    dirs.pop().map(|(_, d)| d)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// (uid, gid) of a user, via `id`.
+fn ids_of(user: &str) -> Option<(u32, u32)> {
+    let get = |flag: &str| -> Option<u32> {
+        let o = Command::new("id").args([flag, user]).output().ok()?;
+        if !o.status.success() {
+            return None;
+        }
+        String::from_utf8_lossy(&o.stdout).trim().parse().ok()
+    };
+    Some((get("-u")?, get("-g")?))
+}
+
+/// A PostgreSQL server of its own, in a temporary directory.
+pub struct PgServer {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    /// Run commands as this user (when the tests run as root).
+    run_as: Option<String>,
+    pub port: u16,
+}
+
+impl PgServer {
+    /// Starts one, or returns None (skip) when PostgreSQL is not installed outside CI.
+    pub fn start() -> Option<PgServer> {
+        let Some(bin) = pg_bin_dir() else {
+            missing("PostgreSQL (initdb, pg_ctl)");
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("shale-keys-pg")
+            .tempdir()
+            .expect("temp dir");
+        let run_as = if is_root() {
+            let user = ["postgres", "nobody"]
+                .into_iter()
+                .find(|u| ids_of(u).is_some())
+                .expect("running as root needs a user `postgres` or `nobody` to run PostgreSQL");
+            let (uid, gid) = ids_of(user).expect("uid");
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown temp dir");
+            Some(user.to_string())
+        } else {
+            None
+        };
+        let server = PgServer {
+            bin,
+            dir,
+            run_as,
+            port: free_port(),
+        };
+        let data = server.data_dir();
+        let out = server
+            .command("initdb")
+            .args([
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                "shale",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ])
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server.resume();
+        Some(server)
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let exe = self.bin.join(tool);
+        match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        }
+    }
+
+    /// Starts (or restarts) the server on its port and waits until it accepts connections.
+    pub fn resume(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("pg.log").display().to_string();
+        let out = self
+            .command("pg_ctl")
+            .args([
+                "-D",
+                &self.data_dir(),
+                "-l",
+                &log,
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ])
+            .stdout(Stdio::null())
+            .output()
+            .expect("run pg_ctl start");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Stops the server at once (as a crash or an outage would).
+    pub fn stop(&self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &self.data_dir(), "-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgresql://shale@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `redis-server` of its own on a free port.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Option<RedisServer> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            missing("redis-server");
+            return None;
+        }
+        let port = free_port();
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(RedisServer { child, port });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server did not listen on {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Settings for tests: a 1 s writer interval and a short cache TTL.
+pub fn config(pg: &PgServer) -> KeysConfig {
+    KeysConfig {
+        database_url: Some(Secret::new(pg.url())),
+        proxy_batch_write_at: Duration::from_secs(1),
+        user_api_key_cache_ttl: Duration::from_secs(2),
+        ..KeysConfig::default()
+    }
+}
+
+pub async fn service(pg: &PgServer) -> Arc<KeyService> {
+    KeyService::start(&config(pg), None)
+        .await
+        .expect("key service starts")
+}
+
+/// A plain connection for inspecting the database directly.
+pub async fn connect(pg: &PgServer) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&pg.url())
+        .await
+        .expect("connect to the test Postgres")
+}
