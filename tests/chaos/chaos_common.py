@@ -38,12 +38,8 @@ def raise_fd_limit(want: int = 16384) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def start_emulator(*flags: str):
-    """A dedicated emulator (flags such as `--stream-delay-ms 20`); returns (process, url)."""
-    return shale_harness.start_process(
-        [shale_harness.EMULATOR_BIN, "--listen", "127.0.0.1:0", *flags],
-        "shale-emulator listening on ",
-    )
+# A dedicated emulator (flags such as `--stream-delay-ms 20`); returns (process, url).
+start_emulator = shale_harness.start_emulator
 
 
 def gateway_config(emulator_url: str, general: dict | None = None, **params) -> dict:

@@ -10,12 +10,11 @@ import urllib.error
 import urllib.request
 
 from shale_harness import (
-    EMULATOR_BIN,
     GATEWAY_KEY,
     EmulatorControl,
     deployment,
+    start_emulator,
     start_gateway,
-    start_process,
     stop_process,
 )
 
@@ -29,8 +28,8 @@ class Emulators:
         self.procs = []
         self.urls = []
         for i in range(n):
-            args = [EMULATOR_BIN, "--listen", "127.0.0.1:0"] + ((extra_args or [])[i] if extra_args and i < len(extra_args) else [])
-            proc, url = start_process(args, "shale-emulator listening on ")
+            args = extra_args[i] if extra_args and i < len(extra_args) else []
+            proc, url = start_emulator(*args)
             self.procs.append(proc)
             self.urls.append(url)
         self.ctl = [EmulatorControl(u) for u in self.urls]

@@ -13,13 +13,9 @@ import openai
 import pytest
 
 from shale_harness import (
-    EMULATOR_BIN,
     GATEWAY_KEY,
-    EmulatorControl,
     deployment,
-    start_gateway,
-    start_process,
-    stop_process,
+    stack_fixture,
 )
 
 PNG_1PX = base64.b64encode(
@@ -30,10 +26,8 @@ PNG_1PX = base64.b64encode(
 ).decode()
 
 
-@pytest.fixture(scope="module")
-def stack():
-    emu_proc, emu_url = start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
-    config = {
+def gateway_config(emu_url: str) -> dict:
+    return {
         "model_list": [
             deployment("claude", "bedrock/us.anthropic.claude-3-7-sonnet-20250219-v1:0", emu_url),
             deployment("nova", "bedrock/converse/us.amazon.nova-pro-v1:0", emu_url),
@@ -45,24 +39,14 @@ def stack():
         ],
         "general_settings": {"master_key": GATEWAY_KEY},
     }
-    # None values mean "not set": drop them so the YAML has no nulls.
-    for m in config["model_list"]:
-        m["litellm_params"] = {k: v for k, v in m["litellm_params"].items() if v is not None}
-    gw_proc, gw_url, _ = start_gateway(config)
-    yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
-    stop_process(gw_proc)
-    stop_process(emu_proc)
 
 
-@pytest.fixture
-def emulator(stack) -> EmulatorControl:
-    stack["emulator"].reset()
-    return stack["emulator"]
+stack = stack_fixture(gateway_config)
 
 
 @pytest.fixture
 def client(stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack["url"] + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+    return openai.OpenAI(base_url=stack.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
 
 
 def test_plain_chat(client, emulator):
@@ -352,7 +336,7 @@ def test_overhead_header_excludes_upstream_wait(stack, emulator):
 
     emulator.script([{"delay_ms": 300}])
     r = requests.post(
-        stack["url"] + "/v1/chat/completions",
+        stack.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {GATEWAY_KEY}"},
         json={"model": "nova", "messages": [{"role": "user", "content": "slow upstream"}]},
         timeout=10,

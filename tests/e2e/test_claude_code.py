@@ -23,7 +23,11 @@ import subprocess
 
 import pytest
 
-from shale_harness import EMULATOR_BIN, GATEWAY_KEY, EmulatorControl, deployment, start_gateway, start_process, stop_process
+from shale_harness import (
+    GATEWAY_KEY,
+    deployment,
+    stack_fixture,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CLAUDE = REPO / "tests" / "claude-code" / "node_modules" / ".bin" / "claude"
@@ -35,27 +39,17 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def stack():
-    emu_proc, emu_url = start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
-    config = {
+def gateway_config(emu_url: str) -> dict:
+    return {
         "model_list": [
             deployment("claude-sonnet", "bedrock/" + SONNET, emu_url),
             deployment("claude-haiku", "bedrock/" + HAIKU, emu_url),
         ],
         "general_settings": {"master_key": GATEWAY_KEY},
     }
-    gw_proc, gw_url, _ = start_gateway(config)
-    yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
-    stop_process(gw_proc)
-    stop_process(emu_proc)
 
 
-@pytest.fixture
-def emulator(stack):
-    stack["emulator"].reset()
-    yield stack["emulator"]
-    stack["emulator"].reset()
+stack = stack_fixture(gateway_config)
 
 
 def chunk(event: dict) -> dict:
@@ -129,7 +123,7 @@ def run_claude(tmp_path: pathlib.Path, prompt: str, env: dict, *extra: str) -> d
 def gateway_env(stack, bearer: bool = False) -> dict:
     """`ANTHROPIC_API_KEY` makes Claude Code send `x-api-key`; `ANTHROPIC_AUTH_TOKEN` a Bearer token."""
     key = "ANTHROPIC_AUTH_TOKEN" if bearer else "ANTHROPIC_API_KEY"
-    return {"ANTHROPIC_BASE_URL": stack["url"], key: GATEWAY_KEY}
+    return {"ANTHROPIC_BASE_URL": stack.url, key: GATEWAY_KEY}
 
 
 def test_gateway_mode_turn(stack, emulator, tmp_path):
@@ -167,7 +161,7 @@ def test_bedrock_mode_through_the_pass_through(stack, emulator, tmp_path):
     emulator.script([text_answer("Hello through the pass-through!")] * 3)
     env = {
         "CLAUDE_CODE_USE_BEDROCK": "1",
-        "ANTHROPIC_BEDROCK_BASE_URL": stack["url"] + "/bedrock",
+        "ANTHROPIC_BEDROCK_BASE_URL": stack.url + "/bedrock",
         "CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1",
         "ANTHROPIC_CUSTOM_HEADERS": f"x-api-key: {GATEWAY_KEY}",
         "AWS_REGION": "us-east-1",

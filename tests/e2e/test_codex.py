@@ -19,13 +19,10 @@ import tempfile
 import pytest
 
 from shale_harness import (
-    EMULATOR_BIN,
     GATEWAY_KEY,
     EmulatorControl,
     deployment,
-    start_gateway,
-    start_process,
-    stop_process,
+    stack_fixture,
 )
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -37,17 +34,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def stack():
-    emu_proc, emu_url = start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
-    config = {
+def gateway_config(emu_url: str) -> dict:
+    return {
         "model_list": [deployment("claude-sonnet", f"bedrock/{MODEL_ID}", emu_url)],
         "general_settings": {"master_key": GATEWAY_KEY},
     }
-    gw_proc, gw_url, _ = start_gateway(config)
-    yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
-    stop_process(gw_proc)
-    stop_process(emu_proc)
+
+
+stack = stack_fixture(gateway_config)
 
 
 CONFIG_TOML = """\
@@ -73,7 +67,7 @@ def run_codex(stack, prompt: str, workdir: pathlib.Path) -> subprocess.Completed
     home = pathlib.Path(tempfile.mkdtemp(prefix="codex-home-"))
     codex_home = home / ".codex"
     codex_home.mkdir()
-    (codex_home / "config.toml").write_text(CONFIG_TOML.format(base_url=stack["url"]))
+    (codex_home / "config.toml").write_text(CONFIG_TOML.format(base_url=stack.url))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -110,7 +104,7 @@ def responses_calls(emulator: EmulatorControl) -> list[dict]:
 
 
 def test_codex_exec_completes_a_turn(stack, tmp_path):
-    emulator = stack["emulator"]
+    emulator = stack.emulator
     emulator.reset()
     # A plain answer (no tool call) for the first model request.
     emulator.script([{
@@ -141,7 +135,7 @@ def test_codex_exec_completes_a_turn(stack, tmp_path):
 
 
 def test_codex_runs_a_shell_tool_turn(stack, tmp_path):
-    emulator = stack["emulator"]
+    emulator = stack.emulator
     emulator.reset()
     tool_input = json.dumps({"cmd": "echo shale-codex-ok"})
     emulator.script([{

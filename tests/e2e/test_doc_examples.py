@@ -10,20 +10,14 @@ import pytest
 import requests
 
 from shale_harness import (
-    EMULATOR_BIN,
     GATEWAY_KEY,
-    EmulatorControl,
     deployment,
-    start_gateway,
-    start_process,
-    stop_process,
+    stack_fixture,
 )
 
 
-@pytest.fixture(scope="module")
-def stack():
-    emu_proc, emu_url = start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
-    config = {
+def gateway_config(emu_url: str) -> dict:
+    return {
         "model_list": [
             deployment("bedrock-claude-v1", "bedrock/anthropic.claude-3-sonnet-20240229-v1:0", emu_url),
             deployment("bedrock-claude", "bedrock/converse/anthropic.claude-3-5-sonnet-20241022-v2:0", emu_url,
@@ -38,27 +32,20 @@ def stack():
         "litellm_settings": {"modify_params": True},
         "general_settings": {"master_key": GATEWAY_KEY},
     }
-    gw_proc, gw_url, _ = start_gateway(config)
-    yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
-    stop_process(gw_proc)
-    stop_process(emu_proc)
 
 
-@pytest.fixture
-def emulator(stack):
-    stack["emulator"].reset()
-    return stack["emulator"]
+stack = stack_fixture(gateway_config)
 
 
 @pytest.fixture
 def client(stack):
-    return openai.OpenAI(base_url=stack["url"], api_key=GATEWAY_KEY, max_retries=0)
+    return openai.OpenAI(base_url=stack.url, api_key=GATEWAY_KEY, max_retries=0)
 
 
 def test_curl_request_from_the_doc(stack):
     # "3. Test it" — Curl Request (no /v1 prefix, bearer key)
     r = requests.post(
-        stack["url"] + "/chat/completions",
+        stack.url + "/chat/completions",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {GATEWAY_KEY}"},
         data=json.dumps({"model": "bedrock-claude-v1", "messages": [{"role": "user", "content": "what llm are you"}]}),
         timeout=10,

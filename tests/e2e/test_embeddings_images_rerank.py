@@ -17,7 +17,7 @@ import subprocess
 import openai
 import pytest
 
-from conftest import (
+from shale_harness import (
     EXAMPLE_ACCESS_KEY_ID,
     EXAMPLE_API_KEY,
     EXAMPLE_SECRET_ACCESS_KEY,

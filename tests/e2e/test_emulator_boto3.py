@@ -14,7 +14,7 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from conftest import EXAMPLE_API_KEY, aws_client, http_json
+from shale_harness import EXAMPLE_API_KEY, aws_client, http_json
 
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 ARN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123"

@@ -10,14 +10,10 @@ import openai
 import pytest
 
 from shale_harness import (
-    EMULATOR_BIN,
     EXAMPLE_API_KEY,
     GATEWAY_KEY,
-    EmulatorControl,
     deployment,
-    start_gateway,
-    start_process,
-    stop_process,
+    stack_fixture,
 )
 
 WEATHER_TOOL = {
@@ -30,10 +26,8 @@ WEATHER_TOOL = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack():
-    emu_proc, emu_url = start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
-    config = {
+def gateway_config(emu_url: str) -> dict:
+    return {
         "model_list": [
             deployment("claude-invoke", "bedrock/invoke/anthropic.claude-3-5-haiku-20241022-v1:0", emu_url),
             deployment("llama3", "bedrock/invoke/meta.llama3-1-8b-instruct-v1:0", emu_url),
@@ -48,21 +42,14 @@ def stack():
         ],
         "general_settings": {"master_key": GATEWAY_KEY},
     }
-    gw_proc, gw_url, _ = start_gateway(config)
-    yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
-    stop_process(gw_proc)
-    stop_process(emu_proc)
 
 
-@pytest.fixture
-def emulator(stack):
-    stack["emulator"].reset()
-    return stack["emulator"]
+stack = stack_fixture(gateway_config)
 
 
 @pytest.fixture
 def client(stack):
-    return openai.OpenAI(base_url=stack["url"] + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+    return openai.OpenAI(base_url=stack.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
 
 
 def last_request(emulator):

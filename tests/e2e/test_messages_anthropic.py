@@ -14,14 +14,10 @@ import httpx
 import pytest
 
 from shale_harness import (
-    EMULATOR_BIN,
-    SHALE_BIN,
     GATEWAY_KEY,
-    EmulatorControl,
+    SHALE_BIN,
     deployment,
-    start_gateway,
-    start_process,
-    stop_process,
+    stack_fixture,
 )
 
 PNG_1PX = (
@@ -35,10 +31,8 @@ WEATHER = {
 CLAUDE_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
-@pytest.fixture(scope="module")
-def stack():
-    emu_proc, emu_url = start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
-    config = {
+def gateway_config(emu_url: str) -> dict:
+    return {
         "model_list": [
             deployment("claude", "bedrock/" + CLAUDE_ID, emu_url),
             deployment("claude-converse-prefix", "bedrock/converse/anthropic.claude-3-5-haiku-20241022-v1:0", emu_url),
@@ -58,21 +52,14 @@ def stack():
             "anthropic_beta": {"deny": ["context-1m-2025-08-07"], "allow": ["shale-test-flag-2026-01-01"]},
         },
     }
-    gw_proc, gw_url, _ = start_gateway(config)
-    yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
-    stop_process(gw_proc)
-    stop_process(emu_proc)
 
 
-@pytest.fixture
-def emulator(stack):
-    stack["emulator"].reset()
-    return stack["emulator"]
+stack = stack_fixture(gateway_config)
 
 
 @pytest.fixture
 def client(stack):
-    return anthropic.Anthropic(base_url=stack["url"], api_key=GATEWAY_KEY, max_retries=0)
+    return anthropic.Anthropic(base_url=stack.url, api_key=GATEWAY_KEY, max_retries=0)
 
 
 def model_requests(emulator):
@@ -148,7 +135,7 @@ def test_deployment_defaults_become_body_and_headers(stack, client, emulator):
     assert "guardrailConfig" not in req["body"]
     # without max_tokens in the request the deployment default applies
     httpx.post(
-        stack["url"] + "/v1/messages",
+        stack.url + "/v1/messages",
         headers={"x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01"},
         json={"model": "claude-guarded", "messages": [{"role": "user", "content": "hi"}]},
     ).raise_for_status()
@@ -171,7 +158,7 @@ def test_stream_text_and_final_message(client, emulator):
 def test_raw_stream_is_anthropic_sse_without_bedrock_metrics(stack, emulator):
     with httpx.stream(
         "POST",
-        stack["url"] + "/v1/messages",
+        stack.url + "/v1/messages",
         headers={"x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01"},
         json={"model": "claude", "max_tokens": 32, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
     ) as r:
@@ -308,16 +295,16 @@ def assert_error(exc, status, kind):
 
 
 def test_401_without_or_with_a_wrong_key(stack):
-    bad = anthropic.Anthropic(base_url=stack["url"], api_key="sk-wrong", max_retries=0)
+    bad = anthropic.Anthropic(base_url=stack.url, api_key="sk-wrong", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as err:
         bad.messages.create(model="claude", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
     assert_error(err.value, 401, "authentication_error")
-    r = httpx.post(stack["url"] + "/v1/messages/count_tokens", json={"model": "claude", "messages": []})
+    r = httpx.post(stack.url + "/v1/messages/count_tokens", json={"model": "claude", "messages": []})
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
 
 
 def test_bearer_token_is_accepted(stack, emulator):
-    c = anthropic.Anthropic(base_url=stack["url"], auth_token=GATEWAY_KEY, api_key=None, max_retries=0)
+    c = anthropic.Anthropic(base_url=stack.url, auth_token=GATEWAY_KEY, api_key=None, max_retries=0)
     assert c.messages.create(model="claude", max_tokens=8, messages=[{"role": "user", "content": "hi"}]).content
 
 
@@ -363,7 +350,7 @@ def test_midstream_exception_becomes_an_error_event(stack, emulator):
                       "exception": {"type": "throttlingException", "message": "slow down"}}])
     with httpx.stream(
         "POST",
-        stack["url"] + "/v1/messages",
+        stack.url + "/v1/messages",
         headers={"x-api-key": GATEWAY_KEY},
         json={"model": "claude", "max_tokens": 32, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
     ) as r:
@@ -442,11 +429,11 @@ def test_nova_tools_and_image_via_converse(client, emulator):
 
 
 def test_routes_bare_and_anthropic_prefix(stack, emulator):
-    for base in (stack["url"], stack["url"] + "/anthropic"):
+    for base in (stack.url, stack.url + "/anthropic"):
         c = anthropic.Anthropic(base_url=base, api_key=GATEWAY_KEY, max_retries=0)
         assert c.messages.create(model="claude", max_tokens=8, messages=[{"role": "user", "content": "hi"}]).content
     r = httpx.post(
-        stack["url"] + "/messages",
+        stack.url + "/messages",
         headers={"x-api-key": GATEWAY_KEY},
         json={"model": "claude", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
     )

@@ -12,12 +12,10 @@ import json
 import subprocess
 import tempfile
 import time
-import urllib.request
 
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
+from prometheus_scrape import Scrape, scrape
 from shale_harness import (
     EMULATOR_BIN,
     GATEWAY_KEY,
@@ -54,42 +52,6 @@ LITELLM_METRICS = [
     "litellm_remaining_requests_metric",
     "litellm_remaining_tokens_metric",
 ]
-
-
-def scrape(url: str, headers: dict | None = None) -> tuple[int, str]:
-    req = urllib.request.Request(url + "/metrics", headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-
-
-class Scrape:
-    """A parsed scrape: families by name, and a sample lookup by name and labels."""
-
-    def __init__(self, text: str):
-        self.families = {f.name: f for f in text_string_to_metric_families(text)}
-        self.samples = [s for f in self.families.values() for s in f.samples]
-
-    def has_family(self, base: str) -> bool:
-        return any(name == base or name == base + "_total" for name in self.families)
-
-    def value(self, name: str, **labels) -> float:
-        """Sum of the samples called `name` whose labels include `labels`."""
-        found = [
-            s.value
-            for s in self.samples
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-        ]
-        return sum(found)
-
-    def matching(self, name: str, **labels) -> list:
-        return [
-            s
-            for s in self.samples
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-        ]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 import requests
 from botocore.config import Config
 
-from conftest import EXAMPLE_ACCESS_KEY_ID, EXAMPLE_API_KEY, REGION, start_emulator, stop_process
+from shale_harness import EXAMPLE_ACCESS_KEY_ID, EXAMPLE_API_KEY, REGION, start_emulator, stop_process
 from test_embeddings_images_rerank import deployment, start_gateway
 
 KEY = "sk-e2e-passthrough"

@@ -13,31 +13,24 @@ agents = pytest.importorskip("agents")
 from openai import AsyncOpenAI  # noqa: E402
 
 from shale_harness import (  # noqa: E402
-    EMULATOR_BIN,
     GATEWAY_KEY,
-    EmulatorControl,
     deployment,
-    start_gateway,
-    start_process,
-    stop_process,
+    stack_fixture,
 )
 
 
-@pytest.fixture(scope="module")
-def stack():
-    emu_proc, emu_url = start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
-    config = {
+def gateway_config(emu_url: str) -> dict:
+    return {
         "model_list": [deployment("claude", "bedrock/us.anthropic.claude-3-7-sonnet-20250219-v1:0", emu_url)],
         "general_settings": {"master_key": GATEWAY_KEY},
     }
-    gw_proc, gw_url, _ = start_gateway(config)
-    yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
-    stop_process(gw_proc)
-    stop_process(emu_proc)
+
+
+stack = stack_fixture(gateway_config)
 
 
 def test_agent_with_a_function_tool(stack):
-    emulator = stack["emulator"]
+    emulator = stack.emulator
     emulator.reset()
     seen = []
 
@@ -48,7 +41,7 @@ def test_agent_with_a_function_tool(stack):
         return f"It is sunny in {city}."
 
     async def run():
-        client = AsyncOpenAI(base_url=stack["url"] + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+        client = AsyncOpenAI(base_url=stack.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
         model = agents.OpenAIResponsesModel(model="claude", openai_client=client)
         agent = agents.Agent(name="helper", instructions="Use the tool.", model=model, tools=[get_weather])
         return await agents.Runner.run(agent, "What is the weather in Paris?",

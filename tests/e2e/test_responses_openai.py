@@ -18,12 +18,9 @@ import pytest
 from pydantic import BaseModel
 
 from shale_harness import (
-    EMULATOR_BIN,
     EmulatorControl,
     deployment,
-    start_gateway,
-    start_process,
-    stop_process,
+    stack_fixture,
 )
 
 KEY_A = "sk-responses-key-a"
@@ -50,10 +47,8 @@ WEATHER = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack():
-    emu_proc, emu_url = start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
-    config = {
+def gateway_config(emu_url: str) -> dict:
+    return {
         "model_list": [
             deployment("claude", "bedrock/us.anthropic.claude-3-7-sonnet-20250219-v1:0", emu_url),
             deployment("nova", "bedrock/converse/us.amazon.nova-pro-v1:0", emu_url),
@@ -64,26 +59,19 @@ def stack():
         # Open mode: every presented key is accepted, so two keys can show the per-key scoping.
         "general_settings": {"allow_unauthenticated": True},
     }
-    gw_proc, gw_url, _ = start_gateway(config)
-    yield {"emulator": EmulatorControl(emu_url), "url": gw_url}
-    stop_process(gw_proc)
-    stop_process(emu_proc)
 
 
-@pytest.fixture
-def emulator(stack) -> EmulatorControl:
-    stack["emulator"].reset()
-    return stack["emulator"]
+stack = stack_fixture(gateway_config)
 
 
 @pytest.fixture
 def client(stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack["url"] + "/v1", api_key=KEY_A, max_retries=0)
+    return openai.OpenAI(base_url=stack.url + "/v1", api_key=KEY_A, max_retries=0)
 
 
 @pytest.fixture
 def other_client(stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack["url"] + "/v1", api_key=KEY_B, max_retries=0)
+    return openai.OpenAI(base_url=stack.url + "/v1", api_key=KEY_B, max_retries=0)
 
 
 def model_calls(emulator: EmulatorControl) -> list[dict]:
@@ -383,7 +371,7 @@ def test_bare_path_and_namespace_tools(stack, emulator):
                 "type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]}},
         ]}],
     }
-    resp = httpx.post(stack["url"] + "/responses", json=body, headers={"Authorization": f"Bearer {KEY_A}"}, timeout=30)
+    resp = httpx.post(stack.url + "/responses", json=body, headers={"Authorization": f"Bearer {KEY_A}"}, timeout=30)
     assert resp.status_code == 200, resp.text
     call = resp.json()["output"][-1]
     assert call["type"] == "function_call"

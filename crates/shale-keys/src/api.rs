@@ -302,3 +302,109 @@ pub struct SpendLogRow {
     /// `success` (2xx) or `failure`.
     pub status: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn update_tells_absent_from_null() {
+        let r: UpdateKeyRequest =
+            serde_json::from_value(json!({"key": "sk-1", "max_budget": null, "rpm_limit": 5}))
+                .unwrap();
+        assert_eq!(r.max_budget, Some(None), "null clears");
+        assert_eq!(r.rpm_limit, Some(Some(5)));
+        assert_eq!(r.tpm_limit, None, "absent keeps");
+        let t: UpdateTeamRequest =
+            serde_json::from_value(json!({"team_id": "t", "budget_duration": null})).unwrap();
+        assert_eq!(t.budget_duration, Some(None));
+        assert_eq!(t.max_budget, None);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let err = serde_json::from_value::<GenerateKeyRequest>(json!({"model_max_budget": {}}))
+            .unwrap_err();
+        assert!(err.to_string().contains("model_max_budget"), "{err}");
+    }
+
+    #[test]
+    fn litellm_request_example_parses() {
+        // The LiteLLM docs' /key/generate example.
+        let r: GenerateKeyRequest = serde_json::from_value(json!({
+            "models": ["gpt-3.5-turbo", "gpt-4", "claude-2"],
+            "duration": "20m",
+            "metadata": {"user": "ishaan@berri.ai", "team": "core-infra"}
+        }))
+        .unwrap();
+        assert_eq!(r.models.as_ref().map(Vec::len), Some(3));
+        assert_eq!(r.duration.as_deref(), Some("20m"));
+    }
+
+    #[test]
+    fn responses_use_litellm_names() {
+        let info = KeyInfo {
+            token: "ab".repeat(32),
+            key_name: "sk-...wxyz".into(),
+            key_alias: None,
+            spend: 0.5,
+            max_budget: None,
+            budget_duration: None,
+            budget_reset_at: None,
+            expires: None,
+            models: vec![],
+            rpm_limit: None,
+            tpm_limit: None,
+            max_parallel_requests: None,
+            metadata: Map::new(),
+            team_id: None,
+            user_id: None,
+            blocked: false,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let generated = serde_json::to_value(GenerateKeyResponse {
+            key: "sk-abc".into(),
+            token_id: info.token.clone(),
+            info: info.clone(),
+        })
+        .unwrap();
+        for field in [
+            "key", "token", "token_id", "key_name", "expires", "spend", "models",
+        ] {
+            assert!(generated.get(field).is_some(), "{field} in {generated}");
+        }
+        assert_eq!(generated["created_at"], "1970-01-01T00:00:00Z");
+        let listed = serde_json::to_value(ListKeysResponse {
+            keys: vec![ListedKey::Token(info.token.clone())],
+            total_count: 1,
+            current_page: 1,
+            total_pages: 1,
+        })
+        .unwrap();
+        assert_eq!(listed["keys"][0], info.token);
+        let row = serde_json::to_value(SpendLogRow {
+            request_id: "r".into(),
+            call_type: "chat_completions".into(),
+            api_key: info.token.clone(),
+            key_alias: None,
+            team_id: None,
+            user: None,
+            model: "m".into(),
+            model_id: "d".into(),
+            spend: 0.1,
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            total_tokens: 3,
+            cache_read_input_tokens: 0,
+            cache_creation_input_tokens: 0,
+            start_time: OffsetDateTime::UNIX_EPOCH,
+            end_time: OffsetDateTime::UNIX_EPOCH,
+            status_code: 200,
+            status: "success".into(),
+        })
+        .unwrap();
+        assert!(row.get("startTime").is_some() && row.get("endTime").is_some());
+    }
+}

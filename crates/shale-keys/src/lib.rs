@@ -29,6 +29,6 @@ mod token;
 pub use api::*;
 pub use duration::parse_duration;
 pub use error::{KeyError, LimitKind, Scope};
-pub use principal::{Admission, Principal, SpendEvent, ALL_PROXY_MODELS};
+pub use principal::{Admission, Principal, SpendEvent, ALL_PROXY_MODELS, ALL_TEAM_MODELS};
 pub use service::KeyService;
 pub use token::hash_key;

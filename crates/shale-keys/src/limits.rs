@@ -9,6 +9,7 @@
 //! timeouts, local stand-in while down, warn once).
 
 use crate::error::{LimitKind, Scope};
+use crate::principal::Principal;
 use crate::redis_link::RedisLink;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,9 +17,9 @@ use time::OffsetDateTime;
 
 /// One scope to check: its limits, its budget and what it has spent as far as this replica knows.
 #[derive(Debug, Clone)]
-pub(crate) struct ScopeCheck {
+pub(crate) struct ScopeCheck<'a> {
     pub scope: Scope,
-    pub id: String,
+    pub id: &'a str,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub parallel: Option<u64>,
@@ -62,10 +63,18 @@ struct Counter {
     in_flight: u64,
 }
 
-/// This process's counters (no Redis, or Redis down).
+/// This process's counters (no Redis, or Redis down), per scope then id.
 #[derive(Debug, Default)]
 pub(crate) struct LocalLimits {
-    counters: Mutex<HashMap<(Scope, String), Counter>>,
+    counters: Mutex<[HashMap<String, Counter>; 2]>,
+}
+
+/// The slot of a scope in per-scope arrays.
+pub(crate) fn slot(scope: Scope) -> usize {
+    match scope {
+        Scope::Key => 0,
+        Scope::Team => 1,
+    }
 }
 
 /// Seconds until the next minute window opens (at least 1).
@@ -74,7 +83,7 @@ pub(crate) fn secs_to_next_minute(now_ms: u64) -> u64 {
 }
 
 impl LocalLimits {
-    fn admit(&self, checks: &[ScopeCheck], est_tokens: u64, now_ms: u64) -> Verdict {
+    fn admit(&self, checks: &[ScopeCheck<'_>], est_tokens: u64, now_ms: u64) -> Verdict {
         for c in checks {
             if let Some(max) = c.max_budget {
                 if c.spend >= max {
@@ -89,7 +98,13 @@ impl LocalLimits {
         let minute = now_ms / 60_000;
         let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         for c in checks {
-            let counter = map.entry((c.scope, c.id.clone())).or_default();
+            let scoped = &mut map[slot(c.scope)];
+            if !scoped.contains_key(c.id) {
+                scoped.insert(c.id.to_string(), Counter::default());
+            }
+            let Some(counter) = scoped.get_mut(c.id) else {
+                continue;
+            };
             if counter.minute != minute {
                 *counter = Counter {
                     minute,
@@ -116,29 +131,29 @@ impl LocalLimits {
             }
         }
         for c in checks {
-            if let Some(counter) = map.get_mut(&(c.scope, c.id.clone())) {
+            if let Some(counter) = map[slot(c.scope)].get_mut(c.id) {
                 counter.rpm += 1;
-                counter.tpm += est_tokens;
+                counter.tpm = counter.tpm.saturating_add(est_tokens);
                 counter.in_flight += 1;
             }
         }
         Verdict::Admitted { shared_spend: None }
     }
 
-    fn release(&self, ids: &[(Scope, String)]) {
+    fn release(&self, p: &Principal) {
         let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        for id in ids {
-            if let Some(c) = map.get_mut(id) {
+        for (scope, rules) in p.scopes() {
+            if let Some(c) = map[slot(scope)].get_mut(&rules.id) {
                 c.in_flight = c.in_flight.saturating_sub(1);
             }
         }
     }
 
-    fn add_tokens(&self, ids: &[(Scope, String)], delta: i64, now_ms: u64) {
+    fn add_tokens(&self, p: &Principal, delta: i64, now_ms: u64) {
         let minute = now_ms / 60_000;
         let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        for id in ids {
-            if let Some(c) = map.get_mut(id) {
+        for (scope, rules) in p.scopes() {
+            if let Some(c) = map[slot(scope)].get_mut(&rules.id) {
                 if c.minute == minute {
                     c.tpm = c.tpm.saturating_add_signed(delta);
                 }
@@ -166,7 +181,7 @@ impl Limiter {
     /// round trip).
     pub(crate) async fn admit(
         &self,
-        checks: &[ScopeCheck],
+        checks: &[ScopeCheck<'_>],
         est_tokens: u64,
         now_ms: u64,
     ) -> (Verdict, Backend) {
@@ -179,26 +194,20 @@ impl Limiter {
     }
 
     /// Corrects the tpm windows by (reported − estimated) tokens. Never waits.
-    pub(crate) fn add_tokens(
-        &self,
-        ids: &[(Scope, String)],
-        delta: i64,
-        now_ms: u64,
-        backend: Backend,
-    ) {
+    pub(crate) fn add_tokens(&self, p: &Principal, delta: i64, now_ms: u64, backend: Backend) {
         if delta == 0 {
             return;
         }
         match (&self.redis, backend) {
-            (Some(r), Backend::Redis) => r.add_tokens(ids, delta, now_ms),
-            _ => self.local.add_tokens(ids, delta, now_ms),
+            (Some(r), Backend::Redis) => r.add_tokens(p, delta, now_ms),
+            _ => self.local.add_tokens(p, delta, now_ms),
         }
     }
 
-    fn release(&self, ids: &[(Scope, String)], backend: Backend) {
+    fn release(&self, p: &Principal, backend: Backend) {
         match (&self.redis, backend) {
-            (Some(r), Backend::Redis) => r.release(ids),
-            _ => self.local.release(ids),
+            (Some(r), Backend::Redis) => r.release(p),
+            _ => self.local.release(p),
         }
     }
 }
@@ -207,13 +216,13 @@ impl Limiter {
 #[derive(Debug)]
 pub(crate) struct Release {
     pub limiter: Arc<Limiter>,
-    pub ids: Vec<(Scope, String)>,
+    pub principal: Arc<Principal>,
     pub backend: Backend,
 }
 
 impl Release {
     pub(crate) fn run(self) {
-        self.limiter.release(&self.ids, self.backend);
+        self.limiter.release(&self.principal, self.backend);
     }
 }
 
@@ -221,10 +230,18 @@ impl Release {
 mod tests {
     use super::*;
 
-    fn check(scope: Scope, rpm: Option<u64>, tpm: Option<u64>, par: Option<u64>) -> ScopeCheck {
+    fn check(
+        scope: Scope,
+        rpm: Option<u64>,
+        tpm: Option<u64>,
+        par: Option<u64>,
+    ) -> ScopeCheck<'static> {
         ScopeCheck {
             scope,
-            id: format!("{scope}"),
+            id: match scope {
+                Scope::Key => "key",
+                Scope::Team => "team",
+            },
             rpm,
             tpm,
             parallel: par,
@@ -271,7 +288,7 @@ mod tests {
                 ..
             }
         ));
-        l.release(&[(Scope::Key, "key".into())]);
+        l.release(&Principal::for_tests("key"));
         assert!(matches!(l.admit(&checks, 0, 0), Verdict::Admitted { .. }));
     }
 
@@ -280,7 +297,7 @@ mod tests {
         let l = LocalLimits::default();
         let checks = [check(Scope::Key, None, Some(100), None)];
         assert!(matches!(l.admit(&checks, 60, 0), Verdict::Admitted { .. }));
-        l.add_tokens(&[(Scope::Key, "key".into())], 50, 0);
+        l.add_tokens(&Principal::for_tests("key"), 50, 0);
         assert!(matches!(
             l.admit(&checks, 1, 0),
             Verdict::Limited {

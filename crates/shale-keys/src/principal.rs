@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 
 /// LiteLLM's marker in `models` meaning "every model of the proxy".
 pub const ALL_PROXY_MODELS: &str = "all-proxy-models";
+/// LiteLLM's marker in a key's `models` meaning "whatever its team allows".
+pub const ALL_TEAM_MODELS: &str = "all-team-models";
 
 /// A resolved virtual key: labels for logs and metrics, plus the rules `admit` applies.
 #[derive(Debug, Clone)]
@@ -43,14 +45,14 @@ pub(crate) struct ScopeRules {
 }
 
 impl ScopeRules {
-    /// Whether this scope lets `model` through (`models` empty or containing it or
-    /// `all-proxy-models`).
+    /// Whether this scope lets `model` through (`models` empty or containing it,
+    /// `all-proxy-models` or `all-team-models` — the team's own list is checked separately).
     pub(crate) fn allows(&self, model: &str) -> bool {
         self.models.is_empty()
             || self
                 .models
                 .iter()
-                .any(|m| m == model || m == ALL_PROXY_MODELS)
+                .any(|m| m == model || m == ALL_PROXY_MODELS || m == ALL_TEAM_MODELS)
     }
 }
 
@@ -63,6 +65,30 @@ impl Principal {
     /// Model scope: the key's list and the team's list must both allow `model`.
     pub fn may_use_model(&self, model: &str) -> bool {
         self.scopes().all(|(_, s)| s.allows(model))
+    }
+
+    /// A key without team, limits or models (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(key_hash: &str) -> Principal {
+        Principal {
+            key_hash: key_hash.into(),
+            key_alias: None,
+            team_id: None,
+            team_alias: None,
+            user_id: None,
+            expires: None,
+            key: ScopeRules {
+                id: key_hash.into(),
+                models: vec![],
+                max_budget: None,
+                budget_period: None,
+                budget_reset_at: None,
+                rpm_limit: None,
+                tpm_limit: None,
+                max_parallel_requests: None,
+            },
+            team: None,
+        }
     }
 
     /// Whether the key has expired as of `now`.
@@ -158,5 +184,7 @@ mod tests {
         assert!(!principal(&[], Some(&["a"])).may_use_model("b"));
         assert!(principal(&["a", "b"], Some(&["b"])).may_use_model("b"));
         assert!(!principal(&["a", "b"], Some(&["b"])).may_use_model("a"));
+        assert!(principal(&[ALL_TEAM_MODELS], Some(&["b"])).may_use_model("b"));
+        assert!(!principal(&[ALL_TEAM_MODELS], Some(&["b"])).may_use_model("a"));
     }
 }

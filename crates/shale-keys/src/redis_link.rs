@@ -6,6 +6,7 @@
 
 use crate::error::{LimitKind, Scope};
 use crate::limits::{secs_to_next_minute, ScopeCheck, Verdict};
+use crate::principal::Principal;
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
@@ -187,17 +188,17 @@ impl RedisLink {
     /// One admission round trip; `None` when Redis did not answer.
     pub(crate) async fn admit(
         &self,
-        checks: &[ScopeCheck],
+        checks: &[ScopeCheck<'_>],
         est_tokens: u64,
         now_ms: u64,
     ) -> Option<Verdict> {
         let minute = now_ms / 60_000;
         let mut inv = self.admit.prepare_invoke();
         for c in checks {
-            inv.key(self.window("rpm", c.scope, &c.id, minute))
-                .key(self.window("tpm", c.scope, &c.id, minute))
-                .key(self.key("inf", c.scope, &c.id))
-                .key(self.spend_key(c.scope, &c.id, c.period.map(|p| p.unix_timestamp())));
+            inv.key(self.window("rpm", c.scope, c.id, minute))
+                .key(self.window("tpm", c.scope, c.id, minute))
+                .key(self.key("inf", c.scope, c.id))
+                .key(self.spend_key(c.scope, c.id, c.period.map(|p| p.unix_timestamp())));
         }
         inv.arg(checks.len()).arg(est_tokens);
         for c in checks {
@@ -263,14 +264,14 @@ impl RedisLink {
         });
     }
 
-    pub(crate) fn release(&self, ids: &[(Scope, String)]) {
+    pub(crate) fn release(&self, p: &Principal) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let script = self.release.clone();
-        let keys: Vec<String> = ids
-            .iter()
-            .map(|(scope, id)| self.key("inf", *scope, id))
+        let keys: Vec<String> = p
+            .scopes()
+            .map(|(scope, rules)| self.key("inf", scope, &rules.id))
             .collect();
         let mut conn = self.conn.clone();
         let counter = Arc::clone(&self.fallbacks);
@@ -287,11 +288,11 @@ impl RedisLink {
         });
     }
 
-    pub(crate) fn add_tokens(&self, ids: &[(Scope, String)], delta: i64, now_ms: u64) {
+    pub(crate) fn add_tokens(&self, p: &Principal, delta: i64, now_ms: u64) {
         let minute = now_ms / 60_000;
         let mut pipe = redis::pipe();
-        for (scope, id) in ids {
-            let k = self.window("tpm", *scope, id, minute);
+        for (scope, rules) in p.scopes() {
+            let k = self.window("tpm", scope, &rules.id, minute);
             pipe.cmd("INCRBY").arg(&k).arg(delta).ignore();
             pipe.cmd("EXPIRE").arg(&k).arg(120).ignore();
         }
@@ -336,7 +337,7 @@ impl RedisLink {
 
     /// Subscribes to the invalidation channel and calls `on_message` for each message, for ever:
     /// reconnects with a growing pause (at most 5 s) when the subscription breaks. `ready` is
-    /// notified each time a subscription is in place.
+    /// notified when a subscription is in place and after each failed attempt.
     pub(crate) async fn subscribe_forever(
         self: Arc<Self>,
         on_message: impl Fn(&str) + Send + Sync + 'static,
@@ -363,6 +364,8 @@ impl RedisLink {
                 },
                 Err(e) => tracing::debug!(error = %redacted(&e), "Redis pub/sub connection failed"),
             }
+            // Start-up waits for the first attempt only, whatever its outcome.
+            ready.notify_waiters();
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }

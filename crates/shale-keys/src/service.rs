@@ -45,6 +45,8 @@ pub struct KeyService {
     pub(crate) limiter: Arc<Limiter>,
     pub(crate) redis: Option<Arc<RedisLink>>,
     db_up: AtomicBool,
+    /// An outage was reported and is not over (one warning per outage).
+    in_outage: AtomicBool,
     schema_ready: AtomicBool,
     flush_lock: tokio::sync::Mutex<()>,
     wake: Arc<Notify>,
@@ -120,6 +122,7 @@ impl KeyService {
             limiter: Arc::new(Limiter::new(redis.clone())),
             redis,
             db_up: AtomicBool::new(false),
+            in_outage: AtomicBool::new(false),
             schema_ready: AtomicBool::new(false),
             flush_lock: tokio::sync::Mutex::new(()),
             wake: Arc::new(Notify::new()),
@@ -188,13 +191,18 @@ impl KeyService {
         }
     }
 
-    /// Records the outcome of a Postgres call; warns once per outage.
+    /// Records the outcome of a Postgres call; warns once per outage, says when it is over.
     pub(crate) fn mark_db(&self, up: bool, why: Option<&str>) {
-        let was = self.db_up.swap(up, Ordering::Relaxed);
-        if was && !up {
-            tracing::warn!(error = why.unwrap_or("unknown"), "Postgres is unreachable: cached keys keep working, spend is buffered until it is back");
-        } else if !was && up && self.schema_ready.load(Ordering::Relaxed) {
-            tracing::info!("Postgres is reachable: virtual keys and spend writes are back");
+        self.db_up.store(up, Ordering::Relaxed);
+        if up {
+            if self.in_outage.swap(false, Ordering::Relaxed) {
+                tracing::info!("Postgres is reachable again: key lookups and spend writes resume");
+            }
+        } else if !self.in_outage.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                error = why.unwrap_or("unknown"),
+                "Postgres is unreachable: cached keys keep working, spend is buffered until it is back"
+            );
         }
     }
 
@@ -241,10 +249,15 @@ impl KeyService {
         let hash = hash_key(presented);
         let now = OffsetDateTime::now_utc();
         let cached = self.cache.get(&hash);
+        let mut _refresh = None;
         match &cached {
             Some((value, fresh)) if *fresh || !self.database_up() => {
                 return resolve(value.clone(), now)
             }
+            Some((value, _)) => match self.cache.begin_refresh(&hash) {
+                Some(claim) => _refresh = Some(claim),
+                None => return resolve(value.clone(), now),
+            },
             // Known down: answer at once instead of waiting for a connection per request (the
             // writer keeps probing and turns `database_up` back on).
             None if !self.database_up() => {
@@ -254,6 +267,7 @@ impl KeyService {
             }
             _ => {}
         }
+        let generation = self.cache.generation();
         let loaded = match tokio::time::timeout(HOT_PATH_DB_WAIT, self.load(&hash)).await {
             Ok(r) => r,
             Err(_) => {
@@ -265,7 +279,7 @@ impl KeyService {
         };
         match loaded {
             Ok(value) => {
-                self.cache.put(&hash, value.clone());
+                self.cache.put(&hash, value.clone(), generation);
                 resolve(value, now)
             }
             Err(e) => match cached {
@@ -329,7 +343,7 @@ impl KeyService {
             periods[i] = period;
             checks.push(ScopeCheck {
                 scope,
-                id: rules.id.clone(),
+                id: &rules.id,
                 rpm: rules.rpm_limit,
                 tpm: rules.tpm_limit,
                 parallel: rules.max_parallel_requests,
@@ -354,7 +368,7 @@ impl KeyService {
             Verdict::Admitted { shared_spend } => {
                 if let Some(shared) = shared_spend {
                     for (c, s) in checks.iter().zip(shared) {
-                        self.book.set_shared(c.scope, &c.id, s);
+                        self.book.set_shared(c.scope, c.id, s);
                     }
                 }
                 Ok(Admission {
@@ -363,7 +377,7 @@ impl KeyService {
                     periods,
                     release: Some(Release {
                         limiter: Arc::clone(&self.limiter),
-                        ids: checks.into_iter().map(|c| (c.scope, c.id)).collect(),
+                        principal: Arc::clone(principal),
                         backend,
                     }),
                 })
@@ -401,9 +415,11 @@ impl KeyService {
             0.0
         };
         if let Some(release) = &admission.release {
-            let delta = tokens as i64 - admission.est_tokens as i64;
-            self.limiter
-                .add_tokens(&release.ids, delta, now_ms, release.backend);
+            let clamp = |v: u64| v.min(i64::MAX as u64) as i64;
+            let delta = clamp(tokens).saturating_sub(clamp(admission.est_tokens));
+            self.limiter.add_tokens(&p, delta, now_ms, release.backend);
+            // Only an admission Redis counted has seeded the shared spend counters of these
+            // periods; otherwise the increment would start a counter from zero.
             if release.backend == crate::limits::Backend::Redis {
                 if let Some(redis) = &self.redis {
                     let items: Vec<(Scope, &str, Option<i64>)> = p

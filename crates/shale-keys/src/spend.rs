@@ -5,6 +5,7 @@
 
 use crate::duration::next_reset;
 use crate::error::Scope;
+use crate::limits::slot;
 use crate::principal::ScopeRules;
 use crate::store::spend::{Delta, LogRow, Reset};
 use std::collections::{HashMap, VecDeque};
@@ -23,6 +24,26 @@ struct Meter {
 }
 
 type DeltaKey = (Scope, String, Option<OffsetDateTime>);
+
+/// The meter of `id` in `scope`, created empty (with `period`) if absent; no allocation on a hit.
+fn meter<'m>(
+    meters: &'m mut [HashMap<String, Meter>; 2],
+    scope: Scope,
+    id: &str,
+    period: Option<OffsetDateTime>,
+) -> &'m mut Meter {
+    let map = &mut meters[slot(scope)];
+    if !map.contains_key(id) {
+        map.insert(
+            id.to_string(),
+            Meter {
+                period,
+                ..Meter::default()
+            },
+        );
+    }
+    map.get_mut(id).expect("inserted above")
+}
 
 /// What the writer takes out in one go.
 #[derive(Debug, Default)]
@@ -48,7 +69,8 @@ struct Pending {
 /// Meters and the pending writes.
 #[derive(Debug)]
 pub(crate) struct SpendBook {
-    meters: Mutex<HashMap<(Scope, String), Meter>>,
+    /// Per scope (key, team), by id.
+    meters: Mutex<[HashMap<String, Meter>; 2]>,
     pending: Mutex<Pending>,
     max_rows: usize,
     dropped_rows: AtomicU64,
@@ -57,7 +79,7 @@ pub(crate) struct SpendBook {
 impl SpendBook {
     pub(crate) fn new(max_rows: usize) -> SpendBook {
         SpendBook {
-            meters: Mutex::new(HashMap::new()),
+            meters: Mutex::new([HashMap::new(), HashMap::new()]),
             pending: Mutex::new(Pending::default()),
             max_rows: max_rows.max(1),
             dropped_rows: AtomicU64::new(0),
@@ -88,7 +110,7 @@ impl SpendBook {
         db_period: Option<OffsetDateTime>,
     ) {
         let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
-        let m = meters.entry((scope, id.to_string())).or_default();
+        let m = meter(&mut meters, scope, id, db_period);
         let ahead = matches!((m.period, db_period), (Some(mine), Some(theirs)) if mine > theirs);
         if ahead {
             return;
@@ -109,12 +131,7 @@ impl SpendBook {
         now: OffsetDateTime,
     ) -> (f64, Option<OffsetDateTime>) {
         let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
-        let m = meters
-            .entry((scope, rules.id.clone()))
-            .or_insert_with(|| Meter {
-                period: rules.budget_reset_at,
-                ..Meter::default()
-            });
+        let m = meter(&mut meters, scope, &rules.id, rules.budget_reset_at);
         if let (Some(end), Some(len)) = (m.period, rules.budget_period) {
             if now >= end {
                 let new = next_reset(end, len, now);
@@ -138,7 +155,7 @@ impl SpendBook {
     /// Redis answered the shared spend of the scope's current period.
     pub(crate) fn set_shared(&self, scope: Scope, id: &str, spend: f64) {
         let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = meters.get_mut(&(scope, id.to_string())) {
+        if let Some(m) = meters[slot(scope)].get_mut(id) {
             m.spend = spend;
         }
     }
@@ -150,7 +167,7 @@ impl SpendBook {
         }
         {
             let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
-            let m = meters.entry((scope, id.to_string())).or_default();
+            let m = meter(&mut meters, scope, id, period);
             if m.period == period {
                 m.spend += spend;
                 m.unflushed += spend;
@@ -175,9 +192,10 @@ impl SpendBook {
     pub(crate) fn admin_set(&self, scope: Scope, id: &str, spend: f64) {
         {
             let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
-            let m = meters.entry((scope, id.to_string())).or_default();
-            m.spend = spend;
-            m.unflushed = 0.0;
+            if let Some(m) = meters[slot(scope)].get_mut(id) {
+                m.spend = spend;
+                m.unflushed = 0.0;
+            }
         }
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.deltas.retain(|(s, i, _), _| !(*s == scope && i == id));
@@ -186,7 +204,7 @@ impl SpendBook {
     /// A key or team is gone (or its budget settings changed): forget its meter.
     pub(crate) fn forget(&self, scope: Scope, id: &str) {
         let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
-        meters.remove(&(scope, id.to_string()));
+        meters[slot(scope)].remove(id);
     }
 
     /// Everything pending, for one write.
@@ -231,7 +249,7 @@ impl SpendBook {
     pub(crate) fn committed(&self, batch: &Batch) {
         let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
         for d in &batch.deltas {
-            if let Some(m) = meters.get_mut(&(d.scope, d.id.clone())) {
+            if let Some(m) = meters[slot(d.scope)].get_mut(&d.id) {
                 if m.period == d.period {
                     m.unflushed = (m.unflushed - d.spend).max(0.0);
                 }

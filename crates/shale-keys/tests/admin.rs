@@ -321,6 +321,27 @@ async fn teams_and_spend_logs() {
         Err(KeyError::ModelNotAllowed { .. })
     ));
 
+    // A blocked team blocks its keys, at once.
+    svc.update_team(UpdateTeamRequest {
+        team_id: "t1".into(),
+        blocked: Some(true),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        svc.authenticate(&k.key).await,
+        Err(KeyError::Blocked)
+    ));
+    svc.update_team(UpdateTeamRequest {
+        team_id: "t1".into(),
+        blocked: Some(false),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    svc.authenticate(&k.key).await.unwrap();
+
     // Spend logs: complete rows, filters by key and date.
     let logs = svc
         .spend_logs(SpendLogsQuery {

@@ -5,7 +5,7 @@
 //! The server asks [`Router::run`] to perform one call: the router picks a deployment, runs the
 //! caller's closure with it, and on failure retries another deployment, cools failing ones down
 //! and walks the fallback groups, returning the answer plus what it took (for the `x-litellm-*`
-//! headers).
+//! headers). An [`Observer`] hears about failed attempts, cooldowns and fallbacks (metrics).
 //!
 //! What it must not do: HTTP serving, request translation, talking to Bedrock (the closure does
 //! that), logging secrets (the Redis URL may carry a password: errors are redacted).
@@ -16,6 +16,7 @@ pub mod clock;
 pub mod deployment;
 pub mod fallback;
 pub mod latency;
+pub mod observer;
 pub mod policy;
 mod run;
 pub mod state;
@@ -23,8 +24,9 @@ pub mod strategy;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use deployment::DeploymentInfo;
+pub use observer::{NoObserver, Observer};
 pub use policy::{FailureClass, Policy};
-pub use run::{Answer, Attempts, Failure, Pick, RouteError, RouteRequest, Routed};
+pub use run::{Answer, Attempts, Failure, Pick, RouteError, RouteRequest, Routed, TokenTicket};
 pub use state::{LocalState, RedisState, RedisStatus, SharedState};
 
 use fallback::Fallbacks;
@@ -78,6 +80,7 @@ pub struct Router {
     state: SharedState,
     clock: Arc<dyn Clock>,
     local: Vec<Mutex<Local>>,
+    observer: Arc<dyn Observer>,
 }
 
 impl Router {
@@ -127,7 +130,22 @@ impl Router {
             affinity: r.prompt_caching_affinity,
             state,
             clock,
+            observer: Arc::new(NoObserver),
         }
+    }
+
+    /// The same router, reporting to `observer` (metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Router {
+        self.observer = observer;
+        self
+    }
+
+    /// Settles a streamed answer's token reservation with the tokens it really used (the tpm
+    /// window then counts the real figure). Never waits on Redis.
+    pub fn settle_tokens(&self, ticket: &TokenTicket, used: u64) {
+        let delta = used as i64 - ticket.reserved as i64;
+        self.state
+            .add_tokens(&ticket.id, ticket.minute, delta, ticket.backend);
     }
 
     /// The group a client's `model` names (directly or through `model_group_alias`).
@@ -170,12 +188,17 @@ impl Router {
         self.state.redis_status()
     }
 
+    /// Redis health after one `PING` (for a metrics scrape), when Redis is configured.
+    pub async fn probe_redis(&self) -> Option<RedisStatus> {
+        self.state.probe_redis(self.clock.now_ms()).await
+    }
+
     fn local(&self, index: usize) -> std::sync::MutexGuard<'_, Local> {
         self.local[index].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts a failure against a deployment (and cools it down when over its allowed fails).
-    async fn count_failure(&self, index: usize, class: FailureClass, now_ms: u64) {
+    async fn count_failure(&self, index: usize, class: FailureClass, status: u16, now_ms: u64) {
         if !self.policy.cooldowns_enabled {
             return;
         }
@@ -187,6 +210,7 @@ impl Router {
             .record_failure(&d.id, allowed, cooldown.as_millis() as u64, now_ms)
             .await;
         if cooled {
+            self.observer.cooled_down(index, status);
             tracing::warn!(
                 deployment = %d.id,
                 model = %d.group,

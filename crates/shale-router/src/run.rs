@@ -5,11 +5,12 @@
 //! is retried on another deployment of the group when one is left (else the same one after a
 //! backoff) up to the retry budget of its class; then the fallback groups for its kind are tried
 //! in order. The closure is the whole call: a stream that reached the client is a success, so it
-//! is never retried.
+//! is never retried. Failed attempts, cooldowns and fallbacks are reported to the router's
+//! [`crate::Observer`].
 
 use crate::clock::{minute_of, ms_to_next_minute};
 use crate::policy::FailureClass;
-use crate::state::{AcquireRequest, Acquired, Slot};
+use crate::state::{AcquireRequest, Acquired, Backend, Slot};
 use crate::strategy::{self, View};
 use crate::{LastError, Router, AFFINITY_TTL_MS};
 use shale_config::RoutingStrategy;
@@ -65,6 +66,20 @@ pub trait Failure {
     }
     /// A short message for `/health` (no secrets).
     fn summary(&self) -> String;
+    /// The HTTP status of the failure, for metrics (0 when there is none).
+    fn status(&self) -> u16 {
+        0
+    }
+}
+
+/// The tokens reserved in a deployment's tpm window for an answer whose usage was not known when
+/// it returned (a stream): settle it with [`crate::Router::settle_tokens`] when the usage is.
+#[derive(Debug, Clone)]
+pub struct TokenTicket {
+    pub(crate) id: Arc<str>,
+    pub(crate) minute: u64,
+    pub(crate) reserved: u64,
+    pub(crate) backend: Backend,
 }
 
 /// What the call took (for the `x-litellm-*` headers).
@@ -85,6 +100,8 @@ pub struct Attempts {
 pub struct Routed<T> {
     pub value: T,
     pub attempts: Attempts,
+    /// Set when the answering deployment has a tpm limit and the answer reported no tokens.
+    pub tokens_pending: Option<TokenTicket>,
 }
 
 /// A call that did not succeed.
@@ -103,7 +120,7 @@ pub enum RouteError<E> {
 }
 
 enum GroupOutcome<T, E> {
-    Ok(T, Pick),
+    Ok(T, Pick, Option<TokenTicket>),
     Failed(E, FailureClass, Pick),
     Full(Duration),
 }
@@ -128,16 +145,33 @@ impl Router {
         let mut chain: Vec<Arc<str>> = vec![first];
         let mut pos = 0;
         let mut last: Option<RouteError<E>> = None;
+        // Status of the failure that sent the request to its fallbacks.
+        let mut cause = 0u16;
         while pos < chain.len() {
             let group = Arc::clone(&chain[pos]);
             let outcome = self.run_group(&group, req, &mut call, &mut attempts).await;
+            if pos > 0 {
+                let (ok, tried) = match &outcome {
+                    GroupOutcome::Ok(_, pick, _) => (true, Some(pick.index)),
+                    GroupOutcome::Failed(_, _, pick) => (false, Some(pick.index)),
+                    GroupOutcome::Full(_) => (false, None),
+                };
+                self.observer.fallback(req.model, &group, tried, cause, ok);
+            }
             let class = match outcome {
-                GroupOutcome::Ok(value, pick) => {
+                GroupOutcome::Ok(value, pick, tokens_pending) => {
                     attempts.model_id = Some(pick.id);
                     attempts.group = Some(pick.group);
-                    return Ok(Routed { value, attempts });
+                    return Ok(Routed {
+                        value,
+                        attempts,
+                        tokens_pending,
+                    });
                 }
                 GroupOutcome::Failed(error, class, pick) => {
+                    if pos == 0 {
+                        cause = error.status();
+                    }
                     attempts.model_id = Some(pick.id);
                     attempts.group = Some(pick.group);
                     last = Some(RouteError::Failed {
@@ -147,6 +181,9 @@ impl Router {
                     class
                 }
                 GroupOutcome::Full(retry_after) => {
+                    if pos == 0 {
+                        cause = 429;
+                    }
                     if !matches!(last, Some(RouteError::Failed { .. })) {
                         last = Some(RouteError::LimitReached {
                             group: Arc::clone(&group),
@@ -264,14 +301,26 @@ impl Router {
             match result {
                 Ok(answer) => {
                     self.on_success(index, started.elapsed(), done);
-                    if let Some(tokens) = answer.tokens {
-                        let delta = tokens as i64 - req.est_tokens as i64;
-                        self.state.add_tokens(&d.id, minute_of(now), delta, backend);
+                    let mut pending = None;
+                    match answer.tokens {
+                        Some(tokens) => {
+                            let delta = tokens as i64 - req.est_tokens as i64;
+                            self.state.add_tokens(&d.id, minute_of(now), delta, backend);
+                        }
+                        None if d.tpm.is_some() => {
+                            pending = Some(TokenTicket {
+                                id: Arc::clone(&d.id),
+                                minute: minute_of(now),
+                                reserved: req.est_tokens,
+                                backend,
+                            });
+                        }
+                        None => {}
                     }
                     if let Some(key) = acquire.affinity_key {
                         self.state.set_affinity(key, &d.id, done, AFFINITY_TTL_MS);
                     }
-                    return GroupOutcome::Ok(answer.value, pick);
+                    return GroupOutcome::Ok(answer.value, pick, pending);
                 }
                 Err(e) => {
                     let class = e.class();
@@ -350,6 +399,8 @@ impl Router {
             message: e.summary(),
             at_ms: now,
         });
-        self.count_failure(index, class, now).await;
+        let status = e.status();
+        self.observer.attempt_failed(index, status);
+        self.count_failure(index, class, status, now).await;
     }
 }

@@ -185,9 +185,21 @@ async fn redis_down_keeps_serving_and_reconnects() {
     let status = one.redis_status().unwrap();
     assert!(!status.healthy);
     assert!(status.local_fallbacks > 0);
-    // Redis is back on the same port: after the retry pause both share state again.
+    assert_eq!(status.outages, 1, "one outage, however many calls failed");
+    // Redis is back on the same port: after the retry pause both share state again, and a
+    // probe alone (no traffic, as on a metrics scrape) sees it.
     let _redis = RedisServer::start_on(port).expect("restart");
     let mut healthy = false;
+    for _ in 0..50 {
+        clock.advance(1_100);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if two.probe_redis().await.unwrap().healthy {
+            healthy = true;
+            break;
+        }
+    }
+    assert!(healthy, "a probe sees Redis back");
+    healthy = false;
     for _ in 0..50 {
         clock.advance(1_100);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -198,4 +210,5 @@ async fn redis_down_keeps_serving_and_reconnects() {
         }
     }
     assert!(healthy, "reconnected by itself");
+    assert_eq!(one.redis_status().unwrap().outages, 1);
 }

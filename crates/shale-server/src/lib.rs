@@ -20,10 +20,12 @@ pub mod observe;
 pub mod panic;
 pub mod response;
 pub mod responses_store;
+pub mod router_metrics;
 pub mod routes;
 pub mod routing;
 pub mod sse;
 pub mod state;
+pub mod usage;
 
 pub use app::build_app;
 pub use error::ApiError;

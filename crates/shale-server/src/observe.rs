@@ -60,6 +60,8 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
 
     let handler_time = cell.started.elapsed();
     let streaming = is_event_stream(response.headers());
+    // Usage only known once the body went out (a relayed Converse answer): finish then.
+    let at_body_end = streaming || response.extensions().get::<FinishAtBodyEnd>().is_some();
     {
         let mut r = cell.lock();
         r.status = response.status().as_u16();
@@ -85,16 +87,17 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         state: Arc::clone(&state),
         cell,
         span,
+        tokens_pending: response.extensions_mut().remove(),
         keys,
     };
-    if streaming {
-        if let Some(m) = telemetry.metrics() {
+    if at_body_end {
+        if let Some(m) = telemetry.metrics().filter(|_| streaming) {
             m.stream_started();
         }
         let (parts, body) = response.into_parts();
         let body = Body::new(ObservedBody {
             inner: body,
-            first_frame_seen: false,
+            first_frame_seen: !streaming,
             finisher: Some(finisher),
         });
         return Response::from_parts(parts, body);
@@ -103,11 +106,21 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
     response
 }
 
+/// Server-sent events, or a relayed Bedrock event stream (pass-through).
 fn is_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(b"text/event-stream")
+                || v.starts_with(b"application/vnd.amazon.eventstream")
+        })
 }
+
+/// Response extension: the request's usage is only known when its body has been sent (a relayed
+/// non-streaming answer), so the request is finished at the body's end, not when it returns.
+#[derive(Debug, Clone, Copy)]
+pub struct FinishAtBodyEnd;
 
 fn header_ms(headers: &HeaderMap, name: &str) -> Option<Duration> {
     let ms: f64 = headers.get(name)?.to_str().ok()?.trim().parse().ok()?;
@@ -135,28 +148,35 @@ pub fn format_cost(cost: f64) -> String {
     trimmed.strip_suffix('.').unwrap_or(trimmed).to_string()
 }
 
-/// Finishes the request exactly once, when dropped: metrics, access log, span outcome, and a
-/// virtual key's spend.
+/// Finishes the request exactly once, when dropped: metrics, access log, span outcome, the
+/// router's tpm reservation settled with the real usage (streams), and a virtual key's spend.
 struct Finisher {
     state: Arc<AppState>,
     cell: Arc<RequestCell>,
     span: tracing::Span,
+    tokens_pending: Option<shale_router::TokenTicket>,
     keys: Option<Arc<crate::keygate::KeySlot>>,
 }
 
 impl Drop for Finisher {
     fn drop(&mut self) {
         let (mut record, latency) = self.cell.snapshot();
+        if let (None, Some(index), Some(usage)) = (record.cost, record.deployment, record.usage) {
+            // Usage that arrived with the body (streams, relays).
+            record.cost = self.state.telemetry.cost(index, &usage);
+        }
         if record.stream {
-            if let (Some(index), Some(usage)) = (record.deployment, record.usage) {
-                record.cost = self.state.telemetry.cost(index, &usage);
-            }
             if record.upstream.is_none() && record.deployment.is_some() {
                 record.upstream = Some(latency.saturating_sub(record.overhead.unwrap_or_default()));
             }
             if let Some(m) = self.state.telemetry.metrics() {
                 m.stream_finished();
             }
+        }
+        if let (Some(ticket), Some(usage)) = (&self.tokens_pending, record.usage) {
+            self.state
+                .router
+                .settle_tokens(ticket, usage.total_tokens());
         }
         self.state.telemetry.finish(&record, latency);
         if let Some(slot) = &self.keys {
@@ -171,6 +191,9 @@ impl Drop for Finisher {
 
 /// A streamed body that notes the first frame (time to first token) and finishes the request
 /// when it ends or is dropped (client gone).
+///
+/// Field order matters: `inner` drops before `finisher`, so usage read as the body ends (or is
+/// dropped) is in the record when the request finishes.
 struct ObservedBody {
     inner: Body,
     first_frame_seen: bool,
@@ -220,28 +243,10 @@ pub fn deployment_chosen(requested_model: &str, index: usize, bedrock_model: &st
     });
 }
 
-/// Records what the router did for the current request: fallbacks taken, and the fallback
-/// metrics when the answer (`ok`) or the last error came from a fallback group.
-pub fn routed(
-    state: &AppState,
-    requested_model: &str,
-    attempts: &shale_router::Attempts,
-    ok: bool,
-) {
+/// Records the fallbacks the router took for the current request (their metrics come from the
+/// router's observer, `router_metrics.rs`).
+pub fn routed(attempts: &shale_router::Attempts) {
     record::with_current(|r| r.fallbacks = attempts.fallbacks);
-    if attempts.fallbacks == 0 {
-        return;
-    }
-    if let Some(m) = state.telemetry.metrics() {
-        m.fallback(
-            requested_model,
-            attempts.group.as_deref().unwrap_or(""),
-            attempts.model_id.as_deref().unwrap_or(""),
-            None,
-            0,
-            ok,
-        );
-    }
 }
 
 /// Records the requested model of a request no deployment answers to.
@@ -306,6 +311,18 @@ pub fn input_tokens(prompt_tokens: u64) {
 /// Records the usage of a stream that ended, into the request the stream belongs to.
 pub fn stream_usage(cell: &RequestCell, usage: &shale_translate::Usage) {
     cell.lock().usage = Some(openai_usage(usage));
+}
+
+/// Records the usage of the current request's answer (read by `crate::usage`).
+pub fn usage(usage: Option<TokenUsage>) {
+    if usage.is_some() {
+        record::with_current(|r| r.usage = usage);
+    }
+}
+
+/// Records usage into a request whose body is still being sent (streams, relays).
+pub fn body_usage(cell: &RequestCell, usage: TokenUsage) {
+    cell.lock().usage = Some(usage);
 }
 
 /// Records that Bedrock (not the gateway) answered the request's error.

@@ -49,6 +49,10 @@ impl Failure for ApiError {
         }
     }
 
+    fn status(&self) -> u16 {
+        ApiError::status(self).as_u16()
+    }
+
     fn summary(&self) -> String {
         let mut text = self.to_string();
         if text.len() > 300 {
@@ -196,9 +200,13 @@ where
         .await;
     match outcome {
         Ok(routed) => {
-            crate::observe::routed(state, &hints.model, &routed.attempts, true);
+            crate::observe::routed(&routed.attempts);
             let mut response = routed.value;
             set_headers(&mut response, &routed.attempts);
+            if let Some(ticket) = routed.tokens_pending {
+                // Settled with the real usage when the request finishes (observe.rs).
+                response.extensions_mut().insert(ticket);
+            }
             Ok(response)
         }
         Err(RouteError::UnknownModel) => {
@@ -206,7 +214,7 @@ where
             Err(ApiError::UnknownModel(hints.model.clone()))
         }
         Err(RouteError::Failed { error, attempts }) => {
-            crate::observe::routed(state, &hints.model, &attempts, false);
+            crate::observe::routed(&attempts);
             Err(error)
         }
         Err(RouteError::LimitReached {

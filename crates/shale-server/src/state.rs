@@ -210,13 +210,6 @@ impl AppState {
             group.deployments.push(Arc::clone(&deployment));
             deployments.push(deployment);
         }
-        let redis = redis_url_of(&config)?;
-        let router = Router::new(
-            &config,
-            router_state(redis.as_deref())?,
-            Arc::new(SystemClock),
-        );
-        let keys = start_keys(&config, redis.as_deref()).await?;
         let data: Vec<_> = config
             .model_names()
             .into_iter()
@@ -230,6 +223,16 @@ impl AppState {
         let telemetry = Arc::new(crate::observe::build_telemetry(
             &config, &resolved, master_key,
         ));
+        let redis = redis_url_of(&config)?;
+        let router = Router::new(
+            &config,
+            router_state(redis.as_deref())?,
+            Arc::new(SystemClock),
+        )
+        .with_observer(Arc::new(crate::router_metrics::RouterMetrics::new(
+            Arc::clone(&telemetry),
+        )));
+        let keys = start_keys(&config, redis.as_deref()).await?;
         let models_json = Bytes::from(
             serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
         );

@@ -12,6 +12,7 @@
 pub mod access_log;
 pub mod attempts;
 pub mod cost;
+mod families;
 pub mod labels;
 pub mod metrics;
 pub mod otel;
@@ -116,6 +117,7 @@ impl Telemetry {
                             upstream: record.upstream,
                             ttft: record.ttft,
                             overhead: record.overhead,
+                            attempts_counted: record.attempts_counted,
                         };
                         metrics.record(&handles, &observation);
                     }

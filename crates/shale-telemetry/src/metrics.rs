@@ -5,15 +5,14 @@
 //! histograms at load, so recording a successful request touches atomics (and the histograms'
 //! short mutex) and allocates nothing. Label sets are built only at load, on the failure path and
 //! for router/key events. This module never blocks on I/O; `/proc` is read only when scraped.
+//! The families themselves are declared and registered in `families.rs`.
 
 use crate::cost::TokenUsage;
-use crate::labels::{self, DeploymentInfo, KeyLabels, Labels};
-use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
+use crate::families::{Families, SpendCounter};
+use crate::labels::{self, DeploymentInfo, KeyLabels};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,74 +32,6 @@ pub enum DeploymentState {
     PartialOutage = 1,
     /// Cooling down: the router took the deployment out of rotation.
     CompleteOutage = 2,
-}
-
-type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
-type SpendCounter = Counter<f64, AtomicU64>;
-
-fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
-}
-
-fn histogram_family<S: Clone + std::hash::Hash + Eq>() -> HistogramFamily<S> {
-    Family::new_with_constructor(latency_histogram as fn() -> Histogram)
-}
-
-/// A family listed in the scrape (`# HELP`, `# TYPE`) even before its first series, as LiteLLM's
-/// Python client does, so dashboards and alerts see every metric from the start.
-#[derive(Debug)]
-struct Listed<M>(M);
-
-impl<M: EncodeMetric> EncodeMetric for Listed<M> {
-    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        self.0.encode(encoder)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        self.0.metric_type()
-    }
-
-    fn is_empty(&self) -> bool {
-        false
-    }
-}
-
-/// Every metric family. Cloning shares the series.
-struct Families {
-    proxy_total: Family<Labels<9>, Counter>,
-    proxy_failed: Family<Labels<10>, Counter>,
-    total_latency: HistogramFamily<Labels<9>>,
-    api_latency: HistogramFamily<Labels<9>>,
-    ttft: HistogramFamily<Labels<9>>,
-    overhead: HistogramFamily<Labels<7>>,
-    input_tokens: Family<Labels<9>, Counter>,
-    output_tokens: Family<Labels<9>, Counter>,
-    total_tokens: Family<Labels<9>, Counter>,
-    spend: Family<Labels<9>, SpendCounter>,
-    deployment_state: Family<Labels<4>, Gauge>,
-    deployment_success: Family<Labels<9>, Counter>,
-    deployment_failure: Family<Labels<11>, Counter>,
-    deployment_total: Family<Labels<9>, Counter>,
-    deployment_cooled_down: Family<Labels<5>, Counter>,
-    latency_per_token: HistogramFamily<Labels<8>>,
-    successful_fallbacks: Family<Labels<9>, Counter>,
-    failed_fallbacks: Family<Labels<9>, Counter>,
-    remaining_requests: Family<Labels<7>, Gauge>,
-    remaining_tokens: Family<Labels<7>, Gauge>,
-    in_flight_requests: Gauge,
-    in_flight_streams: Gauge,
-    dependency_up: Family<[(&'static str, String); 1], Gauge>,
-    process: ProcessGauges,
-}
-
-#[derive(Default)]
-struct ProcessGauges {
-    resident_memory: Gauge,
-    virtual_memory: Gauge,
-    open_fds: Gauge,
-    cpu_seconds: Counter<f64, AtomicU64>,
-    start_time: Gauge,
-    threads: Gauge,
 }
 
 /// Pre-resolved series for one (deployment, key) pair.
@@ -149,6 +80,9 @@ pub struct Observation {
     pub ttft: Option<Duration>,
     /// Gateway time outside the Bedrock call.
     pub overhead: Option<Duration>,
+    /// The router already counted the failed attempts against their deployments
+    /// ([`Metrics::attempt_failed`]).
+    pub attempts_counted: bool,
 }
 
 /// The registry and the handles. Built once at load.
@@ -307,7 +241,7 @@ impl Metrics {
         } else {
             self.record_failure(h, o);
         }
-        self.count_window(h, series, o.usage.map(|u| u.total_tokens()).unwrap_or(0));
+        series.count_window(o.usage.map(|u| u.total_tokens()).unwrap_or(0));
     }
 
     /// The failure path: label sets are built here (exception status and class vary).
@@ -323,13 +257,46 @@ impl Metrics {
         f.proxy_failed
             .get_or_create(&labels::proxy_failed(d, &h.key, &status, class))
             .inc();
-        if o.upstream_error {
-            f.deployment_failure
-                .get_or_create(&labels::deployment_failure(d, &h.key, &status, class))
-                .inc();
-            h.deployment_total.inc();
-            series.state.set(DeploymentState::PartialOutage as i64);
+        if o.upstream_error && !o.attempts_counted {
+            self.count_deployment_failure(h, o.status, &status, class);
         }
+    }
+
+    /// One failed Bedrock call of a deployment: the failure and total counters, and the state
+    /// gauge to 1 (partial outage) for failures that are the deployment's, unless it is already
+    /// cooling down (2).
+    fn count_deployment_failure(&self, h: &Handles, status: u16, status_text: &str, class: &str) {
+        let series = &self.deployments[h.deployment];
+        self.families
+            .deployment_failure
+            .get_or_create(&labels::deployment_failure(
+                &series.info,
+                &h.key,
+                status_text,
+                class,
+            ))
+            .inc();
+        h.deployment_total.inc();
+        let deployments_fault =
+            status == 0 || status >= 500 || matches!(status, 401 | 403 | 408 | 429);
+        if deployments_fault {
+            let _ = series.state.inner().compare_exchange(
+                DeploymentState::Healthy as i64,
+                DeploymentState::PartialOutage as i64,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Router hook: one attempt on `deployment` failed with `status` (Bedrock's answer, 0 when
+    /// there was none), for the request of `key` (`None`: the default key).
+    pub fn attempt_failed(&self, deployment: usize, key: Option<&KeyLabels>, status: u16) {
+        let Some(h) = self.handles(deployment, key) else {
+            return;
+        };
+        let class = labels::exception_class(status, true);
+        self.count_deployment_failure(&h, status, &status.to_string(), class);
     }
 
     /// A request that failed before a deployment was chosen (unknown model, bad body, bad key).
@@ -350,34 +317,43 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts the request and its tokens in this minute's window and updates the remaining
-    /// gauges of deployments with `rpm`/`tpm`.
-    fn count_window(&self, h: &Handles, series: &DeploymentSeries, tokens: u64) {
-        let d = &series.info;
-        if d.rpm.is_none() && d.tpm.is_none() {
-            return;
-        }
-        let minute = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|t| t.as_secs() / 60)
-            .unwrap_or(0);
-        let seen = series.window_minute.load(Ordering::Relaxed);
-        if seen != minute
-            && series
-                .window_minute
-                .compare_exchange(seen, minute, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
-            series.window_requests.store(0, Ordering::Relaxed);
-            series.window_tokens.store(0, Ordering::Relaxed);
-        }
-        let used_requests = series.window_requests.fetch_add(1, Ordering::Relaxed) + 1;
-        let used_tokens = series.window_tokens.fetch_add(tokens, Ordering::Relaxed) + tokens;
-        if let Some(rpm) = d.rpm {
-            h.remaining_requests.set(remaining(rpm, used_requests));
-        }
-        if let Some(tpm) = d.tpm {
-            h.remaining_tokens.set(remaining(tpm, used_tokens));
+    /// Sets the remaining-requests/tokens gauges of every key's series from the deployments'
+    /// windows (at scrape: a window of a past minute counts as empty, so the gauges do not stay
+    /// low after a burst, and every key's series shows the deployment's figure).
+    fn sync_remaining(&self) {
+        let minute = unix_minute();
+        let keyed = self.keyed.read().unwrap_or_else(|e| e.into_inner());
+        for (index, series) in self.deployments.iter().enumerate() {
+            let d = &series.info;
+            if d.rpm.is_none() && d.tpm.is_none() {
+                continue;
+            }
+            let current = series.window_minute.load(Ordering::Relaxed) == minute;
+            let used = |v: &AtomicU64| {
+                if current {
+                    v.load(Ordering::Relaxed)
+                } else {
+                    0
+                }
+            };
+            let requests = d
+                .rpm
+                .map(|rpm| remaining(rpm, used(&series.window_requests)));
+            let tokens = d.tpm.map(|tpm| remaining(tpm, used(&series.window_tokens)));
+            let handles = self.default_handles.get(index).into_iter().chain(
+                keyed
+                    .iter()
+                    .filter(|((i, _), _)| *i == index)
+                    .map(|(_, h)| h),
+            );
+            for h in handles {
+                if let Some(r) = requests {
+                    h.remaining_requests.set(r);
+                }
+                if let Some(t) = tokens {
+                    h.remaining_tokens.set(t);
+                }
+            }
         }
     }
 
@@ -439,19 +415,6 @@ impl Metrics {
         family.get_or_create(&labels).inc();
     }
 
-    /// Router hook: remaining requests and tokens of a deployment's rpm/tpm budget (when the
-    /// router tracks them globally, its figures replace this instance's own window).
-    pub fn set_remaining(&self, deployment: usize, requests: Option<u64>, tokens: Option<u64>) {
-        if let Some(h) = self.default_handles.get(deployment) {
-            if let Some(r) = requests {
-                h.remaining_requests.set(r.min(i64::MAX as u64) as i64);
-            }
-            if let Some(t) = tokens {
-                h.remaining_tokens.set(t.min(i64::MAX as u64) as i64);
-            }
-        }
-    }
-
     /// A request started (decrement with [`Metrics::request_finished`]).
     pub fn request_started(&self) {
         self.families.in_flight_requests.inc();
@@ -470,17 +433,43 @@ impl Metrics {
         self.families.in_flight_streams.dec();
     }
 
-    /// Health of a dependency (`redis`, `database`, `otel_collector` …), for those that have one.
+    /// Health of a dependency (`redis`, `postgres` …): `shale_dependency_up{dependency}` 1 or 0.
+    /// A change from 1 to 0 counts one `shale_dependency_outages_total`. Cheap (no allocation):
+    /// call it whenever the dependency answers or fails, or on each health check.
     pub fn set_dependency_up(&self, dependency: &'static str, up: bool) {
+        let labels = [("dependency", dependency)];
+        let was = self
+            .families
+            .dependency_up
+            .get_or_create(&labels)
+            .set(i64::from(up));
+        if was == 1 && !up {
+            self.families
+                .dependency_outages
+                .get_or_create(&labels)
+                .inc();
+        }
+    }
+
+    /// For a dependency that counts its own outages (the router's Redis): the gauge without
+    /// transition counting, and the outage counter raised to `outages_total`.
+    pub fn sync_dependency(&self, dependency: &'static str, up: bool, outages_total: u64) {
+        let labels = [("dependency", dependency)];
         self.families
             .dependency_up
-            .get_or_create(&[("dependency", dependency.to_string())])
+            .get_or_create(&labels)
             .set(i64::from(up));
+        let counter = self.families.dependency_outages.get_or_create(&labels);
+        let seen = counter.get();
+        if outages_total > seen {
+            counter.inc_by(outages_total - seen);
+        }
     }
 
     /// The Prometheus text format (version 0.0.4) of every metric; process metrics are read now.
     pub fn encode(&self) -> String {
         self.families.process.refresh();
+        self.sync_remaining();
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
@@ -488,210 +477,42 @@ impl Metrics {
     }
 }
 
+impl DeploymentSeries {
+    /// Counts a request and its tokens in this minute's window (deployments with `rpm`/`tpm`);
+    /// the remaining gauges are computed from it when scraped.
+    fn count_window(&self, tokens: u64) {
+        let d = &self.info;
+        if d.rpm.is_none() && d.tpm.is_none() {
+            return;
+        }
+        let minute = unix_minute();
+        let seen = self.window_minute.load(Ordering::Relaxed);
+        if seen != minute
+            && self
+                .window_minute
+                .compare_exchange(seen, minute, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.window_requests.store(0, Ordering::Relaxed);
+            self.window_tokens.store(0, Ordering::Relaxed);
+        }
+        self.window_requests.fetch_add(1, Ordering::Relaxed);
+        self.window_tokens.fetch_add(tokens, Ordering::Relaxed);
+    }
+}
+
 /// The `Content-Type` of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
+fn unix_minute() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|t| t.as_secs() / 60)
+        .unwrap_or(0)
+}
+
 fn remaining(limit: u64, used: u64) -> i64 {
     limit.saturating_sub(used).min(i64::MAX as u64) as i64
-}
-
-impl Families {
-    fn register(r: &mut Registry) -> Families {
-        let f = Families {
-            proxy_total: Family::default(),
-            proxy_failed: Family::default(),
-            total_latency: histogram_family(),
-            api_latency: histogram_family(),
-            ttft: histogram_family(),
-            overhead: histogram_family(),
-            input_tokens: Family::default(),
-            output_tokens: Family::default(),
-            total_tokens: Family::default(),
-            spend: Family::default(),
-            deployment_state: Family::default(),
-            deployment_success: Family::default(),
-            deployment_failure: Family::default(),
-            deployment_total: Family::default(),
-            deployment_cooled_down: Family::default(),
-            latency_per_token: histogram_family(),
-            successful_fallbacks: Family::default(),
-            failed_fallbacks: Family::default(),
-            remaining_requests: Family::default(),
-            remaining_tokens: Family::default(),
-            in_flight_requests: Gauge::default(),
-            in_flight_streams: Gauge::default(),
-            dependency_up: Family::default(),
-            process: ProcessGauges::default(),
-        };
-        r.register(
-            "litellm_proxy_total_requests_metric",
-            "Total number of requests made to the proxy server - track number of client side requests",
-            Listed(f.proxy_total.clone()),
-        );
-        r.register(
-            "litellm_proxy_failed_requests_metric",
-            "Total number of failed responses from proxy - the client did not get a success response from the proxy",
-            Listed(f.proxy_failed.clone()),
-        );
-        r.register(
-            "litellm_request_total_latency_metric",
-            "Total latency (seconds) for a request to the proxy",
-            Listed(f.total_latency.clone()),
-        );
-        r.register(
-            "litellm_llm_api_latency_metric",
-            "Total latency (seconds) for a models LLM API call",
-            Listed(f.api_latency.clone()),
-        );
-        r.register(
-            "litellm_llm_api_time_to_first_token_metric",
-            "Time to first token for a models LLM API call",
-            Listed(f.ttft.clone()),
-        );
-        r.register(
-            "litellm_overhead_latency_metric",
-            "Latency overhead (seconds) added by the proxy",
-            Listed(f.overhead.clone()),
-        );
-        r.register(
-            "litellm_input_tokens_metric",
-            "Total number of input tokens from LLM requests",
-            Listed(f.input_tokens.clone()),
-        );
-        r.register(
-            "litellm_output_tokens_metric",
-            "Total number of output tokens from LLM requests",
-            Listed(f.output_tokens.clone()),
-        );
-        r.register(
-            "litellm_total_tokens_metric",
-            "Total number of input + output tokens from LLM requests",
-            Listed(f.total_tokens.clone()),
-        );
-        r.register(
-            "litellm_spend_metric",
-            "Total spend on LLM requests",
-            Listed(f.spend.clone()),
-        );
-        r.register(
-            "litellm_deployment_state",
-            "LLM Deployment Analytics - The state of the deployment: 0 = healthy, 1 = partial outage, 2 = complete outage",
-            Listed(f.deployment_state.clone()),
-        );
-        r.register(
-            "litellm_deployment_success_responses",
-            "LLM Deployment Analytics - Total number of successful LLM API calls",
-            Listed(f.deployment_success.clone()),
-        );
-        r.register(
-            "litellm_deployment_failure_responses",
-            "LLM Deployment Analytics - Total number of failed LLM API calls for a specific LLM deployment. exception_status is the status of the exception from the llm api",
-            Listed(f.deployment_failure.clone()),
-        );
-        r.register(
-            "litellm_deployment_total_requests",
-            "LLM Deployment Analytics - Total number of LLM API calls - success + failure",
-            Listed(f.deployment_total.clone()),
-        );
-        r.register(
-            "litellm_deployment_cooled_down",
-            "LLM Deployment Analytics - Number of times a deployment has been cooled down by the load balancing logic. exception_status is the status of the exception that caused the deployment to be cooled down",
-            Listed(f.deployment_cooled_down.clone()),
-        );
-        r.register(
-            "litellm_deployment_latency_per_output_token",
-            "LLM Deployment Analytics - Latency per output token",
-            Listed(f.latency_per_token.clone()),
-        );
-        r.register(
-            "litellm_deployment_successful_fallbacks",
-            "LLM Deployment Analytics - Number of successful fallback requests from primary model -> fallback model",
-            Listed(f.successful_fallbacks.clone()),
-        );
-        r.register(
-            "litellm_deployment_failed_fallbacks",
-            "LLM Deployment Analytics - Number of failed fallback requests from primary model -> fallback model",
-            Listed(f.failed_fallbacks.clone()),
-        );
-        r.register(
-            "litellm_remaining_requests_metric",
-            "LLM Deployment Analytics - remaining requests for model in this minute (from the deployment's rpm)",
-            Listed(f.remaining_requests.clone()),
-        );
-        r.register(
-            "litellm_remaining_tokens_metric",
-            "remaining tokens for model in this minute (from the deployment's tpm)",
-            Listed(f.remaining_tokens.clone()),
-        );
-        r.register(
-            "shale_in_flight_requests",
-            "Requests being served now",
-            Listed(f.in_flight_requests.clone()),
-        );
-        r.register(
-            "shale_in_flight_streams",
-            "Streamed responses being sent now",
-            Listed(f.in_flight_streams.clone()),
-        );
-        r.register(
-            "shale_dependency_up",
-            "1 when a dependency (redis, database, ...) answers, 0 when it does not",
-            Listed(f.dependency_up.clone()),
-        );
-        f.process.register(r);
-        f
-    }
-}
-
-impl ProcessGauges {
-    fn register(&self, r: &mut Registry) {
-        r.register(
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes",
-            self.resident_memory.clone(),
-        );
-        r.register(
-            "process_virtual_memory_bytes",
-            "Virtual memory size in bytes",
-            self.virtual_memory.clone(),
-        );
-        r.register(
-            "process_open_fds",
-            "Number of open file descriptors",
-            self.open_fds.clone(),
-        );
-        r.register(
-            "process_cpu_seconds",
-            "Total user and system CPU time spent in seconds",
-            self.cpu_seconds.clone(),
-        );
-        r.register(
-            "process_start_time_seconds",
-            "Start time of the process since unix epoch in seconds",
-            self.start_time.clone(),
-        );
-        r.register(
-            "process_threads",
-            "Number of OS threads in the process",
-            self.threads.clone(),
-        );
-    }
-
-    /// Reads `/proc/self` (Linux); elsewhere the gauges stay 0.
-    fn refresh(&self) {
-        let Some(stat) = crate::process::read() else {
-            return;
-        };
-        self.resident_memory.set(stat.resident_bytes as i64);
-        self.virtual_memory.set(stat.virtual_bytes as i64);
-        self.open_fds.set(stat.open_fds as i64);
-        self.threads.set(stat.threads as i64);
-        self.start_time.set(stat.start_time_seconds as i64);
-        let delta = stat.cpu_seconds - self.cpu_seconds.get();
-        if delta > 0.0 {
-            self.cpu_seconds.inc_by(delta);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -773,6 +594,137 @@ mod tests {
         assert!(text
             .lines()
             .any(|l| l.starts_with("litellm_deployment_state{") && l.ends_with(" 2")));
+    }
+
+    fn sample(text: &str, prefix: &str, needle: &str) -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(prefix) && l.contains(needle))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
+    #[test]
+    fn router_events_drive_the_deployment_state() {
+        let m = metrics();
+        let state = |m: &Metrics| sample(&m.encode(), "litellm_deployment_state{", "");
+        m.attempt_failed(0, None, 400);
+        assert_eq!(state(&m), Some(0.0), "the caller's 400 is not an outage");
+        m.attempt_failed(0, None, 429);
+        assert_eq!(state(&m), Some(1.0));
+        m.cooled_down(0, 429);
+        m.attempt_failed(0, None, 503);
+        assert_eq!(state(&m), Some(2.0), "a failure does not lift a cooldown");
+        let text = m.encode();
+        assert_eq!(
+            sample(
+                &text,
+                "litellm_deployment_failure_responses_total{",
+                "exception_status=\"503\""
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "litellm_deployment_total_requests_total{", ""),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "litellm_deployment_cooled_down_total{",
+                "exception_status=\"429\""
+            ),
+            Some(1.0)
+        );
+        // A success ends the outage, as LiteLLM's does.
+        let h = m.handles(0, None).unwrap();
+        m.record(
+            &h,
+            &Observation {
+                status: 200,
+                ..Observation::default()
+            },
+        );
+        assert_eq!(state(&m), Some(0.0));
+        // The request's own failure is not counted twice when the router counted its attempts.
+        m.record(
+            &h,
+            &Observation {
+                status: 429,
+                upstream_error: true,
+                attempts_counted: true,
+                ..Observation::default()
+            },
+        );
+        assert_eq!(
+            sample(&m.encode(), "litellm_deployment_total_requests_total{", ""),
+            Some(4.0)
+        );
+    }
+
+    #[test]
+    fn remaining_gauges_follow_the_minute_and_every_key() {
+        let m = metrics();
+        let key = KeyLabels {
+            hashed_api_key: "k2".into(),
+            ..KeyLabels::default()
+        };
+        let keyed = m.handles(0, Some(&key)).unwrap();
+        let ok = Observation {
+            status: 200,
+            ..Observation::default()
+        };
+        m.record(&m.handles(0, None).unwrap(), &ok);
+        m.record(&keyed, &ok);
+        let text = m.encode();
+        let values: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("litellm_remaining_requests_metric{"))
+            .map(|l| l.rsplit(' ').next().unwrap())
+            .collect();
+        assert_eq!(values, ["8", "8"], "both keys see the deployment's figure");
+        // A window of a past minute is empty.
+        m.deployments[0].window_minute.store(1, Ordering::Relaxed);
+        assert_eq!(
+            sample(&m.encode(), "litellm_remaining_requests_metric{", ""),
+            Some(10.0)
+        );
+    }
+
+    #[test]
+    fn dependencies_report_up_down_and_outages() {
+        let m = metrics();
+        let up = |m: &Metrics, dep: &str| {
+            sample(
+                &m.encode(),
+                "shale_dependency_up{",
+                &format!("dependency=\"{dep}\""),
+            )
+        };
+        let outages = |m: &Metrics, dep: &str| {
+            sample(
+                &m.encode(),
+                "shale_dependency_outages_total{",
+                &format!("dependency=\"{dep}\""),
+            )
+        };
+        m.set_dependency_up("postgres", false);
+        assert_eq!(
+            (up(&m, "postgres"), outages(&m, "postgres")),
+            (Some(0.0), None)
+        );
+        m.set_dependency_up("postgres", true);
+        m.set_dependency_up("postgres", false);
+        m.set_dependency_up("postgres", false);
+        assert_eq!(
+            (up(&m, "postgres"), outages(&m, "postgres")),
+            (Some(0.0), Some(1.0))
+        );
+        m.sync_dependency("redis", true, 0);
+        m.sync_dependency("redis", false, 2);
+        m.sync_dependency("redis", false, 2);
+        assert_eq!(
+            (up(&m, "redis"), outages(&m, "redis")),
+            (Some(0.0), Some(2.0))
+        );
     }
 
     #[test]

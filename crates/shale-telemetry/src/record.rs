@@ -42,6 +42,9 @@ pub struct RequestRecord {
     pub attempts: u32,
     /// Fallbacks to another model group taken by the router.
     pub fallbacks: u32,
+    /// The router reported this request's failed attempts, so metrics counted each against its
+    /// deployment already ([`crate::Metrics::attempt_failed`]).
+    pub attempts_counted: bool,
     pub stream: bool,
     /// Finish reasons of the answer (`stop`, `length`, `tool_calls` …).
     pub finish_reasons: Vec<String>,

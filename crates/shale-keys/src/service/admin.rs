@@ -214,6 +214,10 @@ impl KeyService {
     /// `GET /key/info?key=`: by clear key or hash.
     pub async fn key_info(&self, key_or_hash: &str) -> Result<KeyInfoResponse, KeyError> {
         self.ready().await?;
+        // What this replica settled is written first, so the answer includes it.
+        if self.database_up() {
+            self.flush().await;
+        }
         let hash = to_hash(key_or_hash);
         let row = store::keys::get(&self.pool, &hash)
             .await
@@ -228,6 +232,10 @@ impl KeyService {
     /// `GET /key/list`.
     pub async fn list_keys(&self, q: ListKeysQuery) -> Result<ListKeysResponse, KeyError> {
         self.ready().await?;
+        // What this replica settled is written first, so the answer includes it.
+        if self.database_up() {
+            self.flush().await;
+        }
         let page = q.page.unwrap_or(1).max(1);
         let size = q.size.unwrap_or(10).clamp(1, 100);
         let filter = KeyFilter {
@@ -431,6 +439,10 @@ impl KeyService {
     /// `GET /team/info?team_id=`.
     pub async fn team_info(&self, team_id: &str) -> Result<TeamInfoResponse, KeyError> {
         self.ready().await?;
+        // What this replica settled is written first, so the answer includes it.
+        if self.database_up() {
+            self.flush().await;
+        }
         let team = store::teams::get(&self.pool, team_id)
             .await
             .map_err(|e| self.db_error(&e))?
@@ -477,6 +489,10 @@ impl KeyService {
     /// `GET /spend/logs`: newest first.
     pub async fn spend_logs(&self, q: SpendLogsQuery) -> Result<Vec<SpendLogRow>, KeyError> {
         self.ready().await?;
+        // What this replica settled is written first, so the answer includes it.
+        if self.database_up() {
+            self.flush().await;
+        }
         let filter = LogFilter {
             api_key: q.api_key.as_deref().map(to_hash),
             request_id: q.request_id,

@@ -132,6 +132,7 @@ impl PgServer {
                 "shale",
                 "-E",
                 "UTF8",
+                "--no-locale",
                 "--no-sync",
             ])
             .output()
@@ -236,7 +237,7 @@ impl RedisServer {
             return None;
         }
         let port = free_port();
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
@@ -249,6 +250,8 @@ impl RedisServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("redis-server did not listen on {port}");
     }
 

@@ -128,6 +128,14 @@ impl SharedState {
         }
     }
 
+    /// Redis health after one `PING`, when Redis is configured.
+    pub async fn probe_redis(&self, now_ms: u64) -> Option<RedisStatus> {
+        match self {
+            SharedState::Local(_) => None,
+            SharedState::Redis(r) => Some(r.ping(now_ms).await),
+        }
+    }
+
     /// Redis health, when Redis is configured.
     pub fn redis_status(&self) -> Option<RedisStatus> {
         match self {

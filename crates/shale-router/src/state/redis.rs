@@ -107,6 +107,8 @@ pub struct RedisStatus {
     pub healthy: bool,
     /// Operations the local state served because Redis was unreachable.
     pub local_fallbacks: u64,
+    /// Times Redis went from reachable to unreachable.
+    pub outages: u64,
 }
 
 /// Shared state in Redis with a local stand-in.
@@ -121,6 +123,7 @@ pub struct RedisState {
     healthy: AtomicBool,
     down_until_ms: AtomicU64,
     local_fallbacks: Arc<AtomicU64>,
+    outages: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisState {
@@ -159,6 +162,7 @@ impl RedisState {
             healthy: AtomicBool::new(true),
             down_until_ms: AtomicU64::new(0),
             local_fallbacks: Arc::new(AtomicU64::new(0)),
+            outages: AtomicU64::new(0),
         })
     }
 
@@ -170,6 +174,7 @@ impl RedisState {
         RedisStatus {
             healthy: self.healthy.load(Ordering::Relaxed),
             local_fallbacks: self.local_fallbacks.load(Ordering::Relaxed),
+            outages: self.outages.load(Ordering::Relaxed),
         }
     }
 
@@ -207,6 +212,7 @@ impl RedisState {
                     .store(now_ms + RETRY_AFTER_DOWN_MS, Ordering::Relaxed);
                 self.local_fallbacks.fetch_add(1, Ordering::Relaxed);
                 if self.healthy.swap(false, Ordering::Relaxed) {
+                    self.outages.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %why, "Redis is unreachable: the router uses this replica's own state (limits are per replica) until it is back");
                 }
                 None
@@ -263,6 +269,16 @@ impl RedisState {
         (acquired, views, Backend::Redis)
     }
 
+    /// One `PING` (unless Redis is known to be down this second): refreshes [`Self::status`]
+    /// without traffic, e.g. when metrics are scraped.
+    pub async fn ping(&self, now_ms: u64) -> RedisStatus {
+        let mut conn = self.conn.clone();
+        let _: Option<String> = self
+            .call(now_ms, redis::cmd("PING").query_async(&mut conn))
+            .await;
+        self.status()
+    }
+
     pub fn peek(&self, ids: &[&str], _now_ms: u64) -> Vec<View> {
         let cache = self.views.lock().unwrap_or_else(|e| e.into_inner());
         ids.iter()
@@ -272,6 +288,10 @@ impl RedisState {
 
     /// Sends a write without waiting for it (errors only count as local fallbacks).
     fn spawn_write(&self, inv: redis::ScriptInvocation<'static>) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Outside a runtime (a value dropped during shutdown): nothing to send with.
+            return;
+        }
         let mut conn = self.conn.clone();
         let counter = Arc::clone(&self.local_fallbacks);
         tokio::spawn(async move {

@@ -13,12 +13,14 @@ use crate::response::{json_response, set_overhead};
 use crate::routes::messages_stream::anthropic_sse_response;
 use crate::routing::{self, Hints};
 use crate::state::{AppState, Deployment};
+use crate::usage::{self, AnthropicUsage};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use bytes::Bytes;
 use shale_bedrock::Operation;
 use shale_config::Api;
+use shale_telemetry::TokenUsage;
 use shale_translate::messages::{
     converse_to_messages, count_tokens_answer, count_tokens_converse_input,
     count_tokens_invoke_input, messages_to_converse, messages_to_invoke, new_message_id,
@@ -133,11 +135,10 @@ async fn run_once(
             .bedrock
             .call(target, Operation::Invoke, body, &extra)
             .await?;
-        return Ok(json_response(
-            answer.body.to_vec(),
-            started,
-            answer.upstream_time,
-        ));
+        let tokens = AnthropicUsage::from_message(&answer.body)
+            .or_else(|| usage::invoke_headers(&answer.headers));
+        let response = json_response(answer.body.to_vec(), started, answer.upstream_time);
+        return Ok(with_usage(response, tokens));
     }
     let call = messages_to_converse(request.rest, &ctx)?;
     let body = to_body(&call.body);
@@ -167,7 +168,19 @@ async fn run_once(
         },
     )?;
     let json = serde_json::to_vec(&message).expect("JSON serialises");
-    Ok(json_response(json, started, answer.upstream_time))
+    let response = json_response(json, started, answer.upstream_time);
+    Ok(with_usage(response, usage::converse_json(&answer.body)))
+}
+
+/// Records a complete answer's usage (telemetry) and hands its tokens to the router (tpm).
+fn with_usage(mut response: Response, tokens: Option<TokenUsage>) -> Response {
+    crate::observe::usage(tokens);
+    if let Some(t) = tokens {
+        response
+            .extensions_mut()
+            .insert(routing::UsedTokens(t.total_tokens()));
+    }
+    response
 }
 
 async fn count(

@@ -2,27 +2,47 @@
 //! Bedrock events one at a time, turns each into Anthropic events as it arrives (never buffering
 //! the stream), writes `event: <type>\ndata: <json>\n\n`, sends `event: ping` during long
 //! silences, and reports a mid-stream failure as one Anthropic `event: error`. Dropping the body
-//! (client gone) drops the upstream stream, which cancels the Bedrock request.
+//! (client gone) drops the upstream stream, which cancels the Bedrock request. The usage in the
+//! `message_start` / `message_delta` events goes on the request's record as it passes.
 //!
 //! Must not: decide anything about translation (see `shale_translate::messages`).
 
 use crate::anthropic_error::anthropic_error_json;
 use crate::error::ApiError;
 use crate::sse::KEEP_ALIVE;
+use crate::usage::AnthropicUsage;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use shale_bedrock::idle::IdleTimer;
 use shale_bedrock::EventStream;
+use shale_telemetry::RequestCell;
 use shale_translate::messages::MessagesStream;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 struct State {
     upstream: EventStream,
     translator: MessagesStream,
     keep_alive: IdleTimer,
     done: bool,
+    /// The request this stream answers, and its usage so far (telemetry).
+    observed: Option<Arc<RequestCell>>,
+    usage: AnthropicUsage,
+}
+
+impl State {
+    fn write(&mut self, out: &mut BytesMut, event: &str, data: &[u8]) {
+        if let Some(cell) = &self.observed {
+            if self.usage.on_event(event, data) {
+                if let Some(u) = self.usage.usage() {
+                    crate::observe::body_usage(cell, u);
+                }
+            }
+        }
+        write_event(out, event, data);
+    }
 }
 
 fn write_event(out: &mut BytesMut, event: &str, data: &[u8]) {
@@ -45,6 +65,8 @@ pub fn anthropic_sse_response(upstream: EventStream, translator: MessagesStream)
         translator,
         keep_alive: IdleTimer::new(KEEP_ALIVE),
         done: false,
+        observed: shale_telemetry::record::current(),
+        usage: AnthropicUsage::default(),
     };
     let body = futures::stream::unfold(state, |mut s| async move {
         if s.done {
@@ -56,7 +78,7 @@ pub fn anthropic_sse_response(upstream: EventStream, translator: MessagesStream)
             Ok(Some(Ok(event))) => match s.translator.on_event(&event.event_type, &event.payload) {
                 Ok(events) => {
                     for e in events {
-                        write_event(&mut out, &e.event, &e.data);
+                        s.write(&mut out, &e.event, &e.data);
                     }
                 }
                 Err(err) => {
@@ -70,7 +92,7 @@ pub fn anthropic_sse_response(upstream: EventStream, translator: MessagesStream)
             }
             Ok(None) => {
                 for e in s.translator.finish() {
-                    write_event(&mut out, &e.event, &e.data);
+                    s.write(&mut out, &e.event, &e.data);
                 }
                 s.done = true;
             }

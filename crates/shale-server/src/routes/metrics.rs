@@ -1,6 +1,7 @@
 //! `GET /metrics`: the Prometheus text format of every metric (LiteLLM's names plus shale's own).
 //! Served when Prometheus is on (`callbacks: [prometheus]` or `general_settings.telemetry.prometheus`);
 //! needs the master key when `litellm_settings.require_auth_for_metrics_endpoint` is true.
+//! Dependencies polled here (the router's Redis: one `PING`) are refreshed on each scrape.
 
 use crate::auth::request_is_authorized;
 use crate::error::ApiError;
@@ -28,6 +29,9 @@ pub async fn metrics(
                 ));
             }
         }
+    }
+    if let Some(redis) = state.router.probe_redis().await {
+        metrics.sync_dependency("redis", redis.healthy, redis.outages);
     }
     if let Some(keys) = &state.keys {
         // Read at scrape time: Postgres as of the key service's last attempt.

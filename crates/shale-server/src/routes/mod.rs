@@ -13,6 +13,7 @@ pub mod messages_stream;
 pub mod metrics;
 pub mod models;
 pub mod passthrough;
+pub mod passthrough_usage;
 pub mod rerank;
 pub mod responses;
 pub mod router_health;

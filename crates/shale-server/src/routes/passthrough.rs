@@ -19,9 +19,13 @@
 //! - The *default deployment* is the one named by the request header `x-shale-deployment` (a
 //!   `model_name`), else the first deployment in `model_list` order that signs with AWS
 //!   credentials rather than a bearer API key, else the first one that is not `converse_like`.
+//!
+//! Answers of configured models are counted like every other model request: their token usage
+//! is read as the bytes go by (`passthrough_usage.rs`) for metrics, cost and the access log.
 
 use crate::body::read_limited;
 use crate::error::ApiError;
+use crate::routes::passthrough_usage::{Usage, UsageTap};
 use crate::state::{AppState, Deployment};
 use axum::body::Body;
 use axum::extract::State;
@@ -146,7 +150,7 @@ pub async fn passthrough(
     let mut forwarded = forwarded_headers(&headers);
     let mut body = read_limited(&headers, body, state.max_body_bytes).await?;
 
-    let (deployment, service, path_and_query) = match pass {
+    let (deployment, service, path_and_query, watched) = match pass {
         PassPath::Model { model, op } => {
             let (deployment, model_id, configured) = resolve_model(&state, &headers, &model)?;
             crate::keygate::admit(&state, &model, 0).await?;
@@ -160,12 +164,12 @@ pub async fn passthrough(
                 encode_model_id(&model_id),
                 op.path_suffix()
             );
-            (deployment, Service::Runtime, path)
+            (deployment, Service::Runtime, path, configured.then_some(op))
         }
         PassPath::Service { service, path } => {
             let deployment = default_deployment(&state, &headers)?;
             crate::keygate::admit(&state, deployment.name(), 0).await?;
-            (deployment, service, format!("{path}{query}"))
+            (deployment, service, format!("{path}{query}"), None)
         }
     };
 
@@ -179,7 +183,14 @@ pub async fn passthrough(
     } else {
         target.timeout()
     };
-    Ok(relay(upstream, idle))
+    let usage = match watched {
+        Some(op) if upstream.status().is_success() => UsageTap::start(op, upstream.headers()),
+        _ => Usage::Done,
+    };
+    if upstream.status().as_u16() >= 400 {
+        crate::observe::upstream_error();
+    }
+    Ok(relay(upstream, idle, usage))
 }
 
 /// The deployment and model id for a model path. `configured` is false for an unknown model
@@ -358,9 +369,10 @@ enum RelayError {
     Idle(Duration),
 }
 
-/// Streams Bedrock's answer to the client as it arrives: status, relayed headers, body chunks.
-/// A silence longer than `idle` or a broken upstream aborts the client's body.
-fn relay(upstream: reqwest::Response, idle: Duration) -> Response {
+/// Streams Bedrock's answer to the client as it arrives: status, relayed headers, body chunks
+/// (each shown to the usage tap, if any). A silence longer than `idle` or a broken upstream
+/// aborts the client's body.
+fn relay(upstream: reqwest::Response, idle: Duration, usage: Usage) -> Response {
     let status = upstream.status();
     let mut headers = HeaderMap::new();
     for (name, value) in upstream.headers() {
@@ -368,13 +380,28 @@ fn relay(upstream: reqwest::Response, idle: Duration) -> Response {
             headers.append(name.clone(), value.clone());
         }
     }
+    let (tap, at_body_end) = match usage {
+        Usage::Done => (None, false),
+        Usage::AtBodyEnd(tap) => (Some(tap), true),
+        Usage::InStream(tap) => (Some(tap), false),
+    };
     let chunks = upstream.bytes_stream().boxed();
     let timer = shale_bedrock::idle::IdleTimer::new(idle);
-    let body = futures::stream::unfold(Some((chunks, timer)), move |state| async move {
-        let (mut chunks, mut timer) = state?;
+    let body = futures::stream::unfold(Some((chunks, timer, tap)), move |state| async move {
+        let (mut chunks, mut timer, mut tap) = state?;
         let item = match timer.next(&mut chunks).await {
-            Ok(None) => return None,
-            Ok(Some(Ok(bytes))) => return Some((Ok(bytes), Some((chunks, timer)))),
+            Ok(None) => {
+                if let Some(tap) = &mut tap {
+                    tap.on_end();
+                }
+                return None;
+            }
+            Ok(Some(Ok(bytes))) => {
+                if let Some(tap) = &mut tap {
+                    tap.on_bytes(&bytes);
+                }
+                return Some((Ok(bytes), Some((chunks, timer, tap))));
+            }
             Ok(Some(Err(e))) => RelayError::Upstream(e),
             Err(shale_bedrock::idle::Idle) => RelayError::Idle(idle),
         };
@@ -383,6 +410,11 @@ fn relay(upstream: reqwest::Response, idle: Duration) -> Response {
     });
     let mut response = (status, Body::from_stream(body)).into_response();
     *response.headers_mut() = headers;
+    if at_body_end {
+        response
+            .extensions_mut()
+            .insert(crate::observe::FinishAtBodyEnd);
+    }
     response
 }
 
