@@ -46,7 +46,11 @@ class KeysGateway:
         if pg_url:
             settings["database_url"] = pg_url
         settings.update(general or {})
-        self.config = {"model_list": models or model_list(emu_url), "general_settings": settings}
+        self.config = {
+            "model_list": models or model_list(emu_url),
+            "general_settings": settings,
+            "litellm_settings": {"callbacks": ["prometheus"]},
+        }
         if router:
             self.config["router_settings"] = router
         self.start()
