@@ -30,10 +30,15 @@ node --version
 # --- PostgreSQL (virtual keys, issue #15) ---------------------------------------------------
 # The keys e2e tests start their own server (initdb + pg_ctl, temporary directory, free port,
 # non-root user; tests/e2e/pg_server.py). Debian puts the binaries in /usr/lib/postgresql/*/bin.
-step "system packages (postgresql)"
+# curl and jq run the README's "Keys and budgets" examples as written (test_keys_readme.py).
+step "system packages (postgresql, curl, jq)"
+pg_missing=()
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-  apt_install postgresql
+  pg_missing+=(postgresql)
 fi
+command -v curl >/dev/null 2>&1 || pg_missing+=(curl)
+command -v jq >/dev/null 2>&1 || pg_missing+=(jq)
+if ((${#pg_missing[@]})); then apt_install "${pg_missing[@]}"; fi
 ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || command -v initdb
 # --- end PostgreSQL ---------------------------------------------------------------------------
 

@@ -1,0 +1,68 @@
+"""The README's "Keys and budgets" examples, run as written with the real `curl` and `jq` against
+the real gateway, emulator and PostgreSQL: every `sh` block of that section, in order, as one bash
+script in which any HTTP error fails the test (`curl` is wrapped with `--fail-with-body`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from keys_harness import CLAUDE, TITAN_EMBED, KeysGateway, emulator_calls, start_emulator
+from shale_harness import GATEWAY_KEY, REPO, EmulatorControl, deployment, stop_process
+
+
+def readme_section(title: str) -> str:
+    text = (REPO / "README.md").read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else None]
+
+
+def sh_blocks(section: str) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def stack(pg_url):
+    for tool in ("curl", "jq"):
+        if shutil.which(tool) is None:
+            message = f"`{tool}` is not installed (tests/run-all.sh installs it)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+    proc, url = start_emulator()
+    models = [
+        deployment("claude-sonnet", CLAUDE, url, input_cost_per_token=0.000003),
+        deployment("titan-embed", TITAN_EMBED, url),
+    ]
+    gw = KeysGateway(url, pg_url, models=models)
+    yield gw, EmulatorControl(url)
+    gw.stop()
+    stop_process(proc)
+
+
+def test_readme_keys_examples_run_as_written(stack):
+    gw, emu = stack
+    blocks = sh_blocks(readme_section("Keys and budgets"))
+    assert blocks, "the section has sh examples"
+    script = "\n".join(blocks).replace("http://localhost:4000", gw.url)
+    preamble = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n'
+    before = emulator_calls(emu)
+    done = subprocess.run(
+        ["bash", "-c", preamble + script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SHALE_MASTER_KEY": GATEWAY_KEY},
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert emulator_calls(emu) - before == 1, "the example's chat call reached Bedrock once"
+    assert '"search-app"' in done.stdout, "key info / list / spend logs show the alias"
+    assert '"request_id"' in done.stdout, "the spend logs have the chat call's row"
+    # The example ends by deleting what it made.
+    listed = gw.admin("GET", "/key/list", params={"key_alias": "search-app"}).json()
+    assert listed["keys"] == []
