@@ -131,6 +131,21 @@ def test_max_parallel_requests(gw, emu):
     assert gw.chat(key).status_code == 200
 
 
+def test_a_stream_holds_its_parallel_slot_until_it_ends(gw, emu):
+    key = gw.generate(key_alias="parallel-stream", max_parallel_requests=1)["key"]
+    emu[1].script([{"pause_after": 1, "pause_ms": 1500}])
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
+    stream = client.chat.completions.create(
+        model="cheap", messages=[{"role": "user", "content": "stream"}], stream=True)
+    first = next(iter(stream))
+    assert first is not None
+    refused = gw.chat(key)
+    assert refused.status_code == 429, "the open stream still holds the key's only slot"
+    for _ in stream:
+        pass
+    assert gw.chat(key).status_code == 200, "the slot is released when the stream ends"
+
+
 def test_team_limits_are_the_tighter_ones(gw):
     team = gw.new_team(team_alias="slow-team", rpm_limit=1)
     key = gw.generate(key_alias="fast-key", team_id=team["team_id"], rpm_limit=100)["key"]

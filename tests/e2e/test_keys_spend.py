@@ -120,6 +120,30 @@ def test_anthropic_sdk_on_messages_with_a_virtual_key(gw):
     assert all(r["spend"] > 0 for r in rows)
 
 
+def test_boto3_on_the_pass_through_with_a_virtual_key(gw):
+    import boto3
+    from botocore.config import Config
+
+    key = gw.generate(key_alias="boto3-user", models=["cheap"])["key"]
+    client = boto3.client(
+        "bedrock-runtime", endpoint_url=gw.url + "/bedrock", region_name="us-east-1",
+        aws_access_key_id="x", aws_secret_access_key="y",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=30))
+    client.meta.events.register("before-send.bedrock-runtime.*",
+                                lambda request, **kw: request.headers.__setitem__("x-api-key", key))
+    answer = client.converse(modelId="cheap", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    assert answer["output"]["message"]["content"][0]["text"]
+    with pytest.raises(client.exceptions.ClientError) as err:
+        client.converse(modelId="other", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+    rows = spend_logs(gw, key, 1)
+    assert len(rows) == 1
+    assert rows[0]["model"] == "cheap"
+    assert rows[0]["prompt_tokens"] == answer["usage"]["inputTokens"]
+    assert rows[0]["completion_tokens"] == answer["usage"]["outputTokens"]
+    assert rows[0]["spend"] > 0
+
+
 def test_disable_spend_logs(emu, pg_url):
     g = KeysGateway(emu[0], pg_url, general={"disable_spend_logs": True})
     try:

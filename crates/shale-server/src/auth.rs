@@ -61,11 +61,13 @@ pub fn request_is_authorized(key: &MasterKey, headers: &HeaderMap) -> bool {
     ok
 }
 
-/// The key the caller presented: the first key header, without a `Bearer ` prefix.
+/// The key the caller presented: the first key header, without a `Bearer ` prefix. A SigV4
+/// `Authorization` (an AWS SDK on the pass-through) is a signature, not a key: it is skipped, so
+/// such clients are known by the key in `x-api-key`.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     KEY_HEADERS.iter().find_map(|name| {
-        let text = headers.get(*name)?.to_str().ok()?;
-        Some(strip_bearer(text.trim()))
+        let text = headers.get(*name)?.to_str().ok()?.trim();
+        (!text.starts_with("AWS4-")).then(|| strip_bearer(text))
     })
 }
 
@@ -209,6 +211,21 @@ mod tests {
             )
         ));
         assert!(!request_is_authorized(&key, &HeaderMap::new()));
+    }
+
+    #[test]
+    fn presented_key_skips_a_sigv4_signature() {
+        let mut h = headers(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/x, Signature=y",
+        );
+        h.insert("x-api-key", HeaderValue::from_static("sk-virtual"));
+        assert_eq!(presented_key(&h), Some("sk-virtual"));
+        assert_eq!(
+            presented_key(&headers("authorization", "Bearer sk-a")),
+            Some("sk-a")
+        );
+        assert_eq!(presented_key(&HeaderMap::new()), None);
     }
 
     #[test]

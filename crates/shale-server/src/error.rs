@@ -257,6 +257,50 @@ mod tests {
     }
 
     #[test]
+    fn key_errors_map_to_statuses_and_retry_after() {
+        use shale_keys::{KeyError, LimitKind, Scope};
+        let status = |e: KeyError| ApiError::from(e).status().as_u16();
+        assert_eq!(status(KeyError::NoDatabase), 400);
+        assert_eq!(status(KeyError::InvalidKey), 401);
+        assert_eq!(status(KeyError::Expired), 401);
+        assert_eq!(status(KeyError::Blocked), 401);
+        assert_eq!(status(KeyError::InvalidRequest("bad".into())), 400);
+        assert_eq!(status(KeyError::NotFound("no".into())), 404);
+        assert_eq!(status(KeyError::Unavailable("down".into())), 503);
+
+        let scope = ApiError::from(KeyError::ModelNotAllowed {
+            model: "claude".into(),
+        });
+        assert_eq!(scope.status(), StatusCode::UNAUTHORIZED);
+        assert!(scope.to_string().contains("claude"));
+        assert_eq!(scope.code().as_deref(), Some("model_not_allowed"));
+
+        let budget = ApiError::from(KeyError::BudgetExceeded {
+            scope: Scope::Key,
+            spend: 2.0,
+            max_budget: 1.0,
+        });
+        let v: serde_json::Value = serde_json::from_slice(&budget.to_json()).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], "budget_exceeded");
+        assert!(v["error"]["message"].as_str().unwrap().contains("Budget"));
+
+        let limited = ApiError::from(KeyError::RateLimited {
+            limit: LimitKind::Rpm,
+            scope: Scope::Team,
+            retry_after_secs: 7,
+        });
+        let response = limited.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "7");
+
+        let refused = ApiError::from(KeyError::InvalidKey).into_response();
+        assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+        let forbidden = ApiError::Forbidden("admin only");
+        assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
     fn classified_errors_keep_their_crate_form() {
         let err = shale_translate::TranslateError::InvalidUpstream("not JSON".into());
         let api = ApiError::from(err.clone());
