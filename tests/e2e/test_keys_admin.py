@@ -214,3 +214,14 @@ def test_no_clear_key_anywhere_in_the_database(gw, pg_url):
         assert sha256(k) in text, "keys are stored as their SHA-256 hex"
     assert sha256(keys[0]) not in text, "a regenerated key's old hash is gone"
     assert GATEWAY_KEY not in text
+
+
+def test_a_virtual_key_lists_the_models_it_may_call(gw):
+    key = gw.generate(key_alias="lister", models=["cheap", "embed"])["key"]
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
+    assert sorted(m.id for m in client.models.list()) == ["cheap", "embed"]
+    assert client.models.retrieve("cheap").id == "cheap"
+    with pytest.raises(openai.BadRequestError):
+        client.models.retrieve("other")
+    master = openai.OpenAI(base_url=gw.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+    assert {"cheap", "other", "claude", "embed"} <= {m.id for m in master.models.list()}

@@ -79,6 +79,11 @@ pub fn current() -> Option<Arc<KeySlot>> {
     CURRENT.try_with(Clone::clone).ok().flatten()
 }
 
+/// The virtual key of the current request (`None` for the master key or without virtual keys).
+pub fn principal() -> Option<Arc<Principal>> {
+    current().and_then(|slot| slot.principal().cloned())
+}
+
 /// Admits the current request for `model` before Bedrock is called: model scope, budgets and
 /// rpm/tpm/parallel limits of the key and its team. A no-op for the master key.
 pub async fn admit(state: &AppState, model: &str, est_tokens: u64) -> Result<(), ApiError> {
