@@ -6,12 +6,15 @@ unblock, delete and regenerate take effect at once."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
 
 import openai
 import pytest
 
 from keys_harness import KeysGateway, all_text_in_database, emulator_calls, start_emulator
-from shale_harness import GATEWAY_KEY, EmulatorControl, stop_process
+from shale_harness import GATEWAY_KEY, SHALE_BIN, EmulatorControl, stop_process
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +228,29 @@ def test_a_virtual_key_lists_the_models_it_may_call(gw):
         client.models.retrieve("other")
     master = openai.OpenAI(base_url=gw.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
     assert {"cheap", "other", "claude", "embed"} <= {m.id for m in master.models.list()}
+
+
+def test_shale_check_reports_virtual_keys(tmp_path):
+
+    config = {
+        "model_list": [{"model_name": "m", "litellm_params": {"model": "bedrock/amazon.nova-pro-v1:0"}}],
+        "general_settings": {"master_key": GATEWAY_KEY, "database_url": "postgresql://u:s3cret-pw@db:5432/shale",
+                             "proxy_batch_write_at": 3, "disable_spend_logs": True},
+    }
+    path = tmp_path / "keys.yaml"
+    path.write_text(json.dumps(config))
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    out = subprocess.run([SHALE_BIN, "check", str(path)], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "virtual keys: active (PostgreSQL from general_settings.database_url; spend written every 3 s" in out.stdout
+    assert "spend logs off" in out.stdout
+    assert "s3cret-pw" not in out.stdout + out.stderr, "the database password is never printed"
+    assert "database_url" not in out.stdout.split("virtual keys:")[0], "database_url is no longer reported as ignored"
+
+    del config["general_settings"]["database_url"]
+    path.write_text(json.dumps(config))
+    out = subprocess.run([SHALE_BIN, "check", str(path)], capture_output=True, text=True, env=env)
+    assert "virtual keys: off" in out.stdout
+    out = subprocess.run([SHALE_BIN, "check", str(path)], capture_output=True, text=True,
+                         env={**env, "DATABASE_URL": "postgresql://u:pw@db/x"})
+    assert "virtual keys: active (PostgreSQL from DATABASE_URL" in out.stdout

@@ -13,7 +13,7 @@ import anthropic
 import openai
 import pytest
 
-from keys_harness import KeysGateway, all_text_in_database, start_emulator, wait_for
+from keys_harness import KeysGateway, all_text_in_database, db_rows, start_emulator, wait_for
 from shale_harness import GATEWAY_KEY, EmulatorControl, stop_process
 
 SECRET_PROMPT = "zebra-marmalade-7431 is the secret word"
@@ -155,6 +155,30 @@ def test_disable_spend_logs(emu, pg_url):
         assert r.json() == [], "no spend-log rows with disable_spend_logs"
     finally:
         g.stop()
+
+
+def test_graceful_shutdown_writes_pending_spend(emu, pg_url):
+    g = KeysGateway(emu[0], pg_url, general={"proxy_batch_write_at": 600})
+    try:
+        key = g.generate(key_alias="flushed-at-exit")["key"]
+        ids = [g.chat(key).headers["x-request-id"] for _ in range(3)]
+        found = db_rows(pg_url, "SELECT count(*) FROM shale_spend_logs WHERE request_id = ANY(%s)", (ids,))
+        assert found[0][0] == 0, "nothing written yet: the writer runs every 600 s"
+    finally:
+        g.stop()  # SIGTERM: graceful shutdown flushes
+    found = db_rows(pg_url, "SELECT count(*) FROM shale_spend_logs WHERE request_id = ANY(%s)", (ids,))
+    assert found[0][0] == 3, "pending spend is written before the process exits"
+
+
+def test_metrics_carry_the_virtual_key_labels(gw):
+    key = gw.generate(key_alias="labelled-app")["key"]
+    assert gw.chat(key).status_code == 200
+    text = gw.http.get("/metrics").text
+    lines = [l for l in text.splitlines()
+             if l.startswith("litellm_proxy_total_requests_metric") and 'api_key_alias="labelled-app"' in l]
+    assert lines, "requests made with a virtual key are labelled with its alias"
+    assert f'hashed_api_key="{sha256(key)}"' in lines[0]
+    assert key not in text
 
 
 def test_keys_and_spend_survive_a_restart(gw):
