@@ -170,3 +170,18 @@ def test_expired_key_is_401(gw):
     r = gw.chat(key)
     assert r.status_code == 401
     assert "expired" in r.json()["error"]["message"].lower()
+
+
+def test_count_tokens_checks_the_model_but_spends_nothing(gw):
+    import anthropic
+
+    key = gw.generate(key_alias="counter", models=["claude"], rpm_limit=1)["key"]
+    client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+    for _ in range(3):
+        counted = client.messages.count_tokens(model="claude", messages=[{"role": "user", "content": "hi"}])
+        assert counted.input_tokens > 0
+    with pytest.raises(anthropic.AuthenticationError):
+        client.messages.count_tokens(model="cheap", messages=[{"role": "user", "content": "hi"}])
+    # Counting used none of the key's one request a minute.
+    assert client.messages.create(model="claude", max_tokens=10,
+                                  messages=[{"role": "user", "content": "hi"}]).content

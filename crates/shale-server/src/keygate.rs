@@ -1,8 +1,9 @@
 //! Virtual keys on the request path: the per-request [`KeySlot`] (who is calling, and the
 //! admission that holds their parallel-request slot), [`admit`] — called once before Bedrock is,
-//! from `routing::run` (every routed model API) and the two routes that call Bedrock without the
-//! router (pass-through, `count_tokens`) — and [`settle`], called where the request's telemetry
-//! record is finished (`observe.rs`; for a stream, when its body ends).
+//! from `routing::run` (every routed model API) and the pass-through (which calls Bedrock without
+//! the router); `count_tokens` only checks the model scope ([`check_model`]) — and [`settle`],
+//! called where the request's telemetry record is finished (`observe.rs`; for a stream, when its
+//! body ends).
 //!
 //! The slot travels in a task-local set by the observe middleware, so handlers need no extra
 //! arguments. Requests made with the master key (or when no database is configured) have no
@@ -82,6 +83,18 @@ pub fn current() -> Option<Arc<KeySlot>> {
 /// The virtual key of the current request (`None` for the master key or without virtual keys).
 pub fn principal() -> Option<Arc<Principal>> {
     current().and_then(|slot| slot.principal().cloned())
+}
+
+/// Model scope only, for calls that cost nothing and count toward no limit (`count_tokens`):
+/// the current virtual key (if any) may call `model`.
+pub fn check_model(model: &str) -> Result<(), ApiError> {
+    match principal() {
+        Some(key) if !key.may_use_model(model) => Err(shale_keys::KeyError::ModelNotAllowed {
+            model: model.to_owned(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// Admits the current request for `model` before Bedrock is called: model scope, budgets and

@@ -190,7 +190,7 @@ async fn count(
 ) -> Result<Response, ApiError> {
     let (request, started) = request?.into_parts();
     let deployment = state.deployment(&request.model)?;
-    crate::keygate::admit(state, &request.model, 0).await?;
+    crate::keygate::check_model(&request.model)?;
     let ctx = context(state, &deployment, headers);
     let input = if is_native(&deployment) {
         count_tokens_invoke_input(&messages_to_invoke(request.rest, &ctx)?.body)
