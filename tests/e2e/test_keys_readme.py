@@ -66,3 +66,17 @@ def test_readme_keys_examples_run_as_written(stack):
     # The example ends by deleting what it made.
     listed = gw.admin("GET", "/key/list", params={"key_alias": "search-app"}).json()
     assert listed["keys"] == []
+
+
+def test_readme_keys_config_is_valid(tmp_path):
+    from shale_harness import SHALE_BIN
+
+    blocks = re.findall(r"```yaml\n(.*?)```", readme_section("Keys and budgets"), flags=re.S)
+    assert len(blocks) == 1
+    path = tmp_path / "keys.yaml"
+    path.write_text("model_list: []\n" + blocks[0])
+    env = {**os.environ, "SHALE_MASTER_KEY": "sk-x", "DATABASE_URL": "postgresql://u:pw@db:5432/shale"}
+    out = subprocess.run([SHALE_BIN, "check", str(path)], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "virtual keys: active (PostgreSQL from general_settings.database_url" in out.stdout
+    assert "ignored" not in out.stdout, out.stdout
