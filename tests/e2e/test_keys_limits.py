@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from keys_harness import KeysGateway, emulator_calls, start_emulator, wait_for
+from keys_harness import KeysGateway, emulator_calls, fresh_minute, start_emulator, wait_for
 from shale_harness import EmulatorControl, stop_process
 
 
@@ -83,15 +83,16 @@ def test_budget_exceeded_sends_nothing_to_bedrock(gw, emu):
 
 
 def test_budget_resets_after_budget_duration(gw):
-    key = gw.generate(key_alias="reset-budget", max_budget=0.0001, budget_duration="2s")["key"]
+    key = gw.generate(key_alias="reset-budget", max_budget=0.0001, budget_duration="3s")["key"]
     assert gw.chat(key).status_code == 200
     assert gw.chat(key).status_code == 400
-    time.sleep(2.5)
+    time.sleep(3.5)
     assert gw.chat(key).status_code == 200, "spend was reset after budget_duration"
     assert gw.chat(key).status_code == 400
 
 
 def test_rpm_limit(gw, emu):
+    fresh_minute()
     key = gw.generate(key_alias="rpm", rpm_limit=2)["key"]
     statuses = [gw.chat(key) for _ in range(3)]
     assert [r.status_code for r in statuses[:2]] == [200, 200]
@@ -102,6 +103,7 @@ def test_rpm_limit(gw, emu):
 
 
 def test_tpm_limit(gw):
+    fresh_minute()
     key = gw.generate(key_alias="tpm", tpm_limit=20)["key"]
     long_prompt = "tell me about the weather " * 20
     assert gw.chat(key, content=long_prompt).status_code == 200
@@ -147,6 +149,7 @@ def test_a_stream_holds_its_parallel_slot_until_it_ends(gw, emu):
 
 
 def test_team_limits_are_the_tighter_ones(gw):
+    fresh_minute()
     team = gw.new_team(team_alias="slow-team", rpm_limit=1)
     key = gw.generate(key_alias="fast-key", team_id=team["team_id"], rpm_limit=100)["key"]
     assert gw.chat(key).status_code == 200
@@ -164,15 +167,16 @@ def test_team_budget_binds_its_keys(gw):
 
 
 def test_expired_key_is_401(gw):
-    key = gw.generate(key_alias="short-lived", duration="2s")["key"]
+    key = gw.generate(key_alias="short-lived", duration="3s")["key"]
     assert gw.chat(key).status_code == 200
-    time.sleep(2.5)
+    time.sleep(3.5)
     r = gw.chat(key)
     assert r.status_code == 401
     assert "expired" in r.json()["error"]["message"].lower()
 
 
 def test_count_tokens_checks_the_model_but_spends_nothing(gw):
+    fresh_minute()
     import anthropic
 
     key = gw.generate(key_alias="counter", models=["claude"], rpm_limit=1)["key"]

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import pytest
 
-from keys_harness import KeysGateway, emulator_calls, free_port, start_emulator, start_redis, wait_for
+from keys_harness import KeysGateway, emulator_calls, free_port, fresh_minute, start_emulator, start_redis, wait_for
 from shale_harness import EmulatorControl, stop_process
 
 
@@ -45,14 +44,9 @@ def pair(emu, pg_url, redis_port):
     two.stop()
 
 
-def seconds_left_in_minute() -> float:
-    return 60 - (time.time() % 60)
-
-
 def test_rpm_limit_is_global_across_replicas(pair, emu):
     one, two = pair
-    if seconds_left_in_minute() < 10:
-        time.sleep(seconds_left_in_minute() + 0.2)
+    fresh_minute()
     key = one.generate(key_alias="shared-rpm", rpm_limit=4)["key"]
     before = emulator_calls(emu[1])
     statuses = [(one if i % 2 == 0 else two).chat(key).status_code for i in range(8)]
