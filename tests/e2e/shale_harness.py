@@ -57,13 +57,15 @@ def read_ready_line(proc: subprocess.Popen, prefix: str, timeout: float = 30.0) 
     raise RuntimeError(f"no ready line starting with {prefix!r} within {timeout}s")
 
 
-def start_process(args: list[str], prefix: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Starts a binary and returns (process, URL) from its ready line."""
+def start_process(
+    args: list[str], prefix: str, env: dict | None = None, stderr=subprocess.DEVNULL
+) -> tuple[subprocess.Popen, str]:
+    """Starts a binary and returns (process, URL) from its ready line. `stderr`: where its log goes."""
     full_env = dict(os.environ)
     full_env.setdefault("RUST_LOG", "warn")
     if env:
         full_env.update(env)
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=full_env)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, env=full_env)
     try:
         return proc, read_ready_line(proc, prefix)
     except Exception:
@@ -170,16 +172,24 @@ def deployment(model_name: str, model: str, emulator_url: str, **params) -> dict
     return {"model_name": model_name, "litellm_params": {k: v for k, v in p.items() if v is not None}}
 
 
-def start_gateway(config: dict, extra_args: list[str] | None = None) -> tuple[subprocess.Popen, str, str]:
+def start_gateway(
+    config: dict,
+    extra_args: list[str] | None = None,
+    env: dict | None = None,
+    stderr=subprocess.DEVNULL,
+    log_format: str = "json",
+) -> tuple[subprocess.Popen, str, str]:
     """Writes the config (YAML is a superset of JSON) and starts `shale` on an ephemeral port.
-    Returns (process, base URL, config path)."""
+    Returns (process, base URL, config path). `env` adds variables; `stderr` receives the log."""
     handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
     json.dump(config, handle)
     handle.close()
     proc, url = start_process(
-        [SHALE_BIN, "--config", handle.name, "--host", "127.0.0.1", "--port", "0", "--log-format", "json"]
+        [SHALE_BIN, "--config", handle.name, "--host", "127.0.0.1", "--port", "0", "--log-format", log_format]
         + (extra_args or []),
         GATEWAY_READY,
+        env=env,
+        stderr=stderr,
     )
     return proc, url, handle.name
 

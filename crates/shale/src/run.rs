@@ -16,7 +16,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Check { path }) => Ok(check(&path)),
         Some(Command::Healthcheck { url }) => runtime()?.block_on(healthcheck(&url)),
         Some(Command::Demo(args)) => {
-            logging::init(args.common.log_format, None);
+            let _logs = logging::init(args.common.log_format, None);
             runtime()?.block_on(demo::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -30,7 +30,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = match config {
                 Ok(config) => config,
                 Err(err) => {
-                    logging::init(args.common.log_format, None);
+                    let _logs = logging::init(args.common.log_format, None);
                     return Err(err);
                 }
             };
@@ -41,7 +41,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(otel) => (otel, None),
                 Err(err) => (None, Some(err)),
             };
-            logging::init(args.common.log_format, otel.as_ref());
+            let _logs = logging::init(args.common.log_format, otel.as_ref());
             if let Some(err) = otel_error {
                 tracing::warn!(%err, "OpenTelemetry traces are off");
             } else if otel.is_some() {
