@@ -254,3 +254,27 @@ def test_shale_check_reports_virtual_keys(tmp_path):
     out = subprocess.run([SHALE_BIN, "check", str(path)], capture_output=True, text=True,
                          env={**env, "DATABASE_URL": "postgresql://u:pw@db/x"})
     assert "virtual keys: active (PostgreSQL from DATABASE_URL" in out.stdout
+
+
+def test_unreachable_database_at_start_up(emu, tmp_path):
+    from keys_harness import free_port, model_list
+
+    dead = f"postgresql://shale:pw-not-logged@127.0.0.1:{free_port()}/nothing"
+    config = {"model_list": model_list(emu[0]),
+              "general_settings": {"master_key": GATEWAY_KEY, "database_url": dead}}
+    path = tmp_path / "dead-db.yaml"
+    path.write_text(json.dumps(config))
+    out = subprocess.run([SHALE_BIN, "--config", str(path), "--host", "127.0.0.1", "--port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0, "refuses to start without its database"
+    assert "allow_requests_on_db_unavailable" in out.stderr, out.stderr
+    assert "pw-not-logged" not in out.stdout + out.stderr
+
+    # Allowed to start degraded: the master key serves, virtual keys wait for the database.
+    g = KeysGateway(emu[0], dead, general={"allow_requests_on_db_unavailable": True})
+    try:
+        assert g.chat(GATEWAY_KEY).status_code == 200
+        assert g.chat("sk-" + "y" * 40).status_code == 503
+        assert g.admin("POST", "/key/generate", json={}).status_code == 503
+    finally:
+        g.stop()
