@@ -11,7 +11,7 @@ import time
 import httpx
 import psycopg
 
-from shale_harness import EMULATOR_BIN, GATEWAY_KEY, deployment, start_gateway, start_process, stop_process
+from shale_harness import GATEWAY_KEY, deployment, start_gateway, stop_process
 
 NOVA_LITE = "bedrock/us.amazon.nova-lite-v1:0"
 NOVA_PRO = "bedrock/amazon.nova-pro-v1:0"
@@ -31,10 +31,6 @@ def model_list(emu_url: str) -> list[dict]:
         deployment("claude", CLAUDE, emu_url, **PRICES),
         deployment("embed", TITAN_EMBED, emu_url, input_cost_per_token=0.0001),
     ]
-
-
-def start_emulator() -> tuple:
-    return start_process([EMULATOR_BIN, "--listen", "127.0.0.1:0"], "shale-emulator listening on ")
 
 
 class KeysGateway:

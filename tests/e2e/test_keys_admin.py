@@ -13,8 +13,8 @@ import subprocess
 import openai
 import pytest
 
-from keys_harness import KeysGateway, all_text_in_database, emulator_calls, start_emulator
-from shale_harness import GATEWAY_KEY, SHALE_BIN, EmulatorControl, stop_process
+from keys_harness import KeysGateway, all_text_in_database, emulator_calls
+from shale_harness import GATEWAY_KEY, SHALE_BIN, EmulatorControl, start_emulator, stop_process
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,19 @@ def test_without_a_database_the_admin_api_says_what_it_needs(emu):
         # The master key still serves models as before.
         assert g.chat(GATEWAY_KEY).status_code == 200
         assert g.chat("sk-some-virtual-key").status_code == 401
+    finally:
+        g.stop()
+
+
+def test_without_a_master_key_the_admin_api_stays_closed(emu, pg_url):
+    # An open gateway (no master key) must not let anyone mint keys.
+    g = KeysGateway(emu[0], pg_url, general={"master_key": None, "allow_unauthenticated": True})
+    try:
+        for method, path in [("POST", "/key/generate"), ("GET", "/key/list"), ("GET", "/spend/logs")]:
+            r = g.admin(method, path, json={} if method == "POST" else None)
+            assert r.status_code == 403, (path, r.text)
+            assert "master_key" in r.json()["error"]["message"]
+        assert g.chat("any-key").status_code == 200
     finally:
         g.stop()
 

@@ -12,8 +12,8 @@ import httpx
 import openai
 import pytest
 
-from keys_harness import KeysGateway, emulator_calls, fresh_minute, start_emulator, wait_for
-from shale_harness import EmulatorControl, stop_process
+from keys_harness import KeysGateway, emulator_calls, fresh_minute, wait_for
+from shale_harness import EmulatorControl, start_emulator, stop_process
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from keys_harness import CLAUDE, TITAN_EMBED, KeysGateway, emulator_calls, start_emulator
-from shale_harness import GATEWAY_KEY, REPO, EmulatorControl, deployment, stop_process
+from keys_harness import CLAUDE, TITAN_EMBED, KeysGateway, emulator_calls
+from shale_harness import GATEWAY_KEY, REPO, EmulatorControl, deployment, start_emulator, stop_process
 
 
 def readme_section(title: str) -> str:

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from keys_harness import KeysGateway, emulator_calls, free_port, fresh_minute, start_emulator, start_redis, wait_for
-from shale_harness import EmulatorControl, stop_process
+from keys_harness import KeysGateway, emulator_calls, free_port, fresh_minute, start_redis, wait_for
+from shale_harness import EmulatorControl, start_emulator, stop_process
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import anthropic
 import openai
 import pytest
 
-from keys_harness import KeysGateway, all_text_in_database, db_rows, start_emulator, wait_for
-from shale_harness import GATEWAY_KEY, EmulatorControl, stop_process
+from keys_harness import KeysGateway, all_text_in_database, db_rows, wait_for
+from shale_harness import GATEWAY_KEY, EmulatorControl, start_emulator, stop_process
 
 SECRET_PROMPT = "zebra-marmalade-7431 is the secret word"
 

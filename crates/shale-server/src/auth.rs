@@ -136,19 +136,27 @@ pub async fn require_master_key(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(key) = &state.master_key {
-        let headers = request.headers();
-        if let Err(err) = require_key_header(headers) {
-            return closing(err.into_response());
-        }
-        if !request_is_authorized(key, headers) {
-            return closing(
-                ApiError::Forbidden(
-                    "The admin API (/key, /team, /spend) needs the master key; virtual keys cannot call it.",
-                )
-                .into_response(),
-            );
-        }
+    // Without a master key the gateway runs open (`allow_unauthenticated`), and an open admin
+    // API would let anyone mint keys: it stays closed.
+    let Some(key) = &state.master_key else {
+        return closing(
+            ApiError::Forbidden(
+                "The admin API (/key, /team, /spend) needs general_settings.master_key (or LITELLM_MASTER_KEY) to be set.",
+            )
+            .into_response(),
+        );
+    };
+    let headers = request.headers();
+    if let Err(err) = require_key_header(headers) {
+        return closing(err.into_response());
+    }
+    if !request_is_authorized(key, headers) {
+        return closing(
+            ApiError::Forbidden(
+                "The admin API (/key, /team, /spend) needs the master key; virtual keys cannot call it.",
+            )
+            .into_response(),
+        );
     }
     next.run(request).await
 }
