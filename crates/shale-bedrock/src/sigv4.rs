@@ -117,7 +117,9 @@ struct DerivedKey {
     access_key_id: Box<str>,
     secret: Box<str>,
     day: u64,
-    key: [u8; 32],
+    /// HMAC-SHA256 keyed with the signing key (its inner and outer pads already absorbed):
+    /// cloned per request, so signing the string to sign hashes only the string.
+    mac: Hmac<Sha256>,
     /// `yyyymmdd/region/service/aws4_request`
     scope: Box<str>,
 }
@@ -277,7 +279,9 @@ impl Signer {
         sts.push_str(&key.scope);
         sts.push('\n');
         sts.push_str(&hex(&Sha256::digest(creq.as_bytes())));
-        let signature = hex(&hmac(&key.key, sts.as_bytes()));
+        let mut mac = key.mac.clone();
+        mac.update(sts.as_bytes());
+        let signature = hex(&mac.finalize().into_bytes());
 
         let signed_headers = &creq[signed_start..signed_end];
         let mut authorization = String::with_capacity(
@@ -330,7 +334,13 @@ impl Signer {
             access_key_id: akid.into(),
             secret: secret.into(),
             day,
-            key: derive_key(secret, yyyymmdd, &self.region, &self.service),
+            mac: <Hmac<Sha256> as KeyInit>::new_from_slice(&derive_key(
+                secret,
+                yyyymmdd,
+                &self.region,
+                &self.service,
+            ))
+            .expect("HMAC takes any key"),
             scope: format!("{yyyymmdd}/{}/{}/aws4_request", self.region, self.service).into(),
         });
         *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&key));
