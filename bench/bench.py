@@ -463,7 +463,7 @@ def markdown(res: dict) -> str:
         f"Run {m['date']} on commit `{m['commit']}`{' (with uncommitted changes)' if m['dirty'] else ''}; "
         f"gateway binary built {res.get('binary_built', '?')} in `{cfg.get('bin_dir', '?')}`"
         f"{' (not a release build: numbers are only comparable within this run)' if 'release' not in cfg.get('bin_dir', 'release') else ''}; "
-        "Prometheus metrics on (bench/shale.yaml).",
+        f"Prometheus metrics {'on' if cfg.get('metrics', True) else 'off (--no-metrics)'}, access log off (bench/shale.yaml).",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, Linux {m['kernel']}; "
         f"{m['rustc']}; {m['wrk']}; {m['nginx']}.",
         f"Load generator, gateway, nginx and upstream ({UPSTREAMS.get(cfg['upstream'], cfg['upstream'])}) all share this machine; "
@@ -584,6 +584,8 @@ def main() -> None:
                     help="emulator (default: the shale Bedrock emulator), static (nginx serving canned answers "
                          "from bench/static/), or a Bedrock-compatible URL")
     ap.add_argument("--no-nginx", action="store_true", help="skip the nginx comparison")
+    ap.add_argument("--no-metrics", action="store_true",
+                    help="run the gateway with Prometheus metrics off (bench/shale.yaml has them on)")
     ap.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the gateway, e.g. TOKIO_WORKER_THREADS=1 (repeatable)")
     ap.add_argument("--bin-dir", default=str(ROOT / "target" / "release"))
@@ -625,8 +627,12 @@ def main() -> None:
         env = dict(os.environ, SHALE_BENCH_UPSTREAM=upstream_url, SHALE_BENCH_KEY=key)
         env.setdefault("RUST_LOG", "info")
         env.update(kv.split("=", 1) for kv in args.gateway_env)
+        config = BENCH / "shale.yaml"
+        if args.no_metrics:
+            config = tmp / "shale-no-metrics.yaml"
+            config.write_text((BENCH / "shale.yaml").read_text().split("\nlitellm_settings:", 1)[0] + "\n")
         gateway, shale_url = start_announcing(
-            [str(bins / "shale"), "--config", str(BENCH / "shale.yaml"), "--host", "127.0.0.1",
+            [str(bins / "shale"), "--config", str(config), "--host", "127.0.0.1",
              "--port", "0", "--log-format", "json"], "shale listening on", tmp / "shale.log", env)
         bases = {"direct": upstream_url, "shale": shale_url}
         if nginx:
@@ -674,7 +680,8 @@ def main() -> None:
                "config": {"duration": args.duration, "warmup": args.warmup, "connections": args.connections,
                           "paced_delay_ms": args.paced_delay_ms, "scenarios": [s.name for s in chosen],
                           "modes": modes, "probe_requests": args.probe_requests, "upstream": args.upstream,
-                          "gateway_env": args.gateway_env, "bin_dir": str(bins)},
+                          "gateway_env": args.gateway_env, "bin_dir": str(bins),
+                          "metrics": not args.no_metrics},
                "runs": procs.runs, "ttft": ttft, "overhead": overhead, "rss_kb": rss}
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
