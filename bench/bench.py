@@ -238,6 +238,36 @@ http {{
     return proc, f"http://127.0.0.1:{port}"
 
 
+LITELLM_SCENARIOS = ("chat", "chat-stream")
+LITELLM_VENV = BENCH / ".venv-litellm"
+
+
+def start_litellm(tmp: Path, upstream_url: str, key: str) -> tuple[subprocess.Popen, str]:
+    """The LiteLLM proxy (installed by bench/litellm.sh into bench/.venv-litellm) with the same
+    SigV4 deployment as the gateway's `bench-chat`, one worker, logging off."""
+    exe = LITELLM_VENV / "bin" / "litellm"
+    if not exe.exists():
+        raise SystemExit(f"--with-litellm: {exe} is missing; run: bash bench/litellm.sh")
+    port = free_port()
+    config = tmp / "litellm.yaml"
+    config.write_text(json.dumps({
+        "model_list": [{"model_name": "bench-chat", "litellm_params": {
+            "model": "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "aws_bedrock_runtime_endpoint": upstream_url, "aws_region_name": "us-east-1",
+            "aws_access_key_id": "AKIDEXAMPLE",
+            "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}}],
+        "general_settings": {"master_key": key},
+        "litellm_settings": {"telemetry": False},
+    }))
+    env = dict(os.environ, LITELLM_LOG="ERROR", LITELLM_TELEMETRY="False", LITELLM_MODE="PRODUCTION",
+               DISABLE_SCHEMA_UPDATE="true")
+    proc = subprocess.Popen([str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+                             "--num_workers", "1"], stdout=open(tmp / "litellm.log", "wb"),
+                            stderr=subprocess.STDOUT, env=env)
+    wait_port(port, proc, "litellm", timeout=180)
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def stop(proc: subprocess.Popen | None) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -356,13 +386,14 @@ class Procs:
     shale: int
     nginx: list[int]
     upstream: list[int]
+    litellm: list[int] = field(default_factory=list)
     runs: list[dict] = field(default_factory=list)
 
 
 def measured_run(procs: Procs, scenario: Scenario, target: str, base: str, t: Target,
                  mode: str, conns: int, seconds: float, delay_ms: int) -> dict:
     watched = {"shale": [procs.shale], "nginx": procs.nginx,
-               "upstream": procs.upstream}
+               "upstream": procs.upstream, "litellm": procs.litellm}
     before = {k: cpu_ticks(v) for k, v in watched.items()}
     busy0, wrk0, t0 = machine_busy_ticks(), children_ticks(), time.monotonic()
     result = wrk(base + t.path, t, conns, seconds, delay_ms)
@@ -486,7 +517,7 @@ def markdown(res: dict) -> str:
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in res["runs"]:
         lat = r["latency_us"]
-        own = {"shale": r["cpu_us_per_request"]["shale"], "nginx": r["cpu_us_per_request"]["nginx"]}.get(r["target"])
+        own = r["cpu_us_per_request"].get(r["target"])
         lines.append(
             f"| {r['scenario']} | {r['target']} | {r['mode']} | {r['rps']:.0f} | {lat['p50']} | {lat['p90']} | "
             f"{lat['p99']} | {lat['p999']} | {lat['max']} | {r['errors']} | "
@@ -516,7 +547,8 @@ def markdown(res: dict) -> str:
     r = res["rss_kb"]
     lines += ["", "## Memory", "",
               f"shale peak RSS (VmHWM) {r['shale_peak'] / 1024:.1f} MB, at the end {r['shale_end'] / 1024:.1f} MB; "
-              f"nginx (master + workers) {r['nginx_peak'] / 1024:.1f} MB; upstream {r['upstream_peak'] / 1024:.1f} MB.",
+              f"nginx (master + workers) {r['nginx_peak'] / 1024:.1f} MB; upstream {r['upstream_peak'] / 1024:.1f} MB"
+              + (f"; LiteLLM {r['litellm_peak'] / 1024:.1f} MB." if r.get("litellm_peak") else "."),
               "", "![throughput and latency](latest.svg)", ""]
     return "\n".join(lines)
 
@@ -524,7 +556,7 @@ def markdown(res: dict) -> str:
 UPSTREAMS = {"emulator": "the shale Bedrock emulator",
              "static": "nginx serving canned Bedrock answers from bench/static/"}
 
-COLORS = {"direct": "#8c8c8c", "nginx": "#2b8a3e", "shale": "#1c5fd4"}
+COLORS = {"direct": "#8c8c8c", "nginx": "#2b8a3e", "shale": "#1c5fd4", "litellm": "#c2410c"}
 
 
 def svg(res: dict) -> str:
@@ -584,6 +616,9 @@ def main() -> None:
                     help="emulator (default: the shale Bedrock emulator), static (nginx serving canned answers "
                          "from bench/static/), or a Bedrock-compatible URL")
     ap.add_argument("--no-nginx", action="store_true", help="skip the nginx comparison")
+    ap.add_argument("--with-litellm", action="store_true",
+                    help="also run the LiteLLM proxy (bench/.venv-litellm, see bench/litellm.sh) for chat and "
+                         "chat-stream, as a peer")
     ap.add_argument("--no-metrics", action="store_true",
                     help="run the gateway with Prometheus metrics off (bench/shale.yaml has them on)")
     ap.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
@@ -610,7 +645,7 @@ def main() -> None:
     chosen = [all_scenarios[n] for n in args.scenarios.split(",") if n]
     modes = [m for m in args.modes.split(",") if m]
     tmp = Path(tempfile.mkdtemp(prefix="shale-bench-"))
-    emulator = nginx = gateway = static = None
+    emulator = nginx = gateway = static = litellm = None
     finished = False
     try:
         if args.upstream == "emulator":
@@ -639,15 +674,23 @@ def main() -> None:
             bases["nginx"] = f"http://127.0.0.1:{nginx_port}"
         upstream_pids = [emulator.pid] if emulator else family(static.pid) if static else []
         procs = Procs(gateway.pid, family(nginx.pid) if nginx else [], upstream_pids)
+        if args.with_litellm:
+            litellm, bases["litellm"] = start_litellm(tmp, upstream_url, key)
+            procs.litellm = family(litellm.pid)
         print(f"upstream {upstream_url}  gateway {shale_url}  nginx {bases.get('nginx', '-')}  logs {tmp}", flush=True)
 
-        for s in chosen:
+        def targets(s: Scenario):
             for target, base in bases.items():
-                check(base, s.shale if target == "shale" else s.direct, s.stream)
+                if target == "litellm" and s.name not in LITELLM_SCENARIOS:
+                    continue
+                yield target, base, (s.shale if target in ("shale", "litellm") else s.direct)
+
+        for s in chosen:
+            for target, base, t in targets(s):
+                check(base, t, s.stream)
         delays = {"c1": (1, 0), "c64": (args.connections, 0), "paced": (args.connections, args.paced_delay_ms)}
         for s in chosen:
-            for target, base in bases.items():
-                t = s.shale if target == "shale" else s.direct
+            for target, base, t in targets(s):
                 if args.warmup > 0:
                     wrk(base + t.path, t, args.connections, args.warmup)
                 for mode in modes:
@@ -658,8 +701,7 @@ def main() -> None:
         ttft, overhead = {}, {}
         if "chat-stream" in all_scenarios and args.probe_requests > 0:
             s = all_scenarios["chat-stream"]
-            for target, base in bases.items():
-                t = s.shale if target == "shale" else s.direct
+            for target, base, t in targets(s):
                 ttft[target] = probe(tool, base + t.path, t, args.probe_requests, 1, t.first, target == "shale")
                 print(f"  ttft {target:7} p50 {ttft[target]['ttft_us']['p50']:.0f} µs", flush=True)
             for s in chosen:
@@ -674,7 +716,8 @@ def main() -> None:
 
         rss = {"shale_peak": status_kb([gateway.pid], "VmHWM"), "shale_end": status_kb([gateway.pid], "VmRSS"),
                "nginx_peak": status_kb(procs.nginx, "VmHWM"),
-               "upstream_peak": status_kb(upstream_pids, "VmHWM")}
+               "upstream_peak": status_kb(upstream_pids, "VmHWM"),
+               "litellm_peak": status_kb(procs.litellm, "VmHWM")}
         built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime((bins / "shale").stat().st_mtime))
         res = {"machine": machine(), "load_before": load_before, "binary_built": built,
                "config": {"duration": args.duration, "warmup": args.warmup, "connections": args.connections,
@@ -692,7 +735,7 @@ def main() -> None:
         print("\n".join(f"{'PASS' if ok else 'MISS'}  {m}: {v} (goal {g})" for m, g, v, ok in verdicts(res)))
         finished = True
     finally:
-        for p in (gateway, nginx, emulator, static):
+        for p in (gateway, nginx, emulator, static, litellm):
             stop(p)
         if finished and not os.environ.get("BENCH_KEEP_LOGS"):
             shutil.rmtree(tmp, ignore_errors=True)
