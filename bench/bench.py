@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """shale benchmark driver (standard library only; started by `bench/run.sh`).
 
-Starts the Bedrock emulator (or uses --upstream), an nginx reverse proxy in front of it and the
-shale gateway, then for every scenario (non-streaming chat, streaming chat, embeddings, Bedrock
+Starts the upstream - the Bedrock emulator, or with `--upstream static` an nginx serving canned
+Bedrock answers recorded from the emulator (bench/static/: Converse JSON, a ConverseStream
+event stream, a Titan embedding), so the upstream costs almost nothing, or any URL given with
+--upstream - then an nginx reverse proxy in front of it and the shale gateway, then for every scenario (non-streaming chat, streaming chat, embeddings, Bedrock
 pass-through, chat with an API-key deployment) drives the same request shape with `wrk` against:
 
 * direct  - straight to the upstream's Bedrock endpoint (Bedrock API key, no gateway);
@@ -39,6 +41,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 BODIES = BENCH / "bodies"
+STATIC = BENCH / "static"
 CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1%3A0"
 TITAN = "amazon.titan-embed-text-v2%3A0"
 BEDROCK_KEY = "bedrock-api-key-EXAMPLE"
@@ -148,7 +151,8 @@ http {{
     uwsgi_temp_path {tmp}/nginx-uwsgi;
     scgi_temp_path {tmp}/nginx-scgi;
     client_max_body_size 64m;
-    upstream bedrock {{ server {upstream_hostport}; keepalive 256; }}
+    keepalive_requests 1000000;
+    upstream bedrock {{ server {upstream_hostport}; keepalive 256; keepalive_requests 1000000; }}
     server {{
         listen 127.0.0.1:{port} reuseport backlog=4096;
         location / {{
@@ -165,6 +169,103 @@ http {{
                             stdout=subprocess.DEVNULL, stderr=open(tmp / "nginx-stderr.log", "wb"))
     wait_port(port, proc, "nginx")
     return proc, port
+
+
+def start_static_upstream(tmp: Path) -> tuple[subprocess.Popen, str]:
+    """nginx answering Bedrock's runtime paths with the canned answers in bench/static/: Converse
+    (`return 200` with the JSON), ConverseStream (the recorded event-stream frames) and InvokeModel
+    (a Titan v2 embedding with its token-count headers). nginx refuses POST to a static file, so
+    the file answers go through `error_page 405 =200` to an internal location."""
+    port = free_port()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    converse = (STATIC / "converse.json").read_text().strip().replace("\\", "\\\\").replace("'", "\\'")
+    (tmp / "static").mkdir(exist_ok=True)
+    conf = tmp / "static" / "nginx.conf"
+    conf.write_text(f"""{user}worker_processes auto;
+daemon off;
+pid {tmp}/static/nginx.pid;
+error_log {tmp}/static/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/static/body;
+    proxy_temp_path {tmp}/static/proxy;
+    fastcgi_temp_path {tmp}/static/fastcgi;
+    uwsgi_temp_path {tmp}/static/uwsgi;
+    scgi_temp_path {tmp}/static/scgi;
+    client_max_body_size 64m;
+    keepalive_requests 1000000;
+    open_file_cache max=16 inactive=600s;
+    server_tokens off;
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        add_header x-amzn-RequestId 00000000-0000-4000-8000-000000000000 always;
+        location ~ ^/model/[^/]+/converse$ {{
+            default_type application/json;
+            return 200 '{converse}';
+        }}
+        location ~ ^/model/[^/]+/converse-stream$ {{
+            error_page 405 =200 /_static/converse-stream.bin;
+            return 405;
+        }}
+        location ~ ^/model/[^/]+/invoke$ {{
+            error_page 405 =200 /_static/titan-embed.json;
+            return 405;
+        }}
+        location = /_static/converse-stream.bin {{
+            internal;
+            root {BENCH};
+            rewrite ^ /static/converse-stream.bin break;
+            types {{ }}
+            default_type application/vnd.amazon.eventstream;
+        }}
+        location = /_static/titan-embed.json {{
+            internal;
+            root {BENCH};
+            rewrite ^ /static/titan-embed.json break;
+            types {{ }}
+            default_type application/json;
+            add_header x-amzn-bedrock-input-token-count 20;
+            add_header x-amzn-bedrock-output-token-count 0;
+        }}
+        location / {{ return 404 '{{"message":"no canned answer for this path"}}'; }}
+    }}
+}}
+""")
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp / "static")],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp / "static" / "stderr.log", "wb"))
+    wait_port(port, proc, "static upstream (nginx)")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+LITELLM_SCENARIOS = ("chat", "chat-stream")
+LITELLM_VENV = BENCH / ".venv-litellm"
+
+
+def start_litellm(tmp: Path, upstream_url: str, key: str) -> tuple[subprocess.Popen, str]:
+    """The LiteLLM proxy (installed by bench/litellm.sh into bench/.venv-litellm) with the same
+    SigV4 deployment as the gateway's `bench-chat`, one worker, logging off."""
+    exe = LITELLM_VENV / "bin" / "litellm"
+    if not exe.exists():
+        raise SystemExit(f"--with-litellm: {exe} is missing; run: bash bench/litellm.sh")
+    port = free_port()
+    config = tmp / "litellm.yaml"
+    config.write_text(json.dumps({
+        "model_list": [{"model_name": "bench-chat", "litellm_params": {
+            "model": "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "aws_bedrock_runtime_endpoint": upstream_url, "aws_region_name": "us-east-1",
+            "aws_access_key_id": "AKIDEXAMPLE",
+            "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}}],
+        "general_settings": {"master_key": key},
+        "litellm_settings": {"telemetry": False},
+    }))
+    env = dict(os.environ, LITELLM_LOG="ERROR", LITELLM_TELEMETRY="False", LITELLM_MODE="PRODUCTION",
+               DISABLE_SCHEMA_UPDATE="true")
+    proc = subprocess.Popen([str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+                             "--num_workers", "1"], stdout=open(tmp / "litellm.log", "wb"),
+                            stderr=subprocess.STDOUT, env=env)
+    wait_port(port, proc, "litellm", timeout=180)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def stop(proc: subprocess.Popen | None) -> None:
@@ -284,14 +385,15 @@ def probe(tool: Path, url: str, t: Target, requests: int, conns: int, first: str
 class Procs:
     shale: int
     nginx: list[int]
-    upstream: int | None
+    upstream: list[int]
+    litellm: list[int] = field(default_factory=list)
     runs: list[dict] = field(default_factory=list)
 
 
 def measured_run(procs: Procs, scenario: Scenario, target: str, base: str, t: Target,
                  mode: str, conns: int, seconds: float, delay_ms: int) -> dict:
     watched = {"shale": [procs.shale], "nginx": procs.nginx,
-               "upstream": [procs.upstream] if procs.upstream else []}
+               "upstream": procs.upstream, "litellm": procs.litellm}
     before = {k: cpu_ticks(v) for k, v in watched.items()}
     busy0, wrk0, t0 = machine_busy_ticks(), children_ticks(), time.monotonic()
     result = wrk(base + t.path, t, conns, seconds, delay_ms)
@@ -375,6 +477,11 @@ def verdicts(res: dict) -> list[tuple[str, str, str, bool | None]]:
         added = ttft["shale"]["ttft_us"]["p50"] - ttft["direct"]["ttft_us"]["p50"]
         add("streaming: added time to first token (p50, 1 connection)", "≤ 100 µs",
             f"{added:.0f} µs", added <= 100)
+    sh, ng = find(runs, "chat", "shale", "c64"), find(runs, "chat", "nginx", "c64")
+    if sh and ng and ng["cpu_us_per_request"]["nginx"] > 0:
+        a, b = sh["cpu_us_per_request"]["shale"], ng["cpu_us_per_request"]["nginx"]
+        add("chat: gateway CPU per request vs nginx's, 64 connections", "≤ 1.5 × nginx",
+            f"{a:.0f} vs {b:.0f} µs = {a / b:.2f} ×", a / b <= 1.5)
     rss = res["rss_kb"]["shale_peak"] / 1024
     add("shale peak RSS over the whole run", "< 50 MB", f"{rss:.1f} MB", rss < 50)
     return out
@@ -385,17 +492,19 @@ def markdown(res: dict) -> str:
     lines = [
         "# shale benchmark results", "",
         f"Run {m['date']} on commit `{m['commit']}`{' (with uncommitted changes)' if m['dirty'] else ''}; "
-        f"gateway binary built {res.get('binary_built', '?')}.",
+        f"gateway binary built {res.get('binary_built', '?')} in `{cfg.get('bin_dir', '?')}`"
+        f"{' (not a release build: numbers are only comparable within this run)' if 'release' not in cfg.get('bin_dir', 'release') else ''}; "
+        f"Prometheus metrics {'on' if cfg.get('metrics', True) else 'off (--no-metrics)'}, access log off (bench/shale.yaml).",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, Linux {m['kernel']}; "
         f"{m['rustc']}; {m['wrk']}; {m['nginx']}.",
-        "Load generator, gateway, nginx and upstream (the shale Bedrock emulator) all share this machine; "
+        f"Load generator, gateway, nginx and upstream ({UPSTREAMS.get(cfg['upstream'], cfg['upstream'])}) all share this machine; "
         f"load average before the run {' '.join(res['load_before'])}, after {' '.join(m['loadavg'])} "
         "(the benchmark itself raises it; see `other CPU %` for outside work).",
         f"wrk runs last {cfg['duration']} s each (after a {cfg['warmup']} s warm-up at 64 connections); "
         f"`paced` = 64 connections each waiting {cfg['paced_delay_ms']} ms ± 50 % between requests.",
         "Latencies are wrk's, in microseconds, full response (whole stream for streaming).",
         "CPU µs/req is the gateway's (shale rows) or nginx's (nginx rows) user+system CPU per request; "
-        "`upstream` is the emulator's. `other CPU %` = machine CPU used during the run by processes outside "
+        "`upstream` is the upstream's. `other CPU %` = machine CPU used during the run by processes outside "
         "the benchmark (compilers of other users, …), as a share of all cores: rows with a high value were "
         "disturbed.", "",
         "## Targets", "",
@@ -408,7 +517,7 @@ def markdown(res: dict) -> str:
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in res["runs"]:
         lat = r["latency_us"]
-        own = {"shale": r["cpu_us_per_request"]["shale"], "nginx": r["cpu_us_per_request"]["nginx"]}.get(r["target"])
+        own = r["cpu_us_per_request"].get(r["target"])
         lines.append(
             f"| {r['scenario']} | {r['target']} | {r['mode']} | {r['rps']:.0f} | {lat['p50']} | {lat['p90']} | "
             f"{lat['p99']} | {lat['p999']} | {lat['max']} | {r['errors']} | "
@@ -438,12 +547,16 @@ def markdown(res: dict) -> str:
     r = res["rss_kb"]
     lines += ["", "## Memory", "",
               f"shale peak RSS (VmHWM) {r['shale_peak'] / 1024:.1f} MB, at the end {r['shale_end'] / 1024:.1f} MB; "
-              f"nginx (master + workers) {r['nginx_peak'] / 1024:.1f} MB; upstream emulator {r['upstream_peak'] / 1024:.1f} MB.",
+              f"nginx (master + workers) {r['nginx_peak'] / 1024:.1f} MB; upstream {r['upstream_peak'] / 1024:.1f} MB"
+              + (f"; LiteLLM {r['litellm_peak'] / 1024:.1f} MB." if r.get("litellm_peak") else "."),
               "", "![throughput and latency](latest.svg)", ""]
     return "\n".join(lines)
 
 
-COLORS = {"direct": "#8c8c8c", "nginx": "#2b8a3e", "shale": "#1c5fd4"}
+UPSTREAMS = {"emulator": "the shale Bedrock emulator",
+             "static": "nginx serving canned Bedrock answers from bench/static/"}
+
+COLORS = {"direct": "#8c8c8c", "nginx": "#2b8a3e", "shale": "#1c5fd4", "litellm": "#c2410c"}
 
 
 def svg(res: dict) -> str:
@@ -499,8 +612,15 @@ def main() -> None:
     ap.add_argument("--scenarios", default="chat,chat-stream,embeddings,passthrough,chat-key")
     ap.add_argument("--modes", default="c1,c64,paced")
     ap.add_argument("--probe-requests", type=int, default=1000, help="requests per shale-bench probe (default 1000)")
-    ap.add_argument("--upstream", help="Bedrock-compatible URL to use instead of starting the emulator")
+    ap.add_argument("--upstream", default="emulator",
+                    help="emulator (default: the shale Bedrock emulator), static (nginx serving canned answers "
+                         "from bench/static/), or a Bedrock-compatible URL")
     ap.add_argument("--no-nginx", action="store_true", help="skip the nginx comparison")
+    ap.add_argument("--with-litellm", action="store_true",
+                    help="also run the LiteLLM proxy (bench/.venv-litellm, see bench/litellm.sh) for chat and "
+                         "chat-stream, as a peer")
+    ap.add_argument("--no-metrics", action="store_true",
+                    help="run the gateway with Prometheus metrics off (bench/shale.yaml has them on)")
     ap.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the gateway, e.g. TOKIO_WORKER_THREADS=1 (repeatable)")
     ap.add_argument("--bin-dir", default=str(ROOT / "target" / "release"))
@@ -508,12 +628,14 @@ def main() -> None:
     args = ap.parse_args()
 
     bins = Path(args.bin_dir)
-    for b in ("shale", "shale-bench") + (() if args.upstream else ("shale-emulator",)):
+    for b in ("shale", "shale-bench") + (("shale-emulator",) if args.upstream == "emulator" else ()):
         if not (bins / b).exists():
             raise SystemExit(f"missing {bins / b}; build with: cargo build --release -p shale -p shale-emulator -p shale-bench")
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found (apt-get install wrk)")
     use_nginx = not args.no_nginx and shutil.which("nginx") is not None
+    if args.upstream == "static" and not shutil.which("nginx"):
+        raise SystemExit("--upstream static needs nginx (apt-get install nginx-light)")
     if not args.no_nginx and not use_nginx:
         print("nginx not found: skipping the nginx comparison (apt-get install nginx)", file=sys.stderr)
 
@@ -523,37 +645,52 @@ def main() -> None:
     chosen = [all_scenarios[n] for n in args.scenarios.split(",") if n]
     modes = [m for m in args.modes.split(",") if m]
     tmp = Path(tempfile.mkdtemp(prefix="shale-bench-"))
-    emulator = nginx = gateway = None
+    emulator = nginx = gateway = static = litellm = None
     finished = False
     try:
-        if args.upstream:
-            upstream_url = args.upstream.rstrip("/")
-        else:
+        if args.upstream == "emulator":
             emulator, upstream_url = start_announcing(
                 [str(bins / "shale-emulator"), "--listen", "127.0.0.1:0"], "shale-emulator listening on",
                 tmp / "emulator.log")
+        elif args.upstream == "static":
+            static, upstream_url = start_static_upstream(tmp)
+        else:
+            upstream_url = args.upstream.rstrip("/")
         hostport = upstream_url.split("://", 1)[1].split("/", 1)[0]
         if use_nginx:
             nginx, nginx_port = start_nginx(tmp, hostport)
         env = dict(os.environ, SHALE_BENCH_UPSTREAM=upstream_url, SHALE_BENCH_KEY=key)
         env.setdefault("RUST_LOG", "info")
         env.update(kv.split("=", 1) for kv in args.gateway_env)
+        config = BENCH / "shale.yaml"
+        if args.no_metrics:
+            config = tmp / "shale-no-metrics.yaml"
+            config.write_text((BENCH / "shale.yaml").read_text().split("\nlitellm_settings:", 1)[0] + "\n")
         gateway, shale_url = start_announcing(
-            [str(bins / "shale"), "--config", str(BENCH / "shale.yaml"), "--host", "127.0.0.1",
+            [str(bins / "shale"), "--config", str(config), "--host", "127.0.0.1",
              "--port", "0", "--log-format", "json"], "shale listening on", tmp / "shale.log", env)
         bases = {"direct": upstream_url, "shale": shale_url}
         if nginx:
             bases["nginx"] = f"http://127.0.0.1:{nginx_port}"
-        procs = Procs(gateway.pid, family(nginx.pid) if nginx else [], emulator.pid if emulator else None)
+        upstream_pids = [emulator.pid] if emulator else family(static.pid) if static else []
+        procs = Procs(gateway.pid, family(nginx.pid) if nginx else [], upstream_pids)
+        if args.with_litellm:
+            litellm, bases["litellm"] = start_litellm(tmp, upstream_url, key)
+            procs.litellm = family(litellm.pid)
         print(f"upstream {upstream_url}  gateway {shale_url}  nginx {bases.get('nginx', '-')}  logs {tmp}", flush=True)
 
-        for s in chosen:
+        def targets(s: Scenario):
             for target, base in bases.items():
-                check(base, s.shale if target == "shale" else s.direct, s.stream)
+                if target == "litellm" and s.name not in LITELLM_SCENARIOS:
+                    continue
+                yield target, base, (s.shale if target in ("shale", "litellm") else s.direct)
+
+        for s in chosen:
+            for target, base, t in targets(s):
+                check(base, t, s.stream)
         delays = {"c1": (1, 0), "c64": (args.connections, 0), "paced": (args.connections, args.paced_delay_ms)}
         for s in chosen:
-            for target, base in bases.items():
-                t = s.shale if target == "shale" else s.direct
+            for target, base, t in targets(s):
                 if args.warmup > 0:
                     wrk(base + t.path, t, args.connections, args.warmup)
                 for mode in modes:
@@ -564,8 +701,7 @@ def main() -> None:
         ttft, overhead = {}, {}
         if "chat-stream" in all_scenarios and args.probe_requests > 0:
             s = all_scenarios["chat-stream"]
-            for target, base in bases.items():
-                t = s.shale if target == "shale" else s.direct
+            for target, base, t in targets(s):
                 ttft[target] = probe(tool, base + t.path, t, args.probe_requests, 1, t.first, target == "shale")
                 print(f"  ttft {target:7} p50 {ttft[target]['ttft_us']['p50']:.0f} µs", flush=True)
             for s in chosen:
@@ -580,13 +716,15 @@ def main() -> None:
 
         rss = {"shale_peak": status_kb([gateway.pid], "VmHWM"), "shale_end": status_kb([gateway.pid], "VmRSS"),
                "nginx_peak": status_kb(procs.nginx, "VmHWM"),
-               "upstream_peak": status_kb([emulator.pid], "VmHWM") if emulator else 0}
+               "upstream_peak": status_kb(upstream_pids, "VmHWM"),
+               "litellm_peak": status_kb(procs.litellm, "VmHWM")}
         built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime((bins / "shale").stat().st_mtime))
         res = {"machine": machine(), "load_before": load_before, "binary_built": built,
                "config": {"duration": args.duration, "warmup": args.warmup, "connections": args.connections,
                           "paced_delay_ms": args.paced_delay_ms, "scenarios": [s.name for s in chosen],
-                          "modes": modes, "probe_requests": args.probe_requests, "upstream": args.upstream or "emulator",
-                          "gateway_env": args.gateway_env},
+                          "modes": modes, "probe_requests": args.probe_requests, "upstream": args.upstream,
+                          "gateway_env": args.gateway_env, "bin_dir": str(bins),
+                          "metrics": not args.no_metrics},
                "runs": procs.runs, "ttft": ttft, "overhead": overhead, "rss_kb": rss}
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -597,7 +735,7 @@ def main() -> None:
         print("\n".join(f"{'PASS' if ok else 'MISS'}  {m}: {v} (goal {g})" for m, g, v, ok in verdicts(res)))
         finished = True
     finally:
-        for p in (gateway, nginx, emulator):
+        for p in (gateway, nginx, emulator, static, litellm):
             stop(p)
         if finished and not os.environ.get("BENCH_KEEP_LOGS"):
             shutil.rmtree(tmp, ignore_errors=True)

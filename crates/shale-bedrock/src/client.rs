@@ -16,9 +16,9 @@ use crate::credentials::DefaultChains;
 use crate::error::{classify_response, request_id, BedrockError};
 use crate::eventstream::{decode_stream, error_chain, EventStream, StreamContext};
 use crate::retry::{parse_retry_after, RetryPolicy};
-use crate::sign::{sign_request, SIGNING_NAME};
+use crate::sign::sign_request;
 use crate::spec::ClientOptions;
-use crate::target::Target;
+use crate::target::{Endpoint, Target};
 
 /// A bedrock-runtime model operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -217,8 +217,14 @@ impl BedrockClient {
             )));
         }
         let headers = request_headers(extra_headers, true);
-        self.send_buffered(target, target.url(op), &headers, body, AuthMode::Target)
-            .await
+        self.send_buffered(
+            target,
+            target.endpoint(op),
+            &headers,
+            body,
+            AuthMode::Target,
+        )
+        .await
     }
 
     /// Streaming runtime call (`converse-stream` / `invoke-with-response-stream`): retried only
@@ -237,8 +243,8 @@ impl BedrockClient {
             )));
         }
         let headers = request_headers(extra_headers, false);
-        let url = target.url(op);
-        self.with_retries(target, url, |_| async {
+        let url = target.endpoint(op);
+        self.with_retries(target, &url.url, |_| async {
             let response = self
                 .response_head(
                     target,
@@ -279,7 +285,7 @@ impl BedrockClient {
         let headers = request_headers(&HeaderMap::new(), true);
         self.send_buffered(
             target,
-            target.rerank_url(),
+            &target.0.rerank_url,
             &headers,
             body,
             AuthMode::SigV4Only("rerank"),
@@ -309,18 +315,20 @@ impl BedrockClient {
             Service::Runtime => target.runtime_endpoint(),
             Service::AgentRuntime => target.agent_runtime_endpoint(),
         };
-        let url = Url::parse(&format!("{base}{path_and_query}")).map_err(|e| {
-            BedrockError::Config(format!("invalid pass-through path {path_and_query:?}: {e}"))
-        })?;
+        let url = Url::parse(&format!("{base}{path_and_query}"))
+            .map(Endpoint::new)
+            .map_err(|e| {
+                BedrockError::Config(format!("invalid pass-through path {path_and_query:?}: {e}"))
+            })?;
         let forwarded = request_headers(headers, false);
-        let streaming = url.path().ends_with("-stream");
+        let streaming = url.url.path().ends_with("-stream");
         let timeout = if streaming {
             target.0.stream_timeout
         } else {
             target.0.timeout
         };
         let max_retries = target.0.retry.max_retries;
-        self.with_retries(target, &url, |retry| {
+        self.with_retries(target, &url.url, |retry| {
             let (method, url, forwarded, body) = (method.clone(), &url, &forwarded, body.clone());
             async move {
                 let response = self
@@ -352,14 +360,14 @@ impl BedrockClient {
     async fn send_buffered(
         &self,
         target: &Target,
-        url: &Url,
+        url: &Endpoint,
         headers: &HeaderMap,
         body: Bytes,
         auth: AuthMode,
     ) -> Result<BedrockResponse, BedrockError> {
         let timeout = target.0.timeout;
         let started = Instant::now();
-        self.with_retries(target, url, |_| async {
+        self.with_retries(target, &url.url, |_| async {
             let before_attempt = started.elapsed();
             let attempt = async {
                 let request = self
@@ -471,7 +479,7 @@ impl BedrockClient {
         &self,
         target: &Target,
         method: Method,
-        url: &Url,
+        url: &Endpoint,
         headers: &HeaderMap,
         body: Bytes,
         auth: AuthMode,
@@ -497,12 +505,12 @@ impl BedrockClient {
         &self,
         target: &Target,
         method: Method,
-        url: &Url,
+        url: &Endpoint,
         headers: &HeaderMap,
         body: Bytes,
         auth: AuthMode,
     ) -> Result<reqwest::Request, BedrockError> {
-        let mut request = reqwest::Request::new(method, url.clone());
+        let mut request = reqwest::Request::new(method, url.url.clone());
         *request.headers_mut() = headers.clone();
         *request.body_mut() = Some(reqwest::Body::from(body));
         let use_bearer = matches!(auth, AuthMode::Target)
@@ -530,9 +538,9 @@ impl BedrockClient {
         };
         sign_request(
             &mut request,
+            &target.0.signer,
+            &url.canonical,
             &credentials,
-            target.region(),
-            SIGNING_NAME,
             SystemTime::now(),
         )?;
         Ok(request)

@@ -2,7 +2,8 @@
 //!
 //! It owns per-deployment client state ([`Target`], resolved once at config load), credentials
 //! (bearer keys, STS AssumeRole / web identity, profiles, static keys, the default chain, with a
-//! single-flight refreshing cache), SigV4 signing (`aws-sigv4`), event-stream decoding
+//! single-flight refreshing cache), SigV4 signing (its own signer with a cached signing key, `sigv4.rs`,
+//! checked against `aws-sigv4` in tests), event-stream decoding
 //! (`aws-smithy-eventstream`), error classification and the OpenAI status mapping, and retries.
 //! It does no translation of request or response bodies and knows nothing of the config format.
 //!
@@ -51,6 +52,7 @@ pub mod idle;
 pub mod resolve;
 pub mod retry;
 pub mod sign;
+pub mod sigv4;
 pub mod spec;
 pub mod target;
 

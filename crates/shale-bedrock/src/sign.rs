@@ -1,68 +1,54 @@
-//! SigV4 signing of an outgoing `reqwest::Request` with `aws-sigv4` (service `bedrock`,
-//! double-encoded canonical path, payload hash of the body, no `x-amz-content-sha256`).
+//! Signs an outgoing `reqwest::Request` with the target's [`Signer`] (service `bedrock`,
+//! double-encoded canonical path, payload hash of the body, no `x-amz-content-sha256`): adds
+//! `x-amz-date`, `authorization` and, for temporary credentials, `x-amz-security-token`.
+//! The signing itself lives in `sigv4.rs`; this file only moves headers in and out of reqwest.
 
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
-use http::{HeaderName, HeaderValue};
+use http::header::{HeaderName, AUTHORIZATION};
 
 use crate::error::BedrockError;
+use crate::sigv4::{CanonicalUrl, SignableParts, Signer};
 
 /// SigV4 signing name of bedrock-runtime and bedrock-agent-runtime.
 pub const SIGNING_NAME: &str = "bedrock";
 
-/// Adds `x-amz-date`, `authorization` and (temporary credentials) `x-amz-security-token` to
-/// `request`, signing its method, URL, current headers and body.
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+
+/// Adds the signature headers to `request`, signing its method, `url` (the canonical form of
+/// the request's URL), current headers and body.
 pub fn sign_request(
     request: &mut reqwest::Request,
+    signer: &Signer,
+    url: &CanonicalUrl,
     credentials: &Credentials,
-    region: &str,
-    service: &str,
     time: SystemTime,
 ) -> Result<(), BedrockError> {
-    let identity: Identity = credentials.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| BedrockError::Signing(e.to_string()))?
-        .into();
-    let mut headers = Vec::with_capacity(request.headers().len());
-    for (name, value) in request.headers() {
-        let value = value
-            .to_str()
-            .map_err(|_| BedrockError::Signing(format!("header {name} is not visible ASCII")))?;
-        headers.push((name.as_str(), value));
-    }
     let body = request
         .body()
         .and_then(reqwest::Body::as_bytes)
-        .map(SignableBody::Bytes)
-        .unwrap_or(SignableBody::Bytes(&[]));
-    let signable = SignableRequest::new(
-        request.method().as_str(),
-        request.url().as_str(),
-        headers.into_iter(),
-        body,
-    )
-    .map_err(|e| BedrockError::Signing(e.to_string()))?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| BedrockError::Signing(e.to_string()))?
-        .into_parts();
-    let (new_headers, _params) = instructions.into_parts();
-    for header in new_headers {
-        let mut value = HeaderValue::from_str(header.value())
-            .map_err(|e| BedrockError::Signing(e.to_string()))?;
-        value.set_sensitive(header.sensitive() || header.name() == "authorization");
-        request
-            .headers_mut()
-            .insert(HeaderName::from_static(header.name()), value);
+        .unwrap_or(&[]);
+    let signed = signer.sign(
+        credentials,
+        time,
+        SignableParts {
+            method: request.method().as_str(),
+            url,
+            headers: request.headers(),
+            body,
+        },
+    )?;
+    let headers = request.headers_mut();
+    headers.insert(X_AMZ_DATE, signed.date);
+    headers.insert(AUTHORIZATION, signed.authorization);
+    if let Some(token) = signed.security_token {
+        headers.insert(X_AMZ_SECURITY_TOKEN, token);
+    }
+    if let Some(hash) = signed.content_sha256 {
+        headers.insert(X_AMZ_CONTENT_SHA256, hash);
     }
     Ok(())
 }
@@ -71,6 +57,12 @@ pub fn sign_request(
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    fn sign(req: &mut reqwest::Request, creds: &Credentials, time: std::time::SystemTime) {
+        let url = CanonicalUrl::from_url(req.url());
+        let signer = Signer::new("us-east-1", SIGNING_NAME);
+        sign_request(req, &signer, &url, creds, time).unwrap();
+    }
 
     fn request(url: &str, body: &'static [u8]) -> reqwest::Request {
         reqwest::Client::new()
@@ -114,7 +106,7 @@ mod tests {
             "test",
         );
         let time = UNIX_EPOCH + Duration::from_secs(TIME_SECS);
-        sign_request(&mut req, &creds, "us-east-1", SIGNING_NAME, time).unwrap();
+        sign(&mut req, &creds, time);
         assert_eq!(req.headers()["x-amz-date"], "20240501T120000Z");
         assert_eq!(req.headers()["authorization"], EXPECTED_STATIC);
         assert!(req.headers().get("x-amz-security-token").is_none());
@@ -132,7 +124,7 @@ mod tests {
             "test",
         );
         let time = UNIX_EPOCH + Duration::from_secs(TIME_SECS);
-        sign_request(&mut req, &creds, "us-east-1", SIGNING_NAME, time).unwrap();
+        sign(&mut req, &creds, time);
         assert_eq!(
             req.headers()["x-amz-security-token"],
             "session-token-EXAMPLE"

@@ -1,5 +1,6 @@
 //! Per-deployment Bedrock targets, resolved once at config load: region, endpoints, the
-//! precomputed operation URLs and the credential cache ([`Target`], [`BedrockClient::target`]).
+//! precomputed operation URLs (with their SigV4 canonical form), the signer with its cached
+//! signing key, and the credential cache ([`Target`], [`BedrockClient::target`]).
 //!
 //! Must not: send requests to Bedrock (that is `client.rs`); credentials are only *built* here,
 //! fetched on first use.
@@ -18,7 +19,23 @@ use crate::credentials::{self, AuthChoice, BuildContext, CredentialCache, SigV4C
 use crate::error::BedrockError;
 use crate::resolve;
 use crate::retry::RetryPolicy;
+use crate::sign::SIGNING_NAME;
+use crate::sigv4::{CanonicalUrl, Signer};
 use crate::spec::TargetSpec;
+
+/// A URL the client sends to, with its SigV4 canonical form computed once.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    pub(crate) url: Url,
+    pub(crate) canonical: CanonicalUrl,
+}
+
+impl Endpoint {
+    pub(crate) fn new(url: Url) -> Self {
+        let canonical = CanonicalUrl::from_url(&url);
+        Self { url, canonical }
+    }
+}
 
 /// One deployment, resolved: region, endpoints, precomputed URLs and its credential cache.
 /// Cheap to clone.
@@ -31,9 +48,10 @@ pub(crate) struct TargetInner {
     pub(crate) region: String,
     pub(crate) runtime_endpoint: String,
     pub(crate) agent_runtime_endpoint: String,
-    pub(crate) op_urls: [Url; 5],
-    pub(crate) rerank_url: Url,
-    pub(crate) converse_like_url: Option<Url>,
+    pub(crate) op_urls: [Endpoint; 5],
+    pub(crate) rerank_url: Endpoint,
+    pub(crate) converse_like_url: Option<Endpoint>,
+    pub(crate) signer: Signer,
     pub(crate) bearer: Option<HeaderValue>,
     pub(crate) sigv4: Arc<CredentialCache>,
     /// False when the SigV4 source is only the default-chain fallback of a bearer deployment.
@@ -78,6 +96,9 @@ impl Target {
     }
     /// The URL `call` / `call_stream` POST to for `op`.
     pub fn url(&self, op: Operation) -> &Url {
+        &self.endpoint(op).url
+    }
+    pub(crate) fn endpoint(&self, op: Operation) -> &Endpoint {
         self.0
             .converse_like_url
             .as_ref()
@@ -85,7 +106,7 @@ impl Target {
     }
     /// The rerank URL (`{agent-runtime endpoint}/rerank`).
     pub fn rerank_url(&self) -> &Url {
-        &self.0.rerank_url
+        &self.0.rerank_url.url
     }
     /// True when runtime calls send `Authorization: Bearer` rather than SigV4.
     pub fn uses_bearer(&self) -> bool {
@@ -160,7 +181,9 @@ impl BedrockClient {
             .map_err(|e| config_err(e.to_string()))?;
         let encoded = resolve::encode_model_id(spec.model_id.trim());
         let parse = |url: String| {
-            Url::parse(&url).map_err(|e| config_err(format!("invalid URL {url}: {e}")))
+            Url::parse(&url)
+                .map(Endpoint::new)
+                .map_err(|e| config_err(format!("invalid URL {url}: {e}")))
         };
         let op_urls = [
             parse(format!("{runtime}/model/{encoded}/converse"))?,
@@ -240,6 +263,7 @@ impl BedrockClient {
             .or(options.stream_timeout)
             .or(spec.timeout)
             .unwrap_or(options.timeout);
+        let signer = Signer::new(&region, SIGNING_NAME);
         let target = Target(Arc::new(TargetInner {
             deployment: Arc::from(spec.deployment.as_str()),
             model_id: spec.model_id.trim().to_owned(),
@@ -249,6 +273,7 @@ impl BedrockClient {
             op_urls,
             rerank_url,
             converse_like_url,
+            signer,
             bearer,
             sigv4,
             sigv4_explicit,
