@@ -9,20 +9,13 @@ use std::time::{Duration, SystemTime};
 use support::*;
 
 fn event(request_id: &str, spend: f64) -> SpendEvent {
-    let start = SystemTime::now() - Duration::from_millis(200);
     SpendEvent {
-        request_id: request_id.into(),
         requested_model: "claude".into(),
         deployment_id: "claude-us-east-1".into(),
-        call_type: "chat_completions",
-        input_tokens: 10,
-        output_tokens: 5,
         cache_read_tokens: 2,
         cache_write_tokens: 1,
-        spend,
-        start,
-        end: SystemTime::now(),
-        status: 200,
+        start: SystemTime::now() - Duration::from_millis(200),
+        ..spend_event(request_id, spend, 10, 5)
     }
 }
 

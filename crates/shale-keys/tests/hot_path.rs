@@ -6,37 +6,8 @@
 mod support;
 
 use shale_keys::*;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use support::*;
-
-fn event(request_id: &str, spend: f64, input: u64, output: u64) -> SpendEvent {
-    SpendEvent {
-        request_id: request_id.into(),
-        requested_model: "m".into(),
-        deployment_id: "m-1".into(),
-        call_type: "chat_completions",
-        input_tokens: input,
-        output_tokens: output,
-        cache_read_tokens: 0,
-        cache_write_tokens: 0,
-        spend,
-        start: SystemTime::now(),
-        end: SystemTime::now(),
-        status: 200,
-    }
-}
-
-/// Waits out the last seconds of a minute so rpm/tpm windows do not roll over mid-test.
-async fn away_from_minute_edge() {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if secs >= 50 {
-        tokio::time::sleep(Duration::from_secs(61 - secs)).await;
-    }
-}
 
 #[tokio::test]
 async fn model_scope_and_expiry() {
@@ -102,9 +73,9 @@ async fn key_and_team_budgets_and_reset() {
         .unwrap();
     let p = svc.authenticate(&k.key).await.unwrap();
     let adm = svc.admit(&p, "m", 1).await.unwrap();
-    svc.settle(adm, event("r1", 0.6, 1, 1));
+    svc.settle(adm, spend_event("r1", 0.6, 1, 1));
     let adm = svc.admit(&p, "m", 1).await.unwrap();
-    svc.settle(adm, event("r2", 0.6, 1, 1));
+    svc.settle(adm, spend_event("r2", 0.6, 1, 1));
     match svc.admit(&p, "m", 1).await {
         Err(KeyError::BudgetExceeded {
             scope: Scope::Key,
@@ -124,7 +95,7 @@ async fn key_and_team_budgets_and_reset() {
     tokio::time::sleep(Duration::from_millis(5200)).await;
     let p = svc.authenticate(&k.key).await.unwrap();
     let adm = svc.admit(&p, "m", 1).await.expect("budget was reset");
-    svc.settle(adm, event("r3", 0.1, 1, 1));
+    svc.settle(adm, spend_event("r3", 0.1, 1, 1));
     svc.flush().await;
     let after = svc.key_info(&k.key).await.unwrap().info;
     assert!((after.spend - 0.1).abs() < 1e-9, "{}", after.spend);
@@ -148,7 +119,7 @@ async fn key_and_team_budgets_and_reset() {
     let p1 = svc.authenticate(&k1.key).await.unwrap();
     let p2 = svc.authenticate(&k2.key).await.unwrap();
     let adm = svc.admit(&p1, "m", 1).await.unwrap();
-    svc.settle(adm, event("t1", 0.7, 1, 1));
+    svc.settle(adm, spend_event("t1", 0.7, 1, 1));
     assert!(matches!(
         svc.admit(&p2, "m", 1).await,
         Err(KeyError::BudgetExceeded {
@@ -213,7 +184,7 @@ async fn rpm_tpm_and_parallel_limits_tighter_wins() {
         .unwrap();
     let p = svc.authenticate(&k.key).await.unwrap();
     let adm = svc.admit(&p, "m", 10).await.unwrap();
-    svc.settle(adm, event("t", 0.0, 120, 30));
+    svc.settle(adm, spend_event("t", 0.0, 120, 30));
     assert!(matches!(
         svc.admit(&p, "m", 1).await,
         Err(KeyError::RateLimited {
@@ -241,7 +212,7 @@ async fn rpm_tpm_and_parallel_limits_tighter_wins() {
             ..
         })
     ));
-    svc.settle(first, event("p1", 0.0, 1, 1));
+    svc.settle(first, spend_event("p1", 0.0, 1, 1));
     let second = svc.admit(&p, "m", 1).await.unwrap();
     drop(second);
     assert!(svc.admit(&p, "m", 1).await.is_ok());
@@ -262,7 +233,7 @@ async fn keys_and_spend_survive_a_restart() {
             .unwrap();
         let p = svc.authenticate(&k.key).await.unwrap();
         let adm = svc.admit(&p, "m", 1).await.unwrap();
-        svc.settle(adm, event("before-restart", 0.4, 3, 4));
+        svc.settle(adm, spend_event("before-restart", 0.4, 3, 4));
         svc.flush().await;
         k.key
     };
@@ -271,7 +242,7 @@ async fn keys_and_spend_survive_a_restart() {
     assert_eq!(p.key_alias.as_deref(), Some("persist"));
     assert!((svc.key_info(&key).await.unwrap().info.spend - 0.4).abs() < 1e-9);
     let adm = svc.admit(&p, "m", 1).await.unwrap();
-    svc.settle(adm, event("after-restart", 0.7, 1, 1));
+    svc.settle(adm, spend_event("after-restart", 0.7, 1, 1));
     // The restarted service counts the spend from before: 1.1 >= 1.0.
     assert!(matches!(
         svc.admit(&p, "m", 1).await,
@@ -314,7 +285,7 @@ async fn postgres_down_mid_run() {
     );
     for i in 0..3 {
         let adm = svc.admit(&p2, "m", 1).await.unwrap();
-        svc.settle(adm, event(&format!("down-{i}"), 0.1, 1, 1));
+        svc.settle(adm, spend_event(&format!("down-{i}"), 0.1, 1, 1));
     }
     svc.flush().await;
     assert_eq!(svc.buffered_spend_rows(), 3, "kept for later");
@@ -357,7 +328,7 @@ async fn bounded_buffer_drops_oldest_while_down() {
     svc.flush().await;
     for i in 0..5 {
         let adm = svc.admit(&p, "m", 1).await.unwrap();
-        svc.settle(adm, event(&format!("r{i}"), 0.01, 1, 1));
+        svc.settle(adm, spend_event(&format!("r{i}"), 0.01, 1, 1));
     }
     assert_eq!(svc.buffered_spend_rows(), 2);
     assert_eq!(svc.dropped_spend_rows(), 3);

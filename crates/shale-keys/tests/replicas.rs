@@ -6,38 +6,9 @@ mod support;
 
 use shale_keys::*;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use support::*;
 
-fn event(request_id: &str, spend: f64) -> SpendEvent {
-    SpendEvent {
-        request_id: request_id.into(),
-        requested_model: "m".into(),
-        deployment_id: "m-1".into(),
-        call_type: "messages",
-        input_tokens: 1,
-        output_tokens: 1,
-        cache_read_tokens: 0,
-        cache_write_tokens: 0,
-        spend,
-        start: SystemTime::now(),
-        end: SystemTime::now(),
-        status: 200,
-    }
-}
-
-async fn away_from_minute_edge() {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if secs >= 50 {
-        tokio::time::sleep(Duration::from_secs(61 - secs)).await;
-    }
-}
-
-/// Two replicas with a long cache TTL, so only pub/sub can explain a quick invalidation.
 async fn replicas(pg: &PgServer, redis: &RedisServer) -> (Arc<KeyService>, Arc<KeyService>) {
     let mut cfg = config(pg);
     cfg.user_api_key_cache_ttl = Duration::from_secs(600);
@@ -94,7 +65,7 @@ async fn replicas_share_limits_and_spend() {
             ..
         })
     ));
-    a.settle(held, event("held", 0.0));
+    a.settle(held, spend_event("held", 0.0, 1, 1));
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         match b.admit(&pb, "m", 1).await {
@@ -116,7 +87,7 @@ async fn replicas_share_limits_and_spend() {
     let pb = b.authenticate(&k.key).await.unwrap();
     assert!(b.admit(&pb, "m", 1).await.is_ok(), "b has seen the key");
     let adm = a.admit(&pa, "m", 1).await.unwrap();
-    a.settle(adm, event("big", 1.5));
+    a.settle(adm, spend_event("big", 1.5, 1, 1));
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         match b.admit(&pb, "m", 1).await {
@@ -265,7 +236,7 @@ async fn shared_budget_resets_on_schedule() {
     let pa = a.authenticate(&k.key).await.unwrap();
     let pb = b.authenticate(&k.key).await.unwrap();
     let adm = a.admit(&pa, "m", 1).await.unwrap();
-    a.settle(adm, event("over", 2.0));
+    a.settle(adm, spend_event("over", 2.0, 1, 1));
     let deadline = Instant::now() + Duration::from_secs(3);
     while !matches!(
         b.admit(&pb, "m", 1).await,

@@ -9,7 +9,7 @@ use crate::error::Scope;
 use crate::store::keys::{KeyChanges, KeyFilter, NewKey};
 use crate::store::spend::LogFilter;
 use crate::store::teams::{NewTeam, TeamChanges};
-use crate::store::{self, bigint};
+use crate::store::{self, bigint, RuleChanges};
 use crate::token::{self, to_hash};
 use crate::KeyError;
 use time::format_description::well_known::Rfc3339;
@@ -174,18 +174,21 @@ impl KeyService {
             new_token: None,
             key_alias: req.key_alias,
             expires,
-            models: req.models,
-            max_budget: req.max_budget,
-            budget_duration: budget.as_ref().map(|b| b.0.clone()),
-            budget_reset_at: budget.map(|b| b.1),
-            rpm_limit: req.rpm_limit.map(bigint),
-            tpm_limit: req.tpm_limit.map(bigint),
-            max_parallel_requests: req.max_parallel_requests.map(bigint),
-            metadata: req.metadata,
             team_id: req.team_id,
             user_id: req.user_id,
-            blocked: req.blocked,
-            spend: req.spend,
+
+            rules: RuleChanges {
+                models: req.models,
+                max_budget: req.max_budget,
+                budget_duration: budget.as_ref().map(|b| b.0.clone()),
+                budget_reset_at: budget.map(|b| b.1),
+                rpm_limit: req.rpm_limit.map(bigint),
+                tpm_limit: req.tpm_limit.map(bigint),
+                max_parallel_requests: req.max_parallel_requests.map(bigint),
+                metadata: req.metadata,
+                blocked: req.blocked,
+                spend: req.spend,
+            },
         };
         if budget_changed || req.spend.is_some() {
             // Pending increments belong to the old period or the old spend.
@@ -338,7 +341,10 @@ impl KeyService {
         self.ready().await?;
         let hash = to_hash(key_or_hash);
         let changes = KeyChanges {
-            blocked: Some(blocked),
+            rules: RuleChanges {
+                blocked: Some(blocked),
+                ..RuleChanges::default()
+            },
             ..KeyChanges::default()
         };
         let row = store::keys::update(&self.pool, &hash, changes)
@@ -406,16 +412,19 @@ impl KeyService {
         }
         let changes = TeamChanges {
             team_alias: req.team_alias,
-            models: req.models,
-            max_budget: req.max_budget,
-            budget_duration: budget.as_ref().map(|b| b.0.clone()),
-            budget_reset_at: budget.map(|b| b.1),
-            rpm_limit: req.rpm_limit.map(bigint),
-            tpm_limit: req.tpm_limit.map(bigint),
-            max_parallel_requests: req.max_parallel_requests.map(bigint),
-            metadata: req.metadata,
-            blocked: req.blocked,
-            spend: req.spend,
+
+            rules: RuleChanges {
+                models: req.models,
+                max_budget: req.max_budget,
+                budget_duration: budget.as_ref().map(|b| b.0.clone()),
+                budget_reset_at: budget.map(|b| b.1),
+                rpm_limit: req.rpm_limit.map(bigint),
+                tpm_limit: req.tpm_limit.map(bigint),
+                max_parallel_requests: req.max_parallel_requests.map(bigint),
+                metadata: req.metadata,
+                blocked: req.blocked,
+                spend: req.spend,
+            },
         };
         let row = store::teams::update(&self.pool, &req.team_id, changes)
             .await?

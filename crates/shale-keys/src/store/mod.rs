@@ -10,10 +10,63 @@ use crate::api::{KeyInfo, TeamResponse};
 use crate::KeyError;
 use serde_json::{Map, Value};
 use sqlx::types::Json;
+use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 /// Embedded schema migrations (`crates/shale-keys/migrations`).
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The columns keys and teams share in an update; `None` leaves a column as it is (and
+/// `Some(None)` clears a nullable one).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RuleChanges {
+    pub models: Option<Vec<String>>,
+    pub max_budget: Option<Option<f64>>,
+    pub budget_duration: Option<Option<String>>,
+    pub budget_reset_at: Option<Option<OffsetDateTime>>,
+    pub rpm_limit: Option<Option<i64>>,
+    pub tpm_limit: Option<Option<i64>>,
+    pub max_parallel_requests: Option<Option<i64>>,
+    pub metadata: Option<Map<String, Value>>,
+    pub blocked: Option<bool>,
+    pub spend: Option<f64>,
+}
+
+impl RuleChanges {
+    /// Appends `, column = $n` for every change to an `UPDATE … SET` being built.
+    pub(crate) fn push_sets(self, q: &mut QueryBuilder<'_, Postgres>) {
+        if let Some(v) = self.models {
+            q.push(", models = ").push_bind(v);
+        }
+        if let Some(v) = self.max_budget {
+            q.push(", max_budget = ").push_bind(v);
+        }
+        if let Some(v) = self.budget_duration {
+            q.push(", budget_duration = ").push_bind(v);
+        }
+        if let Some(v) = self.budget_reset_at {
+            q.push(", budget_reset_at = ").push_bind(v);
+        }
+        if let Some(v) = self.rpm_limit {
+            q.push(", rpm_limit = ").push_bind(v);
+        }
+        if let Some(v) = self.tpm_limit {
+            q.push(", tpm_limit = ").push_bind(v);
+        }
+        if let Some(v) = self.max_parallel_requests {
+            q.push(", max_parallel_requests = ").push_bind(v);
+        }
+        if let Some(v) = self.metadata {
+            q.push(", metadata = ").push_bind(Json(v));
+        }
+        if let Some(v) = self.blocked {
+            q.push(", blocked = ").push_bind(v);
+        }
+        if let Some(v) = self.spend {
+            q.push(", spend = ").push_bind(v);
+        }
+    }
+}
 
 /// A row of `shale_keys`.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,6 +1,6 @@
 //! Queries on `shale_teams`: insert, read, change and delete teams (with their keys).
 
-use super::{write_error, TeamRow};
+use super::{write_error, RuleChanges, TeamRow};
 use crate::KeyError;
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -27,16 +27,8 @@ pub(crate) struct NewTeam {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TeamChanges {
     pub team_alias: Option<Option<String>>,
-    pub models: Option<Vec<String>>,
-    pub max_budget: Option<Option<f64>>,
-    pub budget_duration: Option<Option<String>>,
-    pub budget_reset_at: Option<Option<OffsetDateTime>>,
-    pub rpm_limit: Option<Option<i64>>,
-    pub tpm_limit: Option<Option<i64>>,
-    pub max_parallel_requests: Option<Option<i64>>,
-    pub metadata: Option<Map<String, Value>>,
-    pub blocked: Option<bool>,
-    pub spend: Option<f64>,
+    /// The columns keys and teams share.
+    pub rules: RuleChanges,
 }
 
 pub(crate) async fn insert(pool: &PgPool, t: NewTeam) -> Result<TeamRow, KeyError> {
@@ -77,36 +69,7 @@ pub(crate) async fn update(
     if let Some(v) = c.team_alias {
         q.push(", team_alias = ").push_bind(v);
     }
-    if let Some(v) = c.models {
-        q.push(", models = ").push_bind(v);
-    }
-    if let Some(v) = c.max_budget {
-        q.push(", max_budget = ").push_bind(v);
-    }
-    if let Some(v) = c.budget_duration {
-        q.push(", budget_duration = ").push_bind(v);
-    }
-    if let Some(v) = c.budget_reset_at {
-        q.push(", budget_reset_at = ").push_bind(v);
-    }
-    if let Some(v) = c.rpm_limit {
-        q.push(", rpm_limit = ").push_bind(v);
-    }
-    if let Some(v) = c.tpm_limit {
-        q.push(", tpm_limit = ").push_bind(v);
-    }
-    if let Some(v) = c.max_parallel_requests {
-        q.push(", max_parallel_requests = ").push_bind(v);
-    }
-    if let Some(v) = c.metadata {
-        q.push(", metadata = ").push_bind(Json(v));
-    }
-    if let Some(v) = c.blocked {
-        q.push(", blocked = ").push_bind(v);
-    }
-    if let Some(v) = c.spend {
-        q.push(", spend = ").push_bind(v);
-    }
+    c.rules.push_sets(&mut q);
     q.push(" WHERE team_id = ")
         .push_bind(team_id.to_string())
         .push(" RETURNING *");

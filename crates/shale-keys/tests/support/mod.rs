@@ -291,3 +291,37 @@ pub async fn connect(pg: &PgServer) -> sqlx::PgPool {
         .await
         .expect("connect to the test Postgres")
 }
+
+/// A finished request's spend: model `m`, deployment `m-1`, no cache tokens, status 200.
+pub fn spend_event(
+    request_id: &str,
+    spend: f64,
+    input: u64,
+    output: u64,
+) -> shale_keys::SpendEvent {
+    shale_keys::SpendEvent {
+        request_id: request_id.into(),
+        requested_model: "m".into(),
+        deployment_id: "m-1".into(),
+        call_type: "chat_completions",
+        input_tokens: input,
+        output_tokens: output,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        spend,
+        start: std::time::SystemTime::now(),
+        end: std::time::SystemTime::now(),
+        status: 200,
+    }
+}
+
+/// Waits out the last seconds of a minute so rpm/tpm windows do not roll over mid-test.
+pub async fn away_from_minute_edge() {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() % 60)
+        .unwrap_or(0);
+    if secs >= 50 {
+        tokio::time::sleep(std::time::Duration::from_secs(61 - secs)).await;
+    }
+}
