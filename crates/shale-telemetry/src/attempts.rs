@@ -5,9 +5,10 @@
 
 use crate::otel::SPAN_TARGET;
 use crate::record;
+use crate::span_filter::CallsiteFilter;
 use tracing::span::{Attributes, Id};
 use tracing::Subscriber;
-use tracing_subscriber::filter::{filter_fn, FilterFn, Filtered};
+use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -24,15 +25,12 @@ impl<S: Subscriber> Layer<S> for AttemptCounter {
     }
 }
 
-type AttemptFilter = FilterFn<fn(&tracing::Metadata<'_>) -> bool>;
-
-/// The counter, filtered to the attempt spans.
-pub fn layer<S>() -> Filtered<AttemptCounter, AttemptFilter, S>
+/// The counter, filtered to the attempt spans (decided once per callsite).
+pub fn layer<S>() -> Filtered<AttemptCounter, CallsiteFilter, S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let filter: AttemptFilter = filter_fn(|meta| {
+    AttemptCounter.with_filter(CallsiteFilter::new(|meta| {
         meta.is_span() && meta.target() == SPAN_TARGET && meta.name() == ATTEMPT_SPAN
-    });
-    AttemptCounter.with_filter(filter)
+    }))
 }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod otel;
 pub mod process;
 pub mod record;
+pub mod span_filter;
 
 pub use cost::{cost, Prices, Tier, TokenUsage};
 pub use labels::{DeploymentInfo, KeyLabels};

@@ -9,6 +9,7 @@
 //! GenAI semantic conventions); it does no HTTP routing.
 
 use crate::record::RequestRecord;
+use crate::span_filter::CallsiteFilter;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
@@ -17,7 +18,6 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
@@ -81,8 +81,7 @@ impl Otel {
     where
         S: tracing::Subscriber + for<'a> LookupSpan<'a>,
     {
-        let filter: FilterFn<fn(&tracing::Metadata<'_>) -> bool> =
-            filter_fn(|meta| meta.target() == SPAN_TARGET);
+        let filter = CallsiteFilter::new(|meta| meta.target() == SPAN_TARGET);
         tracing_opentelemetry::layer()
             .with_tracer(self.provider.tracer("shale"))
             .with_location(false)

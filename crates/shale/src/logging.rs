@@ -70,11 +70,15 @@ pub fn init(format: LogFormat, otel: Option<&Otel>) -> LogGuard {
     } else {
         fmt.boxed()
     };
-    let result = tracing_subscriber::registry()
+    // No `Option` layer: an absent layer (`None`) says "always" to every callsite, which would
+    // build every span in the process although nothing exports it.
+    let logged = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(otel.map(|o| o.layer()))
-        .with(shale_telemetry::attempts::layer())
-        .try_init();
+        .with(shale_telemetry::attempts::layer());
+    let result = match otel {
+        Some(otel) => logged.with(otel.layer()).try_init(),
+        None => logged.try_init(),
+    };
     // A second init (tests) is harmless.
     let _ = result;
     // The filter decides once whether access lines are wanted (`RUST_LOG=…,shale::access=off`).
