@@ -19,6 +19,7 @@ use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::sign::sign_request;
 use crate::spec::ClientOptions;
 use crate::target::{Endpoint, Target};
+use shale_core::worker::PerWorker;
 
 /// A bedrock-runtime model operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -125,7 +126,8 @@ pub struct BedrockClient {
 }
 
 pub(crate) struct ClientInner {
-    pub(crate) http: reqwest::Client,
+    /// One pool per serving worker: a connection is driven by the runtime that opened it.
+    pub(crate) http: PerWorker<reqwest::Client>,
     pub(crate) options: ClientOptions,
     pub(crate) default_chains: DefaultChains,
 }
@@ -174,19 +176,22 @@ fn is_dropped(name: &HeaderName) -> bool {
 }
 
 impl BedrockClient {
-    /// Builds the pooled HTTP client (rustls, `TCP_NODELAY`, no redirects).
+    /// Builds the pooled HTTP clients, one per serving worker (rustls, `TCP_NODELAY`, no
+    /// redirects).
     pub fn new(options: ClientOptions) -> Result<Self, BedrockError> {
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tcp_nodelay(true)
-            .tcp_keepalive(Duration::from_secs(60))
-            .connect_timeout(options.connect_timeout)
-            .pool_idle_timeout(options.pool_idle_timeout)
-            .pool_max_idle_per_host(options.pool_max_idle_per_host)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("shale/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| BedrockError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = PerWorker::try_new(options.workers, |_| {
+            reqwest::Client::builder()
+                .use_rustls_tls()
+                .tcp_nodelay(true)
+                .tcp_keepalive(Duration::from_secs(60))
+                .connect_timeout(options.connect_timeout)
+                .pool_idle_timeout(options.pool_idle_timeout)
+                .pool_max_idle_per_host(options.pool_max_idle_per_host)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("shale/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| BedrockError::Config(format!("cannot build the HTTP client: {e}")))
+        })?;
         Ok(Self {
             inner: Arc::new(ClientInner {
                 http,
@@ -378,6 +383,7 @@ impl BedrockClient {
                 let response = self
                     .inner
                     .http
+                    .get()
                     .execute(request)
                     .await
                     .map_err(|e| (self.transport_error(target, &e), None))?;
@@ -488,7 +494,7 @@ impl BedrockClient {
         let request = self
             .build_request(target, method, url, headers, body, auth)
             .await?;
-        match tokio::time::timeout(timeout, self.inner.http.execute(request)).await {
+        match tokio::time::timeout(timeout, self.inner.http.get().execute(request)).await {
             Ok(Ok(response)) => {
                 attempt::status(&tracing::Span::current(), response.status().as_u16());
                 Ok(response)

@@ -118,6 +118,9 @@ pub struct ClientOptions {
     pub pool_max_idle_per_host: usize,
     /// How long an idle pooled connection is kept (default 90 s).
     pub pool_idle_timeout: Duration,
+    /// Serving workers (threads with their own runtime): each gets its own connection pool, so
+    /// a request only uses connections its own thread drives (default 1).
+    pub workers: usize,
     /// Environment used for region / endpoint / bearer-token variables (default: the process).
     pub env: EnvSource,
     /// Shared config file (default: `AWS_CONFIG_FILE` or `~/.aws/config`).
@@ -139,6 +142,7 @@ impl Default for ClientOptions {
             credentials_timeout: Duration::from_secs(30),
             pool_max_idle_per_host: 64,
             pool_idle_timeout: Duration::from_secs(90),
+            workers: 1,
             env: EnvSource::Process,
             aws_config_file: None,
             aws_credentials_file: None,

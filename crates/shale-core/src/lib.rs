@@ -2,7 +2,8 @@
 //! it differently.
 //!
 //! Owns: the OpenAI error shape that clients receive ([`error`]: the only place OpenAI's error
-//! `type` strings are written) and the redacting [`Secret`] string ([`secret`]).
+//! `type` strings are written), the redacting [`Secret`] string ([`secret`]) and which serving
+//! worker a thread is ([`worker`]).
 //!
 //! Must not: depend on any other shale crate, do I/O, or grow domain logic (translation rules,
 //! Bedrock protocol, HTTP routing belong to their own crates).
@@ -11,6 +12,7 @@
 
 pub mod error;
 pub mod secret;
+pub mod worker;
 
 pub use error::{ErrorType, OpenAiError};
 pub use secret::Secret;

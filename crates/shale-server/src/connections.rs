@@ -1,14 +1,22 @@
-//! Accepting and draining connections: the accept loop, per-connection HTTP/1.1 settings and the
-//! graceful shutdown.
+//! Accepting and draining connections: the serving workers, their accept loops, per-connection
+//! HTTP/1.1 settings and the graceful shutdown.
 //!
+//! - The gateway serves on `workers` threads (one per core by default), each with its own
+//!   single-threaded Tokio runtime and its own accept loop on the shared listening socket. A
+//!   connection, its requests and the Bedrock connections they use (a pool per worker, see
+//!   `shale_core::worker`) all stay on one thread: no work stealing, no cross-thread wake-ups
+//!   on the hot path. Background tasks (spend writer, Redis links) run on the caller's runtime.
 //! - Every accepted socket gets `TCP_NODELAY` (small SSE writes leave at once; Nagle plus delayed
 //!   ACK would add ~40 ms per chunk).
 //! - A client has `general_settings.header_read_timeout_seconds` (default 10 s) to send its
 //!   request headers; a slow or stalled client (slowloris) is disconnected instead of holding a
 //!   connection forever. Each connection is its own task, so slow clients never delay others.
-//! - On shutdown the listener is closed first (new connections are refused), readiness turns
+//! - On shutdown the listeners are closed first (new connections are refused), readiness turns
 //!   503, idle keep-alive connections are closed, and requests in flight — streams included — run
-//!   to their end, for at most the shutdown grace; then virtual keys' pending spend is flushed.
+//!   to their end, for at most the shutdown grace; then virtual keys' pending spend is flushed,
+//!   and only then do the workers' runtimes stop (tasks they started stay alive for the flush).
+//! - A worker that stops on its own (a bug) shuts the whole gateway down with an error, so a
+//!   supervisor restarts it rather than it serving on fewer threads.
 //!
 //! What it must not do: look at requests (that is the router's job) or exit the process.
 
@@ -23,21 +31,171 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 
-/// Serves until `shutdown` resolves, then stops accepting connections, lets in-flight requests
-/// finish for at most `grace`, and returns. Readiness turns 503 as soon as shutdown begins.
+/// Serves on `workers` threads until `shutdown` resolves, then stops accepting connections, lets
+/// in-flight requests finish for at most `grace`, flushes pending spend and returns. Readiness
+/// turns 503 as soon as shutdown begins. Runs on the caller's runtime, which keeps the
+/// background tasks.
 pub async fn serve(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     state: Arc<AppState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    workers: usize,
+    shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (release_tx, release_rx) = watch::channel(false);
+    let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
+    let mut threads = Vec::with_capacity(workers.max(1));
+    for index in 0..workers.max(1) {
+        let worker = Worker {
+            index,
+            listener: listener.try_clone()?,
+            state: Arc::clone(&state),
+            stop: stop_rx.clone(),
+            release: release_rx.clone(),
+            ended: EndNotice {
+                index,
+                tx: ended_tx.clone(),
+            },
+            grace,
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("shale-worker-{index}"))
+                .spawn(move || worker.run())?,
+        );
+    }
+    drop((listener, ended_tx));
+
+    let mut running = threads.len();
+    let mut failed = None;
+    tokio::select! {
+        () = shutdown => {}
+        ended = ended_rx.recv() => {
+            running -= 1;
+            failed = ended;
+        }
+    }
+    state.draining.store(true, Ordering::Relaxed);
+    match failed {
+        Some(index) => tracing::error!(worker = index, "a serving worker stopped: shutting down"),
+        None => tracing::info!("shutdown requested: finishing in-flight requests"),
+    }
+    let _ = stop_tx.send(true);
+    // Each worker drains for at most `grace` on its own; the margin covers a stuck runtime.
+    let all_drained = async {
+        while running > 0 && ended_rx.recv().await.is_some() {
+            running -= 1;
+        }
+    };
+    if tokio::time::timeout(grace + Duration::from_secs(1), all_drained)
+        .await
+        .is_err()
+    {
+        tracing::warn!("a serving worker did not stop in time");
+    }
+    if let Some(keys) = &state.keys {
+        // Spend of the requests that just finished, before the process exits.
+        keys.flush().await;
+    }
+    let _ = release_tx.send(true);
+    let _ = tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+    })
+    .await;
+    match failed {
+        Some(index) => Err(std::io::Error::other(format!(
+            "serving worker {index} stopped unexpectedly"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Tells the main loop a worker's serving has ended — when it drained, or when it panicked
+/// (sent from `Drop`, which also runs while unwinding).
+struct EndNotice {
+    index: usize,
+    tx: mpsc::UnboundedSender<usize>,
+}
+
+impl Drop for EndNotice {
+    fn drop(&mut self) {
+        let _ = self.tx.send(self.index);
+    }
+}
+
+/// One serving thread: its own runtime and accept loop.
+struct Worker {
+    index: usize,
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+    /// Turns true when shutdown begins.
+    stop: watch::Receiver<bool>,
+    /// Turns true when the runtime may stop (after the spend flush).
+    release: watch::Receiver<bool>,
+    ended: EndNotice,
+    grace: Duration,
+}
+
+impl Worker {
+    fn run(self) {
+        shale_core::worker::enter(self.index);
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                tracing::error!(worker = self.index, %err, "cannot start a worker runtime");
+                return;
+            }
+        };
+        let Worker {
+            listener,
+            state,
+            mut stop,
+            mut release,
+            ended,
+            grace,
+            index,
+        } = self;
+        runtime.block_on(async move {
+            match TcpListener::from_std(listener) {
+                Ok(listener) => {
+                    let stopped = async {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    };
+                    accept_until(listener, state, stopped, grace).await;
+                }
+                Err(err) => tracing::error!(worker = index, %err, "cannot use the listener"),
+            }
+            drop(ended);
+            // Tasks this runtime started (pooled connections, Redis links) must outlive the
+            // final spend flush.
+            let _ = release.wait_for(|release| *release).await;
+        });
+    }
+}
+
+/// Accepts connections until `stopped` resolves, then closes the listener and lets in-flight
+/// requests finish for at most `grace`.
+async fn accept_until(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    stopped: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let service = TowerToHyperService::new(build_app(Arc::clone(&state)));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(state.config.general_settings.header_read_timeout);
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    tokio::pin!(stopped);
     loop {
         let (tcp, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -49,7 +207,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut stopped => break,
         };
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!(%err, "could not set TCP_NODELAY");
@@ -62,17 +220,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    state.draining.store(true, Ordering::Relaxed);
-    tracing::info!("shutdown requested: finishing in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_secs = grace.as_secs_f64(), "in-flight requests did not finish in time; exiting");
         }
     }
-    if let Some(keys) = &state.keys {
-        // Spend of the requests that just finished, before the process exits.
-        keys.flush().await;
-    }
-    Ok(())
 }

@@ -171,7 +171,7 @@ pub struct AppState {
     pub router: Router,
     pub master_key: Option<Arc<MasterKey>>,
     pub max_body_bytes: usize,
-    /// The one pooled Bedrock client.
+    /// The Bedrock client (one connection pool per serving worker).
     pub bedrock: BedrockClient,
     /// SSRF-safe fetcher for http(s) media URLs in chat messages.
     pub media: MediaFetcher,
@@ -191,13 +191,19 @@ pub struct AppState {
 
 impl AppState {
     /// Resolves every deployment (route, region, endpoint, credential provider) and builds the
-    /// state. `master_key` is the effective key (config or environment), chosen by the caller.
-    pub async fn build(config: Config, master_key: Option<&str>) -> Result<AppState, StartupError> {
+    /// state. `master_key` is the effective key (config or environment), chosen by the caller;
+    /// `workers` is how many serving workers will share it (each gets its own Bedrock pool).
+    pub async fn build(
+        config: Config,
+        master_key: Option<&str>,
+        workers: usize,
+    ) -> Result<AppState, StartupError> {
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let bedrock = BedrockClient::new(client_options(&config)).map_err(StartupError::Client)?;
+        let bedrock =
+            BedrockClient::new(client_options(&config, workers)).map_err(StartupError::Client)?;
         let media = MediaFetcher::new(config.general_settings.media_fetch.clone())
             .map_err(StartupError::Media)?;
 
@@ -341,9 +347,10 @@ fn redis_url(host: &str, port: u16, password: Option<&str>) -> Result<String, St
 
 /// Client options. Retries across deployments belong to the router, so a single Bedrock call is
 /// not retried by the client (no multiplied retries).
-fn client_options(config: &Config) -> ClientOptions {
+fn client_options(config: &Config, workers: usize) -> ClientOptions {
     let mut options = ClientOptions {
         num_retries: 0,
+        workers,
         ..ClientOptions::default()
     };
     if let Some(t) = config

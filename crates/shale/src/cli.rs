@@ -56,6 +56,20 @@ pub struct CommonArgs {
     /// Serve without a master key (every caller is accepted). Never do this on a shared network.
     #[arg(long)]
     pub allow_unauthenticated: bool,
+    /// Serving threads, each with its own runtime and Bedrock connection pool (default: one per
+    /// CPU core). LiteLLM's `--num_workers` is accepted as an alias.
+    #[arg(long, alias = "num_workers", env = "SHALE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
+}
+
+impl CommonArgs {
+    /// `--workers`, or one per CPU core.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -68,8 +68,12 @@ fn start_otel(
     shale_telemetry::otel::Otel::start().map(Some)
 }
 
+/// The main runtime: start-up, signals and background tasks (spend writer, Redis links, the
+/// demo's emulator). Requests are served on the workers' own runtimes (`shale_server::serve`).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("shale-main")
         .enable_all()
         .build()
         .context("cannot start the async runtime")
@@ -204,16 +208,27 @@ pub async fn serve(config: Config, addr: SocketAddr, common: &CommonArgs) -> any
         tracing::warn!("serving WITHOUT authentication (--allow-unauthenticated): anyone who can reach this port can use your Bedrock credentials");
     }
     let grace = config.general_settings.shutdown_grace;
-    let state = Arc::new(AppState::build(config, master_key.as_deref()).await?);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let workers = common.worker_count();
+    let state = Arc::new(AppState::build(config, master_key.as_deref(), workers).await?);
+    let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     announce(&format!("shale listening on http://{local}"));
-    tracing::info!(%local, models = state.models.len(), "ready");
-    shale_server::serve(listener, state, shutdown_signal(), grace).await?;
+    tracing::info!(%local, models = state.models.len(), workers, "ready");
+    shale_server::serve(listener, state, workers, shutdown_signal(), grace).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The listening socket the workers share (`SO_REUSEADDR`, a backlog of 1024 like Tokio's
+/// `bind`; std's default of 128 drops connections in bursts).
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)?.into_std()
 }
 
 /// The one stdout line tools wait for.

@@ -113,7 +113,7 @@ pub fn family_for<F>(
 #[cfg(test)]
 pub(crate) async fn test_state(yaml: &str) -> AppState {
     let config = shale_config::Config::from_yaml_str(yaml, &|_| None).expect("test config");
-    AppState::build(config, Some("sk-test"))
+    AppState::build(config, Some("sk-test"), 1)
         .await
         .expect("test state")
 }
