@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import http.client
 import json
+import socket
 import os
 import subprocess
 import time
@@ -136,3 +137,26 @@ def test_sigterm_drains_every_worker(emulator_url, emulator):
         results = [f.result(timeout=60) for f in pending]
     assert results == [[200]] * 8
     assert proc.wait(timeout=30) == 0
+
+
+def test_a_port_another_program_holds_is_refused(tmp_path):
+    """Each worker binds the port with SO_REUSEPORT, which must not let shale share a port that
+    a program without that option holds."""
+
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps({"general_settings": {"master_key": GATEWAY_KEY}, "model_list": []}))
+    try:
+        done = subprocess.run(
+            [SHALE_BIN, "--config", str(path), "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        holder.close()
+    assert done.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

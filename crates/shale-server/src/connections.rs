@@ -2,7 +2,9 @@
 //! HTTP/1.1 settings and the graceful shutdown.
 //!
 //! - The gateway serves on `workers` threads (one per core by default), each with its own
-//!   single-threaded Tokio runtime and its own accept loop on the shared listening socket. A
+//!   single-threaded Tokio runtime and its own listening socket on the same port
+//!   (`SO_REUSEPORT`: the kernel spreads new connections evenly; with one shared socket the
+//!   thread that happens to be awake takes them all). A
 //!   connection, its requests and the Bedrock connections they use (a pool per worker, see
 //!   `shale_core::worker`) all stay on one thread: no work stealing, no cross-thread wake-ups
 //!   on the hot path. Background tasks (spend writer, Redis links) run on the caller's runtime.
@@ -27,32 +29,59 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 
-/// Serves on `workers` threads until `shutdown` resolves, then stops accepting connections, lets
-/// in-flight requests finish for at most `grace`, flushes pending spend and returns. Readiness
-/// turns 503 as soon as shutdown begins. Runs on the caller's runtime, which keeps the
-/// background tasks.
+/// Binds `addr` once per worker (`SO_REUSEADDR` + `SO_REUSEPORT`, a backlog of 1024). With port
+/// 0 the first socket picks the port and the others join it. Only sockets of the same user can
+/// join a `SO_REUSEPORT` port, and a port held by anything that did not set it is refused as
+/// usual (`EADDRINUSE`). Call inside a Tokio runtime.
+pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let first = bind_one(addr)?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..workers.max(1) {
+        listeners.push(bind_one(addr)?);
+    }
+    Ok(listeners)
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(all(unix, not(target_os = "solaris"), not(target_os = "illumos")))]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(1024)?.into_std()?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves with one worker thread per listener (from [`bind`]) until `shutdown` resolves, then
+/// stops accepting connections, lets in-flight requests finish for at most `grace`, flushes
+/// pending spend and returns. Readiness turns 503 as soon as shutdown begins. Runs on the
+/// caller's runtime, which keeps the background tasks.
 pub async fn serve(
-    listener: std::net::TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     state: Arc<AppState>,
-    workers: usize,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (release_tx, release_rx) = watch::channel(false);
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
-    let mut threads = Vec::with_capacity(workers.max(1));
-    for index in 0..workers.max(1) {
+    let mut threads = Vec::with_capacity(listeners.len());
+    for (index, listener) in listeners.into_iter().enumerate() {
         let worker = Worker {
             index,
-            listener: listener.try_clone()?,
+            listener,
             state: Arc::clone(&state),
             stop: stop_rx.clone(),
             release: release_rx.clone(),
@@ -68,7 +97,7 @@ pub async fn serve(
                 .spawn(move || worker.run())?,
         );
     }
-    drop((listener, ended_tx));
+    drop(ended_tx);
 
     let mut running = threads.len();
     let mut failed = None;

@@ -31,4 +31,4 @@ pub use app::build_app;
 pub use error::ApiError;
 pub use state::AppState;
 
-pub use connections::serve;
+pub use connections::{bind, serve};

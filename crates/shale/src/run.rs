@@ -210,25 +210,14 @@ pub async fn serve(config: Config, addr: SocketAddr, common: &CommonArgs) -> any
     let grace = config.general_settings.shutdown_grace;
     let workers = common.worker_count();
     let state = Arc::new(AppState::build(config, master_key.as_deref(), workers).await?);
-    let listener = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
+    let listeners =
+        shale_server::bind(addr, workers).with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listeners[0].local_addr()?;
     announce(&format!("shale listening on http://{local}"));
     tracing::info!(%local, models = state.models.len(), workers, "ready");
-    shale_server::serve(listener, state, workers, shutdown_signal(), grace).await?;
+    shale_server::serve(listeners, state, shutdown_signal(), grace).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The listening socket the workers share (`SO_REUSEADDR`, a backlog of 1024 like Tokio's
-/// `bind`; std's default of 128 drops connections in bursts).
-fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)?.into_std()
 }
 
 /// The one stdout line tools wait for.
