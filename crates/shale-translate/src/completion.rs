@@ -47,6 +47,37 @@ impl ChatCompletion {
     }
 }
 
+impl ChatCompletion {
+    /// The `chat.completion` JSON, serialised straight from the struct into a buffer sized for
+    /// it (no `serde_json::Value` in between: same bytes, a fraction of the work).
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.json_size_hint());
+        // Writing into a Vec cannot fail, and every field serialises.
+        let _ = serde_json::to_writer(&mut out, self);
+        out
+    }
+
+    /// About the length of the JSON: fixed keys plus the variable text.
+    fn json_size_hint(&self) -> usize {
+        let text: usize = self
+            .choices
+            .iter()
+            .map(|c| {
+                let m = &c.message;
+                m.content.as_ref().map_or(0, String::len)
+                    + m.reasoning_content.as_ref().map_or(0, String::len)
+                    + m.tool_calls.as_ref().map_or(0, |calls| {
+                        calls
+                            .iter()
+                            .map(|t| t.function.arguments.len() + t.function.name.len() + 96)
+                            .sum()
+                    })
+            })
+            .sum();
+        512 + self.id.len() + self.model.len() + text + text / 8
+    }
+}
+
 /// A `chat.completion` response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletion {
