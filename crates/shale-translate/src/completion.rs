@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 
 pub use crate::openai::ThinkingBlock;
 
@@ -82,7 +83,8 @@ impl ChatCompletion {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletion {
     pub id: String,
-    pub object: String,
+    /// Always `chat.completion` (static: no allocation per answer).
+    pub object: Cow<'static, str>,
     pub created: u64,
     /// The `model_name` the client asked for.
     pub model: String,
@@ -108,7 +110,7 @@ pub struct Choice {
 /// The assistant message of a completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseMessage {
-    pub role: String,
+    pub role: Cow<'static, str>,
     /// Concatenated text; `null` when there is none.
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,7 +126,7 @@ pub struct ResponseMessage {
 pub struct ToolCallOut {
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     pub function: FunctionOut,
 }
 
@@ -171,7 +173,8 @@ pub struct CompletionTokensDetails {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatChunk {
     pub id: String,
-    pub object: String,
+    /// Always `chat.completion.chunk`.
+    pub object: Cow<'static, str>,
     pub created: u64,
     pub model: String,
     pub choices: Vec<ChunkChoice>,
@@ -191,7 +194,7 @@ pub struct ChunkChoice {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<Cow<'static, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,7 +212,7 @@ pub struct ToolCallDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<Cow<'static, str>>,
     pub function: FunctionDelta,
 }
 
