@@ -9,7 +9,6 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use serde::Deserialize as _;
 use std::sync::Arc;
 use std::time::Instant;
 
