@@ -27,7 +27,7 @@ impl ChatCompletion {
     pub(crate) fn single_choice(ctx: &ResponseContext<'_>, a: AssistantAnswer) -> ChatCompletion {
         ChatCompletion {
             id: ctx.id.clone(),
-            object: "chat.completion".into(),
+            object: COMPLETION_OBJECT.into(),
             created: ctx.created,
             model: ctx.model_name.to_owned(),
             choices: vec![Choice {
@@ -55,8 +55,56 @@ impl ChatCompletion {
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.json_size_hint());
         // Writing into a Vec cannot fail, and every field serialises.
-        let _ = serde_json::to_writer(&mut out, self);
+        let _ = self.write_json(&mut out);
         out
+    }
+
+    /// The derived `Serialize`'s bytes (pinned by the tests below and the golden responses),
+    /// with the fixed keys and the fixed `object` written as literals.
+    fn write_json(&self, w: &mut Vec<u8>) -> serde_json::Result<()> {
+        w.extend_from_slice(b"{\"id\":");
+        serde_json::to_writer(&mut *w, &self.id)?;
+        if self.object == COMPLETION_OBJECT {
+            w.extend_from_slice(b",\"object\":\"chat.completion\",\"created\":");
+        } else {
+            w.extend_from_slice(b",\"object\":");
+            serde_json::to_writer(&mut *w, &self.object)?;
+            w.extend_from_slice(b",\"created\":");
+        }
+        serde_json::to_writer(&mut *w, &self.created)?;
+        w.extend_from_slice(b",\"model\":");
+        serde_json::to_writer(&mut *w, &self.model)?;
+        w.extend_from_slice(b",\"choices\":[");
+        for (i, c) in self.choices.iter().enumerate() {
+            w.extend_from_slice(if i == 0 {
+                b"{\"index\":"
+            } else {
+                b",{\"index\":"
+            });
+            serde_json::to_writer(&mut *w, &c.index)?;
+            w.extend_from_slice(b",\"message\":");
+            serde_json::to_writer(&mut *w, &c.message)?;
+            w.extend_from_slice(b",\"finish_reason\":");
+            serde_json::to_writer(&mut *w, &c.finish_reason)?;
+            w.extend_from_slice(b",\"logprobs\":");
+            serde_json::to_writer(&mut *w, &c.logprobs)?;
+            w.push(b'}');
+        }
+        w.push(b']');
+        if let Some(u) = &self.usage {
+            w.extend_from_slice(b",\"usage\":");
+            serde_json::to_writer(&mut *w, u)?;
+        }
+        if let Some(t) = &self.service_tier {
+            w.extend_from_slice(b",\"service_tier\":");
+            serde_json::to_writer(&mut *w, t)?;
+        }
+        if let Some(t) = &self.trace {
+            w.extend_from_slice(b",\"trace\":");
+            serde_json::to_writer(&mut *w, t)?;
+        }
+        w.push(b'}');
+        Ok(())
     }
 
     /// About the length of the JSON: fixed keys plus the variable text.
@@ -223,6 +271,9 @@ impl ChatChunk {
         w.write_all(b"}")
     }
 }
+
+/// The `object` of every completion.
+const COMPLETION_OBJECT: &str = "chat.completion";
 
 /// The `object` of every chunk.
 const CHUNK_OBJECT: &str = "chat.completion.chunk";
@@ -485,18 +536,25 @@ mod tests {
             },
         ];
         for a in answers {
-            let mut c = ChatCompletion::single_choice(&ctx, a);
-            for (tier, trace) in [
-                (None, None),
-                (Some("flex".to_owned()), Some(json!({"g": 1.5}))),
-            ] {
-                c.service_tier = tier;
-                c.trace = trace;
-                let before = serde_json::to_vec(&serde_json::to_value(&c).unwrap()).unwrap();
-                assert_eq!(
-                    String::from_utf8(c.to_json()).unwrap(),
-                    String::from_utf8(before).unwrap()
-                );
+            let one = ChatCompletion::single_choice(&ctx, a);
+            let mut two = one.clone();
+            two.choices.push(two.choices[0].clone());
+            two.choices[1].index = 1;
+            two.choices[0].logprobs = Some(json!({"content": []}));
+            two.object = "text_completion".into();
+            for mut c in [one, two] {
+                for (tier, trace) in [
+                    (None, None),
+                    (Some("flex".to_owned()), Some(json!({"g": 1.5}))),
+                ] {
+                    c.service_tier = tier;
+                    c.trace = trace;
+                    let before = serde_json::to_vec(&serde_json::to_value(&c).unwrap()).unwrap();
+                    assert_eq!(
+                        String::from_utf8(c.to_json()).unwrap(),
+                        String::from_utf8(before).unwrap()
+                    );
+                }
             }
         }
     }
