@@ -1,6 +1,8 @@
 //! OpenAI response wire types: `chat.completion`, `chat.completion.chunk` and usage, the
-//! one-choice completion every translator answers with, and the [`ChunkStamp`] every stream
-//! translator builds its chunks with.
+//! one-choice completion every translator answers with, the [`ChunkStamp`] every stream
+//! translator builds its chunks with, and the two writers the server sends them with
+//! ([`ChatCompletion::to_json`], [`ChatChunk::write_json`]: the derived serializers' bytes with
+//! the fixed keys as literals). Must not: build a `serde_json::Value` to serialise.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
