@@ -86,6 +86,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "The request body is empty: expected a JSON object.",
         ));
     }
+    // Fast path: plain serde_json. Only a body that fails is parsed again with the path tracker
+    // (which copies every key it passes): parsing is deterministic, so the second run fails with
+    // the same error, now with its path. Neither run checks for trailing bytes.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if let Ok(v) = T::deserialize(&mut de) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     match result {
@@ -120,4 +127,62 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 fn missing_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix("missing field `")?;
     Some(rest.split('`').next()?.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shale_translate::ChatRequest;
+
+    /// (body, message, param) as the path-tracking parser reported them before the fast path.
+    const ERRORS: &[(&str, &str, Option<&str>)] = &[
+        (r#"{"model": 1, "messages": []}"#, "Invalid request field `model`: invalid type: integer `1`, expected a string at line 1 column 11", Some("model")),
+        (r#"{"model": "m", "messages": [], "max_tokens": "x"}"#, "Invalid request field `max_tokens`: invalid type: string \"x\", expected u64 at line 1 column 48", Some("max_tokens")),
+        (r#"{"model": "m", "messages": [], "max_tokens": -1}"#, "Invalid request field `max_tokens`: invalid value: integer `-1`, expected u64 at line 1 column 47", Some("max_tokens")),
+        (r#"{"model": "m", "messages": [{"role": "bogus", "content": "x"}]}"#, "Invalid request field `messages[0].role`: unknown variant `bogus`, expected one of `system`, `developer`, `user`, `assistant`, `tool`, `function` at line 1 column 44", Some("messages[0].role")),
+        (r#"{"model": "m", "messages": [{"role": "user", "content": 5}]}"#, "Invalid request field `messages[0].content`: data did not match any variant of untagged enum MessageContent at line 1 column 58", Some("messages[0].content")),
+        (r#"{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]}"#, "Invalid request field `messages[0].content`: data did not match any variant of untagged enum MessageContent at line 1 column 86", Some("messages[0].content")),
+        (r#"{"model": "m", "messages": [{"role": "user", "content": {"a": [1, {"b": 2}]}}]}"#, "Invalid request field `messages[0].content`: data did not match any variant of untagged enum MessageContent at line 1 column 77", Some("messages[0].content")),
+        (r#"{"model": "m", "messages": [{"role": "user", "content": true}]}"#, "Invalid request field `messages[0].content`: data did not match any variant of untagged enum MessageContent at line 1 column 61", Some("messages[0].content")),
+        (r#"{"model": "m", "messages": [{"role": "user"}], "temperature": "hot"}"#, "Invalid request field `temperature`: invalid type: string \"hot\", expected f64 at line 1 column 67", Some("temperature")),
+        (r#"{"model": "m"}"#, "Invalid request: missing field `messages` at line 1 column 14", Some("messages")),
+        (r#"{"messages": []}"#, "Invalid request: missing field `model` at line 1 column 16", Some("model")),
+        (r#"{"model": "m", "model": "n", "messages": []}"#, "Invalid request: duplicate field `model` at line 1 column 22", None),
+        (r#"{"model": "m", "messages": [{"content": "x"}]}"#, "Invalid request field `messages[0]`: missing field `role` at line 1 column 44", Some("messages[0]")),
+        (r#"{"model": "m", "messages": [], "stop": 5}"#, "Invalid request field `stop`: data did not match any variant of untagged enum Stop at line 1 column 41", Some("stop")),
+        (r#"{"model": "m", "messages": [], "stream": "yes"}"#, "Invalid request field `stream`: invalid type: string \"yes\", expected a boolean at line 1 column 46", Some("stream")),
+        (r#"{"model": "m", "messages": [], "tools": [{"type": "function", "function": {"name": 3}}]}"#, "Invalid request field `tools[0].function.name`: invalid type: integer `3`, expected a string at line 1 column 84", Some("tools[0].function.name")),
+        (r#"{"model": "m", "messages": [] "#, "The request body is not valid JSON: EOF while parsing an object at line 1 column 30", None),
+        (r#"[1]"#, "Invalid request: invalid type: sequence, expected struct ChatRequest at line 1 column 0", None),
+    ];
+
+    #[test]
+    fn refusals_keep_their_message_and_path() {
+        for (body, message, param) in ERRORS {
+            match parse_json::<ChatRequest>(body.as_bytes()) {
+                Err(ApiError::InvalidRequest {
+                    message: m,
+                    param: p,
+                    ..
+                }) => {
+                    assert_eq!(&m, message, "{body}");
+                    assert_eq!(p.as_deref(), *param, "{body}");
+                }
+                other => panic!("{body}: {:?}", other.map(|r| r.model)),
+            }
+        }
+    }
+
+    #[test]
+    fn accepted_bodies_parse_as_before() {
+        // Trailing bytes after the object were never checked; duplicate unknown keys keep the last.
+        let r: ChatRequest =
+            parse_json(br#"{"model": "m", "messages": [], "foo": 1, "foo": 2} trailing"#).unwrap();
+        assert_eq!(r.extra["foo"], 2);
+        let r: ChatRequest = parse_json(
+            br#"{"model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": [{"type": "text", "text": "a"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.messages.len(), 2);
+    }
 }

@@ -9,7 +9,7 @@
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
@@ -128,15 +128,20 @@ fn header_ms(headers: &HeaderMap, name: &str) -> Option<Duration> {
 }
 
 fn set_headers(headers: &mut HeaderMap, r: &RequestRecord, streaming: bool) {
-    if let Some(v) = headers.get(SHALE_OVERHEAD).cloned() {
-        headers.insert(LITELLM_OVERHEAD, v);
+    // Names built at compile time, not parsed per request.
+    const SHALE: HeaderName = HeaderName::from_static(SHALE_OVERHEAD);
+    const LITELLM: HeaderName = HeaderName::from_static(LITELLM_OVERHEAD);
+    const COST: HeaderName = HeaderName::from_static(RESPONSE_COST);
+    if let Some(v) = headers.get(&SHALE).cloned() {
+        headers.insert(LITELLM, v);
     }
     if streaming {
         return;
     }
     if let Some(cost) = r.cost {
-        if let Ok(v) = HeaderValue::from_str(&format_cost(cost)) {
-            headers.insert(RESPONSE_COST, v);
+        // The formatted text becomes the header's bytes without another copy.
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(format_cost(cost))) {
+            headers.insert(COST, v);
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::error::ApiError;
 use crate::state::{AppState, Deployment};
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -236,29 +236,34 @@ where
 /// `x-litellm-model-id`, `x-litellm-model-group`, `x-litellm-attempted-retries`,
 /// `x-litellm-attempted-fallbacks`.
 pub fn set_headers(response: &mut Response, attempts: &Attempts) {
+    // Names built at compile time, not parsed per request; the usual count 0 is a static value.
+    const MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id");
+    const MODEL_GROUP: HeaderName = HeaderName::from_static("x-litellm-model-group");
+    const RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
+    const FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
+    fn count(n: u32) -> HeaderValue {
+        match n {
+            0 => HeaderValue::from_static("0"),
+            n => HeaderValue::from(n),
+        }
+    }
     let headers = response.headers_mut();
     if let Some(v) = attempts
         .model_id
         .as_deref()
         .and_then(|id| HeaderValue::from_str(id).ok())
     {
-        headers.insert("x-litellm-model-id", v);
+        headers.insert(MODEL_ID, v);
     }
     if let Some(v) = attempts
         .group
         .as_deref()
         .and_then(|g| HeaderValue::from_str(g).ok())
     {
-        headers.insert("x-litellm-model-group", v);
+        headers.insert(MODEL_GROUP, v);
     }
-    headers.insert(
-        "x-litellm-attempted-retries",
-        HeaderValue::from(attempts.retries),
-    );
-    headers.insert(
-        "x-litellm-attempted-fallbacks",
-        HeaderValue::from(attempts.fallbacks),
-    );
+    headers.insert(RETRIES, count(attempts.retries));
+    headers.insert(FALLBACKS, count(attempts.fallbacks));
 }
 
 #[cfg(test)]

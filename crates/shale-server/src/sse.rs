@@ -170,7 +170,14 @@ pub fn sse_response<T: EventTranslator, S: StreamShape>(
 
 fn write_chunk(out: &mut BytesMut, chunk: ChatChunk, mapper: Option<ChunkMapper>) {
     match mapper {
-        None => write_data(out, &chunk),
+        None => {
+            // The chunk's own writer: the derived serializer's bytes, fixed keys as literals.
+            out.put_slice(b"data: ");
+            chunk
+                .write_json(&mut (&mut *out).writer())
+                .expect("chunks serialise");
+            out.put_slice(b"\n\n");
+        }
         Some(map) => {
             if let Some(value) = map(chunk) {
                 write_data(out, &value);

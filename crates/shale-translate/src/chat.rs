@@ -6,11 +6,12 @@
 //! Must not: hold translation rules of its own — it only chooses between the two rule sets, so
 //! the server has one pipeline instead of one per API.
 
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::completion::{ChatChunk, ChatCompletion, Usage};
 use crate::context::{ChatContext, JsonMode, ResponseContext};
-use crate::converse::{chat_to_converse, converse_to_chat, ConverseStreamTranslator};
+use crate::converse::{chat_to_converse, converse_to_chat, ConverseBody, ConverseStreamTranslator};
 use crate::error::TranslateError;
 use crate::invoke::{chat_to_invoke, invoke_to_chat, InvokeFamily, InvokeStreamTranslator};
 use crate::names::ToolNameMap;
@@ -58,8 +59,8 @@ impl ChatApi {
 #[derive(Debug, Clone)]
 pub struct ChatCall {
     pub api: ChatApi,
-    /// The Bedrock body (serialise once with `serde_json::to_vec`).
-    pub body: Value,
+    /// The Bedrock body (serialise once, with [`BedrockBody::to_vec`]).
+    pub body: BedrockBody,
     /// `X-Amzn-Bedrock-*` request headers (invoke config blocks); empty for Converse.
     pub headers: Vec<(&'static str, String)>,
     /// Sanitised tool names → originals, for the response.
@@ -69,6 +70,41 @@ pub struct ChatCall {
     pub include_usage: bool,
     /// Whether the client asked for a stream.
     pub stream: bool,
+}
+
+/// A chat call's Bedrock body: Converse's typed body (written without a `Value` tree), or an
+/// invoke family's native JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BedrockBody {
+    Converse(Box<ConverseBody>),
+    Json(Value),
+}
+
+impl BedrockBody {
+    /// The bytes to send.
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            BedrockBody::Converse(b) => b.to_vec(),
+            BedrockBody::Json(v) => serde_json::to_vec(v).unwrap_or_default(),
+        }
+    }
+
+    /// The body as a JSON value (tests and diagnostics; the server sends [`Self::to_vec`]).
+    pub fn to_value(&self) -> Value {
+        match self {
+            BedrockBody::Converse(b) => serde_json::to_value(b).unwrap_or_default(),
+            BedrockBody::Json(v) => v.clone(),
+        }
+    }
+}
+
+impl Serialize for BedrockBody {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BedrockBody::Converse(b) => b.serialize(s),
+            BedrockBody::Json(v) => v.serialize(s),
+        }
+    }
 }
 
 impl ChatCall {

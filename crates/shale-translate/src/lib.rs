@@ -40,7 +40,7 @@ pub mod think;
 
 pub use caps::{ModelCaps, ModelFamily};
 pub use chat::{
-    translate_chat, translate_chat_response, ChatApi, ChatCall, ChatStreamTranslator,
+    translate_chat, translate_chat_response, BedrockBody, ChatApi, ChatCall, ChatStreamTranslator,
     EventTranslator,
 };
 pub use completion::{ChatChunk, ChatCompletion, Usage};

@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::plain_chat_context;
+use common::{plain_chat_context, sent};
 use serde_json::{json, Value};
 use shale_translate::JsonMode;
 use shale_translate::{
@@ -20,7 +20,7 @@ fn translate(req: Value, model_id: &str, fetched: &FetchedMedia) -> Result<Value
     let caps = ModelCaps::for_model_id(model_id);
     let defaults = serde_json::Map::new();
     let ctx = plain_chat_context(&caps, &defaults, fetched);
-    chat_to_converse(request(req), &ctx).map(|c| c.body)
+    chat_to_converse(request(req), &ctx).map(|c| sent(&c.body))
 }
 
 fn rctx(names: &ToolNameMap) -> ResponseContext<'_> {
@@ -114,7 +114,8 @@ fn colliding_tool_names_round_trip() {
         &ctx,
     )
     .unwrap();
-    let tools = call.body["toolConfig"]["tools"].as_array().unwrap();
+    let body = sent(&call.body);
+    let tools = body["toolConfig"]["tools"].as_array().unwrap();
     let n0 = tools[0]["toolSpec"]["name"].as_str().unwrap();
     let n1 = tools[1]["toolSpec"]["name"].as_str().unwrap();
     assert_ne!(n0, n1);

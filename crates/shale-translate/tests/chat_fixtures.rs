@@ -11,7 +11,9 @@
 //! (re)write the expected files, then review the diff.
 
 mod common;
-use common::{check, error_answer, read_json, run_golden, stream_exception_event, CREATED, ID};
+use common::{
+    check, error_answer, read_json, run_golden, sent, stream_exception_event, CREATED, ID,
+};
 
 use std::path::Path;
 
@@ -79,7 +81,7 @@ fn run_case(dir: &Path) -> Vec<String> {
         };
         match chat_to_converse(req, &ctx) {
             Ok(call) => {
-                failures.extend(check(dir, "bedrock_request.json", &call.body));
+                failures.extend(check(dir, "bedrock_request.json", &sent(&call.body)));
                 case.tool_names = call.tool_names;
                 case.json_mode = call.json_mode;
                 case.include_usage = call.include_usage;
@@ -100,7 +102,8 @@ fn run_case(dir: &Path) -> Vec<String> {
     if let Some(body) = read_json(&dir.join("bedrock_response.json")) {
         let bytes = serde_json::to_vec(&body).unwrap();
         let actual = match converse_to_chat(&bytes, &rctx) {
-            Ok(c) => serde_json::to_value(c).unwrap(),
+            // The bytes the server sends.
+            Ok(c) => serde_json::from_slice(&c.to_json()).unwrap(),
             Err(e) => error_answer(&e),
         };
         failures.extend(check(dir, "response.json", &actual));
@@ -122,17 +125,24 @@ fn run_case(dir: &Path) -> Vec<String> {
             }
             let payload = serde_json::to_vec(&ev["payload"]).unwrap();
             for c in t.on_event(ty, &payload).unwrap() {
-                chunks.push(serde_json::to_value(c).unwrap());
+                chunks.push(written(&c));
             }
         }
         if !failed {
             for c in t.finish() {
-                chunks.push(serde_json::to_value(c).unwrap());
+                chunks.push(written(&c));
             }
         }
         failures.extend(check(dir, "chunks.json", &Value::Array(chunks)));
     }
     failures
+}
+
+/// A chunk as the server writes it (its bytes, parsed in order).
+fn written(c: &shale_translate::ChatChunk) -> Value {
+    let mut out = Vec::new();
+    c.write_json(&mut out).unwrap();
+    serde_json::from_slice(&out).unwrap()
 }
 
 #[test]

@@ -16,8 +16,8 @@
 
 mod common;
 use common::{
-    case_dirs, check, error_answer, invoke_family, read_json, run_golden, stream_exception_event,
-    CREATED, ID,
+    case_dirs, check, error_answer, invoke_family, read_json, run_golden, sent,
+    stream_exception_event, CREATED, ID,
 };
 
 use std::path::Path;
@@ -77,7 +77,7 @@ fn run_case(dir: &Path) -> Vec<String> {
         };
         match chat_to_invoke(req, family, &ctx) {
             Ok(call) => {
-                failures.extend(check(dir, "bedrock_request.json", &call.body));
+                failures.extend(check(dir, "bedrock_request.json", &sent(&call.body)));
                 let headers = json!(call.headers);
                 if !call.headers.is_empty() || dir.join("bedrock_headers.json").exists() {
                     failures.extend(check(dir, "bedrock_headers.json", &headers));

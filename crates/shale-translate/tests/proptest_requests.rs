@@ -89,7 +89,7 @@ fn translate_chat(req: &ChatRequest, modify_params: bool, beta: Option<&str>) {
         };
         match chat_to_converse(req.clone(), &ctx) {
             Ok(call) => {
-                serde_json::to_vec(&call.body).expect("body serialises");
+                serde_json::from_slice::<Value>(&call.body.to_vec()).expect("body is JSON");
             }
             Err(e) => assert_request_error(&e, model),
         }
@@ -106,7 +106,7 @@ fn translate_chat(req: &ChatRequest, modify_params: bool, beta: Option<&str>) {
         };
         match chat_to_invoke(req.clone(), *family, &ctx) {
             Ok(call) => {
-                serde_json::to_vec(&call.body).expect("body serialises");
+                serde_json::from_slice::<Value>(&call.body.to_vec()).expect("body is JSON");
             }
             Err(e) => assert_request_error(&e, model),
         }

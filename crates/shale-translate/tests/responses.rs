@@ -14,7 +14,7 @@
 //! files, then review the diff.
 
 mod common;
-use common::{check, error_answer, plain_chat_context, read_json, run_golden, CREATED};
+use common::{check, error_answer, plain_chat_context, read_json, run_golden, sent, CREATED};
 
 use std::path::Path;
 
@@ -56,7 +56,9 @@ fn run_case(dir: &Path) -> Vec<String> {
                 let defaults = serde_json::Map::new();
                 let chat_ctx = plain_chat_context(&caps, &defaults, &fetched);
                 match chat_to_converse(t.chat.clone(), &chat_ctx) {
-                    Ok(call) => failures.extend(check(dir, "bedrock_request.json", &call.body)),
+                    Ok(call) => {
+                        failures.extend(check(dir, "bedrock_request.json", &sent(&call.body)))
+                    }
                     Err(e) => failures.push(format!(
                         "{}: the chat request is refused by the Converse translator: {e}",
                         dir.display()

@@ -9,7 +9,7 @@
 //! Run with `SHALE_BLESS=1` to (re)write expected files, then review the diff.
 
 mod common;
-use common::{check, error_answer, plain_chat_context, read_json, run_golden};
+use common::{check, error_answer, plain_chat_context, read_json, run_golden, sent};
 
 use std::path::Path;
 
@@ -46,7 +46,7 @@ fn run_case(dir: &Path) -> Vec<String> {
                 let ctx = plain_chat_context(&caps, &defaults, &fetched);
                 let call = chat_to_invoke(chat, family, &ctx).unwrap();
                 include_usage = call.include_usage;
-                failures.extend(check(dir, "bedrock_request.json", &call.body));
+                failures.extend(check(dir, "bedrock_request.json", &sent(&call.body)));
             }
             Err(e) => {
                 let actual = error_answer(&e);

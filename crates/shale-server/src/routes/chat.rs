@@ -24,8 +24,8 @@ use std::time::Instant;
 /// How the answer is shaped for the client.
 #[derive(Clone, Copy)]
 pub struct OutputShape {
-    /// Non-streaming: turns the chat completion into the endpoint's JSON.
-    pub complete: fn(ChatCompletion) -> serde_json::Value,
+    /// Non-streaming: turns the chat completion into the endpoint's JSON bytes.
+    pub complete: fn(ChatCompletion) -> Vec<u8>,
     /// Streaming: re-shapes chunks (`None` keeps `chat.completion.chunk`).
     pub chunk: Option<ChunkMapper>,
 }
@@ -34,14 +34,15 @@ pub struct OutputShape {
 /// a stream (stateful shapes such as the Responses API's implement this themselves).
 pub trait Shape: Send + 'static {
     type Stream: StreamShape;
-    fn complete(self, completion: ChatCompletion) -> serde_json::Value;
+    /// The JSON body of a complete answer.
+    fn complete(self, completion: ChatCompletion) -> Vec<u8>;
     fn stream(self) -> Self::Stream;
 }
 
 impl Shape for OutputShape {
     type Stream = DataLines;
 
-    fn complete(self, completion: ChatCompletion) -> serde_json::Value {
+    fn complete(self, completion: ChatCompletion) -> Vec<u8> {
         (self.complete)(completion)
     }
 
@@ -51,7 +52,7 @@ impl Shape for OutputShape {
 }
 
 pub const CHAT_SHAPE: OutputShape = OutputShape {
-    complete: |c| serde_json::to_value(c).unwrap_or_default(),
+    complete: |c| c.to_json(),
     chunk: None,
 };
 
@@ -116,7 +117,7 @@ async fn chat_once<S: Shape>(
     let model_name = request.model.clone();
     let ctx = deployment.chat_context(headers, fetched_media);
     let call = translate_chat(request, api, &ctx)?;
-    let body = Bytes::from(serde_json::to_vec(&call.body).unwrap_or_default());
+    let body = Bytes::from(call.body.to_vec());
     let extra_headers = bedrock_headers(&call)?;
     let response_ctx = ResponseContext {
         model_name: &model_name,
@@ -159,8 +160,7 @@ async fn chat_once<S: Shape>(
         return Ok(sse_from_chunks(chunks, shape.stream()));
     }
     let tokens = completion.usage.as_ref().map(|u| u.total_tokens);
-    let json = serde_json::to_vec(&shape.complete(completion)).unwrap_or_default();
-    let mut response = json_response(json, started, answer.upstream_time);
+    let mut response = json_response(shape.complete(completion), started, answer.upstream_time);
     if let Some(t) = tokens {
         // For the router's tpm accounting.
         response.extensions_mut().insert(routing::UsedTokens(t));

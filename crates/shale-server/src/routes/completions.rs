@@ -14,7 +14,7 @@ use shale_translate::text_completion::{
 use std::sync::Arc;
 
 const TEXT_SHAPE: OutputShape = OutputShape {
-    complete: chat_to_text_completion,
+    complete: |c| serde_json::to_vec(&chat_to_text_completion(c)).unwrap_or_default(),
     chunk: Some(chunk_to_text_completion),
 };
 

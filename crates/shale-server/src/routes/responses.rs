@@ -232,10 +232,10 @@ struct ResponsesShape {
 impl Shape for ResponsesShape {
     type Stream = ResponsesEvents;
 
-    fn complete(mut self, completion: ChatCompletion) -> Value {
+    fn complete(mut self, completion: ChatCompletion) -> Vec<u8> {
         let response = chat_to_response(completion, &self.meta);
         self.saver.save(&response);
-        response
+        serde_json::to_vec(&response).unwrap_or_default()
     }
 
     fn stream(self) -> ResponsesEvents {

@@ -38,6 +38,7 @@
 //! guardrail `trace`; streams number tool calls by a running count and end with a `choices: []`
 //! usage chunk when `stream_options.include_usage` is set.
 
+mod body;
 mod common;
 mod params;
 mod request;
@@ -45,6 +46,7 @@ mod response;
 mod stream;
 mod tools;
 
+pub use body::{ContentBlock, ConverseBody, InferenceConfig, Message, SystemContent};
 pub use common::{finish_reason, usage_from_bedrock, BedrockUsage};
 pub(crate) use params::clamp_thinking_budget;
 pub use params::{apply_defaults, prepare_request, MIN_THINKING_BUDGET, TOP_LEVEL_FIELDS};

@@ -5,6 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
+use super::body::InferenceConfig;
 use crate::caps::{ModelCaps, ModelFamily, TopKPlacement};
 use crate::error::TranslateError;
 use crate::openai::{is_dropped_param, ChatRequest, JsonMap, Tool};
@@ -245,28 +246,21 @@ pub(crate) fn drop_sampling_incompatible_with_thinking(req: &mut ChatRequest) {
 }
 
 /// `inferenceConfig` (always present, possibly `{}`).
-pub(crate) fn inference_config(req: &mut ChatRequest, reasoning: &Reasoning) -> Value {
-    let mut ic = Map::new();
-    let max = req
+pub(crate) fn inference_config(req: &mut ChatRequest, reasoning: &Reasoning) -> InferenceConfig {
+    let max_tokens = req
         .max_completion_tokens
         .or(req.max_tokens)
         .or(reasoning.budget.map(|b| b.saturating_add(4096)));
-    if let Some(m) = max {
-        ic.insert("maxTokens".into(), m.into());
-    }
-    if let Some(t) = req.temperature {
-        ic.insert("temperature".into(), json!(t));
-    }
-    if let Some(p) = req.top_p {
-        ic.insert("topP".into(), json!(p));
-    }
-    if let Some(s) = req.stop.take() {
+    let stop_sequences = req.stop.take().and_then(|s| {
         let v: Vec<String> = s.into_vec().into_iter().filter(|s| !s.is_empty()).collect();
-        if !v.is_empty() {
-            ic.insert("stopSequences".into(), json!(v));
-        }
+        (!v.is_empty()).then_some(v)
+    });
+    InferenceConfig {
+        max_tokens,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop_sequences,
     }
-    Value::Object(ic)
 }
 
 /// `top_k` in the family's place.

@@ -1,14 +1,16 @@
 //! OpenAI chat request → Converse / ConverseStream request body.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::body::{ContentBlock, ConverseBody, Message, SystemContent};
 use super::params;
 use super::tools::{self, ToolInputs};
 use crate::caps::ModelCaps;
-use crate::chat::{ChatApi, ChatCall};
+use crate::chat::{BedrockBody, ChatApi, ChatCall};
 use crate::context::ChatContext;
 use crate::error::TranslateError;
 use crate::media::MediaKind;
@@ -60,21 +62,12 @@ pub fn chat_to_converse(
 
     let (mut system, messages) = render_conversation(conv, caps, &mut names);
     if setup.json_instruction {
-        system.push(json!({ "text": tools::JSON_TOOL_INSTRUCTION }));
+        system.push(SystemContent::Text(Cow::Borrowed(
+            tools::JSON_TOOL_INSTRUCTION,
+        )));
     }
-
-    let mut body = Map::new();
-    body.insert("messages".into(), Value::Array(messages));
-    if !system.is_empty() {
-        body.insert("system".into(), Value::Array(system));
-    }
-    body.insert(
-        "inferenceConfig".into(),
-        params::inference_config(&mut req, &reasoning),
-    );
-    if let Some(tc) = setup.tool_config.take() {
-        body.insert("toolConfig".into(), tc);
-    }
+    let inference_config = params::inference_config(&mut req, &reasoning);
+    let tool_config = setup.tool_config.take();
 
     let mut amrf = Map::new();
     let mut top = Map::new();
@@ -105,9 +98,6 @@ pub fn chat_to_converse(
             params::anthropic_beta(h, &mut amrf);
         }
     }
-    if !amrf.is_empty() {
-        body.insert("additionalModelRequestFields".into(), Value::Object(amrf));
-    }
     if let Some(oc) = setup.output_config {
         top.entry("outputConfig").or_insert(oc);
     }
@@ -115,15 +105,22 @@ pub fn chat_to_converse(
         top.entry("additionalModelResponseFieldPaths")
             .or_insert_with(|| json!(["/usage/output_tokens_details"]));
     }
-    for key in params::TOP_LEVEL_FIELDS {
-        if let Some(v) = top.remove(*key) {
-            body.insert((*key).into(), v);
-        }
-    }
+    let top = params::TOP_LEVEL_FIELDS
+        .iter()
+        .filter_map(|key| top.remove(*key).map(|v| (*key, v)))
+        .collect();
+    let body = ConverseBody {
+        messages,
+        system,
+        inference_config,
+        tool_config,
+        additional_model_request_fields: (!amrf.is_empty()).then_some(amrf),
+        top,
+    };
 
     Ok(ChatCall {
         api: ChatApi::Converse,
-        body: Value::Object(body),
+        body: BedrockBody::Converse(Box::new(body)),
         headers: Vec::new(),
         tool_names: names,
         json_mode: setup.json_mode,
@@ -132,20 +129,20 @@ pub fn chat_to_converse(
     })
 }
 
-const CACHE_POINT: fn() -> Value = || json!({"cachePoint": {"type": "default"}});
-
 /// Render the neutral conversation as Converse `system` and `messages`.
 fn render_conversation(
     conv: Conversation,
     caps: &ModelCaps,
     names: &mut ToolNameMap,
-) -> (Vec<Value>, Vec<Value>) {
+) -> (Vec<SystemContent>, Vec<Message>) {
     let cache_ok = caps.supports_cache_point;
-    let mut system = Vec::with_capacity(conv.system.len());
+    let mut system = Vec::with_capacity(conv.system.len() + 1);
     for b in conv.system {
         match b {
-            SystemBlock::Text(t) => system.push(json!({ "text": t })),
-            SystemBlock::CachePoint if cache_ok && !system.is_empty() => system.push(CACHE_POINT()),
+            SystemBlock::Text(t) => system.push(SystemContent::Text(Cow::Owned(t))),
+            SystemBlock::CachePoint if cache_ok && !system.is_empty() => {
+                system.push(SystemContent::CachePoint)
+            }
             SystemBlock::CachePoint => {}
         }
     }
@@ -164,21 +161,21 @@ fn render_conversation(
                 }) => has_doc = true,
                 _ => {}
             }
-            if let Some(v) = render_block(b, cache_ok, names, &mut doc_names) {
-                if v.get("cachePoint").is_some() && content.is_empty() {
+            if let Some(block) = render_block(b, cache_ok, names, &mut doc_names) {
+                if block == ContentBlock::CachePoint && content.is_empty() {
                     continue;
                 }
-                content.push(v);
+                content.push(block);
             }
         }
         if turn.role == TurnRole::User && has_doc && !has_text {
-            content.push(json!({"text": "."}));
+            content.push(ContentBlock::Text(Cow::Borrowed(".")));
         }
         let role = match turn.role {
             TurnRole::User => "user",
             TurnRole::Assistant => "assistant",
         };
-        messages.push(json!({"role": role, "content": content}));
+        messages.push(Message { role, content });
     }
     (system, messages)
 }
@@ -188,56 +185,44 @@ fn render_block(
     cache_ok: bool,
     names: &mut ToolNameMap,
     doc_names: &mut HashSet<String>,
-) -> Option<Value> {
+) -> Option<ContentBlock> {
     Some(match b {
-        Block::Text(t) => json!({ "text": t }),
-        Block::GuardedText(t) => json!({"guardContent": {"text": {"text": t}}}),
+        Block::Text(t) => ContentBlock::Text(Cow::Owned(t)),
+        Block::GuardedText(t) => ContentBlock::GuardText(t),
         Block::Media(m) => render_media(m, doc_names),
-        Block::ToolUse { id, name, input } => json!({"toolUse": {
-            "toolUseId": sanitize_tool_id(&id),
-            "name": names.sanitize(&name),
-            "input": input,
-        }}),
+        Block::ToolUse { id, name, input } => ContentBlock::ToolUse {
+            id: sanitize_tool_id(&id),
+            name: names.sanitize(&name),
+            input,
+        },
         Block::ToolResult { id, content } => {
-            let mut out: Vec<Value> = content
+            let mut out: Vec<ContentBlock> = content
                 .into_iter()
                 .filter(|b| !matches!(b, Block::Text(t) if t.trim().is_empty()))
                 .filter_map(|b| render_block(b, false, names, doc_names))
                 .collect();
             if out.is_empty() {
-                out.push(json!({"text": "."}));
+                out.push(ContentBlock::Text(Cow::Borrowed(".")));
             }
-            json!({"toolResult": {"toolUseId": sanitize_tool_id(&id), "content": out}})
-        }
-        Block::Reasoning { text, signature } => {
-            let mut rt = Map::new();
-            rt.insert("text".into(), text.into());
-            if let Some(s) = signature {
-                rt.insert("signature".into(), s.into());
+            ContentBlock::ToolResult {
+                id: sanitize_tool_id(&id),
+                content: out,
             }
-            json!({"reasoningContent": {"reasoningText": rt}})
         }
-        Block::RedactedReasoning(d) => json!({"reasoningContent": {"redactedContent": d}}),
-        Block::CachePoint if cache_ok => CACHE_POINT(),
+        Block::Reasoning { text, signature } => ContentBlock::Reasoning { text, signature },
+        Block::RedactedReasoning(d) => ContentBlock::RedactedReasoning(d),
+        Block::CachePoint if cache_ok => ContentBlock::CachePoint,
         Block::CachePoint => return None,
     })
 }
 
-fn render_media(m: Media, doc_names: &mut HashSet<String>) -> Value {
+fn render_media(m: Media, doc_names: &mut HashSet<String>) -> ContentBlock {
     let name = (m.kind == MediaKind::Document).then(|| document_name(&m.source, doc_names));
-    let source = match m.source {
-        MediaSource::Base64(b) => json!({ "bytes": b }),
-        MediaSource::S3 { uri } => json!({"s3Location": {"uri": uri}}),
-        MediaSource::Text(t) => json!({ "text": t }),
-    };
-    match m.kind {
-        MediaKind::Image => json!({"image": {"format": m.format, "source": source}}),
-        MediaKind::Video => json!({"video": {"format": m.format, "source": source}}),
-        MediaKind::Document => json!({"document": {
-            "format": m.format,
-            "name": name.unwrap_or_default(),
-            "source": source,
-        }}),
+    ContentBlock::Media {
+        kind: m.kind,
+        format: m.format,
+        name,
+        source: m.source,
     }
 }
 

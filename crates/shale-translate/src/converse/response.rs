@@ -107,7 +107,11 @@ pub fn converse_to_chat(
     for b in blocks.into_iter().flatten() {
         if let Some(t) = b.text {
             has_text = true;
-            text.push_str(&t);
+            if text.is_empty() {
+                text = t; // the usual single text block: moved, not copied
+            } else {
+                text.push_str(&t);
+            }
         }
         if let Some(c) = b.citations_content {
             for t in c.content.into_iter().filter_map(|c| c.text) {

@@ -28,7 +28,7 @@ pub use anthropic::{anthropic_tool_id, default_max_tokens, ANTHROPIC_VERSION};
 pub use stream::{completion_to_chunks, InvokeStreamTranslator};
 
 use crate::caps::base_model_id;
-use crate::chat::{ChatApi, ChatCall};
+use crate::chat::{BedrockBody, ChatApi, ChatCall};
 use crate::completion::ChatCompletion;
 use crate::context::{ChatContext, JsonMode, ResponseContext};
 use crate::error::TranslateError;
@@ -168,7 +168,7 @@ pub fn chat_to_invoke(
     };
     Ok(ChatCall {
         api: ChatApi::Invoke(family),
-        body: Value::Object(body),
+        body: BedrockBody::Json(Value::Object(body)),
         headers: p.headers,
         tool_names,
         json_mode,

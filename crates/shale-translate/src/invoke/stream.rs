@@ -7,6 +7,8 @@
 
 use base64::Engine as _;
 use serde::Deserialize;
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::anthropic::{self, AnthropicUsage};
@@ -191,7 +193,7 @@ impl InvokeStreamTranslator {
             tool_calls: Some(vec![ToolCallDelta {
                 index: k,
                 id,
-                kind: start.then(|| "function".to_owned()),
+                kind: start.then_some(Cow::Borrowed("function")),
                 function: FunctionDelta {
                     name,
                     arguments: args,

@@ -5,12 +5,18 @@
 
 use serde_json::Value;
 use shale_translate::error::TranslateError;
+use shale_translate::BedrockBody;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The fixed `id` and `created` the fixtures are written with.
 pub const ID: &str = "chatcmpl-test";
 pub const CREATED: u64 = 1_700_000_000;
+
+/// The JSON of a chat call's body as the server sends it (its bytes, parsed in order).
+pub fn sent(body: &BedrockBody) -> Value {
+    serde_json::from_slice(&body.to_vec()).expect("the body is JSON")
+}
 
 /// A fixture file's JSON, or `None` when the file does not exist.
 pub fn read_json(p: &Path) -> Option<Value> {
@@ -43,12 +49,20 @@ pub fn check(dir: &Path, file: &str, actual: &Value) -> Option<String> {
             path.display(),
             serde_json::to_string_pretty(actual).unwrap()
         )),
-        Some(expected) if &expected != actual => Some(format!(
-            "{}: mismatch\nexpected:\n{}\nactual:\n{}",
-            path.display(),
-            serde_json::to_string_pretty(&expected).unwrap(),
-            serde_json::to_string_pretty(actual).unwrap()
-        )),
+        // Key order too: the expected files were written from the serialised output, and the
+        // server's bytes must not change (clients cannot see order, but goldens pin the bytes).
+        Some(expected)
+            if &expected != actual
+                || serde_json::to_string(&expected).unwrap()
+                    != serde_json::to_string(actual).unwrap() =>
+        {
+            Some(format!(
+                "{}: mismatch\nexpected:\n{}\nactual:\n{}",
+                path.display(),
+                serde_json::to_string_pretty(&expected).unwrap(),
+                serde_json::to_string_pretty(actual).unwrap()
+            ))
+        }
         Some(_) => None,
     }
 }
