@@ -179,6 +179,10 @@ impl BedrockClient {
     /// Builds the pooled HTTP clients, one per serving worker (rustls, `TCP_NODELAY`, no
     /// redirects).
     pub fn new(options: ClientOptions) -> Result<Self, BedrockError> {
+        // The idle-connection budget is the gateway's, split across the workers' pools.
+        let idle_per_worker = options
+            .pool_max_idle_per_host
+            .div_ceil(options.workers.max(1));
         let http = PerWorker::try_new(options.workers, |_| {
             reqwest::Client::builder()
                 .use_rustls_tls()
@@ -186,7 +190,7 @@ impl BedrockClient {
                 .tcp_keepalive(Duration::from_secs(60))
                 .connect_timeout(options.connect_timeout)
                 .pool_idle_timeout(options.pool_idle_timeout)
-                .pool_max_idle_per_host(options.pool_max_idle_per_host)
+                .pool_max_idle_per_host(idle_per_worker)
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("shale/", env!("CARGO_PKG_VERSION")))
                 .build()

@@ -114,7 +114,8 @@ pub struct ClientOptions {
     pub max_frame_size: usize,
     /// Timeout of one credential fetch (STS, SSO, process, IMDS; default 30 s).
     pub credentials_timeout: Duration,
-    /// Idle pooled connections kept per host (default 64).
+    /// Idle pooled connections kept per host (default 64), in all: each worker's pool keeps its
+    /// share (`pool_max_idle_per_host / workers`, rounded up).
     pub pool_max_idle_per_host: usize,
     /// How long an idle pooled connection is kept (default 90 s).
     pub pool_idle_timeout: Duration,
