@@ -190,7 +190,10 @@ where
                 pick.index,
                 deployment.target.model_id(),
             );
-            let fut = call(deployment);
+            // Boxed: the attempt's future (translation, signing, the HTTP call) is ~12 KB, and
+            // every tower/axum layer above moves the request's future when it boxes it; with
+            // the attempt on the heap they move a pointer instead (bench/results/profile.md).
+            let fut = Box::pin(call(deployment));
             async move {
                 let response = fut.await?;
                 let tokens = response.extensions().get::<UsedTokens>().map(|t| t.0);

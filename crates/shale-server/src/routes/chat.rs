@@ -61,13 +61,15 @@ pub async fn chat_completions(
     headers: HeaderMap,
     request: JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    run_chat(
+    // Boxed: the layers above move this handler's future each time they box it; on the heap
+    // they move a pointer, not the pipeline's ~4.6 KB of state (see `routing::run`).
+    Box::pin(run_chat(
         &state,
         &headers,
         request.value,
         CHAT_SHAPE,
         request.received,
-    )
+    ))
     .await
 }
 

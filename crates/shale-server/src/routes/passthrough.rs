@@ -174,9 +174,13 @@ pub async fn passthrough(
     };
 
     let target = &deployment.target;
-    let upstream = state
-        .bedrock
-        .raw(target, service, method, &path_and_query, body, &forwarded)
+    // Boxed so the layers above move a pointer, not the whole HTTP call (see `routing::run`).
+    let upstream =
+        Box::pin(
+            state
+                .bedrock
+                .raw(target, service, method, &path_and_query, body, &forwarded),
+        )
         .await?;
     let idle = if path.ends_with("-stream") {
         target.stream_timeout()
