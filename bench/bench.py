@@ -622,7 +622,7 @@ def main() -> None:
     ap.add_argument("--no-metrics", action="store_true",
                     help="run the gateway with Prometheus metrics off (bench/shale.yaml has them on)")
     ap.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
-                    help="extra environment for the gateway, e.g. TOKIO_WORKER_THREADS=1 (repeatable)")
+                    help="extra environment for the gateway, e.g. SHALE_WORKERS=1 (repeatable)")
     ap.add_argument("--bin-dir", default=str(ROOT / "target" / "release"))
     ap.add_argument("--out", default=str(BENCH / "results"))
     args = ap.parse_args()

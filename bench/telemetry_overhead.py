@@ -93,7 +93,7 @@ def main() -> None:
             gateways[mode] = start(
                 [f"{a.bin_dir}/shale", "--config", f.name, "--host", "127.0.0.1", "--port", "0",
                  "--log-format", "json"],
-                "shale listening on ", env={"RUST_LOG": "info", "TOKIO_WORKER_THREADS": "1"},
+                "shale listening on ", env={"RUST_LOG": "info", "SHALE_WORKERS": "1"},
             )
         for mode, (_, url) in gateways.items():  # warm-up
             wrk(url, key, 1, a.connections)
