@@ -12,11 +12,9 @@ mod mutate;
 
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use shale_translate::{
-    chat_to_converse, ChatContext, ChatMessage, ChatRequest, FetchedMedia, ModelCaps,
-};
+use shale_translate::{chat_to_converse, ChatRequest};
 use std::path::Path;
 
 /// Converse model ids covering the capability switches (thinking, reasoning config, tools, media).
@@ -40,32 +38,18 @@ const CORPUS: &str = "tests/fixtures/converse_body_bytes.jsonl";
 
 /// The translation outcome per model: `sha256:<hex>` of the body bytes, or `error:<Debug>`.
 fn outcomes(req: &ChatRequest, modify_params: bool, beta: Option<&str>) -> Vec<String> {
-    let defaults = Map::new();
-    let fetched = FetchedMedia::new();
-    let continue_msg: ChatMessage =
-        serde_json::from_value(json!({"role": "user", "content": "go on"})).unwrap();
-    MODELS
-        .iter()
-        .enumerate()
-        .map(|(i, model)| {
-            let caps = ModelCaps::for_model_id(model);
-            let ctx = ChatContext {
-                caps: &caps,
-                default_params: &defaults,
-                modify_params,
-                user_continue_message: (i % 2 == 0).then_some(&continue_msg),
-                anthropic_beta: beta,
-                fetched_media: &fetched,
-            };
-            match chat_to_converse(req.clone(), &ctx) {
-                Ok(call) => {
-                    let bytes = call.body.to_vec();
-                    format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
-                }
-                Err(e) => format!("error:{e:?}"),
+    mutate::for_each_chat_context(
+        MODELS,
+        modify_params,
+        beta,
+        |_, ctx| match chat_to_converse(req.clone(), ctx) {
+            Ok(call) => {
+                let bytes = call.body.to_vec();
+                format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
             }
-        })
-        .collect()
+            Err(e) => format!("error:{e:?}"),
+        },
+    )
 }
 
 /// The requests of the corpus: the fixtures as they are, then deterministic mutations.

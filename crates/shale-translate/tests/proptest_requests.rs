@@ -14,8 +14,7 @@ use shale_translate::invoke::{chat_to_invoke, InvokeFamily};
 use shale_translate::rerank::{rerank_to_agent_runtime, rerank_to_invoke, RerankRequest};
 use shale_translate::text_completion::{completion_to_chat, CompletionRequest};
 use shale_translate::{
-    chat_to_converse, ChatContext, ChatMessage, ChatRequest, FetchedMedia, ModelCaps,
-    TranslateError,
+    chat_to_converse, ChatContext, ChatRequest, FetchedMedia, ModelCaps, TranslateError,
 };
 
 /// Converse model ids covering the capability switches (thinking, reasoning config, tools, media).
@@ -73,27 +72,16 @@ fn assert_request_error(e: &TranslateError, what: &str) {
 
 /// Translates a parsed chat request every way the server can.
 fn translate_chat(req: &ChatRequest, modify_params: bool, beta: Option<&str>) {
-    let defaults = Map::new();
-    let fetched = FetchedMedia::new();
-    let continue_msg: ChatMessage =
-        serde_json::from_value(serde_json::json!({"role": "user", "content": "go on"})).unwrap();
-    for (i, model) in CONVERSE_MODELS.iter().enumerate() {
-        let caps = ModelCaps::for_model_id(model);
-        let ctx = ChatContext {
-            caps: &caps,
-            default_params: &defaults,
-            modify_params,
-            user_continue_message: (i % 2 == 0).then_some(&continue_msg),
-            anthropic_beta: beta,
-            fetched_media: &fetched,
-        };
-        match chat_to_converse(req.clone(), &ctx) {
+    mutate::for_each_chat_context(CONVERSE_MODELS, modify_params, beta, |model, ctx| {
+        match chat_to_converse(req.clone(), ctx) {
             Ok(call) => {
                 serde_json::from_slice::<Value>(&call.body.to_vec()).expect("body is JSON");
             }
             Err(e) => assert_request_error(&e, model),
         }
-    }
+    });
+    let defaults = Map::new();
+    let fetched = FetchedMedia::new();
     for (family, model) in INVOKE_FAMILIES {
         let caps = ModelCaps::for_model_id(model);
         let ctx = ChatContext {

@@ -7,7 +7,40 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
+use shale_translate::{ChatContext, ChatMessage, FetchedMedia, ModelCaps};
 use std::path::{Path, PathBuf};
+
+/// Calls `each(model, ctx)` for every model id under the context the randomized chat tests
+/// translate with: no default params, `modify_params` and `anthropic-beta` as given, and a
+/// `user_continue_message` on every other model.
+pub fn for_each_chat_context<T>(
+    models: &[&str],
+    modify_params: bool,
+    beta: Option<&str>,
+    mut each: impl FnMut(&str, &ChatContext<'_>) -> T,
+) -> Vec<T> {
+    let defaults = Map::new();
+    let fetched = FetchedMedia::new();
+    let continue_msg: ChatMessage =
+        serde_json::from_value(serde_json::json!({"role": "user", "content": "go on"}))
+            .expect("continue message");
+    models
+        .iter()
+        .enumerate()
+        .map(|(i, model)| {
+            let caps = ModelCaps::for_model_id(model);
+            let ctx = ChatContext {
+                caps: &caps,
+                default_params: &defaults,
+                modify_params,
+                user_continue_message: (i % 2 == 0).then_some(&continue_msg),
+                anthropic_beta: beta,
+                fetched_media: &fetched,
+            };
+            each(model, &ctx)
+        })
+        .collect()
+}
 
 /// Keys the OpenAI, Anthropic, Converse and native model formats use.
 pub const KEYS: &[&str] = &[
