@@ -12,6 +12,7 @@ use crate::store::teams::{NewTeam, TeamChanges};
 use crate::store::{self, bigint, RuleChanges};
 use crate::token::{self, to_hash};
 use crate::KeyError;
+use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
@@ -54,6 +55,48 @@ fn expires_of(now: OffsetDateTime, d: &Option<String>) -> Result<Option<OffsetDa
     d.as_deref()
         .map(|t| parse_duration(t).map(|d| after(now, d)))
         .transpose()
+}
+
+/// The rule fields `/key/update` and `/team/update` share, as the client sent them.
+struct RuleUpdate {
+    models: Option<Vec<String>>,
+    max_budget: Option<Option<f64>>,
+    budget_duration: Option<Option<String>>,
+    rpm_limit: Option<Option<u64>>,
+    tpm_limit: Option<Option<u64>>,
+    max_parallel_requests: Option<Option<u64>>,
+    metadata: Option<Map<String, Value>>,
+    blocked: Option<bool>,
+    spend: Option<f64>,
+}
+
+impl RuleUpdate {
+    /// Validates the fields (budgets, models, `budget_duration`) and turns them into the
+    /// UPDATE's columns; a new `budget_duration` starts a new period (`budget_reset_at`).
+    fn into_changes(self, now: OffsetDateTime) -> Result<RuleChanges, KeyError> {
+        check_budget("max_budget", self.max_budget.flatten())?;
+        check_budget("spend", self.spend)?;
+        if let Some(m) = &self.models {
+            check_models(m)?;
+        }
+        let budget = self
+            .budget_duration
+            .as_ref()
+            .map(|d| budget_of(now, d))
+            .transpose()?;
+        Ok(RuleChanges {
+            models: self.models,
+            max_budget: self.max_budget,
+            budget_duration: budget.as_ref().map(|b| b.0.clone()),
+            budget_reset_at: budget.map(|b| b.1),
+            rpm_limit: self.rpm_limit.map(bigint),
+            tpm_limit: self.tpm_limit.map(bigint),
+            max_parallel_requests: self.max_parallel_requests.map(bigint),
+            metadata: self.metadata,
+            blocked: self.blocked,
+            spend: self.spend,
+        })
+    }
 }
 
 /// `budget_duration` → (the text, the first reset time).
@@ -154,41 +197,31 @@ impl KeyService {
         if let Some(Some(u)) = &req.user_id {
             check_name("user_id", u)?;
         }
-        check_budget("max_budget", req.max_budget.flatten())?;
-        check_budget("spend", req.spend)?;
-        if let Some(m) = &req.models {
-            check_models(m)?;
+        let rules = RuleUpdate {
+            models: req.models,
+            max_budget: req.max_budget,
+            budget_duration: req.budget_duration,
+            rpm_limit: req.rpm_limit,
+            tpm_limit: req.tpm_limit,
+            max_parallel_requests: req.max_parallel_requests,
+            metadata: req.metadata,
+            blocked: req.blocked,
+            spend: req.spend,
         }
+        .into_changes(now)?;
         let expires = req
             .duration
             .as_ref()
             .map(|d| expires_of(now, d))
             .transpose()?;
-        let budget = req
-            .budget_duration
-            .as_ref()
-            .map(|d| budget_of(now, d))
-            .transpose()?;
-        let budget_changed = budget.is_some();
+        let budget_changed = rules.budget_reset_at.is_some();
         let changes = KeyChanges {
             new_token: None,
             key_alias: req.key_alias,
             expires,
             team_id: req.team_id,
             user_id: req.user_id,
-
-            rules: RuleChanges {
-                models: req.models,
-                max_budget: req.max_budget,
-                budget_duration: budget.as_ref().map(|b| b.0.clone()),
-                budget_reset_at: budget.map(|b| b.1),
-                rpm_limit: req.rpm_limit.map(bigint),
-                tpm_limit: req.tpm_limit.map(bigint),
-                max_parallel_requests: req.max_parallel_requests.map(bigint),
-                metadata: req.metadata,
-                blocked: req.blocked,
-                spend: req.spend,
-            },
+            rules,
         };
         if budget_changed || req.spend.is_some() {
             // Pending increments belong to the old period or the old spend.
@@ -396,35 +429,25 @@ impl KeyService {
         if let Some(Some(a)) = &req.team_alias {
             check_name("team_alias", a)?;
         }
-        check_budget("max_budget", req.max_budget.flatten())?;
-        check_budget("spend", req.spend)?;
-        if let Some(m) = &req.models {
-            check_models(m)?;
+        let rules = RuleUpdate {
+            models: req.models,
+            max_budget: req.max_budget,
+            budget_duration: req.budget_duration,
+            rpm_limit: req.rpm_limit,
+            tpm_limit: req.tpm_limit,
+            max_parallel_requests: req.max_parallel_requests,
+            metadata: req.metadata,
+            blocked: req.blocked,
+            spend: req.spend,
         }
-        let budget = req
-            .budget_duration
-            .as_ref()
-            .map(|d| budget_of(now, d))
-            .transpose()?;
-        let budget_changed = budget.is_some();
+        .into_changes(now)?;
+        let budget_changed = rules.budget_reset_at.is_some();
         if budget_changed || req.spend.is_some() {
             self.flush().await;
         }
         let changes = TeamChanges {
             team_alias: req.team_alias,
-
-            rules: RuleChanges {
-                models: req.models,
-                max_budget: req.max_budget,
-                budget_duration: budget.as_ref().map(|b| b.0.clone()),
-                budget_reset_at: budget.map(|b| b.1),
-                rpm_limit: req.rpm_limit.map(bigint),
-                tpm_limit: req.tpm_limit.map(bigint),
-                max_parallel_requests: req.max_parallel_requests.map(bigint),
-                metadata: req.metadata,
-                blocked: req.blocked,
-                spend: req.spend,
-            },
+            rules,
         };
         let row = store::teams::update(&self.pool, &req.team_id, changes)
             .await?
