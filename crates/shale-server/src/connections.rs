@@ -24,6 +24,7 @@
 
 use crate::app::build_app;
 use crate::state::AppState;
+use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -77,12 +78,15 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (release_tx, release_rx) = watch::channel(false);
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
+    // One route table for all workers (a `Router` is a cheap `Arc` clone).
+    let app = build_app(Arc::clone(&state));
+    let header_read_timeout = state.config.general_settings.header_read_timeout;
     let mut threads = Vec::with_capacity(listeners.len());
     for (index, listener) in listeners.into_iter().enumerate() {
         let worker = Worker {
-            index,
             listener,
-            state: Arc::clone(&state),
+            app: app.clone(),
+            header_read_timeout,
             stop: stop_rx.clone(),
             release: release_rx.clone(),
             ended: EndNotice {
@@ -160,38 +164,40 @@ impl Drop for EndNotice {
 
 /// One serving thread: its own runtime and accept loop.
 struct Worker {
-    index: usize,
     listener: std::net::TcpListener,
-    state: Arc<AppState>,
+    app: Router,
+    header_read_timeout: Duration,
     /// Turns true when shutdown begins.
     stop: watch::Receiver<bool>,
     /// Turns true when the runtime may stop (after the spend flush).
     release: watch::Receiver<bool>,
+    /// Also carries the worker's index.
     ended: EndNotice,
     grace: Duration,
 }
 
 impl Worker {
     fn run(self) {
-        shale_core::worker::enter(self.index);
+        let index = self.ended.index;
+        shale_core::worker::enter(index);
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
             Ok(runtime) => runtime,
             Err(err) => {
-                tracing::error!(worker = self.index, %err, "cannot start a worker runtime");
+                tracing::error!(worker = index, %err, "cannot start a worker runtime");
                 return;
             }
         };
         let Worker {
             listener,
-            state,
+            app,
+            header_read_timeout,
             mut stop,
             mut release,
             ended,
             grace,
-            index,
         } = self;
         runtime.block_on(async move {
             match TcpListener::from_std(listener) {
@@ -199,7 +205,7 @@ impl Worker {
                     let stopped = async {
                         let _ = stop.wait_for(|stop| *stop).await;
                     };
-                    accept_until(listener, state, stopped, grace).await;
+                    accept_until(listener, app, header_read_timeout, stopped, grace).await;
                 }
                 Err(err) => tracing::error!(worker = index, %err, "cannot use the listener"),
             }
@@ -215,14 +221,15 @@ impl Worker {
 /// requests finish for at most `grace`.
 async fn accept_until(
     listener: TcpListener,
-    state: Arc<AppState>,
+    app: Router,
+    header_read_timeout: Duration,
     stopped: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let service = TowerToHyperService::new(build_app(Arc::clone(&state)));
+    let service = TowerToHyperService::new(app);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(state.config.general_settings.header_read_timeout);
+        .header_read_timeout(header_read_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(stopped);
     loop {
