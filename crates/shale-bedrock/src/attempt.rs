@@ -6,8 +6,8 @@
 
 use crate::error::BedrockError;
 use crate::target::Target;
-use reqwest::Url;
 use tracing::Span;
+use url::Url;
 
 /// The span of one attempt against `url` (its last path segment names the operation).
 pub(crate) fn span(target: &Target, url: &Url) -> Span {

@@ -1,15 +1,15 @@
-//! The Bedrock client: one pooled `reqwest` client and the calls (runtime, stream, rerank, raw
-//! pass-through), each attempt signed and retried by one retry loop. Targets are resolved in
-//! `target.rs`.
+//! The Bedrock client: the calls (runtime, stream, rerank, raw pass-through), each attempt built,
+//! signed and sent through the worker's pooled transport (`transport.rs`) and retried by one retry
+//! loop. Targets are resolved in `target.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::header::{HeaderName, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{HeaderName, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method};
-use reqwest::Url;
 use tracing::Instrument;
+use url::Url;
 
 use crate::attempt;
 use crate::credentials::DefaultChains;
@@ -19,6 +19,7 @@ use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::sign::sign_request;
 use crate::spec::ClientOptions;
 use crate::target::{Endpoint, Target};
+use crate::transport::{self, Transport, TransportError, UpstreamResponse};
 use shale_core::worker::PerWorker;
 
 /// A bedrock-runtime model operation.
@@ -127,7 +128,7 @@ pub struct BedrockClient {
 
 pub(crate) struct ClientInner {
     /// One pool per serving worker: a connection is driven by the runtime that opened it.
-    pub(crate) http: PerWorker<reqwest::Client>,
+    pub(crate) http: PerWorker<Transport>,
     pub(crate) options: ClientOptions,
     pub(crate) default_chains: DefaultChains,
 }
@@ -176,7 +177,7 @@ fn is_dropped(name: &HeaderName) -> bool {
 }
 
 impl BedrockClient {
-    /// Builds the pooled HTTP clients, one per serving worker (rustls, `TCP_NODELAY`, no
+    /// Builds the pooled transports, one per serving worker (rustls, `TCP_NODELAY`, no
     /// redirects).
     pub fn new(options: ClientOptions) -> Result<Self, BedrockError> {
         // The idle-connection budget is the gateway's, split across the workers' pools.
@@ -184,17 +185,7 @@ impl BedrockClient {
             .pool_max_idle_per_host
             .div_ceil(options.workers.max(1));
         let http = PerWorker::try_new(options.workers, |_| {
-            reqwest::Client::builder()
-                .use_rustls_tls()
-                .tcp_nodelay(true)
-                .tcp_keepalive(Duration::from_secs(60))
-                .connect_timeout(options.connect_timeout)
-                .pool_idle_timeout(options.pool_idle_timeout)
-                .pool_max_idle_per_host(idle_per_worker)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("shale/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| BedrockError::Config(format!("cannot build the HTTP client: {e}")))
+            Transport::new(&options, idle_per_worker)
         })?;
         Ok(Self {
             inner: Arc::new(ClientInner {
@@ -279,7 +270,7 @@ impl BedrockClient {
                 idle_timeout: target.0.stream_timeout,
                 max_frame: self.inner.options.max_frame_size,
             };
-            Ok(decode_stream(response.bytes_stream(), ctx))
+            Ok(decode_stream(response.into_body().into_stream(), ctx))
         })
         .await
     }
@@ -314,7 +305,7 @@ impl BedrockClient {
         path_and_query: &str,
         body: Bytes,
         headers: &HeaderMap,
-    ) -> Result<reqwest::Response, BedrockError> {
+    ) -> Result<UpstreamResponse, BedrockError> {
         if !path_and_query.starts_with('/') || path_and_query.starts_with("//") {
             return Err(BedrockError::Config(format!(
                 "pass-through path must start with a single '/': {path_and_query:?}"
@@ -324,11 +315,11 @@ impl BedrockClient {
             Service::Runtime => target.runtime_endpoint(),
             Service::AgentRuntime => target.agent_runtime_endpoint(),
         };
-        let url = Url::parse(&format!("{base}{path_and_query}"))
-            .map(Endpoint::new)
-            .map_err(|e| {
-                BedrockError::Config(format!("invalid pass-through path {path_and_query:?}: {e}"))
-            })?;
+        let invalid = |e: &dyn std::fmt::Display| {
+            BedrockError::Config(format!("invalid pass-through path {path_and_query:?}: {e}"))
+        };
+        let url = Url::parse(&format!("{base}{path_and_query}")).map_err(|e| invalid(&e))?;
+        let url = Endpoint::new(url).map_err(|e| invalid(&e))?;
         let forwarded = request_headers(headers, false);
         let streaming = url.url.path().ends_with("-stream");
         let timeout = if streaming {
@@ -388,16 +379,17 @@ impl BedrockClient {
                     .inner
                     .http
                     .get()
-                    .execute(request)
+                    .send(request)
                     .await
-                    .map_err(|e| (self.transport_error(target, &e), None))?;
+                    .map_err(|e| (transport_error(target, &url.url, &e), None))?;
                 let status = response.status().as_u16();
                 attempt::status(&tracing::Span::current(), status);
-                let response_headers = response.headers().clone();
-                let bytes = response
+                let (head, body) = response.into_parts();
+                let response_headers = head.headers;
+                let bytes = body
                     .bytes()
                     .await
-                    .map_err(|e| (self.transport_error(target, &e), None))?;
+                    .map_err(|e| (transport_error(target, &url.url, &e), None))?;
                 if !(200..300).contains(&status) {
                     return Err((
                         classify_response(status, &response_headers, &bytes),
@@ -474,10 +466,10 @@ impl BedrockClient {
     }
 
     /// Reads an error answer's body (bounded by `timeout`) and classifies it.
-    async fn error_from(response: reqwest::Response, timeout: Duration) -> BedrockError {
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        match tokio::time::timeout(timeout, response.bytes()).await {
+    async fn error_from(response: UpstreamResponse, timeout: Duration) -> BedrockError {
+        let (head, body) = response.into_parts();
+        let (status, headers) = (head.status.as_u16(), head.headers);
+        match tokio::time::timeout(timeout, body.bytes()).await {
             Ok(Ok(body)) => classify_response(status, &headers, &body),
             Ok(Err(_)) | Err(_) => classify_response(status, &headers, b""),
         }
@@ -494,16 +486,16 @@ impl BedrockClient {
         body: Bytes,
         auth: AuthMode,
         timeout: Duration,
-    ) -> Result<reqwest::Response, BedrockError> {
+    ) -> Result<UpstreamResponse, BedrockError> {
         let request = self
             .build_request(target, method, url, headers, body, auth)
             .await?;
-        match tokio::time::timeout(timeout, self.inner.http.get().execute(request)).await {
+        match tokio::time::timeout(timeout, self.inner.http.get().send(request)).await {
             Ok(Ok(response)) => {
                 attempt::status(&tracing::Span::current(), response.status().as_u16());
                 Ok(response)
             }
-            Ok(Err(e)) => Err(self.transport_error(target, &e)),
+            Ok(Err(e)) => Err(transport_error(target, &url.url, &e)),
             Err(_) => Err(BedrockError::Timeout {
                 deployment: target.deployment().to_owned(),
                 after: timeout,
@@ -519,10 +511,16 @@ impl BedrockClient {
         headers: &HeaderMap,
         body: Bytes,
         auth: AuthMode,
-    ) -> Result<reqwest::Request, BedrockError> {
-        let mut request = reqwest::Request::new(method, url.url.clone());
+    ) -> Result<http::Request<Bytes>, BedrockError> {
+        let mut request = http::Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = url.uri.clone();
         *request.headers_mut() = headers.clone();
-        *request.body_mut() = Some(reqwest::Body::from(body));
+        // Unsigned, and a pass-through caller's own user-agent is kept.
+        request
+            .headers_mut()
+            .entry(USER_AGENT)
+            .or_insert(transport::USER_AGENT);
         let use_bearer = matches!(auth, AuthMode::Target)
             && (target.0.bearer.is_some() || target.0.converse_like_url.is_some());
         if use_bearer {
@@ -555,32 +553,30 @@ impl BedrockClient {
         )?;
         Ok(request)
     }
+}
 
-    fn transport_error(&self, target: &Target, error: &reqwest::Error) -> BedrockError {
-        if error.is_timeout() {
-            return BedrockError::Timeout {
-                deployment: target.deployment().to_owned(),
-                after: target.0.timeout,
-            };
-        }
-        let what = if error.is_connect() {
-            "connection failed"
-        } else {
-            "request failed"
-        };
-        let host = error
-            .url()
-            .and_then(|u| {
-                u.host_str().map(|h| match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_owned(),
-                })
-            })
-            .unwrap_or_default();
-        BedrockError::Connect {
+/// A request that got no answer (or whose answer broke off), as the client's error: a timeout
+/// when the transport's own (connect) timeout ended it, else a connection error naming the host.
+fn transport_error(target: &Target, url: &Url, error: &TransportError) -> BedrockError {
+    if error.is_timeout() {
+        return BedrockError::Timeout {
             deployment: target.deployment().to_owned(),
-            message: format!("{what} ({host}): {}", error_chain(error)),
-        }
+            after: target.0.timeout,
+        };
+    }
+    let what = if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let host = url.host_str().unwrap_or("");
+    let host = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    BedrockError::Connect {
+        deployment: target.deployment().to_owned(),
+        message: format!("{what} ({host}): {}", error_chain(error)),
     }
 }
 

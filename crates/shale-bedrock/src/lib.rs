@@ -55,6 +55,7 @@ pub mod sign;
 pub mod sigv4;
 pub mod spec;
 pub mod target;
+pub mod transport;
 
 pub use client::{BedrockClient, BedrockResponse, Operation, Service};
 pub use error::{BedrockError, ErrorKind, StreamDecodeError};
@@ -62,3 +63,4 @@ pub use eventstream::{EventStream, StreamEvent};
 pub use shale_core::Secret;
 pub use spec::{ClientOptions, EnvSource, TargetSpec};
 pub use target::Target;
+pub use transport::{TransportError, UpstreamBody, UpstreamResponse};

@@ -122,7 +122,7 @@ pub fn normalize_endpoint(url: &str) -> Result<String, BedrockError> {
     } else {
         format!("https://{url}")
     };
-    let parsed = reqwest::Url::parse(&with_scheme)
+    let parsed = url::Url::parse(&with_scheme)
         .map_err(|e| BedrockError::Config(format!("invalid endpoint URL {url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(BedrockError::Config(format!(

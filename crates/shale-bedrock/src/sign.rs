@@ -1,11 +1,12 @@
-//! Signs an outgoing `reqwest::Request` with the target's [`Signer`] (service `bedrock`,
+//! Signs an outgoing `http::Request` with the target's [`Signer`] (service `bedrock`,
 //! double-encoded canonical path, payload hash of the body, no `x-amz-content-sha256`): adds
 //! `x-amz-date`, `authorization` and, for temporary credentials, `x-amz-security-token`.
-//! The signing itself lives in `sigv4.rs`; this file only moves headers in and out of reqwest.
+//! The signing itself lives in `sigv4.rs`; this file only moves headers in and out of the request.
 
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
+use bytes::Bytes;
 use http::header::{HeaderName, AUTHORIZATION};
 
 use crate::error::BedrockError;
@@ -21,16 +22,13 @@ const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-
 /// Adds the signature headers to `request`, signing its method, `url` (the canonical form of
 /// the request's URL), current headers and body.
 pub fn sign_request(
-    request: &mut reqwest::Request,
+    request: &mut http::Request<Bytes>,
     signer: &Signer,
     url: &CanonicalUrl,
     credentials: &Credentials,
     time: SystemTime,
 ) -> Result<(), BedrockError> {
-    let body = request
-        .body()
-        .and_then(reqwest::Body::as_bytes)
-        .unwrap_or(&[]);
+    let body: &[u8] = request.body();
     let signed = signer.sign(
         credentials,
         time,
@@ -58,18 +56,16 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
-    fn sign(req: &mut reqwest::Request, creds: &Credentials, time: std::time::SystemTime) {
-        let url = CanonicalUrl::from_url(req.url());
+    fn sign(req: &mut http::Request<Bytes>, creds: &Credentials, time: std::time::SystemTime) {
+        let url = CanonicalUrl::from_url(&url::Url::parse(&req.uri().to_string()).unwrap());
         let signer = Signer::new("us-east-1", SIGNING_NAME);
         sign_request(req, &signer, &url, creds, time).unwrap();
     }
 
-    fn request(url: &str, body: &'static [u8]) -> reqwest::Request {
-        reqwest::Client::new()
-            .post(url)
+    fn request(url: &str, body: &'static [u8]) -> http::Request<Bytes> {
+        http::Request::post(url)
             .header("content-type", "application/json")
-            .body(body)
-            .build()
+            .body(Bytes::from_static(body))
             .unwrap()
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_config::meta::region::ProvideRegion;
 use aws_config::profile::ProfileFileRegionProvider;
 use http::HeaderValue;
-use reqwest::Url;
+use url::Url;
 
 use crate::client::{BedrockClient, Operation};
 use crate::credentials::{self, AuthChoice, BuildContext, CredentialCache, SigV4Choice};
@@ -23,17 +23,25 @@ use crate::sign::SIGNING_NAME;
 use crate::sigv4::{CanonicalUrl, Signer};
 use crate::spec::TargetSpec;
 
-/// A URL the client sends to, with its SigV4 canonical form computed once.
+/// A URL the client sends to, with its request URI and SigV4 canonical form computed once.
 #[derive(Clone, Debug)]
 pub(crate) struct Endpoint {
     pub(crate) url: Url,
+    /// The same URL as the request carries it (cloning shares its bytes).
+    pub(crate) uri: http::Uri,
     pub(crate) canonical: CanonicalUrl,
 }
 
 impl Endpoint {
-    pub(crate) fn new(url: Url) -> Self {
+    /// Fails only for a URL `http::Uri` refuses (the `url` crate's serialisation always parses).
+    pub(crate) fn new(url: Url) -> Result<Self, http::uri::InvalidUri> {
+        let uri = http::Uri::try_from(url.as_str())?;
         let canonical = CanonicalUrl::from_url(&url);
-        Self { url, canonical }
+        Ok(Self {
+            url,
+            uri,
+            canonical,
+        })
     }
 }
 
@@ -181,9 +189,9 @@ impl BedrockClient {
             .map_err(|e| config_err(e.to_string()))?;
         let encoded = resolve::encode_model_id(spec.model_id.trim());
         let parse = |url: String| {
-            Url::parse(&url)
-                .map(Endpoint::new)
-                .map_err(|e| config_err(format!("invalid URL {url}: {e}")))
+            let parsed =
+                Url::parse(&url).map_err(|e| config_err(format!("invalid URL {url}: {e}")))?;
+            Endpoint::new(parsed).map_err(|e| config_err(format!("invalid URL {url}: {e}")))
         };
         let op_urls = [
             parse(format!("{runtime}/model/{encoded}/converse"))?,

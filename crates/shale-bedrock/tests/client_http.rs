@@ -518,7 +518,7 @@ async fn raw_pass_through_is_signed_and_relayed() {
     assert_eq!(response.status(), 404);
     assert_eq!(response.headers()["x-amzn-requestid"], "req-mock");
     assert_eq!(
-        &response.bytes().await.unwrap()[..],
+        &response.into_body().bytes().await.unwrap()[..],
         br#"{"message":"no such model"}"#
     );
     let seen = upstream.seen();

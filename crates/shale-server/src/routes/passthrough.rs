@@ -368,7 +368,7 @@ fn is_relayed(name: &HeaderName) -> bool {
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
     #[error("Bedrock response body failed: {0}")]
-    Upstream(#[source] reqwest::Error),
+    Upstream(#[source] shale_bedrock::TransportError),
     #[error("Bedrock sent nothing for {0:?}")]
     Idle(Duration),
 }
@@ -376,7 +376,7 @@ enum RelayError {
 /// Streams Bedrock's answer to the client as it arrives: status, relayed headers, body chunks
 /// (each shown to the usage tap, if any). A silence longer than `idle` or a broken upstream
 /// aborts the client's body.
-fn relay(upstream: reqwest::Response, idle: Duration, usage: Usage) -> Response {
+fn relay(upstream: shale_bedrock::UpstreamResponse, idle: Duration, usage: Usage) -> Response {
     let status = upstream.status();
     let mut headers = HeaderMap::new();
     for (name, value) in upstream.headers() {
@@ -389,7 +389,7 @@ fn relay(upstream: reqwest::Response, idle: Duration, usage: Usage) -> Response 
         Usage::AtBodyEnd(tap) => (Some(tap), true),
         Usage::InStream(tap) => (Some(tap), false),
     };
-    let chunks = upstream.bytes_stream().boxed();
+    let chunks = upstream.into_body().into_stream().boxed();
     let timer = shale_bedrock::idle::IdleTimer::new(idle);
     let body = futures::stream::unfold(Some((chunks, timer, tap)), move |state| async move {
         let (mut chunks, mut timer, mut tap) = state?;
