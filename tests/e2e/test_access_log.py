@@ -12,21 +12,36 @@ import time
 import openai
 import pytest
 
-from shale_harness import GATEWAY_KEY, deployment, start_emulator, start_gateway, stop_process
+from shale_harness import (
+    GATEWAY_KEY,
+    EmulatorControl,
+    deployment,
+    start_emulator,
+    start_gateway,
+    stop_process,
+)
 
 MODEL = "bedrock/amazon.nova-lite-v1:0"
 
 
-def run_and_read_log(env: dict, log_format: str = "json", telemetry: dict | None = None) -> str:
-    """Starts a gateway with `env`, sends two chat requests, stops it and returns its stderr."""
+def run_and_read_log(
+    env: dict, log_format: str = "json", telemetry: dict | None = None, throttle_first: bool = False
+) -> str:
+    """Starts a gateway with `env`, sends two chat requests, stops it and returns its stderr.
+    `throttle_first`: the emulator throttles the first Bedrock call once (the gateway retries it)."""
     emu_proc, emu_url = start_emulator()
+    if throttle_first:
+        EmulatorControl(emu_url).script([{"error": {"type": "ThrottlingException", "message": "slow down"}}])
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     general = {"master_key": GATEWAY_KEY}
     if telemetry is not None:
         general["telemetry"] = telemetry
     try:
         gw, url, _ = start_gateway(
-            {"model_list": [deployment("nova", MODEL, emu_url)], "general_settings": general},
+            {
+                "model_list": [deployment("nova", MODEL, emu_url, num_retries=1 if throttle_first else None)],
+                "general_settings": general,
+            },
             log_format=log_format,
             env=env,
             stderr=log,
@@ -53,7 +68,14 @@ def test_json_lines_have_the_log_shape():
         assert entry["model"] == "nova" and entry["status"] == 200
         assert entry["prompt_tokens"] > 0 and entry["completion_tokens"] > 0
         assert entry["key_hash"] == "" and entry["key_alias"] == ""  # the master key has no virtual-key labels
+        assert entry["retries"] == 0
     assert GATEWAY_KEY not in text
+
+
+def test_retries_are_counted_without_a_trace_exporter():
+    text = run_and_read_log({"RUST_LOG": "info"}, throttle_first=True)
+    access = [json.loads(line) for line in text.splitlines() if '"message":"access"' in line]
+    assert [(e["status"], e["retries"]) for e in access] == [(200, 1), (200, 0)], text[-2000:]
 
 
 def test_text_lines_on_request():

@@ -431,8 +431,12 @@ impl BedrockClient {
         Fut: std::future::Future<Output = Result<T, (BedrockError, Option<Duration>)>>,
     {
         let policy = target.0.retry;
+        let on_attempt = self.inner.options.on_attempt;
         let mut retry = 0;
         loop {
+            if let Some(on_attempt) = on_attempt {
+                on_attempt();
+            }
             // One trace span per attempt; it ends with the attempt, not after the backoff.
             let span = attempt::span(target, url);
             let result = attempt(retry).instrument(span.clone()).await;

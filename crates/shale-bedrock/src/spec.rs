@@ -128,6 +128,9 @@ pub struct ClientOptions {
     pub aws_config_file: Option<PathBuf>,
     /// Shared credentials file (default: `AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`).
     pub aws_credentials_file: Option<PathBuf>,
+    /// Called as each attempt starts, on the task that makes it (the gateway counts a request's
+    /// attempts with it). A plain function: no span or allocation per attempt.
+    pub on_attempt: Option<fn()>,
 }
 
 impl Default for ClientOptions {
@@ -147,6 +150,7 @@ impl Default for ClientOptions {
             env: EnvSource::Process,
             aws_config_file: None,
             aws_credentials_file: None,
+            on_attempt: None,
         }
     }
 }

@@ -351,6 +351,7 @@ fn client_options(config: &Config, workers: usize) -> ClientOptions {
     let mut options = ClientOptions {
         num_retries: 0,
         workers,
+        on_attempt: Some(shale_telemetry::attempts::count_attempt),
         ..ClientOptions::default()
     };
     if let Some(t) = config

@@ -1,36 +1,32 @@
-//! Counting Bedrock attempts per request: a `tracing` layer that sees only the
-//! `bedrock.attempt` spans the Bedrock client opens (one per attempt) and adds one to the current
-//! request's record for each. It is installed whether or not traces are exported, so the access
-//! log and spans report retries either way; it sees no other span or event.
+//! Counting Bedrock attempts per request: the Bedrock client calls [`count_attempt`] as each
+//! attempt starts (`ClientOptions::on_attempt`), on the request's own task, and it adds one to the
+//! current request's record. The access log and the server span report retries from that count,
+//! whether or not traces are exported. It is a plain function on purpose: counting through the
+//! attempt's `tracing` span made every attempt build a span in the registry even when nothing
+//! exported it (~5,000 instructions per request, `bench/results/profile.md`).
 
-use crate::otel::SPAN_TARGET;
 use crate::record;
-use crate::span_filter::CallsiteFilter;
-use tracing::span::{Attributes, Id};
-use tracing::Subscriber;
-use tracing_subscriber::filter::Filtered;
-use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
 
-/// The span name the Bedrock client gives each attempt.
-pub const ATTEMPT_SPAN: &str = "bedrock.attempt";
-
-/// Adds one to the current request's `attempts` for every attempt span.
-pub struct AttemptCounter;
-
-impl<S: Subscriber> Layer<S> for AttemptCounter {
-    fn on_new_span(&self, _attrs: &Attributes<'_>, _id: &Id, _ctx: Context<'_, S>) {
-        record::with_current(|r| r.attempts += 1);
-    }
+/// Adds one to the current request's `attempts` (nothing outside a request).
+pub fn count_attempt() {
+    record::with_current(|r| r.attempts += 1);
 }
 
-/// The counter, filtered to the attempt spans (decided once per callsite).
-pub fn layer<S>() -> Filtered<AttemptCounter, CallsiteFilter, S>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    AttemptCounter.with_filter(CallsiteFilter::new(|meta| {
-        meta.is_span() && meta.target() == SPAN_TARGET && meta.name() == ATTEMPT_SPAN
-    }))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RequestCell, RequestRecord};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn counts_only_inside_a_request() {
+        count_attempt();
+        let cell = RequestCell::new(RequestRecord::default());
+        record::scope(Arc::clone(&cell), async {
+            count_attempt();
+            count_attempt();
+        })
+        .await;
+        assert_eq!(cell.lock().attempts, 2);
+    }
 }

@@ -78,9 +78,7 @@ pub fn init(format: LogFormat, otel: Option<&Otel>) -> LogGuard {
     };
     // No `Option` layer: an absent layer (`None`) says "always" to every callsite, which would
     // build every span in the process although nothing exports it.
-    let logged = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
-        .with(shale_telemetry::attempts::layer());
+    let logged = tracing_subscriber::registry().with(fmt.with_filter(filter));
     let result = match otel {
         Some(otel) => logged.with(otel.layer()).try_init(),
         None => logged.try_init(),
