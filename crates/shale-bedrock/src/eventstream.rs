@@ -1,13 +1,15 @@
-//! `application/vnd.amazon.eventstream` decoding: a `tokio_util` codec around
-//! `aws-smithy-eventstream`'s `MessageFrameDecoder` (with a frame-size cap), and the typed
-//! event stream built frame by frame over a response body.
+//! `application/vnd.amazon.eventstream` decoding: a `tokio_util` codec that cuts whole frames out
+//! of the read buffer (with a frame-size cap) and decodes each with `aws-smithy-eventstream`'s
+//! `read_message_from` (prelude, header and message CRCs checked there), and the typed event
+//! stream built frame by frame over a response body. A frame is handed to the decoder as one
+//! contiguous `Bytes`, so its checksums run over whole slices.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
+use aws_smithy_eventstream::frame::read_message_from;
 use aws_smithy_types::event_stream::{HeaderValue, Message};
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -50,23 +52,13 @@ impl From<io::Error> for FrameError {
 /// `tokio_util` decoder yielding one [`Message`] per event-stream frame.
 #[derive(Debug)]
 pub struct FrameCodec {
-    inner: MessageFrameDecoder,
     max_frame: usize,
-    /// Announced length of the frame being read (prelude seen), if any.
-    frame_len: Option<usize>,
-    /// Bytes of the current frame already taken from the buffer by the inner decoder.
-    consumed: usize,
 }
 
 impl FrameCodec {
     /// A codec refusing frames longer than `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
-        Self {
-            inner: MessageFrameDecoder::new(),
-            max_frame,
-            frame_len: None,
-            consumed: 0,
-        }
+        Self { max_frame }
     }
 }
 
@@ -75,50 +67,41 @@ impl Decoder for FrameCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, FrameError> {
-        if self.frame_len.is_none() {
-            if src.len() < 4 {
-                return Ok(None);
-            }
-            let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
-            if len > self.max_frame {
-                return Err(FrameError::Decode(StreamDecodeError::FrameTooLarge {
-                    len,
-                    max: self.max_frame,
-                }));
-            }
-            if len < MIN_FRAME_LEN {
-                return Err(FrameError::Decode(StreamDecodeError::Malformed(format!(
-                    "frame length {len} is shorter than the {MIN_FRAME_LEN} byte minimum"
-                ))));
-            }
-            self.frame_len = Some(len);
-            src.reserve(len.saturating_sub(src.len()));
+        if src.len() < 4 {
+            return Ok(None);
         }
-        let before = src.len();
-        let result = self.inner.decode_frame(&mut *src);
-        self.consumed += before - src.len();
-        match result {
-            Ok(DecodedFrame::Complete(message)) => {
-                self.frame_len = None;
-                self.consumed = 0;
-                Ok(Some(message))
-            }
-            Ok(DecodedFrame::Incomplete) => Ok(None),
-            Err(e) => Err(FrameError::Decode(StreamDecodeError::Malformed(
-                e.to_string(),
-            ))),
+        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+        if len > self.max_frame {
+            return Err(FrameError::Decode(StreamDecodeError::FrameTooLarge {
+                len,
+                max: self.max_frame,
+            }));
         }
+        if len < MIN_FRAME_LEN {
+            return Err(FrameError::Decode(StreamDecodeError::Malformed(format!(
+                "frame length {len} is shorter than the {MIN_FRAME_LEN} byte minimum"
+            ))));
+        }
+        if src.len() < len {
+            // Room for the rest of the frame, so it arrives in as few reads as possible.
+            src.reserve(len - src.len());
+            return Ok(None);
+        }
+        let frame = src.split_to(len).freeze();
+        read_message_from(frame)
+            .map(Some)
+            .map_err(|e| FrameError::Decode(StreamDecodeError::Malformed(e.to_string())))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Message>, FrameError> {
         if let Some(message) = self.decode(src)? {
             return Ok(Some(message));
         }
-        if self.frame_len.is_none() && src.is_empty() {
+        if src.is_empty() {
             return Ok(None);
         }
         Err(FrameError::Decode(StreamDecodeError::Truncated {
-            buffered: self.consumed + src.remaining(),
+            buffered: src.remaining(),
         }))
     }
 }
