@@ -216,11 +216,14 @@ impl BedrockClient {
                 op.path_suffix()
             )));
         }
-        let headers = request_headers(extra_headers, true);
+        let headers = Headers {
+            extra: extra_headers,
+            accept_json: true,
+        };
         self.send_buffered(
             target,
             target.endpoint(op),
-            &headers,
+            headers,
             body,
             AuthMode::Target,
         )
@@ -242,7 +245,10 @@ impl BedrockClient {
                 op.path_suffix()
             )));
         }
-        let headers = request_headers(extra_headers, false);
+        let headers = Headers {
+            extra: extra_headers,
+            accept_json: false,
+        };
         let url = target.endpoint(op);
         self.with_retries(target, &url.url, |_| async {
             let response = self
@@ -250,7 +256,7 @@ impl BedrockClient {
                     target,
                     Method::POST,
                     url,
-                    &headers,
+                    headers,
                     body.clone(),
                     AuthMode::Target,
                     target.0.stream_timeout,
@@ -282,11 +288,15 @@ impl BedrockClient {
         target: &Target,
         body: Bytes,
     ) -> Result<BedrockResponse, BedrockError> {
-        let headers = request_headers(&HeaderMap::new(), true);
+        let no_headers = HeaderMap::new();
+        let headers = Headers {
+            extra: &no_headers,
+            accept_json: true,
+        };
         self.send_buffered(
             target,
             &target.0.rerank_url,
-            &headers,
+            headers,
             body,
             AuthMode::SigV4Only("rerank"),
         )
@@ -320,7 +330,10 @@ impl BedrockClient {
         };
         let url = Url::parse(&format!("{base}{path_and_query}")).map_err(|e| invalid(&e))?;
         let url = Endpoint::new(url).map_err(|e| invalid(&e))?;
-        let forwarded = request_headers(headers, false);
+        let forwarded = Headers {
+            extra: headers,
+            accept_json: false,
+        };
         let streaming = url.url.path().ends_with("-stream");
         let timeout = if streaming {
             target.0.stream_timeout
@@ -329,7 +342,7 @@ impl BedrockClient {
         };
         let max_retries = target.0.retry.max_retries;
         self.with_retries(target, &url.url, |retry| {
-            let (method, url, forwarded, body) = (method.clone(), &url, &forwarded, body.clone());
+            let (method, url, body) = (method.clone(), &url, body.clone());
             async move {
                 let response = self
                     .response_head(
@@ -361,7 +374,7 @@ impl BedrockClient {
         &self,
         target: &Target,
         url: &Endpoint,
-        headers: &HeaderMap,
+        headers: Headers<'_>,
         body: Bytes,
         auth: AuthMode,
     ) -> Result<BedrockResponse, BedrockError> {
@@ -486,7 +499,7 @@ impl BedrockClient {
         target: &Target,
         method: Method,
         url: &Endpoint,
-        headers: &HeaderMap,
+        headers: Headers<'_>,
         body: Bytes,
         auth: AuthMode,
         timeout: Duration,
@@ -512,14 +525,14 @@ impl BedrockClient {
         target: &Target,
         method: Method,
         url: &Endpoint,
-        headers: &HeaderMap,
+        headers: Headers<'_>,
         body: Bytes,
         auth: AuthMode,
     ) -> Result<http::Request<Bytes>, BedrockError> {
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = url.uri.clone();
-        *request.headers_mut() = headers.clone();
+        *request.headers_mut() = headers.build();
         // Unsigned, and a pass-through caller's own user-agent is kept.
         request
             .headers_mut()
@@ -584,10 +597,25 @@ fn transport_error(target: &Target, url: &Url, error: &TransportError) -> Bedroc
     }
 }
 
+/// The headers of a request, built afresh for each attempt (signing adds to them).
+#[derive(Clone, Copy)]
+struct Headers<'a> {
+    /// The caller's (`extra_headers`, or a pass-through client's), minus the dropped ones.
+    extra: &'a HeaderMap,
+    /// `accept: application/json` (buffered calls).
+    accept_json: bool,
+}
+
+impl Headers<'_> {
+    fn build(self) -> HeaderMap {
+        request_headers(self.extra, self.accept_json)
+    }
+}
+
 /// Default headers (`content-type`, and `accept` for buffered calls) overridden by the caller's,
-/// minus the dropped ones.
+/// minus the dropped ones, with room for the user agent, host and signature headers.
 fn request_headers(extra: &HeaderMap, accept_json: bool) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(extra.len() + 2);
+    let mut headers = HeaderMap::with_capacity(extra.len() + 8);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if accept_json {
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
