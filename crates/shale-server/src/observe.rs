@@ -1,9 +1,12 @@
-//! Observing model requests: the middleware that opens each request's record and server span,
-//! and finishes them once — when the answer is complete, or for a stream when its body ends or
-//! the client goes away — feeding metrics, the access log and the trace. It also adds the
+//! Observing model requests: the one middleware on the model routes. It opens each request's
+//! record and server span, runs the authentication step (`auth::authenticate`, which stays the
+//! home of the auth logic) inside them, so refused keys are observed and counted like any other
+//! answer, and finishes them once — when the answer is complete, or for a stream when its body
+//! ends or the client goes away — feeding metrics, the access log and the trace. It also adds the
 //! LiteLLM answer headers `x-litellm-response-cost` and `x-litellm-overhead-duration-ms`.
 //!
-//! It must not change what a client receives beyond those headers, and it never waits on an
+//! It must not change what a client receives beyond those headers (and sending auth's refusal
+//! instead of running the handler), and it never waits on an
 //! export (metrics are atomics, spans are queued, log lines go through `tracing`).
 
 use crate::state::AppState;
@@ -29,7 +32,7 @@ const LITELLM_OVERHEAD: &str = "x-litellm-overhead-duration-ms";
 /// LiteLLM's cost header (USD, non-streaming answers).
 const RESPONSE_COST: &str = "x-litellm-response-cost";
 
-/// Middleware around every model route (outside authentication, so refused keys are counted).
+/// The one middleware on every model route: observation around authentication and the handler.
 pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let telemetry = Arc::clone(&state.telemetry);
     if let Some(m) = telemetry.metrics() {
@@ -37,7 +40,7 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
     }
     let request_id = request
         .headers()
-        .get("x-request-id")
+        .get(crate::front_door::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
@@ -53,7 +56,7 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         ..RequestRecord::default()
     });
     let keys = state.keys.is_some().then(crate::keygate::KeySlot::new);
-    let run = crate::keygate::scope(keys.clone(), next.run(request));
+    let run = crate::keygate::scope(keys.clone(), authenticated(&state, request, next));
     let mut response = record::scope(Arc::clone(&cell), run)
         .instrument(span.clone())
         .await;
@@ -104,6 +107,16 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
     }
     drop(finisher);
     response
+}
+
+/// The request once its key is accepted; a refusal comes back as the answer (and is observed as
+/// such). Runs inside the record and key-slot scopes, where authentication puts a virtual key.
+async fn authenticated(state: &AppState, request: Request, next: Next) -> Response {
+    let refused = crate::auth::authenticate(state, request.headers(), request.uri().path()).await;
+    if let Err(refusal) = refused {
+        return refusal;
+    }
+    next.run(request).await
 }
 
 /// Server-sent events, or a relayed Bedrock event stream (pass-through).
