@@ -19,6 +19,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use shale_telemetry::record::{self, RequestCell, RequestRecord};
 use shale_telemetry::{otel, KeyLabels, TokenUsage};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -56,10 +57,15 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         ..RequestRecord::default()
     });
     let keys = state.keys.is_some().then(crate::keygate::KeySlot::new);
-    let run = crate::keygate::scope(keys.clone(), authenticated(&state, request, next));
-    let mut response = record::scope(Arc::clone(&cell), run)
-        .instrument(span.clone())
-        .await;
+    // Authentication runs in the request's scopes (a virtual key lands in its record and key
+    // slot), as its own future: the handler's future, awaited after it, does not grow by it.
+    let headers = request.headers();
+    let auth = crate::auth::authenticate(&state, headers, request.uri().path());
+    let mut response = match in_scopes(&cell, &keys, &span, auth).await {
+        Ok(()) => in_scopes(&cell, &keys, &span, next.run(request)).await,
+        // A refusal is the answer, observed like any other.
+        Err(refusal) => refusal,
+    };
 
     let handler_time = cell.started.elapsed();
     let streaming = is_event_stream(response.headers());
@@ -109,14 +115,15 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
     response
 }
 
-/// The request once its key is accepted; a refusal comes back as the answer (and is observed as
-/// such). Runs inside the record and key-slot scopes, where authentication puts a virtual key.
-async fn authenticated(state: &AppState, request: Request, next: Next) -> Response {
-    let refused = crate::auth::authenticate(state, request.headers(), request.uri().path()).await;
-    if let Err(refusal) = refused {
-        return refusal;
-    }
-    next.run(request).await
+/// `fut` inside the request's record and key-slot scopes and its server span.
+fn in_scopes<F: Future>(
+    cell: &Arc<RequestCell>,
+    keys: &Option<Arc<crate::keygate::KeySlot>>,
+    span: &tracing::Span,
+    fut: F,
+) -> impl Future<Output = F::Output> {
+    record::scope(Arc::clone(cell), crate::keygate::scope(keys.clone(), fut))
+        .instrument(span.clone())
 }
 
 /// Server-sent events, or a relayed Bedrock event stream (pass-through).
