@@ -1,37 +1,38 @@
-//! Assembles the whole HTTP service: routes (each bare and under `/v1`) and the tower stack.
+//! Assembles the whole HTTP service: routes (each bare and under `/v1`) and the layers around them.
 //!
 //! Layer order, outermost first:
-//! 1. `SetRequestId` — keep the caller's `x-request-id` or mint a UUID;
-//! 2. `SetSensitiveRequestHeaders` — mark `authorization`, `x-api-key`, `x-litellm-api-key` so no log prints them;
-//! 3. `PropagateRequestId` — echo `x-request-id` on the response;
-//! 4. `catch_panic` (`panic.rs`) — a panicking handler answers an OpenAI-shaped 500, logged with
-//!    the request id (inside the layers above, so that 500 carries the id);
-//! 5. observe (model, models and pass-through routes: record, metrics, access log, server span —
-//!    outside auth so refused keys are counted);
-//! 6. auth (model, models and pass-through routes: the master key or a virtual key; the admin
-//!    API `/key/*`, `/team/*`, `/spend/logs`: the master key only; health and `/metrics` are
-//!    open, `/metrics` checks the key itself when `require_auth_for_metrics_endpoint` is set);
-//! 7. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
+//! 1. the front door (`front_door.rs`, one unboxed service around the whole router): keep the
+//!    caller's `x-request-id` or mint a UUID; mark `authorization`, `x-api-key`,
+//!    `x-litellm-api-key` sensitive so no log prints them; catch a panic and answer `panic.rs`'s
+//!    OpenAI-shaped 500, logged with the request id; echo `x-request-id` on every response;
+//! 2. axum routing (404/405 fallbacks answer here, inside the front door, so they carry the id);
+//! 3. on the model, models and pass-through routes, ONE middleware, `observe` (record, metrics,
+//!    access log, server span), which calls the authentication step (`auth::authenticate`: the
+//!    master key or a virtual key) inline, so refused keys are observed and counted; on the admin
+//!    API `/key/*`, `/team/*`, `/spend/logs`, `auth::require_master_key` (the master key only);
+//!    health and `/metrics` are open (`/metrics` checks the key itself when
+//!    `require_auth_for_metrics_endpoint` is set);
+//! 4. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
 //!
 //! There is no per-request `tower_http::trace` span: the access log (observe) is the request log,
 //! and the OTLP server span is opened by observe only when traces are exported. Fewer layers also
-//! means fewer boxed futures per request (`bench/results/profile.md`).
+//! means fewer boxed futures per request (`bench/results/profile.md`): each axum `route_layer` /
+//! `from_fn` boxes the request's future, the front door does not.
 
-use crate::auth::{authenticate, require_master_key};
+use crate::auth::require_master_key;
+use crate::front_door::{FrontDoor, FrontDoorLayer};
 use crate::routes::{
     chat, completions, embeddings, fallback, health, images, keys, messages, metrics, models,
     passthrough, rerank, responses, router_health, spend, teams,
 };
 use crate::state::AppState;
-use axum::http::HeaderName;
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 use std::sync::Arc;
-use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower::Layer;
 
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The service the workers serve: the routes behind the front door (a cheap `Arc` clone).
+pub type App = FrontDoor<Router>;
 
 /// Routes that need the master key, under `prefix` (`""` or `"/v1"`). Registered with their full
 /// path rather than `nest`ed, which would strip the prefix on every request.
@@ -86,8 +87,8 @@ fn health_routes(prefix: &str) -> Router<Arc<AppState>> {
         .route(&at("/health/readiness"), get(health::readiness))
 }
 
-/// The complete application with its middleware stack.
-pub fn build_app(state: Arc<AppState>) -> Router {
+/// The complete application: the routes with their middleware, behind the front door.
+pub fn build_app(state: Arc<AppState>) -> App {
     let protected = Router::new()
         .merge(api_routes(""))
         .merge(api_routes("/v1"))
@@ -102,10 +103,6 @@ pub fn build_app(state: Arc<AppState>) -> Router {
         )
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
-            authenticate,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
             crate::observe::observe,
         ));
     let admin = admin_routes().route_layer(middleware::from_fn_with_state(
@@ -118,22 +115,12 @@ pub fn build_app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/metrics/", get(metrics::metrics));
 
-    Router::new()
+    let routes = Router::new()
         .merge(protected)
         .merge(admin)
         .merge(open)
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    axum::http::header::AUTHORIZATION,
-                    HeaderName::from_static("x-api-key"),
-                    HeaderName::from_static("x-litellm-api-key"),
-                ]))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(middleware::from_fn(crate::panic::catch_panic)),
-        )
+        .with_state(state);
+    FrontDoorLayer.layer(routes)
 }

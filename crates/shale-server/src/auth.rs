@@ -1,7 +1,8 @@
 //! Gateway authentication: the key read from `Authorization: Bearer`, `x-api-key` or
 //! `x-litellm-api-key` is the master key (compared in constant time) or, when a database is
-//! configured, a virtual key resolved by `shale_keys::KeyService::authenticate`. The admin API
-//! takes the master key only.
+//! configured, a virtual key resolved by `shale_keys::KeyService::authenticate`. On the model
+//! routes this is a step `observe.rs` calls inline ([`authenticate`]); the admin API's
+//! middleware ([`require_master_key`]) takes the master key only.
 //!
 //! Must not: log or store a presented key, or decide model scope and budgets (that is admission,
 //! `keygate.rs`, once the model is known).
@@ -78,25 +79,28 @@ fn strip_bearer(value: &str) -> &str {
     }
 }
 
-/// Middleware on every model route: the master key (constant time) passes; else, with a
-/// database, a virtual key — its principal goes into the request's key slot and onto the
-/// telemetry record; else 401. (No master key and no database configured: everything passes;
-/// the binary refuses to start that way unless explicitly allowed.)
+/// The authentication step of every model route, called by `observe` inside the request's
+/// record and key-slot scopes (so a refusal is observed and counted like any other answer): the
+/// master key (constant time) passes; else, with a database, a virtual key — its principal goes
+/// into the request's key slot and onto the telemetry record; else the refusal to send (401, in
+/// Anthropic's shape on the Messages API, with `Connection: close`). (No master key and no
+/// database configured: everything passes; the binary refuses to start that way unless
+/// explicitly allowed.)
 pub async fn authenticate(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Err(err) = identify(&state, request.headers()).await {
-        // The Messages API answers in Anthropic's error shape, like its handlers do.
-        let response = if crate::anthropic_error::is_messages_path(request.uri().path()) {
-            crate::anthropic_error::anthropic_error_response(err)
-        } else {
-            err.into_response()
-        };
-        return closing(response);
-    }
-    next.run(request).await
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<(), Response> {
+    let Err(err) = identify(state, headers).await else {
+        return Ok(());
+    };
+    // The Messages API answers in Anthropic's error shape, like its handlers do.
+    let response = if crate::anthropic_error::is_messages_path(path) {
+        crate::anthropic_error::anthropic_error_response(err)
+    } else {
+        err.into_response()
+    };
+    Err(closing(response))
 }
 
 /// A refusal sent before the request body was read: the connection cannot be reused (the unread
@@ -121,7 +125,9 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
     let (Some(keys), Some(presented)) = (&state.keys, presented_key(headers)) else {
         return Err(ApiError::Unauthorized("Invalid API key."));
     };
-    let principal = keys.authenticate(presented).await?;
+    // Boxed: only virtual keys take this path, and the lookup's future (cache, then Postgres) is
+    // large; inline, it would grow every request's observed future (`observe.rs`).
+    let principal = Box::pin(keys.authenticate(presented)).await?;
     shale_telemetry::record::with_current(|r| r.key = Some(crate::keygate::labels(&principal)));
     if let Some(slot) = crate::keygate::current() {
         slot.set_principal(principal);

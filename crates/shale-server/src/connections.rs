@@ -22,9 +22,8 @@
 //!
 //! What it must not do: look at requests (that is the router's job) or exit the process.
 
-use crate::app::build_app;
+use crate::app::{build_app, App};
 use crate::state::AppState;
-use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -78,7 +77,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (release_tx, release_rx) = watch::channel(false);
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
-    // One route table for all workers (a `Router` is a cheap `Arc` clone).
+    // One route table for all workers (the app is a cheap `Arc` clone).
     let app = build_app(Arc::clone(&state));
     let header_read_timeout = state.config.general_settings.header_read_timeout;
     let mut threads = Vec::with_capacity(listeners.len());
@@ -165,7 +164,7 @@ impl Drop for EndNotice {
 /// One serving thread: its own runtime and accept loop.
 struct Worker {
     listener: std::net::TcpListener,
-    app: Router,
+    app: App,
     header_read_timeout: Duration,
     /// Turns true when shutdown begins.
     stop: watch::Receiver<bool>,
@@ -221,7 +220,7 @@ impl Worker {
 /// requests finish for at most `grace`.
 async fn accept_until(
     listener: TcpListener,
-    app: Router,
+    app: App,
     header_read_timeout: Duration,
     stopped: impl Future<Output = ()>,
     grace: Duration,

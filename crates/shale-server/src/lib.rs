@@ -14,6 +14,7 @@ pub mod auth;
 pub mod body;
 pub mod connections;
 pub mod error;
+pub mod front_door;
 pub mod keygate;
 pub mod media;
 pub mod observe;
@@ -27,7 +28,7 @@ pub mod sse;
 pub mod state;
 pub mod usage;
 
-pub use app::build_app;
+pub use app::{build_app, App};
 pub use error::ApiError;
 pub use state::AppState;
 

@@ -1,9 +1,12 @@
-//! Observing model requests: the middleware that opens each request's record and server span,
-//! and finishes them once — when the answer is complete, or for a stream when its body ends or
-//! the client goes away — feeding metrics, the access log and the trace. It also adds the
+//! Observing model requests: the one middleware on the model routes. It opens each request's
+//! record and server span, runs the authentication step (`auth::authenticate`, which stays the
+//! home of the auth logic) inside them, so refused keys are observed and counted like any other
+//! answer, and finishes them once — when the answer is complete, or for a stream when its body
+//! ends or the client goes away — feeding metrics, the access log and the trace. It also adds the
 //! LiteLLM answer headers `x-litellm-response-cost` and `x-litellm-overhead-duration-ms`.
 //!
-//! It must not change what a client receives beyond those headers, and it never waits on an
+//! It must not change what a client receives beyond those headers (and sending auth's refusal
+//! instead of running the handler), and it never waits on an
 //! export (metrics are atomics, spans are queued, log lines go through `tracing`).
 
 use crate::state::AppState;
@@ -16,6 +19,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use shale_telemetry::record::{self, RequestCell, RequestRecord};
 use shale_telemetry::{otel, KeyLabels, TokenUsage};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -29,7 +33,7 @@ const LITELLM_OVERHEAD: &str = "x-litellm-overhead-duration-ms";
 /// LiteLLM's cost header (USD, non-streaming answers).
 const RESPONSE_COST: &str = "x-litellm-response-cost";
 
-/// Middleware around every model route (outside authentication, so refused keys are counted).
+/// The one middleware on every model route: observation around authentication and the handler.
 pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let telemetry = Arc::clone(&state.telemetry);
     if let Some(m) = telemetry.metrics() {
@@ -37,7 +41,7 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
     }
     let request_id = request
         .headers()
-        .get("x-request-id")
+        .get(crate::front_door::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
@@ -53,10 +57,15 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         ..RequestRecord::default()
     });
     let keys = state.keys.is_some().then(crate::keygate::KeySlot::new);
-    let run = crate::keygate::scope(keys.clone(), next.run(request));
-    let mut response = record::scope(Arc::clone(&cell), run)
-        .instrument(span.clone())
-        .await;
+    // Authentication runs in the request's scopes (a virtual key lands in its record and key
+    // slot), as its own future: the handler's future, awaited after it, does not grow by it.
+    let headers = request.headers();
+    let auth = crate::auth::authenticate(&state, headers, request.uri().path());
+    let mut response = match in_scopes(&cell, &keys, &span, auth).await {
+        Ok(()) => in_scopes(&cell, &keys, &span, next.run(request)).await,
+        // A refusal is the answer, observed like any other.
+        Err(refusal) => refusal,
+    };
 
     let handler_time = cell.started.elapsed();
     let streaming = is_event_stream(response.headers());
@@ -104,6 +113,17 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
     }
     drop(finisher);
     response
+}
+
+/// `fut` inside the request's record and key-slot scopes and its server span.
+fn in_scopes<F: Future>(
+    cell: &Arc<RequestCell>,
+    keys: &Option<Arc<crate::keygate::KeySlot>>,
+    span: &tracing::Span,
+    fut: F,
+) -> impl Future<Output = F::Output> {
+    record::scope(Arc::clone(cell), crate::keygate::scope(keys.clone(), fut))
+        .instrument(span.clone())
 }
 
 /// Server-sent events, or a relayed Bedrock event stream (pass-through).
