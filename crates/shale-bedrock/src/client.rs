@@ -220,14 +220,8 @@ impl BedrockClient {
             extra: extra_headers,
             accept_json: true,
         };
-        self.send_buffered(
-            target,
-            target.endpoint(op),
-            headers,
-            body,
-            AuthMode::Target,
-        )
-        .await
+        self.send_buffered(target, target.endpoint(op), headers, body, AuthMode::Target)
+            .await
     }
 
     /// Streaming runtime call (`converse-stream` / `invoke-with-response-stream`): retried only

@@ -87,8 +87,9 @@ tokio::task_local! {
 }
 
 /// Runs `fut` with `cell` as the current request (see [`with_current`]).
-pub async fn scope<F: Future>(cell: Arc<RequestCell>, fut: F) -> F::Output {
-    CURRENT.scope(cell, fut).await
+/// Not an `async fn`: that would keep a second copy of `fut` in its own state.
+pub fn scope<F: Future>(cell: Arc<RequestCell>, fut: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(cell, fut)
 }
 
 /// The current request, if the code runs inside [`scope`] (streams keep this handle to report
