@@ -13,6 +13,10 @@
 //! - A client has `general_settings.header_read_timeout_seconds` (default 10 s) to send its
 //!   request headers; a slow or stalled client (slowloris) is disconnected instead of holding a
 //!   connection forever. Each connection is its own task, so slow clients never delay others.
+//! - Each worker runs a timer tick at half that timeout (at most every 5 s). hyper registers a
+//!   header-read deadline for every request it waits for; a deadline earlier than the timer
+//!   driver's next wake-up makes Tokio wake the driver through its eventfd (one `write` syscall and
+//!   one more `epoll_wait` event per request). With the tick, the next wake-up is always nearer.
 //! - On shutdown the listeners are closed first (new connections are refused), readiness turns
 //!   503, idle keep-alive connections are closed, and requests in flight — streams included — run
 //!   to their end, for at most the shutdown grace; then virtual keys' pending spend is flushed,
@@ -199,6 +203,7 @@ impl Worker {
             grace,
         } = self;
         runtime.block_on(async move {
+            tokio::spawn(keep_next_wakeup_near(header_read_timeout));
             match TcpListener::from_std(listener) {
                 Ok(listener) => {
                     let stopped = async {
@@ -213,6 +218,17 @@ impl Worker {
             // final spend flush.
             let _ = release.wait_for(|release| *release).await;
         });
+    }
+}
+
+/// Ticks forever at half the header-read timeout (between 10 ms and 5 s), so the timer driver's
+/// next wake-up is always nearer than a header-read deadline hyper registers (see the module doc).
+async fn keep_next_wakeup_near(header_read_timeout: Duration) {
+    let tick = (header_read_timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(5));
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        interval.tick().await;
     }
 }
 
