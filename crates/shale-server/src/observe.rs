@@ -185,7 +185,7 @@ struct Finisher {
 
 impl Drop for Finisher {
     fn drop(&mut self) {
-        let (mut record, latency) = self.cell.snapshot();
+        let (mut record, latency) = self.cell.take();
         if let (None, Some(index), Some(usage)) = (record.cost, record.deployment, record.usage) {
             // Usage that arrived with the body (streams, relays).
             record.cost = self.state.telemetry.cost(index, &usage);
