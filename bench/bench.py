@@ -438,7 +438,9 @@ def machine() -> dict:
         "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
         if shutil.which("nginx") else "absent",
         "commit": cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
-        "dirty": bool(cmd("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no")),
+        # The results this harness writes do not make the code "uncommitted".
+        "dirty": bool(cmd("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no",
+                          "--", ".", ":(exclude)bench/results")),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
     }
