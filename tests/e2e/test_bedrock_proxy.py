@@ -141,15 +141,19 @@ def test_an_endpoint_the_proxy_settings_cover_is_reached_through_the_proxy(emula
     assert targets[1].endswith("/converse-stream")
 
 
-def test_proxy_credentials_from_the_url_are_sent_to_the_proxy(emulator_url, proxy):
-    proxy_url = proxy.url.replace("http://", "http://user:pa%20ss@")
-    env = no_proxy_env() | {"ALL_PROXY": proxy_url}
+def one_chat(emulator_url: str, env: dict) -> tuple[int, bytes]:
+    """Starts a gateway with `env`, sends one chat request, stops it; returns the answer."""
     proc, url, _ = start_gateway(config(emulator_url), env=env)
     try:
-        status, body = post(url, "/v1/chat/completions", CHAT)
-        assert status == 200, body
+        return post(url, "/v1/chat/completions", CHAT)
     finally:
         stop_process(proc)
+
+
+def test_proxy_credentials_from_the_url_are_sent_to_the_proxy(emulator_url, proxy):
+    proxy_url = proxy.url.replace("http://", "http://user:pa%20ss@")
+    status, body = one_chat(emulator_url, no_proxy_env() | {"ALL_PROXY": proxy_url})
+    assert status == 200, body
     assert [s["proxy_auth"] for s in proxy.seen] == ["Basic dXNlcjpwYSBzcw=="]  # user:pa ss
 
 
@@ -159,12 +163,8 @@ def test_no_proxy_and_no_setting_mean_a_direct_connection(emulator_url, proxy):
         no_proxy_env() | {"HTTP_PROXY": proxy.url, "NO_PROXY": host},
         no_proxy_env(),
     ):
-        proc, url, _ = start_gateway(config(emulator_url), env=env)
-        try:
-            status, body = post(url, "/v1/chat/completions", CHAT)
-            assert status == 200, body
-        finally:
-            stop_process(proc)
+        status, body = one_chat(emulator_url, env)
+        assert status == 200, body
     assert proxy.seen == []
 
 
@@ -172,11 +172,6 @@ def test_a_proxy_that_is_down_is_a_connection_error(emulator_url):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
-    env = no_proxy_env() | {"HTTP_PROXY": dead}
-    proc, url, _ = start_gateway(config(emulator_url), env=env)
-    try:
-        status, body = post(url, "/v1/chat/completions", CHAT)
-    finally:
-        stop_process(proc)
+    status, body = one_chat(emulator_url, no_proxy_env() | {"HTTP_PROXY": dead})
     assert status == 502, body
     assert json.loads(body)["error"]["type"] == "api_connection_error"
