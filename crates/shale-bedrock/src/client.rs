@@ -601,29 +601,25 @@ struct Headers<'a> {
 }
 
 impl Headers<'_> {
+    /// Default headers (`content-type`, and `accept` for buffered calls) overridden by the
+    /// caller's, minus the dropped ones, with room for the user agent, host and signature headers.
     fn build(self) -> HeaderMap {
-        request_headers(self.extra, self.accept_json)
-    }
-}
-
-/// Default headers (`content-type`, and `accept` for buffered calls) overridden by the caller's,
-/// minus the dropped ones, with room for the user agent, host and signature headers.
-fn request_headers(extra: &HeaderMap, accept_json: bool) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(extra.len() + 8);
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if accept_json {
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    }
-    for name in extra.keys() {
-        if is_dropped(name) {
-            continue;
+        let mut headers = HeaderMap::with_capacity(self.extra.len() + 8);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.accept_json {
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         }
-        headers.remove(name);
-        for value in extra.get_all(name) {
-            headers.append(name.clone(), value.clone());
+        for name in self.extra.keys() {
+            if is_dropped(name) {
+                continue;
+            }
+            headers.remove(name);
+            for value in self.extra.get_all(name) {
+                headers.append(name.clone(), value.clone());
+            }
         }
+        headers
     }
-    headers
 }
 
 #[cfg(test)]
@@ -640,13 +636,21 @@ mod tests {
             "x-amzn-bedrock-guardrailidentifier",
             HeaderValue::from_static("gr-1"),
         );
-        let h = request_headers(&extra, true);
+        let h = Headers {
+            extra: &extra,
+            accept_json: true,
+        }
+        .build();
         assert_eq!(h[CONTENT_TYPE], "application/json");
         assert_eq!(h[ACCEPT], "*/*");
         assert_eq!(h["x-amzn-bedrock-guardrailidentifier"], "gr-1");
         assert!(h.get(AUTHORIZATION).is_none());
         assert!(h.get("host").is_none());
-        let h = request_headers(&HeaderMap::new(), false);
+        let h = Headers {
+            extra: &HeaderMap::new(),
+            accept_json: false,
+        }
+        .build();
         assert!(h.get(ACCEPT).is_none());
     }
 
