@@ -30,9 +30,11 @@ pub use run::{Answer, Attempts, Failure, Pick, RouteError, RouteRequest, Routed,
 pub use state::{LocalState, RedisState, RedisStatus, SharedState};
 
 use fallback::Fallbacks;
+/// Config-keyed maps (model groups, aliases): foldhash, not SipHash — looked up on every request,
+/// never grown from client input.
+use foldhash::HashMap;
 use latency::LatencyStats;
 use shale_config::{Config, ModelEntry, RoutingStrategy};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// How long a prompt prefix stays bound to the deployment that cached it (Bedrock's cache TTL).
@@ -92,7 +94,7 @@ impl Router {
             .iter()
             .map(DeploymentInfo::from_entry)
             .collect();
-        let mut groups: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+        let mut groups: HashMap<Arc<str>, Vec<usize>> = HashMap::default();
         for d in &deployments {
             groups
                 .entry(Arc::clone(&d.group))

@@ -58,7 +58,8 @@ pub(crate) fn has_room(
 
 #[derive(Debug, Default)]
 pub struct LocalState {
-    slots: Mutex<HashMap<String, Slot>>,
+    /// Keyed by deployment id (from the config, never from a client): foldhash, not SipHash.
+    slots: Mutex<foldhash::HashMap<String, Slot>>,
     /// Prompt-prefix key → (deployment id, expires at ms).
     affinity: Mutex<HashMap<String, (String, u64)>>,
 }
@@ -79,9 +80,17 @@ impl LocalState {
         });
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         for s in &req.slots {
-            slots.entry(s.id.to_string()).or_default().roll(minute);
+            // No key allocated per request: a deployment's slot is inserted once.
+            match slots.get_mut(s.id) {
+                Some(slot) => slot.roll(minute),
+                None => {
+                    let mut slot = Slot::default();
+                    slot.roll(minute);
+                    slots.insert(s.id.to_owned(), slot);
+                }
+            }
         }
-        let eligible = |slots: &HashMap<String, Slot>, i: usize| {
+        let eligible = |slots: &foldhash::HashMap<String, Slot>, i: usize| {
             let s = &req.slots[i];
             let st = &slots[s.id];
             !st.cooling(now) && has_room(st.rpm, st.tpm, s.rpm, s.tpm, req.est_tokens)
