@@ -271,17 +271,22 @@ impl Signer {
         creq.push('\n');
         creq.push_str(&payload_hash);
 
-        let mut sts = String::with_capacity(ALGORITHM.len() + 20 + key.scope.len() + 66);
-        sts.push_str(ALGORITHM);
-        sts.push('\n');
-        sts.push_str(&amz_date);
-        sts.push('\n');
-        sts.push_str(&key.scope);
-        sts.push('\n');
-        sts.push_str(&hex(&Sha256::digest(creq.as_bytes())));
+        // The string to sign goes straight into the HMAC, piece by piece: the same bytes as
+        // `ALGORITHM \n amz_date \n scope \n hex(sha256(creq))`, without building it.
+        let creq_hash = Hex32::of(&Sha256::digest(creq.as_bytes()));
         let mut mac = key.mac.clone();
-        mac.update(sts.as_bytes());
-        let signature = hex(&mac.finalize().into_bytes());
+        for piece in [
+            ALGORITHM,
+            "\n",
+            &amz_date,
+            "\n",
+            &key.scope,
+            "\n",
+            creq_hash.as_str(),
+        ] {
+            mac.update(piece.as_bytes());
+        }
+        let signature = Hex32::of(&mac.finalize().into_bytes());
 
         let signed_headers = &creq[signed_start..signed_end];
         let mut authorization = String::with_capacity(
@@ -289,7 +294,7 @@ impl Signer {
                 + key.access_key_id.len()
                 + key.scope.len()
                 + signed_headers.len()
-                + signature.len()
+                + 64
                 + 40,
         );
         authorization.push_str(ALGORITHM);
@@ -300,7 +305,7 @@ impl Signer {
         authorization.push_str(", SignedHeaders=");
         authorization.push_str(signed_headers);
         authorization.push_str(", Signature=");
-        authorization.push_str(&signature);
+        authorization.push_str(signature.as_str());
 
         let mut authorization = HeaderValue::try_from(authorization)
             .map_err(|_| BedrockError::Signing("access key id is not a valid header".into()))?;
@@ -408,6 +413,25 @@ fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     out
+}
+
+/// Lower-case hex of a 32-byte digest, on the stack (no allocation per signature).
+struct Hex32([u8; 64]);
+
+impl Hex32 {
+    fn of(digest: &[u8]) -> Hex32 {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(digest) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        Hex32(out)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }
 
 /// `yyyymmddThhmmssZ` for seconds since the epoch (UTC, proleptic Gregorian calendar). Digits are
