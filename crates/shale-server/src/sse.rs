@@ -12,11 +12,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use pin_project_lite::pin_project;
 use serde::Serialize;
 use shale_bedrock::idle::IdleTimer;
 use shale_bedrock::EventStream;
 use shale_translate::{ChatChunk, EventTranslator};
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// How long the upstream may be silent before a keep-alive comment is sent.
@@ -36,7 +40,7 @@ pub fn sse_from_chunks<S: StreamShape>(chunks: Vec<ChatChunk>, mut shape: S) -> 
 /// A 200 `text/event-stream` answer (no caching, no proxy buffering) around a body — every SSE
 /// endpoint answers through this.
 pub fn event_stream_response(body: Body) -> Response {
-    let mut response = Response::new(body);
+    let mut response = Response::new(Body::new(FirstEventAlone::new(body)));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(
@@ -46,6 +50,69 @@ pub fn event_stream_response(body: Body) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+pin_project! {
+    /// Sends the first event on its own. Bedrock often delivers several events in one read; hyper
+    /// writes every frame the body has ready in one go, so without this the first token would
+    /// wait for the whole burst to be translated. After the first data frame the body yields
+    /// once (waking itself at once): hyper flushes the head and that frame, then comes back for
+    /// the rest. Costs one more write per stream; a body already at its end does not yield.
+    struct FirstEventAlone<B> {
+        #[pin]
+        inner: B,
+        stage: FirstEventStage,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FirstEventStage {
+    BeforeFirst,
+    FlushFirst,
+    Relaying,
+}
+
+impl<B> FirstEventAlone<B> {
+    fn new(inner: B) -> Self {
+        FirstEventAlone {
+            inner,
+            stage: FirstEventStage::BeforeFirst,
+        }
+    }
+}
+
+impl<B: HttpBody> HttpBody for FirstEventAlone<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        if *this.stage == FirstEventStage::FlushFirst {
+            *this.stage = FirstEventStage::Relaying;
+            if !this.inner.is_end_stream() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        if *this.stage == FirstEventStage::BeforeFirst
+            && matches!(&frame, Some(Ok(f)) if f.is_data())
+        {
+            *this.stage = FirstEventStage::FlushFirst;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// How chunks are written: as `chat.completion.chunk` or re-shaped (e.g. `text_completion`).
@@ -195,4 +262,42 @@ fn write_data<T: Serialize>(out: &mut BytesMut, value: &T) {
 fn fail<S: StreamShape>(shape: &mut S, out: &mut BytesMut, err: &ApiError) {
     tracing::warn!(error = %err, "stream failed after it started");
     shape.fail(err, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::task::noop_waker_ref;
+    use http_body_util::BodyExt;
+
+    fn poll(body: &mut Body) -> Poll<Option<Bytes>> {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        Pin::new(body)
+            .poll_frame(&mut cx)
+            .map(|f| f.map(|f| f.unwrap().into_data().unwrap()))
+    }
+
+    #[test]
+    fn the_first_event_of_a_burst_is_flushed_alone() {
+        let events = ["data: 1\n\n", "data: 2\n\n", "data: 3\n\n"];
+        let stream = futures::stream::iter(events.map(|e| Ok::<_, Infallible>(Bytes::from(e))));
+        let mut body = event_stream_response(Body::from_stream(stream)).into_body();
+        assert_eq!(poll(&mut body), Poll::Ready(Some(Bytes::from(events[0]))));
+        // Once: hyper flushes what it has, then polls again.
+        assert_eq!(poll(&mut body), Poll::Pending);
+        assert_eq!(poll(&mut body), Poll::Ready(Some(Bytes::from(events[1]))));
+        assert_eq!(poll(&mut body), Poll::Ready(Some(Bytes::from(events[2]))));
+        assert_eq!(poll(&mut body), Poll::Ready(None));
+    }
+
+    #[tokio::test]
+    async fn a_complete_answer_does_not_yield() {
+        let mut body = event_stream_response(Body::from("data: [DONE]\n\n")).into_body();
+        assert_eq!(
+            poll(&mut body),
+            Poll::Ready(Some(Bytes::from("data: [DONE]\n\n")))
+        );
+        assert!(body.is_end_stream());
+        assert_eq!(body.collect().await.unwrap().to_bytes(), Bytes::new());
+    }
 }
