@@ -18,40 +18,41 @@
 //! attributes on fields are passed to the struct (for `Serialize`) only. Serialisation stays
 //! derived (`#[serde(flatten)]` on `extra` is then a serialisation attribute alone).
 
-use serde::de::{Deserializer, Error, Visitor};
-use std::marker::PhantomData;
-
-/// The value of a member that is absent: `None` for an `Option`, else the `missing field`
-/// error (what serde's derive does for a field without `#[serde(default)]`).
-pub(crate) struct Missing<E> {
-    field: &'static str,
-    error: PhantomData<E>,
+/// The value a member takes when it is absent, as serde's derive decides for a field without
+/// `#[serde(default)]`: `None` for an `Option`; no value for the required types, which makes the
+/// parse fail with `missing field`. A field type without an impl does not compile, so every new
+/// field is one or the other on purpose.
+pub(crate) trait Absent: Sized {
+    /// `None` when the member is required.
+    fn absent() -> Option<Self>;
 }
 
-impl<E> Missing<E> {
-    pub(crate) fn field(field: &'static str) -> Self {
-        Missing {
-            field,
-            error: PhantomData,
-        }
+impl<T> Absent for Option<T> {
+    #[inline]
+    fn absent() -> Option<Self> {
+        Some(None)
     }
 }
 
-impl<'de, E: Error> Deserializer<'de> for Missing<E> {
-    type Error = E;
+/// Types that are required members wherever they are used.
+macro_rules! required {
+    ($($ty:ty),*) => {
+        $(impl Absent for $ty {
+            #[inline]
+            fn absent() -> Option<Self> {
+                None
+            }
+        })*
+    };
+}
 
-    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, E> {
-        Err(E::missing_field(self.field))
-    }
+required!(String, super::Role);
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        visitor.visit_none()
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
+// Generic, so outside `required!`.
+impl<T> Absent for Vec<T> {
+    #[inline]
+    fn absent() -> Option<Self> {
+        None
     }
 }
 
@@ -153,9 +154,12 @@ macro_rules! open_struct {
                     $(
                         let $field = match $field {
                             Some(value) => value,
-                            None => <$ty as Deserialize>::deserialize(
-                                $crate::openai::de::Missing::<A::Error>::field(stringify!($field)),
-                            )?,
+                            None => match <$ty as $crate::openai::de::Absent>::absent() {
+                                Some(value) => value,
+                                None => {
+                                    return Err(A::Error::missing_field(stringify!($field)));
+                                }
+                            },
                         };
                     )*
                     Ok($name { $($field,)* extra })
