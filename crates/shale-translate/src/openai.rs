@@ -5,8 +5,9 @@
 //! declared with `open_struct!` (`openai/de.rs`), which parses them in one pass (unknown members
 //! straight into `extra`) with the results and error texts of serde's derive (one exception, a
 //! serde_json-private marker key: see `tests/chat_request_parse.rs`, which pins the results);
-//! the other structs still derive `Deserialize` with `#[serde(flatten)]`. Serialisation is
-//! derived for all of them (field order, then `extra`).
+//! `MessageContent` reads a string straight from the parser there too. The other structs still
+//! derive `Deserialize` with `#[serde(flatten)]`. Serialisation is derived for all of them (field
+//! order, then `extra`).
 //!
 //! Must not: translate (that is [`crate::converse`] and friends), validate beyond types, or
 //! spell error texts of its own for malformed input: refusals are serde's.
@@ -229,8 +230,9 @@ impl ChatMessage {
     }
 }
 
-/// Message content: a string or a list of parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Message content: a string or a list of parts. `Deserialize` is in `openai/de.rs` (a string
+/// without serde's untagged buffering).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),

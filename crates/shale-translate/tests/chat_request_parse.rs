@@ -3,10 +3,12 @@
 //! that collected unknown fields with `#[serde(flatten)]`: every chat/invoke/messages fixture
 //! request, deterministic random mutations of them, every node of every fixture retyped, unknown
 //! keys in every object, duplicate keys, numbers out of range, escaped keys, truncated JSON,
-//! trailing bytes and non-object roots. Each input is parsed exactly as the server parses it
-//! (`shale-server` `body::parse_json`): plain serde_json over `Deserializer::from_slice` first,
-//! then `serde_path_to_error` over a fresh one, neither checking trailing bytes; and once through
-//! `serde_json::from_value` (the Responses API builds its `ChatRequest` that way).
+//! trailing bytes, non-object roots, and message `content` of every JSON type with parse errors
+//! inside — all recorded with the derive code of commit 46215c6. Each input is parsed exactly as
+//! the server parses it (`shale-server` `body::parse_json`): plain serde_json over
+//! `Deserializer::from_slice` first, then `serde_path_to_error` over a fresh one, neither checking
+//! trailing bytes; and once through `serde_json::from_value` (the Responses API builds its
+//! `ChatRequest` that way).
 //!
 //! Recorded per input: for a parsed request the SHA-256 of `serde_json::to_string(&req)` (key
 //! order and the `extra` fields included), a newline and its `Debug`; for a refusal the error
@@ -259,6 +261,63 @@ fn literal_inputs() -> Vec<Vec<u8>> {
             .into_bytes(),
         );
     }
+    // `content` of every JSON type, with parse errors inside lists and objects (strings the
+    // parser rejects, numbers out of range, nesting past the limit) and members after it.
+    for content in [
+        "\"\"",
+        "\"\\ud800\"",
+        "\"a\\u0000b\"",
+        "[\"\\ud800\"]",
+        "{\"a\":\"\\ud800\"}",
+        "[{\"type\":\"text\",\"text\":\"\\ud800\"}]",
+        "[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":1}]",
+        "[{\"type\":\"text\",\"text\":1},{\"type\":\"text\",\"text\":\"\\ud800\"}]",
+        "[{\"type\":\"text\",\"text\":1},{\"type\":\"text\",\"n\":1e400}]",
+        "[{\"type\":\"text\",\"text\":\"a\",\"n\":1e400}]",
+        "[{\"type\":\"text\",\"text\":\"a\",\"x\":{\"$serde_json::private::RawValue\":5}}]",
+        "[{\"type\":\"text\",\"text\":\"a\",\"x\":{\"$serde_json::private::RawValue\":\"[1]\"}}]",
+        "{\"$serde_json::private::RawValue\":5}",
+        "{\"type\":\"text\",\"text\":\"a\"}",
+        "[]",
+        "{}",
+        "[1]",
+        "[[]]",
+        "[null]",
+        "1e400",
+        "-0",
+        "18446744073709551616",
+        "1.5",
+        "true",
+        "null",
+        "[{\"type\":\"text\",\"text\":\"a\"}",
+        "[{\"type\":\"text\",\"text\":\"a\"},]",
+        "{\"a\":1,}",
+    ] {
+        for tail in ["", ",\"name\":\"n\"", ",\"name\":1", ",\"role\":\"user\""] {
+            out.push(
+                format!(
+                    "{{\"model\":\"m\",\"messages\":[{{\"role\":\"user\",\"content\":{content}{tail}}}]}}"
+                )
+                .into_bytes(),
+            );
+        }
+    }
+    for n in [126, 127, 128, 129] {
+        out.push(
+            format!(
+                "{{\"model\":\"m\",\"messages\":[{{\"role\":\"user\",\"content\":{}}}]}}",
+                deep(n)
+            )
+            .into_bytes(),
+        );
+    }
+    out.push(b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}".to_vec());
+    out.push(
+        b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[\"\xff\"]}]}".to_vec(),
+    );
+    out.push(
+        b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[\"a\x01\"]}]}".to_vec(),
+    );
     out.push(b"{\"model\":\"\xff\",\"messages\":[]}".to_vec());
     out.push(b"{\"model\":\"m\",\"messages\":[],\"x\":\"\xc3\"}".to_vec());
     out.push(b"{\"model\":\"m\",\"messages\":[],\"\xe9\":1}".to_vec());

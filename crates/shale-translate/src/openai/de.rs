@@ -1,4 +1,6 @@
-//! One-pass deserialisation for the OpenAI request structs that keep unknown members in `extra`.
+//! One-pass deserialisation of the chat request's hot path: the structs that keep unknown
+//! members in `extra` ([`open_struct!`]) and `MessageContent` (a string without serde's untagged
+//! buffering, see `message_content`).
 //!
 //! `#[serde(flatten)]` makes serde's derive buffer every unknown member into its private
 //! `Content` tree and convert it again afterwards. [`open_struct!`] declares such a struct from
@@ -13,10 +15,12 @@
 //! non-string value is refused with the same message, but at its own path and position instead
 //! of the enclosing object's (the derive only met it when converting its buffered copy).
 //!
-//! Must not: support serde attributes that change deserialisation (`rename`, `alias`,
-//! `default` on a non-`Option`, `deserialize_with`); a field's JSON name is its Rust name, and
-//! attributes on fields are passed to the struct (for `Serialize`) only. Serialisation stays
-//! derived (`#[serde(flatten)]` on `extra` is then a serialisation attribute alone).
+//! Must not: change what any input parses to or which error it gets (the corpus test is the
+//! judge; the one difference above is documented there); support serde attributes that change
+//! deserialisation (`rename`, `alias`, `default` on a non-`Option`, `deserialize_with`) — a
+//! field's JSON name is its Rust name, and attributes on fields are passed to the struct (for
+//! `Serialize`) only. Serialisation stays derived (`#[serde(flatten)]` on `extra` is then a
+//! serialisation attribute alone).
 
 /// The value a member takes when it is absent, as serde's derive decides for a field without
 /// `#[serde(default)]`: `None` for an `Option`; no value for the required types, which makes the
@@ -176,3 +180,92 @@ macro_rules! open_struct {
 }
 
 pub(crate) use open_struct;
+
+/// `MessageContent` as serde's untagged derive parses it, without its buffering where that cannot
+/// matter: a string becomes `Text` straight from the parser, a number, bool or null fails at
+/// once; a list or an object still goes through the derive (buffered, every part tried), since
+/// which error a malformed list gets depends on the whole of it. Every failure to match is the
+/// derive's `data did not match any variant of untagged enum MessageContent`, raised after the
+/// value was consumed, so it carries the same position and path as before.
+mod message_content {
+    use super::super::{ContentPart, MessageContent};
+    use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    const NO_MATCH: &str = "data did not match any variant of untagged enum MessageContent";
+
+    /// The derive's fallback for lists and objects (`Text` cannot match either).
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Parts {
+        Parts(Vec<ContentPart>),
+    }
+
+    const PARTS_NO_MATCH: &str = "data did not match any variant of untagged enum Parts";
+
+    /// `Ok(None)`: the value was read whole and matches no variant.
+    fn parts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MessageContent>, D::Error> {
+        match Parts::deserialize(d) {
+            Ok(Parts::Parts(parts)) => Ok(Some(MessageContent::Parts(parts))),
+            // The derive's own error has no position; parse errors always have one.
+            Err(e) if e.to_string() == PARTS_NO_MATCH => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    struct ContentVisitor;
+
+    impl<'de> Visitor<'de> for ContentVisitor {
+        type Value = Option<MessageContent>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or a list of content parts")
+        }
+
+        fn visit_str<E: Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(MessageContent::Text(text.to_owned())))
+        }
+
+        fn visit_string<E: Error>(self, text: String) -> Result<Self::Value, E> {
+            Ok(Some(MessageContent::Text(text)))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            parts(SeqAccessDeserializer::new(seq))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            parts(MapAccessDeserializer::new(map))
+        }
+
+        fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for MessageContent {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            match deserializer.deserialize_any(ContentVisitor)? {
+                Some(content) => Ok(content),
+                None => Err(D::Error::custom(NO_MATCH)),
+            }
+        }
+    }
+}
