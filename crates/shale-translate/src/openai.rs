@@ -1,6 +1,20 @@
 //! OpenAI `/chat/completions` request wire types. Every struct keeps unknown fields in `extra`
 //! so new OpenAI or provider-specific fields pass through without code changes.
+//!
+//! The request itself, its messages and `stream_options` — parsed for every chat request — are
+//! declared with `open_struct!` (`openai/de.rs`), which parses them in one pass (unknown members
+//! straight into `extra`) with the results and error texts of serde's derive (one exception, a
+//! serde_json-private marker key: see `tests/chat_request_parse.rs`, which pins the results);
+//! `MessageContent` reads a string straight from the parser there too. The other structs still
+//! derive `Deserialize` with `#[serde(flatten)]`. Serialisation is derived for all of them (field
+//! order, then `extra`).
+//!
+//! Must not: translate (that is [`crate::converse`] and friends), validate beyond types, or
+//! spell error texts of its own for malformed input: refusals are serde's.
 
+mod de;
+
+use de::open_struct;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -71,65 +85,69 @@ pub fn is_dropped_param(key: &str) -> bool {
     key.starts_with("aws_") || DROPPED_PARAMS.contains(&key)
 }
 
-/// An OpenAI chat completion request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChatRequest {
-    pub model: String,
-    pub messages: Vec<ChatMessage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream_options: Option<StreamOptions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_completion_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop: Option<Stop>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Vec<Tool>>,
-    /// `"auto" | "required" | "none" | {"type":"function","function":{"name"}}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parallel_tool_calls: Option<bool>,
-    /// Legacy `functions` (mapped to `tools` when `tools` is absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub functions: Option<Vec<FunctionDef>>,
-    /// Legacy `function_call` (mapped to `tool_choice` when `tool_choice` is absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_call: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<ResponseFormat>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning_effort: Option<String>,
-    /// Anthropic-style `{"type":"enabled","budget_tokens":N}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thinking: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_tier: Option<String>,
+open_struct! {
+    /// An OpenAI chat completion request.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+    pub struct ChatRequest {
+        pub model: String,
+        pub messages: Vec<ChatMessage>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub stream: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub stream_options: Option<StreamOptions>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_tokens: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_completion_tokens: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub temperature: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub top_p: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub top_k: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub n: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub stop: Option<Stop>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tools: Option<Vec<Tool>>,
+        /// `"auto" | "required" | "none" | {"type":"function","function":{"name"}}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tool_choice: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub parallel_tool_calls: Option<bool>,
+        /// Legacy `functions` (mapped to `tools` when `tools` is absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub functions: Option<Vec<FunctionDef>>,
+        /// Legacy `function_call` (mapped to `tool_choice` when `tool_choice` is absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub function_call: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub response_format: Option<ResponseFormat>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reasoning_effort: Option<String>,
+        /// Anthropic-style `{"type":"enabled","budget_tokens":N}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub thinking: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub service_tier: Option<String>,
+    }
     /// Every other field: provider-specific parameters (→ `additionalModelRequestFields`, or top
     /// level for `guardrailConfig`, `performanceConfig`, `serviceTier`, `requestMetadata`) and the
     /// dropped ones listed in [`DROPPED_PARAMS`].
     #[serde(flatten)]
-    pub extra: JsonMap,
+    pub extra: JsonMap;
 }
 
-/// `stream_options`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StreamOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_usage: Option<bool>,
+open_struct! {
+    /// `stream_options`.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+    pub struct StreamOptions {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub include_usage: Option<bool>,
+    }
     #[serde(flatten)]
-    pub extra: JsonMap,
+    pub extra: JsonMap;
 }
 
 /// `stop`: one string or a list.
@@ -164,32 +182,34 @@ pub enum Role {
     Function,
 }
 
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    pub role: Role,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<MessageContent>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<Vec<ToolCall>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_call_id: Option<String>,
-    /// Legacy assistant `function_call`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_call: Option<FunctionCall>,
-    /// Reasoning text of an earlier assistant turn (not sent back: it has no signature).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning_content: Option<String>,
-    /// Signed thinking blocks of an earlier assistant turn; sent back as `reasoningContent`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
-    /// Message-level `cache_control` → a `cachePoint` after the message's content.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_control: Option<Value>,
+open_struct! {
+    /// One chat message.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    pub struct ChatMessage {
+        pub role: Role,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub content: Option<MessageContent>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tool_calls: Option<Vec<ToolCall>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tool_call_id: Option<String>,
+        /// Legacy assistant `function_call`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub function_call: Option<FunctionCall>,
+        /// Reasoning text of an earlier assistant turn (not sent back: it has no signature).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reasoning_content: Option<String>,
+        /// Signed thinking blocks of an earlier assistant turn; sent back as `reasoningContent`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub thinking_blocks: Option<Vec<ThinkingBlock>>,
+        /// Message-level `cache_control` → a `cachePoint` after the message's content.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cache_control: Option<Value>,
+    }
     #[serde(flatten)]
-    pub extra: JsonMap,
+    pub extra: JsonMap;
 }
 
 impl ChatMessage {
@@ -210,8 +230,9 @@ impl ChatMessage {
     }
 }
 
-/// Message content: a string or a list of parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Message content: a string or a list of parts. `Deserialize` is in `openai/de.rs` (a string
+/// without serde's untagged buffering).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),

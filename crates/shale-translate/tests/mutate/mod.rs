@@ -407,3 +407,11 @@ pub fn mutated(corpus: Vec<Value>, max: usize) -> impl Strategy<Value = Value> {
         doc
     })
 }
+
+/// JSON pointers of every node of `doc`, pre-order (the root is ""): the places a systematic
+/// (not random) mutation can target.
+pub fn node_pointers(doc: &Value) -> Vec<String> {
+    let mut all = Vec::new();
+    pointers(doc, String::new(), &mut all);
+    all
+}
