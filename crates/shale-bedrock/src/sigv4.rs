@@ -36,7 +36,8 @@ const UNSIGNED: [&str; 4] = [
 ];
 
 /// SHA-256 of the empty string, hex (the payload hash of a request without a body).
-const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+const EMPTY_SHA256: Hex32 =
+    Hex32(*b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 
 /// The canonical form of a request URL, computed once per deployment URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,9 +190,9 @@ impl Signer {
             .transpose()?;
 
         let payload_hash = if request.body.is_empty() {
-            EMPTY_SHA256.to_owned()
+            EMPTY_SHA256
         } else {
-            hex(&Sha256::digest(request.body))
+            Hex32::of(&Sha256::digest(request.body))
         };
 
         // Headers to sign: the request's (minus the unsigned ones and the ones signing sets),
@@ -221,7 +222,7 @@ impl Signer {
             entries.push(("x-amz-security-token", Header::Exact(token)));
         }
         if self.content_sha256_header {
-            entries.push(("x-amz-content-sha256", Header::Exact(&payload_hash)));
+            entries.push(("x-amz-content-sha256", Header::Exact(payload_hash.as_str())));
         }
         entries.sort_by(|a, b| a.0.cmp(b.0)); // stable: values of one name keep their order
 
@@ -269,7 +270,7 @@ impl Signer {
         }
         let signed_end = creq.len();
         creq.push('\n');
-        creq.push_str(&payload_hash);
+        creq.push_str(payload_hash.as_str());
 
         // The string to sign goes straight into the HMAC, piece by piece: the same bytes as
         // `ALGORITHM \n amz_date \n scope \n hex(sha256(creq))`, without building it.
@@ -311,7 +312,7 @@ impl Signer {
             .map_err(|_| BedrockError::Signing("access key id is not a valid header".into()))?;
         authorization.set_sensitive(true);
         let content_sha256 = if self.content_sha256_header {
-            Some(HeaderValue::try_from(payload_hash).expect("hex is a valid header value"))
+            Some(HeaderValue::from_str(payload_hash.as_str()).expect("hex is a valid header value"))
         } else {
             None
         };
@@ -403,16 +404,6 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key");
     mac.update(data);
     mac.finalize().into_bytes().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
 }
 
 /// Lower-case hex of a 32-byte digest, on the stack (no allocation per signature).
