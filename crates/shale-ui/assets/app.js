@@ -97,6 +97,7 @@
     return '$' + s;
   }
   const count = (v) => (v === null || v === undefined ? '—' : Number(v).toLocaleString('en-US'));
+  const plural = (n, noun) => `${count(n)} ${noun}${Number(n) === 1 ? '' : 's'}`;
   const limit = (v) => (v === null || v === undefined ? '–' : count(v));
   /** An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` (UTC). */
   function utc(iso) {
@@ -157,12 +158,12 @@
   function pager(nav, page, totalPages, total, noun, go) {
     nav.replaceChildren();
     if (totalPages <= 1) {
-      nav.append(el('span', { class: 'muted' }, `${count(total)} ${noun}`));
+      nav.append(el('span', { class: 'muted' }, plural(total, noun)));
       return;
     }
     nav.append(
       el('button', { type: 'button', disabled: page <= 1, onclick: () => go(page - 1) }, 'Previous'),
-      el('span', {}, `Page ${page} of ${totalPages} · ${count(total)} ${noun}`),
+      el('span', {}, `Page ${page} of ${totalPages} · ${plural(total, noun)}`),
       el('button', { type: 'button', disabled: page >= totalPages, onclick: () => go(page + 1) }, 'Next'),
     );
   }
@@ -188,8 +189,8 @@
       const tbody = $('#keys-table tbody');
       if (!list.keys.length) emptyRow(tbody, 9, alias ? `No key has the alias “${alias}”.` : 'No keys yet: create one.');
       else tbody.replaceChildren(...list.keys.map(keyRow));
-      pager($('#keys-pager'), list.current_page, list.total_pages, list.total_count, 'keys', (p) => { page = p; run(load); });
-      say(`${count(list.total_count)} keys`);
+      pager($('#keys-pager'), list.current_page, list.total_pages, list.total_count, 'key', (p) => { page = p; run(load); });
+      say(plural(list.total_count, 'key'));
     }
 
     function keyRow(k) {
@@ -291,7 +292,7 @@
       const tbody = $('#teams-table tbody');
       if (!teams.length) emptyRow(tbody, 8, 'No teams yet: create one.');
       else tbody.replaceChildren(...teams.map(teamRow));
-      say(`${count(teams.length)} teams`);
+      say(plural(teams.length, 'team'));
     }
 
     function teamRow(t) {
@@ -628,7 +629,7 @@
       const series = Array.from(seriesMap.values()).sort((a, b) => b.total - a.total);
       const grand = series.reduce((s, x) => s + x.total, 0);
       const requests = Array.from(byModel.values()).reduce((s, x) => s + x.requests, 0);
-      $('#usage-total').textContent = `Total ${usd(grand)} · ${count(requests)} requests · ${from} to ${to} (UTC)`;
+      $('#usage-total').textContent = `Total ${usd(grand)} · ${plural(requests, 'request')} · ${from} to ${to} (UTC)`;
       drawChart($('#usage-chart'), `Spend per ${unit} by team`, allBuckets(from, to, unit), series, unit);
       totalsTable($('#usage-keys'), Array.from(byKey.values()), (e) => [[e.name], [e.team], [count(e.requests), 1], [count(e.tokens), 1], [usd(e.spend), 1]]);
       totalsTable($('#usage-teams'), Array.from(byTeam.values()), (e) => [[e.name], [count(e.requests), 1], [count(e.tokens), 1], [usd(e.spend), 1]]);
@@ -675,8 +676,8 @@
       const tbody = $('#logs-table tbody');
       if (!r.data.length) emptyRow(tbody, 10, 'No requests match.');
       else tbody.replaceChildren(...r.data.map(logRow));
-      pager($('#logs-pager'), r.page, r.total_pages, r.total, 'requests', (p) => { page = p; run(load); });
-      say(`${count(r.total)} requests`);
+      pager($('#logs-pager'), r.page, r.total_pages, r.total, 'request', (p) => { page = p; run(load); });
+      say(plural(r.total, 'request'));
     }
 
     function logRow(row) {

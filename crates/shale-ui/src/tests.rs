@@ -91,7 +91,7 @@ fn csrf_in(page: &str) -> String {
 fn assert_secured(a: &Answer) {
     assert_eq!(a.headers[header::CONTENT_SECURITY_POLICY], CSP);
     assert_eq!(a.headers[header::X_FRAME_OPTIONS], "DENY");
-    assert_eq!(a.headers[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(a.headers[header::REFERRER_POLICY], "same-origin");
     assert_eq!(a.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 }
 
