@@ -151,6 +151,33 @@
 
   function pill(kind, text) { return el('span', { class: `pill ${kind}` }, text); }
 
+  /** A small button in a table row; its accessible name says what it acts on. */
+  function rowButton(label, target, action) {
+    return el('button', { type: 'button', class: 'small', 'aria-label': `${label} ${target}`, onclick: () => run(action) }, label);
+  }
+
+  /** Asks first; runs `action` only when confirmed. */
+  async function confirmed(text, label, action) {
+    if (await confirmAction(text, label)) await action();
+  }
+
+  /** A dialog's form: submitting runs `action`, whose failure shows in the form's error box. */
+  function onSubmit(form, action) {
+    const box = $('.error', form);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      run(async () => { clearError(box); await action(); }, box);
+    });
+  }
+
+  /** Opens a dialog with its form emptied. */
+  function openEmpty(dialog) {
+    const form = $('form', dialog);
+    form.reset();
+    clearError($('.error', form));
+    dialog.showModal();
+  }
+
   function emptyRow(tbody, columns, text) {
     tbody.replaceChildren(el('tr', {}, el('td', { class: 'empty', colspan: columns }, text)));
   }
@@ -197,8 +224,7 @@
       const name = k.key_alias || k.key_name;
       const expired = k.expires && parseTime(k.expires) < Date.now();
       const status = k.blocked ? pill('bad', 'Blocked') : expired ? pill('warn', 'Expired') : pill('ok', 'Active');
-      const act = (label, handler) =>
-        el('button', { type: 'button', class: 'small', 'aria-label': `${label} key ${name}`, onclick: () => run(handler) }, label);
+      const act = (label, handler) => rowButton(label, `key ${name}`, handler);
       return el('tr', { data: { token: k.token, alias: k.key_alias || '' } },
         el('td', {}, k.key_alias || '—'),
         el('td', {}, el('code', {}, k.key_name)),
@@ -212,18 +238,16 @@
           k.blocked
             ? act('Unblock', async () => { await api('POST', '/key/unblock', { key: k.token }); say(`Unblocked ${name}.`); await load(); })
             : act('Block', async () => { await api('POST', '/key/block', { key: k.token }); say(`Blocked ${name}.`); await load(); }),
-          act('Regenerate', async () => {
-            if (!(await confirmAction(`Regenerate ${name}? Its current secret stops working at once.`, 'Regenerate'))) return;
+          act('Regenerate', () => confirmed(`Regenerate ${name}? Its current secret stops working at once.`, 'Regenerate', async () => {
             const made = await api('POST', '/key/regenerate', { key: k.token });
             showKey(made.key);
             await load();
-          }),
-          act('Delete', async () => {
-            if (!(await confirmAction(`Delete ${name}? Requests with it are refused at once.`, 'Delete'))) return;
+          })),
+          act('Delete', () => confirmed(`Delete ${name}? Requests with it are refused at once.`, 'Delete', async () => {
             await api('POST', '/key/delete', { keys: [k.token] });
             say(`Deleted ${name}.`);
             await load();
-          }),
+          })),
         )),
       );
     }
@@ -249,32 +273,23 @@
     });
     $('#new-key').addEventListener('close', () => { $('#new-key-value').textContent = ''; });
 
-    $('#create-key-open').addEventListener('click', () => {
-      $('#create-key-form').reset();
-      clearError($('#create-key-form .error'));
-      $('#create-key').showModal();
-    });
-    $('#create-key-form').addEventListener('submit', (e) => {
-      e.preventDefault();
-      const box = $('#create-key-form .error');
-      run(async () => {
-        clearError(box);
-        const body = {};
-        const alias = textOrNull($('#key-alias'));
-        if (alias) body.key_alias = alias;
-        const chosen = selected($('#key-models'));
-        if (chosen.length) body.models = chosen;
-        const budget = numberOrNull($('#key-budget'));
-        if (budget !== null) body.max_budget = budget;
-        if ($('#key-team').value) body.team_id = $('#key-team').value;
-        const duration = textOrNull($('#key-duration'));
-        if (duration) body.duration = duration;
-        const made = await api('POST', '/key/generate', body);
-        $('#create-key').close();
-        say(`Created ${made.key_alias || made.key_name}.`);
-        showKey(made.key);
-        await load();
-      }, box);
+    $('#create-key-open').addEventListener('click', () => openEmpty($('#create-key')));
+    onSubmit($('#create-key-form'), async () => {
+      const body = {};
+      const alias = textOrNull($('#key-alias'));
+      if (alias) body.key_alias = alias;
+      const chosen = selected($('#key-models'));
+      if (chosen.length) body.models = chosen;
+      const budget = numberOrNull($('#key-budget'));
+      if (budget !== null) body.max_budget = budget;
+      if ($('#key-team').value) body.team_id = $('#key-team').value;
+      const duration = textOrNull($('#key-duration'));
+      if (duration) body.duration = duration;
+      const made = await api('POST', '/key/generate', body);
+      $('#create-key').close();
+      say(`Created ${made.key_alias || made.key_name}.`);
+      showKey(made.key);
+      await load();
     });
     $('#key-filter').addEventListener('change', () => { page = 1; run(load); });
     await load();
@@ -306,25 +321,19 @@
         el('td', { class: 'num' }, `${limit(t.rpm_limit)} / ${limit(t.tpm_limit)}`),
         el('td', {}, t.blocked ? pill('bad', 'Blocked') : pill('ok', 'Active')),
         el('td', {}, el('div', { class: 'actions' },
-          el('button', { type: 'button', class: 'small', 'aria-label': `Edit team ${name}`, onclick: () => openForm(t) }, 'Edit'),
-          el('button', {
-            type: 'button', class: 'small', 'aria-label': `Delete team ${name}`,
-            onclick: () => run(async () => {
-              if (!(await confirmAction(`Delete team ${name} and all its keys?`, 'Delete'))) return;
-              await api('POST', '/team/delete', { team_ids: [t.team_id] });
-              say(`Deleted team ${name}.`);
-              await load();
-            }),
-          }, 'Delete'),
+          rowButton('Edit', `team ${name}`, () => openForm(t)),
+          rowButton('Delete', `team ${name}`, () => confirmed(`Delete team ${name} and all its keys?`, 'Delete', async () => {
+            await api('POST', '/team/delete', { team_ids: [t.team_id] });
+            say(`Deleted team ${name}.`);
+            await load();
+          })),
         )),
       );
     }
 
     function openForm(team) {
       editing = team;
-      const form = $('#team-form');
-      form.reset();
-      clearError($('#team-form .error'));
+      openEmpty($('#team-dialog'));
       $('#team-dialog-title').textContent = team ? `Edit team ${team.team_alias || team.team_id}` : 'Create team';
       $('#team-submit').textContent = team ? 'Save' : 'Create';
       $('#team-id').disabled = Boolean(team);
@@ -337,38 +346,32 @@
         $('#team-rpm').value = team.rpm_limit === null ? '' : team.rpm_limit;
         $('#team-tpm').value = team.tpm_limit === null ? '' : team.tpm_limit;
       }
-      $('#team-dialog').showModal();
     }
 
     $('#create-team-open').addEventListener('click', () => openForm(null));
-    $('#team-form').addEventListener('submit', (e) => {
-      e.preventDefault();
-      const box = $('#team-form .error');
-      run(async () => {
-        clearError(box);
-        const fields = {
-          team_alias: textOrNull($('#team-alias')),
-          models: selected($('#team-models')),
-          max_budget: numberOrNull($('#team-budget')),
-          budget_duration: textOrNull($('#team-budget-duration')),
-          rpm_limit: numberOrNull($('#team-rpm')),
-          tpm_limit: numberOrNull($('#team-tpm')),
-        };
-        if (editing) {
-          // null clears a value on update.
-          await api('POST', '/team/update', { team_id: editing.team_id, ...fields });
-          say(`Saved team ${fields.team_alias || editing.team_id}.`);
-        } else {
-          const body = {};
-          for (const [k, v] of Object.entries(fields)) if (v !== null && !(Array.isArray(v) && !v.length)) body[k] = v;
-          const id = textOrNull($('#team-id'));
-          if (id) body.team_id = id;
-          const made = await api('POST', '/team/new', body);
-          say(`Created team ${made.team_alias || made.team_id}.`);
-        }
-        $('#team-dialog').close();
-        await load();
-      }, box);
+    onSubmit($('#team-form'), async () => {
+      const fields = {
+        team_alias: textOrNull($('#team-alias')),
+        models: selected($('#team-models')),
+        max_budget: numberOrNull($('#team-budget')),
+        budget_duration: textOrNull($('#team-budget-duration')),
+        rpm_limit: numberOrNull($('#team-rpm')),
+        tpm_limit: numberOrNull($('#team-tpm')),
+      };
+      if (editing) {
+        // null clears a value on update.
+        await api('POST', '/team/update', { team_id: editing.team_id, ...fields });
+        say(`Saved team ${fields.team_alias || editing.team_id}.`);
+      } else {
+        const body = {};
+        for (const [k, v] of Object.entries(fields)) if (v !== null && !(Array.isArray(v) && !v.length)) body[k] = v;
+        const id = textOrNull($('#team-id'));
+        if (id) body.team_id = id;
+        const made = await api('POST', '/team/new', body);
+        say(`Created team ${made.team_alias || made.team_id}.`);
+      }
+      $('#team-dialog').close();
+      await load();
     });
     await load();
   }
@@ -427,16 +430,12 @@
       const actions = el('div', { class: 'actions' });
       if (modelApi && r.id) {
         actions.append(
-          el('button', { type: 'button', class: 'small', 'aria-label': `Edit model ${r.id}`, onclick: () => openForm(r) }, 'Edit'),
-          el('button', {
-            type: 'button', class: 'small', 'aria-label': `Delete model ${r.id}`,
-            onclick: () => run(async () => {
-              if (!(await confirmAction(`Delete deployment ${r.id} of ${r.name}?`, 'Delete'))) return;
-              await api('POST', '/model/delete', { id: r.id });
-              say(`Deleted ${r.id}.`);
-              await load();
-            }),
-          }, 'Delete'),
+          rowButton('Edit', `model ${r.id}`, () => openForm(r)),
+          rowButton('Delete', `model ${r.id}`, () => confirmed(`Delete deployment ${r.id} of ${r.name}?`, 'Delete', async () => {
+            await api('POST', '/model/delete', { id: r.id });
+            say(`Deleted ${r.id}.`);
+            await load();
+          })),
         );
       }
       return el('tr', { data: { deployment: r.id } },
@@ -452,9 +451,7 @@
 
     function openForm(row) {
       editing = row;
-      const form = $('#model-form');
-      form.reset();
-      clearError($('#model-form .error'));
+      openEmpty($('#model-dialog'));
       $('#model-dialog-title').textContent = row ? `Edit ${row.id}` : 'Add model';
       $('#model-submit').textContent = row ? 'Save' : 'Add';
       if (row) {
@@ -465,37 +462,31 @@
         const extra = Object.fromEntries(Object.entries(rest).filter(([, v]) => typeof v !== 'string' || !/^\*+|\*{3}/.test(v)));
         $('#model-params').value = Object.keys(extra).length ? JSON.stringify(extra) : '';
       }
-      $('#model-dialog').showModal();
     }
 
     $('#models-refresh').addEventListener('click', () => run(load));
     $('#add-model-open').addEventListener('click', () => openForm(null));
-    $('#model-form').addEventListener('submit', (e) => {
-      e.preventDefault();
-      const box = $('#model-form .error');
-      run(async () => {
-        clearError(box);
-        let extra = {};
-        const raw = $('#model-params').value.trim();
-        if (raw) {
-          try { extra = JSON.parse(raw); } catch (_) { throw new Error('More litellm_params must be a JSON object.'); }
-          if (!extra || typeof extra !== 'object' || Array.isArray(extra)) throw new Error('More litellm_params must be a JSON object.');
-        }
-        const params = { ...extra, model: $('#model-model').value.trim() };
-        const region = textOrNull($('#model-region'));
-        if (region) params.aws_region_name = region;
-        const body = { model_name: $('#model-name').value.trim(), litellm_params: params };
-        if (editing) {
-          body.model_info = { id: editing.id };
-          await api('POST', '/model/update', body);
-          say(`Saved ${editing.id}.`);
-        } else {
-          await api('POST', '/model/new', body);
-          say(`Added ${body.model_name}.`);
-        }
-        $('#model-dialog').close();
-        await load();
-      }, box);
+    onSubmit($('#model-form'), async () => {
+      let extra = {};
+      const raw = $('#model-params').value.trim();
+      if (raw) {
+        try { extra = JSON.parse(raw); } catch (_) { throw new Error('More litellm_params must be a JSON object.'); }
+        if (!extra || typeof extra !== 'object' || Array.isArray(extra)) throw new Error('More litellm_params must be a JSON object.');
+      }
+      const params = { ...extra, model: $('#model-model').value.trim() };
+      const region = textOrNull($('#model-region'));
+      if (region) params.aws_region_name = region;
+      const body = { model_name: $('#model-name').value.trim(), litellm_params: params };
+      if (editing) {
+        body.model_info = { id: editing.id };
+        await api('POST', '/model/update', body);
+        say(`Saved ${editing.id}.`);
+      } else {
+        await api('POST', '/model/new', body);
+        say(`Added ${body.model_name}.`);
+      }
+      $('#model-dialog').close();
+      await load();
     });
     await load();
   }
