@@ -186,3 +186,23 @@ def test_session_examples_run_as_written(gw, where):
                           env={**os.environ, "SHALE_MASTER_KEY": GATEWAY_KEY})
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert '"total_count"' in done.stdout, done.stdout
+
+
+def test_shale_check_says_whether_the_ui_is_on(tmp_path):
+    from shale_harness import SHALE_BIN
+
+    def check(config: str, **env) -> str:
+        path = tmp_path / "ui.yaml"
+        path.write_text("model_list: []\n" + config)
+        base = {k: v for k, v in os.environ.items()
+                if k not in ("SHALE_MASTER_KEY", "LITELLM_MASTER_KEY", "DISABLE_ADMIN_UI", "UI_USERNAME", "UI_PASSWORD")}
+        out = subprocess.run([SHALE_BIN, "check", str(path)], capture_output=True, text=True, env={**base, **env})
+        assert out.returncode == 0, out.stdout + out.stderr
+        return [line for line in out.stdout.splitlines() if line.strip().startswith("admin UI:")][0].strip()
+
+    keyed = "general_settings:\n  master_key: sk-x\n"
+    assert check(keyed) == "admin UI: on at /ui (sign in with the master key; sessions in memory, 12 h)"
+    assert "or UI_USERNAME / UI_PASSWORD" in check(keyed, UI_USERNAME="admin", UI_PASSWORD="pw")
+    assert check(keyed, DISABLE_ADMIN_UI="true") == "admin UI: off (DISABLE_ADMIN_UI is set)"
+    assert check("") == "admin UI: off (it needs a master key)"
+    assert check("", SHALE_MASTER_KEY="sk-env").startswith("admin UI: on at /ui")

@@ -171,5 +171,26 @@ pub fn off_reason() -> &'static str {
     }
 }
 
+/// `shale check`'s line about the UI (the environment decides the rest at start-up).
+pub fn describe(has_master_key: bool) -> String {
+    if disabled_by_env() {
+        return "off (DISABLE_ADMIN_UI is set)".into();
+    }
+    if !has_master_key {
+        return "off (it needs a master key)".into();
+    }
+    let password = if std::env::var("UI_USERNAME").is_ok_and(|v| !v.is_empty())
+        && std::env::var("UI_PASSWORD").is_ok_and(|v| !v.is_empty())
+    {
+        ", or UI_USERNAME / UI_PASSWORD"
+    } else {
+        ""
+    };
+    format!(
+        "on at /ui (sign in with the master key{password}; sessions in memory, {} h)",
+        SESSION_LIFETIME.as_secs() / 3600
+    )
+}
+
 #[cfg(test)]
 mod tests;
