@@ -221,8 +221,19 @@ def test_a_key_made_in_the_form_is_used_seen_blocked_regenerated_and_deleted(b, 
     b.check_clean()
     b.screenshot("06-logs")
 
-    # Block it: refused at once; unblock: served again.
+    # Find it by its alias.
+    from selenium.webdriver.common.keys import Keys
+
     b.nav("Keys")
+    find = b.field("Find alias")
+    find.send_keys("nobody", Keys.ENTER)
+    b.wait(lambda d: "No key has the alias “nobody”." in b.css("#keys-table tbody").text)
+    find.send_keys(Keys.CONTROL, "a")
+    find.send_keys("search-app", Keys.ENTER)
+    b.wait(lambda d: key_row(b, "search-app"))
+    assert len(b.rows("keys-table")) == 1
+
+    # Block it: refused at once; unblock: served again.
     b.button("Block", key_row(b, "search-app")).click()
     b.wait(lambda d: b.all("td", key_row(b, "search-app"))[7].text == "Blocked")
     with pytest.raises(openai.AuthenticationError):
