@@ -187,6 +187,8 @@ pub struct AppState {
     pub telemetry: Arc<shale_telemetry::Telemetry>,
     /// Virtual keys, teams, budgets and spend (when `database_url` / `DATABASE_URL` is set).
     pub keys: Option<Arc<shale_keys::KeyService>>,
+    /// The admin UI at `/ui` (with a master key, unless `DISABLE_ADMIN_UI`).
+    pub ui: Option<Arc<shale_ui::Ui>>,
 }
 
 impl AppState {
@@ -239,6 +241,7 @@ impl AppState {
             Arc::clone(&telemetry),
         )));
         let keys = start_keys(&config, redis.as_deref()).await?;
+        let ui = admin_ui(master_key, keys.is_some(), telemetry.metrics().is_some());
         let models_json = Bytes::from(
             serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
         );
@@ -259,6 +262,7 @@ impl AppState {
             telemetry,
             keys,
             config: Arc::new(config),
+            ui,
         })
     }
 
@@ -316,6 +320,20 @@ fn router_state(url: Option<&str>) -> Result<SharedState, StartupError> {
     let state = RedisState::new(url, "shale").map_err(|e| StartupError::Redis(e.to_string()))?;
     tracing::info!("router state is shared through Redis");
     Ok(SharedState::Redis(Box::new(state)))
+}
+
+/// The admin UI: on with a master key (its sign-in checks it like the API does), unless
+/// `DISABLE_ADMIN_UI` is set.
+fn admin_ui(master_key: Option<&str>, database: bool, metrics: bool) -> Option<Arc<shale_ui::Ui>> {
+    if shale_ui::disabled_by_env() {
+        return None;
+    }
+    let key = MasterKey::new(master_key?);
+    let settings = shale_ui::UiSettings::from_env(database, metrics, env!("CARGO_PKG_VERSION"));
+    Some(Arc::new(shale_ui::Ui::new(
+        settings,
+        Arc::new(move |presented: &str| key.matches(presented)),
+    )))
 }
 
 /// Virtual keys, when a database is configured (`database_url`, else env `DATABASE_URL`); Redis,

@@ -141,6 +141,10 @@ fn check(path: &Path) -> ExitCode {
                 store.ttl.as_secs()
             );
             println!("  virtual keys: {}", describe_keys(&config));
+            println!(
+                "  admin UI: {}",
+                shale_ui::describe(effective_master_key(&config).is_some())
+            );
             if config.general_settings.master_key.is_none()
                 && !config.general_settings.allow_unauthenticated
             {
