@@ -221,7 +221,7 @@ pub fn sse_response<T: EventTranslator, S: StreamShape>(
                     s.shape.on_chunk(chunk, &mut out);
                 }
                 if let (Some(cell), Some(usage)) = (&s.observed, s.translator.usage()) {
-                    crate::observe::stream_usage(cell, &usage);
+                    crate::report::stream_usage(cell, &usage);
                 }
                 s.shape.finish(&mut out);
                 s.done = true;

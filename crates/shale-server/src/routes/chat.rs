@@ -83,7 +83,7 @@ pub async fn run_chat<S: Shape + Clone>(
     started: Instant,
 ) -> Result<Response, ApiError> {
     if state.router.resolve(&request.model).is_none() {
-        crate::observe::unknown_model(&request.model);
+        crate::report::unknown_model(&request.model);
         return Err(ApiError::UnknownModel(request.model));
     }
     let hints = routing::chat_hints(state, &mut request);
@@ -114,7 +114,7 @@ async fn chat_once<S: Shape>(
     started: Instant,
     fetched_media: &FetchedMedia,
 ) -> Result<Response, ApiError> {
-    crate::observe::chat_request(&request);
+    crate::report::chat_request(&request);
     let api = deployment.chat_api()?;
     let model_name = request.model.clone();
     let ctx = deployment.chat_context(headers, fetched_media);
@@ -155,7 +155,7 @@ async fn chat_once<S: Shape>(
         .await?;
     let completion =
         translate_chat_response(api, &answer.body, answer.header_usage(), &response_ctx)?;
-    crate::observe::completion(&completion);
+    crate::report::completion(&completion);
     if call.stream {
         // An API that cannot stream: answer the stream from the complete response.
         let chunks = completion_to_chunks(completion, call.include_usage);
