@@ -1,9 +1,11 @@
 """Codex CLI (`@openai/codex`, pinned in tests/codex/package.json) through shale + the emulator.
 
 Codex only speaks the Responses API. The test writes a throw-away CODEX_HOME whose config.toml
-points a custom provider (`wire_api = "responses"`) at shale, runs `codex exec`, and checks that a
-turn completes with the emulator's answer, and that a turn where the model calls Codex's shell
-tool runs the command and sends its output back.
+points a custom provider (`wire_api = "responses"`) at shale — and changes nothing else: Codex's
+defaults stay, so every request carries its hosted `web_search` tool, which shale drops (counted in
+`shale_dropped_tools_total`). It runs `codex exec` and checks that a turn completes with the
+emulator's answer, and that a turn where the model calls Codex's shell tool runs the command and
+sends its output back.
 
 Needs `npm ci --prefix tests/codex` (tests/run-all.sh does it); skipped when Codex is absent.
 """
@@ -18,6 +20,7 @@ import tempfile
 
 import pytest
 
+from prometheus_scrape import Scrape
 from shale_harness import (
     GATEWAY_KEY,
     EmulatorControl,
@@ -38,6 +41,7 @@ def gateway_config(emu_url: str) -> dict:
     return {
         "model_list": [deployment("claude-sonnet", f"bedrock/{MODEL_ID}", emu_url)],
         "general_settings": {"master_key": GATEWAY_KEY},
+        "litellm_settings": {"callbacks": ["prometheus"]},
     }
 
 
@@ -47,7 +51,6 @@ stack = stack_fixture(gateway_config)
 CONFIG_TOML = """\
 model = "claude-sonnet"
 model_provider = "shale"
-web_search = "disabled"
 check_for_update_on_startup = false
 
 [analytics]
@@ -103,9 +106,24 @@ def responses_calls(emulator: EmulatorControl) -> list[dict]:
     return [q for q in emulator.requests() if q["path"].startswith("/model/")]
 
 
+def dropped_web_search(stack) -> float:
+    scrape = Scrape.of(stack.url)
+    assert scrape.has_family("shale_dropped_tools"), scrape.text[:2000]
+    return scrape.value("shale_dropped_tools_total", tool="web_search")
+
+
+def assert_function_tools_only(body: dict) -> None:
+    """Codex's function tools reach Bedrock; its hosted web_search does not."""
+    tools = body["toolConfig"]["tools"]
+    names = [t["toolSpec"]["name"] for t in tools if "toolSpec" in t]
+    assert "exec_command" in names, names
+    assert not any("web_search" in json.dumps(t) for t in tools), names
+
+
 def test_codex_exec_completes_a_turn(stack, tmp_path):
     emulator = stack.emulator
     emulator.reset()
+    dropped_before = dropped_web_search(stack)
     # A plain answer (no tool call) for the first model request.
     emulator.script([{
         "operation": "converse-stream",
@@ -131,12 +149,15 @@ def test_codex_exec_completes_a_turn(stack, tmp_path):
     assert calls[0]["model_id"] == MODEL_ID
     sent = calls[0]["body"]
     assert "Say hello" in json.dumps(sent["messages"])
-    assert sent["toolConfig"]["tools"], "Codex's function tools reach Bedrock"
+    assert_function_tools_only(sent)
+    # Codex's default config sent web_search with the turn, and shale dropped it.
+    assert dropped_web_search(stack) >= dropped_before + 1
 
 
 def test_codex_runs_a_shell_tool_turn(stack, tmp_path):
     emulator = stack.emulator
     emulator.reset()
+    dropped_before = dropped_web_search(stack)
     tool_input = json.dumps({"cmd": "echo shale-codex-ok"})
     emulator.script([{
         "operation": "converse-stream",
@@ -159,6 +180,9 @@ def test_codex_runs_a_shell_tool_turn(stack, tmp_path):
     results = [b["toolResult"] for m in follow for b in m["content"] if "toolResult" in b]
     assert results and results[0]["toolUseId"] == "tooluse_codex1"
     assert "shale-codex-ok" in json.dumps(results[0]["content"])
+    for call in calls[:2]:
+        assert_function_tools_only(call["body"])
+    assert dropped_web_search(stack) >= dropped_before + 2, "both requests of the turn dropped web_search"
     evs = events(proc)
     assert any(e.get("type") == "turn.completed" for e in evs)
     assert any(e.get("type") == "item.completed" and e.get("item", {}).get("type") == "command_execution"

@@ -8,3 +8,7 @@ use axum::http::HeaderName;
 /// The request id: kept from the caller or minted by the front door (`front_door.rs`), read by
 /// `observe.rs` and echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The built-in tools the gateway dropped from the request (comma-separated tool types), on the
+/// answer (`report::dropped_tools`).
+pub const DROPPED_TOOLS: HeaderName = HeaderName::from_static("x-shale-dropped-tools");

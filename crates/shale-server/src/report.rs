@@ -136,3 +136,31 @@ pub fn openai_usage(u: &shale_translate::Usage) -> TokenUsage {
         cache_write,
     )
 }
+
+/// Reports the built-in tools dropped from the current request (see
+/// `shale_translate::hosted_tools`): one log line with the request id and the tool names (never
+/// request text), `shale_dropped_tools_total{tool}`, and the value of the client's
+/// `x-shale-dropped-tools` header. Nothing (and no allocation) when nothing was dropped.
+pub fn dropped_tools(
+    telemetry: &shale_telemetry::Telemetry,
+    dropped: &[&'static str],
+) -> Option<axum::http::HeaderValue> {
+    if dropped.is_empty() {
+        return None;
+    }
+    let names = dropped.join(",");
+    let mut request_id = String::new();
+    record::with_current(|r| request_id.clone_from(&r.request_id));
+    tracing::info!(
+        request_id = %request_id,
+        dropped_tools = %names,
+        "dropped built-in tools Bedrock cannot run (general_settings.drop_hosted_tools)"
+    );
+    if let Some(m) = telemetry.metrics() {
+        for tool in dropped {
+            m.dropped_tool(tool);
+        }
+    }
+    // The names are `[a-z0-9_]` (a fixed table), so always a valid header value.
+    axum::http::HeaderValue::from_str(&names).ok()
+}

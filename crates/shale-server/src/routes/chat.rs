@@ -61,16 +61,24 @@ pub async fn chat_completions(
     headers: HeaderMap,
     request: JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
+    let mut chat = request.value;
+    let dropped = if state.config.general_settings.drop_hosted_tools {
+        shale_translate::hosted_tools::drop_hosted(&mut chat.tools)
+    } else {
+        Vec::new()
+    };
+    let dropped = crate::report::dropped_tools(&state.telemetry, &dropped);
     // Boxed: the layers above move this handler's future each time they box it; on the heap
     // they move a pointer, not the pipeline's ~4.6 KB of state (see `routing::run`).
-    Box::pin(run_chat(
+    let answer = Box::pin(run_chat(
         &state,
         &headers,
-        request.value,
+        chat,
         CHAT_SHAPE,
         request.received,
     ))
-    .await
+    .await;
+    crate::response::with_dropped_tools(answer, dropped)
 }
 
 /// The shared chat pipeline: the router picks the deployment (and retries / falls back), each
