@@ -105,6 +105,24 @@ pub fn usage(usage: Option<TokenUsage>) {
     }
 }
 
+/// Adds a streamed chunk's finish reasons to `reasons` (each choice's, once it has one).
+pub fn chunk_finish_reasons(reasons: &mut Vec<String>, chunk: &shale_translate::ChatChunk) {
+    for reason in chunk
+        .choices
+        .iter()
+        .filter_map(|c| c.finish_reason.as_ref())
+    {
+        reasons.push(reason.clone());
+    }
+}
+
+/// Records the finish reasons of a stream that ended, into the request it belongs to.
+pub fn stream_finish_reasons(cell: &RequestCell, reasons: &mut Vec<String>) {
+    if !reasons.is_empty() {
+        cell.lock().finish_reasons = std::mem::take(reasons);
+    }
+}
+
 /// Records usage into a request whose body is still being sent (streams, relays).
 pub fn body_usage(cell: &RequestCell, usage: TokenUsage) {
     cell.lock().usage = Some(usage);

@@ -371,6 +371,10 @@ fn client_options(config: &Config, workers: usize) -> ClientOptions {
         num_retries: 0,
         workers,
         on_attempt: Some(shale_telemetry::attempts::count_attempt),
+        attempt_spans: Some(shale_bedrock::AttemptSpanHooks {
+            operation: shale_telemetry::attempts::request_operation,
+            answered: shale_telemetry::attempts::keep_answered_span,
+        }),
         ..ClientOptions::default()
     };
     if let Some(t) = config
