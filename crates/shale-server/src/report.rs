@@ -133,6 +133,12 @@ pub fn upstream_error() {
     record::with_current(|r| r.upstream_error = true);
 }
 
+/// Records that a Bedrock call could not be made for want of AWS credentials (`source`: the
+/// kind of credential source that failed), counted in `shale_aws_credential_failures_total`.
+pub fn credential_failure(source: &'static str) {
+    record::with_current(|r| r.credential_failure = Some(source));
+}
+
 /// Bedrock usage in billing terms.
 pub fn openai_usage(u: &shale_translate::Usage) -> TokenUsage {
     let cache_read = u

@@ -79,8 +79,8 @@ pub(crate) struct Families {
     pub(crate) process: ProcessGauges,
     /// `shale_dropped_tools_total{tool}`: built-in tools dropped from requests.
     pub(crate) dropped_tools: Family<Tool, Counter>,
-    /// `shale_aws_credential_failures_total{source}`: Bedrock calls that failed for want of AWS
-    /// credentials.
+    /// `shale_aws_credential_failures_total{source}`: requests in which a Bedrock call failed for
+    /// want of AWS credentials.
     pub(crate) credential_failures: Family<CredentialSource, Counter>,
 }
 
@@ -252,7 +252,7 @@ impl Families {
         );
         r.register(
             "shale_aws_credential_failures",
-            "Bedrock calls not made because the gateway's AWS credentials could not be loaded, by credential source",
+            "Requests in which a Bedrock call could not be made because the gateway's AWS credentials could not be loaded, by credential source",
             Listed(f.credential_failures.clone()),
         );
         f.process.register(r);

@@ -475,8 +475,8 @@ impl Metrics {
             .inc();
     }
 
-    /// A Bedrock call failed for want of AWS credentials
-    /// (`shale_aws_credential_failures_total{source}`); `source` names the provider that failed.
+    /// A request's Bedrock call failed for want of AWS credentials
+    /// (`shale_aws_credential_failures_total{source}`); `source` is the kind of source that failed.
     pub fn credential_failure(&self, source: &'static str) {
         self.families
             .credential_failures

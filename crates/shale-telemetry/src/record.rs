@@ -56,6 +56,8 @@ pub struct RequestRecord {
     /// kept open until the request finishes, when it gets the answer's usage, finish reasons and
     /// response model ([`crate::otel::finish_server_span`]).
     pub attempt_span: Option<tracing::Span>,
+    /// A Bedrock call failed for want of AWS credentials: the kind of source that failed.
+    pub credential_failure: Option<&'static str>,
 }
 
 /// A request in flight: its start time and its record.
