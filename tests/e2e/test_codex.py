@@ -1,7 +1,8 @@
 """Codex CLI (`@openai/codex`, pinned in tests/codex/package.json) through shale + the emulator.
 
 Codex only speaks the Responses API. The test writes a throw-away CODEX_HOME whose config.toml
-points a custom provider (`wire_api = "responses"`) at shale — and changes nothing else: Codex's
+points a custom provider (`wire_api = "responses"`) at shale — the README's file, read from it —
+and changes nothing else: Codex's
 defaults stay, so every request carries its hosted `web_search` tool, which shale drops (counted in
 `shale_dropped_tools_total`). It runs `codex exec` and checks that a turn completes with the
 emulator's answer, and that a turn where the model calls Codex's shell tool runs the command and
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import subprocess
 import tempfile
 
@@ -23,12 +25,12 @@ import pytest
 from prometheus_scrape import Scrape
 from shale_harness import (
     GATEWAY_KEY,
+    REPO,
     EmulatorControl,
     deployment,
     stack_fixture,
 )
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 CODEX = REPO / "tests" / "codex" / "node_modules" / ".bin" / "codex"
 MODEL_ID = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 
@@ -48,29 +50,30 @@ def gateway_config(emu_url: str) -> dict:
 stack = stack_fixture(gateway_config)
 
 
-CONFIG_TOML = """\
-model = "claude-sonnet"
-model_provider = "shale"
-check_for_update_on_startup = false
+def readme_codex_config() -> str:
+    """The README's `~/.codex/config.toml`, as users copy it (Codex's defaults, nothing turned off)."""
+    readme = (REPO / "README.md").read_text()
+    (toml,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.S)
+    return toml
 
-[analytics]
-enabled = false
 
-[model_providers.shale]
-name = "shale"
-base_url = "{base_url}/v1"
-env_key = "SHALE_API_KEY"
-wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
-"""
+def codex_config(base_url: str) -> str:
+    """The README's file pointed at the test gateway. Only test hygiene is added (no update check,
+    no analytics, no client retries): nothing that changes what Codex sends."""
+    toml = readme_codex_config().replace("http://localhost:4000", base_url)
+    assert base_url in toml
+    top, providers = toml.split("[model_providers.shale]", 1)
+    return (
+        top.rstrip() + "\ncheck_for_update_on_startup = false\n\n[analytics]\nenabled = false\n\n"
+        + "[model_providers.shale]" + providers.rstrip() + "\nrequest_max_retries = 0\nstream_max_retries = 0\n"
+    )
 
 
 def run_codex(stack, prompt: str, workdir: pathlib.Path) -> subprocess.CompletedProcess:
     home = pathlib.Path(tempfile.mkdtemp(prefix="codex-home-"))
     codex_home = home / ".codex"
     codex_home.mkdir()
-    (codex_home / "config.toml").write_text(CONFIG_TOML.format(base_url=stack.url))
+    (codex_home / "config.toml").write_text(codex_config(stack.url))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
