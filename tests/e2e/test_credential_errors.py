@@ -8,25 +8,12 @@ STS is scripted to refuse).
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import shutil
-import tempfile
-import time
 
 import openai
 import pytest
 
 from prometheus_scrape import Scrape
-from shale_harness import (
-    EXAMPLE_SECRET_ACCESS_KEY,
-    GATEWAY_KEY,
-    EmulatorControl,
-    deployment,
-    start_emulator,
-    start_gateway,
-    stop_process,
-)
+from shale_harness import EXAMPLE_SECRET_ACCESS_KEY, GATEWAY_KEY, deployment, logged_stack
 
 MODEL = "bedrock/us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 ROLE = "arn:aws:iam::123456789012:role/shale-refused"
@@ -51,8 +38,8 @@ def gateway_config(emu_url: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def stack():
-    home = pathlib.Path(tempfile.mkdtemp(prefix="shale-creds-"))
+def stack(tmp_path_factory):
+    home = tmp_path_factory.mktemp("aws")
     helper = home / "failing-helper.sh"
     helper.write_text(f"#!/bin/sh\necho {HELPER_STDERR} >&2\nexit 3\n")
     helper.chmod(0o755)
@@ -61,24 +48,13 @@ def stack():
     env = {
         "AWS_CONFIG_FILE": str(home / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "RUST_LOG": "info",
         # Nothing from the machine running the tests.
         "AWS_PROFILE": "",
         "AWS_ACCESS_KEY_ID": "",
         "AWS_SECRET_ACCESS_KEY": "",
     }
-    emu_proc, emu_url = start_emulator()
-    log = home / "gateway.log"
-    try:
-        with open(log, "w") as sink:
-            gw_proc, gw_url, _ = start_gateway(gateway_config(emu_url), stderr=sink, env=env)
-            try:
-                yield gw_url, EmulatorControl(emu_url), log
-            finally:
-                stop_process(gw_proc)
-    finally:
-        stop_process(emu_proc)
-        shutil.rmtree(home, ignore_errors=True)
+    with logged_stack(gateway_config, env=env) as running:
+        yield running
 
 
 def client(url: str) -> openai.OpenAI:
@@ -93,15 +69,6 @@ def failures(url: str, source: str) -> float:
     scrape = Scrape.of(url)
     assert scrape.has_family("shale_aws_credential_failures"), scrape.text[:2000]
     return scrape.value("shale_aws_credential_failures_total", source=source)
-
-
-def log_lines(log: pathlib.Path, needle: str) -> list[dict]:
-    deadline = time.monotonic() + 5  # written by a background thread
-    while True:
-        lines = [json.loads(l) for l in log.read_text().splitlines() if l.startswith("{") and needle in l]
-        if lines or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.05)
 
 
 def assert_credentials_503(err: openai.APIStatusError, deployment_name: str, source: str) -> None:
@@ -120,7 +87,7 @@ def assert_credentials_503(err: openai.APIStatusError, deployment_name: str, sou
     ],
 )
 def test_profile_failures_answer_503(stack, model, source, in_log):
-    url, emulator, log = stack
+    url, emulator = stack.url, stack.emulator
     emulator.reset()
     before = failures(url, source)
     for _ in range(2):
@@ -130,13 +97,13 @@ def test_profile_failures_answer_503(stack, model, source, in_log):
         assert HELPER_STDERR not in json.dumps(err.value.body), "the helper's diagnostics are the operator's"
     assert failures(url, source) == before + 2
     assert [q for q in emulator.requests() if q["path"].startswith("/model/")] == [], "Bedrock was not called"
-    warned = [l for l in log_lines(log, SOURCE_FAILING) if l.get("deployment", "").endswith(f"({model})")]
+    warned = [l for l in stack.log_lines(SOURCE_FAILING) if l.get("deployment", "").endswith(f"({model})")]
     assert len(warned) == 1, "one warning when the source starts failing, not one per request"
     assert warned[0]["level"] == "WARN" and in_log in json.dumps(warned[0]), warned
 
 
 def test_sts_refusal_answers_503(stack):
-    url, emulator, log = stack
+    url, emulator = stack.url, stack.emulator
     emulator.reset()
     emulator.script([{
         "operation": "sts",
@@ -150,19 +117,19 @@ def test_sts_refusal_answers_503(stack):
     assert ROLE not in err.value.body["message"], "the role is the operator's business, not the caller's"
     assert failures(url, "assume_role") == before + 1
     assert [q["operation"] for q in emulator.requests() if q["path"] == "/"][:1] == ["sts"]
-    warned = [l for l in log_lines(log, SOURCE_FAILING) if l.get("deployment", "").endswith("(sts-refused)")]
+    warned = [l for l in stack.log_lines(SOURCE_FAILING) if l.get("deployment", "").endswith("(sts-refused)")]
     assert len(warned) == 1 and warned[0]["source_kind"] == "assume_role", warned
     assert ROLE in warned[0]["source"] and "AccessDenied" in warned[0]["error"], warned
 
 
 def test_other_deployments_work_and_nothing_secret_is_logged(stack):
-    url, _, log = stack
+    url = stack.url
     with pytest.raises(openai.InternalServerError):
         ask(url, "broken-process")
     assert ask(url, "ok").choices[0].message.content
     # The static secret key signed the STS call: it never reaches the log.
-    assert EXAMPLE_SECRET_ACCESS_KEY not in log.read_text()
+    assert EXAMPLE_SECRET_ACCESS_KEY not in stack.log.read_text()
     # The failing credential_process's stderr (AWS's diagnostic channel, e.g. "SSO session
     # expired") is in the operator's warning, with the profile it belongs to.
-    warned = [l for l in log_lines(log, SOURCE_FAILING) if l.get("deployment", "").endswith("(broken-process)")]
+    warned = [l for l in stack.log_lines(SOURCE_FAILING) if l.get("deployment", "").endswith("(broken-process)")]
     assert len(warned) == 1 and HELPER_STDERR in warned[0]["error"], warned

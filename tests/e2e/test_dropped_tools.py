@@ -6,27 +6,13 @@ when `general_settings.drop_hosted_tools: false`. Official OpenAI SDK → shale 
 
 from __future__ import annotations
 
-import contextlib
-import json
-import pathlib
-import shutil
 import subprocess
-import tempfile
-import time
 
 import openai
 import pytest
 
 from prometheus_scrape import Scrape
-from shale_harness import (
-    GATEWAY_KEY,
-    SHALE_BIN,
-    EmulatorControl,
-    deployment,
-    start_emulator,
-    start_gateway,
-    stop_process,
-)
+from shale_harness import GATEWAY_KEY, SHALE_BIN, LoggedStack, deployment, logged_stack
 
 MODEL_ID = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 
@@ -54,51 +40,27 @@ def gateway_config(emu_url: str, strict: bool) -> dict:
     }
 
 
-class Gateway:
-    def __init__(self, url: str, emulator: EmulatorControl, log: pathlib.Path, config: str):
-        self.url, self.emulator, self.log, self.config = url, emulator, log, config
-
-    def client(self) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
-
-    def log_lines(self) -> list[str]:
-        return [line for line in self.log.read_text().splitlines() if line.startswith("{")]
-
-    def model_calls(self) -> list[dict]:
-        return [q for q in self.emulator.requests() if q["path"].startswith("/model/")]
+def client(gw: LoggedStack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
 
 
-@contextlib.contextmanager
-def running(strict: bool):
-    emu_proc, emu_url = start_emulator()
-    log = pathlib.Path(tempfile.mkdtemp(prefix="shale-dropped-")) / "gateway.log"
-    try:
-        with open(log, "w") as sink:
-            gw_proc, gw_url, path = start_gateway(
-                gateway_config(emu_url, strict), stderr=sink, env={"RUST_LOG": "info"}
-            )
-            try:
-                yield Gateway(gw_url, EmulatorControl(emu_url), log, path)
-            finally:
-                stop_process(gw_proc)
-    finally:
-        stop_process(emu_proc)
-        shutil.rmtree(log.parent, ignore_errors=True)
+def model_calls(gw: LoggedStack) -> list[dict]:
+    return [q for q in gw.emulator.requests() if q["path"].startswith("/model/")]
 
 
 @pytest.fixture(scope="module")
 def lenient():
-    with running(strict=False) as gw:
+    with logged_stack(lambda emu_url: gateway_config(emu_url, strict=False)) as gw:
         yield gw
 
 
 @pytest.fixture(scope="module")
 def strict():
-    with running(strict=True) as gw:
+    with logged_stack(lambda emu_url: gateway_config(emu_url, strict=True)) as gw:
         yield gw
 
 
-def dropped_count(gw: Gateway, tool: str) -> float:
+def dropped_count(gw: LoggedStack, tool: str) -> float:
     scrape = Scrape.of(gw.url)
     assert scrape.has_family("shale_dropped_tools"), scrape.text[:2000]
     return scrape.value("shale_dropped_tools_total", tool=tool)
@@ -113,7 +75,7 @@ def test_responses_drop_hosted_tools_and_say_so(lenient):
     gw.emulator.reset()
     before_ws = dropped_count(gw, "web_search")
     before_fs = dropped_count(gw, "file_search")
-    raw = gw.client().responses.with_raw_response.create(
+    raw = client(gw).responses.with_raw_response.create(
         model="claude",
         input=SECRET_PROMPT,
         tools=[{"type": "web_search"}, WEATHER, {"type": "file_search", "vector_store_ids": ["vs_1"]}],
@@ -122,28 +84,22 @@ def test_responses_drop_hosted_tools_and_say_so(lenient):
     assert raw.headers["x-shale-dropped-tools"] == "web_search,file_search"
     response = raw.parse()
     assert response.status == "completed"
-    calls = gw.model_calls()
+    calls = model_calls(gw)
     assert len(calls) == 1
     assert sent_tool_names(calls[0]["body"]) == ["get_weather"], "only the function tool reaches Bedrock"
     assert dropped_count(gw, "web_search") == before_ws + 1
     assert dropped_count(gw, "file_search") == before_fs + 1
 
     request_id = raw.headers["x-request-id"]
-    mine: list[str] = []
-    deadline = time.monotonic() + 5  # the log is written by a background thread
-    while not mine and time.monotonic() < deadline:
-        mine = [l for l in gw.log_lines() if "dropped_tools" in l and request_id in l]
-        time.sleep(0.05)
+    mine = [l for l in gw.log_lines(request_id) if "dropped_tools" in l]
     assert len(mine) == 1, gw.log.read_text()[-3000:]
-    line = json.loads(mine[0])
-    assert line["level"] == "INFO"
-    assert "web_search,file_search" in mine[0]
+    assert mine[0]["level"] == "INFO" and mine[0]["dropped_tools"] == "web_search,file_search"
     assert "tell-nobody-7f3a" not in gw.log.read_text(), "no request text in the log"
 
 
 def test_responses_stream_carries_the_header(lenient):
     gw = lenient
-    with gw.client().responses.with_streaming_response.create(
+    with client(gw).responses.with_streaming_response.create(
         model="claude", input="hi", tools=[{"type": "web_search_preview"}, WEATHER], stream=True,
     ) as raw:
         assert raw.headers["x-shale-dropped-tools"] == "web_search_preview"
@@ -154,16 +110,16 @@ def test_responses_stream_carries_the_header(lenient):
 def test_chat_completions_drop_hosted_tools(lenient):
     gw = lenient
     gw.emulator.reset()
-    raw = gw.client().chat.completions.with_raw_response.create(
+    raw = client(gw).chat.completions.with_raw_response.create(
         model="claude",
         messages=[{"role": "user", "content": "weather in Paris?"}],
         tools=[{"type": "web_search_preview"}, CHAT_WEATHER, {"type": "code_interpreter", "container": {"type": "auto"}}],
     )
     assert raw.status_code == 200
     assert raw.headers["x-shale-dropped-tools"] == "web_search_preview,code_interpreter"
-    assert sent_tool_names(gw.model_calls()[0]["body"]) == ["get_weather"]
+    assert sent_tool_names(model_calls(gw)[0]["body"]) == ["get_weather"]
     # Nothing dropped: no header.
-    plain = gw.client().chat.completions.with_raw_response.create(
+    plain = client(gw).chat.completions.with_raw_response.create(
         model="claude", messages=[{"role": "user", "content": "hi"}], tools=[CHAT_WEATHER],
     )
     assert "x-shale-dropped-tools" not in plain.headers
@@ -173,18 +129,18 @@ def test_strict_mode_answers_400(strict):
     gw = strict
     gw.emulator.reset()
     with pytest.raises(openai.BadRequestError) as err:
-        gw.client().responses.create(model="claude", input="news?", tools=[WEATHER, {"type": "web_search"}])
+        client(gw).responses.create(model="claude", input="news?", tools=[WEATHER, {"type": "web_search"}])
     body = err.value.body
     assert err.value.status_code == 400
     assert body["code"] == "unsupported_tool" and body["param"] == "tools[1].type"
     assert "web_search" in body["message"] and "drop_hosted_tools" in body["message"]
     with pytest.raises(openai.BadRequestError) as err:
-        gw.client().chat.completions.create(
+        client(gw).chat.completions.create(
             model="claude", messages=[{"role": "user", "content": "hi"}], tools=[{"type": "web_search_preview"}],
         )
     assert err.value.body["param"] == "tools[0].type"
     assert "web_search_preview" in err.value.body["message"]
-    assert gw.model_calls() == [], "nothing reached Bedrock"
+    assert model_calls(gw) == [], "nothing reached Bedrock"
     assert dropped_count(gw, "web_search") == 0
 
 
@@ -195,7 +151,7 @@ def test_shale_check_tells_which_mode(lenient, strict):
         return out.stdout
 
     line = "built-in tools OpenAI hosts (web_search, file_search, code_interpreter, …): "
-    assert line + "dropped, named in the x-shale-dropped-tools answer header" in check(lenient.config)
+    assert line + "dropped, named in the x-shale-dropped-tools answer header" in check(lenient.config_path)
     assert line + "refused with 400 unsupported_tool (general_settings.drop_hosted_tools: false)" in check(
-        strict.config
+        strict.config_path
     )
