@@ -37,7 +37,7 @@ ELSEWHERE = {
     'curl -s http://localhost:4000/key/generate -H "Authorization: Bearer $SHALE_MASTER_KEY" \\':
         "tests/e2e/test_keys_readme.py (needs PostgreSQL)",
     'curl -s -c jar -o /dev/null -d "master_key=$SHALE_MASTER_KEY" http://localhost:4000/ui/login':
-        "tests/e2e/test_keys_readme.py (the admin API needs PostgreSQL)",
+        "tests/e2e/test_ui_security.py (test_session_examples_run_as_written)",
     'model = "claude-sonnet"          # a model_name from your shale config':
         "tests/e2e/test_codex.py (Codex CLI runs with this file)",
 }
