@@ -30,7 +30,7 @@ node --version
 # --- PostgreSQL (virtual keys, issue #15) ---------------------------------------------------
 # The keys e2e tests start their own server (initdb + pg_ctl, temporary directory, free port,
 # non-root user; tests/e2e/pg_server.py). Debian puts the binaries in /usr/lib/postgresql/*/bin.
-# curl and jq run the README's "Keys and budgets" examples as written (test_keys_readme.py).
+# curl and jq run the virtual-key examples of docs/keys.md and the README as written (test_keys_readme.py).
 step "system packages (postgresql, curl, jq)"
 pg_missing=()
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then

@@ -167,9 +167,10 @@ def test_the_ui_is_off_without_a_master_key_or_when_disabled(how, emulator_url):
 
 
 def readme_section(title: str) -> str:
+    """A `### title` section of the README's Features."""
     text = (REPO / "README.md").read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
+    start = text.index(f"\n### {title}\n")
+    end = text.find("\n#", start + 1)
     return text[start:end if end != -1 else None]
 
 

@@ -10,40 +10,13 @@
 //! `keygate.rs`, once the model is known).
 
 use crate::error::ApiError;
+pub use crate::master_key::MasterKey;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
-
-/// The configured key, stored as a SHA-256 digest so comparison time depends on neither the key's
-/// content nor its length.
-#[derive(Clone)]
-pub struct MasterKey {
-    digest: [u8; 32],
-}
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(***)")
-    }
-}
-
-impl MasterKey {
-    pub fn new(key: &str) -> Self {
-        MasterKey {
-            digest: Sha256::digest(key.as_bytes()).into(),
-        }
-    }
-
-    pub fn matches(&self, presented: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        bool::from(self.digest.ct_eq(&digest))
-    }
-}
 
 /// Headers a client may carry the key in. A SigV4 `Authorization` header (AWS SDKs on the
 /// pass-through) simply does not match, so such clients put the key in `x-api-key`.

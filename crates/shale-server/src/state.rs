@@ -3,8 +3,8 @@
 //! that chooses among them (in-process or Redis state), the master key, limits, the shared HTTP
 //! clients and precomputed responses. Nothing here is re-parsed per request.
 
-use crate::auth::MasterKey;
 use crate::error::ApiError;
+use crate::master_key::MasterKey;
 use crate::media::MediaFetcher;
 use crate::responses_store::{MemoryStore, ResponseStore};
 use axum::http::HeaderMap;
@@ -228,7 +228,8 @@ impl AppState {
             .flat_map(|g| g.deployments.iter().map(|d| d.as_ref()))
             .collect();
         resolved.sort_by_key(|d| d.entry.index);
-        let telemetry = Arc::new(crate::observe::build_telemetry(
+        let resolved: Vec<_> = resolved.iter().map(|d| (&d.entry, &d.target)).collect();
+        let telemetry = Arc::new(crate::telemetry_setup::build_telemetry(
             &config, &resolved, master_key,
         ));
         let redis = redis_url_of(&config)?;
@@ -271,11 +272,11 @@ impl AppState {
     pub fn deployment(&self, model_name: &str) -> Result<Arc<Deployment>, ApiError> {
         let group = self.router.resolve(model_name).map_or(model_name, |g| &**g);
         let Some(models) = self.models.get(group) else {
-            crate::observe::unknown_model(model_name);
+            crate::report::unknown_model(model_name);
             return Err(ApiError::UnknownModel(model_name.to_string()));
         };
         let chosen = Arc::clone(models.pick());
-        crate::observe::deployment_chosen(model_name, chosen.entry.index, chosen.target.model_id());
+        crate::report::deployment_chosen(model_name, chosen.entry.index, chosen.target.model_id());
         Ok(chosen)
     }
 }
@@ -370,6 +371,10 @@ fn client_options(config: &Config, workers: usize) -> ClientOptions {
         num_retries: 0,
         workers,
         on_attempt: Some(shale_telemetry::attempts::count_attempt),
+        attempt_spans: Some(shale_bedrock::AttemptSpanHooks {
+            operation: shale_telemetry::attempts::request_operation,
+            answered: shale_telemetry::attempts::keep_answered_span,
+        }),
         ..ClientOptions::default()
     };
     if let Some(t) = config
