@@ -31,8 +31,9 @@ use axum::{middleware, Router};
 use std::sync::Arc;
 use tower::Layer;
 
-/// The service the workers serve: the routes behind the front door (a cheap `Arc` clone).
-pub type App = FrontDoor<Router>;
+/// The service the workers serve: the live snapshot's routes behind the front door (a cheap
+/// `Arc` clone; see `live.rs`).
+pub type App = FrontDoor<crate::live::LiveApp>;
 
 /// Routes that need the master key, under `prefix` (`""` or `"/v1"`). Registered with their full
 /// path rather than `nest`ed, which would strip the prefix on every request.
@@ -87,8 +88,14 @@ fn health_routes(prefix: &str) -> Router<Arc<AppState>> {
         .route(&at("/health/readiness"), get(health::readiness))
 }
 
-/// The complete application: the routes with their middleware, behind the front door.
-pub fn build_app(state: Arc<AppState>) -> App {
+/// The complete application for one fixed snapshot: the routes with their middleware, behind the
+/// front door. (The gateway serves [`crate::live::Live::app`], which follows model-table swaps.)
+pub fn build_app(state: Arc<AppState>) -> FrontDoor<Router> {
+    FrontDoorLayer.layer(routes(state))
+}
+
+/// The routes of one snapshot with their middleware (everything inside the front door).
+pub fn routes(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .merge(api_routes(""))
         .merge(api_routes("/v1"))
@@ -115,12 +122,11 @@ pub fn build_app(state: Arc<AppState>) -> App {
         .route("/metrics", get(metrics::metrics))
         .route("/metrics/", get(metrics::metrics));
 
-    let routes = Router::new()
+    Router::new()
         .merge(protected)
         .merge(admin)
         .merge(open)
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
-        .with_state(state);
-    FrontDoorLayer.layer(routes)
+        .with_state(state)
 }

@@ -16,6 +16,7 @@ pub mod connections;
 pub mod error;
 pub mod front_door;
 pub mod keygate;
+pub mod live;
 pub mod media;
 pub mod observe;
 pub mod panic;
@@ -30,6 +31,7 @@ pub mod usage;
 
 pub use app::{build_app, App};
 pub use error::ApiError;
+pub use live::{start, Live};
 pub use state::AppState;
 
 pub use connections::{bind, serve};

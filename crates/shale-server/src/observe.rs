@@ -383,6 +383,22 @@ pub fn build_telemetry(
     deployments: &[&crate::state::Deployment],
     master_key: Option<&str>,
 ) -> shale_telemetry::Telemetry {
+    let all = deployment_telemetry(config, deployments);
+    let switches = shale_telemetry::Switches {
+        prometheus: config.telemetry.prometheus,
+        access_log: config.telemetry.access_log,
+        capture_content: otel::capture_content(config.telemetry.capture_message_content, &|name| {
+            std::env::var(name).ok()
+        }),
+    };
+    shale_telemetry::Telemetry::new(switches, all, master_key_labels(master_key))
+}
+
+/// Labels and prices of every deployment (indexed like `model_list`).
+pub fn deployment_telemetry(
+    config: &shale_config::Config,
+    deployments: &[&crate::state::Deployment],
+) -> Vec<shale_telemetry::DeploymentTelemetry> {
     use shale_telemetry::{DeploymentInfo, DeploymentTelemetry, Prices};
     let mut all: Vec<DeploymentTelemetry> =
         vec![DeploymentTelemetry::default(); config.model_list.len()];
@@ -428,14 +444,7 @@ pub fn build_telemetry(
             };
         }
     }
-    let switches = shale_telemetry::Switches {
-        prometheus: config.telemetry.prometheus,
-        access_log: config.telemetry.access_log,
-        capture_content: otel::capture_content(config.telemetry.capture_message_content, &|name| {
-            std::env::var(name).ok()
-        }),
-    };
-    shale_telemetry::Telemetry::new(switches, all, master_key_labels(master_key))
+    all
 }
 
 /// The labels of requests made with the master key (or without a key).

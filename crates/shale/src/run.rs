@@ -4,7 +4,6 @@ use crate::cli::{Cli, Command, CommonArgs};
 use crate::{demo, logging};
 use anyhow::{bail, Context};
 use shale_config::Config;
-use shale_server::AppState;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -47,7 +46,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             } else if otel.is_some() {
                 tracing::info!("exporting traces over OTLP");
             }
-            let result = rt.block_on(serve(config, addr, &args.common));
+            let result = rt.block_on(serve(config, Some(path), addr, &args.common));
             if let Some(otel) = otel {
                 otel.shutdown();
             }
@@ -194,8 +193,14 @@ pub fn effective_master_key(config: &Config) -> Option<String> {
         .filter(|k| !k.is_empty())
 }
 
-/// Builds the state, binds, prints the ready line, and serves until SIGINT/SIGTERM.
-pub async fn serve(config: Config, addr: SocketAddr, common: &CommonArgs) -> anyhow::Result<()> {
+/// Builds the state, binds, prints the ready line, and serves until SIGINT/SIGTERM. `path` is
+/// the config file `SIGHUP` (and `config_reload_interval_seconds`) reload from.
+pub async fn serve(
+    config: Config,
+    path: Option<std::path::PathBuf>,
+    addr: SocketAddr,
+    common: &CommonArgs,
+) -> anyhow::Result<()> {
     for finding in &config.findings {
         tracing::info!(path = %finding.path, "{}", finding.message);
     }
@@ -209,13 +214,18 @@ pub async fn serve(config: Config, addr: SocketAddr, common: &CommonArgs) -> any
     }
     let grace = config.general_settings.shutdown_grace;
     let workers = common.worker_count();
-    let state = Arc::new(AppState::build(config, master_key.as_deref(), workers).await?);
+    let reload_every = config.general_settings.fleet.config_reload_interval;
+    let live = shale_server::start(config, path, master_key.as_deref(), workers).await?;
+    if let Some(every) = reload_every {
+        live.watch_file(every);
+    }
+    reload_on_hangup(Arc::clone(&live));
     let listeners =
         shale_server::bind(addr, workers).with_context(|| format!("cannot listen on {addr}"))?;
     let local = listeners[0].local_addr()?;
     announce(&format!("shale listening on http://{local}"));
-    tracing::info!(%local, models = state.models.len(), workers, "ready");
-    shale_server::serve(listeners, state, shutdown_signal(), grace).await?;
+    tracing::info!(%local, models = live.state().models.len(), workers, "ready");
+    shale_server::serve(listeners, live, shutdown_signal(), grace).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -225,6 +235,26 @@ pub fn announce(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// Reloads the config file on each `SIGHUP` (a file that does not load is refused and logged;
+/// the running configuration stays).
+fn reload_on_hangup(live: Arc<shale_server::Live>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: config reloads need a restart");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config file");
+            let _ = live.reload_file().await;
+        }
+    });
+    #[cfg(not(unix))]
+    drop(live);
 }
 
 /// Resolves on SIGINT or SIGTERM.
