@@ -9,7 +9,8 @@
 //! 3. on the model, models and pass-through routes, ONE middleware, `observe` (record, metrics,
 //!    access log, server span), which calls the authentication step (`auth::authenticate`: the
 //!    master key or a virtual key) inline, so refused keys are observed and counted; on the admin
-//!    API `/key/*`, `/team/*`, `/spend/logs`, `auth::require_master_key` (the master key only);
+//!    API `/key/*`, `/team/*`, `/spend/logs`, `/model/*`, `/model_group/info`,
+//!    `auth::require_master_key` (the master key only);
 //!    health and `/metrics` are open (`/metrics` checks the key itself when
 //!    `require_auth_for_metrics_endpoint` is set);
 //! 4. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
@@ -22,11 +23,11 @@
 use crate::auth::require_master_key;
 use crate::front_door::{FrontDoor, FrontDoorLayer};
 use crate::routes::{
-    chat, completions, embeddings, fallback, health, images, keys, messages, metrics, models,
-    passthrough, rerank, responses, router_health, spend, teams,
+    chat, completions, embeddings, fallback, health, images, keys, messages, metrics, model_admin,
+    models, passthrough, rerank, responses, router_health, spend, teams,
 };
 use crate::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{middleware, Router};
 use std::sync::Arc;
 use tower::Layer;
@@ -78,6 +79,14 @@ fn admin_routes() -> Router<Arc<AppState>> {
         .route("/team/info", get(teams::info))
         .route("/team/delete", post(teams::delete))
         .route("/spend/logs", get(spend::logs))
+        .route("/model/new", post(model_admin::new))
+        .route("/model/update", post(model_admin::update))
+        .route("/model/{model_id}/update", patch(model_admin::patch))
+        .route("/model/delete", post(model_admin::delete))
+        .route("/model/info", get(model_admin::info))
+        .route("/v1/model/info", get(model_admin::info))
+        .route("/v2/model/info", get(model_admin::info_v2))
+        .route("/model_group/info", get(model_admin::group_info))
 }
 
 fn health_routes(prefix: &str) -> Router<Arc<AppState>> {

@@ -18,6 +18,7 @@ pub mod front_door;
 pub mod keygate;
 pub mod live;
 pub mod media;
+pub mod models_sync;
 pub mod observe;
 pub mod panic;
 pub mod response;

@@ -260,15 +260,30 @@ impl Live {
 }
 
 /// Builds the gateway for `config` (read from `path`, when reloads should re-read it) and makes
-/// it live. `master_key` is the effective key, `workers` the serving workers.
+/// it live. `master_key` is the effective key, `workers` the serving workers. With
+/// `store_model_in_db` the stored models are loaded (when Postgres answers: otherwise the file's
+/// models serve until it does) and kept in sync (see `models_sync.rs`).
 pub async fn start(
     config: Config,
     path: Option<PathBuf>,
     master_key: Option<&str>,
     workers: usize,
 ) -> Result<Arc<Live>, crate::state::StartupError> {
-    let state = AppState::build(config.clone(), master_key, workers).await?;
-    Ok(Live::new(state, config, path))
+    let mut state = AppState::build(config.clone(), master_key, workers).await?;
+    state.models_store = crate::models_sync::open_store(&config).await?;
+    let live = Live::new(state, config, path);
+    crate::models_sync::start(&live).await;
+    Ok(live)
+}
+
+/// The stored models as this module keeps them.
+pub fn stored_models(rows: &[shale_models::StoredRow]) -> Vec<StoredModel> {
+    rows.iter()
+        .map(|r| StoredModel {
+            model_id: r.model_id.clone(),
+            value: r.entry_json(),
+        })
+        .collect()
 }
 
 /// The config file's `model_list` followed by the stored models (each read like a `model_list`

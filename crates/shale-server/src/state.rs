@@ -165,6 +165,8 @@ pub enum StartupError {
     Redis(String),
     #[error("virtual keys: {0}")]
     Keys(#[source] shale_keys::KeyError),
+    #[error("stored models: {0}")]
+    Models(String),
 }
 
 /// Shared, read-only gateway state: one snapshot of the model table (see the module doc). Cheap
@@ -201,6 +203,8 @@ pub struct AppState {
     /// The live model table this snapshot belongs to (`live.rs`); dangling for a state that was
     /// never made live (tests, tools).
     pub live: LiveLink,
+    /// Deployments kept in Postgres (`store_model_in_db`), behind `/model/new|update|delete`.
+    pub models_store: Option<Arc<shale_models::ModelStore>>,
 }
 
 /// A weak link from a snapshot to the [`crate::live::Live`] that holds it (the live table owns
@@ -318,6 +322,7 @@ impl AppState {
             telemetry,
             keys,
             live: LiveLink::default(),
+            models_store: None,
             config: Arc::new(config),
         })
     }
@@ -381,7 +386,7 @@ impl AppState {
 /// The Redis URL of the shared state, when configured (`router_settings.redis_*`, `redis_url`,
 /// `cache_params` of type redis, or env `REDIS_URL` / `REDIS_HOST` + `REDIS_PORT` +
 /// `REDIS_PASSWORD`).
-fn redis_url_of(config: &Config) -> Result<Option<String>, StartupError> {
+pub(crate) fn redis_url_of(config: &Config) -> Result<Option<String>, StartupError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     Ok(match &config.routing.redis {
         Some(RedisSettings::Url(url)) => Some(url.expose().to_string()),
@@ -466,7 +471,7 @@ fn client_options(config: &Config, workers: usize) -> ClientOptions {
     options
 }
 
-async fn resolve_deployment(
+pub(crate) async fn resolve_deployment(
     bedrock: &BedrockClient,
     config: &Config,
     entry: &ModelEntry,
