@@ -359,3 +359,39 @@ def test_secrets_need_a_salt_key(emu, pg_url):
         )
     finally:
         replica.stop()
+
+
+def test_postgres_down_the_last_model_table_keeps_serving(emu):
+    from pg_server import PostgresServer, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        need("initdb")
+    server = PostgresServer(bin_dir)
+    server.start()
+    replica = None
+    try:
+        replica = Replica(emu[0], server.create_database("fleetdown"), None, reconcile_s=0.5)
+        assert replica.http.post("/model/new", json=new_model("kept", emu[0], "kept-1")).status_code == 200
+        server.stop()
+
+        def postgres_up(value: int) -> bool:
+            return f'shale_dependency_up{{dependency="postgres_models"}} {value}' in replica.http.get("/metrics").text
+
+        wait_for(lambda: postgres_up(0), timeout=15, what="the outage in /metrics")
+        assert replica.chat("kept").status_code == 200, "the stored model keeps serving"
+        assert replica.chat("config-model").status_code == 200
+        r = replica.http.post("/model/new", json=new_model("while-down", emu[0]))
+        assert r.status_code == 503, r.text
+        assert replica.http.get("/model/info").status_code == 200
+
+        server.start()
+        wait_for(lambda: postgres_up(1), timeout=15, what="Postgres back in /metrics")
+        r = replica.http.post("/model/new", json=new_model("after-outage", emu[0], "after-1"))
+        assert r.status_code == 200, r.text
+        assert replica.chat("after-outage").status_code == 200
+        assert replica.chat("kept").status_code == 200
+    finally:
+        if replica:
+            replica.stop()
+        server.destroy()

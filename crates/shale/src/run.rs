@@ -140,6 +140,25 @@ fn check(path: &Path) -> ExitCode {
                 store.ttl.as_secs()
             );
             println!("  virtual keys: {}", describe_keys(&config));
+            println!("  stored models: {}", describe_stored_models(&config));
+            let fleet = &config.general_settings.fleet;
+            println!(
+                "  config reload: on SIGHUP{}",
+                fleet
+                    .config_reload_interval
+                    .map_or(String::new(), |d| format!(
+                        ", and when the file changes (checked every {} s)",
+                        d.as_secs_f64()
+                    ))
+            );
+            println!(
+                "    applied by a reload: {}",
+                shale_config::reload::RELOADABLE.join("; ")
+            );
+            println!(
+                "    need a restart: {}",
+                shale_config::reload::RESTART_ONLY.join("; ")
+            );
             if config.general_settings.master_key.is_none()
                 && !config.general_settings.allow_unauthenticated
             {
@@ -178,6 +197,25 @@ fn describe_keys(config: &Config) -> String {
         } else {
             ""
         },
+    )
+}
+
+/// `shale check`'s line about models kept in Postgres (`store_model_in_db`).
+fn describe_stored_models(config: &Config) -> String {
+    if !shale_server::models_sync::enabled(config) {
+        return "off (set general_settings.store_model_in_db: true to manage models with /model/new, /model/update, /model/delete)".into();
+    }
+    let salt = ["SHALE_SALT_KEY", "LITELLM_SALT_KEY"]
+        .iter()
+        .any(|n| std::env::var(n).is_ok_and(|v| !v.trim().is_empty()));
+    format!(
+        "on (PostgreSQL of the virtual keys; every replica reconciles every {} s, at once on a Redis notice when Redis is configured; {})",
+        config.general_settings.fleet.model_reconcile_interval.as_secs_f64(),
+        if salt {
+            "secrets sealed with SHALE_SALT_KEY / LITELLM_SALT_KEY"
+        } else {
+            "SHALE_SALT_KEY is not set: models with secrets in litellm_params will be refused"
+        }
     )
 }
 

@@ -379,6 +379,12 @@ fn check_command() {
         stdout.contains("ignored: general_settings.alerting_threshold"),
         "{stdout}"
     );
+    assert!(stdout.contains("stored models: off"), "{stdout}");
+    assert!(stdout.contains("config reload: on SIGHUP"), "{stdout}");
+    assert!(
+        stdout.contains("applied by a reload: model_list") && stdout.contains("need a restart:"),
+        "{stdout}"
+    );
 
     let bad = dir.path().join("bad.yaml");
     std::fs::write(
