@@ -19,17 +19,15 @@ import httpx
 import pytest
 
 from keys_harness import wait_for
-from shale_harness import GATEWAY_KEY, SHALE_BIN, EmulatorControl, deployment, start_emulator, start_gateway, stop_process
+from shale_harness import GATEWAY_KEY, SHALE_BIN, EmulatorControl, deployment, start_gateway, stop_process
 
 NOVA_LITE = "bedrock/us.amazon.nova-lite-v1:0"
 AUTH = {"authorization": f"Bearer {GATEWAY_KEY}"}
 
 
 @pytest.fixture(scope="module")
-def emu():
-    proc, url = start_emulator()
-    yield url, EmulatorControl(url)
-    stop_process(proc)
+def emu(emulator_url):
+    return emulator_url, EmulatorControl(emulator_url)
 
 
 def config(emu_url: str, *names: str, **general) -> dict:

@@ -26,7 +26,6 @@ from shale_harness import (
     SHALE_BIN,
     EmulatorControl,
     deployment,
-    start_emulator,
     start_gateway,
     stop_process,
 )
@@ -97,10 +96,8 @@ def new_model(name: str, emu_url: str, model_id: str | None = None, **params) ->
 
 
 @pytest.fixture(scope="module")
-def emu():
-    proc, url = start_emulator()
-    yield url, EmulatorControl(url)
-    stop_process(proc)
+def emu(emulator_url):
+    return emulator_url, EmulatorControl(emulator_url)
 
 
 @pytest.fixture(scope="module")

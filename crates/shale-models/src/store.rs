@@ -258,24 +258,14 @@ impl ModelStore {
         litellm_params: &Map<String, Value>,
         model_info: &Map<String, Value>,
     ) -> Result<(), ModelError> {
-        self.ensure_schema().await?;
-        let sealed = self.seal_params(litellm_params)?;
-        let mut tx = self.pool.begin().await.map_err(|e| self.failed(&e))?;
-        let inserted = sqlx::query(
-            "INSERT INTO deployments (model_id, model_name, litellm_params, model_info) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (model_id) DO NOTHING",
-        )
-        .bind(model_id)
-        .bind(model_name)
-        .bind(Json(&sealed))
-        .bind(Json(model_info))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.failed(&e))?;
-        if inserted.rows_affected() == 0 {
-            return Err(ModelError::Duplicate(model_id.to_string()));
-        }
-        self.commit_change(tx).await
+        let sql = "INSERT INTO deployments (model_id, model_name, litellm_params, model_info) \
+                   VALUES ($1, $2, $3, $4) ON CONFLICT (model_id) DO NOTHING";
+        self.write_row(sql, model_id, model_name, litellm_params, model_info)
+            .await
+            .map_err(|e| match e {
+                ModelError::NotFound(id) => ModelError::Duplicate(id),
+                other => other,
+            })
     }
 
     /// Replaces a stored deployment (secrets sealed) and announces the change.
@@ -286,21 +276,34 @@ impl ModelStore {
         litellm_params: &Map<String, Value>,
         model_info: &Map<String, Value>,
     ) -> Result<(), ModelError> {
+        let sql = "UPDATE deployments SET model_name = $2, litellm_params = $3, model_info = $4, \
+                   updated_at = now() WHERE model_id = $1";
+        self.write_row(sql, model_id, model_name, litellm_params, model_info)
+            .await
+    }
+
+    /// Runs one row write (`$1` id, `$2` name, `$3` sealed params, `$4` info) with the version
+    /// bump; [`ModelError::NotFound`] when it touched no row.
+    async fn write_row(
+        &self,
+        sql: &str,
+        model_id: &str,
+        model_name: &str,
+        litellm_params: &Map<String, Value>,
+        model_info: &Map<String, Value>,
+    ) -> Result<(), ModelError> {
         self.ensure_schema().await?;
         let sealed = self.seal_params(litellm_params)?;
         let mut tx = self.pool.begin().await.map_err(|e| self.failed(&e))?;
-        let updated = sqlx::query(
-            "UPDATE deployments SET model_name = $2, litellm_params = $3, model_info = $4, \
-             updated_at = now() WHERE model_id = $1",
-        )
-        .bind(model_id)
-        .bind(model_name)
-        .bind(Json(&sealed))
-        .bind(Json(model_info))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.failed(&e))?;
-        if updated.rows_affected() == 0 {
+        let written = sqlx::query(sql)
+            .bind(model_id)
+            .bind(model_name)
+            .bind(Json(&sealed))
+            .bind(Json(model_info))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        if written.rows_affected() == 0 {
             return Err(ModelError::NotFound(model_id.to_string()));
         }
         self.commit_change(tx).await

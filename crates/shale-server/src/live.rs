@@ -372,3 +372,50 @@ where
         tower::Service::call(&mut routes, request.map(axum::body::Body::new))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_models_follow_the_file_and_invalid_ones_are_left_out() {
+        let file = Config::from_yaml_str(
+            "model_list:\n  - model_name: a\n    litellm_params: {model: bedrock/x.y}\n",
+            &|_| None,
+        )
+        .unwrap();
+        let stored = |id: &str, value: serde_json::Value| StoredModel {
+            model_id: id.into(),
+            value,
+        };
+        let config = compose(
+            &file,
+            &[
+                stored(
+                    "s1",
+                    serde_json::json!({"model_name": "b", "litellm_params": {"model": "bedrock/x.z"}}),
+                ),
+                stored(
+                    "bad",
+                    serde_json::json!({"model_name": "c", "litellm_params": {"model": "azure/gpt-4"}}),
+                ),
+                stored(
+                    "s2",
+                    serde_json::json!({"model_name": "d", "litellm_params": {"model": "bedrock/x.w"}, "model_info": {"team": "t"}}),
+                ),
+            ],
+        );
+        let names: Vec<&str> = config
+            .model_list
+            .iter()
+            .map(|m| m.model_name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b", "d"]);
+        let d = &config.model_list[2];
+        assert_eq!(d.index, 2);
+        assert_eq!(d.model_info["id"], "s2");
+        assert_eq!(d.model_info["db_model"], true);
+        assert_eq!(d.model_info["team"], "t");
+        assert!(!config.model_list[0].model_info.contains_key("db_model"));
+    }
+}

@@ -585,6 +585,47 @@ mod tests {
     }
 
     #[test]
+    fn a_rebuilt_table_keeps_counting_and_withdraws_removed_deployments() {
+        let m = metrics();
+        let ok = Observation {
+            status: 200,
+            ..Observation::default()
+        };
+        m.record(&m.handles(0, None).unwrap(), &ok);
+        let other = DeploymentInfo {
+            model_name: "nova".into(),
+            model_id: "dep-2".into(),
+            model: "amazon.nova-lite-v1:0".into(),
+            ..DeploymentInfo::default()
+        };
+        // The same deployment, now at index 1, after a new one.
+        let kept = m.deployments[0].info.clone();
+        let next = m.rebuild(vec![other.clone(), kept]);
+        assert!(Arc::ptr_eq(&m.deployments[0], &next.deployments[1]));
+        next.record(&next.handles(1, None).unwrap(), &ok);
+        let text = next.encode();
+        let requests = text
+            .lines()
+            .find(|l| {
+                l.starts_with("litellm_deployment_success_responses_total{") && l.contains("dep-1")
+            })
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            requests.ends_with(" 2"),
+            "one series across the swap: {requests}"
+        );
+        // dep-1 removed: its state gauge leaves /metrics; dep-2's stays.
+        let last = next.rebuild(vec![other]);
+        let text = last.encode();
+        let states: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("litellm_deployment_state{"))
+            .collect();
+        assert_eq!(states.len(), 1, "{states:?}");
+        assert!(states[0].contains("dep-2"));
+    }
+
+    #[test]
     fn success_and_failure_are_counted_with_litellm_labels() {
         let m = metrics();
         let h = m.handles(0, None).expect("pre-resolved");
