@@ -392,3 +392,14 @@ def test_postgres_down_the_last_model_table_keeps_serving(emu):
         if replica:
             replica.stop()
         server.destroy()
+
+
+def test_store_model_in_db_without_a_database_refuses_to_start(tmp_path):
+    path = tmp_path / "no-db.yaml"
+    path.write_text(json.dumps({"model_list": [], "general_settings": {"master_key": GATEWAY_KEY,
+                                                                        "store_model_in_db": True}}))
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    out = subprocess.run([SHALE_BIN, "--config", str(path), "--port", "0"], capture_output=True, text=True,
+                         env=env, timeout=30)
+    assert out.returncode != 0
+    assert "store_model_in_db needs a database" in out.stderr, out.stderr

@@ -288,11 +288,18 @@ pub fn stored_models(rows: &[shale_models::StoredRow]) -> Vec<StoredModel> {
 
 /// The config file's `model_list` followed by the stored models (each read like a `model_list`
 /// entry at its position, `model_info.id` and `db_model: true` set). A stored model that does not
-/// validate is left out and logged.
+/// validate, or whose id another deployment already has, is left out and logged.
 pub fn compose(file: &Config, stored: &[StoredModel]) -> Config {
     let mut config = file.clone();
     let env = |name: &str| std::env::var(name).ok();
     for model in stored {
+        let taken = config.model_list.iter().any(|e| {
+            e.model_info.get("id").and_then(serde_json::Value::as_str) == Some(&*model.model_id)
+        });
+        if taken {
+            tracing::error!(model_id = %model.model_id, "a stored model has the id of another deployment (a config file model?): it is not served");
+            continue;
+        }
         let index = config.model_list.len();
         let mut value = model.value.clone();
         if let Some(info) = value
@@ -400,6 +407,14 @@ mod tests {
                     serde_json::json!({"model_name": "c", "litellm_params": {"model": "azure/gpt-4"}}),
                 ),
                 stored(
+                    "b-again",
+                    serde_json::json!({"model_name": "e", "litellm_params": {"model": "bedrock/x.v"}, "model_info": {"id": "s1"}}),
+                ),
+                stored(
+                    "s1",
+                    serde_json::json!({"model_name": "dup", "litellm_params": {"model": "bedrock/x.v"}}),
+                ),
+                stored(
                     "s2",
                     serde_json::json!({"model_name": "d", "litellm_params": {"model": "bedrock/x.w"}, "model_info": {"team": "t"}}),
                 ),
@@ -410,9 +425,11 @@ mod tests {
             .iter()
             .map(|m| m.model_name.as_str())
             .collect();
-        assert_eq!(names, ["a", "b", "d"]);
-        let d = &config.model_list[2];
-        assert_eq!(d.index, 2);
+        // `e`: its stored row's id wins over a `model_info.id` in the row; the second `s1` is left out.
+        assert_eq!(names, ["a", "b", "e", "d"]);
+        assert_eq!(config.model_list[2].model_info["id"], "b-again");
+        let d = &config.model_list[3];
+        assert_eq!(d.index, 3);
         assert_eq!(d.model_info["id"], "s2");
         assert_eq!(d.model_info["db_model"], true);
         assert_eq!(d.model_info["team"], "t");

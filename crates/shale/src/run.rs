@@ -205,6 +205,11 @@ fn describe_stored_models(config: &Config) -> String {
     if !shale_server::models_sync::enabled(config) {
         return "off (set general_settings.store_model_in_db: true to manage models with /model/new, /model/update, /model/delete)".into();
     }
+    let database = config.general_settings.keys.database_url.is_some()
+        || std::env::var("DATABASE_URL").is_ok_and(|u| !u.trim().is_empty());
+    if !database {
+        return "on, but no database: set general_settings.database_url or DATABASE_URL (the gateway will refuse to start)".into();
+    }
     let salt = ["SHALE_SALT_KEY", "LITELLM_SALT_KEY"]
         .iter()
         .any(|n| std::env::var(n).is_ok_and(|v| !v.trim().is_empty()));
