@@ -42,6 +42,17 @@ if ((${#pg_missing[@]})); then apt_install "${pg_missing[@]}"; fi
 ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || command -v initdb
 # --- end PostgreSQL ---------------------------------------------------------------------------
 
+# --- Chromium (admin UI, issue #32) ------------------------------------------------------------
+# The admin UI's browser tests drive Debian's headless Chromium with its chromedriver through
+# Selenium (tests/e2e/test_ui_browser.py); Selenium is in tests/requirements.txt.
+step "system packages (chromium, chromium-driver)"
+ui_missing=()
+[[ -x /usr/bin/chromium ]] || ui_missing+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || ui_missing+=(chromium-driver)
+if ((${#ui_missing[@]})); then apt_install "${ui_missing[@]}"; fi
+/usr/bin/chromedriver --version
+# --- end Chromium ------------------------------------------------------------------------------
+
 step "rustfmt"
 cargo fmt --all -- --check
 

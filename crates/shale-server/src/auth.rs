@@ -2,7 +2,9 @@
 //! `x-litellm-api-key` is the master key (compared in constant time) or, when a database is
 //! configured, a virtual key resolved by `shale_keys::KeyService::authenticate`. On the model
 //! routes this is a step `observe.rs` calls inline ([`authenticate`]); the admin API's
-//! middleware ([`require_master_key`]) takes the master key only.
+//! middleware ([`require_master_key`]) takes the master key only. A request with no key at all
+//! may carry an admin UI session instead (cookie + CSRF token, checked by `shale_ui::Ui`), which
+//! stands for the master key.
 //!
 //! Must not: log or store a presented key, or decide model scope and budgets (that is admission,
 //! `keygate.rs`, once the model is known).
@@ -118,7 +120,9 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
     let Some(key) = &state.master_key else {
         return Ok(());
     };
-    require_key_header(headers)?;
+    if let Err(missing) = require_key_header(headers) {
+        return ui_session(state, headers).unwrap_or(Err(missing));
+    }
     if request_is_authorized(key, headers) {
         return Ok(());
     }
@@ -154,7 +158,11 @@ pub async fn require_master_key(
     };
     let headers = request.headers();
     if let Err(err) = require_key_header(headers) {
-        return closing(err.into_response());
+        return match ui_session(&state, headers) {
+            Some(Ok(())) => next.run(request).await,
+            Some(Err(refusal)) => closing(refusal.into_response()),
+            None => closing(err.into_response()),
+        };
     }
     if !request_is_authorized(key, headers) {
         return closing(
@@ -165,6 +173,24 @@ pub async fn require_master_key(
         );
     }
     next.run(request).await
+}
+
+/// A request that carries no key may come from the admin UI (`shale-ui`): its session cookie AND
+/// the session's CSRF token in `x-csrf-token` stand for the master key. `None`: no UI session
+/// (the caller answers its own "missing key" 401); a live session without its token is refused.
+fn ui_session(state: &AppState, headers: &HeaderMap) -> Option<Result<(), ApiError>> {
+    match state.ui.as_ref()?.authorize(headers) {
+        Ok(()) => Some(Ok(())),
+        Err(shale_ui::Denied::Csrf) => Some(Err(ApiError::Forbidden(
+            "The admin UI session's CSRF token is missing or wrong (send it in x-csrf-token).",
+        ))),
+        Err(shale_ui::Denied::NoSession) => None,
+    }
+}
+
+/// True when the request carries the master key, or an admin UI session with its CSRF token.
+pub fn master_or_ui_session(state: &AppState, key: &MasterKey, headers: &HeaderMap) -> bool {
+    request_is_authorized(key, headers) || matches!(ui_session(state, headers), Some(Ok(())))
 }
 
 fn require_key_header(headers: &HeaderMap) -> Result<(), ApiError> {

@@ -200,6 +200,8 @@ pub struct AppState {
     pub telemetry: Arc<shale_telemetry::Telemetry>,
     /// Virtual keys, teams, budgets and spend (when `database_url` / `DATABASE_URL` is set).
     pub keys: Option<Arc<shale_keys::KeyService>>,
+    /// The admin UI at `/ui` (with a master key, unless `DISABLE_ADMIN_UI`).
+    pub ui: Option<Arc<shale_ui::Ui>>,
     /// The live model table this snapshot belongs to (`live.rs`); dangling for a state that was
     /// never made live (tests, tools).
     pub live: LiveLink,
@@ -305,6 +307,7 @@ impl AppState {
             Arc::clone(&telemetry),
         )));
         let keys = start_keys(&config, redis.as_deref()).await?;
+        let ui = admin_ui(master_key, keys.is_some(), telemetry.metrics().is_some());
         Ok(AppState {
             max_body_bytes: config.general_settings.max_request_body_bytes,
             master_key: master_key.map(|k| Arc::new(MasterKey::new(k))),
@@ -324,6 +327,7 @@ impl AppState {
             live: LiveLink::default(),
             models_store: None,
             config: Arc::new(config),
+            ui,
         })
     }
 
@@ -423,6 +427,20 @@ fn router_state(url: Option<&str>) -> Result<SharedState, StartupError> {
     let state = RedisState::new(url, "shale").map_err(|e| StartupError::Redis(e.to_string()))?;
     tracing::info!("router state is shared through Redis");
     Ok(SharedState::Redis(Box::new(state)))
+}
+
+/// The admin UI: on with a master key (its sign-in checks it like the API does), unless
+/// `DISABLE_ADMIN_UI` is set.
+fn admin_ui(master_key: Option<&str>, database: bool, metrics: bool) -> Option<Arc<shale_ui::Ui>> {
+    if shale_ui::disabled_by_env() {
+        return None;
+    }
+    let key = MasterKey::new(master_key?);
+    let settings = shale_ui::UiSettings::from_env(database, metrics, env!("CARGO_PKG_VERSION"));
+    Some(Arc::new(shale_ui::Ui::new(
+        settings,
+        Arc::new(move |presented: &str| key.matches(presented)),
+    )))
 }
 
 /// Virtual keys, when a database is configured (`database_url`, else env `DATABASE_URL`); Redis,

@@ -159,6 +159,10 @@ fn check(path: &Path) -> ExitCode {
                 "    need a restart: {}",
                 shale_config::reload::RESTART_ONLY.join("; ")
             );
+            println!(
+                "  admin UI: {}",
+                shale_ui::describe(effective_master_key(&config).is_some())
+            );
             if config.general_settings.master_key.is_none()
                 && !config.general_settings.allow_unauthenticated
             {
