@@ -43,21 +43,6 @@ impl ModelError {
     }
 
     pub(crate) fn db(e: &sqlx::Error) -> ModelError {
-        ModelError::Unavailable(describe_db_error(e))
-    }
-}
-
-/// A short description of a sqlx error that never carries credentials or bound values.
-pub(crate) fn describe_db_error(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(d) => format!("database error {}", d.code().unwrap_or_default()),
-        sqlx::Error::Io(io) => format!("i/o error: {}", io.kind()),
-        sqlx::Error::PoolTimedOut => "connection pool timed out".into(),
-        sqlx::Error::PoolClosed => "connection pool closed".into(),
-        sqlx::Error::Tls(_) => "TLS error".into(),
-        sqlx::Error::Protocol(_) => "protocol error".into(),
-        sqlx::Error::Configuration(_) => "invalid database_url".into(),
-        sqlx::Error::Migrate(m) => format!("migration failed: {m}"),
-        _ => "database error".into(),
+        ModelError::Unavailable(shale_keys::describe_db_error(e))
     }
 }

@@ -7,10 +7,11 @@
 //! table it has); one warning per outage; `health()` says so. Redis down: notices are lost, the
 //! periodic check still finds every change. Runtime-checked queries with bound values only.
 
-use crate::error::{describe_db_error, ModelError};
+use crate::error::ModelError;
 use crate::seal::{is_sealed, Sealer};
 use futures::StreamExt;
 use serde_json::{Map, Value};
+use shale_keys::describe_db_error;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::PgPool;
