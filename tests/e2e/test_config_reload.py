@@ -86,13 +86,16 @@ def test_sighup_refuses_a_broken_file_then_applies_a_valid_one(emu):
         refused = wait_for(lambda: logged(log.name, "config reload refused"), timeout=10)
         assert check_error(broken) in refused[-1]["error"], refused[-1]
         assert chat(url, "before") == 200, "the running configuration is kept"
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(logged(log.name, "config reload refused")) == 2, timeout=10,
+                 what="the same broken file refused again, not taken as unchanged")
 
         # 2. YAML, but not a deployment shale can serve: the same error as at start-up.
         invalid = json.dumps({"model_list": [{"model_name": "x", "litellm_params": {"model": "azure/gpt-4"}}]})
         with open(path, "w") as f:
             f.write(invalid)
         proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: len(logged(log.name, "config reload refused")) == 2, timeout=10)
+        wait_for(lambda: len(logged(log.name, "config reload refused")) == 3, timeout=10)
         error = logged(log.name, "config reload refused")[-1]["error"]
         assert error == check_error(invalid), error
         start = subprocess.run([SHALE_BIN, "--config", path, "--port", "0"], capture_output=True, text=True,

@@ -54,7 +54,7 @@ struct Sources {
     file: Config,
     /// The config file, when there is one to reload.
     path: Option<PathBuf>,
-    /// Digest of the file's bytes as last applied (or refused): an unchanged file is not reloaded.
+    /// Digest of the file's bytes as last applied: an unchanged file is not reloaded.
     file_digest: Option<[u8; 32]>,
     /// `stat` of the file as last looked at.
     file_stamp: Option<FileStamp>,
@@ -180,8 +180,13 @@ impl Live {
             Err(e) => Err(ChangeError::Config(e)),
             Ok(bytes) if sources.file_digest == Some(digest(&bytes)) => Ok(Reloaded::Unchanged),
             Ok(bytes) => {
-                sources.file_digest = Some(digest(&bytes));
-                self.apply_file(&mut sources, &bytes).await
+                let applied = self.apply_file(&mut sources, &bytes).await;
+                if applied.is_ok() {
+                    // Only an applied file counts as "unchanged" next time: a refused one is
+                    // refused again (with its errors) on the next SIGHUP.
+                    sources.file_digest = Some(digest(&bytes));
+                }
+                applied
             }
         };
         match &outcome {
@@ -434,5 +439,55 @@ mod tests {
         assert_eq!(d.model_info["db_model"], true);
         assert_eq!(d.model_info["team"], "t");
         assert!(!config.model_list[0].model_info.contains_key("db_model"));
+    }
+
+    #[tokio::test]
+    async fn a_stored_model_that_does_not_resolve_is_left_out_a_file_model_refuses_the_change() {
+        let yaml = |extra: &str| {
+            format!("model_list:\n  - model_name: a\n    litellm_params: {{model: bedrock/x.y, aws_region_name: us-east-1}}\n{extra}")
+        };
+        let file = Config::from_yaml_str(&yaml(""), &|_| None).unwrap();
+        let state = AppState::build(file.clone(), Some("sk-test"), 1)
+            .await
+            .unwrap();
+        let bad_region = serde_json::json!({"model_name": "b",
+            "litellm_params": {"model": "bedrock/x.z", "aws_region_name": "Not A Region"}});
+        let good =
+            serde_json::json!({"model_name": "c", "litellm_params": {"model": "bedrock/x.w"}});
+        let config = compose(
+            &file,
+            &[
+                StoredModel {
+                    model_id: "bad".into(),
+                    value: bad_region,
+                },
+                StoredModel {
+                    model_id: "good".into(),
+                    value: good,
+                },
+            ],
+        );
+        let next = state
+            .rebuild(config)
+            .await
+            .expect("one bad stored row does not block the rest");
+        let names: Vec<&str> = next
+            .config
+            .model_list
+            .iter()
+            .map(|m| m.model_name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(next.config.model_list[1].index, 1);
+        assert_eq!(next.deployments.len(), 2);
+        assert_eq!(&*next.router.deployment(1).id, "good");
+
+        let broken = Config::from_yaml_str(
+            &yaml("  - model_name: d\n    litellm_params: {model: bedrock/x.v, aws_region_name: Not A Region}\n"),
+            &|_| None,
+        )
+        .unwrap();
+        let err = state.rebuild(broken).await.unwrap_err();
+        assert!(err.to_string().contains("invalid AWS region"), "{err}");
     }
 }

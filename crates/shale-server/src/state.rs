@@ -228,30 +228,44 @@ struct Table {
 
 impl Table {
     /// Resolves every deployment of `config`; one whose entry is unchanged from a deployment of
-    /// `previous` keeps that deployment's Bedrock target (and its credential cache).
+    /// `previous` keeps that deployment's Bedrock target (and its credential cache). A deployment
+    /// of the config file that does not resolve is an error (as at start-up); a stored one
+    /// (`model_info.db_model`) is left out of `config` and logged, so one bad row cannot hold the
+    /// rest of the table back.
     async fn resolve(
         bedrock: &BedrockClient,
-        config: &Config,
+        config: &mut Config,
         previous: &[Arc<Deployment>],
     ) -> Result<Table, StartupError> {
         let mut models: HashMap<String, ModelGroup> = HashMap::new();
         let mut deployments = Vec::with_capacity(config.model_list.len());
         let mut reused = vec![false; previous.len()];
-        for entry in &config.model_list {
+        let mut kept = Vec::with_capacity(config.model_list.len());
+        for mut entry in std::mem::take(&mut config.model_list) {
+            entry.index = kept.len();
             let same = previous
                 .iter()
                 .enumerate()
-                .find(|(i, d)| !reused[*i] && d.entry.same_deployment(entry));
+                .find(|(i, d)| !reused[*i] && d.entry.same_deployment(&entry));
             let target = same.map(|(i, d)| {
                 reused[i] = true;
                 d.target.clone()
             });
-            let deployment = Arc::new(resolve_deployment(bedrock, config, entry, target).await?);
+            let deployment = match resolve_deployment(bedrock, config, &entry, target).await {
+                Ok(d) => Arc::new(d),
+                Err(err) if entry.model_info.get("db_model") == Some(&Value::Bool(true)) => {
+                    tracing::error!(error = %err, "a stored model cannot be served on this replica: left out");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
             let group = models.entry(entry.model_name.clone()).or_default();
             group.total_weight += deployment.weight;
             group.deployments.push(Arc::clone(&deployment));
             deployments.push(deployment);
+            kept.push(entry);
         }
+        config.model_list = kept;
         Ok(Table {
             models,
             deployments,
@@ -292,7 +306,8 @@ impl AppState {
             BedrockClient::new(client_options(&config, workers)).map_err(StartupError::Client)?;
         let media = MediaFetcher::new(config.general_settings.media_fetch.clone())
             .map_err(StartupError::Media)?;
-        let table = Table::resolve(&bedrock, &config, &[]).await?;
+        let mut config = config;
+        let table = Table::resolve(&bedrock, &mut config, &[]).await?;
         let resolved: Vec<&Deployment> = table.deployments.iter().map(|d| d.as_ref()).collect();
         let telemetry = Arc::new(crate::observe::build_telemetry(
             &config, &resolved, master_key,
@@ -335,9 +350,9 @@ impl AppState {
     /// built completely — every deployment resolved — before anything is swapped, so a failure
     /// leaves this snapshot serving. Unchanged deployments keep their target and router state;
     /// everything that outlives a swap is shared.
-    pub async fn rebuild(&self, config: Config) -> Result<AppState, StartupError> {
+    pub async fn rebuild(&self, mut config: Config) -> Result<AppState, StartupError> {
         let created = unix_now();
-        let table = Table::resolve(&self.bedrock, &config, &self.deployments).await?;
+        let table = Table::resolve(&self.bedrock, &mut config, &self.deployments).await?;
         let resolved: Vec<&Deployment> = table.deployments.iter().map(|d| d.as_ref()).collect();
         let telemetry = Arc::new(
             self.telemetry
