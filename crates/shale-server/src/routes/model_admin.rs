@@ -333,6 +333,8 @@ fn group_item(state: &AppState, name: &str, group: &crate::state::ModelGroup) ->
     });
     let info = &first.entry.model_info;
     let number = |key: &str| info.get(key).and_then(Value::as_f64);
+    // `model_info` flags win; otherwise what shale knows (tools on every chat deployment).
+    let flag = |key: &str| info.get(key).and_then(Value::as_bool);
     let mut params = vec![
         "stream",
         "max_tokens",
@@ -360,9 +362,9 @@ fn group_item(state: &AppState, name: &str, group: &crate::state::ModelGroup) ->
         "mode": mode,
         "tpm": sum(|d| d.entry.params.tpm),
         "rpm": sum(|d| d.entry.params.rpm),
-        "supports_parallel_function_calling": first.chat_api.is_some(),
-        "supports_vision": info.get("supports_vision").and_then(Value::as_bool).unwrap_or(first.chat_api.is_some()),
-        "supports_function_calling": first.chat_api.is_some(),
+        "supports_parallel_function_calling": flag("supports_parallel_function_calling").unwrap_or(first.chat_api.is_some()),
+        "supports_vision": flag("supports_vision").unwrap_or(false),
+        "supports_function_calling": flag("supports_function_calling").unwrap_or(first.chat_api.is_some()),
         "supports_reasoning": caps.supports_thinking || caps.supports_reasoning_effort_field || caps.supports_reasoning_config,
         "supported_openai_params": params,
     })
