@@ -38,6 +38,8 @@ ELSEWHERE = {
         "tests/e2e/test_keys_readme.py (needs PostgreSQL)",
     'curl -s -c jar -o /dev/null -d "master_key=$SHALE_MASTER_KEY" http://localhost:4000/ui/login':
         "tests/e2e/test_ui_security.py (test_session_examples_run_as_written)",
+    'export SHALE=http://localhost:4000 MK="Authorization: Bearer $SHALE_MASTER_KEY" JSON="content-type: application/json"':
+        "tests/e2e/test_models_docs.py (needs PostgreSQL and store_model_in_db)",
     'model = "claude-sonnet"          # a model_name from your shale config':
         "tests/e2e/test_codex.py (Codex CLI runs with this file)",
 }

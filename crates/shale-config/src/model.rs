@@ -1,7 +1,7 @@
 //! One `model_list` entry: `model_name`, typed `litellm_params`, `model_info`, and its parsed route.
 
 use crate::fields::Fields;
-use crate::{json_kind, ConfigError, Finding, ModelRoute, Secret};
+use crate::{env, json_kind, validation, ConfigError, Finding, ModelRoute, Secret};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -22,6 +22,30 @@ impl ModelEntry {
     /// A label for logs and errors: `model_list[3] (claude)`.
     pub fn label(&self) -> String {
         format!("model_list[{}] ({})", self.index, self.model_name)
+    }
+
+    /// One deployment given as JSON (`model_name`, `litellm_params`, `model_info`: the model API's
+    /// body, or a stored row) read exactly like `model_list[index]` of the config file: the same
+    /// `os.environ/` resolution, typing, checks, errors and findings.
+    pub fn from_json(
+        index: usize,
+        mut value: Value,
+        lookup_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(ModelEntry, Vec<Finding>), ConfigError> {
+        let mut path = format!("model_list[{index}]");
+        env::resolve_env_refs(&mut value, &mut path, lookup_env, None)?;
+        let mut findings = Vec::new();
+        let entry = ModelEntry::from_value(index, value, &mut findings)?;
+        validation::check_entry(&entry)?;
+        Ok((entry, findings))
+    }
+
+    /// Whether `other` configures the same deployment (everything but its position), secrets
+    /// included: an unchanged deployment keeps its resolved target and its router state.
+    pub fn same_deployment(&self, other: &ModelEntry) -> bool {
+        self.model_name == other.model_name
+            && self.params == other.params
+            && self.model_info == other.model_info
     }
 
     /// `model_info.mode` (`chat`, `embedding`, `image_generation`, `rerank`, `completion`), if given.
@@ -118,7 +142,7 @@ impl ModelEntry {
 /// `litellm_params` of one deployment. Every key of LiteLLM's Bedrock provider is typed here; keys
 /// shale does not know are kept in [`LitellmParams::default_request_params`] and sent as default request
 /// parameters (a request's own value wins), as LiteLLM does.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LitellmParams {
     /// `bedrock/...` — see [`ModelRoute`].
     pub model: String,
@@ -160,6 +184,15 @@ pub struct LitellmParams {
     /// Every other key: default request params (`temperature`, `top_k`, `guardrailConfig`, …).
     pub default_request_params: Map<String, Value>,
 }
+
+/// `litellm_params` keys whose values are secrets ([`Secret`] above): the model API never echoes
+/// them and stores them encrypted.
+pub const SECRET_PARAMS: [&str; 4] = [
+    "api_key",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_web_identity_token",
+];
 
 /// LiteLLM's per-token price keys (cost tracking reads them; they are not request parameters).
 const PRICE_KEYS: [&str; 4] = [

@@ -48,7 +48,7 @@ pub struct ErrorClassCounts {
 }
 
 /// Redis connection for shared router state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RedisSettings {
     /// `redis_url` / `cache_params.url`.
     Url(Secret),

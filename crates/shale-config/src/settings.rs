@@ -3,6 +3,7 @@
 
 use crate::anthropic_beta::AnthropicBetaSettings;
 use crate::fields::Fields;
+use crate::fleet::FleetSettings;
 use crate::keys::KeysConfig;
 use crate::responses_store::ResponsesStoreSettings;
 use crate::{json_kind, ConfigError, Finding, Secret};
@@ -37,6 +38,8 @@ pub struct GeneralSettings {
     pub header_read_timeout: Duration,
     /// Virtual keys, budgets and spend logs in Postgres (`database_url`, `proxy_batch_write_at`, …).
     pub keys: KeysConfig,
+    /// Models in Postgres for every replica, config reloads (`store_model_in_db`, …).
+    pub fleet: FleetSettings,
     /// Everything else, kept as given.
     pub other: Map<String, Value>,
     /// Drop the built-in tools OpenAI hosts (`web_search`, `file_search`, `code_interpreter`, …)
@@ -58,6 +61,7 @@ impl Default for GeneralSettings {
             responses_store: ResponsesStoreSettings::default(),
             header_read_timeout: Duration::from_secs(10),
             keys: KeysConfig::default(),
+            fleet: FleetSettings::default(),
             other: Map::new(),
             drop_hosted_tools: true,
         }
@@ -65,7 +69,7 @@ impl Default for GeneralSettings {
 }
 
 /// SSRF-safe fetching of media URLs found in chat messages (`general_settings.media_fetch`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MediaFetchSettings {
     /// Fetch http(s) URLs at all (default true; `false` → such URLs are a 400).
     pub enabled: bool,
@@ -93,7 +97,6 @@ impl Default for MediaFetchSettings {
 
 /// `general_settings` keys that belong to LiteLLM features shale does not have.
 const IGNORED_GENERAL: &[&str] = &[
-    "store_model_in_db",
     "alerting",
     "alerting_threshold",
     "ui_access_mode",
@@ -153,6 +156,7 @@ impl GeneralSettings {
             }
         };
         let keys = KeysConfig::take(&mut f)?;
+        let fleet = FleetSettings::take(&mut f)?;
         let anthropic_beta = AnthropicBetaSettings::from_value(f.raw("anthropic_beta"))?;
         let responses_store = match f.raw("responses_store") {
             None => ResponsesStoreSettings::default(),
@@ -187,6 +191,7 @@ impl GeneralSettings {
             responses_store,
             header_read_timeout,
             keys,
+            fleet,
             other,
             drop_hosted_tools,
         })

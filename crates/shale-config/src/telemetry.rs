@@ -8,7 +8,7 @@ use crate::{json_kind, ConfigError, Finding};
 use serde_json::{Map, Value};
 
 /// What to observe and export.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TelemetrySettings {
     /// Serve `GET /metrics` (callback `prometheus`, or `general_settings.telemetry.prometheus`).
     pub prometheus: bool,

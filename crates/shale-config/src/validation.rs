@@ -8,7 +8,7 @@
 //! What it must not do: change values (it only accepts or refuses), read anything but the text it
 //! is given, or log.
 
-use crate::{Config, ConfigError};
+use crate::{Config, ConfigError, ModelEntry};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::cell::Cell;
 use std::fmt;
@@ -19,14 +19,7 @@ const MAX_WEIGHT: f64 = 1e15;
 /// Refuses numbers that are well-typed but impossible. Runs after typing, before serving.
 pub(crate) fn check_numbers(config: &Config) -> Result<(), ConfigError> {
     for entry in &config.model_list {
-        if let Some(w) = entry.params.weight {
-            if !(0.0..=MAX_WEIGHT).contains(&w) {
-                return Err(ConfigError::Invalid {
-                    path: format!("model_list[{}].litellm_params.weight", entry.index),
-                    message: format!("must be a finite number from 0 to {MAX_WEIGHT:e}, found {w}"),
-                });
-            }
-        }
+        check_entry(entry)?;
     }
     let general = &config.general_settings;
     if general.max_request_body_bytes == 0 {
@@ -40,6 +33,19 @@ pub(crate) fn check_numbers(config: &Config) -> Result<(), ConfigError> {
             path: "general_settings.media_fetch.max_bytes".into(),
             message: "must be greater than zero (set enabled: false to refuse media URLs)".into(),
         });
+    }
+    Ok(())
+}
+
+/// The checks of one `model_list` entry (also run for a deployment added through the model API).
+pub(crate) fn check_entry(entry: &ModelEntry) -> Result<(), ConfigError> {
+    if let Some(w) = entry.params.weight {
+        if !(0.0..=MAX_WEIGHT).contains(&w) {
+            return Err(ConfigError::Invalid {
+                path: format!("model_list[{}].litellm_params.weight", entry.index),
+                message: format!("must be a finite number from 0 to {MAX_WEIGHT:e}, found {w}"),
+            });
+        }
     }
     Ok(())
 }

@@ -151,10 +151,9 @@ fn all_documented_features_parse() {
     // `callbacks: ["prometheus"]` is implemented (issue #14): it turns `/metrics` on.
     assert!(cfg.telemetry.prometheus);
     assert!(!paths.contains(&"litellm_settings.callbacks"));
-    assert!(
-        paths.contains(&"general_settings.store_model_in_db"),
-        "general_settings.store_model_in_db missing from {paths:?}"
-    );
+    // Models in Postgres are understood now (issue #31): a setting, not a finding.
+    assert!(!paths.contains(&"general_settings.store_model_in_db"));
+    assert!(cfg.general_settings.fleet.store_model_in_db);
     // Virtual keys are understood now (issue #15): `database_url` is a setting, not a finding.
     assert!(
         !paths.contains(&"general_settings.database_url"),

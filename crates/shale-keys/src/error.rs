@@ -90,8 +90,9 @@ impl KeyError {
     }
 }
 
-/// A short description of a sqlx error that never carries credentials or bound values.
-pub(crate) fn describe_db_error(e: &sqlx::Error) -> String {
+/// A short description of a sqlx error that never carries credentials or bound values (also
+/// used by `shale-models`, on the same database).
+pub fn describe_db_error(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(d) => format!("database error {}", d.code().unwrap_or_default()),
         sqlx::Error::Io(io) => format!("i/o error: {}", io.kind()),

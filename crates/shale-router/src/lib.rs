@@ -7,6 +7,12 @@
 //! and walks the fallback groups, returning the answer plus what it took (for the `x-litellm-*`
 //! headers). An [`Observer`] hears about failed attempts, cooldowns and fallbacks (metrics).
 //!
+//! The model table can change while requests run (the model API, a config reload): the server
+//! builds a new router with [`Router::rebuild`], which shares the old one's state store (rpm/tpm
+//! windows, in-flight counts, cooldowns — keyed by deployment id) and keeps the latency and
+//! last error of every deployment that did not change; a changed deployment starts afresh.
+//! Requests already running finish on the router (and deployment) they started with.
+//!
 //! What it must not do: HTTP serving, request translation, talking to Bedrock (the closure does
 //! that), logging secrets (the Redis URL may carry a password: errors are redacted).
 
@@ -79,15 +85,53 @@ pub struct Router {
     policy: Policy,
     fallbacks: Fallbacks,
     affinity: bool,
-    state: SharedState,
+    /// Shared with the routers that replace this one (see [`Router::rebuild`]).
+    state: Arc<SharedState>,
     clock: Arc<dyn Clock>,
-    local: Vec<Mutex<Local>>,
+    /// By deployment index; carried to the next router for deployments that did not change.
+    local: Vec<Arc<Mutex<Local>>>,
     observer: Arc<dyn Observer>,
 }
 
 impl Router {
     /// Builds the router for `config`'s `model_list` (deployment `i` is `model_list[i]`).
     pub fn new(config: &Config, state: SharedState, clock: Arc<dyn Clock>) -> Router {
+        Router::assemble(config, Arc::new(state), clock, &|_| None)
+    }
+
+    /// The router for a changed `config` (`previous` is the one this router was built for): the
+    /// same state store and clock; each deployment whose entry is unchanged (same id, same
+    /// [`ModelEntry::same_deployment`]) keeps its latency statistics and last error, a changed one
+    /// starts afresh (its cooldown and failure count are dropped too). Reports to no observer
+    /// until [`Router::with_observer`].
+    pub fn rebuild(&self, previous: &Config, config: &Config) -> Router {
+        let mut old: HashMap<&str, (usize, &ModelEntry)> = HashMap::default();
+        for (d, entry) in self.deployments.iter().zip(&previous.model_list) {
+            old.insert(&d.id, (d.index, entry));
+        }
+        let now = self.clock.now_ms();
+        let carry = |info: &DeploymentInfo| -> Option<Arc<Mutex<Local>>> {
+            let (index, entry) = *old.get(&*info.id)?;
+            if entry.same_deployment(&config.model_list[info.index]) {
+                return self.local.get(index).cloned();
+            }
+            self.state.forget_failures(&info.id, now);
+            None
+        };
+        Router::assemble(
+            config,
+            Arc::clone(&self.state),
+            Arc::clone(&self.clock),
+            &carry,
+        )
+    }
+
+    fn assemble(
+        config: &Config,
+        state: Arc<SharedState>,
+        clock: Arc<dyn Clock>,
+        carry: &dyn Fn(&DeploymentInfo) -> Option<Arc<Mutex<Local>>>,
+    ) -> Router {
         let r = &config.routing;
         let mut deployments: Vec<DeploymentInfo> = config
             .model_list
@@ -120,7 +164,10 @@ impl Router {
             })
             .collect();
         Router {
-            local: deployments.iter().map(|_| Mutex::default()).collect(),
+            local: deployments
+                .iter()
+                .map(|d| carry(d).unwrap_or_default())
+                .collect(),
             deployments,
             groups,
             aliases,

@@ -9,7 +9,8 @@
 //! 3. on the model, models and pass-through routes, ONE middleware, `observe` (record, metrics,
 //!    access log, server span), which calls the authentication step (`auth::authenticate`: the
 //!    master key or a virtual key) inline, so refused keys are observed and counted; on the admin
-//!    API `/key/*`, `/team/*`, `/spend/logs`, `auth::require_master_key` (the master key only);
+//!    API `/key/*`, `/team/*`, `/spend/logs`, `/model/*`, `/model_group/info`,
+//!    `auth::require_master_key` (the master key only);
 //!    health and `/metrics` are open (`/metrics` checks the key itself when
 //!    `require_auth_for_metrics_endpoint` is set); the admin UI (`/ui`, `shale-ui`) answers its
 //!    own pages, and its session stands for the master key where `auth.rs` accepts it;
@@ -23,17 +24,24 @@
 use crate::auth::require_master_key;
 use crate::front_door::{FrontDoor, FrontDoorLayer};
 use crate::routes::{
-    chat, completions, embeddings, fallback, health, images, keys, messages, metrics, models,
-    passthrough, rerank, responses, router_health, spend, teams,
+    chat, completions, embeddings, fallback, health, images, keys, messages, metrics, model_admin,
+    models, passthrough, rerank, responses, router_health, spend, teams,
 };
 use crate::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{middleware, Router};
 use std::sync::Arc;
 use tower::Layer;
 
-/// The service the workers serve: the routes behind the front door (a cheap `Arc` clone).
-pub type App = FrontDoor<Router>;
+/// The service the workers serve: the live snapshot's routes behind the front door (a cheap
+/// `Arc` clone; see `live.rs`).
+pub type App = FrontDoor<crate::live::LiveApp>;
+
+/// The service the workers serve for a live table: the current snapshot's routes, loaded per
+/// request, behind the front door.
+pub fn live_app(live: &Arc<crate::live::Live>) -> App {
+    FrontDoorLayer.layer(crate::live::LiveApp(Arc::clone(live)))
+}
 
 /// Routes that need the master key, under `prefix` (`""` or `"/v1"`). Registered with their full
 /// path rather than `nest`ed, which would strip the prefix on every request.
@@ -81,6 +89,14 @@ fn admin_routes() -> Router<Arc<AppState>> {
         .route("/team/list", get(teams::list))
         .route("/global/spend/report", get(spend::report))
         .route("/spend/logs/ui", get(spend::logs_page))
+        .route("/model/new", post(model_admin::new))
+        .route("/model/update", post(model_admin::update))
+        .route("/model/{model_id}/update", patch(model_admin::patch))
+        .route("/model/delete", post(model_admin::delete))
+        .route("/model/info", get(model_admin::info))
+        .route("/v1/model/info", get(model_admin::info))
+        .route("/v2/model/info", get(model_admin::info_v2))
+        .route("/model_group/info", get(model_admin::group_info))
 }
 
 fn health_routes(prefix: &str) -> Router<Arc<AppState>> {
@@ -91,8 +107,14 @@ fn health_routes(prefix: &str) -> Router<Arc<AppState>> {
         .route(&at("/health/readiness"), get(health::readiness))
 }
 
-/// The complete application: the routes with their middleware, behind the front door.
-pub fn build_app(state: Arc<AppState>) -> App {
+/// The complete application for one fixed snapshot: the routes with their middleware, behind the
+/// front door. (The gateway serves [`crate::live::Live::app`], which follows model-table swaps.)
+pub fn build_app(state: Arc<AppState>) -> FrontDoor<Router> {
+    FrontDoorLayer.layer(routes(state))
+}
+
+/// The routes of one snapshot with their middleware (everything inside the front door).
+pub fn routes(state: Arc<AppState>) -> Router {
     let protected = Router::new()
         .merge(api_routes(""))
         .merge(api_routes("/v1"))
@@ -123,13 +145,12 @@ pub fn build_app(state: Arc<AppState>) -> App {
         Some(ui) => shale_ui::routes(Arc::clone(ui)),
         None => shale_ui::disabled_routes(shale_ui::off_reason()),
     };
-    let routes = Router::new()
+    Router::new()
         .merge(protected)
         .merge(admin)
         .merge(open)
         .merge(ui)
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
-        .with_state(state);
-    FrontDoorLayer.layer(routes)
+        .with_state(state)
 }

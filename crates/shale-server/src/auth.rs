@@ -112,7 +112,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Middleware on the admin API (`/key/*`, `/team/*`, `/spend/logs`): the master key only; a
+/// Middleware on the admin API (`/key/*`, `/team/*`, `/spend/logs`, `/model/*`): the master key only; a
 /// virtual key is refused with 403.
 pub async fn require_master_key(
     State(state): State<Arc<AppState>>,
@@ -124,7 +124,7 @@ pub async fn require_master_key(
     let Some(key) = &state.master_key else {
         return closing(
             ApiError::Forbidden(
-                "The admin API (/key, /team, /spend) needs general_settings.master_key (or LITELLM_MASTER_KEY) to be set.",
+                "The admin API (/key, /team, /spend, /model) needs general_settings.master_key (or LITELLM_MASTER_KEY) to be set.",
             )
             .into_response(),
         );
@@ -140,7 +140,7 @@ pub async fn require_master_key(
     if !request_is_authorized(key, headers) {
         return closing(
             ApiError::Forbidden(
-                "The admin API (/key, /team, /spend) needs the master key; virtual keys cannot call it.",
+                "The admin API (/key, /team, /spend, /model) needs the master key; virtual keys cannot call it.",
             )
             .into_response(),
         );

@@ -26,8 +26,8 @@
 //!
 //! What it must not do: look at requests (that is the router's job) or exit the process.
 
-use crate::app::{build_app, App};
-use crate::state::AppState;
+use crate::app::App;
+use crate::live::Live;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -74,15 +74,18 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// caller's runtime, which keeps the background tasks.
 pub async fn serve(
     listeners: Vec<std::net::TcpListener>,
-    state: Arc<AppState>,
+    live: Arc<Live>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (release_tx, release_rx) = watch::channel(false);
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
-    // One route table for all workers (the app is a cheap `Arc` clone).
-    let app = build_app(Arc::clone(&state));
+    // One live route table for all workers (the app is a cheap `Arc` clone; each request loads
+    // the current snapshot's routes).
+    let app = crate::app::live_app(&live);
+    // Start-up settings (a reload does not change them): every snapshot shares these.
+    let state = live.state();
     let header_read_timeout = state.config.general_settings.header_read_timeout;
     let mut threads = Vec::with_capacity(listeners.len());
     for (index, listener) in listeners.into_iter().enumerate() {

@@ -51,6 +51,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Internal(String),
+    /// The model API (`/model/*`) and its store.
+    #[error(transparent)]
+    Model(#[from] shale_models::ModelError),
 }
 
 impl ApiError {
@@ -108,6 +111,7 @@ impl ApiError {
                     (404, ErrorType::InvalidRequest, *param, None)
                 }
                 ApiError::Internal(_) => (500, ErrorType::Api, None, None),
+                ApiError::Model(err) => model_error_class(err),
             };
         OpenAiError::new(status, error_type, self.to_string())
             .with_param(param)
@@ -208,6 +212,48 @@ fn key_error_class(
         K::InvalidRequest(_) => (400, ErrorType::InvalidRequest, None, None),
         K::NotFound(_) => (404, ErrorType::InvalidRequest, None, Some("not_found")),
         K::Unavailable(_) => (503, ErrorType::ServiceUnavailable, None, None),
+    }
+}
+
+/// Status, type, param and code of a model API failure.
+fn model_error_class(
+    err: &shale_models::ModelError,
+) -> (u16, ErrorType, Option<&str>, Option<&'static str>) {
+    use shale_models::ModelError as M;
+    match err {
+        M::NotEnabled => (
+            400,
+            ErrorType::InvalidRequest,
+            None,
+            Some("store_model_in_db_off"),
+        ),
+        M::Invalid { param, .. } => (400, ErrorType::InvalidRequest, param.as_deref(), None),
+        M::ReadOnly(_) => (
+            400,
+            ErrorType::InvalidRequest,
+            Some("model_info.id"),
+            Some("config_model_read_only"),
+        ),
+        M::NotFound(_) => (
+            404,
+            ErrorType::InvalidRequest,
+            Some("model_info.id"),
+            Some("not_found"),
+        ),
+        M::Duplicate(_) => (
+            400,
+            ErrorType::InvalidRequest,
+            Some("model_info.id"),
+            Some("duplicate_model_id"),
+        ),
+        M::NoSaltKey(_) => (
+            400,
+            ErrorType::InvalidRequest,
+            Some("litellm_params"),
+            Some("no_salt_key"),
+        ),
+        M::Seal => (500, ErrorType::Api, None, None),
+        M::Unavailable(_) => (503, ErrorType::ServiceUnavailable, None, None),
     }
 }
 

@@ -13,13 +13,16 @@ pub mod anthropic_error;
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod boot;
 pub mod connections;
 pub mod error;
 pub mod front_door;
 pub mod headers;
 pub mod keygate;
+pub mod live;
 pub mod master_key;
 pub mod media;
+pub mod models_sync;
 pub mod observe;
 pub mod panic;
 pub mod report;
@@ -34,7 +37,9 @@ pub mod telemetry_setup;
 pub mod usage;
 
 pub use app::{build_app, App};
+pub use boot::start;
 pub use error::ApiError;
+pub use live::Live;
 pub use state::AppState;
 
 pub use connections::{bind, serve};

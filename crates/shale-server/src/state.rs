@@ -1,7 +1,14 @@
-//! Gateway state built once at start-up from the config: deployments by `model_name` with their
-//! Bedrock targets (route, region, endpoint, credential cache) and model capabilities, the router
-//! that chooses among them (in-process or Redis state), the master key, limits, the shared HTTP
-//! clients and precomputed responses. Nothing here is re-parsed per request.
+//! Gateway state: deployments by `model_name` with their Bedrock targets (route, region, endpoint,
+//! credential cache) and model capabilities, the router that chooses among them (in-process or
+//! Redis state), the master key, limits, the shared HTTP clients and precomputed responses.
+//! Nothing here is re-parsed per request.
+//!
+//! An [`AppState`] is one immutable snapshot of the model table: built at start-up, and again by
+//! [`AppState::rebuild`] when the models change (the model API, a config reload). A request sees
+//! one snapshot from start to end (`live.rs` swaps whole snapshots, one atomic load per request).
+//! What outlives a swap (the Bedrock client, virtual keys, the Responses store, the router's state
+//! store, the metrics registry, the draining flag) is shared by every snapshot; a deployment whose
+//! entry did not change keeps its resolved target (and credential cache).
 
 use crate::error::ApiError;
 use crate::master_key::MasterKey;
@@ -18,7 +25,7 @@ use shale_translate::invoke::InvokeFamily;
 use shale_translate::{ChatApi, ChatContext, ChatMessage, FetchedMedia, ModelCaps};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// One configured deployment with everything resolved for serving. Handlers read it through the
 /// accessors below rather than reaching into the config entry.
@@ -158,17 +165,23 @@ pub enum StartupError {
     Redis(String),
     #[error("virtual keys: {0}")]
     Keys(#[source] shale_keys::KeyError),
+    #[error("stored models: {0}")]
+    Models(String),
 }
 
-/// Shared, read-only gateway state.
-#[derive(Debug)]
+/// Shared, read-only gateway state: one snapshot of the model table (see the module doc). Cheap
+/// to clone (every field is shared); a field added here must be too, and is carried to the next
+/// snapshot by [`AppState::rebuild`] unless it depends on the model table.
+#[derive(Debug, Clone)]
 pub struct AppState {
+    /// The configuration this snapshot serves: the config file's (after reloads), with the
+    /// models stored in Postgres appended to `model_list`.
     pub config: Arc<Config>,
-    pub models: HashMap<String, ModelGroup>,
+    pub models: Arc<HashMap<String, ModelGroup>>,
     /// Every deployment, at its `model_list` index (the router's picks index this).
-    pub deployments: Vec<Arc<Deployment>>,
+    pub deployments: Arc<Vec<Arc<Deployment>>>,
     /// Chooses deployments, retries, cools down, falls back, enforces rpm/tpm.
-    pub router: Router,
+    pub router: Arc<Router>,
     pub master_key: Option<Arc<MasterKey>>,
     pub max_body_bytes: usize,
     /// The Bedrock client (one connection pool per serving worker).
@@ -178,7 +191,7 @@ pub struct AppState {
     /// `GET /v1/models`, serialised once.
     pub models_json: Bytes,
     /// Set when shutdown begins: readiness answers 503 so load balancers stop sending traffic.
-    pub draining: AtomicBool,
+    pub draining: Arc<AtomicBool>,
     /// Unix time the config was loaded (the `created` of `/v1/models` entries).
     pub created: u64,
     /// Stored Responses API answers (`store: true`).
@@ -189,6 +202,118 @@ pub struct AppState {
     pub keys: Option<Arc<shale_keys::KeyService>>,
     /// The admin UI at `/ui` (with a master key, unless `DISABLE_ADMIN_UI`).
     pub ui: Option<Arc<shale_ui::Ui>>,
+    /// The live model table this snapshot belongs to (`live.rs`); dangling for a state that was
+    /// never made live (tests, tools).
+    pub live: LiveLink,
+    /// Deployments kept in Postgres (`store_model_in_db`), behind `/model/new|update|delete`.
+    pub models_store: Option<Arc<shale_models::ModelStore>>,
+}
+
+/// What holds the newest snapshot (`live.rs`'s `Live`), seen from a snapshot: a trait, so this
+/// module does not import the live table that imports it.
+pub trait LiveTable: Send + Sync + 'static {
+    /// The current snapshot.
+    fn state(&self) -> Arc<AppState>;
+    /// The table itself, for the code that changes it (the model API downcasts to `Live`).
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
+}
+
+/// A weak link from a snapshot to the live table that holds it (the live table owns the
+/// snapshots, so the link back must not).
+#[derive(Clone, Default)]
+pub struct LiveLink(pub(crate) Option<Weak<dyn LiveTable>>);
+
+impl LiveLink {
+    /// The live table, while it exists.
+    pub fn upgrade(&self) -> Option<Arc<dyn LiveTable>> {
+        self.0.as_ref()?.upgrade()
+    }
+}
+
+impl std::fmt::Debug for LiveLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveLink")
+    }
+}
+
+/// A resolved model table: groups by `model_name` and deployments by `model_list` index.
+struct Table {
+    models: HashMap<String, ModelGroup>,
+    deployments: Vec<Arc<Deployment>>,
+}
+
+impl Table {
+    /// Resolves every deployment of `config`; one whose entry is unchanged from a deployment of
+    /// `previous` keeps that deployment's Bedrock target (and its credential cache). A deployment
+    /// of the config file that does not resolve is an error (as at start-up); a stored one
+    /// (`model_info.db_model`) is left out of `config` and logged, so one bad row cannot hold the
+    /// rest of the table back.
+    async fn resolve(
+        bedrock: &BedrockClient,
+        config: &mut Config,
+        previous: &[Arc<Deployment>],
+    ) -> Result<Table, StartupError> {
+        let mut models: HashMap<String, ModelGroup> = HashMap::new();
+        let mut deployments = Vec::with_capacity(config.model_list.len());
+        let mut reused = vec![false; previous.len()];
+        let mut kept = Vec::with_capacity(config.model_list.len());
+        for mut entry in std::mem::take(&mut config.model_list) {
+            entry.index = kept.len();
+            let same = previous
+                .iter()
+                .enumerate()
+                .find(|(i, d)| !reused[*i] && d.entry.same_deployment(&entry));
+            let target = same.map(|(i, d)| {
+                reused[i] = true;
+                d.target.clone()
+            });
+            let deployment = match resolve_deployment(bedrock, config, &entry, target).await {
+                Ok(d) => Arc::new(d),
+                Err(err) if entry.model_info.get("db_model") == Some(&Value::Bool(true)) => {
+                    tracing::error!(error = %err, "a stored model cannot be served on this replica: left out");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            let group = models.entry(entry.model_name.clone()).or_default();
+            group.total_weight += deployment.weight;
+            group.deployments.push(Arc::clone(&deployment));
+            deployments.push(deployment);
+            kept.push(entry);
+        }
+        config.model_list = kept;
+        Ok(Table {
+            models,
+            deployments,
+        })
+    }
+
+    /// Each deployment's config entry and Bedrock target, for its telemetry labels and prices.
+    fn telemetry_inputs(&self) -> Vec<(&ModelEntry, &Target)> {
+        self.deployments
+            .iter()
+            .map(|d| (&d.entry, &d.target))
+            .collect()
+    }
+
+    /// `GET /v1/models`, serialised once.
+    fn models_json(config: &Config, created: u64) -> Bytes {
+        let data: Vec<_> = config
+            .model_names()
+            .into_iter()
+            .map(|name| model_object(name, created))
+            .collect();
+        Bytes::from(
+            serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
+        )
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl AppState {
@@ -200,35 +325,14 @@ impl AppState {
         master_key: Option<&str>,
         workers: usize,
     ) -> Result<AppState, StartupError> {
-        let created = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let created = unix_now();
         let bedrock =
             BedrockClient::new(client_options(&config, workers)).map_err(StartupError::Client)?;
         let media = MediaFetcher::new(config.general_settings.media_fetch.clone())
             .map_err(StartupError::Media)?;
-
-        let mut models: HashMap<String, ModelGroup> = HashMap::new();
-        let mut deployments = Vec::with_capacity(config.model_list.len());
-        for entry in &config.model_list {
-            let deployment = Arc::new(resolve_deployment(&bedrock, &config, entry).await?);
-            let group = models.entry(entry.model_name.clone()).or_default();
-            group.total_weight += deployment.weight;
-            group.deployments.push(Arc::clone(&deployment));
-            deployments.push(deployment);
-        }
-        let data: Vec<_> = config
-            .model_names()
-            .into_iter()
-            .map(|name| model_object(name, created))
-            .collect();
-        let mut resolved: Vec<&Deployment> = models
-            .values()
-            .flat_map(|g| g.deployments.iter().map(|d| d.as_ref()))
-            .collect();
-        resolved.sort_by_key(|d| d.entry.index);
-        let resolved: Vec<_> = resolved.iter().map(|d| (&d.entry, &d.target)).collect();
+        let mut config = config;
+        let table = Table::resolve(&bedrock, &mut config, &[]).await?;
+        let resolved = table.telemetry_inputs();
         let telemetry = Arc::new(crate::telemetry_setup::build_telemetry(
             &config, &resolved, master_key,
         ));
@@ -243,28 +347,68 @@ impl AppState {
         )));
         let keys = start_keys(&config, redis.as_deref()).await?;
         let ui = admin_ui(master_key, keys.is_some(), telemetry.metrics().is_some());
-        let models_json = Bytes::from(
-            serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
-        );
         Ok(AppState {
             max_body_bytes: config.general_settings.max_request_body_bytes,
             master_key: master_key.map(|k| Arc::new(MasterKey::new(k))),
-            models,
-            deployments,
-            router,
+            models: Arc::new(table.models),
+            deployments: Arc::new(table.deployments),
+            router: Arc::new(router),
             bedrock,
             media,
-            models_json,
-            draining: AtomicBool::new(false),
+            models_json: Table::models_json(&config, created),
+            draining: Arc::new(AtomicBool::new(false)),
             created,
             responses: Arc::new(MemoryStore::new(
                 config.general_settings.responses_store.clone(),
             )),
             telemetry,
             keys,
+            live: LiveLink::default(),
+            models_store: None,
             config: Arc::new(config),
             ui,
         })
+    }
+
+    /// The snapshot that serves `config` instead (a changed `model_list` or reloadable settings),
+    /// built completely — every deployment resolved — before anything is swapped, so a failure
+    /// leaves this snapshot serving. Unchanged deployments keep their target and router state;
+    /// everything that outlives a swap is shared.
+    pub async fn rebuild(&self, mut config: Config) -> Result<AppState, StartupError> {
+        let created = unix_now();
+        let table = Table::resolve(&self.bedrock, &mut config, &self.deployments).await?;
+        let resolved = table.telemetry_inputs();
+        let telemetry = Arc::new(self.telemetry.rebuild(
+            crate::telemetry_setup::deployment_telemetry(&config, &resolved),
+        ));
+        let router = self
+            .router
+            .rebuild(&self.config, &config)
+            .with_observer(Arc::new(crate::router_metrics::RouterMetrics::new(
+                Arc::clone(&telemetry),
+            )));
+        Ok(AppState {
+            max_body_bytes: config.general_settings.max_request_body_bytes,
+            models: Arc::new(table.models),
+            deployments: Arc::new(table.deployments),
+            router: Arc::new(router),
+            models_json: Table::models_json(&config, created),
+            created,
+            telemetry,
+            config: Arc::new(config),
+            ..self.clone()
+        })
+    }
+
+    /// The newest snapshot of the live model table this one belongs to (itself when it is not
+    /// live). Background tasks that outlive requests (health probes, reconciles) call this each
+    /// round instead of keeping a snapshot: `state.current().deployments` is the deployment list
+    /// of the moment.
+    pub fn current(self: &Arc<Self>) -> Arc<AppState> {
+        match self.live.upgrade() {
+            Some(live) => live.state(),
+            None => Arc::clone(self),
+        }
     }
 
     /// A deployment of `model_name` (or of the group it aliases) by weight, for the routes that
@@ -284,7 +428,7 @@ impl AppState {
 /// The Redis URL of the shared state, when configured (`router_settings.redis_*`, `redis_url`,
 /// `cache_params` of type redis, or env `REDIS_URL` / `REDIS_HOST` + `REDIS_PORT` +
 /// `REDIS_PASSWORD`).
-fn redis_url_of(config: &Config) -> Result<Option<String>, StartupError> {
+pub(crate) fn redis_url_of(config: &Config) -> Result<Option<String>, StartupError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     Ok(match &config.routing.redis {
         Some(RedisSettings::Url(url)) => Some(url.expose().to_string()),
@@ -387,10 +531,11 @@ fn client_options(config: &Config, workers: usize) -> ClientOptions {
     options
 }
 
-async fn resolve_deployment(
+pub(crate) async fn resolve_deployment(
     bedrock: &BedrockClient,
     config: &Config,
     entry: &ModelEntry,
+    target: Option<Target>,
 ) -> Result<Deployment, StartupError> {
     let label = entry.label();
     let user_continue_message = match &entry.params.user_continue_message {
@@ -405,13 +550,15 @@ async fn resolve_deployment(
         ),
     };
     let target =
-        bedrock
-            .target(target_spec(entry))
-            .await
-            .map_err(|source| StartupError::Deployment {
-                deployment: label.clone(),
-                source,
-            })?;
+        match target {
+            Some(target) => target,
+            None => bedrock.target(target_spec(entry)).await.map_err(|source| {
+                StartupError::Deployment {
+                    deployment: label.clone(),
+                    source,
+                }
+            })?,
+        };
     Ok(Deployment {
         weight: entry.params.weight.filter(|w| *w > 0.0).unwrap_or(1.0),
         target,

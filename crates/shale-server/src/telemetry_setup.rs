@@ -16,6 +16,23 @@ pub fn build_telemetry(
     deployments: &[(&ModelEntry, &Target)],
     master_key: Option<&str>,
 ) -> shale_telemetry::Telemetry {
+    let all = deployment_telemetry(config, deployments);
+    let switches = shale_telemetry::Switches {
+        prometheus: config.telemetry.prometheus,
+        access_log: config.telemetry.access_log,
+        capture_content: otel::capture_content(config.telemetry.capture_message_content, &|name| {
+            std::env::var(name).ok()
+        }),
+    };
+    shale_telemetry::Telemetry::new(switches, all, master_key_labels(master_key))
+}
+
+/// Labels and prices of every deployment (indexed like `model_list`): at start-up and on every
+/// swap of the model table.
+pub fn deployment_telemetry(
+    config: &shale_config::Config,
+    deployments: &[(&ModelEntry, &Target)],
+) -> Vec<shale_telemetry::DeploymentTelemetry> {
     use shale_telemetry::{DeploymentInfo, DeploymentTelemetry, Prices};
     let mut all: Vec<DeploymentTelemetry> =
         vec![DeploymentTelemetry::default(); config.model_list.len()];
@@ -60,14 +77,7 @@ pub fn build_telemetry(
             };
         }
     }
-    let switches = shale_telemetry::Switches {
-        prometheus: config.telemetry.prometheus,
-        access_log: config.telemetry.access_log,
-        capture_content: otel::capture_content(config.telemetry.capture_message_content, &|name| {
-            std::env::var(name).ok()
-        }),
-    };
-    shale_telemetry::Telemetry::new(switches, all, master_key_labels(master_key))
+    all
 }
 
 /// The labels of requests made with the master key (or without a key).

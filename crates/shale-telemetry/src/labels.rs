@@ -22,7 +22,7 @@ pub struct KeyLabels {
 }
 
 /// What metrics need to know about one deployment, resolved at load.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeploymentInfo {
     /// The `model_name` clients send (`requested_model`, `model_group`).
     pub model_name: String,

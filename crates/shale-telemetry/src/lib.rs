@@ -4,7 +4,7 @@
 //!
 //! The gateway reports into one [`RequestRecord`] per request ([`record`]) and calls
 //! [`Telemetry::finish`] once when the request (or its stream) ends. Everything per deployment is
-//! resolved at load. This crate does no HTTP routing and no translation, and never makes a
+//! resolved at load (and again, over the same registry, when the model table changes: [`Telemetry::rebuild`]). This crate does no HTTP routing and no translation, and never makes a
 //! request wait on an export.
 
 #![forbid(unsafe_code)]
@@ -73,6 +73,20 @@ impl Telemetry {
             deployments,
             access_log: switches.access_log,
             capture_content: switches.capture_content,
+        }
+    }
+
+    /// The telemetry of a changed model table (`deployments` indexed like its `model_list`): the
+    /// same switches and the same metrics registry (see [`Metrics::rebuild`]).
+    pub fn rebuild(&self, deployments: Vec<DeploymentTelemetry>) -> Telemetry {
+        Telemetry {
+            metrics: self
+                .metrics
+                .as_ref()
+                .map(|m| m.rebuild(deployments.iter().map(|d| d.info.clone()).collect())),
+            deployments,
+            access_log: self.access_log,
+            capture_content: self.capture_content,
         }
     }
 

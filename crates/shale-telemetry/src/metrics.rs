@@ -6,6 +6,10 @@
 //! short mutex) and allocates nothing. Label sets are built only at load, on the failure path and
 //! for router/key events. This module never blocks on I/O; `/proc` is read only when scraped.
 //! The families themselves are declared and registered in `families.rs`.
+//!
+//! When the model table changes, [`Metrics::rebuild`] makes the next one over the same registry:
+//! series keep counting across the swap (the same labels are the same series), a deployment that
+//! did not change keeps its rpm/tpm window, a removed one's state gauge is withdrawn.
 
 use crate::cost::TokenUsage;
 use crate::families::{Families, SpendCounter};
@@ -85,11 +89,15 @@ pub struct Observation {
     pub attempts_counted: bool,
 }
 
-/// The registry and the handles. Built once at load.
+/// The registry and the handles. Built at load, rebuilt (over the same registry) when the model
+/// table changes.
 pub struct Metrics {
-    registry: Registry,
-    families: Families,
-    deployments: Vec<DeploymentSeries>,
+    registry: Arc<Registry>,
+    families: Arc<Families>,
+    /// By deployment index; shared with the next table's metrics for unchanged deployments.
+    deployments: Vec<Arc<DeploymentSeries>>,
+    /// Labels of requests made with the master key (or without a key).
+    default_key: KeyLabels,
     /// Handles for the default key (master key or unauthenticated), by deployment index.
     default_handles: Vec<Arc<Handles>>,
     /// Handles for other keys, resolved on their first request.
@@ -108,32 +116,59 @@ impl Metrics {
     /// Registers every family and resolves the handles of each deployment for `default_key`.
     pub fn new(deployments: Vec<DeploymentInfo>, default_key: KeyLabels) -> Metrics {
         let mut registry = Registry::default();
-        let families = Families::register(&mut registry);
-        let deployments: Vec<DeploymentSeries> = deployments
+        let families = Arc::new(Families::register(&mut registry));
+        let deployments = deployments
             .into_iter()
-            .map(|info| {
-                let state = families
-                    .deployment_state
-                    .get_or_create_owned(&labels::deployment(&info));
-                state.set(DeploymentState::Healthy as i64);
-                DeploymentSeries {
-                    info,
-                    state,
-                    window_minute: AtomicU64::new(0),
-                    window_requests: AtomicU64::new(0),
-                    window_tokens: AtomicU64::new(0),
-                }
-            })
+            .map(|info| Arc::new(DeploymentSeries::new(&families, info)))
             .collect();
+        Metrics::assemble(Arc::new(registry), families, deployments, default_key)
+    }
+
+    /// The metrics of a changed model table, over the same registry and families. A deployment
+    /// whose labels and limits are unchanged keeps its series (and rpm/tpm window); the state
+    /// gauge of one that is gone is withdrawn from `/metrics`.
+    pub fn rebuild(&self, deployments: Vec<DeploymentInfo>) -> Metrics {
+        let next: Vec<Arc<DeploymentSeries>> = deployments
+            .into_iter()
+            .map(
+                |info| match self.deployments.iter().find(|s| s.info == info) {
+                    Some(same) => Arc::clone(same),
+                    None => Arc::new(DeploymentSeries::new(&self.families, info)),
+                },
+            )
+            .collect();
+        let kept: std::collections::HashSet<_> =
+            next.iter().map(|s| labels::deployment(&s.info)).collect();
+        for gone in &self.deployments {
+            let labels = labels::deployment(&gone.info);
+            if !kept.contains(&labels) {
+                self.families.deployment_state.remove(&labels);
+            }
+        }
+        Metrics::assemble(
+            Arc::clone(&self.registry),
+            Arc::clone(&self.families),
+            next,
+            self.default_key.clone(),
+        )
+    }
+
+    fn assemble(
+        registry: Arc<Registry>,
+        families: Arc<Families>,
+        deployments: Vec<Arc<DeploymentSeries>>,
+        default_key: KeyLabels,
+    ) -> Metrics {
         let mut metrics = Metrics {
             registry,
             families,
             deployments,
+            default_key,
             default_handles: Vec::new(),
             keyed: RwLock::new(HashMap::new()),
         };
         metrics.default_handles = (0..metrics.deployments.len())
-            .map(|i| Arc::new(metrics.resolve(i, &default_key)))
+            .map(|i| Arc::new(metrics.resolve(i, &metrics.default_key)))
             .collect();
         metrics
     }
@@ -496,6 +531,20 @@ impl Metrics {
 }
 
 impl DeploymentSeries {
+    fn new(families: &Families, info: DeploymentInfo) -> DeploymentSeries {
+        let state = families
+            .deployment_state
+            .get_or_create_owned(&labels::deployment(&info));
+        state.set(DeploymentState::Healthy as i64);
+        DeploymentSeries {
+            info,
+            state,
+            window_minute: AtomicU64::new(0),
+            window_requests: AtomicU64::new(0),
+            window_tokens: AtomicU64::new(0),
+        }
+    }
+
     /// Counts a request and its tokens in this minute's window (deployments with `rpm`/`tpm`);
     /// the remaining gauges are computed from it when scraped.
     fn count_window(&self, tokens: u64) {
@@ -551,6 +600,47 @@ mod tests {
             ..KeyLabels::default()
         };
         Metrics::new(vec![d], key)
+    }
+
+    #[test]
+    fn a_rebuilt_table_keeps_counting_and_withdraws_removed_deployments() {
+        let m = metrics();
+        let ok = Observation {
+            status: 200,
+            ..Observation::default()
+        };
+        m.record(&m.handles(0, None).unwrap(), &ok);
+        let other = DeploymentInfo {
+            model_name: "nova".into(),
+            model_id: "dep-2".into(),
+            model: "amazon.nova-lite-v1:0".into(),
+            ..DeploymentInfo::default()
+        };
+        // The same deployment, now at index 1, after a new one.
+        let kept = m.deployments[0].info.clone();
+        let next = m.rebuild(vec![other.clone(), kept]);
+        assert!(Arc::ptr_eq(&m.deployments[0], &next.deployments[1]));
+        next.record(&next.handles(1, None).unwrap(), &ok);
+        let text = next.encode();
+        let requests = text
+            .lines()
+            .find(|l| {
+                l.starts_with("litellm_deployment_success_responses_total{") && l.contains("dep-1")
+            })
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            requests.ends_with(" 2"),
+            "one series across the swap: {requests}"
+        );
+        // dep-1 removed: its state gauge leaves /metrics; dep-2's stays.
+        let last = next.rebuild(vec![other]);
+        let text = last.encode();
+        let states: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("litellm_deployment_state{"))
+            .collect();
+        assert_eq!(states.len(), 1, "{states:?}");
+        assert!(states[0].contains("dep-2"));
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     announce(&format!(
         "try: curl http://{shown_host}:{port}/v1/chat/completions -H \"Authorization: Bearer {key}\" -H \"Content-Type: application/json\" -d '{{\"model\":\"{first_model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'"
     ));
-    let result = serve(config, addr, &args.common).await;
+    let result = serve(config, None, addr, &args.common).await;
     emulator.shutdown().await;
     result
 }

@@ -4,7 +4,6 @@ use crate::cli::{Cli, Command, CommonArgs};
 use crate::{demo, logging};
 use anyhow::{bail, Context};
 use shale_config::Config;
-use shale_server::AppState;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -47,7 +46,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             } else if otel.is_some() {
                 tracing::info!("exporting traces over OTLP");
             }
-            let result = rt.block_on(serve(config, addr, &args.common));
+            let result = rt.block_on(serve(config, Some(path), addr, &args.common));
             if let Some(otel) = otel {
                 otel.shutdown();
             }
@@ -141,6 +140,25 @@ fn check(path: &Path) -> ExitCode {
                 store.ttl.as_secs()
             );
             println!("  virtual keys: {}", describe_keys(&config));
+            println!("  stored models: {}", describe_stored_models(&config));
+            let fleet = &config.general_settings.fleet;
+            println!(
+                "  config reload: on SIGHUP{}",
+                fleet
+                    .config_reload_interval
+                    .map_or(String::new(), |d| format!(
+                        ", and when the file changes (checked every {} s)",
+                        d.as_secs_f64()
+                    ))
+            );
+            println!(
+                "    applied by a reload: {}",
+                shale_config::reload::RELOADABLE.join("; ")
+            );
+            println!(
+                "    need a restart: {}",
+                shale_config::reload::RESTART_ONLY.join("; ")
+            );
             println!(
                 "  admin UI: {}",
                 shale_ui::describe(effective_master_key(&config).is_some())
@@ -194,6 +212,30 @@ fn describe_keys(config: &Config) -> String {
     )
 }
 
+/// `shale check`'s line about models kept in Postgres (`store_model_in_db`).
+fn describe_stored_models(config: &Config) -> String {
+    if !shale_server::models_sync::enabled(config) {
+        return "off (set general_settings.store_model_in_db: true to manage models with /model/new, /model/update, /model/delete)".into();
+    }
+    let database = config.general_settings.keys.database_url.is_some()
+        || std::env::var("DATABASE_URL").is_ok_and(|u| !u.trim().is_empty());
+    if !database {
+        return "on, but no database: set general_settings.database_url or DATABASE_URL (the gateway will refuse to start)".into();
+    }
+    let salt = ["SHALE_SALT_KEY", "LITELLM_SALT_KEY"]
+        .iter()
+        .any(|n| std::env::var(n).is_ok_and(|v| !v.trim().is_empty()));
+    format!(
+        "on (PostgreSQL of the virtual keys; every replica reconciles every {} s, at once on a Redis notice when Redis is configured; {})",
+        config.general_settings.fleet.model_reconcile_interval.as_secs_f64(),
+        if salt {
+            "secrets sealed with SHALE_SALT_KEY / LITELLM_SALT_KEY"
+        } else {
+            "SHALE_SALT_KEY is not set: models with secrets in litellm_params will be refused"
+        }
+    )
+}
+
 /// The effective master key: config, then `SHALE_MASTER_KEY`, then `LITELLM_MASTER_KEY`.
 pub fn effective_master_key(config: &Config) -> Option<String> {
     config
@@ -206,8 +248,14 @@ pub fn effective_master_key(config: &Config) -> Option<String> {
         .filter(|k| !k.is_empty())
 }
 
-/// Builds the state, binds, prints the ready line, and serves until SIGINT/SIGTERM.
-pub async fn serve(config: Config, addr: SocketAddr, common: &CommonArgs) -> anyhow::Result<()> {
+/// Builds the state, binds, prints the ready line, and serves until SIGINT/SIGTERM. `path` is
+/// the config file `SIGHUP` (and `config_reload_interval_seconds`) reload from.
+pub async fn serve(
+    config: Config,
+    path: Option<std::path::PathBuf>,
+    addr: SocketAddr,
+    common: &CommonArgs,
+) -> anyhow::Result<()> {
     for finding in &config.findings {
         tracing::info!(path = %finding.path, "{}", finding.message);
     }
@@ -221,13 +269,18 @@ pub async fn serve(config: Config, addr: SocketAddr, common: &CommonArgs) -> any
     }
     let grace = config.general_settings.shutdown_grace;
     let workers = common.worker_count();
-    let state = Arc::new(AppState::build(config, master_key.as_deref(), workers).await?);
+    let reload_every = config.general_settings.fleet.config_reload_interval;
+    let live = shale_server::start(config, path, master_key.as_deref(), workers).await?;
+    if let Some(every) = reload_every {
+        live.watch_file(every);
+    }
+    reload_on_hangup(Arc::clone(&live));
     let listeners =
         shale_server::bind(addr, workers).with_context(|| format!("cannot listen on {addr}"))?;
     let local = listeners[0].local_addr()?;
     announce(&format!("shale listening on http://{local}"));
-    tracing::info!(%local, models = state.models.len(), workers, "ready");
-    shale_server::serve(listeners, state, shutdown_signal(), grace).await?;
+    tracing::info!(%local, models = live.state().models.len(), workers, "ready");
+    shale_server::serve(listeners, live, shutdown_signal(), grace).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -237,6 +290,26 @@ pub fn announce(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// Reloads the config file on each `SIGHUP` (a file that does not load is refused and logged;
+/// the running configuration stays).
+fn reload_on_hangup(live: Arc<shale_server::Live>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: config reloads need a restart");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config file");
+            let _ = live.reload_file().await;
+        }
+    });
+    #[cfg(not(unix))]
+    drop(live);
 }
 
 /// Resolves on SIGINT or SIGTERM.

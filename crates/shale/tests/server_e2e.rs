@@ -363,7 +363,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 fn check_command() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.yaml");
-    std::fs::write(&good, config("  store_model_in_db: true\n")).unwrap();
+    std::fs::write(&good, config("  alerting_threshold: 300\n")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_shale"))
         .arg("check")
         .arg(&good)
@@ -376,7 +376,13 @@ fn check_command() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("ignored: general_settings.store_model_in_db"),
+        stdout.contains("ignored: general_settings.alerting_threshold"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("stored models: off"), "{stdout}");
+    assert!(stdout.contains("config reload: on SIGHUP"), "{stdout}");
+    assert!(
+        stdout.contains("applied by a reload: model_list") && stdout.contains("need a restart:"),
         "{stdout}"
     );
 

@@ -177,6 +177,16 @@ impl LocalState {
         false
     }
 
+    /// Drops a deployment's cooldown and failure count (it changed: it starts afresh).
+    pub fn forget_failures(&self, id: &str) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slots.get_mut(id) {
+            s.cooling_until = 0;
+            s.failed_at = 0;
+            s.fails = 0;
+        }
+    }
+
     /// Remaining cooldown per id (ms), `None` when not cooling.
     pub fn cooldowns(&self, ids: &[&str], now_ms: u64) -> Vec<Option<u64>> {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());

@@ -112,6 +112,14 @@ impl SharedState {
         }
     }
 
+    /// Drops a deployment's cooldown and failure count (its configuration changed). Never waits.
+    pub fn forget_failures(&self, id: &str, now_ms: u64) {
+        match self {
+            SharedState::Local(l) => l.forget_failures(id),
+            SharedState::Redis(r) => r.forget_failures(id, now_ms),
+        }
+    }
+
     /// Remaining cooldown per deployment (ms).
     pub async fn cooldowns(&self, ids: &[&str], now_ms: u64) -> Vec<Option<u64>> {
         match self {

@@ -346,6 +346,17 @@ impl RedisState {
         }
     }
 
+    /// A changed deployment starts afresh: its cooldown and failure count are dropped (sent
+    /// without waiting; every replica applying the same change sends the same).
+    pub fn forget_failures(&self, id: &str, now_ms: u64) {
+        self.local.forget_failures(id);
+        let script: &'static Script = del_script();
+        let mut inv = script.prepare_invoke();
+        inv.key(self.key("cd", id))
+            .key(self.window_key("fail", id, minute_of(now_ms)));
+        self.spawn_write(inv);
+    }
+
     pub async fn cooldowns(&self, ids: &[&str], now_ms: u64) -> Vec<Option<u64>> {
         let mut pipe = redis::pipe();
         for id in ids {
@@ -375,6 +386,11 @@ fn incr_script() -> &'static Script {
     S.get_or_init(|| {
         Script::new("local v = redis.call('INCRBY', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], 120) return v")
     })
+}
+
+fn del_script() -> &'static Script {
+    static S: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    S.get_or_init(|| Script::new("return redis.call('DEL', unpack(KEYS))"))
 }
 
 fn set_px_script() -> &'static Script {

@@ -37,6 +37,14 @@ pub async fn metrics(
         // Read at scrape time: Postgres as of the key service's last attempt.
         metrics.set_dependency_up("postgres", keys.database_up());
     }
+    if let Some(store) = &state.models_store {
+        // As of the model store's last call (the reconcile runs every few seconds).
+        let health = store.health();
+        metrics.set_dependency_up("postgres_models", health.database_up);
+        if let Some(up) = health.redis_up {
+            metrics.set_dependency_up("redis_models", up);
+        }
+    }
     let body = metrics.encode();
     Ok((
         [(

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod messages;
 pub mod messages_stream;
 pub mod metrics;
+pub mod model_admin;
 pub mod models;
 pub mod passthrough;
 pub mod passthrough_usage;

@@ -1,0 +1,104 @@
+//! Stored models (`store_model_in_db`) in the live table: opening the store at start-up, and the
+//! task that hands every list the store's watcher reports (a Redis notice from the replica that
+//! wrote, or the periodic reconcile) to [`Live::set_stored`]. Postgres down → the watcher reports
+//! nothing and the last table keeps serving; Redis down → changes arrive by the reconcile.
+//!
+//! Must not: validate or serve deployments itself (that is `live.rs` / `state.rs`), or talk to
+//! Postgres directly (that is `shale-models`).
+
+use crate::live::{stored_models, Live};
+use crate::state::StartupError;
+use shale_config::Config;
+use std::sync::Arc;
+
+/// Whether models live in Postgres: `general_settings.store_model_in_db`, or env
+/// `STORE_MODEL_IN_DB` true (LiteLLM's variable).
+pub fn enabled(config: &Config) -> bool {
+    config.general_settings.fleet.store_model_in_db
+        || std::env::var("STORE_MODEL_IN_DB")
+            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+}
+
+/// The database of stored models: the virtual keys' (`database_url`, else `DATABASE_URL`).
+fn database_url(config: &Config) -> Option<String> {
+    config
+        .general_settings
+        .keys
+        .database_url
+        .as_ref()
+        .map(|s| s.expose().to_string())
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// The model store, when `store_model_in_db` is on (it needs a database URL).
+pub async fn open_store(
+    config: &Config,
+) -> Result<Option<Arc<shale_models::ModelStore>>, StartupError> {
+    if !enabled(config) {
+        return Ok(None);
+    }
+    let url = database_url(config).ok_or_else(|| {
+        StartupError::Models(
+            "store_model_in_db needs a database: set general_settings.database_url or DATABASE_URL"
+                .into(),
+        )
+    })?;
+    let sealer = shale_models::Sealer::from_env();
+    if sealer.is_none() {
+        tracing::warn!("SHALE_SALT_KEY / LITELLM_SALT_KEY is not set: models with secrets in litellm_params cannot be stored (os.environ/ references can)");
+    }
+    let redis = crate::state::redis_url_of(config)?;
+    let store = shale_models::ModelStore::start(
+        &url,
+        config.general_settings.keys.database_connection_pool_limit,
+        redis.as_deref(),
+        sealer,
+    )
+    .await
+    .map_err(|e| StartupError::Models(e.to_string()))?;
+    tracing::info!("models are stored in PostgreSQL (store_model_in_db)");
+    Ok(Some(store))
+}
+
+/// Loads the stored models into the live table now (when Postgres answers) and keeps them in
+/// sync for as long as the live table exists.
+pub async fn start(live: &Arc<Live>) {
+    let state = live.state();
+    let Some(store) = state.models_store.clone() else {
+        return;
+    };
+    let mut changes = store.watch(state.config.general_settings.fleet.model_reconcile_interval);
+    // The first list (or none, if Postgres is down) before serving.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), changes.changed()).await;
+    if matches!(first, Ok(Ok(()))) {
+        let rows = changes.borrow_and_update().clone();
+        if let Some(rows) = rows {
+            apply(live, &rows).await;
+        }
+    }
+    let weak = Arc::downgrade(live);
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let rows = changes.borrow_and_update().clone();
+            let (Some(live), Some(rows)) = (weak.upgrade(), rows) else {
+                continue;
+            };
+            apply(&live, &rows).await;
+        }
+    });
+}
+
+async fn apply(live: &Live, rows: &[shale_models::StoredRow]) {
+    match live.set_stored(stored_models(rows)).await {
+        Ok(true) => tracing::info!(
+            stored = rows.len(),
+            deployments = live.state().deployments.len(),
+            "model table updated from the store"
+        ),
+        Ok(false) => {}
+        Err(err) => {
+            tracing::error!(error = %err, "stored models could not be applied: the running model table is kept")
+        }
+    }
+}
