@@ -3,6 +3,7 @@
 
 use crate::anthropic_beta::AnthropicBetaSettings;
 use crate::fields::Fields;
+use crate::health::HealthCheckSettings;
 use crate::keys::KeysConfig;
 use crate::responses_store::ResponsesStoreSettings;
 use crate::{json_kind, ConfigError, Finding, Secret};
@@ -39,6 +40,8 @@ pub struct GeneralSettings {
     pub keys: KeysConfig,
     /// Everything else, kept as given.
     pub other: Map<String, Value>,
+    /// Background health checks (`background_health_checks`, `health_check_interval`, …).
+    pub health_checks: HealthCheckSettings,
 }
 
 impl Default for GeneralSettings {
@@ -55,6 +58,7 @@ impl Default for GeneralSettings {
             header_read_timeout: Duration::from_secs(10),
             keys: KeysConfig::default(),
             other: Map::new(),
+            health_checks: HealthCheckSettings::default(),
         }
     }
 }
@@ -96,8 +100,6 @@ const IGNORED_GENERAL: &[&str] = &[
     "master_key_rotation",
     "enable_jwt_auth",
     "litellm_jwtauth",
-    "background_health_checks",
-    "health_check_interval",
     "infer_model_from_keys",
     "allowed_routes",
     "public_routes",
@@ -148,6 +150,7 @@ impl GeneralSettings {
             }
         };
         let keys = KeysConfig::take(&mut f)?;
+        let health_checks = HealthCheckSettings::take(&mut f)?;
         let anthropic_beta = AnthropicBetaSettings::from_value(f.raw("anthropic_beta"))?;
         let responses_store = match f.raw("responses_store") {
             None => ResponsesStoreSettings::default(),
@@ -180,6 +183,7 @@ impl GeneralSettings {
             header_read_timeout,
             keys,
             other,
+            health_checks,
         })
     }
 }
