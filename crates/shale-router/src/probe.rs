@@ -36,7 +36,8 @@ impl Router {
             .set_cooldown(id, cooldown.as_millis() as u64, now)
             .await;
         self.observer.cooled_down(index, status);
-        tracing::warn!(
+        // The checker logs the transition to unhealthy once; this repeats every interval.
+        tracing::debug!(
             deployment = %id,
             model = %self.deployments[index].group,
             status,

@@ -51,6 +51,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Internal(String),
+    /// The shared Responses store is down and the record is not in this replica's cache.
+    #[error(transparent)]
+    Store(#[from] shale_fleet::responses::StoreError),
 }
 
 impl ApiError {
@@ -108,6 +111,12 @@ impl ApiError {
                     (404, ErrorType::InvalidRequest, *param, None)
                 }
                 ApiError::Internal(_) => (500, ErrorType::Api, None, None),
+                ApiError::Store(_) => (
+                    503,
+                    ErrorType::ServiceUnavailable,
+                    None,
+                    Some("response_store_unavailable"),
+                ),
             };
         OpenAiError::new(status, error_type, self.to_string())
             .with_param(param)
@@ -129,6 +138,7 @@ impl ApiError {
             ApiError::Key(shale_keys::KeyError::RateLimited {
                 retry_after_secs, ..
             }) => Some(HeaderValue::from((*retry_after_secs).max(1))),
+            ApiError::Store(_) => Some(HeaderValue::from(1)),
             _ => None,
         }
     }
@@ -298,6 +308,17 @@ mod tests {
         assert_eq!(refused.headers()["www-authenticate"], "Bearer");
         let forbidden = ApiError::Forbidden("admin only");
         assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn an_unreachable_response_store_is_a_503_to_retry() {
+        let err = ApiError::from(shale_fleet::responses::StoreError::Unavailable(
+            "Postgres down".into(),
+        ));
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.code().as_deref(), Some("response_store_unavailable"));
+        let response = err.into_response();
+        assert_eq!(response.headers()["retry-after"], "1");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod body;
 pub mod connections;
 pub mod error;
+pub mod fleet;
 pub mod front_door;
 pub mod keygate;
 pub mod media;

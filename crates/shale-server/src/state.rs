@@ -6,7 +6,7 @@
 use crate::auth::MasterKey;
 use crate::error::ApiError;
 use crate::media::MediaFetcher;
-use crate::responses_store::{MemoryStore, ResponseStore};
+use crate::responses_store::ResponseStore;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use rand::Rng;
@@ -158,6 +158,8 @@ pub enum StartupError {
     Redis(String),
     #[error("virtual keys: {0}")]
     Keys(#[source] shale_keys::KeyError),
+    #[error("{0}")]
+    Fleet(String),
 }
 
 /// Shared, read-only gateway state.
@@ -187,6 +189,10 @@ pub struct AppState {
     pub telemetry: Arc<shale_telemetry::Telemetry>,
     /// Virtual keys, teams, budgets and spend (when `database_url` / `DATABASE_URL` is set).
     pub keys: Option<Arc<shale_keys::KeyService>>,
+    /// Background health checks (`general_settings.background_health_checks`).
+    pub health: Option<Arc<shale_fleet::health::HealthChecker>>,
+    /// The health checks' and the shared Responses store's metrics.
+    pub fleet_metrics: shale_fleet::metrics::FleetMetrics,
 }
 
 impl AppState {
@@ -239,6 +245,7 @@ impl AppState {
             Arc::clone(&telemetry),
         )));
         let keys = start_keys(&config, redis.as_deref()).await?;
+        let fleet = crate::fleet::build(&config, &bedrock, redis.as_deref())?;
         let models_json = Bytes::from(
             serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
         );
@@ -253,11 +260,11 @@ impl AppState {
             models_json,
             draining: AtomicBool::new(false),
             created,
-            responses: Arc::new(MemoryStore::new(
-                config.general_settings.responses_store.clone(),
-            )),
+            responses: fleet.responses,
             telemetry,
             keys,
+            health: fleet.health,
+            fleet_metrics: fleet.metrics,
             config: Arc::new(config),
         })
     }
@@ -279,7 +286,7 @@ impl AppState {
 /// The Redis URL of the shared state, when configured (`router_settings.redis_*`, `redis_url`,
 /// `cache_params` of type redis, or env `REDIS_URL` / `REDIS_HOST` + `REDIS_PORT` +
 /// `REDIS_PASSWORD`).
-fn redis_url_of(config: &Config) -> Result<Option<String>, StartupError> {
+pub(crate) fn redis_url_of(config: &Config) -> Result<Option<String>, StartupError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     Ok(match &config.routing.redis {
         Some(RedisSettings::Url(url)) => Some(url.expose().to_string()),

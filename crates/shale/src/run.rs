@@ -133,13 +133,9 @@ fn check(path: &Path) -> ExitCode {
             for finding in &config.findings {
                 println!("{finding}");
             }
-            let store = &config.general_settings.responses_store;
-            println!(
-                "  responses store: in memory, up to {} response(s) / {} MiB, kept {} s",
-                store.max_responses,
-                store.max_bytes / (1024 * 1024),
-                store.ttl.as_secs()
-            );
+            for line in shale_server::fleet::describe(&config) {
+                println!("{line}");
+            }
             println!("  virtual keys: {}", describe_keys(&config));
             if config.general_settings.master_key.is_none()
                 && !config.general_settings.allow_unauthenticated

@@ -1,6 +1,11 @@
-//! `GET /health`: the router's view of every deployment (healthy, or cooling down until when,
-//! the last error, requests in flight) and of Redis when it shares the router's state.
-//! Read-only: it never calls Bedrock.
+//! `GET /health`: LiteLLM's shape (`healthy_endpoints`, `unhealthy_endpoints`, `healthy_count`,
+//! `unhealthy_count`: a deployment is unhealthy when the fleet's last background probe of it
+//! failed or the router is cooling it down; see `shale_fleet::health::view`) plus the router's view
+//! of every deployment (`deployments`: healthy, or cooling down until when, the last error,
+//! requests in flight), Redis when it shares the router's state, and the background checks'
+//! summary (`background_health_checks`). Read-only: it never calls Bedrock (the background
+//! checks do, on their own schedule); with shared checks it reads the fleet's results from Redis
+//! (one round trip).
 
 use crate::state::AppState;
 use axum::extract::State;
@@ -14,15 +19,11 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let deployments = state.router.health().await;
-    let mut healthy = 0;
     let list: Vec<Value> = deployments
         .iter()
         .map(|d| {
             let entry = &state.deployments[d.index].entry;
             let cooling = d.cooling_for_ms.is_some();
-            if !cooling {
-                healthy += 1;
-            }
             json!({
                 "model_name": &*d.group,
                 "model_id": &*d.id,
@@ -43,13 +44,18 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         .router
         .redis_status()
         .map(|s| json!({"healthy": s.healthy, "local_fallbacks": s.local_fallbacks}));
-    let degraded = healthy < list.len() || redis.as_ref().is_some_and(|r| r["healthy"] == false);
+    let (healthy, unhealthy, checks) = crate::fleet::health_lists(&state, &deployments).await;
+    let degraded =
+        !unhealthy.is_empty() || redis.as_ref().is_some_and(|r| r["healthy"] == false);
     Json(json!({
         "status": if degraded { "degraded" } else { "healthy" },
-        "healthy_count": healthy,
-        "unhealthy_count": list.len() - healthy,
+        "healthy_count": healthy.len(),
+        "unhealthy_count": unhealthy.len(),
+        "healthy_endpoints": healthy,
+        "unhealthy_endpoints": unhealthy,
         "routing_strategy": state.router.strategy().name(),
         "redis": redis,
+        "background_health_checks": checks,
         "deployments": list,
     }))
 }
