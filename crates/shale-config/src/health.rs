@@ -99,7 +99,10 @@ impl HealthCheckSettings {
             Some(other) => {
                 return Err(ConfigError::Invalid {
                     path: "general_settings.background_health_check_model_groups".into(),
-                    message: format!("expected a list of model names, found {}", json_kind(&other)),
+                    message: format!(
+                        "expected a list of model names, found {}",
+                        json_kind(&other)
+                    ),
                 })
             }
         };
@@ -122,7 +125,7 @@ impl HealthCheckSettings {
             && self
                 .model_groups
                 .as_ref()
-                .is_none_or(|groups| groups.iter().any(|g| *g == entry.model_name))
+                .is_none_or(|groups| groups.contains(&entry.model_name))
     }
 }
 
@@ -221,7 +224,9 @@ pub(crate) fn check(
             if !models.iter().any(|m| m.model_name == *group) {
                 findings.push(Finding::warning(
                     "general_settings.background_health_check_model_groups",
-                    format!("`{group}` is not a model_name of model_list: nothing is probed for it"),
+                    format!(
+                        "`{group}` is not a model_name of model_list: nothing is probed for it"
+                    ),
                 ));
             }
         }
@@ -303,16 +308,21 @@ mod tests {
                 && err.contains("line 4"),
             "{err}"
         );
-        let err = load(&format!("{MODEL}    model_info: {{health_check_timeout: -1}}\n"))
-            .unwrap_err()
-            .to_string();
+        let err = load(&format!(
+            "{MODEL}    model_info: {{health_check_timeout: -1}}\n"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("health_check_timeout"), "{err}");
         let err = load(&format!(
             "{MODEL}general_settings:\n  health_check_interval: 0\n"
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("general_settings.health_check_interval"), "{err}");
+        assert!(
+            err.contains("general_settings.health_check_interval"),
+            "{err}"
+        );
         let err = load(&format!(
             "{MODEL}general_settings:\n  background_health_check_model_groups: claude\n"
         ))
@@ -328,7 +338,13 @@ mod tests {
         ))
         .unwrap();
         let paths: Vec<&str> = c.findings.iter().map(|f| f.path.as_str()).collect();
-        assert!(paths.contains(&"general_settings.health_check_interval"), "{paths:?}");
-        assert!(paths.contains(&"model_list[0].model_info.mode"), "{paths:?}");
+        assert!(
+            paths.contains(&"general_settings.health_check_interval"),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"model_list[0].model_info.mode"),
+            "{paths:?}"
+        );
     }
 }

@@ -95,8 +95,8 @@ impl ResponsesStoreSettings {
         if let Some(key) = f.into_rest().keys().next() {
             return Err(ConfigError::Invalid {
                 path: format!("{path}.{key}"),
-                message:
-                    "unknown key (expected backend, max_responses, max_bytes, ttl_seconds)".into(),
+                message: "unknown key (expected backend, max_responses, max_bytes, ttl_seconds)"
+                    .into(),
             });
         }
         Ok(settings)

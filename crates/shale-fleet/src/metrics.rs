@@ -175,10 +175,22 @@ mod tests {
         store.unavailable.inc();
         let text = FleetMetrics::new(Some(&h), Some(&store)).encode();
         assert!(text.contains(r#"shale_health_check_probes_total{model_name="claude",model_id="c1",probe="count_tokens",result="healthy"} 1"#), "{text}");
-        assert!(text.contains("shale_health_check_skipped_total 3"), "{text}");
-        assert!(text.contains(r#"shale_health_check_healthy{model_name="claude",model_id="c1"} 0"#), "{text}");
-        assert!(text.contains("shale_responses_store_unavailable_total 1"), "{text}");
-        assert!(!text.contains("# EOF"), "concatenates with the gateway's text");
+        assert!(
+            text.contains("shale_health_check_skipped_total 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"shale_health_check_healthy{model_name="claude",model_id="c1"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("shale_responses_store_unavailable_total 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("# EOF"),
+            "concatenates with the gateway's text"
+        );
         h.set_view(std::iter::empty());
         let text = FleetMetrics::new(Some(&h), None).encode();
         assert!(!text.contains("shale_health_check_healthy{"), "{text}");

@@ -79,10 +79,7 @@ pub fn build(
     } else {
         None
     };
-    let metrics = FleetMetrics::new(
-        health.as_ref().map(|h| h.metrics()),
-        responses.stats(),
-    );
+    let metrics = FleetMetrics::new(health.as_ref().map(|h| h.metrics()), responses.stats());
     Ok(FleetParts {
         responses,
         health,
@@ -102,7 +99,9 @@ pub fn start(state: &Arc<AppState>) {
 /// continue this one's last answers.
 pub async fn flush(state: &AppState) {
     if !state.responses.flush(FLUSH_TIMEOUT).await {
-        tracing::warn!("some stored responses were not written to the shared store before shutdown");
+        tracing::warn!(
+            "some stored responses were not written to the shared store before shutdown"
+        );
     }
 }
 
@@ -125,7 +124,8 @@ fn subject(id: Arc<str>, d: &Deployment) -> Subject {
         entry: &d.entry,
         caps: &d.caps,
         chat_api: d.chat_api,
-        rerank_invoke: crate::routes::rerank::rerank_api(d) == crate::routes::rerank::RerankApi::Invoke,
+        rerank_invoke: crate::routes::rerank::rerank_api(d)
+            == crate::routes::rerank::RerankApi::Invoke,
         region: d.target.region(),
         model_id: d.target.model_id(),
     });
@@ -166,11 +166,7 @@ impl Deployments for AppState {
             .collect()
     }
 
-    fn cool_down<'a>(
-        &'a self,
-        result: &'a ProbeResult,
-        cooldown: Duration,
-    ) -> BoxFuture<'a, bool> {
+    fn cool_down<'a>(&'a self, result: &'a ProbeResult, cooldown: Duration) -> BoxFuture<'a, bool> {
         Box::pin(self.router.probe_failed(
             &result.model_id,
             result.exception_status.unwrap_or(0),
@@ -200,7 +196,7 @@ pub async fn health_lists(
     let rows: Vec<EndpointRow<'_>> = deployments
         .iter()
         .map(|(id, d)| {
-            let router = router_view.iter().find(|h| &*h.id == &**id);
+            let router = router_view.iter().find(|h| h.id == *id);
             EndpointRow {
                 model_id: id,
                 model_name: &d.entry.model_name,

@@ -215,12 +215,11 @@ impl HealthChecker {
         }
         self.coord.publish(&results, self.settings.interval).await;
         let view = self.results(&ids).await;
-        self.metrics.set_view(
-            subjects
-                .iter()
-                .zip(&view)
-                .filter_map(|(s, r)| r.as_ref().map(|r| (s.model_name.as_str(), &*s.id, r.healthy))),
-        );
+        self.metrics
+            .set_view(subjects.iter().zip(&view).filter_map(|(s, r)| {
+                r.as_ref()
+                    .map(|r| (s.model_name.as_str(), &*s.id, r.healthy))
+            }));
     }
 
     /// Health-check routing: cool a failing deployment down, restore one a probe had cooled.

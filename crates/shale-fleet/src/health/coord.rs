@@ -66,7 +66,13 @@ impl Coordination {
 
     /// For each id, whether this replica probes it in `slot`. Redis unreachable: all of them
     /// (the fleet may then probe a deployment more than once this slot, never zero times).
-    pub async fn claim(&self, ids: &[&str], slot: u64, interval: Duration, replica: &str) -> Vec<bool> {
+    pub async fn claim(
+        &self,
+        ids: &[&str],
+        slot: u64,
+        interval: Duration,
+        replica: &str,
+    ) -> Vec<bool> {
         let Coordination::Redis { link, claim } = self else {
             return vec![true; ids.len()];
         };

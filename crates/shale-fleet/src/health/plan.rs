@@ -285,7 +285,10 @@ mod tests {
     fn kinds_follow_the_model() {
         let list = entries(
             &[
-                model("claude", "bedrock/us.anthropic.claude-sonnet-4-20250514-v1:0"),
+                model(
+                    "claude",
+                    "bedrock/us.anthropic.claude-sonnet-4-20250514-v1:0",
+                ),
                 model("nova", "bedrock/amazon.nova-lite-v1:0"),
                 model("titan-embed", "bedrock/amazon.titan-embed-text-v2:0"),
                 model("cohere-rerank", "bedrock/cohere.rerank-v3-5:0"),
@@ -388,11 +391,13 @@ mod tests {
         let rerank = plan_of(&list[3], None);
         let (op, body) = body_of(&rerank.call);
         assert_eq!(op, None, "agent-runtime");
-        assert!(body["rerankingConfiguration"]["bedrockRerankingConfiguration"]
-            ["modelConfiguration"]["modelArn"]
-            .as_str()
-            .unwrap()
-            .contains("us-west-2"));
+        assert!(
+            body["rerankingConfiguration"]["bedrockRerankingConfiguration"]["modelConfiguration"]
+                ["modelArn"]
+                .as_str()
+                .unwrap()
+                .contains("us-west-2")
+        );
 
         // A chat model whose chat API is unknown gets the access probe.
         let unknown = plan_of(&list[1], None);

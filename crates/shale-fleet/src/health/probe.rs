@@ -62,7 +62,11 @@ pub struct Outcome {
     pub no_count_tokens: bool,
 }
 
-async fn send(client: &BedrockClient, target: &Target, call: &ProbeCall) -> Result<(), BedrockError> {
+async fn send(
+    client: &BedrockClient,
+    target: &Target,
+    call: &ProbeCall,
+) -> Result<(), BedrockError> {
     match call {
         ProbeCall::Runtime { op, body, headers } => client
             .call(target, *op, body.clone(), headers)

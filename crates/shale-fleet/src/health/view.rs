@@ -31,10 +31,16 @@ pub struct EndpointRow<'a> {
 }
 
 /// `(healthy_endpoints, unhealthy_endpoints)`; `results[i]` is the last probe of `rows[i]`.
-pub fn endpoints(rows: &[EndpointRow<'_>], results: &[Option<ProbeResult>]) -> (Vec<Value>, Vec<Value>) {
+pub fn endpoints(
+    rows: &[EndpointRow<'_>],
+    results: &[Option<ProbeResult>],
+) -> (Vec<Value>, Vec<Value>) {
     let mut healthy = Vec::new();
     let mut unhealthy = Vec::new();
-    for (row, result) in rows.iter().zip(results.iter().chain(std::iter::repeat(&None))) {
+    for (row, result) in rows
+        .iter()
+        .zip(results.iter().chain(std::iter::repeat(&None)))
+    {
         let probe_failed = result.as_ref().is_some_and(|r| !r.healthy);
         let cooling = row.cooling_for_ms.is_some();
         let mut entry = Map::new();
@@ -121,17 +127,29 @@ mod tests {
 
     #[test]
     fn a_failed_probe_or_a_cooldown_is_unhealthy() {
-        let rows = [row("a", None), row("b", None), row("c", Some(4000)), row("d", None)];
+        let rows = [
+            row("a", None),
+            row("b", None),
+            row("c", Some(4000)),
+            row("d", None),
+        ];
         let results = [Some(result("a", true)), Some(result("b", false)), None];
         let (healthy, unhealthy) = endpoints(&rows, &results);
-        let ids = |v: &[Value]| v.iter().map(|e| e["model_id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let ids = |v: &[Value]| {
+            v.iter()
+                .map(|e| e["model_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&healthy), ["a", "d"]);
         assert_eq!(ids(&unhealthy), ["b", "c"]);
         let b = &unhealthy[0];
         assert_eq!(b["state"], "unhealthy");
         assert_eq!(b["error"], "AccessDeniedException: no");
         assert_eq!(b["exception_status"], 403);
-        assert_eq!(b["api_base"], "https://bedrock-runtime.us-east-1.amazonaws.com");
+        assert_eq!(
+            b["api_base"],
+            "https://bedrock-runtime.us-east-1.amazonaws.com"
+        );
         assert_eq!(b["health_check"]["checked_by"], "host:1");
         let c = &unhealthy[1];
         assert_eq!(c["state"], "cooling_down");

@@ -238,18 +238,27 @@ mod tests {
             backend: ResponsesBackend::Postgres,
             ..s.clone()
         };
-        assert!(matches!(choose(&pg, false, true), Err(OpenError::NoDatabase)));
+        assert!(matches!(
+            choose(&pg, false, true),
+            Err(OpenError::NoDatabase)
+        ));
         let redis = ResponsesStoreSettings {
             backend: ResponsesBackend::Redis,
             ..s.clone()
         };
         assert_eq!(choose(&redis, true, true).unwrap(), ResponsesBackend::Redis);
-        assert!(matches!(choose(&redis, true, false), Err(OpenError::NoRedis)));
+        assert!(matches!(
+            choose(&redis, true, false),
+            Err(OpenError::NoRedis)
+        ));
         let memory = ResponsesStoreSettings {
             backend: ResponsesBackend::Memory,
             ..s
         };
-        assert_eq!(choose(&memory, true, true).unwrap(), ResponsesBackend::Memory);
+        assert_eq!(
+            choose(&memory, true, true).unwrap(),
+            ResponsesBackend::Memory
+        );
         assert!(describe(&memory, true, true).starts_with("in memory"));
     }
 }

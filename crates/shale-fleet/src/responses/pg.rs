@@ -69,7 +69,9 @@ impl PgBackend {
         match r {
             Ok(v) => {
                 if !self.up.swap(true, Ordering::Relaxed) {
-                    tracing::info!("Postgres is reachable again: stored responses are shared again");
+                    tracing::info!(
+                        "Postgres is reachable again: stored responses are shared again"
+                    );
                 }
                 Ok(v)
             }

@@ -75,8 +75,13 @@ impl RedisBackend {
         url: &str,
         limits: &ResponsesStoreSettings,
     ) -> Result<RedisBackend, OpenError> {
-        let link = RedisLink::new(url, "shale:responses", "the Responses store", REQUEST_TIMEOUT)
-            .map_err(|e| OpenError::Invalid(e.to_string()))?;
+        let link = RedisLink::new(
+            url,
+            "shale:responses",
+            "the Responses store",
+            REQUEST_TIMEOUT,
+        )
+        .map_err(|e| OpenError::Invalid(e.to_string()))?;
         Ok(RedisBackend {
             link,
             put: Script::new(PUT_LUA),

@@ -59,11 +59,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
         owner: Owner,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<StoredResponse>, BackendError>>;
-    fn delete<'a>(
-        &'a self,
-        owner: Owner,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<bool, BackendError>>;
+    fn delete<'a>(&'a self, owner: Owner, id: &'a str)
+        -> BoxFuture<'a, Result<bool, BackendError>>;
     /// Drops expired records and keeps the store within its bounds.
     fn sweep(&self) -> BoxFuture<'_, Result<(), BackendError>>;
     /// Whether the last call reached the store.
@@ -187,8 +184,7 @@ impl SharedStore {
     async fn flush_queue(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            let empty = ids(&self.core.pending).is_empty()
-                && ids(&self.core.tombstones).is_empty();
+            let empty = ids(&self.core.pending).is_empty() && ids(&self.core.tombstones).is_empty();
             if empty {
                 return true;
             }
@@ -364,9 +360,9 @@ async fn write_loop(core: Arc<Core>, mut rx: mpsc::Receiver<Op>, ttl_ms: u64) {
                         timed(core.backend.put(&encoded)).await
                     }
                 }
-                Op::Delete { owner, id } => timed(core.backend.delete(*owner, id))
-                    .await
-                    .map(|_| ()),
+                Op::Delete { owner, id } => {
+                    timed(core.backend.delete(*owner, id)).await.map(|_| ())
+                }
             };
             match outcome {
                 Ok(()) => {

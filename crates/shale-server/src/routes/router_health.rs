@@ -45,8 +45,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         .redis_status()
         .map(|s| json!({"healthy": s.healthy, "local_fallbacks": s.local_fallbacks}));
     let (healthy, unhealthy, checks) = crate::fleet::health_lists(&state, &deployments).await;
-    let degraded =
-        !unhealthy.is_empty() || redis.as_ref().is_some_and(|r| r["healthy"] == false);
+    let degraded = !unhealthy.is_empty() || redis.as_ref().is_some_and(|r| r["healthy"] == false);
     Json(json!({
         "status": if degraded { "degraded" } else { "healthy" },
         "healthy_count": healthy.len(),
