@@ -200,6 +200,7 @@ def test_one_probe_per_deployment_per_interval_across_two_replicas(fleet, emus):
     slots = 5
     time.sleep(slots * INTERVAL)
     counts = a.probes()
+    print(f"\nprobes received in {slots} intervals from two replicas: {counts}")
     for model_id, key in PROBED.items():
         assert slots - 1 <= counts.get(key, 0) <= slots + 1, (model_id, counts)
     # The probes are the ones announced, and the opted-out deployment gets none.
@@ -307,6 +308,7 @@ def test_without_shared_checks_each_replica_probes_on_its_own(emus, redis_port):
         slots = 3
         time.sleep(slots * INTERVAL)
         n = a.probes().get("us.amazon.nova-lite-v1:0 converse", 0)
+        print(f"\nunshared: {n} probes of one deployment in {slots} intervals from two replicas")
         assert 2 * slots - 1 <= n <= 2 * slots + 2, n
     finally:
         one.stop()

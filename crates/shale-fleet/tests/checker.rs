@@ -102,6 +102,16 @@ async fn fleet(client: &BedrockClient, emu: &RunningEmulator, yaml_models: &str)
     }
 }
 
+/// An emulator, the Bedrock client and the deployments of `yaml_models` pointed at it.
+async fn setup(yaml_models: &str) -> (RunningEmulator, BedrockClient, Fleet) {
+    let emu = shale_emulator::spawn(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = client();
+    let fleet = fleet(&client, &emu, yaml_models).await;
+    (emu, client, fleet)
+}
+
 fn checker(client: &BedrockClient, settings: HealthCheckSettings) -> HealthChecker {
     HealthChecker::new(
         HealthCheckSettings {
@@ -144,11 +154,7 @@ const MODELS: &str = concat!(
 
 #[tokio::test]
 async fn each_probe_sends_its_cheapest_call_and_healthy_models_pass() {
-    let emu = shale_emulator::spawn(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = client();
-    let fleet = fleet(&client, &emu, MODELS).await;
+    let (emu, client, fleet) = setup(MODELS).await;
     let c = checker(&client, HealthCheckSettings::default());
     c.round(&fleet, 1).await;
     let sent = calls(&emu);
@@ -168,11 +174,7 @@ async fn each_probe_sends_its_cheapest_call_and_healthy_models_pass() {
 
 #[tokio::test]
 async fn routing_cools_down_failures_and_restores_only_what_a_probe_cooled() {
-    let emu = shale_emulator::spawn(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = client();
-    let fleet = fleet(&client, &emu, MODELS).await;
+    let (emu, client, fleet) = setup(MODELS).await;
     let c = checker(
         &client,
         HealthCheckSettings {
@@ -221,17 +223,8 @@ async fn routing_cools_down_failures_and_restores_only_what_a_probe_cooled() {
 
 #[tokio::test]
 async fn a_model_that_cannot_count_tokens_falls_back_to_chat_once_and_for_all() {
-    let emu = shale_emulator::spawn(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = client();
     // Claude by its model_info, but the emulator's model (Nova) does not count tokens.
-    let fleet = fleet(
-        &client,
-        &emu,
-        "  - model_name: profile\n    litellm_params: {model: bedrock/amazon.nova-lite-v1:0}\n    model_info: {id: p-1, base_model: anthropic.claude-3-5-haiku-20241022-v1:0}\n",
-    )
-    .await;
+    let (emu, client, fleet) = setup("  - model_name: profile\n    litellm_params: {model: bedrock/amazon.nova-lite-v1:0}\n    model_info: {id: p-1, base_model: anthropic.claude-3-5-haiku-20241022-v1:0}\n").await;
     let c = checker(&client, HealthCheckSettings::default());
     c.round(&fleet, 1).await;
     let ops: Vec<String> = calls(&emu).into_iter().map(|(op, _)| op).collect();
@@ -246,16 +239,7 @@ async fn a_model_that_cannot_count_tokens_falls_back_to_chat_once_and_for_all() 
 
 #[tokio::test]
 async fn a_probe_that_takes_too_long_is_a_timeout() {
-    let emu = shale_emulator::spawn(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = client();
-    let fleet = fleet(
-        &client,
-        &emu,
-        "  - model_name: nova\n    litellm_params: {model: bedrock/amazon.nova-lite-v1:0}\n    model_info: {id: slow-1, health_check_timeout: 0.2}\n",
-    )
-    .await;
+    let (emu, client, fleet) = setup("  - model_name: nova\n    litellm_params: {model: bedrock/amazon.nova-lite-v1:0}\n    model_info: {id: slow-1, health_check_timeout: 0.2}\n").await;
     emu.script(&[serde_json::json!({"operation": "converse", "delay_ms": 2000})])
         .unwrap();
     let c = checker(&client, HealthCheckSettings::default());

@@ -2,9 +2,10 @@
 //! behind this replica's cache of its recent writes.
 //!
 //! - `put` keeps the record in the cache and queues the write; one writer task writes queued
-//!   operations in order (a write that fails because the store is down is retried with backoff,
-//!   the queue is bounded: when it is full the record stays only in this replica's cache and the
-//!   drop is counted).
+//!   operations in order (a write that fails because the store is down is retried with backoff).
+//!   The queue is bounded (at most `max_bytes` of records and 100 000 operations, so while the
+//!   store is down this replica holds at most twice `max_bytes`): beyond it the record stays only
+//!   in this replica's cache and the drop is counted.
 //! - `get` answers a record whose write is still queued from the cache (read-your-writes, no round
 //!   trip); anything else costs one round trip to the shared store. The shared store not having a
 //!   record any more (deleted on another replica, expired, trimmed) wins over the cache. While the
@@ -22,7 +23,7 @@ use super::{Owner, ResponseStore, StoreError, StoreStats, StoredResponse};
 use futures::future::BoxFuture;
 use shale_config::ResponsesStoreSettings;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -36,7 +37,7 @@ pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often expired and surplus records are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// Most queued writes (whatever `max_responses` says).
+/// Most queued operations.
 const MAX_QUEUE: usize = 100_000;
 
 /// Why a backend call failed.
@@ -70,6 +71,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
 enum Op {
     Put {
         record: Arc<StoredResponse>,
+        bytes: usize,
         created_ms: u64,
     },
     Delete {
@@ -87,6 +89,8 @@ struct Core {
     /// Ids deleted here whose delete is queued (hidden at once).
     tombstones: Mutex<HashSet<String>>,
     stats: StoreStats,
+    /// Bytes of the records whose write is queued (bounded by `max_bytes`).
+    queued_bytes: AtomicUsize,
     /// A warning about answering "unavailable" was logged and the store has not answered since.
     warned: AtomicBool,
 }
@@ -160,9 +164,10 @@ impl SharedStore {
             pending: Mutex::default(),
             tombstones: Mutex::default(),
             stats: StoreStats::default(),
+            queued_bytes: AtomicUsize::new(0),
             warned: AtomicBool::new(false),
         });
-        let (queue, rx) = mpsc::channel(limits.max_responses.clamp(1, MAX_QUEUE));
+        let (queue, rx) = mpsc::channel(MAX_QUEUE);
         let ttl_ms = limits.ttl.as_millis() as u64;
         let writer = tokio::spawn(write_loop(Arc::clone(&core), rx, ttl_ms));
         let sweeper = tokio::spawn(sweep_loop(Arc::downgrade(&core)));
@@ -293,15 +298,23 @@ impl ResponseStore for SharedStore {
         core.cache
             .put_arc(Arc::clone(&record), bytes, Instant::now());
         ids(&core.pending).insert(id.clone());
+        let queued = core.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         let op = Op::Put {
             record,
+            bytes,
             created_ms: crate::now_ms(),
         };
-        match self.queue.try_send(op) {
+        let sent = if queued + bytes > self.limits.max_bytes {
+            Err(())
+        } else {
+            self.queue.try_send(op).map_err(|_| ())
+        };
+        match sent {
             Ok(()) => {
                 core.stats.pending_writes.inc();
             }
-            Err(_) => {
+            Err(()) => {
+                core.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 ids(&core.pending).remove(&id);
                 core.stats.dropped_writes.inc();
                 tracing::warn!(
@@ -352,7 +365,9 @@ async fn write_loop(core: Arc<Core>, mut rx: mpsc::Receiver<Op>, ttl_ms: u64) {
         let mut backoff = Duration::from_millis(100);
         loop {
             let outcome = match &op {
-                Op::Put { record, created_ms } => {
+                Op::Put {
+                    record, created_ms, ..
+                } => {
                     let encoded = Encoded::new(record, *created_ms, ttl_ms);
                     if encoded.expires_ms <= crate::now_ms() {
                         Ok(())
@@ -381,8 +396,9 @@ async fn write_loop(core: Arc<Core>, mut rx: mpsc::Receiver<Op>, ttl_ms: u64) {
             }
         }
         match op {
-            Op::Put { record, .. } => {
+            Op::Put { record, bytes, .. } => {
                 ids(&core.pending).remove(record.id());
+                core.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 core.stats.pending_writes.dec();
             }
             Op::Delete { id, .. } => {
@@ -566,6 +582,28 @@ mod tests {
         fake.down.store(false, Ordering::SeqCst);
         assert!(a.flush(Duration::from_secs(5)).await);
         assert!(fake.rows().is_empty(), "the delete followed its write");
+    }
+
+    #[tokio::test]
+    async fn while_down_the_queue_holds_at_most_max_bytes() {
+        let fake = Arc::new(Fake::default());
+        fake.down.store(true, Ordering::SeqCst);
+        let owner = Owner::of_key(None);
+        let one = record(owner, "resp_0").bytes();
+        let a = SharedStore::start(
+            Arc::clone(&fake) as Arc<dyn Backend>,
+            ResponsesStoreSettings {
+                max_bytes: one * 2 + one / 2,
+                ..ResponsesStoreSettings::default()
+            },
+        );
+        for i in 0..5 {
+            a.put(record(owner, &format!("resp_{i}")));
+        }
+        assert_eq!(a.pending_writes(), 2);
+        assert_eq!(a.stats().unwrap().dropped_writes.get(), 3);
+        // Kept in this replica's cache all the same (as far as its own bound allows).
+        assert!(a.get(owner, "resp_4").await.unwrap().is_some());
     }
 
     #[tokio::test]
