@@ -73,6 +73,20 @@ def continue_elsewhere(one: Replica, two: Replica, emulator: EmulatorControl) ->
     assert [i.content[0].text for i in items.data] == ["What is the capital of France?"]
     wait_for(lambda: one.raw("GET", f"/v1/responses/{second.id}").status_code == 200,
              what="the first replica sees the continuation", timeout=5, interval=0.02)
+    # Steady state: how long after its answer another replica can read a response.
+    lags = []
+    for i in range(10):
+        r = one.client.responses.create(model="nova", input=f"number {i}")
+        answered = time.monotonic()
+        wait_for(lambda: two.raw("GET", f"/v1/responses/{r.id}").status_code == 200,
+                 what="visible on the other replica", timeout=5, interval=0.002)
+        lags.append(1000 * (time.monotonic() - answered))
+    lags.sort()
+    writes = Scrape.of(one.url)
+    mean = 1000 * writes.value("shale_responses_store_write_seconds_sum") / writes.value("shale_responses_store_write_seconds_count")
+    print(f"visible on the other replica (10 responses, polled over HTTP, ms): median {lags[5]:.1f}, "
+          f"max {lags[-1]:.1f}; answer-to-written (shale_responses_store_write_seconds) mean {mean:.1f} ms")
+    assert lags[5] < 500, lags
     return first.id
 
 

@@ -7,7 +7,8 @@
 //! - `shale_health_check_skipped_total`: deployment-intervals another replica probed (its lease).
 //! - `shale_health_check_healthy{model_name, model_id}`: the fleet's latest verdict, 1 or 0.
 //! - `shale_responses_store_pending_writes`, `…_dropped_writes_total`,
-//!   `…_cache_reads_while_down_total`, `…_unavailable_total`: the shared Responses store.
+//!   `…_cache_reads_while_down_total`, `…_unavailable_total`, `…_write_seconds`: the shared
+//!   Responses store.
 //!
 //! Probes are not client requests: they are not in LiteLLM's request, token or spend metrics.
 //! Must not: block (atomics and short mutex sections only).
@@ -147,6 +148,11 @@ impl FleetMetrics {
                 "shale_responses_store_unavailable",
                 "Stored-response lookups answered 503 because the shared store was down",
                 s.unavailable.clone(),
+            );
+            registry.register(
+                "shale_responses_store_write_seconds",
+                "Time from a stored response's answer to its write in the shared store",
+                s.write_seconds.clone(),
             );
         }
         FleetMetrics { registry }

@@ -25,6 +25,7 @@ pub use shared::SharedStore;
 use futures::future::BoxFuture;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shale_config::{ResponsesBackend, ResponsesStoreSettings};
@@ -100,7 +101,7 @@ pub enum StoreError {
 }
 
 /// Counters of a store, registered in `/metrics` (see [`crate::metrics::FleetMetrics`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StoreStats {
     /// Writes waiting for the shared store.
     pub pending_writes: Gauge,
@@ -110,6 +111,23 @@ pub struct StoreStats {
     pub cache_reads_while_down: Counter,
     /// Reads and deletes answered "unavailable" (503).
     pub unavailable: Counter,
+    /// From a response's answer to its write in the shared store (when other replicas can read it).
+    pub write_seconds: Histogram,
+}
+
+/// Write latencies: 1 ms to 10 s.
+const WRITE_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 10.0];
+
+impl Default for StoreStats {
+    fn default() -> Self {
+        StoreStats {
+            pending_writes: Gauge::default(),
+            dropped_writes: Counter::default(),
+            cache_reads_while_down: Counter::default(),
+            unavailable: Counter::default(),
+            write_seconds: Histogram::new(WRITE_BUCKETS),
+        }
+    }
 }
 
 /// Where stored responses live. Reads and deletes only see records of the given owner.

@@ -73,6 +73,7 @@ enum Op {
         record: Arc<StoredResponse>,
         bytes: usize,
         created_ms: u64,
+        queued: Instant,
     },
     Delete {
         owner: Owner,
@@ -196,7 +197,7 @@ impl SharedStore {
             if Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -303,6 +304,7 @@ impl ResponseStore for SharedStore {
             record,
             bytes,
             created_ms: crate::now_ms(),
+            queued: Instant::now(),
         };
         let sent = if queued + bytes > self.limits.max_bytes {
             Err(())
@@ -396,7 +398,15 @@ async fn write_loop(core: Arc<Core>, mut rx: mpsc::Receiver<Op>, ttl_ms: u64) {
             }
         }
         match op {
-            Op::Put { record, bytes, .. } => {
+            Op::Put {
+                record,
+                bytes,
+                queued,
+                ..
+            } => {
+                core.stats
+                    .write_seconds
+                    .observe(queued.elapsed().as_secs_f64());
                 ids(&core.pending).remove(record.id());
                 core.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 core.stats.pending_writes.dec();
@@ -613,7 +623,7 @@ mod tests {
         let a = store(&fake);
         let owner = Owner::of_key(None);
         a.put(record(owner, "resp_1"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
         let before = fake.calls.load(Ordering::SeqCst);
         for _ in 0..5 {
             assert!(a.get(owner, "resp_1").await.unwrap().is_some());
