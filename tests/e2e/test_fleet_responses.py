@@ -111,6 +111,10 @@ def test_a_response_stored_on_one_replica_continues_on_the_other(pg_pair, emu, p
     other = generated.json()["key"]
     for replica in (one, two):
         assert replica.raw("GET", f"/v1/responses/{first_id}", key=other).status_code == 404
+    # (`/health` shows endpoint URLs to the master key only, as LiteLLM does.)
+    [seen_by_key] = two.raw("GET", "/health", key=other).json()["healthy_endpoints"]
+    [seen_by_admin] = two.raw("GET", "/health").json()["healthy_endpoints"]
+    assert "api_base" not in seen_by_key and seen_by_admin["api_base"].startswith("http://127.0.0.1:")
     assert two.raw("DELETE", f"/v1/responses/{first_id}", key=other).status_code == 404
     # In the table: the record, owned by the SHA-256 of the key — never the key itself.
     [(owner,)] = db_rows(pg_url, "SELECT encode(owner, 'hex') FROM shale_responses WHERE id = %s", (first_id,))

@@ -182,10 +182,12 @@ impl Deployments for AppState {
 
 /// `/health`'s LiteLLM lists (`healthy_endpoints`, `unhealthy_endpoints`) and the
 /// `background_health_checks` summary, from the router's view (`cooling_for_ms`, last error, by
-/// deployment index) and the fleet's last probes (one Redis round trip when shared).
+/// deployment index) and the fleet's last probes (one Redis round trip when shared). As in
+/// LiteLLM, endpoint URLs (`api_base`) are shown to the master key only.
 pub async fn health_lists(
     state: &AppState,
     router_view: &[shale_router::DeploymentHealth],
+    admin: bool,
 ) -> (Vec<Value>, Vec<Value>, Value) {
     let deployments = current_deployments(state);
     let ids: Vec<&str> = deployments.iter().map(|(id, _)| &**id).collect();
@@ -210,7 +212,14 @@ pub async fn health_lists(
             }
         })
         .collect();
-    let (healthy, unhealthy) = health::endpoints(&rows, &results);
+    let (mut healthy, mut unhealthy) = health::endpoints(&rows, &results);
+    if !admin {
+        for entry in healthy.iter_mut().chain(unhealthy.iter_mut()) {
+            if let Some(map) = entry.as_object_mut() {
+                map.remove("api_base");
+            }
+        }
+    }
     let summary = match &state.health {
         None => serde_json::json!({"enabled": false}),
         Some(checker) => {

@@ -7,13 +7,15 @@
 //! checks do, on their own schedule); with shared checks it reads the fleet's results from Redis
 //! (one round trip).
 
+use crate::auth::request_is_authorized;
 use crate::state::AppState;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -44,7 +46,12 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         .router
         .redis_status()
         .map(|s| json!({"healthy": s.healthy, "local_fallbacks": s.local_fallbacks}));
-    let (healthy, unhealthy, checks) = crate::fleet::health_lists(&state, &deployments).await;
+    let admin = state
+        .master_key
+        .as_ref()
+        .is_none_or(|key| request_is_authorized(key, &headers));
+    let (healthy, unhealthy, checks) =
+        crate::fleet::health_lists(&state, &deployments, admin).await;
     let degraded = !unhealthy.is_empty() || redis.as_ref().is_some_and(|r| r["healthy"] == false);
     Json(json!({
         "status": if degraded { "degraded" } else { "healthy" },
