@@ -70,10 +70,17 @@ pub fn build(
             }
             _ => Coordination::Local,
         };
+        // Its own connection pool: probes run on the main runtime and must not leave
+        // connections driven by it in a serving worker's pool.
+        let options = shale_bedrock::ClientOptions {
+            workers: 1,
+            ..bedrock.options().clone()
+        };
+        let client = BedrockClient::new(options).map_err(StartupError::Client)?;
         Some(Arc::new(HealthChecker::new(
             checks.clone(),
             coord,
-            bedrock.clone(),
+            client,
             shale_fleet::replica_name(),
         )))
     } else {
