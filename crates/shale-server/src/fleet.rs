@@ -1,7 +1,8 @@
-//! The server's hooks into `shale-fleet` (issue #31): building the Responses store and the
-//! background health checker from the config, starting the checker, giving it the current
-//! deployments and the router hooks of health-check routing, `/health`'s LiteLLM lists, the
-//! fleet's metrics, and `shale check`'s lines about both.
+//! The server's hooks into `shale-fleet` (issue #31) that need the gateway state: starting the
+//! background health checker, giving it the current deployments and the router hooks of
+//! health-check routing, `/health`'s LiteLLM lists, the shutdown flush of the Responses store, and
+//! `shale check`'s lines about both. (Building them from the config is `fleet_setup.rs`, which the
+//! state imports; this module imports the state, never the other way round.)
 //!
 //! [`current_deployments`] is the one place the checker reads the model table: each interval it
 //! takes the deployments there are now, so a table swapped at run time is picked up at the next
@@ -10,89 +11,19 @@
 //! Must not: block a request (the checker runs on the main runtime, never on a worker's request
 //! task) or probe anything itself (`shale_fleet::health` does).
 
-use crate::state::{AppState, Deployment, StartupError};
+use crate::fleet_setup::database_url;
+use crate::state::{AppState, Deployment};
 use futures::future::BoxFuture;
 use serde_json::Value;
-use shale_bedrock::BedrockClient;
 use shale_config::{Config, DeploymentHealthSettings};
 use shale_fleet::health::{
-    self, Coordination, Deployments, EndpointRow, HealthChecker, PlanInput, ProbeKind, ProbeResult,
-    Subject,
+    self, Deployments, EndpointRow, PlanInput, ProbeKind, ProbeResult, Subject,
 };
-use shale_fleet::metrics::FleetMetrics;
-use shale_fleet::responses::ResponseStore;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long shutdown waits for queued Responses-store writes.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The fleet parts of the gateway state.
-pub struct FleetParts {
-    pub responses: Arc<dyn ResponseStore>,
-    pub health: Option<Arc<HealthChecker>>,
-    pub metrics: FleetMetrics,
-}
-
-/// The database URL of the shared Responses store: `general_settings.database_url`, else env
-/// `DATABASE_URL` (the virtual keys' database).
-fn database_url(config: &Config) -> Option<String> {
-    config
-        .general_settings
-        .keys
-        .database_url
-        .as_ref()
-        .map(|s| s.expose().to_string())
-        .or_else(|| std::env::var("DATABASE_URL").ok())
-        .filter(|u| !u.trim().is_empty())
-}
-
-/// Builds the Responses store and the health checker (not started: see [`start`]).
-pub fn build(
-    config: &Config,
-    bedrock: &BedrockClient,
-    redis: Option<&str>,
-) -> Result<FleetParts, StartupError> {
-    let settings = &config.general_settings.responses_store;
-    let responses = shale_fleet::responses::open(settings, database_url(config).as_deref(), redis)
-        .map_err(|e| StartupError::Fleet(e.to_string()))?;
-    if responses.backend() != "memory" {
-        tracing::info!(
-            backend = responses.backend(),
-            "stored responses are shared by every replica"
-        );
-    }
-    let checks = &config.general_settings.health_checks;
-    let health = if checks.enabled {
-        let coord = match (redis, checks.shared) {
-            (Some(url), None | Some(true)) => {
-                Coordination::redis(url).map_err(|e| StartupError::Fleet(e.to_string()))?
-            }
-            _ => Coordination::Local,
-        };
-        // Its own connection pool: probes run on the main runtime and must not leave
-        // connections driven by it in a serving worker's pool.
-        let options = shale_bedrock::ClientOptions {
-            workers: 1,
-            ..bedrock.options().clone()
-        };
-        let client = BedrockClient::new(options).map_err(StartupError::Client)?;
-        Some(Arc::new(HealthChecker::new(
-            checks.clone(),
-            coord,
-            client,
-            shale_fleet::replica_name(),
-        )))
-    } else {
-        None
-    };
-    let metrics = FleetMetrics::new(health.as_ref().map(|h| h.metrics()), responses.stats());
-    Ok(FleetParts {
-        responses,
-        health,
-        metrics,
-    })
-}
 
 /// Starts the background health checks (when on) on the current runtime; the task stops when
 /// the state is dropped.

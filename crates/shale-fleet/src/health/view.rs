@@ -1,7 +1,7 @@
-//! LiteLLM's `/health` lists (`healthy_endpoints`, `unhealthy_endpoints`) from the two views of a
-//! deployment's health: the router's (cooling down or not, after real traffic or a probe) and the
-//! background checks' (the fleet's last probe). A deployment is unhealthy when its last probe
-//! failed or the router is cooling it down.
+//! LiteLLM's `/health` lists (`healthy_endpoints`, `unhealthy_endpoints`): as in LiteLLM, a
+//! deployment is unhealthy when its last background probe (the fleet's) failed; every other
+//! deployment is listed as healthy, with the router's view beside it (`state: cooling_down` and
+//! `cooldown_remaining_s` while the router keeps it out of rotation after real traffic failed).
 //!
 //! Each endpoint has LiteLLM's fields (`model`, `model_id`, `api_base`, `aws_region_name`, and
 //! `error` / `exception_status` when unhealthy) plus `model_name`, `state` (`healthy`,
@@ -57,13 +57,11 @@ pub fn endpoints(
             "healthy"
         };
         entry.insert("state".into(), json!(state));
-        if probe_failed || cooling {
-            let (error, status) = match result.as_ref().filter(|r| !r.healthy) {
-                Some(r) => (r.error.clone(), r.exception_status),
-                None => (row.router_error.map(str::to_string), None),
-            };
-            entry.insert("error".into(), json!(error));
-            entry.insert("exception_status".into(), json!(status));
+        if let Some(r) = result.as_ref().filter(|r| !r.healthy) {
+            entry.insert("error".into(), json!(r.error));
+            entry.insert("exception_status".into(), json!(r.exception_status));
+        } else if cooling {
+            entry.insert("error".into(), json!(row.router_error));
         }
         if let Some(ms) = row.cooling_for_ms {
             entry.insert("cooldown_remaining_s".into(), json!(ms as f64 / 1000.0));
@@ -83,7 +81,7 @@ pub fn endpoints(
                 })
             }),
         );
-        if probe_failed || cooling {
+        if probe_failed {
             unhealthy.push(Value::Object(entry));
         } else {
             healthy.push(Value::Object(entry));
@@ -126,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_probe_or_a_cooldown_is_unhealthy() {
+    fn a_failed_probe_is_unhealthy_and_a_cooldown_is_shown_beside() {
         let rows = [
             row("a", None),
             row("b", None),
@@ -140,8 +138,8 @@ mod tests {
                 .map(|e| e["model_id"].as_str().unwrap().to_string())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(&healthy), ["a", "d"]);
-        assert_eq!(ids(&unhealthy), ["b", "c"]);
+        assert_eq!(ids(&healthy), ["a", "c", "d"]);
+        assert_eq!(ids(&unhealthy), ["b"]);
         let b = &unhealthy[0];
         assert_eq!(b["state"], "unhealthy");
         assert_eq!(b["error"], "AccessDeniedException: no");
@@ -151,7 +149,7 @@ mod tests {
             "https://bedrock-runtime.us-east-1.amazonaws.com"
         );
         assert_eq!(b["health_check"]["checked_by"], "host:1");
-        let c = &unhealthy[1];
+        let c = &healthy[1];
         assert_eq!(c["state"], "cooling_down");
         assert_eq!(c["error"], "ThrottlingException: slow down");
         assert_eq!(c["cooldown_remaining_s"], 4.0);

@@ -61,16 +61,24 @@ pub async fn chat_completions(
     headers: HeaderMap,
     request: JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
+    let mut chat = request.value;
+    let dropped = if state.config.general_settings.drop_hosted_tools {
+        shale_translate::hosted_tools::drop_hosted(&mut chat.tools)
+    } else {
+        Vec::new()
+    };
+    let dropped = crate::report::dropped_tools(&state.telemetry, &dropped);
     // Boxed: the layers above move this handler's future each time they box it; on the heap
     // they move a pointer, not the pipeline's ~4.6 KB of state (see `routing::run`).
-    Box::pin(run_chat(
+    let answer = Box::pin(run_chat(
         &state,
         &headers,
-        request.value,
+        chat,
         CHAT_SHAPE,
         request.received,
     ))
-    .await
+    .await;
+    crate::response::with_dropped_tools(answer, dropped)
 }
 
 /// The shared chat pipeline: the router picks the deployment (and retries / falls back), each
@@ -83,7 +91,7 @@ pub async fn run_chat<S: Shape + Clone>(
     started: Instant,
 ) -> Result<Response, ApiError> {
     if state.router.resolve(&request.model).is_none() {
-        crate::observe::unknown_model(&request.model);
+        crate::report::unknown_model(&request.model);
         return Err(ApiError::UnknownModel(request.model));
     }
     let hints = routing::chat_hints(state, &mut request);
@@ -114,7 +122,7 @@ async fn chat_once<S: Shape>(
     started: Instant,
     fetched_media: &FetchedMedia,
 ) -> Result<Response, ApiError> {
-    crate::observe::chat_request(&request);
+    crate::report::chat_request(&request);
     let api = deployment.chat_api()?;
     let model_name = request.model.clone();
     let ctx = deployment.chat_context(headers, fetched_media);
@@ -155,7 +163,7 @@ async fn chat_once<S: Shape>(
         .await?;
     let completion =
         translate_chat_response(api, &answer.body, answer.header_usage(), &response_ctx)?;
-    crate::observe::completion(&completion);
+    crate::report::completion(&completion);
     if call.stream {
         // An API that cannot stream: answer the stream from the complete response.
         let chunks = completion_to_chunks(completion, call.include_usage);

@@ -37,7 +37,7 @@ impl State {
         if let Some(cell) = &self.observed {
             if self.usage.on_event(event, data) {
                 if let Some(u) = self.usage.usage() {
-                    crate::observe::body_usage(cell, u);
+                    crate::report::body_usage(cell, u);
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! Dependencies polled here (the router's Redis: one `PING`) are refreshed on each scrape. The
 //! fleet's series (health checks, shared Responses store) follow the gateway's.
 
-use crate::auth::request_is_authorized;
+use crate::auth::master_or_ui_session;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -24,7 +24,7 @@ pub async fn metrics(
     };
     if state.config.telemetry.require_auth_for_metrics {
         if let Some(key) = &state.master_key {
-            if !request_is_authorized(key, &headers) {
+            if !master_or_ui_session(&state, key, &headers) {
                 return Err(ApiError::Unauthorized(
                     "Unauthorized access to metrics endpoint: send the master key as `Authorization: Bearer <key>`.",
                 ));

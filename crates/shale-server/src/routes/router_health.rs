@@ -1,6 +1,7 @@
 //! `GET /health`: LiteLLM's shape (`healthy_endpoints`, `unhealthy_endpoints`, `healthy_count`,
-//! `unhealthy_count`: a deployment is unhealthy when the fleet's last background probe of it
-//! failed or the router is cooling it down; see `shale_fleet::health::view`) plus the router's view
+//! `unhealthy_count`: as in LiteLLM, a deployment is unhealthy when the fleet's last background
+//! probe of it failed; see `shale_fleet::health::view`; `status` is `degraded` when one is, when
+//! the router is cooling one down or when its Redis is unreachable) plus the router's view
 //! of every deployment (`deployments`: healthy, or cooling down until when, the last error,
 //! requests in flight), Redis when it shares the router's state, and the background checks'
 //! summary (`background_health_checks`). Read-only: it never calls Bedrock (the background
@@ -52,7 +53,9 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> J
         .is_none_or(|key| request_is_authorized(key, &headers));
     let (healthy, unhealthy, checks) =
         crate::fleet::health_lists(&state, &deployments, admin).await;
-    let degraded = !unhealthy.is_empty() || redis.as_ref().is_some_and(|r| r["healthy"] == false);
+    let cooling = deployments.iter().any(|d| d.cooling_for_ms.is_some());
+    let degraded =
+        cooling || !unhealthy.is_empty() || redis.as_ref().is_some_and(|r| r["healthy"] == false);
     Json(json!({
         "status": if degraded { "degraded" } else { "healthy" },
         "healthy_count": healthy.len(),
