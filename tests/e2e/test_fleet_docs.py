@@ -1,4 +1,4 @@
-"""The examples of the README's "Health checks" section, docs/health-checks.md and
+"""The examples of the README's "Health checks" feature, docs/health-checks.md and
 docs/responses-store.md, run as written: every YAML block is a config `shale check` accepts (and
 whose check output is the documented one), every `sh` block runs with the real `curl` and `jq`
 against a real gateway and emulator, the documented `/health` JSON has the real response's shape,
@@ -24,9 +24,10 @@ TITAN = "bedrock/amazon.titan-embed-text-v2:0"
 
 
 def section(text: str, title: str) -> str:
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+    """The README's `### title` subsection (up to the next heading)."""
+    start = text.index(f"\n### {title}\n")
+    ends = [i for i in (text.find("\n### ", start + 1), text.find("\n## ", start + 1)) if i != -1]
+    return text[start:min(ends) if ends else None]
 
 
 def blocks(text: str, lang: str) -> list[str]:
