@@ -7,7 +7,8 @@
 //!   variable and the field path),
 //! - typing `model_list[].litellm_params` (every LiteLLM Bedrock key, extra keys kept as default
 //!   request parameters) and parsing the `model` string into a [`ModelRoute`] once, at load time,
-//! - the router, telemetry, Anthropic beta-flag, Responses-store and virtual-key settings,
+//! - the router, telemetry, Anthropic beta-flag, Responses-store, virtual-key and health-check
+//!   settings,
 //! - validating impossible values (non-finite weights, zero limits, …) with line and column,
 //! - reporting keys LiteLLM would accept but shale ignores as [`Finding`]s (for `shale check`).
 //!
@@ -22,6 +23,7 @@ mod error;
 mod fields;
 mod findings;
 mod fleet;
+mod health;
 mod keys;
 mod model;
 pub mod reload;
@@ -36,9 +38,10 @@ pub use anthropic_beta::AnthropicBetaSettings;
 pub use error::ConfigError;
 pub use findings::{Finding, Severity};
 pub use fleet::FleetSettings;
+pub use health::{DeploymentHealthSettings, HealthCheckSettings, DEFAULT_PROBE_TIMEOUT};
 pub use keys::KeysConfig;
 pub use model::{LitellmParams, ModelEntry, SECRET_PARAMS};
-pub use responses_store::ResponsesStoreSettings;
+pub use responses_store::{ResponsesBackend, ResponsesStoreSettings};
 pub use route::{Api, InvokeSpec, ModelRoute, RouteError};
 pub use router::{ErrorClassCounts, RedisSettings, RoutingSettings, RoutingStrategy};
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
@@ -189,6 +192,7 @@ impl Config {
                 .collect();
             routing.check_group_names(&names, &mut findings);
         }
+        health::check(&model_list, &general_settings.health_checks, &mut findings)?;
         if model_list.is_empty() {
             findings.push(Finding::warning(
                 "model_list",

@@ -1,14 +1,43 @@
-//! `general_settings.responses_store`: bounds of the in-memory store that keeps Responses API
-//! answers (`store: true`) for `previous_response_id`, `GET /v1/responses/{id}` and
-//! `…/input_items`. Only parsing and defaults live here; the store itself is in `shale-server`.
+//! `general_settings.responses_store`: where Responses API answers (`store: true`) are kept for
+//! `previous_response_id`, `GET /v1/responses/{id}` and `…/input_items` (`backend`: this
+//! replica's memory, or Postgres / Redis shared by every replica) and the bounds of that store.
+//! Only parsing and defaults live here; the stores themselves are in `shale-fleet`.
 
 use crate::fields::Fields;
 use crate::ConfigError;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-/// Bounds of the in-memory Responses store. Whichever limit is reached first evicts the least
-/// recently used responses; a response older than `ttl` is gone.
+/// Where stored responses live (`responses_store.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponsesBackend {
+    /// `auto` (default): Postgres when a database is configured (`database_url` / `DATABASE_URL`),
+    /// else Redis when Redis is configured, else memory.
+    #[default]
+    Auto,
+    /// `memory`: this replica only (lost on restart; other replicas do not see it).
+    Memory,
+    /// `postgres`: the `database_url` / `DATABASE_URL` database (table `shale_responses`).
+    Postgres,
+    /// `redis`: the router's Redis (`router_settings.redis_*`, `REDIS_URL`, …).
+    Redis,
+}
+
+impl ResponsesBackend {
+    pub fn name(self) -> &'static str {
+        match self {
+            ResponsesBackend::Auto => "auto",
+            ResponsesBackend::Memory => "memory",
+            ResponsesBackend::Postgres => "postgres",
+            ResponsesBackend::Redis => "redis",
+        }
+    }
+}
+
+/// Where the Responses store lives and its bounds. Whichever limit is reached first evicts the
+/// least recently used (in memory) or oldest (shared) responses; a response older than `ttl` is
+/// gone. With a shared backend the bounds apply to the shared store and, separately, to this
+/// replica's cache of recent writes in front of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponsesStoreSettings {
     /// Most responses kept (default 10 000; 0 disables storing: `store: true` is then ignored).
@@ -18,6 +47,8 @@ pub struct ResponsesStoreSettings {
     pub max_bytes: usize,
     /// How long a response stays retrievable after it was created (default 24 h).
     pub ttl: Duration,
+    /// Where responses live (default `auto`).
+    pub backend: ResponsesBackend,
 }
 
 impl Default for ResponsesStoreSettings {
@@ -26,6 +57,7 @@ impl Default for ResponsesStoreSettings {
             max_responses: 10_000,
             max_bytes: 256 * 1024 * 1024,
             ttl: Duration::from_secs(24 * 60 * 60),
+            backend: ResponsesBackend::Auto,
         }
     }
 }
@@ -45,11 +77,26 @@ impl ResponsesStoreSettings {
                 .map(|n| n as usize)
                 .unwrap_or(d.max_bytes),
             ttl: f.seconds("ttl_seconds")?.unwrap_or(d.ttl),
+            backend: match f.string("backend")?.as_deref() {
+                None | Some("auto") => ResponsesBackend::Auto,
+                Some("memory") => ResponsesBackend::Memory,
+                Some("postgres") => ResponsesBackend::Postgres,
+                Some("redis") => ResponsesBackend::Redis,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        path: format!("{path}.backend"),
+                        message: format!(
+                            "`{other}` is not a backend (expected auto, memory, postgres or redis)"
+                        ),
+                    })
+                }
+            },
         };
         if let Some(key) = f.into_rest().keys().next() {
             return Err(ConfigError::Invalid {
                 path: format!("{path}.{key}"),
-                message: "unknown key (expected max_responses, max_bytes, ttl_seconds)".into(),
+                message: "unknown key (expected backend, max_responses, max_bytes, ttl_seconds)"
+                    .into(),
             });
         }
         Ok(settings)
@@ -58,6 +105,7 @@ impl ResponsesStoreSettings {
 
 #[cfg(test)]
 mod tests {
+    use super::ResponsesBackend;
     use crate::Config;
     use std::time::Duration;
 
@@ -76,6 +124,21 @@ mod tests {
         assert_eq!(
             (s.max_responses, s.max_bytes, s.ttl),
             (5, 1000, Duration::from_secs(60))
+        );
+        assert_eq!(s.backend, ResponsesBackend::Auto);
+        for name in ["memory", "postgres", "redis", "auto"] {
+            let c = load(&format!(
+                "model_list: []\ngeneral_settings:\n  responses_store: {{backend: {name}}}\n"
+            ))
+            .unwrap();
+            assert_eq!(c.general_settings.responses_store.backend.name(), name);
+        }
+        let err = load("model_list: []\ngeneral_settings:\n  responses_store: {backend: s3}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("responses_store.backend") && err.contains("`s3`"),
+            "{err}"
         );
     }
 

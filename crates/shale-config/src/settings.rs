@@ -4,6 +4,7 @@
 use crate::anthropic_beta::AnthropicBetaSettings;
 use crate::fields::Fields;
 use crate::fleet::FleetSettings;
+use crate::health::HealthCheckSettings;
 use crate::keys::KeysConfig;
 use crate::responses_store::ResponsesStoreSettings;
 use crate::{json_kind, ConfigError, Finding, Secret};
@@ -46,6 +47,8 @@ pub struct GeneralSettings {
     /// from `/v1/responses` and chat requests, telling the client in `x-shale-dropped-tools`
     /// (default true). `false`: refuse them with a 400 (`unsupported_tool`).
     pub drop_hosted_tools: bool,
+    /// Background health checks (`background_health_checks`, `health_check_interval`, …).
+    pub health_checks: HealthCheckSettings,
 }
 
 impl Default for GeneralSettings {
@@ -64,6 +67,7 @@ impl Default for GeneralSettings {
             fleet: FleetSettings::default(),
             other: Map::new(),
             drop_hosted_tools: true,
+            health_checks: HealthCheckSettings::default(),
         }
     }
 }
@@ -104,8 +108,6 @@ const IGNORED_GENERAL: &[&str] = &[
     "master_key_rotation",
     "enable_jwt_auth",
     "litellm_jwtauth",
-    "background_health_checks",
-    "health_check_interval",
     "infer_model_from_keys",
     "allowed_routes",
     "public_routes",
@@ -157,6 +159,7 @@ impl GeneralSettings {
         };
         let keys = KeysConfig::take(&mut f)?;
         let fleet = FleetSettings::take(&mut f)?;
+        let health_checks = HealthCheckSettings::take(&mut f)?;
         let anthropic_beta = AnthropicBetaSettings::from_value(f.raw("anthropic_beta"))?;
         let responses_store = match f.raw("responses_store") {
             None => ResponsesStoreSettings::default(),
@@ -194,6 +197,7 @@ impl GeneralSettings {
             fleet,
             other,
             drop_hosted_tools,
+            health_checks,
         })
     }
 }

@@ -24,6 +24,7 @@ pub mod fallback;
 pub mod latency;
 pub mod observer;
 pub mod policy;
+mod probe;
 mod run;
 pub mod state;
 pub mod strategy;

@@ -19,8 +19,9 @@
 //!   one more `epoll_wait` event per request). With the tick, the next wake-up is always nearer.
 //! - On shutdown the listeners are closed first (new connections are refused), readiness turns
 //!   503, idle keep-alive connections are closed, and requests in flight — streams included — run
-//!   to their end, for at most the shutdown grace; then virtual keys' pending spend is flushed,
-//!   and only then do the workers' runtimes stop (tasks they started stay alive for the flush).
+//!   to their end, for at most the shutdown grace; then virtual keys' pending spend and the
+//!   Responses store's queued writes are flushed, and only then do the workers' runtimes stop
+//!   (tasks they started stay alive for the flush). Background health checks start with serving.
 //! - A worker that stops on its own (a bug) shuts the whole gateway down with an error, so a
 //!   supervisor restarts it rather than it serving on fewer threads.
 //!
@@ -86,6 +87,7 @@ pub async fn serve(
     let app = crate::app::live_app(&live);
     // Start-up settings (a reload does not change them): every snapshot shares these.
     let state = live.state();
+    crate::fleet::start(&live);
     let header_read_timeout = state.config.general_settings.header_read_timeout;
     let mut threads = Vec::with_capacity(listeners.len());
     for (index, listener) in listeners.into_iter().enumerate() {
@@ -140,6 +142,7 @@ pub async fn serve(
         // Spend of the requests that just finished, before the process exits.
         keys.flush().await;
     }
+    crate::fleet::flush(&state).await;
     let _ = release_tx.send(true);
     let _ = tokio::task::spawn_blocking(move || {
         for thread in threads {

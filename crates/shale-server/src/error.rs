@@ -54,6 +54,9 @@ pub enum ApiError {
     /// The model API (`/model/*`) and its store.
     #[error(transparent)]
     Model(#[from] shale_models::ModelError),
+    /// The shared Responses store is down and the record is not in this replica's cache.
+    #[error(transparent)]
+    Store(#[from] shale_fleet::responses::StoreError),
 }
 
 impl ApiError {
@@ -112,6 +115,12 @@ impl ApiError {
                 }
                 ApiError::Internal(_) => (500, ErrorType::Api, None, None),
                 ApiError::Model(err) => model_error_class(err),
+                ApiError::Store(_) => (
+                    503,
+                    ErrorType::ServiceUnavailable,
+                    None,
+                    Some("response_store_unavailable"),
+                ),
             };
         OpenAiError::new(status, error_type, self.to_string())
             .with_param(param)
@@ -133,6 +142,7 @@ impl ApiError {
             ApiError::Key(shale_keys::KeyError::RateLimited {
                 retry_after_secs, ..
             }) => Some(HeaderValue::from((*retry_after_secs).max(1))),
+            ApiError::Store(_) => Some(HeaderValue::from(1)),
             _ => None,
         }
     }
@@ -350,6 +360,17 @@ mod tests {
         assert_eq!(refused.headers()["www-authenticate"], "Bearer");
         let forbidden = ApiError::Forbidden("admin only");
         assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn an_unreachable_response_store_is_a_503_to_retry() {
+        let err = ApiError::from(shale_fleet::responses::StoreError::Unavailable(
+            "Postgres down".into(),
+        ));
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.code().as_deref(), Some("response_store_unavailable"));
+        let response = err.into_response();
+        assert_eq!(response.headers()["retry-after"], "1");
     }
 
     #[test]

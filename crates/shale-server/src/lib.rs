@@ -16,6 +16,8 @@ pub mod body;
 pub mod boot;
 pub mod connections;
 pub mod error;
+pub mod fleet;
+pub mod fleet_setup;
 pub mod front_door;
 pub mod headers;
 pub mod keygate;

@@ -13,7 +13,7 @@
 use crate::error::ApiError;
 use crate::master_key::MasterKey;
 use crate::media::MediaFetcher;
-use crate::responses_store::{MemoryStore, ResponseStore};
+use crate::responses_store::ResponseStore;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use rand::Rng;
@@ -167,6 +167,8 @@ pub enum StartupError {
     Keys(#[source] shale_keys::KeyError),
     #[error("stored models: {0}")]
     Models(String),
+    #[error("{0}")]
+    Fleet(String),
 }
 
 /// Shared, read-only gateway state: one snapshot of the model table (see the module doc). Cheap
@@ -200,6 +202,10 @@ pub struct AppState {
     pub telemetry: Arc<shale_telemetry::Telemetry>,
     /// Virtual keys, teams, budgets and spend (when `database_url` / `DATABASE_URL` is set).
     pub keys: Option<Arc<shale_keys::KeyService>>,
+    /// Background health checks (`general_settings.background_health_checks`).
+    pub health: Option<Arc<shale_fleet::health::HealthChecker>>,
+    /// The health checks' and the shared Responses store's metrics.
+    pub fleet_metrics: Arc<shale_fleet::metrics::FleetMetrics>,
     /// The admin UI at `/ui` (with a master key, unless `DISABLE_ADMIN_UI`).
     pub ui: Option<Arc<shale_ui::Ui>>,
     /// The live model table this snapshot belongs to (`live.rs`); dangling for a state that was
@@ -346,6 +352,8 @@ impl AppState {
             Arc::clone(&telemetry),
         )));
         let keys = start_keys(&config, redis.as_deref()).await?;
+        let fleet = crate::fleet_setup::build(&config, &bedrock, redis.as_deref())
+            .map_err(StartupError::Fleet)?;
         let ui = admin_ui(master_key, keys.is_some(), telemetry.metrics().is_some());
         Ok(AppState {
             max_body_bytes: config.general_settings.max_request_body_bytes,
@@ -358,13 +366,13 @@ impl AppState {
             models_json: Table::models_json(&config, created),
             draining: Arc::new(AtomicBool::new(false)),
             created,
-            responses: Arc::new(MemoryStore::new(
-                config.general_settings.responses_store.clone(),
-            )),
+            responses: fleet.responses,
             telemetry,
             keys,
             live: LiveLink::default(),
             models_store: None,
+            health: fleet.health,
+            fleet_metrics: Arc::new(fleet.metrics),
             config: Arc::new(config),
             ui,
         })

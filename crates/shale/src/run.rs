@@ -132,13 +132,9 @@ fn check(path: &Path) -> ExitCode {
             for finding in &config.findings {
                 println!("{finding}");
             }
-            let store = &config.general_settings.responses_store;
-            println!(
-                "  responses store: in memory, up to {} response(s) / {} MiB, kept {} s",
-                store.max_responses,
-                store.max_bytes / (1024 * 1024),
-                store.ttl.as_secs()
-            );
+            for line in shale_server::fleet::describe(&config) {
+                println!("{line}");
+            }
             println!("  virtual keys: {}", describe_keys(&config));
             println!("  stored models: {}", describe_stored_models(&config));
             let fleet = &config.general_settings.fleet;

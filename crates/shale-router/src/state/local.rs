@@ -187,6 +187,24 @@ impl LocalState {
         }
     }
 
+    /// Cools `id` down for `cooldown_ms` from now (a failed health probe), whatever its failure
+    /// count.
+    pub fn set_cooldown(&self, id: &str, cooldown_ms: u64, now_ms: u64) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let s = slots.entry(id.to_string()).or_default();
+        s.cooling_until = now_ms + cooldown_ms;
+        s.failed_at = now_ms;
+        s.fails = 0;
+    }
+
+    /// Ends `id`'s cooldown (a passing health probe).
+    pub fn clear_cooldown(&self, id: &str) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slots.get_mut(id) {
+            s.cooling_until = 0;
+        }
+    }
+
     /// Remaining cooldown per id (ms), `None` when not cooling.
     pub fn cooldowns(&self, ids: &[&str], now_ms: u64) -> Vec<Option<u64>> {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());

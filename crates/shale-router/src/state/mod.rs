@@ -128,6 +128,22 @@ impl SharedState {
         }
     }
 
+    /// Cools `id` down for `cooldown_ms` whatever its failure count (a failed health probe).
+    pub async fn set_cooldown(&self, id: &str, cooldown_ms: u64, now_ms: u64) {
+        match self {
+            SharedState::Local(l) => l.set_cooldown(id, cooldown_ms, now_ms),
+            SharedState::Redis(r) => r.set_cooldown(id, cooldown_ms, now_ms).await,
+        }
+    }
+
+    /// Ends `id`'s cooldown (a passing health probe).
+    pub async fn clear_cooldown(&self, id: &str, now_ms: u64) {
+        match self {
+            SharedState::Local(l) => l.clear_cooldown(id),
+            SharedState::Redis(r) => r.clear_cooldown(id, now_ms).await,
+        }
+    }
+
     /// Remembers which deployment served a cached prompt prefix. Never waits on Redis.
     pub fn set_affinity(&self, key: &str, id: &str, now_ms: u64, ttl_ms: u64) {
         match self {

@@ -357,6 +357,32 @@ impl RedisState {
         self.spawn_write(inv);
     }
 
+    /// Cools `id` down for every replica (one round trip; the local state when Redis is down).
+    pub async fn set_cooldown(&self, id: &str, cooldown_ms: u64, now_ms: u64) {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key("cd", id))
+            .arg(now_ms)
+            .arg("PX")
+            .arg(cooldown_ms.max(1));
+        if self
+            .call(now_ms, cmd.query_async::<()>(&mut conn))
+            .await
+            .is_none()
+        {
+            self.local.set_cooldown(id, cooldown_ms, now_ms);
+        }
+    }
+
+    /// Ends `id`'s cooldown for every replica (and in the local stand-in).
+    pub async fn clear_cooldown(&self, id: &str, now_ms: u64) {
+        self.local.clear_cooldown(id);
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key("cd", id));
+        let _ = self.call(now_ms, cmd.query_async::<()>(&mut conn)).await;
+    }
+
     pub async fn cooldowns(&self, ids: &[&str], now_ms: u64) -> Vec<Option<u64>> {
         let mut pipe = redis::pipe();
         for id in ids {

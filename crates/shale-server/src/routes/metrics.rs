@@ -1,7 +1,8 @@
 //! `GET /metrics`: the Prometheus text format of every metric (LiteLLM's names plus shale's own).
 //! Served when Prometheus is on (`callbacks: [prometheus]` or `general_settings.telemetry.prometheus`);
 //! needs the master key when `litellm_settings.require_auth_for_metrics_endpoint` is true.
-//! Dependencies polled here (the router's Redis: one `PING`) are refreshed on each scrape.
+//! Dependencies polled here (the router's Redis: one `PING`) are refreshed on each scrape. The
+//! fleet's series (health checks, shared Responses store) follow the gateway's.
 
 use crate::auth::master_or_ui_session;
 use crate::error::ApiError;
@@ -45,7 +46,11 @@ pub async fn metrics(
             metrics.set_dependency_up("redis_models", up);
         }
     }
-    let body = metrics.encode();
+    if let Some(up) = state.responses.shared_up() {
+        metrics.set_dependency_up("responses_store", up);
+    }
+    let mut body = metrics.encode();
+    body.push_str(&state.fleet_metrics.encode());
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -190,7 +190,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 fn store_error(err: StoreError) -> ApiError {
-    ApiError::Internal(err.to_string())
+    ApiError::Store(err)
 }
 
 /// Keeps a finished response (when `store` is on): its input and the conversation so far.
