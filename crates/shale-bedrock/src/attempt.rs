@@ -22,12 +22,13 @@ pub(crate) fn span(target: &Target, url: &Url) -> Span {
         "invoke-with-response-stream" => "InvokeModelWithResponseStream",
         "count-tokens" => "CountTokens",
         "rerank" => "Rerank",
+        "apply" => "ApplyGuardrail",
         _ => "Other",
     };
-    let gen_ai_operation = if operation.starts_with("converse") {
-        "chat"
-    } else {
-        operation
+    let gen_ai_operation = match operation {
+        o if o.starts_with("converse") => "chat",
+        "apply" => "apply_guardrail",
+        o => o,
     };
     tracing::info_span!(
         target: "shale::otel",

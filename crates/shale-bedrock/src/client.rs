@@ -297,6 +297,24 @@ impl BedrockClient {
         .await
     }
 
+    /// A buffered JSON POST to `url` with the target's own authentication (bearer or SigV4),
+    /// timeout and retries: the resource operations that are not a model call (ApplyGuardrail,
+    /// `guardrail.rs`).
+    pub(crate) async fn send_json(
+        &self,
+        target: &Target,
+        url: &Endpoint,
+        body: Bytes,
+    ) -> Result<BedrockResponse, BedrockError> {
+        let no_headers = HeaderMap::new();
+        let headers = Headers {
+            extra: &no_headers,
+            accept_json: true,
+        };
+        self.send_buffered(target, url, headers, body, AuthMode::Target)
+            .await
+    }
+
     /// Raw pass-through: sends `method {endpoint}{path_and_query}` re-signed with SigV4, and
     /// returns the response untouched for byte-for-byte relay (error answers included, once
     /// retries are exhausted). Hop-by-hop and auth headers of `headers` are dropped.

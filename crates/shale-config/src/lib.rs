@@ -8,6 +8,7 @@
 //! - typing `model_list[].litellm_params` (every LiteLLM Bedrock key, extra keys kept as default
 //!   request parameters) and parsing the `model` string into a [`ModelRoute`] once, at load time,
 //! - the router, telemetry, Anthropic beta-flag, Responses-store and virtual-key settings,
+//! - the top-level `guardrails:` list (Bedrock ApplyGuardrail, `guardrails.rs`),
 //! - validating impossible values (non-finite weights, zero limits, …) with line and column,
 //! - reporting keys LiteLLM would accept but shale ignores as [`Finding`]s (for `shale check`).
 //!
@@ -29,6 +30,7 @@ mod router;
 mod settings;
 mod telemetry;
 mod validation;
+mod guardrails;
 
 pub use anthropic_beta::AnthropicBetaSettings;
 pub use error::ConfigError;
@@ -41,6 +43,10 @@ pub use router::{ErrorClassCounts, RedisSettings, RoutingSettings, RoutingStrate
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
 pub use shale_core::Secret;
 pub use telemetry::TelemetrySettings;
+pub use guardrails::{
+    GuardrailAws, GuardrailConfig, GuardrailMode, DEFAULT_GUARDRAIL_TIMEOUT, DEFAULT_STREAM_FIRST_WINDOW,
+    DEFAULT_STREAM_OVERLAP, DEFAULT_STREAM_WINDOW,
+};
 
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -59,6 +65,8 @@ pub struct Config {
     pub telemetry: TelemetrySettings,
     /// Things shale accepted but ignores, or would warn about (never fatal).
     pub findings: Vec<Finding>,
+    /// The top-level `guardrails:` list (Bedrock ApplyGuardrail), in file order.
+    pub guardrails: Vec<GuardrailConfig>,
 }
 
 impl Config {
@@ -171,6 +179,7 @@ impl Config {
             }
         };
 
+        let guardrails = guardrails::parse(root.remove("guardrails"), &mut findings)?;
         for (key, _) in root {
             findings.push(Finding::ignored(
                 key.clone(),
@@ -201,6 +210,7 @@ impl Config {
             routing,
             telemetry,
             findings,
+            guardrails,
         })
     }
 
