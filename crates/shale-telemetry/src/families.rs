@@ -73,6 +73,9 @@ pub(crate) struct Families {
     pub(crate) dependency_up: Family<Dependency, Gauge>,
     pub(crate) dependency_outages: Family<Dependency, Counter>,
     pub(crate) process: ProcessGauges,
+    pub(crate) guardrail_requests: Family<Labels<3>, Counter>,
+    pub(crate) guardrail_errors: Family<Labels<2>, Counter>,
+    pub(crate) guardrail_latency: HistogramFamily<Labels<3>>,
 }
 
 #[derive(Default)]
@@ -113,6 +116,9 @@ impl Families {
             dependency_up: Family::default(),
             dependency_outages: Family::default(),
             process: ProcessGauges::default(),
+            guardrail_requests: Family::default(),
+            guardrail_errors: Family::default(),
+            guardrail_latency: histogram_family(),
         };
         r.register(
             "litellm_proxy_total_requests_metric",
@@ -233,6 +239,21 @@ impl Families {
             "shale_dependency_outages",
             "Times a dependency went from answering to not answering",
             Listed(f.dependency_outages.clone()),
+        );
+        r.register(
+            "litellm_guardrail_requests",
+            "Guardrail checks (ApplyGuardrail calls) by guardrail, hook and outcome (passed, masked, blocked, error)",
+            Listed(f.guardrail_requests.clone()),
+        );
+        r.register(
+            "litellm_guardrail_errors",
+            "Guardrail checks that could not decide (ApplyGuardrail unreachable, timed out, 5xx, throttled)",
+            Listed(f.guardrail_errors.clone()),
+        );
+        r.register(
+            "litellm_guardrail_latency_seconds",
+            "Latency (seconds) of one guardrail check (an ApplyGuardrail call)",
+            Listed(f.guardrail_latency.clone()),
         );
         f.process.register(r);
         f
