@@ -48,6 +48,15 @@ pub enum Verdict {
     Refuse(String),
 }
 
+/// What a hook's guardrails did to a request's input (masks are already written back).
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputVerdict {
+    Pass,
+    Masked,
+    /// A guardrail with `disable_exception_on_block` blocked: answer with its message instead.
+    Refuse(String),
+}
+
 /// The configured guardrails, resolved.
 #[derive(Debug)]
 pub struct Engine {
@@ -277,8 +286,7 @@ impl Engine {
 
     /// A hook's guardrails on the input of a request, one after the other: each reads the
     /// text its own rules select (`slots_of`: chat `messages` or an Anthropic body), and a mask
-    /// is written back into `root` before the next one runs. `Ok(Some(message))`: a guardrail
-    /// with `disable_exception_on_block` blocked — answer with its message.
+    /// is written back into `root` before the next one runs.
     pub async fn run_input(
         &self,
         steps: &[Step],
@@ -286,7 +294,8 @@ impl Engine {
         root: &mut Value,
         slots_of: SlotsOf,
         observer: &dyn Observer,
-    ) -> Result<Option<String>, GuardrailError> {
+    ) -> Result<InputVerdict, GuardrailError> {
+        let mut masked = false;
         for step in steps {
             let slots = slots_of(root, step.guardrail.input_rules());
             let verdict = {
@@ -302,11 +311,18 @@ impl Engine {
             };
             match verdict {
                 Verdict::Pass => {}
-                Verdict::Masked(m) => text::write_back(root, &slots, m),
-                Verdict::Refuse(m) => return Ok(Some(m)),
+                Verdict::Masked(m) => {
+                    text::write_back(root, &slots, m);
+                    masked = true;
+                }
+                Verdict::Refuse(m) => return Ok(InputVerdict::Refuse(m)),
             }
         }
-        Ok(None)
+        Ok(if masked {
+            InputVerdict::Masked
+        } else {
+            InputVerdict::Pass
+        })
     }
 
     /// A hook's guardrails on the input all at once (during_call: the model already has the

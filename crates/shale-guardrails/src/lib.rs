@@ -28,10 +28,13 @@ pub mod text;
 pub mod wire;
 pub mod window;
 
-pub use engine::{anthropic_slots, chat_slots, BuildError, Engine, Observer, SlotsOf, Unobserved, Verdict};
+pub use engine::{
+    anthropic_slots, chat_slots, BuildError, Engine, InputVerdict, Observer, SlotsOf, Unobserved,
+    Verdict,
+};
 pub use error::{Blocked, GuardrailError};
 pub use model::{Guardrail, Hook, Outcome, Source};
-pub use select::{plan, take_requested, Plan, Requested, Step};
+pub use select::{plan, take_requested, unknown, Plan, Requested, Step};
 pub use window::{Window, WindowChunk, WindowSizes};
 
 impl Guardrail {

@@ -110,6 +110,22 @@ impl Plan {
     }
 }
 
+/// The error for a name that is not configured, asked for by `origin` (`request`, `key`, `team`).
+pub fn unknown(all: &[Arc<Guardrail>], name: &str, origin: &'static str) -> GuardrailError {
+    GuardrailError::Unknown {
+        name: name.to_owned(),
+        origin,
+        configured: if all.is_empty() {
+            "none".to_owned()
+        } else {
+            all.iter()
+                .map(|g| format!("`{}`", g.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    }
+}
+
 /// Builds the plan: `default_on` guardrails, then the request's, the key's and the team's
 /// names (each once). `all` is the configured list, in config order.
 pub fn plan(
@@ -125,18 +141,7 @@ pub fn plan(
     let position = |name: &str, origin: &'static str| {
         all.iter()
             .position(|g| &*g.name == name)
-            .ok_or_else(|| GuardrailError::Unknown {
-                name: name.to_owned(),
-                origin,
-                configured: if all.is_empty() {
-                    "none".to_owned()
-                } else {
-                    all.iter()
-                        .map(|g| format!("`{}`", g.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
-            })
+            .ok_or_else(|| unknown(all, name, origin))
     };
     for r in requested {
         let i = position(&r.name, "request")?;

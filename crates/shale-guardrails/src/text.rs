@@ -198,6 +198,28 @@ pub fn refuse_completion(c: &mut ChatCompletion, message: &str) {
     }
 }
 
+/// A whole answer made of the guardrail's message, for a request a guardrail with
+/// `disable_exception_on_block` refused before (or while) the model ran: no usage.
+pub fn refusal_completion(id: String, created: u64, model: &str, message: &str) -> ChatCompletion {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "object": "chat.completion", "created": created, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": message},
+            "finish_reason": "content_filter", "logprobs": null}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    }))
+    .expect("a refusal is a chat completion")
+}
+
+/// The Anthropic message of a refused request (`stop_reason: refusal`, no usage).
+pub fn refusal_message(id: &str, model: &str, message: &str) -> Value {
+    serde_json::json!({
+        "id": id, "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": message}],
+        "stop_reason": "refusal", "stop_sequence": null,
+        "usage": {"input_tokens": 0, "output_tokens": 0}
+    })
+}
+
 /// Replaces a blocked Anthropic message answer with the guardrail's message
 /// (`stop_reason: refusal`); usage is kept.
 pub fn refuse_anthropic(message_json: &mut Value, message: &str) {
@@ -339,6 +361,10 @@ mod tests {
         let mut msg = json!({"id": "m", "type": "message", "content": [{"type": "text", "text": "x"}], "stop_reason": "end_turn", "usage": {"output_tokens": 2}});
         assert_eq!(texts(&msg, &anthropic_output_slots(&msg)), vec!["x"]);
         refuse_anthropic(&mut msg, "Blocked.");
+        let r = refusal_completion("id".into(), 9, "m", "No.");
+        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("content_filter"));
+        assert_eq!(r.choices[0].message.content.as_deref(), Some("No."));
+        assert_eq!(refusal_message("msg", "m", "No.")["stop_reason"], "refusal");
         assert_eq!(msg["content"][0]["text"], "Blocked.");
         assert_eq!(msg["stop_reason"], "refusal");
         assert_eq!(msg["usage"]["output_tokens"], 2);

@@ -223,7 +223,7 @@ async fn run_input_masks_in_place_and_parallel_stops_at_the_first_block() {
         .run_input(&p.pre, Hook::PreCall, &mut messages, chat_slots, &obs)
         .await
         .unwrap();
-    assert_eq!(refused, None);
+    assert_eq!(refused, shale_guardrails::InputVerdict::Masked);
     assert_eq!(
         messages[1]["content"][0]["text"],
         "I am {employee_id}, call {PHONE}"

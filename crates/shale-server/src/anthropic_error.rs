@@ -43,7 +43,10 @@ pub fn anthropic_status_and_type(err: &ApiError) -> (StatusCode, &'static str) {
 /// The error JSON (also the `data:` of a stream's `event: error`).
 pub fn anthropic_error_json(err: &ApiError) -> Bytes {
     let (_, kind) = anthropic_status_and_type(err);
-    let body = json!({"type": "error", "error": {"type": kind, "message": err.to_string()}});
+    let mut body = json!({"type": "error", "error": {"type": kind, "message": err.to_string()}});
+    if let Some(details) = err.guardrail_details() {
+        body["error"]["provider_specific_fields"] = details;
+    }
     Bytes::from(serde_json::to_vec(&body).expect("error JSON serialises"))
 }
 

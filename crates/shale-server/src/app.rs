@@ -9,7 +9,8 @@
 //! 3. on the model, models and pass-through routes, ONE middleware, `observe` (record, metrics,
 //!    access log, server span), which calls the authentication step (`auth::authenticate`: the
 //!    master key or a virtual key) inline, so refused keys are observed and counted; on the admin
-//!    API `/key/*`, `/team/*`, `/spend/logs`, `auth::require_master_key` (the master key only);
+//!    API `/key/*`, `/team/*`, `/spend/logs`, `/guardrails/*`, `auth::require_master_key` (the
+//!    master key only);
 //!    health and `/metrics` are open (`/metrics` checks the key itself when
 //!    `require_auth_for_metrics_endpoint` is set);
 //! 4. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
@@ -23,7 +24,7 @@ use crate::auth::require_master_key;
 use crate::front_door::{FrontDoor, FrontDoorLayer};
 use crate::routes::{
     chat, completions, embeddings, fallback, health, images, keys, messages, metrics, models,
-    passthrough, rerank, responses, router_health, spend, teams,
+    passthrough, rerank, responses, router_health, spend, teams, guardrails,
 };
 use crate::state::AppState;
 use axum::routing::{get, post};
@@ -77,6 +78,8 @@ fn admin_routes() -> Router<Arc<AppState>> {
         .route("/team/info", get(teams::info))
         .route("/team/delete", post(teams::delete))
         .route("/spend/logs", get(spend::logs))
+        .route("/guardrails/list", get(guardrails::list))
+        .route("/guardrails/apply_guardrail", post(guardrails::apply))
 }
 
 fn health_routes(prefix: &str) -> Router<Arc<AppState>> {

@@ -51,6 +51,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Internal(String),
+    /// A guardrail blocked the request or its answer, or could not be applied (fail closed).
+    #[error(transparent)]
+    Guardrail(#[from] shale_guardrails::GuardrailError),
 }
 
 impl ApiError {
@@ -69,6 +72,7 @@ impl ApiError {
         let (status, error_type, param, code): (u16, ErrorType, Option<&str>, Option<&str>) =
             match self {
                 ApiError::Classified { error, .. } => return error.clone(),
+                ApiError::Guardrail(err) => return err.to_openai(),
                 ApiError::InvalidRequest { param, code, .. } => (
                     400,
                     ErrorType::InvalidRequest,
@@ -129,6 +133,9 @@ impl ApiError {
             ApiError::Key(shale_keys::KeyError::RateLimited {
                 retry_after_secs, ..
             }) => Some(HeaderValue::from((*retry_after_secs).max(1))),
+            ApiError::Guardrail(err) => err
+                .retry_after()
+                .map(|d| HeaderValue::from(d.as_secs_f64().ceil().max(1.0) as u64)),
             _ => None,
         }
     }
@@ -139,16 +146,32 @@ impl ApiError {
     }
 
     /// The error JSON as bytes (also used for the `data: {"error":…}` event of a failed stream).
+    /// A guardrail error also carries LiteLLM's `provider_specific_fields` (which guardrail, its
+    /// blocked message, Bedrock's redacted assessments).
     pub fn to_json(&self) -> Bytes {
-        self.to_openai().to_json()
+        let error = self.to_openai();
+        match self.guardrail_details() {
+            None => error.to_json(),
+            Some(details) => {
+                let mut v = error.to_value();
+                v["error"]["provider_specific_fields"] = details;
+                Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+            }
+        }
+    }
+
+    /// The details a guardrail error adds to the client's error object.
+    pub fn guardrail_details(&self) -> Option<serde_json::Value> {
+        match self {
+            ApiError::Guardrail(err) => err.details(),
+            _ => None,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let error = self.to_openai();
-        let status =
-            StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = self.status();
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), error = %self, "request failed");
         } else {
@@ -160,7 +183,7 @@ impl IntoResponse for ApiError {
                 axum::http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            error.to_json(),
+            self.to_json(),
         )
             .into_response();
         if let Some(v) = self.retry_after_header() {

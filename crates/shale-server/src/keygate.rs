@@ -58,6 +58,13 @@ impl KeySlot {
         drop(previous);
     }
 
+    fn admitted(&self) -> bool {
+        self.admission
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     fn take(&self) -> Option<Admission> {
         self.admission
             .lock()
@@ -106,6 +113,10 @@ pub async fn admit(state: &AppState, model: &str, est_tokens: u64) -> Result<(),
     let Some(principal) = slot.principal() else {
         return Ok(());
     };
+    if slot.admitted() {
+        // Admitted earlier in this request (before its pre_call guardrails).
+        return Ok(());
+    }
     match keys.admit(principal, model, est_tokens).await {
         Ok(admission) => {
             slot.put(admission);
@@ -148,6 +159,7 @@ pub fn settle(state: &AppState, slot: &KeySlot, record: &RequestRecord, latency:
             start: end.checked_sub(latency).unwrap_or(end),
             end,
             status: record.status,
+            guardrails: crate::guardrail_hooks::spend_info(&record.guardrails),
         },
     );
 }

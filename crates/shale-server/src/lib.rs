@@ -15,6 +15,7 @@ pub mod body;
 pub mod connections;
 pub mod error;
 pub mod front_door;
+pub mod guardrail_hooks;
 pub mod keygate;
 pub mod media;
 pub mod observe;

@@ -3,7 +3,8 @@
 //! home of the auth logic) inside them, so refused keys are observed and counted like any other
 //! answer, and finishes them once — when the answer is complete, or for a stream when its body
 //! ends or the client goes away — feeding metrics, the access log and the trace. It also adds the
-//! LiteLLM answer headers `x-litellm-response-cost` and `x-litellm-overhead-duration-ms`.
+//! LiteLLM answer headers `x-litellm-response-cost`, `x-litellm-overhead-duration-ms` and
+//! `x-litellm-applied-guardrails`.
 //!
 //! It must not change what a client receives beyond those headers (and sending auth's refusal
 //! instead of running the handler), and it never waits on an
@@ -154,6 +155,9 @@ fn set_headers(headers: &mut HeaderMap, r: &RequestRecord, streaming: bool) {
     const COST: HeaderName = HeaderName::from_static(RESPONSE_COST);
     if let Some(v) = headers.get(&SHALE).cloned() {
         headers.insert(LITELLM, v);
+    }
+    if !r.guardrails.is_empty() {
+        crate::guardrail_hooks::set_applied_header(headers, &r.guardrails);
     }
     if streaming {
         return;

@@ -158,6 +158,8 @@ pub enum StartupError {
     Redis(String),
     #[error("virtual keys: {0}")]
     Keys(#[source] shale_keys::KeyError),
+    #[error("guardrails: {0}")]
+    Guardrails(#[source] shale_guardrails::BuildError),
 }
 
 /// Shared, read-only gateway state.
@@ -187,6 +189,8 @@ pub struct AppState {
     pub telemetry: Arc<shale_telemetry::Telemetry>,
     /// Virtual keys, teams, budgets and spend (when `database_url` / `DATABASE_URL` is set).
     pub keys: Option<Arc<shale_keys::KeyService>>,
+    /// The configured `guardrails:` (Bedrock ApplyGuardrail), when there are any.
+    pub guardrails: Option<Arc<shale_guardrails::Engine>>,
 }
 
 impl AppState {
@@ -239,6 +243,9 @@ impl AppState {
             Arc::clone(&telemetry),
         )));
         let keys = start_keys(&config, redis.as_deref()).await?;
+        let guardrails = crate::guardrail_hooks::build(&config, workers)
+            .await
+            .map_err(StartupError::Guardrails)?;
         let models_json = Bytes::from(
             serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
         );
@@ -258,6 +265,7 @@ impl AppState {
             )),
             telemetry,
             keys,
+            guardrails,
             config: Arc::new(config),
         })
     }

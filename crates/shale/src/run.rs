@@ -141,6 +141,10 @@ fn check(path: &Path) -> ExitCode {
                 store.ttl.as_secs()
             );
             println!("  virtual keys: {}", describe_keys(&config));
+            println!("  guardrails: {}", config.guardrails.len());
+            for g in &config.guardrails {
+                println!("  guardrail {}", g.describe());
+            }
             if config.general_settings.master_key.is_none()
                 && !config.general_settings.allow_unauthenticated
             {

@@ -1,9 +1,13 @@
 //! `POST /chat/completions` and the chat pipeline `/completions` reuses: find the deployment,
 //! fetch remote media, translate for the deployment's API (Converse or invoke — one pipeline,
-//! see `shale_translate::chat`), call Bedrock, translate back, streaming or not.
+//! see `shale_translate::chat`), call Bedrock, translate back, streaming or not. Guardrails hook
+//! in around it (`crate::guardrail_hooks`): pre_call before the media fetch and the model call,
+//! during_call next to the routed call, post_call on the answer or the stream.
 
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::guardrail_hooks::{self as guardrails, RequestGuard, Start};
+use axum::response::IntoResponse;
 use crate::response::{json_response, set_overhead, unix_now};
 use crate::routing;
 use crate::sse::{sse_from_chunks, sse_response, ChunkMapper, DataLines, StreamShape};
@@ -87,9 +91,13 @@ pub async fn run_chat<S: Shape + Clone>(
         return Err(ApiError::UnknownModel(request.model));
     }
     let hints = routing::chat_hints(state, &mut request);
+    let guard = match guardrails::chat_input(state, &hints, &mut request).await? {
+        Start::Go(guard) => guard,
+        Start::Refuse(message) => return Ok(guardrails::chat_refusal(&request, shape, &message)),
+    };
     let fetched_media = state.media.fetch_all(remote_media_urls(&request)).await?;
-    let (request, fetched_media, shape) = (&request, &fetched_media, &shape);
-    routing::run(state, &hints, |deployment| async move {
+    let (request, fetched_media, shape, guard) = (&request, &fetched_media, &shape, guard.as_ref());
+    let routed = routing::run(state, &hints, |deployment| async move {
         chat_once(
             state,
             &deployment,
@@ -98,13 +106,18 @@ pub async fn run_chat<S: Shape + Clone>(
             shape.clone(),
             started,
             fetched_media,
+            guard,
         )
         .await
+    });
+    guardrails::during(state, guard, routed, |message| {
+        guardrails::chat_refusal(request, shape.clone(), message)
     })
     .await
 }
 
 /// One attempt of the chat pipeline against one deployment.
+#[allow(clippy::too_many_arguments)]
 async fn chat_once<S: Shape>(
     state: &AppState,
     deployment: &Deployment,
@@ -113,6 +126,7 @@ async fn chat_once<S: Shape>(
     shape: S,
     started: Instant,
     fetched_media: &FetchedMedia,
+    guard: Option<&RequestGuard>,
 ) -> Result<Response, ApiError> {
     crate::observe::chat_request(&request);
     let api = deployment.chat_api()?;
@@ -140,7 +154,10 @@ async fn chat_once<S: Shape>(
             )
             .await?;
         let translator = api.stream_translator(&response_ctx, call.include_usage);
-        let mut response = sse_response(upstream, translator, shape.stream());
+        let mut response = match guard.and_then(|g| g.post_stream(state)) {
+            None => sse_response(upstream, translator, shape.stream()),
+            Some(post) => guardrails::stream::chat_sse(post, upstream, translator, shape.stream()),
+        };
         set_overhead(&mut response, translation);
         return Ok(response);
     }
@@ -153,21 +170,33 @@ async fn chat_once<S: Shape>(
             &extra_headers,
         )
         .await?;
-    let completion =
+    let mut completion =
         translate_chat_response(api, &answer.body, answer.header_usage(), &response_ctx)?;
     crate::observe::completion(&completion);
+    if let Some(g) = guard.filter(|g| g.checks_output()) {
+        if let Err(refused) = Box::pin(guardrails::post_completion(state, g, &mut completion)).await
+        {
+            // The model answered (its tokens count); the guardrail refused the answer.
+            let tokens = completion.usage.as_ref().map(|u| u.total_tokens);
+            return Ok(with_tokens(refused.into_response(), tokens));
+        }
+    }
     if call.stream {
         // An API that cannot stream: answer the stream from the complete response.
         let chunks = completion_to_chunks(completion, call.include_usage);
         return Ok(sse_from_chunks(chunks, shape.stream()));
     }
     let tokens = completion.usage.as_ref().map(|u| u.total_tokens);
-    let mut response = json_response(shape.complete(completion), started, answer.upstream_time);
+    let response = json_response(shape.complete(completion), started, answer.upstream_time);
+    Ok(with_tokens(response, tokens))
+}
+
+/// The answer with the tokens it used, for the router's tpm accounting.
+fn with_tokens(mut response: Response, tokens: Option<u64>) -> Response {
     if let Some(t) = tokens {
-        // For the router's tpm accounting.
         response.extensions_mut().insert(routing::UsedTokens(t));
     }
-    Ok(response)
+    response
 }
 
 /// The Bedrock operation for an API, streaming or not.

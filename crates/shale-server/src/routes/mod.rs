@@ -19,3 +19,4 @@ pub mod responses;
 pub mod router_health;
 pub mod spend;
 pub mod teams;
+pub mod guardrails;
