@@ -85,7 +85,8 @@ impl BedrockClient {
         guardrail: &GuardrailTarget,
         body: Bytes,
     ) -> Result<crate::BedrockResponse, BedrockError> {
-        self.send_json(&guardrail.target, &guardrail.url, body).await
+        self.send_json(&guardrail.target, &guardrail.url, body)
+            .await
     }
 }
 

@@ -160,7 +160,9 @@ impl GuardrailConfig {
             a.aws_profile_name
                 .as_ref()
                 .map(|p| format!("aws_profile_name: {p}")),
-            a.aws_role_name.as_ref().map(|r| format!("aws_role_name: {r}")),
+            a.aws_role_name
+                .as_ref()
+                .map(|r| format!("aws_role_name: {r}")),
             secret("aws_web_identity_token", &a.aws_web_identity_token),
         ]
         .into_iter()
@@ -375,8 +377,10 @@ fn parse_one(
     let timeout = f.seconds("timeout")?.unwrap_or(DEFAULT_GUARDRAIL_TIMEOUT);
     let num_retries = f.u32("num_retries")?.unwrap_or(0);
     let usize_of = |v: Option<u64>, d: usize| v.map_or(d, |v| v as usize);
-    let stream_first_window_bytes =
-        usize_of(f.u64("stream_first_window_bytes")?, DEFAULT_STREAM_FIRST_WINDOW);
+    let stream_first_window_bytes = usize_of(
+        f.u64("stream_first_window_bytes")?,
+        DEFAULT_STREAM_FIRST_WINDOW,
+    );
     let stream_window_bytes = usize_of(f.u64("stream_window_bytes")?, DEFAULT_STREAM_WINDOW);
     let stream_overlap_bytes = usize_of(f.u64("stream_overlap_bytes")?, DEFAULT_STREAM_OVERLAP);
     if stream_window_bytes != 0 {
@@ -447,7 +451,12 @@ fn parse_modes(
     findings: &mut Vec<Finding>,
 ) -> Result<Vec<GuardrailMode>, ConfigError> {
     let names: Vec<String> = match value {
-        None => return Err(invalid(path, "is required (pre_call, during_call, post_call or a list of them)")),
+        None => {
+            return Err(invalid(
+                path,
+                "is required (pre_call, during_call, post_call or a list of them)",
+            ))
+        }
         Some(Value::String(s)) => vec![s],
         Some(Value::Array(items)) => items
             .into_iter()
@@ -468,7 +477,10 @@ fn parse_modes(
         Some(other) => {
             return Err(invalid(
                 path,
-                format!("expected a mode name or a list, found {}", json_kind(&other)),
+                format!(
+                    "expected a mode name or a list, found {}",
+                    json_kind(&other)
+                ),
             ))
         }
     };
@@ -556,7 +568,10 @@ mod tests {
         assert_eq!(g.guardrail_info["owner"], "security");
         assert_eq!(g.aws.aws_region_name.as_deref(), Some("us-east-1"));
         let described = g.describe();
-        assert!(described.contains("aws_secret_access_key: ***"), "{described}");
+        assert!(
+            described.contains("aws_secret_access_key: ***"),
+            "{described}"
+        );
         assert!(!described.contains("EXAMPLEKEY"), "{described}");
         assert!(
             c.findings.iter().all(|f| !f.path.starts_with("guardrails")),
@@ -567,8 +582,12 @@ mod tests {
 
     #[test]
     fn single_mode_string_and_numbers_as_versions() {
-        let c = load(&BASE.replace("[pre_call, post_call]", "during_call").replace("\"DRAFT\"", "3"))
-            .unwrap();
+        let c = load(
+            &BASE
+                .replace("[pre_call, post_call]", "during_call")
+                .replace("\"DRAFT\"", "3"),
+        )
+        .unwrap();
         assert_eq!(c.guardrails[0].modes, vec![GuardrailMode::DuringCall]);
         assert_eq!(c.guardrails[0].guardrail_version, "3");
     }
@@ -576,10 +595,22 @@ mod tests {
     #[test]
     fn errors_name_the_field_with_its_line() {
         let cases = [
-            (BASE.replace("bedrock\n", "aporia\n"), "litellm_params.guardrail", 4),
-            (BASE.replace("[pre_call, post_call]", "[pre_call, sometimes]"), "litellm_params.mode", 5),
+            (
+                BASE.replace("bedrock\n", "aporia\n"),
+                "litellm_params.guardrail",
+                4,
+            ),
+            (
+                BASE.replace("[pre_call, post_call]", "[pre_call, sometimes]"),
+                "litellm_params.mode",
+                5,
+            ),
             (BASE.replace("\"DRAFT\"", "\"07\""), "guardrailVersion", 7),
-            (BASE.replace("ff6ujrregl1q", "Not_An_Id"), "guardrailIdentifier", 6),
+            (
+                BASE.replace("ff6ujrregl1q", "Not_An_Id"),
+                "guardrailIdentifier",
+                6,
+            ),
             (
                 BASE.replace("default_on: true", "default_on: maybe"),
                 "litellm_params.default_on",
@@ -589,7 +620,10 @@ mod tests {
         for (yaml, field, line) in cases {
             let err = load(&yaml).unwrap_err().to_string();
             assert!(err.contains(field), "{field}: {err}");
-            assert!(err.contains(&format!("line {line},")), "{field} line {line}: {err}");
+            assert!(
+                err.contains(&format!("line {line},")),
+                "{field} line {line}: {err}"
+            );
         }
     }
 
@@ -640,12 +674,24 @@ mod tests {
         let c = load(
             &BASE
                 .replace("[pre_call, post_call]", "[logging_only]")
-                .replace("default_on: true", "default_on: true\n      pii_entities_config: {}"),
+                .replace(
+                    "default_on: true",
+                    "default_on: true\n      pii_entities_config: {}",
+                ),
         )
         .unwrap();
         let paths: Vec<&str> = c.findings.iter().map(|f| f.path.as_str()).collect();
-        assert!(paths.iter().any(|p| p.contains("logging_only")), "{paths:?}");
-        assert!(paths.iter().any(|p| p.ends_with("pii_entities_config")), "{paths:?}");
-        assert!(paths.iter().any(|p| p.ends_with(".mode")), "never runs: {paths:?}");
+        assert!(
+            paths.iter().any(|p| p.contains("logging_only")),
+            "{paths:?}"
+        );
+        assert!(
+            paths.iter().any(|p| p.ends_with("pii_entities_config")),
+            "{paths:?}"
+        );
+        assert!(
+            paths.iter().any(|p| p.ends_with(".mode")),
+            "never runs: {paths:?}"
+        );
     }
 }

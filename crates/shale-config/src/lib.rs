@@ -22,6 +22,7 @@ mod env;
 mod error;
 mod fields;
 mod findings;
+mod guardrails;
 mod keys;
 mod model;
 mod responses_store;
@@ -30,11 +31,14 @@ mod router;
 mod settings;
 mod telemetry;
 mod validation;
-mod guardrails;
 
 pub use anthropic_beta::AnthropicBetaSettings;
 pub use error::ConfigError;
 pub use findings::{Finding, Severity};
+pub use guardrails::{
+    GuardrailAws, GuardrailConfig, GuardrailMode, DEFAULT_GUARDRAIL_TIMEOUT,
+    DEFAULT_STREAM_FIRST_WINDOW, DEFAULT_STREAM_OVERLAP, DEFAULT_STREAM_WINDOW,
+};
 pub use keys::KeysConfig;
 pub use model::{LitellmParams, ModelEntry};
 pub use responses_store::ResponsesStoreSettings;
@@ -43,10 +47,6 @@ pub use router::{ErrorClassCounts, RedisSettings, RoutingSettings, RoutingStrate
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
 pub use shale_core::Secret;
 pub use telemetry::TelemetrySettings;
-pub use guardrails::{
-    GuardrailAws, GuardrailConfig, GuardrailMode, DEFAULT_GUARDRAIL_TIMEOUT, DEFAULT_STREAM_FIRST_WINDOW,
-    DEFAULT_STREAM_OVERLAP, DEFAULT_STREAM_WINDOW,
-};
 
 use serde_json::{Map, Value};
 use std::path::Path;

@@ -610,6 +610,9 @@ mod tests {
             parse_model_path("/guardrail/g1/version/1/apply"),
             Some(("g1", "apply-guardrail"))
         );
-        assert_eq!(guardrail_version("/guardrail/g1/version/DRAFT/apply"), "DRAFT");
+        assert_eq!(
+            guardrail_version("/guardrail/g1/version/DRAFT/apply"),
+            "DRAFT"
+        );
     }
 }

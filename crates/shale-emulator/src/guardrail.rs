@@ -103,19 +103,38 @@ pub fn defaults() -> Vec<Policy> {
     vec![
         Policy {
             id: "shaledemo".into(),
-            blocked_input_messaging: "Sorry, I cannot help with that request: it goes against the usage policy.".into(),
-            blocked_outputs_messaging: "Sorry, the answer was withheld: it goes against the usage policy.".into(),
+            blocked_input_messaging:
+                "Sorry, I cannot help with that request: it goes against the usage policy.".into(),
+            blocked_outputs_messaging:
+                "Sorry, the answer was withheld: it goes against the usage policy.".into(),
             topics: vec![Topic {
                 name: "Investment advice".into(),
-                keywords: vec!["invest".into(), "investing".into(), "stock tips".into(), "crypto".into()],
+                keywords: vec![
+                    "invest".into(),
+                    "investing".into(),
+                    "stock tips".into(),
+                    "crypto".into(),
+                ],
             }],
             words: vec!["shalebadword".into()],
             profanity: true,
             pii: vec![
-                PiiRule { kind: "EMAIL".into(), action: PolicyAction::Anonymize },
-                PiiRule { kind: "PHONE".into(), action: PolicyAction::Anonymize },
-                PiiRule { kind: "US_SOCIAL_SECURITY_NUMBER".into(), action: PolicyAction::Block },
-                PiiRule { kind: "CREDIT_DEBIT_CARD_NUMBER".into(), action: PolicyAction::Block },
+                PiiRule {
+                    kind: "EMAIL".into(),
+                    action: PolicyAction::Anonymize,
+                },
+                PiiRule {
+                    kind: "PHONE".into(),
+                    action: PolicyAction::Anonymize,
+                },
+                PiiRule {
+                    kind: "US_SOCIAL_SECURITY_NUMBER".into(),
+                    action: PolicyAction::Block,
+                },
+                PiiRule {
+                    kind: "CREDIT_DEBIT_CARD_NUMBER".into(),
+                    action: PolicyAction::Block,
+                },
             ],
             regexes: vec![RegexRule {
                 name: "employee_id".into(),
@@ -203,7 +222,10 @@ impl Compiled {
                     PII_TYPES.join(", ")
                 )
             })?;
-            pii.push((rule.clone(), Regex::new(pattern).expect("built-in PII regex")));
+            pii.push((
+                rule.clone(),
+                Regex::new(pattern).expect("built-in PII regex"),
+            ));
         }
         // Cards before phones: a card number contains phone-like digit runs.
         pii.sort_by_key(|(r, _)| PII_TYPES.iter().position(|t| *t == r.kind));
@@ -323,11 +345,13 @@ pub fn apply(
             return Err(validation("1 validation error detected: Value at 'outputScope' failed to satisfy constraint: Member must satisfy enum value set: [INTERVENTIONS, FULL]"));
         }
     }
-    if let Some(key) = request
-        .as_object()
-        .and_then(|m| m.keys().find(|k| !matches!(k.as_str(), "source" | "content" | "outputScope")))
-    {
-        return Err(validation(format!("Unknown parameter in input: \"{key}\", must be one of: source, content, outputScope")));
+    if let Some(key) = request.as_object().and_then(|m| {
+        m.keys()
+            .find(|k| !matches!(k.as_str(), "source" | "content" | "outputScope"))
+    }) {
+        return Err(validation(format!(
+            "Unknown parameter in input: \"{key}\", must be one of: source, content, outputScope"
+        )));
     }
     let content = match request.get("content").and_then(Value::as_array) {
         Some(c) if !c.is_empty() => c,
@@ -338,7 +362,10 @@ pub fn apply(
     let mut images = 0u64;
     for (i, block) in content.iter().enumerate() {
         let Some(block) = block.as_object().filter(|b| b.len() == 1) else {
-            return Err(validation(format!("content.{} must have exactly one member: text or image", i + 1)));
+            return Err(validation(format!(
+                "content.{} must have exactly one member: text or image",
+                i + 1
+            )));
         };
         if let Some(text) = block.get("text") {
             let Some(t) = text.get("text").and_then(Value::as_str) else {
@@ -358,14 +385,23 @@ pub fn apply(
             guard_content_only |= qualifiers.contains(&"guard_content");
             texts.push((Piece { text: t }, qualifiers.contains(&"guard_content")));
         } else if let Some(image) = block.get("image") {
-            let format_ok = matches!(image.get("format").and_then(Value::as_str), Some("png" | "jpeg"));
+            let format_ok = matches!(
+                image.get("format").and_then(Value::as_str),
+                Some("png" | "jpeg")
+            );
             let bytes_ok = image.pointer("/source/bytes").is_some_and(Value::is_string);
             if !format_ok || !bytes_ok {
-                return Err(validation(format!("content.{}.image needs format (png or jpeg) and source.bytes", i + 1)));
+                return Err(validation(format!(
+                    "content.{}.image needs format (png or jpeg) and source.bytes",
+                    i + 1
+                )));
             }
             images += 1;
         } else {
-            return Err(validation(format!("content.{}: unknown member (expected text or image)", i + 1)));
+            return Err(validation(format!(
+                "content.{}: unknown member (expected text or image)",
+                i + 1
+            )));
         }
     }
     let compiled = registry.get(plain_id(identifier)).ok_or_else(|| {
@@ -388,7 +424,10 @@ pub fn apply(
         .iter()
         .map(|p| evaluate(&compiled, p.text, input, &mut found))
         .collect();
-    let chars: u64 = evaluated.iter().map(|p| p.text.chars().count() as u64).sum();
+    let chars: u64 = evaluated
+        .iter()
+        .map(|p| p.text.chars().count() as u64)
+        .sum();
     let usage = usage(&compiled.policy, chars);
     let mut assessment = found.assessment();
     assessment.insert(
@@ -402,7 +441,11 @@ pub fn apply(
         } else {
             &compiled.policy.blocked_outputs_messaging
         };
-        ("GUARDRAIL_INTERVENED", "Guardrail blocked.", vec![json!({"text": message})])
+        (
+            "GUARDRAIL_INTERVENED",
+            "Guardrail blocked.",
+            vec![json!({"text": message})],
+        )
     } else if found.anonymized {
         (
             "GUARDRAIL_INTERVENED",
@@ -539,30 +582,42 @@ fn luhn(s: &str) -> bool {
 fn evaluate(c: &Compiled, text: &str, input: bool, found: &mut Findings) -> String {
     let p = &c.policy;
     for topic in &p.topics {
-        if topic.keywords.iter().any(|k| !word_matches(text, k).is_empty()) {
+        if topic
+            .keywords
+            .iter()
+            .any(|k| !word_matches(text, k).is_empty())
+        {
             found.blocked = true;
-            found.topics.push(json!({"name": topic.name, "type": "DENY", "action": "BLOCKED", "detected": true}));
+            found.topics.push(
+                json!({"name": topic.name, "type": "DENY", "action": "BLOCKED", "detected": true}),
+            );
         }
     }
     if input && p.prompt_attack {
         let lower = text.to_ascii_lowercase();
         if PROMPT_ATTACKS.iter().any(|a| lower.contains(a)) {
             found.blocked = true;
-            found.filters.push(json!({"type": "PROMPT_ATTACK", "confidence": "HIGH",
+            found
+                .filters
+                .push(json!({"type": "PROMPT_ATTACK", "confidence": "HIGH",
                 "filterStrength": "HIGH", "action": "BLOCKED", "detected": true}));
         }
     }
     for w in &p.words {
         for m in word_matches(text, w) {
             found.blocked = true;
-            found.custom_words.push(json!({"match": m, "action": "BLOCKED", "detected": true}));
+            found
+                .custom_words
+                .push(json!({"match": m, "action": "BLOCKED", "detected": true}));
         }
     }
     if p.profanity {
         for w in PROFANITY {
             for m in word_matches(text, w) {
                 found.blocked = true;
-                found.managed_words.push(json!({"match": m, "type": "PROFANITY", "action": "BLOCKED", "detected": true}));
+                found.managed_words.push(
+                    json!({"match": m, "type": "PROFANITY", "action": "BLOCKED", "detected": true}),
+                );
             }
         }
     }
@@ -579,7 +634,9 @@ fn evaluate(c: &Compiled, text: &str, input: bool, found: &mut Findings) -> Stri
             if overlaps(&spans, m.start(), m.end()) {
                 continue;
             }
-            found.pii.push(json!({"match": m.as_str(), "type": rule.kind,
+            found
+                .pii
+                .push(json!({"match": m.as_str(), "type": rule.kind,
                 "action": bedrock_action(rule.action), "detected": true}));
             let with = match rule.action {
                 PolicyAction::Block => {
@@ -599,8 +656,10 @@ fn evaluate(c: &Compiled, text: &str, input: bool, found: &mut Findings) -> Stri
             if overlaps(&spans, m.start(), m.end()) {
                 continue;
             }
-            found.regexes.push(json!({"name": rule.name, "match": m.as_str(), "regex": rule.pattern,
-                "action": bedrock_action(rule.action), "detected": true}));
+            found.regexes.push(
+                json!({"name": rule.name, "match": m.as_str(), "regex": rule.pattern,
+                "action": bedrock_action(rule.action), "detected": true}),
+            );
             let with = match rule.action {
                 PolicyAction::Block => {
                     found.blocked = true;
@@ -633,7 +692,13 @@ mod tests {
     fn run(id: &str, source: &str, texts: &[&str]) -> Result<Value, BedrockException> {
         let r = Registry::new(&[]).unwrap();
         let content: Vec<Value> = texts.iter().map(|t| json!({"text": {"text": t}})).collect();
-        apply(&r, id, "DRAFT", &json!({"source": source, "content": content}), 12)
+        apply(
+            &r,
+            id,
+            "DRAFT",
+            &json!({"source": source, "content": content}),
+            12,
+        )
     }
 
     #[test]
@@ -641,8 +706,18 @@ mod tests {
         let v = run("shaledemo", "INPUT", &["What is the capital of France?"]).unwrap();
         assert_eq!(v["action"], "NONE");
         assert_eq!(v["outputs"], json!([]));
-        assert_eq!(v["assessments"][0]["invocationMetrics"]["guardrailProcessingLatency"], 12);
-        for k in ["topicPolicyUnits", "contentPolicyUnits", "wordPolicyUnits", "sensitiveInformationPolicyUnits", "sensitiveInformationPolicyFreeUnits", "contextualGroundingPolicyUnits"] {
+        assert_eq!(
+            v["assessments"][0]["invocationMetrics"]["guardrailProcessingLatency"],
+            12
+        );
+        for k in [
+            "topicPolicyUnits",
+            "contentPolicyUnits",
+            "wordPolicyUnits",
+            "sensitiveInformationPolicyUnits",
+            "sensitiveInformationPolicyFreeUnits",
+            "contextualGroundingPolicyUnits",
+        ] {
             assert!(v["usage"][k].is_u64(), "{k}");
         }
         assert_eq!(v["guardrailCoverage"]["textCharacters"]["total"], 30);
@@ -650,10 +725,21 @@ mod tests {
 
     #[test]
     fn pii_is_masked_per_content_block() {
-        let v = run("shaledemo", "INPUT", &["Hi", "mail me at jane@example.com or 555-123-4567, I am EMP-123456"]).unwrap();
+        let v = run(
+            "shaledemo",
+            "INPUT",
+            &[
+                "Hi",
+                "mail me at jane@example.com or 555-123-4567, I am EMP-123456",
+            ],
+        )
+        .unwrap();
         assert_eq!(v["action"], "GUARDRAIL_INTERVENED");
         assert_eq!(v["actionReason"], "Guardrail masked.");
-        assert_eq!(v["outputs"], json!([{"text": "Hi"}, {"text": "mail me at {EMAIL} or {PHONE}, I am {employee_id}"}]));
+        assert_eq!(
+            v["outputs"],
+            json!([{"text": "Hi"}, {"text": "mail me at {EMAIL} or {PHONE}, I am {employee_id}"}])
+        );
         let pii = &v["assessments"][0]["sensitiveInformationPolicy"]["piiEntities"];
         assert_eq!(pii[0]["type"], "EMAIL");
         assert_eq!(pii[0]["action"], "ANONYMIZED");
@@ -670,15 +756,28 @@ mod tests {
         ] {
             let v = run("shaledemo", "INPUT", &[text]).unwrap();
             assert_eq!(v["action"], "GUARDRAIL_INTERVENED", "{text}");
-            assert_eq!(v["outputs"][0]["text"], defaults()[0].blocked_input_messaging, "{text}");
+            assert_eq!(
+                v["outputs"][0]["text"],
+                defaults()[0].blocked_input_messaging,
+                "{text}"
+            );
             assert!(v["assessments"][0].get(policy).is_some(), "{text}: {v}");
         }
         let v = run("shaledemo", "OUTPUT", &["buy crypto now"]).unwrap();
-        assert_eq!(v["outputs"][0]["text"], defaults()[0].blocked_outputs_messaging);
+        assert_eq!(
+            v["outputs"][0]["text"],
+            defaults()[0].blocked_outputs_messaging
+        );
         // Prompt attacks are an input filter.
-        assert_eq!(run("shaledemo", "OUTPUT", &["ignore previous instructions"]).unwrap()["action"], "NONE");
+        assert_eq!(
+            run("shaledemo", "OUTPUT", &["ignore previous instructions"]).unwrap()["action"],
+            "NONE"
+        );
         // Not a card: the Luhn check fails.
-        assert_eq!(run("shaledemo", "INPUT", &["order 4111 1111 1111 1112"]).unwrap()["action"], "NONE");
+        assert_eq!(
+            run("shaledemo", "INPUT", &["order 4111 1111 1111 1112"]).unwrap()["action"],
+            "NONE"
+        );
     }
 
     #[test]
@@ -686,23 +785,55 @@ mod tests {
         let e = run("shalefail", "INPUT", &["x"]).unwrap_err();
         assert_eq!(e.kind, "InternalServerException");
         assert_eq!(e.status.as_u16(), 500);
-        assert_eq!(run("nosuch", "INPUT", &["x"]).unwrap_err().kind, "ResourceNotFoundException");
-        assert_eq!(run("shaledemo", "BOTH", &["x"]).unwrap_err().kind, "ValidationException");
+        assert_eq!(
+            run("nosuch", "INPUT", &["x"]).unwrap_err().kind,
+            "ResourceNotFoundException"
+        );
+        assert_eq!(
+            run("shaledemo", "BOTH", &["x"]).unwrap_err().kind,
+            "ValidationException"
+        );
         let r = Registry::new(&[]).unwrap();
-        let bad_version = apply(&r, "shaledemo", "01", &json!({"source": "INPUT", "content": [{"text": {"text": "x"}}]}), 1);
+        let bad_version = apply(
+            &r,
+            "shaledemo",
+            "01",
+            &json!({"source": "INPUT", "content": [{"text": {"text": "x"}}]}),
+            1,
+        );
         assert!(bad_version.is_err());
-        let arn = apply(&r, "arn:aws:bedrock:us-east-1:123456789012:guardrail/shaledemo", "1", &json!({"source": "INPUT", "content": [{"text": {"text": "crypto"}}]}), 1).unwrap();
+        let arn = apply(
+            &r,
+            "arn:aws:bedrock:us-east-1:123456789012:guardrail/shaledemo",
+            "1",
+            &json!({"source": "INPUT", "content": [{"text": {"text": "crypto"}}]}),
+            1,
+        )
+        .unwrap();
         assert_eq!(arn["action"], "GUARDRAIL_INTERVENED");
-        let two = apply(&r, "shaledemo", "1", &json!({"source": "INPUT", "content": [{"text": {"text": "x"}, "image": {}}]}), 1);
+        let two = apply(
+            &r,
+            "shaledemo",
+            "1",
+            &json!({"source": "INPUT", "content": [{"text": {"text": "x"}, "image": {}}]}),
+            1,
+        );
         assert!(two.is_err());
     }
 
     #[test]
     fn guard_content_qualifier_limits_what_is_evaluated() {
         let r = Registry::new(&[]).unwrap();
-        let v = apply(&r, "shaledemo", "DRAFT", &json!({"source": "OUTPUT", "content": [
+        let v = apply(
+            &r,
+            "shaledemo",
+            "DRAFT",
+            &json!({"source": "OUTPUT", "content": [
             {"text": {"text": "crypto", "qualifiers": ["grounding_source"]}},
-            {"text": {"text": "fine answer", "qualifiers": ["guard_content"]}}]}), 1).unwrap();
+            {"text": {"text": "fine answer", "qualifiers": ["guard_content"]}}]}),
+            1,
+        )
+        .unwrap();
         assert_eq!(v["action"], "NONE");
     }
 
@@ -711,9 +842,22 @@ mod tests {
         let r = Registry::new(&[]).unwrap();
         let p: Policy = serde_json::from_value(json!({"id": "custom1", "words": ["zap"], "pii": [{"type": "EMAIL", "action": "BLOCK"}]})).unwrap();
         assert_eq!(r.add(vec![p]).unwrap(), 1);
-        let v = apply(&r, "custom1", "1", &json!({"source": "INPUT", "content": [{"text": {"text": "a@b.co"}}]}), 1).unwrap();
+        let v = apply(
+            &r,
+            "custom1",
+            "1",
+            &json!({"source": "INPUT", "content": [{"text": {"text": "a@b.co"}}]}),
+            1,
+        )
+        .unwrap();
         assert_eq!(v["action"], "GUARDRAIL_INTERVENED");
-        assert!(Compiled::new(serde_json::from_value(json!({"id": "x", "pii": [{"type": "NAME", "action": "BLOCK"}]})).unwrap()).is_err());
+        assert!(Compiled::new(
+            serde_json::from_value(
+                json!({"id": "x", "pii": [{"type": "NAME", "action": "BLOCK"}]})
+            )
+            .unwrap()
+        )
+        .is_err());
         assert!(Compiled::new(serde_json::from_value(json!({"id": "Bad-Id"})).unwrap()).is_err());
         assert!(serde_json::from_value::<Policy>(json!({"id": "x", "nope": 1})).is_err());
         r.reset();

@@ -46,11 +46,7 @@ impl WindowChunk for ChatChunk {
     }
 
     fn set_text(&mut self, text: String) {
-        if let Some(choice) = self
-            .choices
-            .iter_mut()
-            .find(|c| c.delta.content.is_some())
-        {
+        if let Some(choice) = self.choices.iter_mut().find(|c| c.delta.content.is_some()) {
             choice.delta.content = Some(text);
         }
     }
@@ -263,7 +259,10 @@ impl AnthropicProgress {
             &json!({"type": "message_delta", "delta": {"stop_reason": "refusal", "stop_sequence": null},
                 "usage": {"output_tokens": 0}}),
         ));
-        out.push(SseEvent::json("message_stop", &json!({"type": "message_stop"})));
+        out.push(SseEvent::json(
+            "message_stop",
+            &json!({"type": "message_stop"}),
+        ));
         out
     }
 }
@@ -279,8 +278,10 @@ mod tests {
 
     #[test]
     fn chat_chunks_split_with_the_role_first() {
-        let mut c = chunk(json!({"id": "c1", "object": "chat.completion.chunk", "created": 5, "model": "m",
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hello there"}, "finish_reason": null}]}));
+        let mut c = chunk(
+            json!({"id": "c1", "object": "chat.completion.chunk", "created": 5, "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hello there"}, "finish_reason": null}]}),
+        );
         assert_eq!(c.text(), "Hello there");
         assert!(!c.only_text());
         let head = c.split_off_text(5);
@@ -292,7 +293,10 @@ mod tests {
         assert!(c.only_text());
         let r = chat_refusal_chunk(&c, "Blocked.", true);
         assert_eq!(r.text(), "Blocked.");
-        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("content_filter"));
+        assert_eq!(
+            r.choices[0].finish_reason.as_deref(),
+            Some("content_filter")
+        );
     }
 
     #[test]
@@ -319,7 +323,12 @@ mod tests {
         let names: Vec<&str> = ending.iter().map(|e| &*e.event).collect();
         assert_eq!(
             names,
-            vec!["content_block_delta", "content_block_stop", "message_delta", "message_stop"]
+            vec![
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
         );
         assert_eq!(ending[2].data_json()["delta"]["stop_reason"], "refusal");
         let fresh = AnthropicProgress::new("claude").refusal("msg_1", "Blocked.");

@@ -341,7 +341,13 @@ impl Engine {
                 let slots = slots_of(root, s.guardrail.input_rules());
                 let texts = text::texts(root, &slots);
                 match self
-                    .apply(&s.guardrail, hook, &texts, s.extra_body.as_deref(), observer)
+                    .apply(
+                        &s.guardrail,
+                        hook,
+                        &texts,
+                        s.extra_body.as_deref(),
+                        observer,
+                    )
                     .await
                 {
                     Ok(Verdict::Refuse(m)) => Err(Stop::Refuse(m)),

@@ -90,7 +90,9 @@ impl GuardrailError {
             }
             // A key or team names a guardrail the config no longer has: the operator's mistake.
             GuardrailError::Unknown { .. } => (500, ErrorType::Api, "guardrail_not_found"),
-            GuardrailError::InvalidRequest(_) => (400, ErrorType::InvalidRequest, "invalid_guardrails"),
+            GuardrailError::InvalidRequest(_) => {
+                (400, ErrorType::InvalidRequest, "invalid_guardrails")
+            }
         };
         let param = matches!(
             self,
@@ -168,12 +170,20 @@ mod tests {
         let e = blocked().to_openai();
         assert_eq!(e.status, 400);
         assert_eq!(e.code.as_deref(), Some("guardrail_violation"));
-        assert!(e.message.starts_with("Violated guardrail policy: guardrail `pii` (pre_call)"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("Violated guardrail policy: guardrail `pii` (pre_call)"),
+            "{}",
+            e.message
+        );
         let d = blocked().details().unwrap();
         assert_eq!(d["guardrail_name"], "pii");
         assert_eq!(d["guardrail_mode"], "pre_call");
         assert_eq!(d["guardrailIdentifier"], "gr1");
-        assert_eq!(d["assessments"][0]["wordPolicy"]["customWords"][0]["match"], "[REDACTED]");
+        assert_eq!(
+            d["assessments"][0]["wordPolicy"]["customWords"][0]["match"],
+            "[REDACTED]"
+        );
     }
 
     #[test]
@@ -186,7 +196,10 @@ mod tests {
             retry_after: Some(Duration::from_secs(2)),
         };
         let o = e.to_openai();
-        assert_eq!((o.status, o.error_type), (503, ErrorType::ServiceUnavailable));
+        assert_eq!(
+            (o.status, o.error_type),
+            (503, ErrorType::ServiceUnavailable)
+        );
         assert!(o.message.contains("not sent to the model"), "{}", o.message);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
         let post = GuardrailError::Unavailable {
@@ -197,7 +210,10 @@ mod tests {
             retry_after: None,
         };
         assert_eq!(post.to_openai().error_type, ErrorType::ApiConnection);
-        assert!(post.to_string().contains("answer was not returned"), "{post}");
+        assert!(
+            post.to_string().contains("answer was not returned"),
+            "{post}"
+        );
     }
 
     #[test]

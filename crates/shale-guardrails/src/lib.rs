@@ -25,8 +25,8 @@ pub mod error;
 pub mod model;
 pub mod select;
 pub mod text;
-pub mod wire;
 pub mod window;
+pub mod wire;
 
 pub use engine::{
     anthropic_slots, chat_slots, BuildError, Engine, InputVerdict, Observer, SlotsOf, Unobserved,

@@ -200,7 +200,10 @@ mod tests {
         assert_eq!(names, vec!["a", "b", "c", "d"]);
         assert_eq!(r[1].extra_body.as_ref().unwrap()["outputScope"], "FULL");
         assert!(!b.contains_key("guardrails"));
-        assert!(!b.contains_key("litellm_metadata"), "emptied litellm_metadata goes");
+        assert!(
+            !b.contains_key("litellm_metadata"),
+            "emptied litellm_metadata goes"
+        );
         assert_eq!(b["metadata"], json!({"user": "u"}));
         assert!(take_requested(&mut body(json!({"guardrails": "a"}))).is_err());
         assert!(take_requested(&mut body(json!({"guardrails": [1]}))).is_err());

@@ -51,7 +51,11 @@ pub fn chat_input_slots(messages: &Value, rules: InputRules) -> Vec<Slot> {
             Some("tool" | "function") if rules.skip_tool => continue,
             _ => {}
         }
-        content_slots(m.get("content"), vec![Step::Index(i), Step::Key("content")], &mut slots);
+        content_slots(
+            m.get("content"),
+            vec![Step::Index(i), Step::Key("content")],
+            &mut slots,
+        );
     }
     slots
 }
@@ -260,11 +264,22 @@ mod tests {
         let slots = chat_input_slots(&m, InputRules::default());
         assert_eq!(
             texts(&m, &slots),
-            vec!["You are terse.", "mail a@b.co", "and 555-0100", "tool says hi", "last question"]
+            vec![
+                "You are terse.",
+                "mail a@b.co",
+                "and 555-0100",
+                "tool says hi",
+                "last question"
+            ]
         );
         assert_eq!(
             slots[2],
-            vec![Step::Index(1), Step::Key("content"), Step::Index(2), Step::Key("text")]
+            vec![
+                Step::Index(1),
+                Step::Key("content"),
+                Step::Index(2),
+                Step::Key("text")
+            ]
         );
     }
 
@@ -284,7 +299,10 @@ mod tests {
             latest_user_only: true,
             ..InputRules::default()
         };
-        assert_eq!(texts(&m, &chat_input_slots(&m, latest)), vec!["last question"]);
+        assert_eq!(
+            texts(&m, &chat_input_slots(&m, latest)),
+            vec!["last question"]
+        );
     }
 
     #[test]
@@ -300,9 +318,15 @@ mod tests {
         ];
         write_back(&mut m, &slots, masked);
         assert_eq!(m[1]["content"][0]["text"], "mail {EMAIL}");
-        assert_eq!(m[1]["content"][1]["image_url"]["url"], "data:image/png;base64,AAAA");
+        assert_eq!(
+            m[1]["content"][1]["image_url"]["url"],
+            "data:image/png;base64,AAAA"
+        );
         assert_eq!(m[1]["content"][2]["text"], "and {PHONE}");
-        assert_eq!(m[2]["tool_calls"][0]["function"]["arguments"], "{\"secret\":1}");
+        assert_eq!(
+            m[2]["tool_calls"][0]["function"]["arguments"],
+            "{\"secret\":1}"
+        );
         assert_eq!(m[5]["content"], "last question");
     }
 
@@ -323,7 +347,10 @@ mod tests {
         .unwrap();
         let root = Value::Object(body.clone());
         let all = anthropic_input_slots(&body, InputRules::default());
-        assert_eq!(texts(&root, &all), vec!["sys", "first", "answer", "result", "and now"]);
+        assert_eq!(
+            texts(&root, &all),
+            vec!["sys", "first", "answer", "result", "and now"]
+        );
         let latest = anthropic_input_slots(
             &body,
             InputRules {
@@ -334,7 +361,11 @@ mod tests {
         );
         assert_eq!(texts(&root, &latest), vec!["and now"]);
         let mut root = root;
-        write_back(&mut root, &all, vec!["S".into(), "F".into(), "A".into(), "R".into(), "N".into()]);
+        write_back(
+            &mut root,
+            &all,
+            vec!["S".into(), "F".into(), "A".into(), "R".into(), "N".into()],
+        );
         assert_eq!(root["system"][0]["text"], "S");
         assert_eq!(root["messages"][2]["content"][0]["content"][0]["text"], "R");
         assert_eq!(root["messages"][1]["content"][1]["input"]["q"], "no");
@@ -352,17 +383,26 @@ mod tests {
         let found = completion_texts(&c);
         assert_eq!(found, vec![(0, "call 555-0100")]);
         mask_completion(&mut c, &[0], vec!["call {PHONE}".into()]);
-        assert_eq!(c.choices[0].message.content.as_deref(), Some("call {PHONE}"));
+        assert_eq!(
+            c.choices[0].message.content.as_deref(),
+            Some("call {PHONE}")
+        );
         refuse_completion(&mut c, "Blocked.");
         assert_eq!(c.choices[0].message.content.as_deref(), Some("Blocked."));
-        assert_eq!(c.choices[0].finish_reason.as_deref(), Some("content_filter"));
+        assert_eq!(
+            c.choices[0].finish_reason.as_deref(),
+            Some("content_filter")
+        );
         assert!(c.choices[0].message.reasoning_content.is_none());
         assert_eq!(c.usage.as_ref().map(|u| u.total_tokens), Some(7));
         let mut msg = json!({"id": "m", "type": "message", "content": [{"type": "text", "text": "x"}], "stop_reason": "end_turn", "usage": {"output_tokens": 2}});
         assert_eq!(texts(&msg, &anthropic_output_slots(&msg)), vec!["x"]);
         refuse_anthropic(&mut msg, "Blocked.");
         let r = refusal_completion("id".into(), 9, "m", "No.");
-        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("content_filter"));
+        assert_eq!(
+            r.choices[0].finish_reason.as_deref(),
+            Some("content_filter")
+        );
         assert_eq!(r.choices[0].message.content.as_deref(), Some("No."));
         assert_eq!(refusal_message("msg", "m", "No.")["stop_reason"], "refusal");
         assert_eq!(msg["content"][0]["text"], "Blocked.");

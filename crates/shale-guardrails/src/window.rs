@@ -250,7 +250,12 @@ pub(crate) mod tests {
         // 6 bytes checked, the last 2 held back: "ab", mark 2, "cd" go out.
         assert_eq!(
             out,
-            vec![T::Mark(1), T::Text("ab".into()), T::Mark(2), T::Text("cd".into())]
+            vec![
+                T::Mark(1),
+                T::Text("ab".into()),
+                T::Mark(2),
+                T::Text("cd".into())
+            ]
         );
         assert!(!w.has_unchecked());
         assert_eq!(w.text(), "ef");

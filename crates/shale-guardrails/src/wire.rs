@@ -26,10 +26,7 @@ pub const REDACTED: &str = "[REDACTED]";
 /// The ApplyGuardrail body for these text segments. `extra` (a request's `extra_body` for the
 /// guardrail, e.g. `outputScope`) is merged in, except `source` and `content`.
 pub fn request_body(source: Source, texts: &[&str], extra: Option<&Map<String, Value>>) -> Vec<u8> {
-    let content: Vec<Value> = texts
-        .iter()
-        .map(|t| json!({"text": {"text": t}}))
-        .collect();
+    let content: Vec<Value> = texts.iter().map(|t| json!({"text": {"text": t}})).collect();
     let mut body = Map::new();
     body.insert("source".into(), Value::from(source.as_str()));
     body.insert("content".into(), Value::Array(content));
@@ -91,7 +88,11 @@ pub fn decide(answer: &Answer, segments: usize, may_mask: bool) -> Result<Decisi
     match answer.action.as_str() {
         "NONE" => return Ok(Decision::Pass),
         "GUARDRAIL_INTERVENED" => {}
-        other => return Err(format!("ApplyGuardrail answered an unknown action `{other}`")),
+        other => {
+            return Err(format!(
+                "ApplyGuardrail answered an unknown action `{other}`"
+            ))
+        }
     }
     let mut blocked = false;
     let mut anonymized = false;
@@ -221,7 +222,10 @@ mod tests {
         );
         let out: Value =
             serde_json::from_slice(&request_body(Source::Output, &["x"], None)).unwrap();
-        assert_eq!(out, json!({"source": "OUTPUT", "content": [{"text": {"text": "x"}}]}));
+        assert_eq!(
+            out,
+            json!({"source": "OUTPUT", "content": [{"text": {"text": "x"}}]})
+        );
     }
 
     #[test]

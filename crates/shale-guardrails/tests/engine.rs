@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use shale_bedrock::{BedrockClient, ClientOptions, EnvSource};
 use shale_config::Config;
 use shale_guardrails::{
-    chat_slots, plan, Engine, GuardrailError, Guardrail, Hook, Observer, Outcome, Requested,
+    chat_slots, plan, Engine, Guardrail, GuardrailError, Hook, Observer, Outcome, Requested,
     Verdict,
 };
 use std::sync::Mutex;
@@ -102,7 +102,13 @@ async fn pass_mask_block_and_refuse() {
         .await;
     assert_eq!(v.unwrap(), Verdict::Pass);
     let v = e
-        .apply(demo, Hook::PreCall, &["hi", "mail jane@example.com"], None, &obs)
+        .apply(
+            demo,
+            Hook::PreCall,
+            &["hi", "mail jane@example.com"],
+            None,
+            &obs,
+        )
         .await;
     assert_eq!(
         v.unwrap(),
@@ -117,7 +123,10 @@ async fn pass_mask_block_and_refuse() {
     };
     assert_eq!(&*b.guardrail_name, "demo");
     assert_eq!(b.hook, Hook::PreCall);
-    assert!(!b.assessments.to_string().contains("123-45-6789"), "redacted");
+    assert!(
+        !b.assessments.to_string().contains("123-45-6789"),
+        "redacted"
+    );
     // Bearer auth, an OUTPUT check and disable_exception_on_block: a refusal, not an error.
     let bearer = e.get("demo-bearer").unwrap();
     let v = e
@@ -152,13 +161,14 @@ async fn fail_closed_on_5xx_throttling_unreachable_and_timeout() {
     let e = engine(&emu.url(), "").await;
     let obs = seen();
     let unavailable = |r: Result<Verdict, GuardrailError>| match r {
-        Err(GuardrailError::Unavailable { status, message, .. }) => (status, message),
+        Err(GuardrailError::Unavailable {
+            status, message, ..
+        }) => (status, message),
         other => panic!("{other:?}"),
     };
     // The always-failing guardrail: 500 → 502.
     let failing = e.get("failing").unwrap();
-    let (status, message) =
-        unavailable(e.apply(failing, Hook::PreCall, &["x"], None, &obs).await);
+    let (status, message) = unavailable(e.apply(failing, Hook::PreCall, &["x"], None, &obs).await);
     assert_eq!(status, 502);
     assert!(message.contains("InternalServerException"), "{message}");
     // Throttled → 503 with Retry-After.
@@ -254,7 +264,10 @@ async fn plans_take_default_on_request_key_and_team_guardrails() {
     let p = plan(e.all(), &asked, &["failing".into()], &["demo".into()]).unwrap();
     assert_eq!(names(&p.pre), vec!["demo", "failing"]);
     assert_eq!(names(&p.post), vec!["demo", "demo-bearer"]);
-    assert_eq!(p.post[1].extra_body.as_ref().unwrap()["outputScope"], "FULL");
+    assert_eq!(
+        p.post[1].extra_body.as_ref().unwrap()["outputScope"],
+        "FULL"
+    );
     let err = plan(
         e.all(),
         &[Requested {

@@ -148,13 +148,17 @@ fn stream(pattern: &'static str) -> impl Strategy<Value = (String, Vec<Chunk>)> 
 }
 
 fn sizes(min_overlap: usize) -> impl Strategy<Value = WindowSizes> {
-    (min_overlap..min_overlap + 24, 1usize..40, 1usize..60, prop::bool::weighted(0.15)).prop_map(
-        |(overlap, first, window, whole)| WindowSizes {
+    (
+        min_overlap..min_overlap + 24,
+        1usize..40,
+        1usize..60,
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(|(overlap, first, window, whole)| WindowSizes {
             first: overlap + first,
             window: if whole { 0 } else { overlap + window },
             overlap,
-        },
-    )
+        })
 }
 
 const BAD: &str = "FORBIDDEN";

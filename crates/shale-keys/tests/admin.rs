@@ -510,7 +510,15 @@ async fn key_and_team_guardrails_reach_the_principal_and_spend_logs_keep_their_o
     let p = svc.authenticate(&k.key).await.unwrap();
     assert!(p.guardrails.is_empty());
     assert_eq!(p.team_guardrails.len(), 2);
-    assert_eq!(svc.team_info("guarded").await.unwrap().team_info.guardrails.len(), 2);
+    assert_eq!(
+        svc.team_info("guarded")
+            .await
+            .unwrap()
+            .team_info
+            .guardrails
+            .len(),
+        2
+    );
 
     let adm = svc.admit(&p, "m", 1).await.unwrap();
     let mut e = event("guarded-1", 0.0);

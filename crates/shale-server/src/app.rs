@@ -23,8 +23,8 @@
 use crate::auth::require_master_key;
 use crate::front_door::{FrontDoor, FrontDoorLayer};
 use crate::routes::{
-    chat, completions, embeddings, fallback, health, images, keys, messages, metrics, models,
-    passthrough, rerank, responses, router_health, spend, teams, guardrails,
+    chat, completions, embeddings, fallback, guardrails, health, images, keys, messages, metrics,
+    models, passthrough, rerank, responses, router_health, spend, teams,
 };
 use crate::state::AppState;
 use axum::routing::{get, post};

@@ -435,7 +435,13 @@ impl Metrics {
 
     /// One guardrail check: `litellm_guardrail_requests_total{guardrail_name, hook_type,
     /// status}`, its latency, and `litellm_guardrail_errors_total` when it could not decide.
-    pub fn guardrail(&self, name: &str, hook: &'static str, outcome: &'static str, latency: Duration) {
+    pub fn guardrail(
+        &self,
+        name: &str,
+        hook: &'static str,
+        outcome: &'static str,
+        latency: Duration,
+    ) {
         let f = &self.families;
         let labels = [
             ("guardrail_name", name.to_owned()),
@@ -627,16 +633,28 @@ mod tests {
         m.guardrail("pii", "post_call", "error", Duration::from_millis(5));
         let text = m.encode();
         assert_eq!(
-            sample(&text, "litellm_guardrail_requests_total{", "status=\"masked\""),
+            sample(
+                &text,
+                "litellm_guardrail_requests_total{",
+                "status=\"masked\""
+            ),
             Some(2.0)
         );
         assert!(text.contains("hook_type=\"post_call\""));
         assert_eq!(
-            sample(&text, "litellm_guardrail_errors_total{", "guardrail_name=\"pii\""),
+            sample(
+                &text,
+                "litellm_guardrail_errors_total{",
+                "guardrail_name=\"pii\""
+            ),
             Some(1.0)
         );
         assert_eq!(
-            sample(&text, "litellm_guardrail_latency_seconds_count{", "status=\"masked\""),
+            sample(
+                &text,
+                "litellm_guardrail_latency_seconds_count{",
+                "status=\"masked\""
+            ),
             Some(2.0)
         );
     }

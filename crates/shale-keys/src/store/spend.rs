@@ -2,8 +2,8 @@
 //! team, spend-log rows), and the `/spend/logs` query.
 
 use crate::api::{GuardrailInfo, SpendLogRow};
-use sqlx::types::Json;
 use crate::error::Scope;
+use sqlx::types::Json;
 use sqlx::{PgPool, QueryBuilder};
 use time::OffsetDateTime;
 

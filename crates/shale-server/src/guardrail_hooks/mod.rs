@@ -131,7 +131,9 @@ async fn start(
     slots_of: SlotsOf,
 ) -> Result<(Start, bool), ApiError> {
     let Some(engine) = state.guardrails.clone() else {
-        return Err(ApiError::Internal("guardrails planned without an engine".into()));
+        return Err(ApiError::Internal(
+            "guardrails planned without an engine".into(),
+        ));
     };
     // Budgets, limits and model scope before any guardrail is paid for (routing::run's own
     // admission then sees the request admitted).
@@ -277,7 +279,12 @@ impl RequestGuard {
         }
         record::with_current(|r| {
             for s in &self.plan.post {
-                r.note_guardrail(&s.guardrail.name, Hook::PostCall.as_str(), "passed", Duration::ZERO);
+                r.note_guardrail(
+                    &s.guardrail.name,
+                    Hook::PostCall.as_str(),
+                    "passed",
+                    Duration::ZERO,
+                );
             }
         });
         Some(stream::PostStream {
@@ -295,13 +302,8 @@ fn combined_sizes(steps: &[Step]) -> WindowSizes {
     let all: Vec<WindowSizes> = steps.iter().map(|s| s.guardrail.window_sizes()).collect();
     let overlap = all.iter().map(|s| s.overlap).max().unwrap_or(0);
     let whole = all.iter().any(|s| s.window == 0);
-    let smallest = |f: fn(&WindowSizes) -> usize| {
-        all.iter()
-            .map(f)
-            .min()
-            .unwrap_or(0)
-            .max(overlap + 1)
-    };
+    let smallest =
+        |f: fn(&WindowSizes) -> usize| all.iter().map(f).min().unwrap_or(0).max(overlap + 1);
     WindowSizes {
         first: smallest(|s| s.first),
         window: if whole { 0 } else { smallest(|s| s.window) },
@@ -369,7 +371,10 @@ pub fn chat_refusal<S: Shape>(request: &ChatRequest, shape: S, message: &str) ->
             .as_ref()
             .and_then(|o| o.include_usage)
             .unwrap_or(false);
-        return sse_from_chunks(completion_to_chunks(completion, include_usage), shape.stream());
+        return sse_from_chunks(
+            completion_to_chunks(completion, include_usage),
+            shape.stream(),
+        );
     }
     json_response(shape.complete(completion), Instant::now(), Duration::ZERO)
 }
@@ -384,8 +389,8 @@ pub fn messages_refusal(model: &str, stream: bool, message: &str) -> Response {
         }
         return event_stream_response(Body::from(out.freeze()));
     }
-    let body = serde_json::to_vec(&text::refusal_message(&id, model, message))
-        .expect("JSON serialises");
+    let body =
+        serde_json::to_vec(&text::refusal_message(&id, model, message)).expect("JSON serialises");
     json_response(body, Instant::now(), Duration::ZERO)
 }
 

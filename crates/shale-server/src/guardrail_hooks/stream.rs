@@ -49,8 +49,7 @@ trait Relay: Send + 'static {
     type Chunk: WindowChunk + Send + 'static;
     /// Written before the first upstream event.
     fn begin(&mut self, _out: &mut BytesMut) {}
-    fn on_event(&mut self, event_type: &str, payload: &[u8])
-        -> Result<Vec<Self::Chunk>, ApiError>;
+    fn on_event(&mut self, event_type: &str, payload: &[u8]) -> Result<Vec<Self::Chunk>, ApiError>;
     /// The upstream ended: the chunks still owed (and its usage recorded).
     fn on_end(&mut self) -> Vec<Self::Chunk>;
     fn write(&mut self, chunk: Self::Chunk, out: &mut BytesMut);
@@ -95,7 +94,12 @@ impl<R: Relay> Guarded<R> {
         let verdict = self
             .post
             .engine
-            .run(&self.post.steps, Hook::PostCall, vec![text], &self.post.report)
+            .run(
+                &self.post.steps,
+                Hook::PostCall,
+                vec![text],
+                &self.post.report,
+            )
             .await;
         match verdict {
             Ok(Verdict::Pass) => self.window.pass(&mut self.ready),

@@ -7,13 +7,13 @@
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::guardrail_hooks::{self as guardrails, RequestGuard, Start};
-use axum::response::IntoResponse;
 use crate::response::{json_response, set_overhead, unix_now};
 use crate::routing;
 use crate::sse::{sse_from_chunks, sse_response, ChunkMapper, DataLines, StreamShape};
 use crate::state::{AppState, Deployment};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use bytes::Bytes;
 use shale_bedrock::Operation;

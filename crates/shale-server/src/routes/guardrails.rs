@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use shale_guardrails::{Guardrail, Hook, Verdict};
 use shale_core::Secret;
+use shale_guardrails::{Guardrail, Hook, Verdict};
 use std::sync::Arc;
 
 /// `GET /guardrails/list`.
@@ -44,21 +44,33 @@ fn describe(g: &Guardrail) -> Value {
     put("default_on", json!(c.default_on));
     put("mask_request_content", json!(c.mask_request_content));
     put("mask_response_content", json!(c.mask_response_content));
-    put("disable_exception_on_block", json!(c.disable_exception_on_block));
+    put(
+        "disable_exception_on_block",
+        json!(c.disable_exception_on_block),
+    );
     put(
         "experimental_use_latest_role_message_only",
         json!(c.latest_message_only),
     );
-    put("skip_system_message_in_guardrail", json!(c.skip_system_message));
+    put(
+        "skip_system_message_in_guardrail",
+        json!(c.skip_system_message),
+    );
     put("skip_tool_message_in_guardrail", json!(c.skip_tool_message));
     put("fail_open", json!(c.fail_open));
     put("timeout", json!(c.timeout.as_secs_f64()));
     put("num_retries", json!(c.num_retries));
-    put("stream_first_window_bytes", json!(c.stream_first_window_bytes));
+    put(
+        "stream_first_window_bytes",
+        json!(c.stream_first_window_bytes),
+    );
     put("stream_window_bytes", json!(c.stream_window_bytes));
     put("stream_overlap_bytes", json!(c.stream_overlap_bytes));
     put("aws_region_name", json!(a.aws_region_name));
-    put("aws_bedrock_runtime_endpoint", json!(a.aws_bedrock_runtime_endpoint));
+    put(
+        "aws_bedrock_runtime_endpoint",
+        json!(a.aws_bedrock_runtime_endpoint),
+    );
     put("aws_profile_name", json!(a.aws_profile_name));
     put("aws_role_name", json!(a.aws_role_name));
     put("aws_session_name", json!(a.aws_session_name));
@@ -73,7 +85,10 @@ fn describe(g: &Guardrail) -> Value {
         ("aws_secret_access_key", masked(&a.aws_secret_access_key)),
         ("aws_session_token", masked(&a.aws_session_token)),
         ("aws_web_identity_token", masked(&a.aws_web_identity_token)),
-        ("aws_external_id", a.aws_external_id.as_ref().map(|_| json!("***"))),
+        (
+            "aws_external_id",
+            a.aws_external_id.as_ref().map(|_| json!("***")),
+        ),
     ] {
         if let Some(v) = v {
             put(k, v);
