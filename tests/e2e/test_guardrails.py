@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from types import SimpleNamespace
 
 import anthropic
 import httpx
@@ -66,7 +67,8 @@ def gateway_config(emu_url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def stack():
-    """The emulator and the gateway, with the gateway's log kept (access-log assertions)."""
+    """The emulator and the gateway, with the gateway's log kept (access-log assertions); the
+    `emulator` fixture (conftest) resets this stack's emulator for each test."""
     emu_proc, emu_url = start_emulator()
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     try:
@@ -74,7 +76,7 @@ def stack():
             gateway_config(emu_url), stderr=log, env={"RUST_LOG": "warn,shale::access=info"}
         )
         try:
-            yield url, EmulatorControl(emu_url), log.name
+            yield SimpleNamespace(url=url, emulator=EmulatorControl(emu_url), log=log.name)
         finally:
             stop_process(gw)
     finally:
@@ -82,21 +84,13 @@ def stack():
 
 
 @pytest.fixture
-def emulator(stack):
-    emu = stack[1]
-    emu.reset()
-    yield emu
-    emu.reset()
-
-
-@pytest.fixture
 def oai(stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack[0] + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+    return openai.OpenAI(base_url=stack.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
 
 
 @pytest.fixture
 def claude(stack) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=stack[0], api_key=GATEWAY_KEY, max_retries=0)
+    return anthropic.Anthropic(base_url=stack.url, api_key=GATEWAY_KEY, max_retries=0)
 
 
 def chat(oai, text, guardrails, model="claude", **kw):
@@ -277,7 +271,7 @@ def test_during_call_block_cancels_a_slow_model_stream(oai, emulator, stack):
     # The emulator sees the cancellation when it next writes (after its pause) at the latest.
     deadline = time.monotonic() + 8
     while time.monotonic() < deadline:
-        stats = httpx.get(stack[1].url + "/_emulator/streams").json()
+        stats = httpx.get(stack.emulator.url + "/_emulator/streams").json()
         if stats["cancelled"] >= 1:
             break
         time.sleep(0.1)
@@ -501,7 +495,7 @@ def test_messages_during_call_and_fail_closed(claude, emulator):
 
 
 def test_guardrails_list_shows_no_secrets(stack):
-    r = httpx.get(stack[0] + "/guardrails/list", headers={"authorization": f"Bearer {GATEWAY_KEY}"})
+    r = httpx.get(stack.url + "/guardrails/list", headers={"authorization": f"Bearer {GATEWAY_KEY}"})
     assert r.status_code == 200
     assert EXAMPLE_SECRET_ACCESS_KEY not in r.text and "AKIDEXAMPLE" not in r.text
     listed = {g["guardrail_name"]: g for g in r.json()["guardrails"]}
@@ -512,12 +506,12 @@ def test_guardrails_list_shows_no_secrets(stack):
     assert g["litellm_params"]["guardrailIdentifier"] == "shaledemo"
     assert g["litellm_params"]["aws_secret_access_key"] == "***"
     assert g["guardrail_info"] == {"owner": "security"}
-    assert httpx.get(stack[0] + "/guardrails/list").status_code == 401
-    assert httpx.get(stack[0] + "/guardrails/list", headers={"authorization": "Bearer sk-wrong"}).status_code == 403
+    assert httpx.get(stack.url + "/guardrails/list").status_code == 401
+    assert httpx.get(stack.url + "/guardrails/list", headers={"authorization": "Bearer sk-wrong"}).status_code == 403
 
 
 def test_apply_guardrail_endpoint(stack, emulator):
-    url, headers = stack[0] + "/guardrails/apply_guardrail", {"authorization": f"Bearer {GATEWAY_KEY}"}
+    url, headers = stack.url + "/guardrails/apply_guardrail", {"authorization": f"Bearer {GATEWAY_KEY}"}
     r = httpx.post(url, headers=headers, json={"guardrail_name": "pii-pre", "text": f"mail {EMAIL}"})
     assert r.status_code == 200 and r.json() == {"response_text": "mail {EMAIL}"}
     r = httpx.post(url, headers=headers, json={"guardrail_name": "pii-pre", "text": "all fine", "language": "en"})
@@ -541,7 +535,7 @@ def test_metrics_count_outcomes_per_guardrail(oai, stack, emulator):
         chat(oai, f"ssn {SSN}", ["pii-pre"])
     with pytest.raises(openai.APIStatusError):
         chat(oai, "hi", ["broken"])
-    text = httpx.get(stack[0] + "/metrics").text
+    text = httpx.get(stack.url + "/metrics").text
 
     def value(*needles):
         """The sum of the series matching every needle."""
@@ -563,9 +557,9 @@ def test_access_log_names_guardrails_and_never_their_text(oai, stack, emulator):
     deadline = time.monotonic() + 5
     line = None
     while line is None and time.monotonic() < deadline:
-        lines = [json.loads(l) for l in open(stack[2]) if '"message":"access"' in l]
+        lines = [json.loads(l) for l in open(stack.log) if '"message":"access"' in l]
         line = next((l for l in lines if l["request_id"] == request_id), None)
         time.sleep(0.1)
     assert line is not None, "the request's access line"
     assert line["guardrails"] == "pii-pre:pre_call:masked,pii-post:post_call:passed"
-    assert EMAIL not in open(stack[2]).read(), "no checked text in any log line"
+    assert EMAIL not in open(stack.log).read(), "no checked text in any log line"

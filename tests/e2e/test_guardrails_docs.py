@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -25,6 +24,7 @@ from shale_harness import (
     REPO,
     SHALE_BIN,
     EmulatorControl,
+    require_commands,
     start_emulator,
     start_gateway,
     stop_process,
@@ -70,18 +70,9 @@ def json_values(text: str) -> list:
     return values
 
 
-def require_tools():
-    for tool in ("curl", "jq"):
-        if shutil.which(tool) is None:
-            message = f"`{tool}` is not installed (tests/run-all.sh installs it)"
-            if os.environ.get("CI") == "true":
-                pytest.fail(message)
-            pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def stack(pg_url):
-    require_tools()
+    require_commands("curl", "jq")
     emu_proc, emu_url = start_emulator()
     config = on_emulator(yaml.safe_load(blocks(DOC, "yaml")[0]), emu_url)
     config["general_settings"]["database_url"] = pg_url
@@ -172,7 +163,7 @@ def test_admin_examples(stack):
 
 
 def test_readme_guardrails_example(tmp_path):
-    require_tools()
+    require_commands("curl", "jq")
     section = readme_section("Guardrails")
     (yaml_block,) = blocks(section, "yaml")
     (sh_block,) = blocks(section, "sh")

@@ -6,6 +6,7 @@ spend logs record which guardrails ran and what they did (never the text)."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import anthropic
 import httpx
@@ -27,38 +28,32 @@ EMAIL = "jane@example.com"
 
 
 @pytest.fixture(scope="module")
-def keys_stack(pg_url):
+def stack(pg_url):
+    """A gateway with virtual keys and two guardrails; `emulator` (conftest) resets its emulator."""
     proc, url = start_emulator()
     models = [deployment("claude", CLAUDE, url), deployment("nova", NOVA, url)]
     gw = KeysGateway(url, pg_url, models=models, extra={"guardrails": [
         guardrail("pii", "pre_call", url),
         guardrail("topic", "during_call", url),
     ]})
-    yield gw, EmulatorControl(url)
+    yield SimpleNamespace(gw=gw, emulator=EmulatorControl(url))
     gw.stop()
     stop_process(proc)
 
 
-@pytest.fixture
-def emu(keys_stack):
-    e = keys_stack[1]
-    e.reset()
-    return e
-
-
-def test_key_guardrails_run_without_opting_in(keys_stack, emu):
-    gw, _ = keys_stack
+def test_key_guardrails_run_without_opting_in(stack, emulator):
+    gw = stack.gw
     key = gw.generate(guardrails=["pii"])["key"]
     assert gw.key_info(key)["info"]["guardrails"] == ["pii"]
     r = gw.chat(key, model="claude", content=f"mail {EMAIL}")
     assert r.status_code == 200, r.text
     assert r.headers["x-litellm-applied-guardrails"] == "pii"
     assert "{EMAIL}" in r.json()["choices"][0]["message"]["content"]
-    assert EMAIL not in json.dumps(model_calls(emu)[-1]["body"])
+    assert EMAIL not in json.dumps(model_calls(emulator)[-1]["body"])
     # The master key has no guardrails: the text goes as written.
     r = gw.chat(GATEWAY_KEY, model="claude", content=f"mail {EMAIL}")
     assert "x-litellm-applied-guardrails" not in r.headers
-    assert EMAIL in json.dumps(model_calls(emu)[-1]["body"])
+    assert EMAIL in json.dumps(model_calls(emulator)[-1]["body"])
     # /v1/messages too (Anthropic SDK with the virtual key).
     m = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0).messages.create(
         model="claude", max_tokens=50, messages=[{"role": "user", "content": f"mail {EMAIL}"}])
@@ -66,13 +61,13 @@ def test_key_guardrails_run_without_opting_in(keys_stack, emu):
     # /key/update replaces the list; [] clears it, at once.
     r = gw.admin("POST", "/key/update", json={"key": key, "guardrails": []})
     assert r.status_code == 200 and r.json()["info"]["guardrails"] == []
-    emu.reset()
+    emulator.reset()
     gw.chat(key, model="claude", content=f"mail {EMAIL}")
-    assert guardrail_calls(emu) == []
+    assert guardrail_calls(emulator) == []
 
 
-def test_team_guardrails_reach_every_key_of_the_team(keys_stack, emu):
-    gw, _ = keys_stack
+def test_team_guardrails_reach_every_key_of_the_team(stack, emulator):
+    gw = stack.gw
     gw.new_team(team_id="careful", guardrails=["topic"])
     key = gw.generate(team_id="careful")["key"]
     r = gw.chat(key, model="claude", content="which crypto should I buy?")
@@ -90,8 +85,8 @@ def test_team_guardrails_reach_every_key_of_the_team(keys_stack, emu):
     assert gw.chat(key, model="claude", content="crypto").status_code == 200
 
 
-def test_unknown_guardrail_names_are_refused_by_the_admin_api(keys_stack):
-    gw, _ = keys_stack
+def test_unknown_guardrail_names_are_refused_by_the_admin_api(stack):
+    gw = stack.gw
     for path, body in [
         ("/key/generate", {"guardrails": ["nope"]}),
         ("/team/new", {"team_id": "t-nope", "guardrails": ["nope"]}),
@@ -102,12 +97,12 @@ def test_unknown_guardrail_names_are_refused_by_the_admin_api(keys_stack):
         assert "`pii`" in r.json()["error"]["message"]
 
 
-def test_the_key_is_admitted_before_any_guardrail_runs(keys_stack, emu):
-    gw, _ = keys_stack
+def test_the_key_is_admitted_before_any_guardrail_runs(stack, emulator):
+    gw = stack.gw
     key = gw.generate(guardrails=["pii"], max_budget=0)["key"]
     r = gw.chat(key, model="claude", content=f"mail {EMAIL}")
     assert r.status_code == 400 and r.json()["error"]["code"] == "budget_exceeded", r.text
-    assert guardrail_calls(emu) == [], "no guardrail is paid for a request that is not admitted"
+    assert guardrail_calls(emulator) == [], "no guardrail is paid for a request that is not admitted"
     # A virtual key cannot use the guardrail admin API.
     key2 = gw.generate()["key"]
     assert gw.admin("GET", "/guardrails/list", key=key2).status_code == 403
@@ -115,8 +110,8 @@ def test_the_key_is_admitted_before_any_guardrail_runs(keys_stack, emu):
                     json={"guardrail_name": "pii", "text": "x"}).status_code == 403
 
 
-def test_spend_logs_record_guardrails_and_their_outcome(keys_stack, emu):
-    gw, _ = keys_stack
+def test_spend_logs_record_guardrails_and_their_outcome(stack, emulator):
+    gw = stack.gw
     key = gw.generate(key_alias="guarded-spend", guardrails=["pii", "topic"])["key"]
     ok = gw.chat(key, model="claude", content=f"mail {EMAIL}")
     blocked = gw.chat(key, model="claude", content="crypto tips")

@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use url::Url;
 
-use crate::client::BedrockClient;
+use crate::client::{AuthMode, BedrockClient};
 use crate::error::BedrockError;
 use crate::resolve::encode_model_id;
 use crate::spec::TargetSpec;
@@ -85,7 +85,7 @@ impl BedrockClient {
         guardrail: &GuardrailTarget,
         body: Bytes,
     ) -> Result<crate::BedrockResponse, BedrockError> {
-        self.send_json(&guardrail.target, &guardrail.url, body)
+        self.send_json(&guardrail.target, &guardrail.url, body, AuthMode::Target)
             .await
     }
 }

@@ -318,32 +318,32 @@ fn parse_one(
         ));
     }
     let modes = parse_modes(f.raw("mode"), &format!("{ppath}.mode"), findings)?;
-    let guardrail_identifier = f.string("guardrailIdentifier")?.ok_or_else(|| {
-        invalid(
-            format!("{ppath}.guardrailIdentifier"),
-            "is required (the guardrail id or ARN)",
-        )
-    })?;
-    let guardrail_identifier = guardrail_identifier.trim().to_string();
-    if !valid_identifier(&guardrail_identifier) {
-        return Err(invalid(
-            format!("{ppath}.guardrailIdentifier"),
-            "must be a guardrail id ([a-z0-9]+) or arn:aws:bedrock:REGION:ACCOUNT:guardrail/ID",
-        ));
-    }
-    let guardrail_version = f.string("guardrailVersion")?.ok_or_else(|| {
-        invalid(
-            format!("{ppath}.guardrailVersion"),
-            "is required (a version number or DRAFT)",
-        )
-    })?;
-    let guardrail_version = guardrail_version.trim().to_string();
-    if !valid_version(&guardrail_version) {
-        return Err(invalid(
-            format!("{ppath}.guardrailVersion"),
-            format!("`{guardrail_version}` is not a version: expected 1 to 99999999 or DRAFT"),
-        ));
-    }
+    let mut required = |key: &str, what: &str, valid: fn(&str) -> bool, expected: &str| {
+        let path = format!("{ppath}.{key}");
+        let value = f
+            .string(key)?
+            .ok_or_else(|| invalid(&path, format!("is required ({what})")))?;
+        let value = value.trim().to_string();
+        if !valid(&value) {
+            return Err(invalid(
+                &path,
+                format!("`{value}` is not {what}: expected {expected}"),
+            ));
+        }
+        Ok(value)
+    };
+    let guardrail_identifier = required(
+        "guardrailIdentifier",
+        "a guardrail id or ARN",
+        valid_identifier,
+        "[a-z0-9]+ or arn:aws:bedrock:REGION:ACCOUNT:guardrail/ID",
+    )?;
+    let guardrail_version = required(
+        "guardrailVersion",
+        "a guardrail version",
+        valid_version,
+        "1 to 99999999 or DRAFT",
+    )?;
     let aws = GuardrailAws {
         aws_region_name: f.string("aws_region_name")?,
         aws_bedrock_runtime_endpoint: match (

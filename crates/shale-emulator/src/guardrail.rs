@@ -500,6 +500,21 @@ struct Findings {
 }
 
 impl Findings {
+    /// Notes a sensitive-information match; returns what replaces it in the output text (itself
+    /// when it blocks, `{label}` when it is anonymized).
+    fn act(&mut self, action: PolicyAction, matched: &str, label: &str) -> String {
+        match action {
+            PolicyAction::Block => {
+                self.blocked = true;
+                matched.to_owned()
+            }
+            PolicyAction::Anonymize => {
+                self.anonymized = true;
+                format!("{{{label}}}")
+            }
+        }
+    }
+
     fn assessment(&self) -> Map<String, Value> {
         let mut a = Map::new();
         if !self.topics.is_empty() {
@@ -563,7 +578,7 @@ fn luhn(s: &str) -> bool {
         .rev()
         .enumerate()
         .map(|(i, &d)| {
-            if i % 2 == 1 {
+            if !i.is_multiple_of(2) {
                 let d2 = d * 2;
                 if d2 > 9 {
                     d2 - 9
@@ -575,7 +590,7 @@ fn luhn(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Evaluates one text; records findings; returns the text with anonymized matches replaced.
@@ -638,16 +653,7 @@ fn evaluate(c: &Compiled, text: &str, input: bool, found: &mut Findings) -> Stri
                 .pii
                 .push(json!({"match": m.as_str(), "type": rule.kind,
                 "action": bedrock_action(rule.action), "detected": true}));
-            let with = match rule.action {
-                PolicyAction::Block => {
-                    found.blocked = true;
-                    m.as_str().to_owned()
-                }
-                PolicyAction::Anonymize => {
-                    found.anonymized = true;
-                    format!("{{{}}}", rule.kind)
-                }
-            };
+            let with = found.act(rule.action, m.as_str(), &rule.kind);
             spans.push((m.start(), m.end(), with));
         }
     }
@@ -660,16 +666,7 @@ fn evaluate(c: &Compiled, text: &str, input: bool, found: &mut Findings) -> Stri
                 json!({"name": rule.name, "match": m.as_str(), "regex": rule.pattern,
                 "action": bedrock_action(rule.action), "detected": true}),
             );
-            let with = match rule.action {
-                PolicyAction::Block => {
-                    found.blocked = true;
-                    m.as_str().to_owned()
-                }
-                PolicyAction::Anonymize => {
-                    found.anonymized = true;
-                    format!("{{{}}}", rule.name)
-                }
-            };
+            let with = found.act(rule.action, m.as_str(), &rule.name);
             spans.push((m.start(), m.end(), with));
         }
     }

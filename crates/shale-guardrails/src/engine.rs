@@ -190,6 +190,24 @@ impl Engine {
         }
     }
 
+    /// [`Engine::apply`] for one step of a plan (its guardrail, with the request's `extra_body`).
+    async fn apply_step(
+        &self,
+        step: &Step,
+        hook: Hook,
+        texts: &[&str],
+        observer: &dyn Observer,
+    ) -> Result<Verdict, GuardrailError> {
+        self.apply(
+            &step.guardrail,
+            hook,
+            texts,
+            step.extra_body.as_deref(),
+            observer,
+        )
+        .await
+    }
+
     /// The call and its reading, without the policy.
     async fn call(
         &self,
@@ -266,14 +284,7 @@ impl Engine {
                     .iter()
                     .map(String::as_str)
                     .collect();
-                self.apply(
-                    &step.guardrail,
-                    hook,
-                    &view,
-                    step.extra_body.as_deref(),
-                    observer,
-                )
-                .await?
+                self.apply_step(step, hook, &view, observer).await?
             };
             match verdict {
                 Verdict::Pass => {}
@@ -300,14 +311,7 @@ impl Engine {
             let slots = slots_of(root, step.guardrail.input_rules());
             let verdict = {
                 let texts = text::texts(root, &slots);
-                self.apply(
-                    &step.guardrail,
-                    hook,
-                    &texts,
-                    step.extra_body.as_deref(),
-                    observer,
-                )
-                .await?
+                self.apply_step(step, hook, &texts, observer).await?
             };
             match verdict {
                 Verdict::Pass => {}
@@ -340,16 +344,7 @@ impl Engine {
             Box::pin(async move {
                 let slots = slots_of(root, s.guardrail.input_rules());
                 let texts = text::texts(root, &slots);
-                match self
-                    .apply(
-                        &s.guardrail,
-                        hook,
-                        &texts,
-                        s.extra_body.as_deref(),
-                        observer,
-                    )
-                    .await
-                {
+                match self.apply_step(s, hook, &texts, observer).await {
                     Ok(Verdict::Refuse(m)) => Err(Stop::Refuse(m)),
                     Ok(_) => Ok(()),
                     Err(e) => Err(Stop::Error(e)),

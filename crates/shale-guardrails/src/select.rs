@@ -79,11 +79,14 @@ fn parse_list(v: Value, field: &str, out: &mut Vec<Requested>) -> Result<(), Gua
     Ok(())
 }
 
+/// A request's dynamic ApplyGuardrail params for one guardrail.
+type ExtraBody = Option<Arc<Map<String, Value>>>;
+
 /// One guardrail to run, with the request's dynamic params for it.
 #[derive(Debug, Clone)]
 pub struct Step {
     pub guardrail: Arc<Guardrail>,
-    pub extra_body: Option<Arc<Map<String, Value>>>,
+    pub extra_body: ExtraBody,
 }
 
 /// The guardrails of one request, by hook, in config order.
@@ -134,7 +137,8 @@ pub fn plan(
     key: &[String],
     team: &[String],
 ) -> Result<Plan, GuardrailError> {
-    let mut chosen: Vec<Option<Option<Arc<Map<String, Value>>>>> = all
+    // Per configured guardrail: not chosen, or chosen with the request's `extra_body` (if any).
+    let mut chosen: Vec<Option<ExtraBody>> = all
         .iter()
         .map(|g| g.config.default_on.then_some(None))
         .collect();

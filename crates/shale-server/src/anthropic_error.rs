@@ -126,6 +126,27 @@ mod tests {
     }
 
     #[test]
+    fn guardrail_blocks_keep_their_details() {
+        let err = ApiError::from(shale_guardrails::GuardrailError::Blocked(Box::new(
+            shale_guardrails::Blocked {
+                guardrail_name: "pii".into(),
+                hook: shale_guardrails::Hook::PreCall,
+                guardrail_identifier: "gr1".into(),
+                guardrail_version: "DRAFT".into(),
+                message: "No.".into(),
+                action_reason: None,
+                assessments: json!([]),
+            },
+        )));
+        let v: serde_json::Value = serde_json::from_slice(&anthropic_error_json(&err)).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(
+            v["error"]["provider_specific_fields"]["guardrail_name"],
+            "pii"
+        );
+    }
+
+    #[test]
     fn paths() {
         assert!(is_messages_path("/v1/messages"));
         assert!(is_messages_path("/anthropic/v1/messages/count_tokens"));

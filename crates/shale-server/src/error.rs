@@ -324,6 +324,46 @@ mod tests {
     }
 
     #[test]
+    fn guardrail_errors_carry_litellms_details_and_retry_after() {
+        use shale_guardrails::{Blocked, GuardrailError, Hook};
+        let blocked = ApiError::from(GuardrailError::Blocked(Box::new(Blocked {
+            guardrail_name: "pii".into(),
+            hook: Hook::PostCall,
+            guardrail_identifier: "gr1".into(),
+            guardrail_version: "1".into(),
+            message: "Withheld.".into(),
+            action_reason: None,
+            assessments: serde_json::json!([]),
+        })));
+        assert_eq!(blocked.status(), StatusCode::BAD_REQUEST);
+        let v: serde_json::Value = serde_json::from_slice(&blocked.to_json()).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], "guardrail_violation");
+        assert_eq!(
+            v["error"]["provider_specific_fields"]["guardrail_mode"],
+            "post_call"
+        );
+        assert_eq!(
+            v["error"]["provider_specific_fields"]["bedrock_guardrail_response"],
+            "Withheld."
+        );
+        let throttled = ApiError::from(GuardrailError::Unavailable {
+            guardrail: "pii".into(),
+            hook: Hook::PreCall,
+            status: 503,
+            message: "ThrottlingException: slow down".into(),
+            retry_after: Some(std::time::Duration::from_millis(1500)),
+        });
+        let response = throttled.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "2");
+        // Other errors keep OpenAI's four members only.
+        let plain: serde_json::Value =
+            serde_json::from_slice(&ApiError::invalid(None, "x").to_json()).unwrap();
+        assert!(plain["error"].get("provider_specific_fields").is_none());
+    }
+
+    #[test]
     fn classified_errors_keep_their_crate_form() {
         let err = shale_translate::TranslateError::InvalidUpstream("not JSON".into());
         let api = ApiError::from(err.clone());

@@ -108,6 +108,10 @@ pub enum Start {
 /// Which guardrails run for this request (`None`: none — the usual case, one branch when the
 /// config has none and nothing asks for one).
 fn plan_for(state: &AppState, requested: &[Requested]) -> Result<Option<Plan>, ApiError> {
+    if state.guardrails.is_none() && state.keys.is_none() && requested.is_empty() {
+        // No guardrail configured, asked for, or stored on a key: nothing to do.
+        return Ok(None);
+    }
     let principal = crate::keygate::principal();
     let (key, team): (&[String], &[String]) = match &principal {
         Some(p) => (&p.guardrails, &p.team_guardrails),
@@ -192,7 +196,9 @@ pub async fn chat_input(
     } else {
         None
     };
-    let (start, masked) = start(state, hints, plan, messages.as_mut(), chat_slots).await?;
+    // Boxed: the guardrail calls' futures stay off the chat pipeline's own future.
+    let (start, masked) =
+        Box::pin(start(state, hints, plan, messages.as_mut(), chat_slots)).await?;
     if let (true, Some(m)) = (masked, messages) {
         request.messages = serde_json::from_value(m).map_err(|e| {
             ApiError::Internal(format!("masked messages are not chat messages: {e}"))
@@ -212,10 +218,12 @@ pub async fn messages_input(
         return Ok(Start::Go(None));
     };
     if !reads_input(&plan) {
-        return Ok(start(state, hints, plan, None, anthropic_slots).await?.0);
+        return Ok(Box::pin(start(state, hints, plan, None, anthropic_slots))
+            .await?
+            .0);
     }
     let mut root = Value::Object(std::mem::take(body));
-    let result = start(state, hints, plan, Some(&mut root), anthropic_slots).await;
+    let result = Box::pin(start(state, hints, plan, Some(&mut root), anthropic_slots)).await;
     if let Value::Object(m) = root {
         *body = m;
     }
@@ -432,4 +440,35 @@ pub fn spend_info(runs: &[GuardrailRun]) -> Vec<shale_keys::GuardrailInfo> {
             duration_ms: (r.latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_applied_header_names_each_guardrail_once() {
+        let run = |name: &str, mode| GuardrailRun {
+            name: name.into(),
+            mode,
+            outcome: "passed",
+            latency: Duration::ZERO,
+        };
+        let mut h = HeaderMap::new();
+        set_applied_header(
+            &mut h,
+            &[
+                run("pii", "pre_call"),
+                run("topics", "during_call"),
+                run("pii", "post_call"),
+            ],
+        );
+        assert_eq!(h["x-litellm-applied-guardrails"], "pii,topics");
+        let info = spend_info(&[GuardrailRun {
+            latency: Duration::from_micros(12_345),
+            ..run("pii", "pre_call")
+        }]);
+        assert_eq!(info[0].duration_ms, 12.345);
+        assert_eq!(info[0].guardrail_status, "passed");
+    }
 }
