@@ -59,6 +59,7 @@ def gateway_config(emu_url: str) -> dict:
             guardrail("broken-open", "pre_call", emu_url, identifier="shalefail", fail_open=True),
             guardrail("unreachable", "pre_call", "http://127.0.0.1:9", timeout=2),
             guardrail("whole-answer", "post_call", emu_url, stream_window_bytes=0),
+            guardrail("broken-during", "during_call", emu_url, identifier="shalefail"),
         ],
         "general_settings": {"master_key": GATEWAY_KEY},
         "litellm_settings": {"callbacks": ["prometheus"]},
@@ -258,6 +259,13 @@ def test_during_call_passes_and_blocks(oai, emulator):
     assert err.value.body["provider_specific_fields"]["guardrail_mode"] == "during_call"
 
 
+def test_during_call_failure_withholds_the_answer(oai, emulator):
+    with pytest.raises(openai.APIStatusError) as err:
+        chat(oai, "hello there", ["broken-during"])
+    assert err.value.status_code == 502
+    assert "(during_call) could not be applied, so the answer was not returned" in err.value.body["message"]
+
+
 def test_during_call_block_cancels_a_slow_model_stream(oai, emulator, stack):
     # The model streams slowly; the guardrail answers at once and blocks: the stream is dropped.
     emulator.script([converse_stream(["a ", "b ", "c "], pause_after=1, pause_ms=3000)])
@@ -370,6 +378,9 @@ def test_legacy_completions(oai, emulator):
 def test_responses_api(oai, emulator):
     r = oai.responses.create(model="claude", input=f"mail {EMAIL}", extra_body={"guardrails": ["pii-pre"]})
     assert "{EMAIL}" in r.output_text and EMAIL not in r.output_text
+    # LiteLLM's metadata spelling works here too (`metadata` is the Responses API's own field).
+    r = oai.responses.create(model="claude", input=f"mail {EMAIL}", metadata={"guardrails": ["pii-pre"]})
+    assert "{EMAIL}" in r.output_text
     with pytest.raises(openai.BadRequestError) as err:
         oai.responses.create(model="claude", input=f"ssn {SSN}", extra_body={"guardrails": ["pii-pre"]})
     assert err.value.body["provider_specific_fields"]["guardrail_name"] == "pii-pre"

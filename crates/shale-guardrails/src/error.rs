@@ -41,7 +41,7 @@ pub enum GuardrailError {
     Blocked(Box<Blocked>),
     /// ApplyGuardrail could not give a verdict (unreachable, timeout, 5xx, throttled, refused,
     /// or an answer shale cannot apply), and the guardrail fails closed.
-    #[error("Guardrail `{guardrail}` ({hook}) could not be applied, so the {} was not {}: {message}", what(*.hook), if matches!(.hook, Hook::PostCall) { "returned" } else { "sent to the model" })]
+    #[error("Guardrail `{guardrail}` ({hook}) could not be applied, so {}: {message}", withheld(*.hook))]
     Unavailable {
         guardrail: Arc<str>,
         hook: Hook,
@@ -62,6 +62,14 @@ pub enum GuardrailError {
     /// The request's `guardrails` field is malformed.
     #[error("{0}")]
     InvalidRequest(String),
+}
+
+/// What a failed check held back.
+fn withheld(hook: Hook) -> &'static str {
+    match hook {
+        Hook::PreCall | Hook::Apply => "the request was not sent to the model",
+        Hook::DuringCall | Hook::PostCall => "the answer was not returned",
+    }
 }
 
 fn what(hook: Hook) -> &'static str {

@@ -230,6 +230,21 @@ pub async fn messages_input(
     Ok(result?.0)
 }
 
+/// `/v1/responses` keeps `metadata` typed (it is echoed, never sent on): its `guardrails` move to
+/// the chat request the Responses API becomes, where [`chat_input`] finds them.
+pub fn responses_metadata(metadata: &mut Option<Value>, extra: &mut Map<String, Value>) {
+    let taken = metadata
+        .as_mut()
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.remove("guardrails"));
+    if let Some(guardrails) = taken {
+        extra.insert(
+            "metadata".into(),
+            serde_json::json!({ "guardrails": guardrails }),
+        );
+    }
+}
+
 /// Runs during_call next to `routed` (the model call): the answer is released once every
 /// during_call guardrail passed; a block (or a failure to decide) drops the model call — or,
 /// if it already answered, its answer (a stream not yet read is cancelled). `refuse` builds the
