@@ -30,7 +30,7 @@ node --version
 # --- PostgreSQL (virtual keys, issue #15) ---------------------------------------------------
 # The keys e2e tests start their own server (initdb + pg_ctl, temporary directory, free port,
 # non-root user; tests/e2e/pg_server.py). Debian puts the binaries in /usr/lib/postgresql/*/bin.
-# curl and jq run the README's "Keys and budgets" examples as written (test_keys_readme.py).
+# curl and jq run the virtual-key examples of docs/keys.md and the README as written (test_keys_readme.py).
 step "system packages (postgresql, curl, jq)"
 pg_missing=()
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
@@ -41,6 +41,17 @@ command -v jq >/dev/null 2>&1 || pg_missing+=(jq)
 if ((${#pg_missing[@]})); then apt_install "${pg_missing[@]}"; fi
 ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || command -v initdb
 # --- end PostgreSQL ---------------------------------------------------------------------------
+
+# --- Chromium (admin UI, issue #32) ------------------------------------------------------------
+# The admin UI's browser tests drive Debian's headless Chromium with its chromedriver through
+# Selenium (tests/e2e/test_ui_browser.py); Selenium is in tests/requirements.txt.
+step "system packages (chromium, chromium-driver)"
+ui_missing=()
+[[ -x /usr/bin/chromium ]] || ui_missing+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || ui_missing+=(chromium-driver)
+if ((${#ui_missing[@]})); then apt_install "${ui_missing[@]}"; fi
+/usr/bin/chromedriver --version
+# --- end Chromium ------------------------------------------------------------------------------
 
 step "rustfmt"
 cargo fmt --all -- --check

@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import select
+import shutil
 import subprocess
 import tempfile
 import time
@@ -247,3 +248,41 @@ def stack_fixture(make_config: Callable[[str], dict], **options):
             yield running
 
     return stack
+
+
+@dataclasses.dataclass
+class LoggedStack(Stack):
+    """A `Stack` whose gateway logs (JSON, `RUST_LOG=info`) into `log`."""
+
+    log: pathlib.Path = pathlib.Path()
+
+    def log_lines(self, needle: str, timeout: float = 5.0) -> list[dict]:
+        """The JSON log lines containing `needle`; waits up to `timeout` for the first one (the log
+        is written by a background thread)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [json.loads(l) for l in self.log.read_text().splitlines() if l.startswith("{") and needle in l]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def logged_stack(make_config: Callable[[str], dict], env: dict | None = None) -> Iterator[LoggedStack]:
+    """Like `running_stack`, with the gateway's log kept in a temporary file (removed on exit) and
+    `env` added to the gateway's environment."""
+    emu_proc, emu_url = start_emulator()
+    home = pathlib.Path(tempfile.mkdtemp(prefix="shale-log-"))
+    log = home / "gateway.log"
+    try:
+        with open(log, "w") as sink:
+            gw_proc, gw_url, path = start_gateway(
+                make_config(emu_url), stderr=sink, env={"RUST_LOG": "info", **(env or {})}
+            )
+            try:
+                yield LoggedStack(url=gw_url, emulator=EmulatorControl(emu_url), config_path=path, log=log)
+            finally:
+                stop_process(gw_proc)
+    finally:
+        stop_process(emu_proc)
+        shutil.rmtree(home, ignore_errors=True)

@@ -1,9 +1,12 @@
 """Codex CLI (`@openai/codex`, pinned in tests/codex/package.json) through shale + the emulator.
 
 Codex only speaks the Responses API. The test writes a throw-away CODEX_HOME whose config.toml
-points a custom provider (`wire_api = "responses"`) at shale, runs `codex exec`, and checks that a
-turn completes with the emulator's answer, and that a turn where the model calls Codex's shell
-tool runs the command and sends its output back.
+points a custom provider (`wire_api = "responses"`) at shale — the README's file, read from it —
+and changes nothing else: Codex's
+defaults stay, so every request carries its hosted `web_search` tool, which shale drops (counted in
+`shale_dropped_tools_total`). It runs `codex exec` and checks that a turn completes with the
+emulator's answer, and that a turn where the model calls Codex's shell tool runs the command and
+sends its output back.
 
 Needs `npm ci --prefix tests/codex` (tests/run-all.sh does it); skipped when Codex is absent.
 """
@@ -13,19 +16,21 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import subprocess
 import tempfile
 
 import pytest
 
+from prometheus_scrape import Scrape
 from shale_harness import (
     GATEWAY_KEY,
+    REPO,
     EmulatorControl,
     deployment,
     stack_fixture,
 )
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 CODEX = REPO / "tests" / "codex" / "node_modules" / ".bin" / "codex"
 MODEL_ID = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 
@@ -38,36 +43,37 @@ def gateway_config(emu_url: str) -> dict:
     return {
         "model_list": [deployment("claude-sonnet", f"bedrock/{MODEL_ID}", emu_url)],
         "general_settings": {"master_key": GATEWAY_KEY},
+        "litellm_settings": {"callbacks": ["prometheus"]},
     }
 
 
 stack = stack_fixture(gateway_config)
 
 
-CONFIG_TOML = """\
-model = "claude-sonnet"
-model_provider = "shale"
-web_search = "disabled"
-check_for_update_on_startup = false
+def readme_codex_config() -> str:
+    """The README's `~/.codex/config.toml`, as users copy it (Codex's defaults, nothing turned off)."""
+    readme = (REPO / "README.md").read_text()
+    (toml,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.S)
+    return toml
 
-[analytics]
-enabled = false
 
-[model_providers.shale]
-name = "shale"
-base_url = "{base_url}/v1"
-env_key = "SHALE_API_KEY"
-wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
-"""
+def codex_config(base_url: str) -> str:
+    """The README's file pointed at the test gateway. Only test hygiene is added (no update check,
+    no analytics, no client retries): nothing that changes what Codex sends."""
+    toml = readme_codex_config().replace("http://localhost:4000", base_url)
+    assert base_url in toml
+    top, providers = toml.split("[model_providers.shale]", 1)
+    return (
+        top.rstrip() + "\ncheck_for_update_on_startup = false\n\n[analytics]\nenabled = false\n\n"
+        + "[model_providers.shale]" + providers.rstrip() + "\nrequest_max_retries = 0\nstream_max_retries = 0\n"
+    )
 
 
 def run_codex(stack, prompt: str, workdir: pathlib.Path) -> subprocess.CompletedProcess:
     home = pathlib.Path(tempfile.mkdtemp(prefix="codex-home-"))
     codex_home = home / ".codex"
     codex_home.mkdir()
-    (codex_home / "config.toml").write_text(CONFIG_TOML.format(base_url=stack.url))
+    (codex_home / "config.toml").write_text(codex_config(stack.url))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -103,9 +109,24 @@ def responses_calls(emulator: EmulatorControl) -> list[dict]:
     return [q for q in emulator.requests() if q["path"].startswith("/model/")]
 
 
+def dropped_web_search(stack) -> float:
+    scrape = Scrape.of(stack.url)
+    assert scrape.has_family("shale_dropped_tools"), scrape.text[:2000]
+    return scrape.value("shale_dropped_tools_total", tool="web_search")
+
+
+def assert_function_tools_only(body: dict) -> None:
+    """Codex's function tools reach Bedrock; its hosted web_search does not."""
+    tools = body["toolConfig"]["tools"]
+    names = [t["toolSpec"]["name"] for t in tools if "toolSpec" in t]
+    assert "exec_command" in names, names
+    assert not any("web_search" in json.dumps(t) for t in tools), names
+
+
 def test_codex_exec_completes_a_turn(stack, tmp_path):
     emulator = stack.emulator
     emulator.reset()
+    dropped_before = dropped_web_search(stack)
     # A plain answer (no tool call) for the first model request.
     emulator.script([{
         "operation": "converse-stream",
@@ -131,12 +152,15 @@ def test_codex_exec_completes_a_turn(stack, tmp_path):
     assert calls[0]["model_id"] == MODEL_ID
     sent = calls[0]["body"]
     assert "Say hello" in json.dumps(sent["messages"])
-    assert sent["toolConfig"]["tools"], "Codex's function tools reach Bedrock"
+    assert_function_tools_only(sent)
+    # Codex's default config sent web_search with the turn, and shale dropped it.
+    assert dropped_web_search(stack) >= dropped_before + 1
 
 
 def test_codex_runs_a_shell_tool_turn(stack, tmp_path):
     emulator = stack.emulator
     emulator.reset()
+    dropped_before = dropped_web_search(stack)
     tool_input = json.dumps({"cmd": "echo shale-codex-ok"})
     emulator.script([{
         "operation": "converse-stream",
@@ -159,6 +183,9 @@ def test_codex_runs_a_shell_tool_turn(stack, tmp_path):
     results = [b["toolResult"] for m in follow for b in m["content"] if "toolResult" in b]
     assert results and results[0]["toolUseId"] == "tooluse_codex1"
     assert "shale-codex-ok" in json.dumps(results[0]["content"])
+    for call in calls[:2]:
+        assert_function_tools_only(call["body"])
+    assert dropped_web_search(stack) >= dropped_before + 2, "both requests of the turn dropped web_search"
     evs = events(proc)
     assert any(e.get("type") == "turn.completed" for e in evs)
     assert any(e.get("type") == "item.completed" and e.get("item", {}).get("type") == "command_execution"

@@ -38,10 +38,11 @@ def blocks(text: str, lang: str) -> list[str]:
 
 
 def readme_section(title: str) -> str:
+    """A `### title` feature section of the README."""
     text = (REPO / "README.md").read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+    start = text.index(f"\n### {title}\n")
+    end = min(i for i in (text.find("\n### ", start + 1), text.find("\n## ", start + 1), len(text)) if i != -1)
+    return text[start:end]
 
 
 def on_emulator(config: dict, emu_url: str) -> dict:
@@ -173,7 +174,8 @@ def test_readme_guardrails_example(tmp_path):
             "model_list": [{"model_name": "claude-sonnet", "litellm_params": {
                 "model": "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0", "aws_region_name": "us-east-1"}}],
             "general_settings": {"master_key": GATEWAY_KEY},
-            **yaml.safe_load(yaml_block),
+            # The README's guardrail id is an example; the emulator's demo guardrail stands in.
+            **yaml.safe_load(yaml_block.replace("ff6ujrregl1q", "shaledemo")),
         }
         gw, url, _ = start_gateway(on_emulator(config, emu_url), env=ENV)
         try:

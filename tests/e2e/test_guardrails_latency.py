@@ -83,7 +83,7 @@ def test_one_span_per_apply_guardrail_call():
             calls = collected.wait_for(lambda s: s.kind == s.SPAN_KIND_CLIENT and s.parent_span_id == g.span_id)
             assert len(calls) == 1
             c = attrs(calls[0])
-            assert calls[0].name == "ApplyGuardrail shaledemo"
+            assert calls[0].name == "apply_guardrail shaledemo"
             assert c["rpc.method"] == "ApplyGuardrail"
             assert c["http.response.status_code"] == 200
             assert "jane@example.com" not in str([attrs(s) for s in collected.spans])

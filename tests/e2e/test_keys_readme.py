@@ -1,9 +1,11 @@
-"""The README's "Keys and budgets" examples, run as written with the real `curl` and `jq` against
-the real gateway, emulator and PostgreSQL: every `sh` block of that section, in order, as one bash
-script in which any HTTP error fails the test (`curl` is wrapped with `--fail-with-body`)."""
+"""The virtual-key examples, run as written with the real `curl` and `jq` against the real gateway,
+emulator and PostgreSQL: every `sh` block of docs/keys.md, in order, as one bash script in which any
+HTTP error fails the test (`curl` is wrapped with `--fail-with-body`), and the README's short
+example in its "Virtual keys" feature section."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -22,10 +24,14 @@ from shale_harness import (
 )
 
 
+KEYS_DOC = REPO / "docs" / "keys.md"
+
+
 def readme_section(title: str) -> str:
+    """A `### title` feature section of the README."""
     text = (REPO / "README.md").read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
+    start = text.index(f"\n### {title}\n")
+    end = text.find("\n#", start + 1)
     return text[start:end if end != -1 else None]
 
 
@@ -49,8 +55,8 @@ def stack(pg_url):
 
 def test_readme_keys_examples_run_as_written(stack):
     gw, emu = stack
-    blocks = sh_blocks(readme_section("Keys and budgets"))
-    assert blocks, "the section has sh examples"
+    blocks = sh_blocks(KEYS_DOC.read_text())
+    assert blocks, "the page has sh examples"
     script = "\n".join(blocks).replace("http://localhost:4000", gw.url)
     preamble = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n'
     before = emulator_calls(emu)
@@ -70,10 +76,26 @@ def test_readme_keys_examples_run_as_written(stack):
     assert listed["keys"] == []
 
 
+def test_readme_feature_example_runs_as_written(stack):
+    gw, _ = stack
+    (block,) = sh_blocks(readme_section("Virtual keys, teams and budgets"))
+    script = block.replace("http://localhost:4000", gw.url)
+    done = subprocess.run(
+        ["bash", "-c", 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n' + script],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "SHALE_MASTER_KEY": GATEWAY_KEY},
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    key = json.loads(done.stdout)["key"]
+    assert key.startswith("sk-")
+    info = gw.admin("GET", "/key/info", params={"key": key}).json()["info"]
+    assert info["key_alias"] == "my-app" and info["models"] == ["claude-sonnet"] and info["max_budget"] == 10
+    gw.admin("POST", "/key/delete", json={"keys": [key]})
+
+
 def test_readme_keys_config_is_valid(tmp_path):
     from shale_harness import SHALE_BIN
 
-    blocks = re.findall(r"```yaml\n(.*?)```", readme_section("Keys and budgets"), flags=re.S)
+    blocks = re.findall(r"```yaml\n(.*?)```", KEYS_DOC.read_text(), flags=re.S)
     assert len(blocks) == 1
     path = tmp_path / "keys.yaml"
     path.write_text("model_list: []\n" + blocks[0])

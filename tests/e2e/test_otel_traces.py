@@ -204,10 +204,18 @@ def test_http_protobuf_server_and_bedrock_attempt_spans(emulator):
         attempts.sort(key=lambda s: s.start_time_unix_nano)
         assert len(attempts) == 2, attempts
         first, second = (attrs(s) for s in attempts)
-        assert attempts[0].name == "Converse us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        # GenAI semconv span name: "{gen_ai.operation.name} {gen_ai.request.model}".
+        assert [s.name for s in attempts] == ["chat us.anthropic.claude-sonnet-4-5-20250929-v1:0"] * 2
         assert first["http.response.status_code"] == 429 and first["error.type"] == "429"
         assert attempts[0].status.code == attempts[0].status.STATUS_CODE_ERROR
         assert second["http.response.status_code"] == 200
+        # The answer's usage, finish reasons and model are on the client span that got it (where
+        # Langfuse, Phoenix and other GenAI consumers read them), not on the throttled one.
+        assert second["gen_ai.usage.input_tokens"] == usage.prompt_tokens
+        assert second["gen_ai.usage.output_tokens"] == usage.completion_tokens
+        assert second["gen_ai.response.finish_reasons"] == ["stop"]
+        assert second["gen_ai.response.model"] == "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        assert "gen_ai.usage.input_tokens" not in first
         for a in (first, second):
             assert a["gen_ai.system"] == "aws.bedrock"
             assert a["gen_ai.operation.name"] == "chat"
@@ -254,8 +262,16 @@ def test_grpc_export_and_a_new_trace_without_traceparent(emulator):
         assert a["gen_ai.usage.output_tokens"] > 0
         assert collected.resources[0]["service.name"] == "shale"
         attempts = collected.wait_for(lambda s: s.kind == s.SPAN_KIND_CLIENT)
-        assert attempts and attempts[0].name.startswith("ConverseStream ")
+        assert len(attempts) == 1 and attempts[0].name == "chat us.anthropic.claude-sonnet-4-5-20250929-v1:0"
         assert attempts[0].trace_id == server.trace_id
+        streamed = attrs(attempts[0])
+        assert streamed["rpc.method"] == "ConverseStream"
+        # A stream's usage arrives with its last event: the client span carries it too, and it
+        # ends when the stream does (not when the response headers came).
+        assert streamed["gen_ai.usage.output_tokens"] == a["gen_ai.usage.output_tokens"] > 0
+        assert streamed["gen_ai.usage.input_tokens"] == a["gen_ai.usage.input_tokens"] > 0
+        assert streamed["gen_ai.response.finish_reasons"] == a["gen_ai.response.finish_reasons"] == ["stop"]
+        assert attempts[0].end_time_unix_nano >= server.end_time_unix_nano - 50_000_000
     finally:
         stop_process(gw)
         receiver.stop(0)

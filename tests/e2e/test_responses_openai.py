@@ -324,10 +324,13 @@ def test_errors(client, emulator):
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model="gpt-9", input="hi")
     assert "/v1/models" in str(err.value)
+    # A client-executed built-in tool the gateway does not translate is refused (hosted ones such
+    # as web_search are dropped by default: test_dropped_tools.py).
     with pytest.raises(openai.BadRequestError) as err:
-        client.responses.create(model="claude", input="news?", tools=[{"type": "web_search"}])
+        client.responses.create(model="claude", input="ls", tools=[{"type": "local_shell"}])
     assert err.value.body["param"] == "tools[0].type"
-    assert "web_search" in err.value.body["message"]
+    assert err.value.body["code"] == "unsupported_tool"
+    assert "local_shell" in err.value.body["message"]
     assert model_calls(emulator) == []
     emulator.script([{"error": {"type": "ThrottlingException", "message": "Too many requests, please wait."}}])
     with pytest.raises(openai.RateLimitError) as err:

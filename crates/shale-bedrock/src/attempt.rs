@@ -1,16 +1,21 @@
 //! One trace span per Bedrock attempt (OpenTelemetry client span, HTTP client and GenAI semantic
-//! conventions), so retries show as sibling spans under the request's server span. The spans are
+//! conventions), so retries show as sibling spans under the request's server span. The caller's
+//! [`AttemptSpanHooks`] name the GenAI operation and may keep an answered attempt's span to add
+//! the answer's usage, finish reasons and response model once they are known. The spans are
 //! plain `tracing` spans with the target `shale::otel`: when no trace exporter is installed no
 //! subscriber wants them and they cost one cached interest check. Integers are recorded as `i64`
 //! (the OpenTelemetry layer would turn `u64` into text). Nothing else lives here.
 
 use crate::error::BedrockError;
+use crate::spec::AttemptSpanHooks;
 use crate::target::Target;
 use tracing::Span;
 use url::Url;
 
-/// The span of one attempt against `url` (its last path segment names the operation).
-pub(crate) fn span(target: &Target, url: &Url) -> Span {
+/// The span of one attempt against `url` (its last path segment names the operation), named
+/// `{gen_ai.operation.name} {gen_ai.request.model}` as the GenAI conventions say. The hooks'
+/// operation is asked only when the span is enabled (the macro evaluates fields only then).
+pub(crate) fn span(target: &Target, url: &Url, hooks: Option<&AttemptSpanHooks>) -> Span {
     let operation = url
         .path_segments()
         .and_then(|mut s| s.next_back())
@@ -25,20 +30,26 @@ pub(crate) fn span(target: &Target, url: &Url) -> Span {
         "apply" => "ApplyGuardrail",
         _ => "Other",
     };
-    let gen_ai_operation = match operation {
-        o if o.starts_with("converse") => "chat",
-        "apply" => "apply_guardrail",
-        o => o,
+    let gen_ai_operation = || {
+        hooks.and_then(|h| (h.operation)()).unwrap_or_else(|| {
+            if operation.starts_with("converse") || operation.starts_with("invoke") {
+                "chat"
+            } else if operation == "apply" {
+                "apply_guardrail"
+            } else {
+                operation
+            }
+        })
     };
     tracing::info_span!(
         target: "shale::otel",
         "bedrock.attempt",
-        otel.name = %format_args!("{rpc_method} {}", target.model_id()),
+        otel.name = %format_args!("{} {}", gen_ai_operation(), target.model_id()),
         otel.kind = "client",
         otel.status_code = tracing::field::Empty,
         gen_ai.system = "aws.bedrock",
         gen_ai.provider.name = "aws.bedrock",
-        gen_ai.operation.name = gen_ai_operation,
+        gen_ai.operation.name = gen_ai_operation(),
         gen_ai.request.model = %target.model_id(),
         rpc.system = "aws-api",
         rpc.service = "BedrockRuntime",
@@ -60,6 +71,13 @@ pub(crate) fn status(span: &Span, status: u16) {
     if status >= 400 {
         span.record("error.type", status.to_string());
         span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// Hands the span of an attempt that succeeded to the caller's hook (traces exported only).
+pub(crate) fn answered(span: &Span, hooks: Option<&AttemptSpanHooks>) {
+    if let Some(hooks) = hooks.filter(|_| !span.is_disabled()) {
+        (hooks.answered)(span);
     }
 }
 

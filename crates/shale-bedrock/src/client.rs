@@ -456,10 +456,12 @@ impl BedrockClient {
                 on_attempt();
             }
             // One trace span per attempt; it ends with the attempt, not after the backoff.
-            let span = attempt::span(target, url);
+            let hooks = self.inner.options.attempt_spans.as_ref();
+            let span = attempt::span(target, url, hooks);
             let result = attempt(retry).instrument(span.clone()).await;
-            if let Err((error, _)) = &result {
-                attempt::failed(&span, error);
+            match &result {
+                Err((error, _)) => attempt::failed(&span, error),
+                Ok(_) => attempt::answered(&span, hooks),
             }
             drop(span);
             match result {

@@ -177,12 +177,16 @@ pub enum BedrockError {
         /// a throttling error after the last retry — the backoff shale computed.
         retry_after: Option<Duration>,
     },
-    /// No credentials could be obtained for a deployment.
+    /// No credentials could be obtained for a deployment: the gateway's AWS setup (a missing
+    /// profile, a failing `credential_process`, STS refusing the role …), not the caller's fault
+    /// and not a crash — 503 `aws_credentials_error`.
     #[error("could not get AWS credentials for deployment {deployment}: {message}")]
     Credentials {
         /// The deployment's name.
         deployment: String,
-        /// What went wrong (never contains secret values).
+        /// The kind of source that failed (`SigV4Choice::kind`: `profile`, `assume_role`, …).
+        source_kind: &'static str,
+        /// What went wrong (never contains secret values). Logged, not sent to the client.
         message: String,
     },
     /// The connection to Bedrock failed (DNS, TCP, TLS, reset).
@@ -271,7 +275,8 @@ impl BedrockError {
                 ErrorKind::ServiceUnavailable => 503,
                 ErrorKind::Other(_) => other_status(*status),
             },
-            Self::Credentials { .. } | Self::Config(_) | Self::Signing(_) => 500,
+            Self::Credentials { .. } => 503,
+            Self::Config(_) | Self::Signing(_) => 500,
             Self::Connect { .. } | Self::StreamDecode(_) => 502,
             Self::Timeout { .. } => 504,
             Self::BearerNotSupported { .. } => 400,
@@ -282,7 +287,8 @@ impl BedrockError {
     pub fn openai_type(&self) -> ErrorType {
         match self {
             Self::Upstream { .. } => ErrorType::for_status(self.http_status()),
-            Self::Credentials { .. } | Self::Config(_) | Self::Signing(_) => ErrorType::Api,
+            Self::Credentials { .. } => ErrorType::ServiceUnavailable,
+            Self::Config(_) | Self::Signing(_) => ErrorType::Api,
             Self::Connect { .. } => ErrorType::ApiConnection,
             Self::StreamDecode(_) => ErrorType::Api,
             Self::Timeout { .. } => ErrorType::Timeout,
@@ -290,9 +296,20 @@ impl BedrockError {
         }
     }
 
-    /// The error the client receives: status, type, code and this error's message.
+    /// The error the client receives: status, type, code and this error's message (for a
+    /// credentials failure, without the source's details: those are the operator's, in the log).
     pub fn to_openai(&self) -> OpenAiError {
-        OpenAiError::new(self.http_status(), self.openai_type(), self.to_string())
+        let message = match self {
+            Self::Credentials {
+                deployment,
+                source_kind,
+                ..
+            } => format!(
+                "The gateway could not get AWS credentials for deployment {deployment} (credential source: {source_kind}); the gateway's log names the failure."
+            ),
+            other => other.to_string(),
+        };
+        OpenAiError::new(self.http_status(), self.openai_type(), message)
             .with_code(self.openai_code())
     }
 
@@ -311,7 +328,7 @@ impl BedrockError {
                 ErrorKind::ModelError | ErrorKind::ModelStreamError => Some("model_error"),
                 _ => None,
             },
-            Self::Credentials { .. } => Some("credentials_error"),
+            Self::Credentials { .. } => Some("aws_credentials_error"),
             _ => None,
         }
     }
@@ -615,10 +632,24 @@ mod tests {
         assert!(timeout.is_retryable());
         let creds = BedrockError::Credentials {
             deployment: "model_list[0] (claude)".into(),
-            message: "no credentials".into(),
+            source_kind: "profile",
+            message: "profile \"dev\": the credential_process exited with status 1".into(),
         };
         assert!(creds.to_string().contains("model_list[0] (claude)"));
         assert!(!creds.is_retryable());
+        let client = creds.to_openai();
+        assert_eq!(client.status, 503);
+        assert_eq!(client.code.as_deref(), Some("aws_credentials_error"));
+        assert!(
+            client.message.contains("model_list[0] (claude)"),
+            "{}",
+            client.message
+        );
+        assert!(client.message.contains("profile"), "{}", client.message);
+        assert!(
+            !client.message.contains("credential_process"),
+            "details stay in the log"
+        );
     }
 
     #[test]

@@ -64,6 +64,6 @@ pub use error::{BedrockError, ErrorKind, StreamDecodeError};
 pub use eventstream::{EventStream, StreamEvent};
 pub use guardrail::GuardrailTarget;
 pub use shale_core::Secret;
-pub use spec::{ClientOptions, EnvSource, TargetSpec};
+pub use spec::{AttemptSpanHooks, ClientOptions, EnvSource, TargetSpec};
 pub use target::Target;
 pub use transport::{TransportError, UpstreamBody, UpstreamResponse};

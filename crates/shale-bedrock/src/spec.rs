@@ -131,6 +131,21 @@ pub struct ClientOptions {
     /// Called as each attempt starts, on the task that makes it (the gateway counts a request's
     /// attempts with it). A plain function: no span or allocation per attempt.
     pub on_attempt: Option<fn()>,
+    /// Hooks of the attempt spans, called on the attempt's task and only while traces are
+    /// exported (a disabled span calls neither).
+    pub attempt_spans: Option<AttemptSpanHooks>,
+}
+
+/// What the caller adds to the `bedrock.attempt` spans (see `attempt.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct AttemptSpanHooks {
+    /// The GenAI operation (`chat`, `embeddings`, …) of the request the attempt belongs to, for
+    /// the span's `gen_ai.operation.name` and its name `{operation} {model}`; `None` falls back
+    /// to the one the Bedrock operation implies.
+    pub operation: fn() -> Option<&'static str>,
+    /// Given the span of an attempt Bedrock answered with success: the caller may keep it (it
+    /// stays open while a handle lives) to record the answer's usage on it when that is known.
+    pub answered: fn(&tracing::Span),
 }
 
 impl Default for ClientOptions {
@@ -151,6 +166,7 @@ impl Default for ClientOptions {
             aws_config_file: None,
             aws_credentials_file: None,
             on_attempt: None,
+            attempt_spans: None,
         }
     }
 }

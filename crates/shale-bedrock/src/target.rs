@@ -261,7 +261,7 @@ impl BedrockClient {
             other => Arc::new(CredentialCache::new(
                 credentials::build_provider(other, &ctx).await,
                 options.credentials_timeout,
-                other.describe(),
+                other,
             )),
         };
 

@@ -282,12 +282,18 @@ async fn missing_profile_is_a_credentials_error_naming_the_deployment() {
         .unwrap();
     let err = converse(&client, &target).await.unwrap_err();
     match &err {
-        BedrockError::Credentials { deployment, .. } => {
-            assert_eq!(deployment, "model_list[5] (no-profile)")
+        BedrockError::Credentials {
+            deployment,
+            source_kind,
+            ..
+        } => {
+            assert_eq!(deployment, "model_list[5] (no-profile)");
+            assert_eq!(*source_kind, "profile");
         }
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("model_list[5] (no-profile)"));
+    assert_eq!(err.http_status(), 503);
     assert!(recorded(&emu, "converse").is_empty());
 
     // Another deployment of the same client is unaffected.
@@ -418,9 +424,11 @@ async fn unreachable_sts_is_a_credentials_error() {
     match &err {
         BedrockError::Credentials {
             deployment,
+            source_kind,
             message,
         } => {
             assert_eq!(deployment, "model_list[9] (dead-sts)");
+            assert_eq!(*source_kind, "assume_role");
             assert!(message.contains(ROLE), "{message}");
         }
         other => panic!("{other:?}"),

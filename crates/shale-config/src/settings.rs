@@ -39,6 +39,10 @@ pub struct GeneralSettings {
     pub keys: KeysConfig,
     /// Everything else, kept as given.
     pub other: Map<String, Value>,
+    /// Drop the built-in tools OpenAI hosts (`web_search`, `file_search`, `code_interpreter`, …)
+    /// from `/v1/responses` and chat requests, telling the client in `x-shale-dropped-tools`
+    /// (default true). `false`: refuse them with a 400 (`unsupported_tool`).
+    pub drop_hosted_tools: bool,
 }
 
 impl Default for GeneralSettings {
@@ -55,6 +59,7 @@ impl Default for GeneralSettings {
             header_read_timeout: Duration::from_secs(10),
             keys: KeysConfig::default(),
             other: Map::new(),
+            drop_hosted_tools: true,
         }
     }
 }
@@ -159,6 +164,9 @@ impl GeneralSettings {
                 })
             }
         };
+        let drop_hosted_tools = f
+            .bool("drop_hosted_tools")?
+            .unwrap_or(defaults.drop_hosted_tools);
         let other = f.into_rest();
         for key in other.keys() {
             let why = if IGNORED_GENERAL.contains(&key.as_str()) {
@@ -180,6 +188,7 @@ impl GeneralSettings {
             header_read_timeout,
             keys,
             other,
+            drop_hosted_tools,
         })
     }
 }

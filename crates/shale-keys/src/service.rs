@@ -6,6 +6,7 @@
 //! retried with backoff, a warning is logged once per outage, `database_up()` turns false.
 
 mod admin;
+mod report;
 
 use crate::cache::{Cached, PrincipalCache};
 use crate::duration::parse_duration;

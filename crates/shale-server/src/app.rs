@@ -12,7 +12,8 @@
 //!    API `/key/*`, `/team/*`, `/spend/logs`, `/guardrails/*`, `auth::require_master_key` (the
 //!    master key only);
 //!    health and `/metrics` are open (`/metrics` checks the key itself when
-//!    `require_auth_for_metrics_endpoint` is set);
+//!    `require_auth_for_metrics_endpoint` is set); the admin UI (`/ui`, `shale-ui`) answers its
+//!    own pages, and its session stands for the master key where `auth.rs` accepts it;
 //! 4. the body limit is enforced where bodies are read (`body::read_limited`), so oversize → 413 JSON.
 //!
 //! There is no per-request `tower_http::trace` span: the access log (observe) is the request log,
@@ -78,6 +79,9 @@ fn admin_routes() -> Router<Arc<AppState>> {
         .route("/team/info", get(teams::info))
         .route("/team/delete", post(teams::delete))
         .route("/spend/logs", get(spend::logs))
+        .route("/team/list", get(teams::list))
+        .route("/global/spend/report", get(spend::report))
+        .route("/spend/logs/ui", get(spend::logs_page))
         .route("/guardrails/list", get(guardrails::list))
         .route("/guardrails/apply_guardrail", post(guardrails::apply))
 }
@@ -118,10 +122,15 @@ pub fn build_app(state: Arc<AppState>) -> App {
         .route("/metrics", get(metrics::metrics))
         .route("/metrics/", get(metrics::metrics));
 
+    let ui = match &state.ui {
+        Some(ui) => shale_ui::routes(Arc::clone(ui)),
+        None => shale_ui::disabled_routes(shale_ui::off_reason()),
+    };
     let routes = Router::new()
         .merge(protected)
         .merge(admin)
         .merge(open)
+        .merge(ui)
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state);

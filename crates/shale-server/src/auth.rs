@@ -2,46 +2,21 @@
 //! `x-litellm-api-key` is the master key (compared in constant time) or, when a database is
 //! configured, a virtual key resolved by `shale_keys::KeyService::authenticate`. On the model
 //! routes this is a step `observe.rs` calls inline ([`authenticate`]); the admin API's
-//! middleware ([`require_master_key`]) takes the master key only.
+//! middleware ([`require_master_key`]) takes the master key only. A request with no key at all
+//! may carry an admin UI session instead (cookie + CSRF token, checked by `shale_ui::Ui`), which
+//! stands for the master key.
 //!
 //! Must not: log or store a presented key, or decide model scope and budgets (that is admission,
 //! `keygate.rs`, once the model is known).
 
 use crate::error::ApiError;
+pub use crate::master_key::MasterKey;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
-
-/// The configured key, stored as a SHA-256 digest so comparison time depends on neither the key's
-/// content nor its length.
-#[derive(Clone)]
-pub struct MasterKey {
-    digest: [u8; 32],
-}
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(***)")
-    }
-}
-
-impl MasterKey {
-    pub fn new(key: &str) -> Self {
-        MasterKey {
-            digest: Sha256::digest(key.as_bytes()).into(),
-        }
-    }
-
-    pub fn matches(&self, presented: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        bool::from(self.digest.ct_eq(&digest))
-    }
-}
 
 /// Headers a client may carry the key in. A SigV4 `Authorization` header (AWS SDKs on the
 /// pass-through) simply does not match, so such clients put the key in `x-api-key`.
@@ -118,7 +93,9 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
     let Some(key) = &state.master_key else {
         return Ok(());
     };
-    require_key_header(headers)?;
+    if let Err(missing) = require_key_header(headers) {
+        return ui_session(state, headers).unwrap_or(Err(missing));
+    }
     if request_is_authorized(key, headers) {
         return Ok(());
     }
@@ -154,7 +131,11 @@ pub async fn require_master_key(
     };
     let headers = request.headers();
     if let Err(err) = require_key_header(headers) {
-        return closing(err.into_response());
+        return match ui_session(&state, headers) {
+            Some(Ok(())) => next.run(request).await,
+            Some(Err(refusal)) => closing(refusal.into_response()),
+            None => closing(err.into_response()),
+        };
     }
     if !request_is_authorized(key, headers) {
         return closing(
@@ -165,6 +146,24 @@ pub async fn require_master_key(
         );
     }
     next.run(request).await
+}
+
+/// A request that carries no key may come from the admin UI (`shale-ui`): its session cookie AND
+/// the session's CSRF token in `x-csrf-token` stand for the master key. `None`: no UI session
+/// (the caller answers its own "missing key" 401); a live session without its token is refused.
+fn ui_session(state: &AppState, headers: &HeaderMap) -> Option<Result<(), ApiError>> {
+    match state.ui.as_ref()?.authorize(headers) {
+        Ok(()) => Some(Ok(())),
+        Err(shale_ui::Denied::Csrf) => Some(Err(ApiError::Forbidden(
+            "The admin UI session's CSRF token is missing or wrong (send it in x-csrf-token).",
+        ))),
+        Err(shale_ui::Denied::NoSession) => None,
+    }
+}
+
+/// True when the request carries the master key, or an admin UI session with its CSRF token.
+pub fn master_or_ui_session(state: &AppState, key: &MasterKey, headers: &HeaderMap) -> bool {
+    request_is_authorized(key, headers) || matches!(ui_session(state, headers), Some(Ok(())))
 }
 
 fn require_key_header(headers: &HeaderMap) -> Result<(), ApiError> {

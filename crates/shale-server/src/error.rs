@@ -245,7 +245,13 @@ impl From<shale_translate::TranslateError> for ApiError {
 
 impl From<shale_bedrock::BedrockError> for ApiError {
     fn from(err: shale_bedrock::BedrockError) -> Self {
-        crate::observe::upstream_error();
+        match &err {
+            // The gateway's AWS setup failed (503 aws_credentials_error), not Bedrock.
+            shale_bedrock::BedrockError::Credentials { source_kind, .. } => {
+                crate::report::credential_failure(source_kind)
+            }
+            _ => crate::report::upstream_error(),
+        }
         let error = err.to_openai();
         // A final 429 tells the caller when to come back: whole seconds, at least 1.
         let retry_after = (error.status == StatusCode::TOO_MANY_REQUESTS.as_u16())

@@ -17,6 +17,7 @@
 //! Must not: box, allocate beyond a minted id, read the body, or change any response other than
 //! adding the id (and replacing a panic with the 500).
 
+use crate::headers::REQUEST_ID;
 use crate::panic::panic_response;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response};
@@ -26,9 +27,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
-
-/// The request id header, read and set here, read by `observe`.
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Request headers whose values are secrets (the gateway key).
 const SENSITIVE: [HeaderName; 3] = [

@@ -159,9 +159,23 @@ pub fn settle(state: &AppState, slot: &KeySlot, record: &RequestRecord, latency:
             start: end.checked_sub(latency).unwrap_or(end),
             end,
             status: record.status,
-            guardrails: crate::guardrail_hooks::spend_info(&record.guardrails),
+            guardrails: spend_guardrails(&record.guardrails),
         },
     );
+}
+
+/// The guardrails of a finished request, as the spend log keeps them (never their text).
+fn spend_guardrails(
+    runs: &[shale_telemetry::record::GuardrailRun],
+) -> Vec<shale_keys::GuardrailInfo> {
+    runs.iter()
+        .map(|r| shale_keys::GuardrailInfo {
+            guardrail_name: r.name.to_string(),
+            guardrail_mode: r.mode.to_owned(),
+            guardrail_status: r.outcome.to_owned(),
+            duration_ms: (r.latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+        })
+        .collect()
 }
 
 /// The metric and log labels of a virtual key.
@@ -221,6 +235,19 @@ mod tests {
             call_type("/bedrock/model/x/invoke"),
             "pass_through_endpoint"
         );
+    }
+
+    #[test]
+    fn spend_logs_get_each_guardrails_outcome_in_milliseconds() {
+        let info = spend_guardrails(&[shale_telemetry::record::GuardrailRun {
+            name: "pii".into(),
+            mode: "pre_call",
+            outcome: "masked",
+            latency: Duration::from_micros(12_345),
+        }]);
+        assert_eq!(info[0].guardrail_name, "pii");
+        assert_eq!(info[0].guardrail_status, "masked");
+        assert_eq!(info[0].duration_ms, 12.345);
     }
 
     #[tokio::test]

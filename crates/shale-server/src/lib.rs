@@ -1,7 +1,8 @@
 //! `shale-server`: the HTTP face of the gateway — routes (one thin module per API under
 //! `routes/`), authentication, the one error → HTTP mapping (`error.rs`, with the Anthropic shape
 //! derived in `anthropic_error.rs`), request ids, SSE writers, the seam to the router
-//! (`routing.rs`) and to telemetry (`observe.rs`), the Responses store, connection handling and
+//! (`routing.rs`) and to telemetry (`observe.rs`, the middleware; `report.rs`, what the request
+//! path records), the Responses store, connection handling and
 //! graceful shutdown. It owns no translation rules (see `shale-translate`), no Bedrock protocol
 //! (see `shale-bedrock`), no routing policy (see `shale-router`) and no metric definitions (see
 //! `shale-telemetry`); handlers glue them together.
@@ -16,10 +17,13 @@ pub mod connections;
 pub mod error;
 pub mod front_door;
 pub mod guardrail_hooks;
+pub mod headers;
 pub mod keygate;
+pub mod master_key;
 pub mod media;
 pub mod observe;
 pub mod panic;
+pub mod report;
 pub mod response;
 pub mod responses_store;
 pub mod router_metrics;
@@ -27,6 +31,7 @@ pub mod routes;
 pub mod routing;
 pub mod sse;
 pub mod state;
+pub mod telemetry_setup;
 pub mod usage;
 
 pub use app::{build_app, App};

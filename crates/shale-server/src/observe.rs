@@ -10,7 +10,14 @@
 //! instead of running the handler), and it never waits on an
 //! export (metrics are atomics, spans are queued, log lines go through `tracing`).
 
+use crate::headers::REQUEST_ID;
 use crate::state::AppState;
+// The recording helpers moved to `report.rs` (so errors and state reach telemetry without
+// importing this middleware); re-exported so `crate::observe::…` callers keep working.
+pub use crate::report::{
+    body_usage, chat_request, completion, deployment_chosen, input_tokens, openai_usage, routed,
+    stream_usage, unknown_model, upstream_error, usage, FinishAtBodyEnd,
+};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -18,8 +25,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use shale_telemetry::otel;
 use shale_telemetry::record::{self, RequestCell, RequestRecord};
-use shale_telemetry::{otel, KeyLabels, TokenUsage};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -42,7 +49,7 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
     }
     let request_id = request
         .headers()
-        .get(crate::front_door::REQUEST_ID)
+        .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
@@ -138,11 +145,6 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Response extension: the request's usage is only known when its body has been sent (a relayed
-/// non-streaming answer), so the request is finished at the body's end, not when it returns.
-#[derive(Debug, Clone, Copy)]
-pub struct FinishAtBodyEnd;
-
 fn header_ms(headers: &HeaderMap, name: &str) -> Option<Duration> {
     let ms: f64 = headers.get(name)?.to_str().ok()?.trim().parse().ok()?;
     (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
@@ -157,7 +159,7 @@ fn set_headers(headers: &mut HeaderMap, r: &RequestRecord, streaming: bool) {
         headers.insert(LITELLM, v);
     }
     if !r.guardrails.is_empty() {
-        crate::guardrail_hooks::set_applied_header(headers, &r.guardrails);
+        set_applied_guardrails(headers, &r.guardrails);
     }
     if streaming {
         return;
@@ -167,6 +169,20 @@ fn set_headers(headers: &mut HeaderMap, r: &RequestRecord, streaming: bool) {
         if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(format_cost(cost))) {
             headers.insert(COST, v);
         }
+    }
+}
+
+/// `x-litellm-applied-guardrails`: the names of the guardrails that ran (or check the stream),
+/// once each, in order.
+fn set_applied_guardrails(headers: &mut HeaderMap, runs: &[shale_telemetry::record::GuardrailRun]) {
+    let mut names: Vec<&str> = Vec::with_capacity(runs.len());
+    for r in runs {
+        if !names.contains(&&*r.name) {
+            names.push(&r.name);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&names.join(",")) {
+        headers.insert(crate::headers::APPLIED_GUARDRAILS, v);
     }
 }
 
@@ -260,196 +276,6 @@ impl HttpBody for ObservedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// Records the deployment chosen for the current request.
-pub fn deployment_chosen(requested_model: &str, index: usize, bedrock_model: &str) {
-    record::with_current(|r| {
-        r.requested_model = Some(requested_model.to_owned());
-        r.deployment = Some(index);
-        r.response_model = Some(bedrock_model.to_owned());
-    });
-}
-
-/// Records the fallbacks the router took for the current request (their metrics come from the
-/// router's observer, `router_metrics.rs`).
-pub fn routed(attempts: &shale_router::Attempts) {
-    record::with_current(|r| r.fallbacks = attempts.fallbacks);
-}
-
-/// Records the requested model of a request no deployment answers to.
-pub fn unknown_model(requested_model: &str) {
-    record::with_current(|r| r.requested_model = Some(requested_model.to_owned()));
-}
-
-/// Records a chat request's parameters on the request's span (and its messages, when the
-/// operator asked for content capture).
-pub fn chat_request(request: &shale_translate::ChatRequest) {
-    let span = tracing::Span::current();
-    if span.is_disabled() {
-        return;
-    }
-    let params = otel::RequestParams {
-        max_tokens: request.max_completion_tokens.or(request.max_tokens),
-        temperature: request.temperature,
-        top_p: request.top_p,
-        top_k: request.top_k,
-        stream: request.stream.unwrap_or(false),
-    };
-    otel::request_attributes(&span, &params);
-    if capturing() {
-        if let Ok(json) = serde_json::to_string(&request.messages) {
-            otel::content_attribute(&span, "gen_ai.input.messages", json);
-        }
-    }
-}
-
-fn capturing() -> bool {
-    let mut on = false;
-    record::with_current(|r| on = r.capture_content);
-    on
-}
-
-/// Records the usage and finish reasons of a complete chat answer.
-pub fn completion(completion: &shale_translate::ChatCompletion) {
-    let span = tracing::Span::current();
-    if !span.is_disabled() && capturing() {
-        let messages: Vec<_> = completion.choices.iter().map(|c| &c.message).collect();
-        if let Ok(json) = serde_json::to_string(&messages) {
-            otel::content_attribute(&span, "gen_ai.output.messages", json);
-        }
-    }
-    let tokens = completion.usage.as_ref().map(openai_usage);
-    let reasons: Vec<String> = completion
-        .choices
-        .iter()
-        .filter_map(|c| c.finish_reason.clone())
-        .collect();
-    record::with_current(|r| {
-        r.usage = tokens;
-        r.finish_reasons = reasons;
-    });
-}
-
-/// Records the input tokens of an answer that has no output tokens (embeddings).
-pub fn input_tokens(prompt_tokens: u64) {
-    record::with_current(|r| r.usage = Some(TokenUsage::from_openai(prompt_tokens, 0, 0, 0)));
-}
-
-/// Records the usage of a stream that ended, into the request the stream belongs to.
-pub fn stream_usage(cell: &RequestCell, usage: &shale_translate::Usage) {
-    cell.lock().usage = Some(openai_usage(usage));
-}
-
-/// Records the usage of the current request's answer (read by `crate::usage`).
-pub fn usage(usage: Option<TokenUsage>) {
-    if usage.is_some() {
-        record::with_current(|r| r.usage = usage);
-    }
-}
-
-/// Records usage into a request whose body is still being sent (streams, relays).
-pub fn body_usage(cell: &RequestCell, usage: TokenUsage) {
-    cell.lock().usage = Some(usage);
-}
-
-/// Records that Bedrock (not the gateway) answered the request's error.
-pub fn upstream_error() {
-    record::with_current(|r| r.upstream_error = true);
-}
-
-/// Bedrock usage in billing terms.
-pub fn openai_usage(u: &shale_translate::Usage) -> TokenUsage {
-    let cache_read = u
-        .cache_read_input_tokens
-        .or_else(|| u.prompt_tokens_details.as_ref().map(|d| d.cached_tokens))
-        .unwrap_or(0);
-    let cache_write = u
-        .cache_creation_input_tokens
-        .or_else(|| {
-            u.prompt_tokens_details
-                .as_ref()
-                .map(|d| d.cache_creation_tokens)
-        })
-        .unwrap_or(0);
-    TokenUsage::from_openai(
-        u.prompt_tokens,
-        u.completion_tokens,
-        cache_read,
-        cache_write,
-    )
-}
-
-/// Telemetry for the configured deployments (indexed like `model_list`), resolved at load.
-pub fn build_telemetry(
-    config: &shale_config::Config,
-    deployments: &[&crate::state::Deployment],
-    master_key: Option<&str>,
-) -> shale_telemetry::Telemetry {
-    use shale_telemetry::{DeploymentInfo, DeploymentTelemetry, Prices};
-    let mut all: Vec<DeploymentTelemetry> =
-        vec![DeploymentTelemetry::default(); config.model_list.len()];
-    for d in deployments {
-        let entry = &d.entry;
-        let model = entry
-            .params
-            .model_id
-            .clone()
-            .unwrap_or_else(|| entry.route.model_id.clone());
-        let model_id = entry
-            .model_info
-            .get("id")
-            .and_then(|v| match v {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .unwrap_or_else(|| {
-                shale_telemetry::derived_model_id(
-                    entry.index,
-                    &entry.model_name,
-                    &entry.params.model,
-                )
-            });
-        let prices = Prices::resolve(
-            &entry.route.base_model,
-            entry.route.cross_region_prefix.as_deref(),
-            &entry.params.price_overrides,
-            &entry.model_info,
-        );
-        if let Some(slot) = all.get_mut(entry.index) {
-            *slot = DeploymentTelemetry {
-                info: DeploymentInfo {
-                    model_name: entry.model_name.clone(),
-                    model_id,
-                    model,
-                    api_base: d.target.runtime_endpoint().to_string(),
-                    rpm: entry.params.rpm,
-                    tpm: entry.params.tpm,
-                },
-                prices,
-            };
-        }
-    }
-    let switches = shale_telemetry::Switches {
-        prometheus: config.telemetry.prometheus,
-        access_log: config.telemetry.access_log,
-        capture_content: otel::capture_content(config.telemetry.capture_message_content, &|name| {
-            std::env::var(name).ok()
-        }),
-    };
-    shale_telemetry::Telemetry::new(switches, all, master_key_labels(master_key))
-}
-
-/// The labels of requests made with the master key (or without a key).
-pub fn master_key_labels(master_key: Option<&str>) -> KeyLabels {
-    KeyLabels {
-        hashed_api_key: master_key
-            .map(shale_telemetry::hash_key)
-            .unwrap_or_default()
-            .into(),
-        ..KeyLabels::default()
     }
 }
 

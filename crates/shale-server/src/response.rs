@@ -1,6 +1,7 @@
 //! Building successful answers: JSON bodies with the `x-shale-overhead-ms` header, and the time
 //! helpers every route shares. Errors are `crate::error`'s job; streams are `crate::sse`'s.
 
+use crate::error::ApiError;
 use axum::body::Body;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::Response;
@@ -20,6 +21,22 @@ pub fn json_response(json: Vec<u8>, started: Instant, upstream_time: Duration) -
         started.elapsed().saturating_sub(upstream_time),
     );
     response
+}
+
+/// `x-shale-dropped-tools` on a successful answer (`value` from `report::dropped_tools`).
+pub fn with_dropped_tools(
+    result: Result<Response, ApiError>,
+    value: Option<HeaderValue>,
+) -> Result<Response, ApiError> {
+    match (result, value) {
+        (Ok(mut response), Some(v)) => {
+            response
+                .headers_mut()
+                .insert(crate::headers::DROPPED_TOOLS, v);
+            Ok(response)
+        }
+        (result, _) => result,
+    }
 }
 
 /// `x-shale-overhead-ms`: time spent in the gateway, excluding waiting for Bedrock.

@@ -185,7 +185,7 @@ where
         .router
         .run(&hints.as_request(), |pick| {
             let deployment = Arc::clone(&state.deployments[pick.index]);
-            crate::observe::deployment_chosen(
+            crate::report::deployment_chosen(
                 &hints.model,
                 pick.index,
                 deployment.target.model_id(),
@@ -203,7 +203,7 @@ where
         .await;
     match outcome {
         Ok(routed) => {
-            crate::observe::routed(&routed.attempts);
+            crate::report::routed(&routed.attempts);
             let mut response = routed.value;
             set_headers(&mut response, &routed.attempts);
             if let Some(ticket) = routed.tokens_pending {
@@ -213,11 +213,11 @@ where
             Ok(response)
         }
         Err(RouteError::UnknownModel) => {
-            crate::observe::unknown_model(&hints.model);
+            crate::report::unknown_model(&hints.model);
             Err(ApiError::UnknownModel(hints.model.clone()))
         }
         Err(RouteError::Failed { error, attempts }) => {
-            crate::observe::routed(&attempts);
+            crate::report::routed(&attempts);
             Err(error)
         }
         Err(RouteError::LimitReached {

@@ -170,6 +170,17 @@ struct SseState<T, S> {
     done: bool,
     /// The request this stream answers (telemetry: usage is recorded when the stream ends).
     observed: Option<std::sync::Arc<shale_telemetry::RequestCell>>,
+    /// The finish reasons seen so far (for the trace), when observed.
+    finish_reasons: Vec<String>,
+}
+
+impl<T, S> SseState<T, S> {
+    /// Notes a chunk's finish reasons (only for an observed request; most chunks have none).
+    fn note(&mut self, chunk: &ChatChunk) {
+        if self.observed.is_some() {
+            crate::report::chunk_finish_reasons(&mut self.finish_reasons, chunk);
+        }
+    }
 }
 
 /// Builds the streaming response.
@@ -186,6 +197,7 @@ pub fn sse_response<T: EventTranslator, S: StreamShape>(
         keep_alive: IdleTimer::new(KEEP_ALIVE),
         done: false,
         observed: shale_telemetry::record::current(),
+        finish_reasons: Vec::new(),
     };
     let body = futures::stream::unfold(state, |mut s| async move {
         if s.done {
@@ -204,6 +216,7 @@ pub fn sse_response<T: EventTranslator, S: StreamShape>(
             Ok(Some(Ok(event))) => match s.translator.on_event(&event.event_type, &event.payload) {
                 Ok(chunks) => {
                     for chunk in chunks {
+                        s.note(&chunk);
                         s.shape.on_chunk(chunk, &mut out);
                     }
                 }
@@ -218,10 +231,14 @@ pub fn sse_response<T: EventTranslator, S: StreamShape>(
             }
             Ok(None) => {
                 for chunk in s.translator.finish() {
+                    s.note(&chunk);
                     s.shape.on_chunk(chunk, &mut out);
                 }
-                if let (Some(cell), Some(usage)) = (&s.observed, s.translator.usage()) {
-                    crate::observe::stream_usage(cell, &usage);
+                if let Some(cell) = &s.observed {
+                    if let Some(usage) = s.translator.usage() {
+                        crate::report::stream_usage(cell, &usage);
+                    }
+                    crate::report::stream_finish_reasons(cell, &mut s.finish_reasons);
                 }
                 s.shape.finish(&mut out);
                 s.done = true;

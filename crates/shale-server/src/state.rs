@@ -3,8 +3,8 @@
 //! that chooses among them (in-process or Redis state), the master key, limits, the shared HTTP
 //! clients and precomputed responses. Nothing here is re-parsed per request.
 
-use crate::auth::MasterKey;
 use crate::error::ApiError;
+use crate::master_key::MasterKey;
 use crate::media::MediaFetcher;
 use crate::responses_store::{MemoryStore, ResponseStore};
 use axum::http::HeaderMap;
@@ -189,6 +189,8 @@ pub struct AppState {
     pub telemetry: Arc<shale_telemetry::Telemetry>,
     /// Virtual keys, teams, budgets and spend (when `database_url` / `DATABASE_URL` is set).
     pub keys: Option<Arc<shale_keys::KeyService>>,
+    /// The admin UI at `/ui` (with a master key, unless `DISABLE_ADMIN_UI`).
+    pub ui: Option<Arc<shale_ui::Ui>>,
     /// The configured `guardrails:` (Bedrock ApplyGuardrail), when there are any.
     pub guardrails: Option<Arc<shale_guardrails::Engine>>,
 }
@@ -230,7 +232,8 @@ impl AppState {
             .flat_map(|g| g.deployments.iter().map(|d| d.as_ref()))
             .collect();
         resolved.sort_by_key(|d| d.entry.index);
-        let telemetry = Arc::new(crate::observe::build_telemetry(
+        let resolved: Vec<_> = resolved.iter().map(|d| (&d.entry, &d.target)).collect();
+        let telemetry = Arc::new(crate::telemetry_setup::build_telemetry(
             &config, &resolved, master_key,
         ));
         let redis = redis_url_of(&config)?;
@@ -243,9 +246,8 @@ impl AppState {
             Arc::clone(&telemetry),
         )));
         let keys = start_keys(&config, redis.as_deref()).await?;
-        let guardrails = crate::guardrail_hooks::build(&config, workers)
-            .await
-            .map_err(StartupError::Guardrails)?;
+        let ui = admin_ui(master_key, keys.is_some(), telemetry.metrics().is_some());
+        let guardrails = start_guardrails(&config, workers).await?;
         let models_json = Bytes::from(
             serde_json::to_vec(&json!({"object": "list", "data": data})).expect("models JSON"),
         );
@@ -267,6 +269,7 @@ impl AppState {
             keys,
             guardrails,
             config: Arc::new(config),
+            ui,
         })
     }
 
@@ -275,11 +278,11 @@ impl AppState {
     pub fn deployment(&self, model_name: &str) -> Result<Arc<Deployment>, ApiError> {
         let group = self.router.resolve(model_name).map_or(model_name, |g| &**g);
         let Some(models) = self.models.get(group) else {
-            crate::observe::unknown_model(model_name);
+            crate::report::unknown_model(model_name);
             return Err(ApiError::UnknownModel(model_name.to_string()));
         };
         let chosen = Arc::clone(models.pick());
-        crate::observe::deployment_chosen(model_name, chosen.entry.index, chosen.target.model_id());
+        crate::report::deployment_chosen(model_name, chosen.entry.index, chosen.target.model_id());
         Ok(chosen)
     }
 }
@@ -326,6 +329,38 @@ fn router_state(url: Option<&str>) -> Result<SharedState, StartupError> {
     Ok(SharedState::Redis(Box::new(state)))
 }
 
+/// The admin UI: on with a master key (its sign-in checks it like the API does), unless
+/// `DISABLE_ADMIN_UI` is set.
+fn admin_ui(master_key: Option<&str>, database: bool, metrics: bool) -> Option<Arc<shale_ui::Ui>> {
+    if shale_ui::disabled_by_env() {
+        return None;
+    }
+    let key = MasterKey::new(master_key?);
+    let settings = shale_ui::UiSettings::from_env(database, metrics, env!("CARGO_PKG_VERSION"));
+    Some(Arc::new(shale_ui::Ui::new(
+        settings,
+        Arc::new(move |presented: &str| key.matches(presented)),
+    )))
+}
+
+/// The configured `guardrails:`, resolved (`None` when the config has none).
+async fn start_guardrails(
+    config: &Config,
+    workers: usize,
+) -> Result<Option<Arc<shale_guardrails::Engine>>, StartupError> {
+    if config.guardrails.is_empty() {
+        return Ok(None);
+    }
+    let engine = shale_guardrails::Engine::build(&config.guardrails, workers)
+        .await
+        .map_err(StartupError::Guardrails)?;
+    tracing::info!(
+        guardrails = engine.all().len(),
+        "guardrails are on (Bedrock ApplyGuardrail)"
+    );
+    Ok(Some(Arc::new(engine)))
+}
+
 /// Virtual keys, when a database is configured (`database_url`, else env `DATABASE_URL`); Redis,
 /// when configured, shares counters and cache invalidations between replicas.
 async fn start_keys(
@@ -360,6 +395,10 @@ fn client_options(config: &Config, workers: usize) -> ClientOptions {
         num_retries: 0,
         workers,
         on_attempt: Some(shale_telemetry::attempts::count_attempt),
+        attempt_spans: Some(shale_bedrock::AttemptSpanHooks {
+            operation: shale_telemetry::attempts::request_operation,
+            answered: shale_telemetry::attempts::keep_answered_span,
+        }),
         ..ClientOptions::default()
     };
     if let Some(t) = config

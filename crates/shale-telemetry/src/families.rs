@@ -18,6 +18,10 @@ pub(crate) type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
 /// The label set of the dependency metrics (`dependency="redis"`).
 pub(crate) type Dependency = [(&'static str, &'static str); 1];
 pub(crate) type SpendCounter = Counter<f64, AtomicU64>;
+/// The label set of `shale_dropped_tools_total` (`tool="web_search"`).
+pub(crate) type Tool = [(&'static str, &'static str); 1];
+/// The label set of `shale_aws_credential_failures_total` (`source="profile"`).
+pub(crate) type CredentialSource = [(&'static str, &'static str); 1];
 
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
@@ -73,6 +77,11 @@ pub(crate) struct Families {
     pub(crate) dependency_up: Family<Dependency, Gauge>,
     pub(crate) dependency_outages: Family<Dependency, Counter>,
     pub(crate) process: ProcessGauges,
+    /// `shale_dropped_tools_total{tool}`: built-in tools dropped from requests.
+    pub(crate) dropped_tools: Family<Tool, Counter>,
+    /// `shale_aws_credential_failures_total{source}`: requests in which a Bedrock call failed for
+    /// want of AWS credentials.
+    pub(crate) credential_failures: Family<CredentialSource, Counter>,
     pub(crate) guardrail_requests: Family<Labels<3>, Counter>,
     pub(crate) guardrail_errors: Family<Labels<2>, Counter>,
     pub(crate) guardrail_latency: HistogramFamily<Labels<3>>,
@@ -116,6 +125,8 @@ impl Families {
             dependency_up: Family::default(),
             dependency_outages: Family::default(),
             process: ProcessGauges::default(),
+            dropped_tools: Family::default(),
+            credential_failures: Family::default(),
             guardrail_requests: Family::default(),
             guardrail_errors: Family::default(),
             guardrail_latency: histogram_family(),
@@ -239,6 +250,16 @@ impl Families {
             "shale_dependency_outages",
             "Times a dependency went from answering to not answering",
             Listed(f.dependency_outages.clone()),
+        );
+        r.register(
+            "shale_dropped_tools",
+            "Built-in tools (web_search, file_search, ...) dropped from requests because Bedrock cannot run them, by tool type",
+            Listed(f.dropped_tools.clone()),
+        );
+        r.register(
+            "shale_aws_credential_failures",
+            "Requests in which a Bedrock call could not be made because the gateway's AWS credentials could not be loaded, by credential source",
+            Listed(f.credential_failures.clone()),
         );
         r.register(
             "litellm_guardrail_requests",

@@ -133,6 +133,9 @@ impl Telemetry {
                 }
                 None => {}
             }
+            if let Some(source) = record.credential_failure {
+                metrics.credential_failure(source);
+            }
         }
         if self.access_log {
             let model_id = record

@@ -495,6 +495,24 @@ impl Metrics {
         }
     }
 
+    /// A built-in tool type dropped from a request (`shale_dropped_tools_total{tool}`); `tool` is
+    /// one of a fixed set of names, never free text from the request.
+    pub fn dropped_tool(&self, tool: &'static str) {
+        self.families
+            .dropped_tools
+            .get_or_create(&[("tool", tool)])
+            .inc();
+    }
+
+    /// A request's Bedrock call failed for want of AWS credentials
+    /// (`shale_aws_credential_failures_total{source}`); `source` is the kind of source that failed.
+    pub fn credential_failure(&self, source: &'static str) {
+        self.families
+            .credential_failures
+            .get_or_create(&[("source", source)])
+            .inc();
+    }
+
     /// The Prometheus text format (version 0.0.4) of every metric; process metrics are read now.
     pub fn encode(&self) -> String {
         self.families.process.refresh();
@@ -787,6 +805,35 @@ mod tests {
         assert_eq!(
             (up(&m, "redis"), outages(&m, "redis")),
             (Some(0.0), Some(2.0))
+        );
+    }
+
+    #[test]
+    fn dropped_tools_and_credential_failures_count_by_label() {
+        let m = metrics();
+        let text = m.encode();
+        assert!(
+            text.contains("# TYPE shale_dropped_tools_total counter"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE shale_aws_credential_failures_total counter"));
+        m.dropped_tool("web_search");
+        m.dropped_tool("web_search");
+        m.dropped_tool("file_search");
+        m.credential_failure("profile");
+        let text = m.encode();
+        let count = |name: &str, label: &str| sample(&text, name, label);
+        assert_eq!(
+            count("shale_dropped_tools_total{", "tool=\"web_search\""),
+            Some(2.0)
+        );
+        assert_eq!(
+            count("shale_dropped_tools_total{", "tool=\"file_search\""),
+            Some(1.0)
+        );
+        assert_eq!(
+            count("shale_aws_credential_failures_total{", "source=\"profile\""),
+            Some(1.0)
         );
     }
 

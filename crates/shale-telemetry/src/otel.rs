@@ -154,8 +154,12 @@ pub fn operation_name(path: &str) -> &'static str {
 }
 
 /// Sets the outcome of a finished request on its server span: status, GenAI attributes (system,
-/// operation, models, usage, finish reasons), cost, retries.
+/// operation, models, usage, finish reasons), cost, retries; and the answer's GenAI attributes on
+/// the span of the Bedrock attempt that answered, where GenAI tools look for them.
 pub fn finish_server_span(span: &Span, record: &RequestRecord) {
+    if let Some(attempt) = &record.attempt_span {
+        answer_attributes(attempt, record);
+    }
     if span.is_disabled() {
         return;
     }
@@ -173,6 +177,23 @@ pub fn finish_server_span(span: &Span, record: &RequestRecord) {
     span.set_attribute("gen_ai.provider.name", GEN_AI_SYSTEM);
     span.set_attribute("gen_ai.operation.name", operation_name(&record.path));
     span.set_attribute("gen_ai.request.model", model.clone());
+    answer_attributes(span, record);
+    if let Some(c) = record.cost {
+        span.set_attribute("gen_ai.usage.cost", c);
+    }
+    span.set_attribute("shale.stream", record.stream);
+    span.set_attribute(
+        "shale.retries",
+        i64::from(record.attempts.saturating_sub(1)),
+    );
+}
+
+/// The answer's GenAI attributes: `gen_ai.response.model`, `gen_ai.usage.input_tokens` /
+/// `output_tokens`, `gen_ai.response.finish_reasons`.
+fn answer_attributes(span: &Span, record: &RequestRecord) {
+    if span.is_disabled() {
+        return;
+    }
     if let Some(m) = &record.response_model {
         span.set_attribute("gen_ai.response.model", m.clone());
     }
@@ -191,14 +212,6 @@ pub fn finish_server_span(span: &Span, record: &RequestRecord) {
             Value::Array(Array::String(reasons)),
         );
     }
-    if let Some(c) = record.cost {
-        span.set_attribute("gen_ai.usage.cost", c);
-    }
-    span.set_attribute("shale.stream", record.stream);
-    span.set_attribute(
-        "shale.retries",
-        i64::from(record.attempts.saturating_sub(1)),
-    );
 }
 
 /// The request parameters recorded on a span (`gen_ai.request.*`).

@@ -52,6 +52,12 @@ pub struct RequestRecord {
     pub response_model: Option<String>,
     /// Prompts and completions may be put on the trace (the operator asked for it).
     pub capture_content: bool,
+    /// The `bedrock.attempt` span of the attempt that answered (only while traces are exported):
+    /// kept open until the request finishes, when it gets the answer's usage, finish reasons and
+    /// response model ([`crate::otel::finish_server_span`]).
+    pub attempt_span: Option<tracing::Span>,
+    /// A Bedrock call failed for want of AWS credentials: the kind of source that failed.
+    pub credential_failure: Option<&'static str>,
     /// The guardrails that ran, one entry per guardrail and hook (never any checked text).
     pub guardrails: Vec<GuardrailRun>,
 }

@@ -25,6 +25,7 @@ pub mod context;
 pub mod converse;
 pub mod embeddings;
 pub mod error;
+pub mod hosted_tools;
 pub mod images;
 pub mod invoke;
 pub mod media;

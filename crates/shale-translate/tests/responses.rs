@@ -1,10 +1,11 @@
 //! Golden fixtures for the Responses API layer. Each directory under
 //! `tests/fixtures/responses/<case>/` may hold:
 //! - `request.json` (+ optional `history.json`, the stored conversation of
-//!   `previous_response_id`, and `context.json` with `drop_builtin_tools`) → `chat_request.json`
+//!   `previous_response_id`, and `context.json` with `drop_builtin_tools` / `drop_hosted_tools`)
+//!   → `chat_request.json`
 //!   (the chat request the server runs) and `bedrock_request.json` (that chat request through
-//!   the Converse translator for a Claude model), plus `input_items.json`; or `error.json` when
-//!   the request must be rejected;
+//!   the Converse translator for a Claude model), plus `input_items.json` and, when tools were
+//!   dropped, `dropped_tools.json`; or `error.json` when the request must be rejected;
 //! - `completion.json` (a chat completion) → `response.json`;
 //! - `chunks.json` (chat chunks, optionally ending with `{"error": {"code", "message"}}`) →
 //!   `events.json` (`{event, data}` in order).
@@ -32,6 +33,7 @@ fn run_case(dir: &Path) -> Vec<String> {
     let ctx = read_json(&dir.join("context.json")).unwrap_or_else(|| json!({}));
     let opts = ResponsesOptions {
         drop_builtin_tools: ctx["drop_builtin_tools"].as_bool().unwrap_or(false),
+        drop_hosted_tools: ctx["drop_hosted_tools"].as_bool().unwrap_or(false),
     };
     let history: Vec<Value> = read_json(&dir.join("history.json"))
         .map(|v| serde_json::from_value(v).unwrap())
@@ -51,6 +53,9 @@ fn run_case(dir: &Path) -> Vec<String> {
                 let chat = serde_json::to_value(&t.chat).unwrap();
                 failures.extend(check(dir, "chat_request.json", &chat));
                 failures.extend(check(dir, "input_items.json", &json!(t.input_items)));
+                if !t.dropped_tools.is_empty() || dir.join("dropped_tools.json").exists() {
+                    failures.extend(check(dir, "dropped_tools.json", &json!(t.dropped_tools)));
+                }
                 let caps = ModelCaps::for_model_id("anthropic.claude-3-7-sonnet-20250219-v1:0");
                 let fetched = FetchedMedia::new();
                 let defaults = serde_json::Map::new();

@@ -4,13 +4,17 @@
 
 use crate::cli::DemoArgs;
 use crate::run::{announce, bind_addr, serve};
-use anyhow::Context;
+use anyhow::{bail, Context};
 use shale_config::Config;
+use std::net::SocketAddr;
 
 /// The built-in demo config.
 const DEMO_CONFIG: &str = include_str!("../../../config/demo.yaml");
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // Before anything is started or printed: a taken port is the usual first-run failure.
+    let addr = bind_addr(&args.host, args.port)?;
+    ensure_port_free(addr)?;
     let emulator = shale_emulator::spawn(
         shale_emulator::EmulatorConfig::default(),
         "127.0.0.1:0".parse().expect("loopback address"),
@@ -36,7 +40,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .first()
         .map(|s| s.to_string())
         .unwrap_or_else(|| "claude-sonnet".into());
-    let addr = bind_addr(&args.host, args.port)?;
 
     announce(&format!(
         "shale demo: Bedrock emulator on {emulator_url} (no AWS account is used)"
@@ -58,4 +61,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let result = serve(config, addr, &args.common).await;
     emulator.shutdown().await;
     result
+}
+
+/// Fails, naming `--port`, when nothing may listen on `addr`. The probe is a plain bind: unlike
+/// the gateway's own sockets (SO_REUSEPORT, one per worker) it is refused by a port another
+/// process holds, even another shale, which would otherwise silently share it.
+fn ensure_port_free(addr: SocketAddr) -> anyhow::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let Err(err) = std::net::TcpListener::bind(addr) else {
+        return Ok(());
+    };
+    if err.kind() == std::io::ErrorKind::AddrInUse {
+        bail!(
+            "port {} is already in use on {}: stop what listens there, or run the demo on another port, e.g. `shale demo --port {}` (`--port 0` picks a free one)",
+            addr.port(),
+            addr.ip(),
+            addr.port().wrapping_add(1).max(1024)
+        );
+    }
+    bail!("cannot listen on {addr}: {err}; pick another port with `shale demo --port PORT`")
 }

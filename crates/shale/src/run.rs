@@ -141,6 +141,18 @@ fn check(path: &Path) -> ExitCode {
                 store.ttl.as_secs()
             );
             println!("  virtual keys: {}", describe_keys(&config));
+            println!(
+                "  admin UI: {}",
+                shale_ui::describe(effective_master_key(&config).is_some())
+            );
+            println!(
+                "  built-in tools OpenAI hosts (web_search, file_search, code_interpreter, …): {}",
+                if config.general_settings.drop_hosted_tools {
+                    "dropped, named in the x-shale-dropped-tools answer header (general_settings.drop_hosted_tools: false refuses them with 400)"
+                } else {
+                    "refused with 400 unsupported_tool (general_settings.drop_hosted_tools: false)"
+                }
+            );
             println!("  guardrails: {}", config.guardrails.len());
             for g in &config.guardrails {
                 println!("  guardrail {}", g.describe());

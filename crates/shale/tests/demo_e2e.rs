@@ -1,5 +1,6 @@
 //! `shale demo` end to end: it starts the built-in emulator and the gateway, prints a key and a
-//! curl line, and the printed key really works for a chat request.
+//! curl line, and the printed key really works for a chat request; on a taken port it fails before
+//! printing anything, and says `--port`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -57,4 +58,28 @@ async fn demo_prints_key_and_serves_chat() {
     assert!(models["data"].as_array().unwrap().len() >= 5);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn demo_on_a_taken_port_says_port_and_prints_no_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_shale"))
+        .args(["demo", "--port", &port, "--log-format", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("port {port} is already in use")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--port"), "{stderr}");
+    assert!(
+        !stdout.contains("try:") && !stdout.contains("key:"),
+        "{stdout}"
+    );
+    drop(taken);
 }

@@ -4,6 +4,7 @@
 //! Must not: choose or build providers (see `mod.rs` and `providers.rs`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -34,6 +35,10 @@ pub struct CredentialCache {
     refresh: Arc<tokio::sync::Mutex<()>>,
     timeout: Duration,
     source: String,
+    /// `SigV4Choice::kind` of the source.
+    kind: &'static str,
+    /// The last fetch failed (the failure is logged once, the recovery once).
+    failing: AtomicBool,
 }
 
 impl std::fmt::Debug for CredentialCache {
@@ -50,14 +55,30 @@ const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 const MAX_EXPIRY_SKEW: Duration = Duration::from_secs(10);
 
 impl CredentialCache {
-    /// A cache over `provider`; `source` describes it in errors and logs.
-    pub fn new(provider: SharedCredentialsProvider, timeout: Duration, source: String) -> Self {
+    /// A cache over `choice`'s `provider`; the choice's description names it in errors and logs.
+    pub fn new(
+        provider: SharedCredentialsProvider,
+        timeout: Duration,
+        choice: &SigV4Choice,
+    ) -> Self {
+        Self::named(provider, timeout, choice.describe(), choice.kind())
+    }
+
+    /// A cache over `provider`, described as `source` of kind `kind`.
+    pub fn named(
+        provider: SharedCredentialsProvider,
+        timeout: Duration,
+        source: String,
+        kind: &'static str,
+    ) -> Self {
         Self {
             provider,
             state: RwLock::new(None),
             refresh: Arc::new(tokio::sync::Mutex::new(())),
             timeout,
             source,
+            kind,
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -108,18 +129,15 @@ impl CredentialCache {
         let creds = match result {
             Ok(Ok(creds)) => creds,
             Ok(Err(e)) => {
-                return Err(BedrockError::Credentials {
-                    deployment: deployment.to_owned(),
-                    message: format!("{}: {}", self.source, DisplayErrorContext(&e)),
-                })
+                return Err(self.failed(deployment, DisplayErrorContext(&e).to_string()));
             }
             Err(_) => {
-                return Err(BedrockError::Credentials {
-                    deployment: deployment.to_owned(),
-                    message: format!("{}: no answer within {:?}", self.source, self.timeout),
-                })
+                return Err(self.failed(deployment, format!("no answer within {:?}", self.timeout)));
             }
         };
+        if self.failing.swap(false, Ordering::Relaxed) {
+            tracing::info!(deployment = %deployment, source = %self.source, "AWS credentials load again");
+        }
         let (refresh_at, unusable_at) = match creds.expiry() {
             None => (None, None),
             Some(expiry) => {
@@ -138,6 +156,30 @@ impl CredentialCache {
             });
         }
         Ok(creds)
+    }
+}
+
+impl CredentialCache {
+    /// The error of a failed fetch, logged (warn) when the source starts failing: the deployment,
+    /// the source (profile name, role ARN — never a secret) and what went wrong.
+    fn failed(&self, deployment: &str, why: String) -> BedrockError {
+        let message = format!("{}: {why}", self.source);
+        if !self.failing.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                deployment = %deployment,
+                source = %self.source,
+                source_kind = self.kind,
+                error = %why,
+                "could not get AWS credentials: requests to this deployment answer 503 aws_credentials_error until they load"
+            );
+        } else {
+            tracing::debug!(deployment = %deployment, error = %message, "AWS credentials still failing");
+        }
+        BedrockError::Credentials {
+            deployment: deployment.to_owned(),
+            source_kind: self.kind,
+            message,
+        }
     }
 }
 
@@ -161,7 +203,7 @@ impl DefaultChains {
         let cache = Arc::new(CredentialCache::new(
             provider,
             ctx.options.credentials_timeout,
-            SigV4Choice::DefaultChain.describe(),
+            &SigV4Choice::DefaultChain,
         ));
         map.insert(key, Arc::clone(&cache));
         cache
@@ -221,10 +263,11 @@ mod tests {
             fail,
         });
         (
-            Arc::new(CredentialCache::new(
+            Arc::new(CredentialCache::named(
                 provider,
                 Duration::from_secs(5),
                 "test source".into(),
+                "static",
             )),
             calls,
         )
@@ -289,12 +332,15 @@ mod tests {
     async fn failures_name_the_deployment() {
         let (cache, _) = cache(None, Duration::ZERO, true);
         let err = cache.get("model_list[3] (titan)").await.unwrap_err();
+        assert_eq!(err.http_status(), 503);
         match &err {
             BedrockError::Credentials {
                 deployment,
+                source_kind,
                 message,
             } => {
                 assert_eq!(deployment, "model_list[3] (titan)");
+                assert_eq!(*source_kind, "static");
                 assert!(message.contains("test source"), "{message}");
                 assert!(message.contains("nothing here"), "{message}");
             }
@@ -311,10 +357,11 @@ mod tests {
             delay: Duration::from_secs(10),
             fail: false,
         });
-        let cache = Arc::new(CredentialCache::new(
+        let cache = Arc::new(CredentialCache::named(
             provider,
             Duration::from_millis(50),
             "slow".into(),
+            "static",
         ));
         let err = cache.get("d").await.unwrap_err();
         assert!(err.to_string().contains("no answer within"), "{err}");

@@ -61,6 +61,18 @@ pub enum SigV4Choice {
 }
 
 impl SigV4Choice {
+    /// The kind of source, a fixed name (metric label, client error): `web_identity`,
+    /// `assume_role`, `profile` (a `credential_process` included), `static` or `default_chain`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::WebIdentity { .. } => "web_identity",
+            Self::AssumeRole { .. } => "assume_role",
+            Self::Profile(_) => "profile",
+            Self::Static { .. } => "static",
+            Self::DefaultChain => "default_chain",
+        }
+    }
+
     /// Short description for logs and errors (no secrets).
     pub fn describe(&self) -> String {
         match self {

@@ -124,7 +124,7 @@ fn budget_of(
 }
 
 /// `YYYY-MM-DD` (start of that day, or of the next day for an end date) or RFC 3339.
-fn parse_date(field: &str, text: &str, end: bool) -> Result<OffsetDateTime, KeyError> {
+pub(super) fn parse_date(field: &str, text: &str, end: bool) -> Result<OffsetDateTime, KeyError> {
     let t = text.trim();
     if let Ok(d) = Date::parse(t, format_description!("[year]-[month]-[day]")) {
         let start = d.with_time(Time::MIDNIGHT).assume_utc();
@@ -142,7 +142,7 @@ fn parse_date(field: &str, text: &str, end: bool) -> Result<OffsetDateTime, KeyE
 }
 
 impl KeyService {
-    async fn ready(&self) -> Result<(), KeyError> {
+    pub(super) async fn ready(&self) -> Result<(), KeyError> {
         self.ensure_schema().await.map_err(KeyError::Unavailable)
     }
 

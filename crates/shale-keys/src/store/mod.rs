@@ -3,6 +3,7 @@
 //! Knows nothing about caching, limits or HTTP. Only hashes are ever written, never clear keys.
 
 pub(crate) mod keys;
+pub(crate) mod report;
 pub(crate) mod spend;
 pub(crate) mod teams;
 

@@ -133,8 +133,9 @@ pub(crate) struct LogFilter {
     pub limit: i64,
 }
 
+/// A `shale_spend_logs` row as read back ([`COLUMNS`]).
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(crate) struct Row {
     request_id: String,
     call_type: String,
     api_key: String,
@@ -156,16 +157,14 @@ struct Row {
 
 /// Newest first.
 pub(crate) async fn logs(pool: &PgPool, f: &LogFilter) -> Result<Vec<SpendLogRow>, sqlx::Error> {
-    let rows = sqlx::query_as::<_, Row>(
-        "SELECT request_id, call_type, api_key, key_alias, team_id, user_id, model, model_id, spend, \
-         prompt_tokens, completion_tokens, cache_read_input_tokens, cache_creation_input_tokens, \
-         start_time, end_time, status_code, guardrail_information FROM shale_spend_logs \
+    let rows = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS} FROM shale_spend_logs \
          WHERE ($1::text IS NULL OR api_key = $1) AND ($2::text IS NULL OR request_id = $2) \
          AND ($3::text IS NULL OR team_id = $3) AND ($4::text IS NULL OR user_id = $4) \
          AND ($5::timestamptz IS NULL OR start_time >= $5) \
          AND ($6::timestamptz IS NULL OR start_time < $6) \
-         ORDER BY start_time DESC, id DESC LIMIT $7",
-    )
+         ORDER BY start_time DESC, id DESC LIMIT $7"
+    ))
     .bind(&f.api_key)
     .bind(&f.request_id)
     .bind(&f.team_id)
@@ -175,10 +174,18 @@ pub(crate) async fn logs(pool: &PgPool, f: &LogFilter) -> Result<Vec<SpendLogRow
     .bind(f.limit)
     .fetch_all(pool)
     .await?;
-    let n = |v: i64| v.max(0) as u64;
-    Ok(rows
-        .into_iter()
-        .map(|r| SpendLogRow {
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The columns [`Row`] reads.
+pub(crate) const COLUMNS: &str = "request_id, call_type, api_key, key_alias, team_id, user_id, \
+     model, model_id, spend, prompt_tokens, completion_tokens, cache_read_input_tokens, \
+     cache_creation_input_tokens, start_time, end_time, status_code, guardrail_information";
+
+impl From<Row> for SpendLogRow {
+    fn from(r: Row) -> SpendLogRow {
+        let n = |v: i64| v.max(0) as u64;
+        SpendLogRow {
             total_tokens: n(r.prompt_tokens) + n(r.completion_tokens),
             request_id: r.request_id,
             call_type: r.call_type,
@@ -202,6 +209,6 @@ pub(crate) async fn logs(pool: &PgPool, f: &LogFilter) -> Result<Vec<SpendLogRow
                 "failure".into()
             },
             guardrail_information: r.guardrail_information.0,
-        })
-        .collect())
+        }
+    }
 }

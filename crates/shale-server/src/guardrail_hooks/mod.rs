@@ -18,13 +18,11 @@
 pub mod stream;
 
 use crate::error::ApiError;
-use crate::response::{json_response, unix_now};
-use crate::routes::chat::Shape;
+use crate::response::json_response;
 use crate::routing::Hints;
-use crate::sse::{event_stream_response, sse_from_chunks};
+use crate::sse::event_stream_response;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use bytes::BytesMut;
 use futures::future::Either;
@@ -34,30 +32,13 @@ use shale_guardrails::{
     anthropic_slots, chat_slots, text, Engine, Guardrail, Hook, InputVerdict, Observer, Outcome,
     Plan, Requested, SlotsOf, Step, Verdict, WindowSizes,
 };
-use shale_telemetry::record::{self, GuardrailRun, RequestCell};
+use shale_telemetry::record::{self, RequestCell};
 use shale_telemetry::Telemetry;
-use shale_translate::invoke::completion_to_chunks;
 use shale_translate::messages::new_message_id;
-use shale_translate::{new_completion_id, ChatCompletion, ChatRequest};
+use shale_translate::{ChatCompletion, ChatRequest};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The configured guardrails, resolved at start-up (`None` when the config has none).
-pub async fn build(
-    config: &shale_config::Config,
-    workers: usize,
-) -> Result<Option<Arc<Engine>>, shale_guardrails::BuildError> {
-    if config.guardrails.is_empty() {
-        return Ok(None);
-    }
-    let engine = Engine::build(&config.guardrails, workers).await?;
-    tracing::info!(
-        guardrails = engine.all().len(),
-        "guardrails are on (Bedrock ApplyGuardrail)"
-    );
-    Ok(Some(Arc::new(engine)))
-}
 
 /// Reports each check to the metrics and to the request's record.
 pub(crate) struct Report {
@@ -382,27 +363,9 @@ pub async fn post_message(
     Ok(serde_json::to_vec(&message).unwrap_or(json))
 }
 
-/// The answer to a chat request a guardrail refused before the model answered
-/// (`disable_exception_on_block`): the guardrail's message, `finish_reason: content_filter`,
-/// in the endpoint's shape, streamed when the request streams.
-pub fn chat_refusal<S: Shape>(request: &ChatRequest, shape: S, message: &str) -> Response {
-    let completion =
-        text::refusal_completion(new_completion_id(), unix_now(), &request.model, message);
-    if request.stream == Some(true) {
-        let include_usage = request
-            .stream_options
-            .as_ref()
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false);
-        return sse_from_chunks(
-            completion_to_chunks(completion, include_usage),
-            shape.stream(),
-        );
-    }
-    json_response(shape.complete(completion), Instant::now(), Duration::ZERO)
-}
-
-/// The same for the Messages API (`stop_reason: refusal`).
+/// The answer to a Messages API request a guardrail refused before the model answered
+/// (`disable_exception_on_block`): the guardrail's message and `stop_reason: refusal`, streamed
+/// when the request streams.
 pub fn messages_refusal(model: &str, stream: bool, message: &str) -> Response {
     let id = new_message_id();
     if stream {
@@ -417,21 +380,6 @@ pub fn messages_refusal(model: &str, stream: bool, message: &str) -> Response {
     json_response(body, Instant::now(), Duration::ZERO)
 }
 
-/// `x-litellm-applied-guardrails`: the names of the guardrails that ran (or run on the stream),
-/// once each, in order.
-pub fn set_applied_header(headers: &mut HeaderMap, runs: &[GuardrailRun]) {
-    const APPLIED: HeaderName = HeaderName::from_static("x-litellm-applied-guardrails");
-    let mut names: Vec<&str> = Vec::with_capacity(runs.len());
-    for r in runs {
-        if !names.contains(&&*r.name) {
-            names.push(&r.name);
-        }
-    }
-    if let Ok(v) = HeaderValue::from_str(&names.join(",")) {
-        headers.insert(APPLIED, v);
-    }
-}
-
 /// 400 unless every name is a configured guardrail (`/key/*` and `/team/*` bodies).
 pub fn check_names(state: &AppState, names: Option<&Vec<String>>) -> Result<(), ApiError> {
     let Some(names) = names else { return Ok(()) };
@@ -442,48 +390,5 @@ pub fn check_names(state: &AppState, names: Option<&Vec<String>>) -> Result<(), 
     {
         Some(name) => Err(shale_guardrails::unknown(all, name, "request").into()),
         None => Ok(()),
-    }
-}
-
-/// The guardrails of a finished request, as the spend log keeps them.
-pub fn spend_info(runs: &[GuardrailRun]) -> Vec<shale_keys::GuardrailInfo> {
-    runs.iter()
-        .map(|r| shale_keys::GuardrailInfo {
-            guardrail_name: r.name.to_string(),
-            guardrail_mode: r.mode.to_owned(),
-            guardrail_status: r.outcome.to_owned(),
-            duration_ms: (r.latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_applied_header_names_each_guardrail_once() {
-        let run = |name: &str, mode| GuardrailRun {
-            name: name.into(),
-            mode,
-            outcome: "passed",
-            latency: Duration::ZERO,
-        };
-        let mut h = HeaderMap::new();
-        set_applied_header(
-            &mut h,
-            &[
-                run("pii", "pre_call"),
-                run("topics", "during_call"),
-                run("pii", "post_call"),
-            ],
-        );
-        assert_eq!(h["x-litellm-applied-guardrails"], "pii,topics");
-        let info = spend_info(&[GuardrailRun {
-            latency: Duration::from_micros(12_345),
-            ..run("pii", "pre_call")
-        }]);
-        assert_eq!(info[0].duration_ms, 12.345);
-        assert_eq!(info[0].guardrail_status, "passed");
     }
 }

@@ -234,7 +234,7 @@ impl<T: EventTranslator, S: StreamShape> Relay for ChatRelay<T, S> {
     fn on_end(&mut self) -> Vec<ChatChunk> {
         let chunks = self.translator.finish();
         if let (Some(cell), Some(usage)) = (&self.observed, self.translator.usage()) {
-            crate::observe::stream_usage(cell, &usage);
+            crate::report::stream_usage(cell, &usage);
         }
         chunks
     }

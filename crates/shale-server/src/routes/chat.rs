@@ -17,13 +17,14 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use bytes::Bytes;
 use shale_bedrock::Operation;
+use shale_guardrails::text;
 use shale_translate::invoke::completion_to_chunks;
 use shale_translate::{
     new_completion_id, remote_media_urls, translate_chat, translate_chat_response, ChatApi,
     ChatCall, ChatCompletion, ChatRequest, FetchedMedia, ResponseContext,
 };
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How the answer is shaped for the client.
 #[derive(Clone, Copy)]
@@ -65,16 +66,24 @@ pub async fn chat_completions(
     headers: HeaderMap,
     request: JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
+    let mut chat = request.value;
+    let dropped = if state.config.general_settings.drop_hosted_tools {
+        shale_translate::hosted_tools::drop_hosted(&mut chat.tools)
+    } else {
+        Vec::new()
+    };
+    let dropped = crate::report::dropped_tools(&state.telemetry, &dropped);
     // Boxed: the layers above move this handler's future each time they box it; on the heap
     // they move a pointer, not the pipeline's ~4.6 KB of state (see `routing::run`).
-    Box::pin(run_chat(
+    let answer = Box::pin(run_chat(
         &state,
         &headers,
-        request.value,
+        chat,
         CHAT_SHAPE,
         request.received,
     ))
-    .await
+    .await;
+    crate::response::with_dropped_tools(answer, dropped)
 }
 
 /// The shared chat pipeline: the router picks the deployment (and retries / falls back), each
@@ -87,13 +96,13 @@ pub async fn run_chat<S: Shape + Clone>(
     started: Instant,
 ) -> Result<Response, ApiError> {
     if state.router.resolve(&request.model).is_none() {
-        crate::observe::unknown_model(&request.model);
+        crate::report::unknown_model(&request.model);
         return Err(ApiError::UnknownModel(request.model));
     }
     let hints = routing::chat_hints(state, &mut request);
     let guard = match guardrails::chat_input(state, &hints, &mut request).await? {
         Start::Go(guard) => guard,
-        Start::Refuse(message) => return Ok(guardrails::chat_refusal(&request, shape, &message)),
+        Start::Refuse(message) => return Ok(refusal(&request, shape, &message)),
     };
     let fetched_media = state.media.fetch_all(remote_media_urls(&request)).await?;
     let (request, fetched_media, shape, guard) = (&request, &fetched_media, &shape, guard.as_ref());
@@ -111,7 +120,7 @@ pub async fn run_chat<S: Shape + Clone>(
         .await
     });
     guardrails::during(state, guard, routed, |message| {
-        guardrails::chat_refusal(request, shape.clone(), message)
+        refusal(request, shape.clone(), message)
     })
     .await
 }
@@ -128,7 +137,7 @@ async fn chat_once<S: Shape>(
     fetched_media: &FetchedMedia,
     guard: Option<&RequestGuard>,
 ) -> Result<Response, ApiError> {
-    crate::observe::chat_request(&request);
+    crate::report::chat_request(&request);
     let api = deployment.chat_api()?;
     let model_name = request.model.clone();
     let ctx = deployment.chat_context(headers, fetched_media);
@@ -172,7 +181,7 @@ async fn chat_once<S: Shape>(
         .await?;
     let mut completion =
         translate_chat_response(api, &answer.body, answer.header_usage(), &response_ctx)?;
-    crate::observe::completion(&completion);
+    crate::report::completion(&completion);
     if let Some(g) = guard.filter(|g| g.checks_output()) {
         if let Err(refused) = Box::pin(guardrails::post_completion(state, g, &mut completion)).await
         {
@@ -219,4 +228,24 @@ fn bedrock_headers(call: &ChatCall) -> Result<HeaderMap, ApiError> {
         headers.insert(*name, value);
     }
     Ok(headers)
+}
+
+/// The answer to a chat request a guardrail refused before the model answered
+/// (`disable_exception_on_block`): the guardrail's message, `finish_reason: content_filter`,
+/// in the endpoint's shape, streamed when the request streams.
+fn refusal<S: Shape>(request: &ChatRequest, shape: S, message: &str) -> Response {
+    let completion =
+        text::refusal_completion(new_completion_id(), unix_now(), &request.model, message);
+    if request.stream == Some(true) {
+        let include_usage = request
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        return sse_from_chunks(
+            completion_to_chunks(completion, include_usage),
+            shape.stream(),
+        );
+    }
+    json_response(shape.complete(completion), Instant::now(), Duration::ZERO)
 }

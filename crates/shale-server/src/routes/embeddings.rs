@@ -71,7 +71,7 @@ async fn embeddings_once(
     let upstream_time = upstream_started.elapsed();
 
     let response = assemble_embeddings(&plan, parts, &model_name)?;
-    crate::observe::input_tokens(response.usage.prompt_tokens);
+    crate::report::input_tokens(response.usage.prompt_tokens);
     let json = serde_json::to_vec(&response).expect("JSON serialises");
     Ok(json_response(json, started, upstream_time))
 }

@@ -219,7 +219,7 @@ async fn run_once(
 
 /// Records a complete answer's usage (telemetry) and hands its tokens to the router (tpm).
 fn with_usage(mut response: Response, tokens: Option<TokenUsage>) -> Response {
-    crate::observe::usage(tokens);
+    crate::report::usage(tokens);
     if let Some(t) = tokens {
         response
             .extensions_mut()

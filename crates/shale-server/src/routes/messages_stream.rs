@@ -50,7 +50,7 @@ pub(crate) fn write_observed(
     if let Some(cell) = observed {
         if usage.on_event(event, data) {
             if let Some(u) = usage.usage() {
-                crate::observe::body_usage(cell, u);
+                crate::report::body_usage(cell, u);
             }
         }
     }

@@ -3,7 +3,7 @@
 //! needs the master key when `litellm_settings.require_auth_for_metrics_endpoint` is true.
 //! Dependencies polled here (the router's Redis: one `PING`) are refreshed on each scrape.
 
-use crate::auth::request_is_authorized;
+use crate::auth::master_or_ui_session;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -23,7 +23,7 @@ pub async fn metrics(
     };
     if state.config.telemetry.require_auth_for_metrics {
         if let Some(key) = &state.master_key {
-            if !request_is_authorized(key, &headers) {
+            if !master_or_ui_session(&state, key, &headers) {
                 return Err(ApiError::Unauthorized(
                     "Unauthorized access to metrics endpoint: send the master key as `Authorization: Bearer <key>`.",
                 ));

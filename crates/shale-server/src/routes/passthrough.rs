@@ -192,7 +192,7 @@ pub async fn passthrough(
         _ => Usage::Done,
     };
     if upstream.status().as_u16() >= 400 {
-        crate::observe::upstream_error();
+        crate::report::upstream_error();
     }
     Ok(relay(upstream, idle, usage))
 }
@@ -417,7 +417,7 @@ fn relay(upstream: shale_bedrock::UpstreamResponse, idle: Duration, usage: Usage
     if at_body_end {
         response
             .extensions_mut()
-            .insert(crate::observe::FinishAtBodyEnd);
+            .insert(crate::report::FinishAtBodyEnd);
     }
     response
 }

@@ -117,7 +117,7 @@ impl UsageTap {
         };
         match op {
             Operation::Invoke => {
-                crate::observe::usage(usage::invoke_headers(headers));
+                crate::report::usage(usage::invoke_headers(headers));
                 Usage::Done
             }
             Operation::CountTokens => Usage::Done,
@@ -151,7 +151,7 @@ impl UsageTap {
             Watch::Off => None,
         };
         if let Some(u) = found {
-            crate::observe::body_usage(&self.cell, u);
+            crate::report::body_usage(&self.cell, u);
         }
     }
 }

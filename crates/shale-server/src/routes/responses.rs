@@ -53,9 +53,11 @@ pub async fn create(
     let opts = ResponsesOptions {
         drop_builtin_tools: state.config.litellm_settings.drop_params
             || request.extra.get("drop_params") == Some(&Value::Bool(true)),
+        drop_hosted_tools: state.config.general_settings.drop_hosted_tools,
     };
     let keep = request.store() && state.responses.enabled();
     let translated = responses_to_chat(request, &history, new_response_id(), unix_now(), &opts)?;
+    let dropped = crate::report::dropped_tools(&state.telemetry, &translated.dropped_tools);
     let saver = Saver {
         store: keep.then(|| Arc::clone(&state.responses)),
         owner,
@@ -66,7 +68,8 @@ pub async fn create(
         meta: translated.meta,
         saver,
     };
-    run_chat(&state, &headers, translated.chat, shape, started).await
+    let answer = run_chat(&state, &headers, translated.chat, shape, started).await;
+    crate::response::with_dropped_tools(answer, dropped)
 }
 
 /// `GET /v1/responses/{id}`.

@@ -1,5 +1,5 @@
 //! The admin API for teams, LiteLLM-compatible: `POST /team/new`, `/team/update`,
-//! `/team/delete`; `GET /team/info?team_id=`. Master key only. A key in a team gets the tighter
+//! `/team/delete`; `GET /team/info?team_id=`, `GET /team/list`. Master key only. A key in a team gets the tighter
 //! of the key's and the team's models, budget and limits (decided by `shale-keys`).
 //!
 //! Must not: hold team logic or SQL (that is `shale-keys`).
@@ -56,5 +56,11 @@ pub async fn delete(
     body: JsonBody<DeleteTeamsRequest>,
 ) -> Result<Response, ApiError> {
     let answer = service(&state)?.delete_teams(body.value).await?;
+    Ok(json(&answer))
+}
+
+/// `GET /team/list`: every team.
+pub async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let answer = service(&state)?.list_teams().await?;
     Ok(json(&answer))
 }

@@ -2,8 +2,10 @@
 //! stored conversation (for `previous_response_id`) comes next, then `input`; `max_output_tokens`,
 //! `temperature`, `top_p`, `tool_choice`, `parallel_tool_calls`, `reasoning.effort` and
 //! `text.format` map onto their chat twins; function tools (also those inside `namespace` tools)
-//! become chat tools. Built-in tools (web search, file search, computer use, …) are a 400 naming
-//! the tool type, or are dropped when the deployment runs with `drop_params`.
+//! become chat tools. Built-in tools OpenAI hosts (web search, file search, code interpreter, …;
+//! see `crate::hosted_tools`) are dropped unless the server turned that off; other built-in tools
+//! are a 400 naming the tool type, or are dropped with `drop_params`. What was dropped is listed
+//! in [`Translated::dropped_tools`].
 
 use std::collections::HashMap;
 
@@ -13,6 +15,7 @@ use super::items::{namespaced_name, MessageBuilder};
 use super::response::ResponseMeta;
 use super::types::ResponsesRequest;
 use crate::error::TranslateError;
+use crate::hosted_tools::{builtin_tool_error, is_hosted, note, report_name};
 use crate::openai::{ChatMessage, ChatRequest, JsonMap, Role};
 
 /// Responses fields that have no chat meaning and are never forwarded: they are answered by
@@ -35,8 +38,10 @@ pub const RESPONSES_ONLY_PARAMS: &[&str] = &[
 /// Per-request choices the server makes.
 #[derive(Debug, Clone, Default)]
 pub struct ResponsesOptions {
-    /// Drop built-in tools (web search, …) instead of refusing them (`drop_params`).
+    /// Drop every non-function tool instead of refusing it (`drop_params`).
     pub drop_builtin_tools: bool,
+    /// Drop the tools OpenAI hosts (`general_settings.drop_hosted_tools`, on by default).
+    pub drop_hosted_tools: bool,
 }
 
 /// The chat request and what is needed to shape and store the answer.
@@ -46,6 +51,8 @@ pub struct Translated {
     pub meta: ResponseMeta,
     /// This request's input items as stored and listed by `GET …/input_items` (ids added).
     pub input_items: Vec<Value>,
+    /// The built-in tool types dropped from `tools` (reported names, each once).
+    pub dropped_tools: Vec<&'static str>,
 }
 
 /// Translate a Responses request. `history` is the stored conversation of
@@ -81,7 +88,7 @@ pub fn responses_to_chat(
         return Err(TranslateError::invalid("input", "input must not be empty"));
     }
 
-    let (tools, namespaces) = tools(req.tools.as_deref(), opts)?;
+    let (tools, namespaces, dropped_tools) = tools(req.tools.as_deref(), opts)?;
     let mut m: Map<String, Value> = Map::new();
     for (k, v) in &req.extra {
         if !RESPONSES_ONLY_PARAMS.contains(&k.as_str()) {
@@ -123,6 +130,7 @@ pub fn responses_to_chat(
         chat,
         meta,
         input_items,
+        dropped_tools,
     })
 }
 
@@ -179,9 +187,10 @@ type Namespaces = HashMap<String, (String, String)>;
 fn tools(
     tools: Option<&[Value]>,
     opts: &ResponsesOptions,
-) -> Result<(Vec<Value>, Namespaces), TranslateError> {
+) -> Result<(Vec<Value>, Namespaces, Vec<&'static str>), TranslateError> {
     let mut out = Vec::new();
     let mut namespaces = Namespaces::new();
+    let mut dropped = Vec::new();
     for (i, tool) in tools.unwrap_or_default().iter().enumerate() {
         let kind = tool.get("type").and_then(Value::as_str).unwrap_or("");
         match kind {
@@ -208,23 +217,19 @@ fn tools(
                     out.push(t);
                 }
             }
-            _ if opts.drop_builtin_tools => {}
+            k if opts.drop_builtin_tools || (opts.drop_hosted_tools && is_hosted(k)) => {
+                note(&mut dropped, report_name(k));
+            }
             "" => {
                 return Err(TranslateError::invalid(
                     format!("tools[{i}].type"),
                     "tools need a type",
                 ))
             }
-            other => {
-                return Err(TranslateError::invalid_code(
-                    format!("tools[{i}].type"),
-                    "unsupported_tool",
-                    format!("built-in tool '{other}' is not available for Bedrock models: only function tools are supported (remove the tool, e.g. Codex CLI: web_search = \"disabled\"; or set litellm_settings.drop_params: true to drop it)"),
-                ))
-            }
+            other => return Err(builtin_tool_error(format!("tools[{i}].type"), other)),
         }
     }
-    Ok((out, namespaces))
+    Ok((out, namespaces, dropped))
 }
 
 /// A Responses function tool (`{type, name, description, parameters, strict}`) as a chat tool.
