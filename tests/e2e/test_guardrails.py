@@ -8,9 +8,7 @@ access log and trace span. What the emulator received proves what the model (did
 from __future__ import annotations
 
 import json
-import tempfile
 import time
-from types import SimpleNamespace
 
 import anthropic
 import httpx
@@ -29,15 +27,7 @@ from guardrails_harness import (
     long_answer,
     model_calls,
 )
-from shale_harness import (
-    EXAMPLE_SECRET_ACCESS_KEY,
-    GATEWAY_KEY,
-    EmulatorControl,
-    deployment,
-    start_emulator,
-    start_gateway,
-    stop_process,
-)
+from shale_harness import EXAMPLE_SECRET_ACCESS_KEY, GATEWAY_KEY, deployment, logged_stack
 
 SSN = "123-45-6789"
 EMAIL = "jane@example.com"
@@ -70,18 +60,8 @@ def gateway_config(emu_url: str) -> dict:
 def stack():
     """The emulator and the gateway, with the gateway's log kept (access-log assertions); the
     `emulator` fixture (conftest) resets this stack's emulator for each test."""
-    emu_proc, emu_url = start_emulator()
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    try:
-        gw, url, _ = start_gateway(
-            gateway_config(emu_url), stderr=log, env={"RUST_LOG": "warn,shale::access=info"}
-        )
-        try:
-            yield SimpleNamespace(url=url, emulator=EmulatorControl(emu_url), log=log.name)
-        finally:
-            stop_process(gw)
-    finally:
-        stop_process(emu_proc)
+    with logged_stack(gateway_config, env={"RUST_LOG": "warn,shale::access=info"}) as running:
+        yield running
 
 
 @pytest.fixture
