@@ -37,7 +37,7 @@ class KeysGateway:
     """A running shale with virtual keys on (`database_url` = `pg_url`), spend flushed every second."""
 
     def __init__(self, emu_url: str, pg_url: str | None, general: dict | None = None,
-                 router: dict | None = None, models: list | None = None):
+                 router: dict | None = None, models: list | None = None, extra: dict | None = None):
         settings = {"master_key": GATEWAY_KEY, "proxy_batch_write_at": 1}
         if pg_url:
             settings["database_url"] = pg_url
@@ -49,6 +49,8 @@ class KeysGateway:
         }
         if router:
             self.config["router_settings"] = router
+        # Other top-level sections (e.g. `guardrails`).
+        self.config.update(extra or {})
         self.start()
 
     def start(self) -> None:

@@ -58,6 +58,18 @@ def read_ready_line(proc: subprocess.Popen, prefix: str, timeout: float = 30.0) 
     raise RuntimeError(f"no ready line starting with {prefix!r} within {timeout}s")
 
 
+def require_commands(*names: str) -> None:
+    """Fails (under CI=true) or skips the test when a command it runs is not installed."""
+    import shutil
+
+    for name in names:
+        if shutil.which(name) is None:
+            message = f"`{name}` is not installed (tests/run-all.sh installs it)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+
+
 def start_process(
     args: list[str], prefix: str, env: dict | None = None, stderr=subprocess.DEVNULL
 ) -> tuple[subprocess.Popen, str]:

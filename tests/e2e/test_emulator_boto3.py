@@ -360,7 +360,22 @@ def test_unknown_model_and_mismatched_image_are_rejected(runtime):
 
 
 def test_apply_guardrail(emulator, runtime):
-    resp = runtime.apply_guardrail(guardrailIdentifier="gr-1", guardrailVersion="1", source="INPUT",
+    resp = runtime.apply_guardrail(guardrailIdentifier="shaledemo", guardrailVersion="1", source="INPUT",
                                    content=[{"text": {"text": "hello"}}])
     assert resp["action"] == "NONE"
     assert emulator.last_request()["operation"] == "apply-guardrail"
+    # The built-in demo guardrail, read through botocore's model of the answer.
+    masked = runtime.apply_guardrail(guardrailIdentifier="shaledemo", guardrailVersion="DRAFT", source="INPUT",
+                                     content=[{"text": {"text": "mail jane@example.com"}}])
+    assert masked["action"] == "GUARDRAIL_INTERVENED"
+    assert masked["outputs"] == [{"text": "mail {EMAIL}"}]
+    pii = masked["assessments"][0]["sensitiveInformationPolicy"]["piiEntities"][0]
+    assert (pii["type"], pii["action"]) == ("EMAIL", "ANONYMIZED")
+    assert masked["usage"]["sensitiveInformationPolicyFreeUnits"] == 1
+    blocked = runtime.apply_guardrail(guardrailIdentifier="shaledemo", guardrailVersion="1", source="OUTPUT",
+                                      content=[{"text": {"text": "buy crypto"}}])
+    assert blocked["assessments"][0]["topicPolicy"]["topics"][0]["action"] == "BLOCKED"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        runtime.apply_guardrail(guardrailIdentifier="nosuchguardrail", guardrailVersion="1", source="INPUT",
+                                content=[{"text": {"text": "x"}}])
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"

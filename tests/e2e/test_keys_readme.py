@@ -8,13 +8,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
 from keys_harness import CLAUDE, TITAN_EMBED, KeysGateway, emulator_calls
-from shale_harness import GATEWAY_KEY, REPO, EmulatorControl, deployment, start_emulator, stop_process
+from shale_harness import (
+    GATEWAY_KEY,
+    REPO,
+    EmulatorControl,
+    deployment,
+    require_commands,
+    start_emulator,
+    stop_process,
+)
 
 
 KEYS_DOC = REPO / "docs" / "keys.md"
@@ -34,12 +41,7 @@ def sh_blocks(section: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def stack(pg_url):
-    for tool in ("curl", "jq"):
-        if shutil.which(tool) is None:
-            message = f"`{tool}` is not installed (tests/run-all.sh installs it)"
-            if os.environ.get("CI") == "true":
-                pytest.fail(message)
-            pytest.skip(message)
+    require_commands("curl", "jq")
     proc, url = start_emulator()
     models = [
         deployment("claude-sonnet", CLAUDE, url, input_cost_per_token=0.000003),

@@ -42,6 +42,8 @@ ELSEWHERE = {
         "tests/e2e/test_models_docs.py (needs PostgreSQL and store_model_in_db)",
     'model = "claude-sonnet"          # a model_name from your shale config':
         "tests/e2e/test_codex.py (Codex CLI runs with this file)",
+    "# pii-guard refuses this prompt (400 guardrail_violation) before any model sees it":
+        "tests/e2e/test_guardrails_docs.py (test_readme_guardrails_example, with the guardrail configured)",
 }
 # First line of a block → why no test runs it as written.
 NOT_RUN = {

@@ -27,12 +27,15 @@ pub(crate) fn span(target: &Target, url: &Url, hooks: Option<&AttemptSpanHooks>)
         "invoke-with-response-stream" => "InvokeModelWithResponseStream",
         "count-tokens" => "CountTokens",
         "rerank" => "Rerank",
+        "apply" => "ApplyGuardrail",
         _ => "Other",
     };
     let gen_ai_operation = || {
         hooks.and_then(|h| (h.operation)()).unwrap_or_else(|| {
             if operation.starts_with("converse") || operation.starts_with("invoke") {
                 "chat"
+            } else if operation == "apply" {
+                "apply_guardrail"
             } else {
                 operation
             }

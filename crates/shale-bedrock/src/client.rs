@@ -143,7 +143,7 @@ impl std::fmt::Debug for BedrockClient {
 
 /// How a request authenticates.
 #[derive(Clone, Copy)]
-enum AuthMode {
+pub(crate) enum AuthMode {
     /// The target's own: bearer when it has a key (or converse_like), else SigV4.
     Target,
     /// SigV4 whatever the target has (rerank, pass-through).
@@ -282,19 +282,30 @@ impl BedrockClient {
         target: &Target,
         body: Bytes,
     ) -> Result<BedrockResponse, BedrockError> {
+        self.send_json(
+            target,
+            &target.0.rerank_url,
+            body,
+            AuthMode::SigV4Only("rerank"),
+        )
+        .await
+    }
+
+    /// A buffered JSON POST to `url` with the target's timeout and retries, authenticated per
+    /// `auth`: the calls that are not a model operation (rerank; ApplyGuardrail, `guardrail.rs`).
+    pub(crate) async fn send_json(
+        &self,
+        target: &Target,
+        url: &Endpoint,
+        body: Bytes,
+        auth: AuthMode,
+    ) -> Result<BedrockResponse, BedrockError> {
         let no_headers = HeaderMap::new();
         let headers = Headers {
             extra: &no_headers,
             accept_json: true,
         };
-        self.send_buffered(
-            target,
-            &target.0.rerank_url,
-            headers,
-            body,
-            AuthMode::SigV4Only("rerank"),
-        )
-        .await
+        self.send_buffered(target, url, headers, body, auth).await
     }
 
     /// Raw pass-through: sends `method {endpoint}{path_and_query}` re-signed with SigV4, and

@@ -5,6 +5,7 @@
 //! single-flight refreshing cache), SigV4 signing (its own signer with a cached signing key, `sigv4.rs`,
 //! checked against `aws-sigv4` in tests), event-stream decoding
 //! (`aws-smithy-eventstream`), error classification and the OpenAI status mapping, and retries.
+//! It also sends ApplyGuardrail calls (`guardrail.rs`: the same credentials, signing and retries).
 //! It does no translation of request or response bodies and knows nothing of the config format.
 //!
 //! # Usage
@@ -48,6 +49,7 @@ pub mod client;
 pub mod credentials;
 pub mod error;
 pub mod eventstream;
+pub mod guardrail;
 pub mod idle;
 pub mod resolve;
 pub mod retry;
@@ -60,6 +62,7 @@ pub mod transport;
 pub use client::{BedrockClient, BedrockResponse, Operation, Service};
 pub use error::{BedrockError, ErrorKind, StreamDecodeError};
 pub use eventstream::{EventStream, StreamEvent};
+pub use guardrail::GuardrailTarget;
 pub use shale_core::Secret;
 pub use spec::{AttemptSpanHooks, ClientOptions, EnvSource, TargetSpec};
 pub use target::Target;

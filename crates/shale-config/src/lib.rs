@@ -9,6 +9,7 @@
 //!   request parameters) and parsing the `model` string into a [`ModelRoute`] once, at load time,
 //! - the router, telemetry, Anthropic beta-flag, Responses-store, virtual-key and health-check
 //!   settings,
+//! - the top-level `guardrails:` list (Bedrock ApplyGuardrail, `guardrails.rs`),
 //! - validating impossible values (non-finite weights, zero limits, …) with line and column,
 //! - reporting keys LiteLLM would accept but shale ignores as [`Finding`]s (for `shale check`).
 //!
@@ -23,6 +24,7 @@ mod error;
 mod fields;
 mod findings;
 mod fleet;
+mod guardrails;
 mod health;
 mod keys;
 mod model;
@@ -38,6 +40,10 @@ pub use anthropic_beta::AnthropicBetaSettings;
 pub use error::ConfigError;
 pub use findings::{Finding, Severity};
 pub use fleet::FleetSettings;
+pub use guardrails::{
+    GuardrailAws, GuardrailConfig, GuardrailMode, DEFAULT_GUARDRAIL_TIMEOUT,
+    DEFAULT_STREAM_FIRST_WINDOW, DEFAULT_STREAM_OVERLAP, DEFAULT_STREAM_WINDOW,
+};
 pub use health::{DeploymentHealthSettings, HealthCheckSettings, DEFAULT_PROBE_TIMEOUT};
 pub use keys::KeysConfig;
 pub use model::{LitellmParams, ModelEntry, SECRET_PARAMS};
@@ -65,6 +71,8 @@ pub struct Config {
     pub telemetry: TelemetrySettings,
     /// Things shale accepted but ignores, or would warn about (never fatal).
     pub findings: Vec<Finding>,
+    /// The top-level `guardrails:` list (Bedrock ApplyGuardrail), in file order.
+    pub guardrails: Vec<GuardrailConfig>,
 }
 
 impl Config {
@@ -177,6 +185,7 @@ impl Config {
             }
         };
 
+        let guardrails = guardrails::parse(root.remove("guardrails"), &mut findings)?;
         for (key, _) in root {
             findings.push(Finding::ignored(
                 key.clone(),
@@ -208,6 +217,7 @@ impl Config {
             routing,
             telemetry,
             findings,
+            guardrails,
         })
     }
 

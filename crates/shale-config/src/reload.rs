@@ -34,6 +34,8 @@ pub const RESTART_ONLY: &[&str] = &[
     "litellm_settings.request_timeout, router_settings.timeout",
     "Redis (router_settings.redis_*, cache_params)",
     "telemetry (callbacks, general_settings.telemetry, require_auth_for_metrics_endpoint)",
+    "guardrails (the top-level guardrails: list)",
+    "general_settings health checks (background_health_checks, health_check_interval, …)",
 ];
 
 /// The configuration to run after a reload: `next`'s reloadable settings on top of `running`'s
@@ -81,6 +83,11 @@ pub fn apply_reload(running: &Config, next: Config) -> (Config, Vec<&'static str
         "Redis settings",
     );
     note(running.telemetry != next.telemetry, "telemetry settings");
+    note(running.guardrails != next.guardrails, "guardrails");
+    note(
+        rg.health_checks != ng.health_checks,
+        "general_settings health-check settings",
+    );
 
     let general_settings = GeneralSettings {
         anthropic_beta: ng.anthropic_beta.clone(),
@@ -101,6 +108,7 @@ pub fn apply_reload(running: &Config, next: Config) -> (Config, Vec<&'static str
         router_settings,
         routing,
         telemetry: running.telemetry.clone(),
+        guardrails: running.guardrails.clone(),
         findings: next.findings,
     };
     (config, ignored)

@@ -3,7 +3,8 @@
 //!
 //! Routes: `GET /` info; `POST /` STS; `POST /model/{id}/{operation}` bedrock-runtime;
 //! `POST /guardrail/{id}/version/{v}/apply`; `POST /rerank` agent-runtime;
-//! `/_emulator/script`, `/_emulator/requests`, `/_emulator/reset` (no auth).
+//! `/_emulator/script`, `/_emulator/requests`, `/_emulator/reset`, `/_emulator/guardrails` (no
+//! auth; the guardrail policies themselves are `guardrail.rs`).
 
 use crate::answer::compose;
 use crate::auth::{authenticate, AuthFailure, AuthInfo, Surface};
@@ -45,6 +46,12 @@ pub fn build(state: AppStateRef) -> Router {
         )
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/streams", get(streams_get))
+        .route(
+            "/_emulator/guardrails",
+            get(guardrails_get)
+                .post(guardrails_post)
+                .delete(guardrails_delete),
+        )
         .route("/rerank", post(rerank_handler))
         .fallback(bedrock_handler)
         .with_state(state)
@@ -69,7 +76,7 @@ async fn info(State(state): State<AppStateRef>) -> Response {
             "description": "Amazon Bedrock emulator (bedrock-runtime, bedrock-agent-runtime rerank, STS)",
             "access_key_id": state.config.access_key_id,
             "operations": ["converse","converse-stream","invoke","invoke-with-response-stream","count-tokens","apply-guardrail","rerank","sts"],
-            "emulator_routes": ["/_emulator/script","/_emulator/requests","/_emulator/reset","/_emulator/streams"],
+            "emulator_routes": ["/_emulator/script","/_emulator/requests","/_emulator/reset","/_emulator/streams","/_emulator/guardrails"],
             "script_pending": state.script_pending(),
         }),
     )
@@ -129,6 +136,34 @@ async fn requests_delete(State(state): State<AppStateRef>) -> Response {
 
 async fn streams_get(State(state): State<AppStateRef>) -> Response {
     json_response(StatusCode::OK, &state.streams.to_json())
+}
+
+async fn guardrails_get(State(state): State<AppStateRef>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({"guardrails": state.guardrails.list()}),
+    )
+}
+
+/// Adds or replaces guardrails: `{"guardrails": [Policy…]}` (all or none).
+async fn guardrails_post(State(state): State<AppStateRef>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Posted {
+        guardrails: Vec<crate::guardrail::Policy>,
+    }
+    let added = serde_json::from_slice::<Posted>(&body)
+        .map_err(|e| format!("invalid guardrails: {e}"))
+        .and_then(|p| state.guardrails.add(p.guardrails));
+    match added {
+        Ok(n) => json_response(StatusCode::OK, &json!({"added": n})),
+        Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"error": e})),
+    }
+}
+
+/// Back to the built-in guardrails (`/_emulator/reset` keeps them as they are).
+async fn guardrails_delete(State(state): State<AppStateRef>) -> Response {
+    state.guardrails.reset();
+    json_response(StatusCode::OK, &json!({"reset": true}))
 }
 
 async fn reset(State(state): State<AppStateRef>) -> Response {
@@ -267,6 +302,12 @@ async fn rerank_handler(State(state): State<AppStateRef>, req: Request) -> Respo
     };
     let auth = authenticate(&state, Surface::AgentRuntime, &parts, &body);
     finish(state, parts, body, auth, None, "rerank").await
+}
+
+/// The `{guardrailVersion}` of `/guardrail/{id}/version/{v}/apply`.
+fn guardrail_version(path: &str) -> &str {
+    path.rsplit_once("/version/")
+        .map_or("", |(_, tail)| tail.trim_end_matches("/apply"))
 }
 
 /// Splits `/model/{id}/{operation}` (the id may contain unencoded `/` in ARNs).
@@ -408,6 +449,22 @@ async fn finish(
             ScriptAction::Default | ScriptAction::Drop => {}
         }
     }
+    if operation == "apply-guardrail" {
+        let latency_ms = state.config.latency.as_millis() as u64 + 3;
+        let answer = parse_json(&body).and_then(|request| {
+            crate::guardrail::apply(
+                &state.guardrails,
+                &model_id,
+                guardrail_version(parts.uri.path()),
+                &request,
+                latency_ms,
+            )
+        });
+        return match answer {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err(e) => e.into_response(),
+        };
+    }
     let streaming = matches!(operation, "converse-stream" | "invoke-with-response-stream");
     match default_answer(&state, operation, &model_id, &body, streaming) {
         Ok(Answered::Json(resp)) => resp,
@@ -522,27 +579,6 @@ fn default_answer(
             StatusCode::OK,
             &rerank::agent_rerank(&request)?,
         ))),
-        "apply-guardrail" => {
-            let source = request.get("source").and_then(Value::as_str).unwrap_or("");
-            if source != "INPUT" && source != "OUTPUT" {
-                return Err(BedrockException::validation(format!("1 validation error detected: Value '{source}' at 'source' failed to satisfy constraint: Member must satisfy enum value set: [INPUT, OUTPUT]")));
-            }
-            if request
-                .get("content")
-                .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty)
-            {
-                return Err(BedrockException::validation("1 validation error detected: Value null at 'content' failed to satisfy constraint: Member must not be null"));
-            }
-            Ok(Answered::Json(json_response(
-                StatusCode::OK,
-                &json!({
-                    "usage": {"topicPolicyUnits":1,"contentPolicyUnits":1,"wordPolicyUnits":1,
-                        "sensitiveInformationPolicyUnits":1,"sensitiveInformationPolicyFreeUnits":0,"contextualGroundingPolicyUnits":0},
-                    "action": "NONE", "outputs": [], "assessments": [{}]
-                }),
-            )))
-        }
         _ => Err(BedrockException::new(
             "UnknownOperationException",
             "Unknown operation",
@@ -573,6 +609,10 @@ mod tests {
         assert_eq!(
             parse_model_path("/guardrail/g1/version/1/apply"),
             Some(("g1", "apply-guardrail"))
+        );
+        assert_eq!(
+            guardrail_version("/guardrail/g1/version/DRAFT/apply"),
+            "DRAFT"
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Emulator configuration: the accepted credentials and the artificial delays.
+//! Emulator configuration: the accepted credentials, the artificial delays and the guardrails
+//! added to the built-in ones.
 
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// Delay between two event-stream frames.
     pub stream_delay: Duration,
+    /// Guardrails served besides the built-in `shaledemo` and `shalefail` (`--guardrails FILE`).
+    pub guardrails: Vec<crate::guardrail::Policy>,
 }
 
 impl Default for EmulatorConfig {
@@ -32,6 +35,7 @@ impl Default for EmulatorConfig {
             api_key: DEFAULT_API_KEY.to_owned(),
             latency: Duration::ZERO,
             stream_delay: Duration::ZERO,
+            guardrails: Vec::new(),
         }
     }
 }
@@ -44,6 +48,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("api_key", &"** redacted **")
             .field("latency", &self.latency)
             .field("stream_delay", &self.stream_delay)
+            .field("guardrails", &self.guardrails.len())
             .finish()
     }
 }

@@ -23,6 +23,7 @@ mod converse;
 mod embeddings;
 mod error;
 pub mod eventstream;
+pub mod guardrail;
 mod images;
 mod invoke;
 mod model;

@@ -29,6 +29,10 @@ struct Args {
     /// Delay between stream frames, in milliseconds.
     #[arg(long, default_value_t = 0)]
     stream_delay_ms: u64,
+    /// A JSON file of guardrail policies served besides the built-in ones
+    /// (`{"guardrails": [{"id": "…", …}]}`, see docs/emulator.md).
+    #[arg(long)]
+    guardrails: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -41,12 +45,23 @@ async fn main() -> std::io::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let guardrails = match &args.guardrails {
+        None => Vec::new(),
+        Some(path) => match load_guardrails(path) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("shale-emulator: {}: {e}", path.display());
+                std::process::exit(2);
+            }
+        },
+    };
     let config = EmulatorConfig {
         access_key_id: args.access_key_id,
         secret_access_key: args.secret_access_key,
         api_key: args.api_key,
         latency: Duration::from_millis(args.latency_ms),
         stream_delay: Duration::from_millis(args.stream_delay_ms),
+        guardrails,
     };
     let emulator = shale_emulator::spawn(config, args.listen).await?;
     {
@@ -57,6 +72,20 @@ async fn main() -> std::io::Result<()> {
     shutdown_signal().await;
     emulator.shutdown().await;
     Ok(())
+}
+
+/// Reads and checks a `--guardrails` file.
+fn load_guardrails(
+    path: &std::path::Path,
+) -> Result<Vec<shale_emulator::guardrail::Policy>, String> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        guardrails: Vec<shale_emulator::guardrail::Policy>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let file: File = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    shale_emulator::guardrail::Registry::new(&file.guardrails)?;
+    Ok(file.guardrails)
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,5 @@
 //! Shared emulator state: configuration, temporary credentials issued by the STS endpoint,
-//! the script queue, the request log and the prompt-cache prefixes seen so far.
+//! the script queue, the request log, the prompt-cache prefixes seen so far and the guardrails.
 
 use crate::config::EmulatorConfig;
 use crate::record::Recorded;
@@ -36,6 +36,8 @@ pub struct AppState {
     cache_prefixes: Mutex<HashSet<u64>>,
     /// Event streams started, finished and cancelled (`GET /_emulator/streams`).
     pub streams: Arc<StreamStats>,
+    /// ApplyGuardrail policies (built-in, `--guardrails`, `/_emulator/guardrails`).
+    pub guardrails: crate::guardrail::Registry,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -43,9 +45,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl AppState {
-    /// Fresh state for a configuration.
+    /// Fresh state for a configuration. Panics on an invalid guardrail policy (the binary checks
+    /// `--guardrails` before).
     pub fn new(config: EmulatorConfig) -> Self {
+        let guardrails = crate::guardrail::Registry::new(&config.guardrails)
+            .unwrap_or_else(|e| panic!("invalid emulator guardrail: {e}"));
         Self {
+            guardrails,
             config,
             temp_credentials: RwLock::default(),
             script: Mutex::default(),

@@ -34,6 +34,8 @@ pub struct GenerateKeyRequest {
     pub team_id: Option<String>,
     pub user_id: Option<String>,
     pub blocked: Option<bool>,
+    /// Guardrails (config `guardrail_name`s) every request of the key runs.
+    pub guardrails: Option<Vec<String>>,
 }
 
 /// `POST /key/update`: `key` (clear key or its hash) plus the fields to change.
@@ -65,6 +67,8 @@ pub struct UpdateKeyRequest {
     pub blocked: Option<bool>,
     /// Set the key's spend (LiteLLM allows resetting it by hand).
     pub spend: Option<f64>,
+    /// Replace the key's guardrails (`[]` clears them).
+    pub guardrails: Option<Vec<String>>,
 }
 
 /// `POST /key/regenerate`: a new secret for an existing key; its settings and spend are kept,
@@ -105,6 +109,9 @@ pub struct KeyInfo {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Guardrails every request of the key runs.
+    #[serde(default)]
+    pub guardrails: Vec<String>,
 }
 
 /// `/key/generate` and `/key/regenerate`: the clear key, shown this once, and what was stored.
@@ -186,6 +193,8 @@ pub struct NewTeamRequest {
     pub max_parallel_requests: Option<u64>,
     pub metadata: Option<Map<String, Value>>,
     pub blocked: Option<bool>,
+    /// Guardrails every request of the team's keys runs.
+    pub guardrails: Option<Vec<String>>,
 }
 
 /// `POST /team/update`.
@@ -209,6 +218,8 @@ pub struct UpdateTeamRequest {
     pub metadata: Option<Map<String, Value>>,
     pub blocked: Option<bool>,
     pub spend: Option<f64>,
+    /// Replace the team's guardrails (`[]` clears them).
+    pub guardrails: Option<Vec<String>>,
 }
 
 /// A team as stored (`/team/new`, `/team/update`, `/team/info`).
@@ -231,6 +242,9 @@ pub struct TeamResponse {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Guardrails every request of the team's keys runs.
+    #[serde(default)]
+    pub guardrails: Vec<String>,
 }
 
 /// `GET /team/info`.
@@ -301,6 +315,21 @@ pub struct SpendLogRow {
     pub status_code: u16,
     /// `success` (2xx) or `failure`.
     pub status: String,
+    /// The guardrails that ran and what they did (LiteLLM's `guardrail_information`).
+    #[serde(default)]
+    pub guardrail_information: Vec<GuardrailInfo>,
+}
+
+/// One guardrail's part in a request, as spend logs keep it (never the checked text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailInfo {
+    pub guardrail_name: String,
+    /// `pre_call`, `during_call` or `post_call`.
+    pub guardrail_mode: String,
+    /// `passed`, `masked`, `blocked` or `error`.
+    pub guardrail_status: String,
+    /// Time spent in its ApplyGuardrail calls.
+    pub duration_ms: f64,
 }
 
 #[cfg(test)]
@@ -363,6 +392,7 @@ mod tests {
             blocked: false,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
+            guardrails: vec![],
         };
         let generated = serde_json::to_value(GenerateKeyResponse {
             key: "sk-abc".into(),
@@ -403,6 +433,7 @@ mod tests {
             end_time: OffsetDateTime::UNIX_EPOCH,
             status_code: 200,
             status: "success".into(),
+            guardrail_information: vec![],
         })
         .unwrap();
         assert!(row.get("startTime").is_some() && row.get("endTime").is_some());

@@ -23,6 +23,10 @@ pub struct Principal {
     pub team_id: Option<String>,
     pub team_alias: Option<String>,
     pub user_id: Option<String>,
+    /// Guardrails every request of the key runs (config `guardrail_name`s).
+    pub guardrails: Vec<String>,
+    /// Guardrails every request of the key's team runs.
+    pub team_guardrails: Vec<String>,
     pub(crate) expires: Option<OffsetDateTime>,
     pub(crate) key: ScopeRules,
     /// The team's rules when the key belongs to a team.
@@ -76,6 +80,8 @@ impl Principal {
             team_id: None,
             team_alias: None,
             user_id: None,
+            guardrails: vec![],
+            team_guardrails: vec![],
             expires: None,
             key: ScopeRules {
                 id: key_hash.into(),
@@ -117,6 +123,8 @@ pub struct SpendEvent {
     pub end: SystemTime,
     /// HTTP status of the answer.
     pub status: u16,
+    /// The guardrails that ran and what they did.
+    pub guardrails: Vec<crate::api::GuardrailInfo>,
 }
 
 /// An admitted request. Holds the parallel slot (key and team) until dropped or settled.
@@ -169,6 +177,8 @@ mod tests {
             team_id: team.map(|_| "t".into()),
             team_alias: None,
             user_id: None,
+            guardrails: vec![],
+            team_guardrails: vec![],
             expires: None,
             key: rules("h", key),
             team: team.map(|m| rules("t", m)),

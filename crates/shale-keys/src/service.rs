@@ -456,6 +456,7 @@ impl KeyService {
                 start_time: to_offset(event.start),
                 end_time: to_offset(event.end),
                 status_code: i32::from(event.status),
+                guardrail_information: event.guardrails,
             });
             if full && self.database_up() {
                 self.wake.notify_one();
@@ -572,9 +573,10 @@ fn principal_of(key: KeyRow, team: Option<TeamRow>) -> Principal {
         tpm_limit: store::limit(key.tpm_limit),
         max_parallel_requests: store::limit(key.max_parallel_requests),
     };
-    let (team_alias, team_rules) = match team {
+    let (team_alias, team_guardrails, team_rules) = match team {
         Some(t) => (
             t.team_alias,
+            t.guardrails,
             Some(ScopeRules {
                 id: t.team_id,
                 models: t.models,
@@ -586,7 +588,7 @@ fn principal_of(key: KeyRow, team: Option<TeamRow>) -> Principal {
                 max_parallel_requests: store::limit(t.max_parallel_requests),
             }),
         ),
-        None => (None, None),
+        None => (None, Vec::new(), None),
     };
     Principal {
         key_hash: key.token,
@@ -594,6 +596,8 @@ fn principal_of(key: KeyRow, team: Option<TeamRow>) -> Principal {
         team_id: key.team_id,
         team_alias,
         user_id: key.user_id,
+        guardrails: key.guardrails,
+        team_guardrails,
         expires: key.expires,
         key: key_rules,
         team: team_rules,

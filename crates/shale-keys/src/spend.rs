@@ -341,6 +341,7 @@ mod tests {
             start_time: OffsetDateTime::UNIX_EPOCH,
             end_time: OffsetDateTime::UNIX_EPOCH,
             status_code: 200,
+            guardrail_information: vec![],
         };
         b.push_row(row("1"));
         b.push_row(row("2"));

@@ -458,3 +458,88 @@ async fn no_database_and_unreachable_database() {
         Err(KeyError::Unavailable(_))
     ));
 }
+
+#[tokio::test]
+async fn key_and_team_guardrails_reach_the_principal_and_spend_logs_keep_their_outcome() {
+    let Some(pg) = PgServer::start() else { return };
+    let svc = service(&pg).await;
+    svc.new_team(NewTeamRequest {
+        team_id: Some("guarded".into()),
+        guardrails: Some(vec!["topic-guard".into()]),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let k = svc
+        .generate_key(GenerateKeyRequest {
+            team_id: Some("guarded".into()),
+            guardrails: Some(vec!["pii-guard".into()]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(k.info.guardrails, vec!["pii-guard".to_string()]);
+    let p = svc.authenticate(&k.key).await.unwrap();
+    assert_eq!(p.guardrails, vec!["pii-guard".to_string()]);
+    assert_eq!(p.team_guardrails, vec!["topic-guard".to_string()]);
+    assert!(svc
+        .generate_key(GenerateKeyRequest {
+            guardrails: Some(vec!["bad\nname".into()]),
+            ..Default::default()
+        })
+        .await
+        .is_err());
+
+    // Updates replace the list and reach the hot path at once.
+    svc.update_key(UpdateKeyRequest {
+        key: k.key.clone(),
+        guardrails: Some(vec![]),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let team = svc
+        .update_team(UpdateTeamRequest {
+            team_id: "guarded".into(),
+            guardrails: Some(vec!["a".into(), "b".into()]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(team.guardrails, vec!["a".to_string(), "b".to_string()]);
+    let p = svc.authenticate(&k.key).await.unwrap();
+    assert!(p.guardrails.is_empty());
+    assert_eq!(p.team_guardrails.len(), 2);
+    assert_eq!(
+        svc.team_info("guarded")
+            .await
+            .unwrap()
+            .team_info
+            .guardrails
+            .len(),
+        2
+    );
+
+    let adm = svc.admit(&p, "m", 1).await.unwrap();
+    let mut e = event("guarded-1", 0.0);
+    e.status = 400;
+    e.guardrails = vec![GuardrailInfo {
+        guardrail_name: "a".into(),
+        guardrail_mode: "pre_call".into(),
+        guardrail_status: "blocked".into(),
+        duration_ms: 12.5,
+    }];
+    svc.settle(adm, e);
+    svc.flush().await;
+    let logs = svc
+        .spend_logs(SpendLogsQuery {
+            request_id: Some("guarded-1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].status, "failure");
+    assert_eq!(logs[0].guardrail_information[0].guardrail_status, "blocked");
+    assert_eq!(logs[0].guardrail_information[0].duration_ms, 12.5);
+}

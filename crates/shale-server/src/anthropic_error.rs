@@ -43,7 +43,10 @@ pub fn anthropic_status_and_type(err: &ApiError) -> (StatusCode, &'static str) {
 /// The error JSON (also the `data:` of a stream's `event: error`).
 pub fn anthropic_error_json(err: &ApiError) -> Bytes {
     let (_, kind) = anthropic_status_and_type(err);
-    let body = json!({"type": "error", "error": {"type": kind, "message": err.to_string()}});
+    let mut body = json!({"type": "error", "error": {"type": kind, "message": err.to_string()}});
+    if let Some(details) = err.guardrail_details() {
+        body["error"]["provider_specific_fields"] = details;
+    }
     Bytes::from(serde_json::to_vec(&body).expect("error JSON serialises"))
 }
 
@@ -119,6 +122,27 @@ mod tests {
         assert_eq!(
             kind(ApiError::Internal("x".into())),
             (500, "api_error".into())
+        );
+    }
+
+    #[test]
+    fn guardrail_blocks_keep_their_details() {
+        let err = ApiError::from(shale_guardrails::GuardrailError::Blocked(Box::new(
+            shale_guardrails::Blocked {
+                guardrail_name: "pii".into(),
+                hook: shale_guardrails::Hook::PreCall,
+                guardrail_identifier: "gr1".into(),
+                guardrail_version: "DRAFT".into(),
+                message: "No.".into(),
+                action_reason: None,
+                assessments: json!([]),
+            },
+        )));
+        let v: serde_json::Value = serde_json::from_slice(&anthropic_error_json(&err)).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(
+            v["error"]["provider_specific_fields"]["guardrail_name"],
+            "pii"
         );
     }
 

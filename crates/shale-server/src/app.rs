@@ -9,7 +9,7 @@
 //! 3. on the model, models and pass-through routes, ONE middleware, `observe` (record, metrics,
 //!    access log, server span), which calls the authentication step (`auth::authenticate`: the
 //!    master key or a virtual key) inline, so refused keys are observed and counted; on the admin
-//!    API `/key/*`, `/team/*`, `/spend/logs`, `/model/*`, `/model_group/info`,
+//!    API `/key/*`, `/team/*`, `/spend/logs`, `/model/*`, `/model_group/info`, `/guardrails/*`,
 //!    `auth::require_master_key` (the master key only);
 //!    health and `/metrics` are open (`/metrics` checks the key itself when
 //!    `require_auth_for_metrics_endpoint` is set); the admin UI (`/ui`, `shale-ui`) answers its
@@ -24,8 +24,8 @@
 use crate::auth::require_master_key;
 use crate::front_door::{FrontDoor, FrontDoorLayer};
 use crate::routes::{
-    chat, completions, embeddings, fallback, health, images, keys, messages, metrics, model_admin,
-    models, passthrough, rerank, responses, router_health, spend, teams,
+    chat, completions, embeddings, fallback, guardrails, health, images, keys, messages, metrics,
+    model_admin, models, passthrough, rerank, responses, router_health, spend, teams,
 };
 use crate::state::AppState;
 use axum::routing::{get, patch, post};
@@ -97,6 +97,8 @@ fn admin_routes() -> Router<Arc<AppState>> {
         .route("/v1/model/info", get(model_admin::info))
         .route("/v2/model/info", get(model_admin::info_v2))
         .route("/model_group/info", get(model_admin::group_info))
+        .route("/guardrails/list", get(guardrails::list))
+        .route("/guardrails/apply_guardrail", post(guardrails::apply))
 }
 
 fn health_routes(prefix: &str) -> Router<Arc<AppState>> {

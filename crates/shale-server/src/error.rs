@@ -57,6 +57,9 @@ pub enum ApiError {
     /// The shared Responses store is down and the record is not in this replica's cache.
     #[error(transparent)]
     Store(#[from] shale_fleet::responses::StoreError),
+    /// A guardrail blocked the request or its answer, or could not be applied (fail closed).
+    #[error(transparent)]
+    Guardrail(#[from] shale_guardrails::GuardrailError),
 }
 
 impl ApiError {
@@ -75,6 +78,7 @@ impl ApiError {
         let (status, error_type, param, code): (u16, ErrorType, Option<&str>, Option<&str>) =
             match self {
                 ApiError::Classified { error, .. } => return error.clone(),
+                ApiError::Guardrail(err) => return err.to_openai(),
                 ApiError::InvalidRequest { param, code, .. } => (
                     400,
                     ErrorType::InvalidRequest,
@@ -143,6 +147,9 @@ impl ApiError {
                 retry_after_secs, ..
             }) => Some(HeaderValue::from((*retry_after_secs).max(1))),
             ApiError::Store(_) => Some(HeaderValue::from(1)),
+            ApiError::Guardrail(err) => err
+                .retry_after()
+                .map(|d| HeaderValue::from(d.as_secs_f64().ceil().max(1.0) as u64)),
             _ => None,
         }
     }
@@ -153,16 +160,32 @@ impl ApiError {
     }
 
     /// The error JSON as bytes (also used for the `data: {"error":…}` event of a failed stream).
+    /// A guardrail error also carries LiteLLM's `provider_specific_fields` (which guardrail, its
+    /// blocked message, Bedrock's redacted assessments).
     pub fn to_json(&self) -> Bytes {
-        self.to_openai().to_json()
+        let error = self.to_openai();
+        match self.guardrail_details() {
+            None => error.to_json(),
+            Some(details) => {
+                let mut v = error.to_value();
+                v["error"]["provider_specific_fields"] = details;
+                Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+            }
+        }
+    }
+
+    /// The details a guardrail error adds to the client's error object.
+    pub fn guardrail_details(&self) -> Option<serde_json::Value> {
+        match self {
+            ApiError::Guardrail(err) => err.details(),
+            _ => None,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let error = self.to_openai();
-        let status =
-            StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = self.status();
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), error = %self, "request failed");
         } else {
@@ -174,7 +197,7 @@ impl IntoResponse for ApiError {
                 axum::http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            error.to_json(),
+            self.to_json(),
         )
             .into_response();
         if let Some(v) = self.retry_after_header() {
@@ -371,6 +394,46 @@ mod tests {
         assert_eq!(err.code().as_deref(), Some("response_store_unavailable"));
         let response = err.into_response();
         assert_eq!(response.headers()["retry-after"], "1");
+    }
+
+    #[test]
+    fn guardrail_errors_carry_litellms_details_and_retry_after() {
+        use shale_guardrails::{Blocked, GuardrailError, Hook};
+        let blocked = ApiError::from(GuardrailError::Blocked(Box::new(Blocked {
+            guardrail_name: "pii".into(),
+            hook: Hook::PostCall,
+            guardrail_identifier: "gr1".into(),
+            guardrail_version: "1".into(),
+            message: "Withheld.".into(),
+            action_reason: None,
+            assessments: serde_json::json!([]),
+        })));
+        assert_eq!(blocked.status(), StatusCode::BAD_REQUEST);
+        let v: serde_json::Value = serde_json::from_slice(&blocked.to_json()).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], "guardrail_violation");
+        assert_eq!(
+            v["error"]["provider_specific_fields"]["guardrail_mode"],
+            "post_call"
+        );
+        assert_eq!(
+            v["error"]["provider_specific_fields"]["bedrock_guardrail_response"],
+            "Withheld."
+        );
+        let throttled = ApiError::from(GuardrailError::Unavailable {
+            guardrail: "pii".into(),
+            hook: Hook::PreCall,
+            status: 503,
+            message: "ThrottlingException: slow down".into(),
+            retry_after: Some(std::time::Duration::from_millis(1500)),
+        });
+        let response = throttled.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "2");
+        // Other errors keep OpenAI's four members only.
+        let plain: serde_json::Value =
+            serde_json::from_slice(&ApiError::invalid(None, "x").to_json()).unwrap();
+        assert!(plain["error"].get("provider_specific_fields").is_none());
     }
 
     #[test]

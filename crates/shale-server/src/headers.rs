@@ -12,3 +12,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The built-in tools the gateway dropped from the request (comma-separated tool types), on the
 /// answer (`report::dropped_tools`).
 pub const DROPPED_TOOLS: HeaderName = HeaderName::from_static("x-shale-dropped-tools");
+
+/// The guardrails that ran (LiteLLM's name; comma-separated), on every answer of a request that
+/// ran any (`observe.rs`, from the request's record).
+pub const APPLIED_GUARDRAILS: HeaderName = HeaderName::from_static("x-litellm-applied-guardrails");

@@ -58,6 +58,13 @@ impl KeySlot {
         drop(previous);
     }
 
+    fn admitted(&self) -> bool {
+        self.admission
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     fn take(&self) -> Option<Admission> {
         self.admission
             .lock()
@@ -106,6 +113,10 @@ pub async fn admit(state: &AppState, model: &str, est_tokens: u64) -> Result<(),
     let Some(principal) = slot.principal() else {
         return Ok(());
     };
+    if slot.admitted() {
+        // Admitted earlier in this request (before its pre_call guardrails).
+        return Ok(());
+    }
     match keys.admit(principal, model, est_tokens).await {
         Ok(admission) => {
             slot.put(admission);
@@ -148,8 +159,23 @@ pub fn settle(state: &AppState, slot: &KeySlot, record: &RequestRecord, latency:
             start: end.checked_sub(latency).unwrap_or(end),
             end,
             status: record.status,
+            guardrails: spend_guardrails(&record.guardrails),
         },
     );
+}
+
+/// The guardrails of a finished request, as the spend log keeps them (never their text).
+fn spend_guardrails(
+    runs: &[shale_telemetry::record::GuardrailRun],
+) -> Vec<shale_keys::GuardrailInfo> {
+    runs.iter()
+        .map(|r| shale_keys::GuardrailInfo {
+            guardrail_name: r.name.to_string(),
+            guardrail_mode: r.mode.to_owned(),
+            guardrail_status: r.outcome.to_owned(),
+            duration_ms: (r.latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+        })
+        .collect()
 }
 
 /// The metric and log labels of a virtual key.
@@ -209,6 +235,19 @@ mod tests {
             call_type("/bedrock/model/x/invoke"),
             "pass_through_endpoint"
         );
+    }
+
+    #[test]
+    fn spend_logs_get_each_guardrails_outcome_in_milliseconds() {
+        let info = spend_guardrails(&[shale_telemetry::record::GuardrailRun {
+            name: "pii".into(),
+            mode: "pre_call",
+            outcome: "masked",
+            latency: Duration::from_micros(12_345),
+        }]);
+        assert_eq!(info[0].guardrail_name, "pii");
+        assert_eq!(info[0].guardrail_status, "masked");
+        assert_eq!(info[0].duration_ms, 12.345);
     }
 
     #[tokio::test]

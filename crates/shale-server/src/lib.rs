@@ -19,6 +19,7 @@ pub mod error;
 pub mod fleet;
 pub mod fleet_setup;
 pub mod front_door;
+pub mod guardrail_hooks;
 pub mod headers;
 pub mod keygate;
 pub mod live;

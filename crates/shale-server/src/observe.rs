@@ -3,7 +3,8 @@
 //! home of the auth logic) inside them, so refused keys are observed and counted like any other
 //! answer, and finishes them once — when the answer is complete, or for a stream when its body
 //! ends or the client goes away — feeding metrics, the access log and the trace. It also adds the
-//! LiteLLM answer headers `x-litellm-response-cost` and `x-litellm-overhead-duration-ms`.
+//! LiteLLM answer headers `x-litellm-response-cost`, `x-litellm-overhead-duration-ms` and
+//! `x-litellm-applied-guardrails`.
 //!
 //! It must not change what a client receives beyond those headers (and sending auth's refusal
 //! instead of running the handler), and it never waits on an
@@ -157,6 +158,9 @@ fn set_headers(headers: &mut HeaderMap, r: &RequestRecord, streaming: bool) {
     if let Some(v) = headers.get(&SHALE).cloned() {
         headers.insert(LITELLM, v);
     }
+    if !r.guardrails.is_empty() {
+        set_applied_guardrails(headers, &r.guardrails);
+    }
     if streaming {
         return;
     }
@@ -165,6 +169,20 @@ fn set_headers(headers: &mut HeaderMap, r: &RequestRecord, streaming: bool) {
         if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(format_cost(cost))) {
             headers.insert(COST, v);
         }
+    }
+}
+
+/// `x-litellm-applied-guardrails`: the names of the guardrails that ran (or check the stream),
+/// once each, in order.
+fn set_applied_guardrails(headers: &mut HeaderMap, runs: &[shale_telemetry::record::GuardrailRun]) {
+    let mut names: Vec<&str> = Vec::with_capacity(runs.len());
+    for r in runs {
+        if !names.contains(&&*r.name) {
+            names.push(&r.name);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&names.join(",")) {
+        headers.insert(crate::headers::APPLIED_GUARDRAILS, v);
     }
 }
 

@@ -169,6 +169,8 @@ pub enum StartupError {
     Models(String),
     #[error("{0}")]
     Fleet(String),
+    #[error("guardrails: {0}")]
+    Guardrails(#[source] shale_guardrails::BuildError),
 }
 
 /// Shared, read-only gateway state: one snapshot of the model table (see the module doc). Cheap
@@ -213,6 +215,8 @@ pub struct AppState {
     pub live: LiveLink,
     /// Deployments kept in Postgres (`store_model_in_db`), behind `/model/new|update|delete`.
     pub models_store: Option<Arc<shale_models::ModelStore>>,
+    /// The configured `guardrails:` (Bedrock ApplyGuardrail), when there are any.
+    pub guardrails: Option<Arc<shale_guardrails::Engine>>,
 }
 
 /// What holds the newest snapshot (`live.rs`'s `Live`), seen from a snapshot: a trait, so this
@@ -355,6 +359,7 @@ impl AppState {
         let fleet = crate::fleet_setup::build(&config, &bedrock, redis.as_deref())
             .map_err(StartupError::Fleet)?;
         let ui = admin_ui(master_key, keys.is_some(), telemetry.metrics().is_some());
+        let guardrails = start_guardrails(&config, workers).await?;
         Ok(AppState {
             max_body_bytes: config.general_settings.max_request_body_bytes,
             master_key: master_key.map(|k| Arc::new(MasterKey::new(k))),
@@ -373,6 +378,7 @@ impl AppState {
             models_store: None,
             health: fleet.health,
             fleet_metrics: Arc::new(fleet.metrics),
+            guardrails,
             config: Arc::new(config),
             ui,
         })
@@ -487,6 +493,24 @@ fn admin_ui(master_key: Option<&str>, database: bool, metrics: bool) -> Option<A
         settings,
         Arc::new(move |presented: &str| key.matches(presented)),
     )))
+}
+
+/// The configured `guardrails:`, resolved (`None` when the config has none).
+async fn start_guardrails(
+    config: &Config,
+    workers: usize,
+) -> Result<Option<Arc<shale_guardrails::Engine>>, StartupError> {
+    if config.guardrails.is_empty() {
+        return Ok(None);
+    }
+    let engine = shale_guardrails::Engine::build(&config.guardrails, workers)
+        .await
+        .map_err(StartupError::Guardrails)?;
+    tracing::info!(
+        guardrails = engine.all().len(),
+        "guardrails are on (Bedrock ApplyGuardrail)"
+    );
+    Ok(Some(Arc::new(engine)))
 }
 
 /// Virtual keys, when a database is configured (`database_url`, else env `DATABASE_URL`); Redis,

@@ -86,6 +86,8 @@ struct AccessLine<'a> {
     retries: u32,
     fallbacks: u32,
     error: &'a str,
+    /// `name:mode:outcome,…` of the guardrails that ran (never their text).
+    guardrails: &'a str,
 }
 
 fn ms(d: Option<Duration>) -> f64 {
@@ -136,6 +138,7 @@ pub fn render(
         .map(|k| &k.hashed_api_key[..k.hashed_api_key.len().min(12)])
         .unwrap_or("");
     let timestamp = timestamp(now);
+    let guardrails = record.guardrails_summary();
     let line = AccessLine {
         timestamp: &timestamp,
         level: "INFO",
@@ -163,6 +166,7 @@ pub fn render(
         retries: record.attempts.saturating_sub(1),
         fallbacks: record.fallbacks,
         error: record.error_class.unwrap_or(""),
+        guardrails: &guardrails,
     };
     let mut out = Vec::with_capacity(640);
     match format {
@@ -183,7 +187,7 @@ fn write_text(out: &mut Vec<u8>, l: &AccessLine<'_>) {
         "{}  INFO access request_id={} method={} path={} status={} model={} deployment={} \
          key_hash={} key_alias={} team={} stream={} prompt_tokens={} completion_tokens={} \
          cache_read_tokens={} cache_write_tokens={} latency_ms={} upstream_ms={} ttft_ms={} \
-         overhead_ms={} cost_usd={} retries={} fallbacks={} error={}",
+         overhead_ms={} cost_usd={} retries={} fallbacks={} error={} guardrails={}",
         l.timestamp,
         l.request_id,
         l.method,
@@ -207,6 +211,7 @@ fn write_text(out: &mut Vec<u8>, l: &AccessLine<'_>) {
         l.retries,
         l.fallbacks,
         l.error,
+        l.guardrails,
     );
 }
 
@@ -237,6 +242,12 @@ mod tests {
             cost: Some(0.25),
             upstream: Some(Duration::from_micros(1500)),
             attempts: 2,
+            guardrails: vec![crate::record::GuardrailRun {
+                name: "pii".into(),
+                mode: "pre_call",
+                outcome: "masked",
+                latency: Duration::from_millis(1),
+            }],
             ..RequestRecord::default()
         }
     }
@@ -269,6 +280,7 @@ mod tests {
         assert_eq!(v["upstream_ms"], 1.5);
         assert_eq!(v["cost_usd"], 0.25);
         assert_eq!(v["retries"], 1);
+        assert_eq!(v["guardrails"], "pii:pre_call:masked");
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub(crate) struct Families {
     /// `shale_aws_credential_failures_total{source}`: requests in which a Bedrock call failed for
     /// want of AWS credentials.
     pub(crate) credential_failures: Family<CredentialSource, Counter>,
+    pub(crate) guardrail_requests: Family<Labels<3>, Counter>,
+    pub(crate) guardrail_errors: Family<Labels<2>, Counter>,
+    pub(crate) guardrail_latency: HistogramFamily<Labels<3>>,
 }
 
 #[derive(Default)]
@@ -124,6 +127,9 @@ impl Families {
             process: ProcessGauges::default(),
             dropped_tools: Family::default(),
             credential_failures: Family::default(),
+            guardrail_requests: Family::default(),
+            guardrail_errors: Family::default(),
+            guardrail_latency: histogram_family(),
         };
         r.register(
             "litellm_proxy_total_requests_metric",
@@ -254,6 +260,21 @@ impl Families {
             "shale_aws_credential_failures",
             "Requests in which a Bedrock call could not be made because the gateway's AWS credentials could not be loaded, by credential source",
             Listed(f.credential_failures.clone()),
+        );
+        r.register(
+            "litellm_guardrail_requests",
+            "Guardrail checks (ApplyGuardrail calls) by guardrail, hook and outcome (passed, masked, blocked, error)",
+            Listed(f.guardrail_requests.clone()),
+        );
+        r.register(
+            "litellm_guardrail_errors",
+            "Guardrail checks that could not decide (ApplyGuardrail unreachable, timed out, 5xx, throttled)",
+            Listed(f.guardrail_errors.clone()),
+        );
+        r.register(
+            "litellm_guardrail_latency_seconds",
+            "Latency (seconds) of one guardrail check (an ApplyGuardrail call)",
+            Listed(f.guardrail_latency.clone()),
         );
         f.process.register(r);
         f

@@ -468,6 +468,35 @@ impl Metrics {
         self.families.in_flight_streams.dec();
     }
 
+    /// One guardrail check: `litellm_guardrail_requests_total{guardrail_name, hook_type,
+    /// status}`, its latency, and `litellm_guardrail_errors_total` when it could not decide.
+    pub fn guardrail(
+        &self,
+        name: &str,
+        hook: &'static str,
+        outcome: &'static str,
+        latency: Duration,
+    ) {
+        let f = &self.families;
+        let labels = [
+            ("guardrail_name", name.to_owned()),
+            ("hook_type", hook.to_owned()),
+            ("status", outcome.to_owned()),
+        ];
+        f.guardrail_requests.get_or_create(&labels).inc();
+        f.guardrail_latency
+            .get_or_create(&labels)
+            .observe(latency.as_secs_f64());
+        if outcome == "error" {
+            f.guardrail_errors
+                .get_or_create(&[
+                    ("guardrail_name", name.to_owned()),
+                    ("hook_type", hook.to_owned()),
+                ])
+                .inc();
+        }
+    }
+
     /// Health of a dependency (`redis`, `postgres` …): `shale_dependency_up{dependency}` 1 or 0.
     /// A change from 1 to 0 counts one `shale_dependency_outages_total`. Cheap (no allocation):
     /// call it whenever the dependency answers or fails, or on each health check.
@@ -702,6 +731,40 @@ mod tests {
         assert!(text
             .lines()
             .any(|l| l.starts_with("litellm_deployment_state{") && l.ends_with(" 2")));
+    }
+
+    #[test]
+    fn guardrail_checks_are_counted_by_outcome_with_latency() {
+        let m = metrics();
+        m.guardrail("pii", "pre_call", "masked", Duration::from_millis(20));
+        m.guardrail("pii", "pre_call", "masked", Duration::from_millis(20));
+        m.guardrail("pii", "post_call", "error", Duration::from_millis(5));
+        let text = m.encode();
+        assert_eq!(
+            sample(
+                &text,
+                "litellm_guardrail_requests_total{",
+                "status=\"masked\""
+            ),
+            Some(2.0)
+        );
+        assert!(text.contains("hook_type=\"post_call\""));
+        assert_eq!(
+            sample(
+                &text,
+                "litellm_guardrail_errors_total{",
+                "guardrail_name=\"pii\""
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "litellm_guardrail_latency_seconds_count{",
+                "status=\"masked\""
+            ),
+            Some(2.0)
+        );
     }
 
     fn sample(text: &str, prefix: &str, needle: &str) -> Option<f64> {

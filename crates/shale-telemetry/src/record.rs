@@ -58,6 +58,71 @@ pub struct RequestRecord {
     pub attempt_span: Option<tracing::Span>,
     /// A Bedrock call failed for want of AWS credentials: the kind of source that failed.
     pub credential_failure: Option<&'static str>,
+    /// The guardrails that ran, one entry per guardrail and hook (never any checked text).
+    pub guardrails: Vec<GuardrailRun>,
+}
+
+/// What one guardrail did at one hook of a request (a stream's windows are summed into one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardrailRun {
+    pub name: Arc<str>,
+    /// `pre_call`, `during_call`, `post_call`.
+    pub mode: &'static str,
+    /// `passed`, `masked`, `error` or `blocked` (the most severe of its checks).
+    pub outcome: &'static str,
+    /// Time spent in its ApplyGuardrail calls.
+    pub latency: Duration,
+}
+
+/// Outcomes from least to most severe.
+const OUTCOMES: [&str; 4] = ["passed", "masked", "error", "blocked"];
+
+impl RequestRecord {
+    /// Notes one guardrail check: a new entry, or the guardrail's entry for this mode updated
+    /// (latency added, the more severe outcome kept).
+    pub fn note_guardrail(
+        &mut self,
+        name: &Arc<str>,
+        mode: &'static str,
+        outcome: &'static str,
+        latency: Duration,
+    ) {
+        let rank = |o: &str| OUTCOMES.iter().position(|x| *x == o).unwrap_or(0);
+        match self
+            .guardrails
+            .iter_mut()
+            .find(|g| g.mode == mode && g.name == *name)
+        {
+            Some(g) => {
+                g.latency += latency;
+                if rank(outcome) > rank(g.outcome) {
+                    g.outcome = outcome;
+                }
+            }
+            None => self.guardrails.push(GuardrailRun {
+                name: Arc::clone(name),
+                mode,
+                outcome,
+                latency,
+            }),
+        }
+    }
+
+    /// `name:mode:outcome` of every guardrail that ran, comma-joined (access log), or "".
+    pub fn guardrails_summary(&self) -> String {
+        let mut out = String::new();
+        for (i, g) in self.guardrails.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&g.name);
+            out.push(':');
+            out.push_str(g.mode);
+            out.push(':');
+            out.push_str(g.outcome);
+        }
+        out
+    }
 }
 
 /// A request in flight: its start time and its record.
@@ -126,5 +191,22 @@ mod tests {
         .await;
         assert_eq!(cell.lock().attempts, 1);
         assert!(current().is_none());
+    }
+
+    #[test]
+    fn guardrail_checks_of_one_hook_add_up() {
+        let mut r = RequestRecord::default();
+        let name: Arc<str> = "pii".into();
+        r.note_guardrail(&name, "pre_call", "masked", Duration::from_millis(3));
+        r.note_guardrail(&name, "post_call", "passed", Duration::from_millis(2));
+        r.note_guardrail(&name, "post_call", "blocked", Duration::from_millis(2));
+        r.note_guardrail(&name, "post_call", "passed", Duration::from_millis(2));
+        assert_eq!(r.guardrails.len(), 2);
+        assert_eq!(r.guardrails[1].outcome, "blocked");
+        assert_eq!(r.guardrails[1].latency, Duration::from_millis(6));
+        assert_eq!(
+            r.guardrails_summary(),
+            "pii:pre_call:masked,pii:post_call:blocked"
+        );
     }
 }

@@ -167,6 +167,10 @@ fn check(path: &Path) -> ExitCode {
                     "refused with 400 unsupported_tool (general_settings.drop_hosted_tools: false)"
                 }
             );
+            println!("  guardrails: {}", config.guardrails.len());
+            for g in &config.guardrails {
+                println!("  guardrail {}", g.describe());
+            }
             if config.general_settings.master_key.is_none()
                 && !config.general_settings.allow_unauthenticated
             {

@@ -50,6 +50,11 @@ fn check_models(models: &[String]) -> Result<(), KeyError> {
     models.iter().try_for_each(|m| check_name("models[]", m))
 }
 
+/// Guardrail names are checked against the config by the server; here only their form.
+fn check_guardrails(names: &[String]) -> Result<(), KeyError> {
+    names.iter().try_for_each(|g| check_name("guardrails[]", g))
+}
+
 /// `duration` → `expires`.
 fn expires_of(now: OffsetDateTime, d: &Option<String>) -> Result<Option<OffsetDateTime>, KeyError> {
     d.as_deref()
@@ -68,6 +73,7 @@ struct RuleUpdate {
     metadata: Option<Map<String, Value>>,
     blocked: Option<bool>,
     spend: Option<f64>,
+    guardrails: Option<Vec<String>>,
 }
 
 impl RuleUpdate {
@@ -78,6 +84,9 @@ impl RuleUpdate {
         check_budget("spend", self.spend)?;
         if let Some(m) = &self.models {
             check_models(m)?;
+        }
+        if let Some(g) = &self.guardrails {
+            check_guardrails(g)?;
         }
         let budget = self
             .budget_duration
@@ -95,6 +104,7 @@ impl RuleUpdate {
             metadata: self.metadata,
             blocked: self.blocked,
             spend: self.spend,
+            guardrails: self.guardrails,
         })
     }
 }
@@ -149,6 +159,8 @@ impl KeyService {
         check_budget("max_budget", req.max_budget)?;
         let models = req.models.unwrap_or_default();
         check_models(&models)?;
+        let guardrails = req.guardrails.unwrap_or_default();
+        check_guardrails(&guardrails)?;
         let expires = expires_of(now, &req.duration)?;
         let (budget_duration, budget_reset_at) = budget_of(now, &req.budget_duration)?;
         let clear = token::generate();
@@ -171,6 +183,7 @@ impl KeyService {
                 team_id: req.team_id,
                 user_id: req.user_id,
                 metadata: req.metadata.unwrap_or_default(),
+                guardrails,
             },
         )
         .await?;
@@ -207,6 +220,7 @@ impl KeyService {
             metadata: req.metadata,
             blocked: req.blocked,
             spend: req.spend,
+            guardrails: req.guardrails,
         }
         .into_changes(now)?;
         let expires = req
@@ -399,6 +413,8 @@ impl KeyService {
         check_budget("max_budget", req.max_budget)?;
         let models = req.models.unwrap_or_default();
         check_models(&models)?;
+        let guardrails = req.guardrails.unwrap_or_default();
+        check_guardrails(&guardrails)?;
         let (budget_duration, budget_reset_at) = budget_of(now, &req.budget_duration)?;
         let row = store::teams::insert(
             &self.pool,
@@ -416,6 +432,7 @@ impl KeyService {
                 max_parallel_requests: bigint(req.max_parallel_requests),
                 metadata: req.metadata.unwrap_or_default(),
                 blocked: req.blocked.unwrap_or(false),
+                guardrails,
             },
         )
         .await?;
@@ -439,6 +456,7 @@ impl KeyService {
             metadata: req.metadata,
             blocked: req.blocked,
             spend: req.spend,
+            guardrails: req.guardrails,
         }
         .into_changes(now)?;
         let budget_changed = rules.budget_reset_at.is_some();

@@ -25,6 +25,7 @@ pub(crate) struct NewKey {
     pub team_id: Option<String>,
     pub user_id: Option<String>,
     pub metadata: Map<String, Value>,
+    pub guardrails: Vec<String>,
 }
 
 /// Changes to a key: `None` keeps a column, `Some(None)` clears it (validated by the service).
@@ -44,8 +45,8 @@ pub(crate) async fn insert(pool: &PgPool, k: NewKey) -> Result<KeyRow, KeyError>
     sqlx::query_as::<_, KeyRow>(
         "INSERT INTO shale_keys (token, key_name, key_alias, models, max_budget, budget_duration, \
          budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, expires, blocked, team_id, \
-         user_id, metadata) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *",
+         user_id, metadata, guardrails) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *",
     )
     .bind(k.token)
     .bind(k.key_name)
@@ -62,6 +63,7 @@ pub(crate) async fn insert(pool: &PgPool, k: NewKey) -> Result<KeyRow, KeyError>
     .bind(k.team_id)
     .bind(k.user_id)
     .bind(Json(k.metadata))
+    .bind(k.guardrails)
     .fetch_one(pool)
     .await
     .map_err(write_error)

@@ -31,6 +31,7 @@ pub(crate) struct RuleChanges {
     pub metadata: Option<Map<String, Value>>,
     pub blocked: Option<bool>,
     pub spend: Option<f64>,
+    pub guardrails: Option<Vec<String>>,
 }
 
 impl RuleChanges {
@@ -66,6 +67,9 @@ impl RuleChanges {
         if let Some(v) = self.spend {
             q.push(", spend = ").push_bind(v);
         }
+        if let Some(v) = self.guardrails {
+            q.push(", guardrails = ").push_bind(v);
+        }
     }
 }
 
@@ -90,6 +94,7 @@ pub(crate) struct KeyRow {
     pub metadata: Json<Map<String, Value>>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    pub guardrails: Vec<String>,
 }
 
 /// A row of `shale_teams`.
@@ -109,6 +114,7 @@ pub(crate) struct TeamRow {
     pub blocked: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    pub guardrails: Vec<String>,
 }
 
 /// A stored limit (BIGINT) as the API's unsigned number.
@@ -142,6 +148,7 @@ impl From<KeyRow> for KeyInfo {
             blocked: r.blocked,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            guardrails: r.guardrails,
         }
     }
 }
@@ -163,6 +170,7 @@ impl From<TeamRow> for TeamResponse {
             blocked: r.blocked,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            guardrails: r.guardrails,
         }
     }
 }

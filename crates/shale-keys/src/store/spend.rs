@@ -1,8 +1,9 @@
 //! Spend in Postgres: one transaction per batch (budget resets, spend increments per key and
 //! team, spend-log rows), and the `/spend/logs` query.
 
-use crate::api::SpendLogRow;
+use crate::api::{GuardrailInfo, SpendLogRow};
 use crate::error::Scope;
+use sqlx::types::Json;
 use sqlx::{PgPool, QueryBuilder};
 use time::OffsetDateTime;
 
@@ -45,9 +46,10 @@ pub(crate) struct LogRow {
     pub start_time: OffsetDateTime,
     pub end_time: OffsetDateTime,
     pub status_code: i32,
+    pub guardrail_information: Vec<GuardrailInfo>,
 }
 
-/// Rows per INSERT statement (16 binds each, well under Postgres' 65 535).
+/// Rows per INSERT statement (17 binds each, well under Postgres' 65 535).
 const ROWS_PER_INSERT: usize = 1000;
 
 fn table(scope: Scope) -> (&'static str, &'static str) {
@@ -92,7 +94,8 @@ pub(crate) async fn apply(
         let mut q = QueryBuilder::new(
             "INSERT INTO shale_spend_logs (request_id, api_key, key_alias, team_id, user_id, model, \
              model_id, call_type, prompt_tokens, completion_tokens, cache_read_input_tokens, \
-             cache_creation_input_tokens, spend, start_time, end_time, status_code) ",
+             cache_creation_input_tokens, spend, start_time, end_time, status_code, \
+             guardrail_information) ",
         );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(&r.request_id)
@@ -110,7 +113,8 @@ pub(crate) async fn apply(
                 .push_bind(r.spend)
                 .push_bind(r.start_time)
                 .push_bind(r.end_time)
-                .push_bind(r.status_code);
+                .push_bind(r.status_code)
+                .push_bind(Json(&r.guardrail_information));
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -148,6 +152,7 @@ pub(crate) struct Row {
     start_time: OffsetDateTime,
     end_time: OffsetDateTime,
     status_code: i32,
+    guardrail_information: Json<Vec<GuardrailInfo>>,
 }
 
 /// Newest first.
@@ -175,7 +180,7 @@ pub(crate) async fn logs(pool: &PgPool, f: &LogFilter) -> Result<Vec<SpendLogRow
 /// The columns [`Row`] reads.
 pub(crate) const COLUMNS: &str = "request_id, call_type, api_key, key_alias, team_id, user_id, \
      model, model_id, spend, prompt_tokens, completion_tokens, cache_read_input_tokens, \
-     cache_creation_input_tokens, start_time, end_time, status_code";
+     cache_creation_input_tokens, start_time, end_time, status_code, guardrail_information";
 
 impl From<Row> for SpendLogRow {
     fn from(r: Row) -> SpendLogRow {
@@ -203,6 +208,7 @@ impl From<Row> for SpendLogRow {
             } else {
                 "failure".into()
             },
+            guardrail_information: r.guardrail_information.0,
         }
     }
 }

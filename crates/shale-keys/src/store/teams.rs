@@ -21,6 +21,7 @@ pub(crate) struct NewTeam {
     pub max_parallel_requests: Option<i64>,
     pub metadata: Map<String, Value>,
     pub blocked: bool,
+    pub guardrails: Vec<String>,
 }
 
 /// Changes to a team: `None` keeps a column, `Some(None)` clears it.
@@ -34,8 +35,8 @@ pub(crate) struct TeamChanges {
 pub(crate) async fn insert(pool: &PgPool, t: NewTeam) -> Result<TeamRow, KeyError> {
     sqlx::query_as::<_, TeamRow>(
         "INSERT INTO shale_teams (team_id, team_alias, models, max_budget, budget_duration, \
-         budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, metadata, blocked) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
+         budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, metadata, blocked, guardrails) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
     )
     .bind(t.team_id)
     .bind(t.team_alias)
@@ -48,6 +49,7 @@ pub(crate) async fn insert(pool: &PgPool, t: NewTeam) -> Result<TeamRow, KeyErro
     .bind(t.max_parallel_requests)
     .bind(Json(t.metadata))
     .bind(t.blocked)
+    .bind(t.guardrails)
     .fetch_one(pool)
     .await
     .map_err(write_error)

@@ -312,6 +312,7 @@ pub fn spend_event(
         start: std::time::SystemTime::now(),
         end: std::time::SystemTime::now(),
         status: 200,
+        guardrails: vec![],
     }
 }
 

@@ -1,25 +1,30 @@
 //! `POST /chat/completions` and the chat pipeline `/completions` reuses: find the deployment,
 //! fetch remote media, translate for the deployment's API (Converse or invoke — one pipeline,
-//! see `shale_translate::chat`), call Bedrock, translate back, streaming or not.
+//! see `shale_translate::chat`), call Bedrock, translate back, streaming or not. Guardrails hook
+//! in around it (`crate::guardrail_hooks`): pre_call before the media fetch and the model call,
+//! during_call next to the routed call, post_call on the answer or the stream.
 
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::guardrail_hooks::{self as guardrails, RequestGuard, Start};
 use crate::response::{json_response, set_overhead, unix_now};
 use crate::routing;
 use crate::sse::{sse_from_chunks, sse_response, ChunkMapper, DataLines, StreamShape};
 use crate::state::{AppState, Deployment};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use bytes::Bytes;
 use shale_bedrock::Operation;
+use shale_guardrails::text;
 use shale_translate::invoke::completion_to_chunks;
 use shale_translate::{
     new_completion_id, remote_media_urls, translate_chat, translate_chat_response, ChatApi,
     ChatCall, ChatCompletion, ChatRequest, FetchedMedia, ResponseContext,
 };
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How the answer is shaped for the client.
 #[derive(Clone, Copy)]
@@ -95,9 +100,13 @@ pub async fn run_chat<S: Shape + Clone>(
         return Err(ApiError::UnknownModel(request.model));
     }
     let hints = routing::chat_hints(state, &mut request);
+    let guard = match guardrails::chat_input(state, &hints, &mut request).await? {
+        Start::Go(guard) => guard,
+        Start::Refuse(message) => return Ok(refusal(&request, shape, &message)),
+    };
     let fetched_media = state.media.fetch_all(remote_media_urls(&request)).await?;
-    let (request, fetched_media, shape) = (&request, &fetched_media, &shape);
-    routing::run(state, &hints, |deployment| async move {
+    let (request, fetched_media, shape, guard) = (&request, &fetched_media, &shape, guard.as_ref());
+    let routed = routing::run(state, &hints, |deployment| async move {
         chat_once(
             state,
             &deployment,
@@ -106,13 +115,18 @@ pub async fn run_chat<S: Shape + Clone>(
             shape.clone(),
             started,
             fetched_media,
+            guard,
         )
         .await
+    });
+    guardrails::during(state, guard, routed, |message| {
+        refusal(request, shape.clone(), message)
     })
     .await
 }
 
 /// One attempt of the chat pipeline against one deployment.
+#[allow(clippy::too_many_arguments)]
 async fn chat_once<S: Shape>(
     state: &AppState,
     deployment: &Deployment,
@@ -121,6 +135,7 @@ async fn chat_once<S: Shape>(
     shape: S,
     started: Instant,
     fetched_media: &FetchedMedia,
+    guard: Option<&RequestGuard>,
 ) -> Result<Response, ApiError> {
     crate::report::chat_request(&request);
     let api = deployment.chat_api()?;
@@ -148,7 +163,10 @@ async fn chat_once<S: Shape>(
             )
             .await?;
         let translator = api.stream_translator(&response_ctx, call.include_usage);
-        let mut response = sse_response(upstream, translator, shape.stream());
+        let mut response = match guard.and_then(|g| g.post_stream(state)) {
+            None => sse_response(upstream, translator, shape.stream()),
+            Some(post) => guardrails::stream::chat_sse(post, upstream, translator, shape.stream()),
+        };
         set_overhead(&mut response, translation);
         return Ok(response);
     }
@@ -161,21 +179,33 @@ async fn chat_once<S: Shape>(
             &extra_headers,
         )
         .await?;
-    let completion =
+    let mut completion =
         translate_chat_response(api, &answer.body, answer.header_usage(), &response_ctx)?;
     crate::report::completion(&completion);
+    if let Some(g) = guard.filter(|g| g.checks_output()) {
+        if let Err(refused) = Box::pin(guardrails::post_completion(state, g, &mut completion)).await
+        {
+            // The model answered (its tokens count); the guardrail refused the answer.
+            let tokens = completion.usage.as_ref().map(|u| u.total_tokens);
+            return Ok(with_tokens(refused.into_response(), tokens));
+        }
+    }
     if call.stream {
         // An API that cannot stream: answer the stream from the complete response.
         let chunks = completion_to_chunks(completion, call.include_usage);
         return Ok(sse_from_chunks(chunks, shape.stream()));
     }
     let tokens = completion.usage.as_ref().map(|u| u.total_tokens);
-    let mut response = json_response(shape.complete(completion), started, answer.upstream_time);
+    let response = json_response(shape.complete(completion), started, answer.upstream_time);
+    Ok(with_tokens(response, tokens))
+}
+
+/// The answer with the tokens it used, for the router's tpm accounting.
+fn with_tokens(mut response: Response, tokens: Option<u64>) -> Response {
     if let Some(t) = tokens {
-        // For the router's tpm accounting.
         response.extensions_mut().insert(routing::UsedTokens(t));
     }
-    Ok(response)
+    response
 }
 
 /// The Bedrock operation for an API, streaming or not.
@@ -198,4 +228,24 @@ fn bedrock_headers(call: &ChatCall) -> Result<HeaderMap, ApiError> {
         headers.insert(*name, value);
     }
     Ok(headers)
+}
+
+/// The answer to a chat request a guardrail refused before the model answered
+/// (`disable_exception_on_block`): the guardrail's message, `finish_reason: content_filter`,
+/// in the endpoint's shape, streamed when the request streams.
+fn refusal<S: Shape>(request: &ChatRequest, shape: S, message: &str) -> Response {
+    let completion =
+        text::refusal_completion(new_completion_id(), unix_now(), &request.model, message);
+    if request.stream == Some(true) {
+        let include_usage = request
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        return sse_from_chunks(
+            completion_to_chunks(completion, include_usage),
+            shape.stream(),
+        );
+    }
+    json_response(shape.complete(completion), Instant::now(), Duration::ZERO)
 }

@@ -66,6 +66,7 @@ pub async fn generate(
     State(state): State<Arc<AppState>>,
     body: JsonBody<GenerateKeyRequest>,
 ) -> Result<Response, ApiError> {
+    crate::guardrail_hooks::check_names(&state, body.value.guardrails.as_ref())?;
     let answer = service(&state)?.generate_key(body.value).await?;
     Ok(json(&answer))
 }
@@ -74,6 +75,7 @@ pub async fn update(
     State(state): State<Arc<AppState>>,
     body: JsonBody<UpdateKeyRequest>,
 ) -> Result<Response, ApiError> {
+    crate::guardrail_hooks::check_names(&state, body.value.guardrails.as_ref())?;
     let answer = service(&state)?.update_key(body.value).await?;
     Ok(json(&answer))
 }

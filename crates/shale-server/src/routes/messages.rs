@@ -9,6 +9,7 @@
 use crate::anthropic_error::anthropic_error_response;
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::guardrail_hooks::{self as guardrails, RequestGuard, Start};
 use crate::response::{json_response, set_overhead};
 use crate::routes::messages_stream::anthropic_sse_response;
 use crate::routing::{self, Hints};
@@ -83,16 +84,49 @@ async fn run(
     headers: &HeaderMap,
     request: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let (request, started) = request?.into_parts();
-    let request = &request;
-    routing::run(
-        state,
-        &Hints::model(&request.model),
-        |deployment| async move {
-            run_once(state, &deployment, headers, request.clone(), started).await
-        },
-    )
+    let (mut request, started) = request?.into_parts();
+    let hints = Hints::model(&request.model);
+    let stream = request.stream.unwrap_or(false);
+    let guard = match guardrails::messages_input(state, &hints, &mut request.rest).await? {
+        Start::Go(guard) => guard,
+        Start::Refuse(m) => return Ok(guardrails::messages_refusal(&request.model, stream, &m)),
+    };
+    let (request, guard) = (&request, guard.as_ref());
+    let routed = routing::run(state, &hints, |deployment| async move {
+        run_once(state, &deployment, headers, request.clone(), started, guard).await
+    });
+    guardrails::during(state, guard, routed, |m| {
+        guardrails::messages_refusal(&request.model, stream, m)
+    })
     .await
+}
+
+/// post_call on a complete answer; a refused answer becomes the (Anthropic-shaped) response.
+async fn output_checked(
+    state: &AppState,
+    guard: Option<&RequestGuard>,
+    json: Vec<u8>,
+) -> Result<Vec<u8>, Response> {
+    match guard.filter(|g| g.checks_output()) {
+        None => Ok(json),
+        Some(g) => Box::pin(guardrails::post_message(state, g, json))
+            .await
+            .map_err(anthropic_error_response),
+    }
+}
+
+/// The Anthropic stream of an upstream, with the post_call guardrails when there are any.
+fn messages_stream(
+    state: &AppState,
+    guard: Option<&RequestGuard>,
+    upstream: shale_bedrock::EventStream,
+    translator: MessagesStream,
+    model: &str,
+) -> Response {
+    match guard.and_then(|g| g.post_stream(state)) {
+        None => anthropic_sse_response(upstream, translator),
+        Some(post) => guardrails::stream::messages_sse(post, upstream, translator, model),
+    }
 }
 
 /// One attempt against one deployment (the router retries and falls back around it).
@@ -102,6 +136,7 @@ async fn run_once(
     headers: &HeaderMap,
     request: MessagesRequest,
     started: std::time::Instant,
+    guard: Option<&RequestGuard>,
 ) -> Result<Response, ApiError> {
     let stream = request.stream.unwrap_or(false);
     let ctx = context(state, deployment, headers);
@@ -126,8 +161,8 @@ async fn run_once(
                 .bedrock
                 .call_stream(target, Operation::InvokeStream, body, &extra)
                 .await?;
-            let mut response =
-                anthropic_sse_response(upstream, MessagesStream::Native(NativeStreamRelay::new()));
+            let translator = MessagesStream::Native(NativeStreamRelay::new());
+            let mut response = messages_stream(state, guard, upstream, translator, &request.model);
             set_overhead(&mut response, translation);
             return Ok(response);
         }
@@ -137,7 +172,11 @@ async fn run_once(
             .await?;
         let tokens = AnthropicUsage::from_message(&answer.body)
             .or_else(|| usage::invoke_headers(&answer.headers));
-        let response = json_response(answer.body.to_vec(), started, answer.upstream_time);
+        let json = match output_checked(state, guard, answer.body.to_vec()).await {
+            Ok(json) => json,
+            Err(refused) => return Ok(with_usage(refused, tokens)),
+        };
+        let response = json_response(json, started, answer.upstream_time);
         return Ok(with_usage(response, tokens));
     }
     let call = messages_to_converse(request.rest, &ctx)?;
@@ -151,7 +190,8 @@ async fn run_once(
             .await?;
         let translator =
             MessagesStreamTranslator::new(new_message_id(), &request.model, call.tool_names);
-        let mut response = anthropic_sse_response(upstream, MessagesStream::Converse(translator));
+        let translator = MessagesStream::Converse(translator);
+        let mut response = messages_stream(state, guard, upstream, translator, &request.model);
         set_overhead(&mut response, translation);
         return Ok(response);
     }
@@ -168,8 +208,13 @@ async fn run_once(
         },
     )?;
     let json = serde_json::to_vec(&message).expect("JSON serialises");
+    let tokens = usage::converse_json(&answer.body);
+    let json = match output_checked(state, guard, json).await {
+        Ok(json) => json,
+        Err(refused) => return Ok(with_usage(refused, tokens)),
+    };
     let response = json_response(json, started, answer.upstream_time);
-    Ok(with_usage(response, usage::converse_json(&answer.body)))
+    Ok(with_usage(response, tokens))
 }
 
 /// Records a complete answer's usage (telemetry) and hands its tokens to the router (tpm).

@@ -34,18 +34,31 @@ struct State {
 
 impl State {
     fn write(&mut self, out: &mut BytesMut, event: &str, data: &[u8]) {
-        if let Some(cell) = &self.observed {
-            if self.usage.on_event(event, data) {
-                if let Some(u) = self.usage.usage() {
-                    crate::report::body_usage(cell, u);
-                }
-            }
-        }
-        write_event(out, event, data);
+        write_observed(&self.observed, &mut self.usage, out, event, data);
     }
 }
 
-fn write_event(out: &mut BytesMut, event: &str, data: &[u8]) {
+/// Writes one event, noting the usage it carries on the request's record (shared with the
+/// guarded streams of `guardrail_hooks::stream`).
+pub(crate) fn write_observed(
+    observed: &Option<Arc<RequestCell>>,
+    usage: &mut AnthropicUsage,
+    out: &mut BytesMut,
+    event: &str,
+    data: &[u8],
+) {
+    if let Some(cell) = observed {
+        if usage.on_event(event, data) {
+            if let Some(u) = usage.usage() {
+                crate::report::body_usage(cell, u);
+            }
+        }
+    }
+    write_event(out, event, data);
+}
+
+/// `event: <type>\ndata: <json>\n\n`.
+pub(crate) fn write_event(out: &mut BytesMut, event: &str, data: &[u8]) {
     out.put_slice(b"event: ");
     out.put_slice(event.as_bytes());
     out.put_slice(b"\ndata: ");

@@ -5,6 +5,7 @@ pub mod chat;
 pub mod completions;
 pub mod embeddings;
 pub mod fallback;
+pub mod guardrails;
 pub mod health;
 pub mod images;
 pub mod keys;

@@ -31,8 +31,9 @@ pub async fn create(
     headers: HeaderMap,
     request: JsonBody<ResponsesRequest>,
 ) -> Result<Response, ApiError> {
-    let (request, started) = request.into_parts();
+    let (mut request, started) = request.into_parts();
     state.deployment(&request.model)?;
+    crate::guardrail_hooks::responses_metadata(&mut request.metadata, &mut request.extra);
     let owner = Owner::of_key(presented_key(&headers));
     let history = match request.previous_response_id.as_deref() {
         Some(prev) => {

@@ -24,6 +24,7 @@ pub async fn new(
     State(state): State<Arc<AppState>>,
     body: JsonBody<NewTeamRequest>,
 ) -> Result<Response, ApiError> {
+    crate::guardrail_hooks::check_names(&state, body.value.guardrails.as_ref())?;
     let answer = service(&state)?.new_team(body.value).await?;
     Ok(json(&answer))
 }
@@ -32,6 +33,7 @@ pub async fn update(
     State(state): State<Arc<AppState>>,
     body: JsonBody<UpdateTeamRequest>,
 ) -> Result<Response, ApiError> {
+    crate::guardrail_hooks::check_names(&state, body.value.guardrails.as_ref())?;
     let answer = service(&state)?.update_team(body.value).await?;
     Ok(json(&answer))
 }
