@@ -7,6 +7,8 @@
 //!   variable and the field path),
 //! - typing `model_list[].litellm_params` (every LiteLLM Bedrock key, extra keys kept as default
 //!   request parameters) and parsing the `model` string into a [`ModelRoute`] once, at load time,
+//! - the model table of Bedrock's OpenAI-compatible and Anthropic surfaces (bedrock-mantle,
+//!   bedrock-runtime's `/openai/v1`): which host, API and path serves a model ([`SurfacePlan`]),
 //! - the router, telemetry, Anthropic beta-flag, Responses-store and virtual-key settings,
 //! - validating impossible values (non-finite weights, zero limits, …) with line and column,
 //! - reporting keys LiteLLM would accept but shale ignores as [`Finding`]s (for `shale check`).
@@ -27,6 +29,7 @@ mod responses_store;
 mod route;
 mod router;
 mod settings;
+mod surface;
 mod telemetry;
 mod validation;
 
@@ -39,6 +42,10 @@ pub use responses_store::ResponsesStoreSettings;
 pub use route::{Api, InvokeSpec, ModelRoute, RouteError};
 pub use router::{ErrorClassCounts, RedisSettings, RoutingSettings, RoutingStrategy};
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
+pub use surface::{
+    mantle_plan, model_table, runtime_openai_plan, ApiChoice, ApiSet, Host, OpenAiBase,
+    PlanSource, SurfacePlan, WireApi,
+};
 pub use shale_core::Secret;
 pub use telemetry::TelemetrySettings;
 
