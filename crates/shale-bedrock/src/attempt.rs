@@ -1,5 +1,6 @@
 //! One trace span per Bedrock attempt (OpenTelemetry client span, HTTP client and GenAI semantic
-//! conventions), so retries show as sibling spans under the request's server span. The spans are
+//! conventions), so retries show as sibling spans under the request's server span; `rpc.service`
+//! (`BedrockRuntime` or `BedrockMantle`), `rpc.method` and `server.address` say which surface. The spans are
 //! plain `tracing` spans with the target `shale::otel`: when no trace exporter is installed no
 //! subscriber wants them and they cost one cached interest check. Integers are recorded as `i64`
 //! (the OpenTelemetry layer would turn `u64` into text). Nothing else lives here.
@@ -20,15 +21,22 @@ pub(crate) fn span(target: &Target, url: &Url) -> Span {
         "converse-stream" => "ConverseStream",
         "invoke" => "InvokeModel",
         "invoke-with-response-stream" => "InvokeModelWithResponseStream",
-        "count-tokens" => "CountTokens",
+        "count-tokens" | "count_tokens" => "CountTokens",
         "rerank" => "Rerank",
+        // bedrock-mantle and bedrock-runtime's /openai/v1
+        "completions" => "ChatCompletions",
+        "responses" => "Responses",
+        "messages" => "Messages",
         _ => "Other",
     };
-    let gen_ai_operation = if operation.starts_with("converse") {
-        "chat"
-    } else {
-        operation
+    let gen_ai_operation = match operation {
+        o if o.starts_with("converse") => "chat",
+        "completions" | "messages" => "chat",
+        o => o,
     };
+    let rpc_service = target
+        .surface_host()
+        .map_or("BedrockRuntime", shale_core::surface::Host::rpc_service);
     tracing::info_span!(
         target: "shale::otel",
         "bedrock.attempt",
@@ -40,7 +48,7 @@ pub(crate) fn span(target: &Target, url: &Url) -> Span {
         gen_ai.operation.name = gen_ai_operation,
         gen_ai.request.model = %target.model_id(),
         rpc.system = "aws-api",
-        rpc.service = "BedrockRuntime",
+        rpc.service = rpc_service,
         rpc.method = rpc_method,
         cloud.region = %target.region(),
         http.request.method = "POST",

@@ -143,7 +143,7 @@ impl std::fmt::Debug for BedrockClient {
 
 /// How a request authenticates.
 #[derive(Clone, Copy)]
-enum AuthMode {
+pub(crate) enum AuthMode {
     /// The target's own: bearer when it has a key (or converse_like), else SigV4.
     Target,
     /// SigV4 whatever the target has (rerank, pass-through).
@@ -218,6 +218,7 @@ impl BedrockClient {
         }
         let headers = Headers {
             extra: extra_headers,
+            fixed: None,
             accept_json: true,
         };
         self.send_buffered(target, target.endpoint(op), headers, body, AuthMode::Target)
@@ -241,6 +242,7 @@ impl BedrockClient {
         }
         let headers = Headers {
             extra: extra_headers,
+            fixed: None,
             accept_json: false,
         };
         let url = target.endpoint(op);
@@ -285,6 +287,7 @@ impl BedrockClient {
         let no_headers = HeaderMap::new();
         let headers = Headers {
             extra: &no_headers,
+            fixed: None,
             accept_json: true,
         };
         self.send_buffered(
@@ -326,6 +329,7 @@ impl BedrockClient {
         let url = Endpoint::new(url).map_err(|e| invalid(&e))?;
         let forwarded = Headers {
             extra: headers,
+            fixed: None,
             accept_json: false,
         };
         let streaming = url.url.path().ends_with("-stream");
@@ -364,7 +368,7 @@ impl BedrockClient {
     }
 
     /// Sends and reads the whole body, with retries; the timeout covers send + body.
-    async fn send_buffered(
+    pub(crate) async fn send_buffered(
         &self,
         target: &Target,
         url: &Endpoint,
@@ -427,7 +431,7 @@ impl BedrockClient {
     /// The one retry loop: runs `attempt` (given the retry number, 0 first) until it succeeds,
     /// fails with an error that must not be retried, or the target's retries are used up; waits
     /// the policy's backoff (or Bedrock's `Retry-After`) between attempts.
-    async fn with_retries<T, F, Fut>(
+    pub(crate) async fn with_retries<T, F, Fut>(
         &self,
         target: &Target,
         url: &Url,
@@ -477,7 +481,7 @@ impl BedrockClient {
     }
 
     /// Reads an error answer's body (bounded by `timeout`) and classifies it.
-    async fn error_from(response: UpstreamResponse, timeout: Duration) -> BedrockError {
+    pub(crate) async fn error_from(response: UpstreamResponse, timeout: Duration) -> BedrockError {
         let (head, body) = response.into_parts();
         let (status, headers) = (head.status.as_u16(), head.headers);
         match tokio::time::timeout(timeout, body.bytes()).await {
@@ -488,7 +492,7 @@ impl BedrockClient {
 
     /// One attempt up to the response headers, bounded by `timeout`.
     #[allow(clippy::too_many_arguments)]
-    async fn response_head(
+    pub(crate) async fn response_head(
         &self,
         target: &Target,
         method: Method,
@@ -593,21 +597,27 @@ fn transport_error(target: &Target, url: &Url, error: &TransportError) -> Bedroc
 
 /// The headers of a request, built afresh for each attempt (signing adds to them).
 #[derive(Clone, Copy)]
-struct Headers<'a> {
+pub(crate) struct Headers<'a> {
     /// The caller's (`extra_headers`, or a pass-through client's), minus the dropped ones.
-    extra: &'a HeaderMap,
+    pub(crate) extra: &'a HeaderMap,
+    /// The target's own (a surface's project and API-version headers), under the caller's.
+    pub(crate) fixed: Option<&'a HeaderMap>,
     /// `accept: application/json` (buffered calls).
-    accept_json: bool,
+    pub(crate) accept_json: bool,
 }
 
 impl Headers<'_> {
     /// Default headers (`content-type`, and `accept` for buffered calls) overridden by the
     /// caller's, minus the dropped ones, with room for the user agent, host and signature headers.
     fn build(self) -> HeaderMap {
-        let mut headers = HeaderMap::with_capacity(self.extra.len() + 8);
+        let fixed = self.fixed.map_or(0, HeaderMap::len);
+        let mut headers = HeaderMap::with_capacity(self.extra.len() + fixed + 8);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if self.accept_json {
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        }
+        for (name, value) in self.fixed.into_iter().flatten() {
+            headers.insert(name.clone(), value.clone());
         }
         for name in self.extra.keys() {
             if is_dropped(name) {
@@ -638,6 +648,7 @@ mod tests {
         );
         let h = Headers {
             extra: &extra,
+            fixed: None,
             accept_json: true,
         }
         .build();
@@ -648,6 +659,7 @@ mod tests {
         assert!(h.get("host").is_none());
         let h = Headers {
             extra: &HeaderMap::new(),
+            fixed: None,
             accept_json: false,
         }
         .build();
