@@ -42,11 +42,11 @@ pub use responses_store::ResponsesStoreSettings;
 pub use route::{Api, InvokeSpec, ModelRoute, RouteError};
 pub use router::{ErrorClassCounts, RedisSettings, RoutingSettings, RoutingStrategy};
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
-pub use surface::{
-    mantle_plan, model_table, runtime_openai_plan, ApiChoice, ApiSet, Host, OpenAiBase,
-    PlanSource, SurfacePlan, WireApi,
-};
 pub use shale_core::Secret;
+pub use surface::{
+    mantle_plan, model_table, runtime_openai_plan, ApiChoice, ApiSet, Host, OpenAiBase, PlanSource,
+    SurfacePlan, WireApi,
+};
 pub use telemetry::TelemetrySettings;
 
 use serde_json::{Map, Value};

@@ -434,8 +434,13 @@ mod tests {
         assert_eq!(r.surface.unwrap().host, Host::Runtime);
         assert_eq!(r.model_id, "us.openai.gpt-5.5");
         // An explicit route prefix keeps the old API; gpt-oss stays on Converse.
-        assert_eq!(parse("bedrock/converse/us.openai.gpt-5.5").api, Api::Converse);
-        assert!(parse("bedrock/converse/us.openai.gpt-5.5").surface.is_none());
+        assert_eq!(
+            parse("bedrock/converse/us.openai.gpt-5.5").api,
+            Api::Converse
+        );
+        assert!(parse("bedrock/converse/us.openai.gpt-5.5")
+            .surface
+            .is_none());
         assert_eq!(parse("bedrock/openai.gpt-oss-120b-1:0").api, Api::Converse);
     }
 

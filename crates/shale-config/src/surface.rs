@@ -121,97 +121,97 @@ const RESPONSES: &[WireApi] = &[Responses];
 const TABLE: &[Row] = &[
     Row {
         prefix: "anthropic.",
-        family: "Claude (Anthropic Messages)",
+        family: "Claude",
         mantle: (&[Messages], V1),
         runtime_openai: None,
     },
     Row {
         prefix: "openai.gpt-oss-safeguard",
-        family: "gpt-oss-safeguard (chat only)",
+        family: "gpt-oss-safeguard",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
     Row {
         prefix: "openai.gpt-oss",
-        family: "gpt-oss (chat and Responses)",
+        family: "gpt-oss",
         mantle: (&[Chat, Responses], V1),
         runtime_openai: None,
     },
     Row {
         prefix: "openai.gpt-5",
-        family: "GPT-5 (Responses only on Mantle)",
+        family: "GPT-5",
         mantle: (RESPONSES, OpenAiV1),
         runtime_openai: Some(&[Chat, Responses]),
     },
     Row {
         prefix: "openai.gpt-6",
-        family: "GPT-6 (Responses only on Mantle)",
+        family: "GPT-6",
         mantle: (RESPONSES, OpenAiV1),
         runtime_openai: Some(&[Chat, Responses]),
     },
     Row {
         prefix: "google.gemma-4",
-        family: "Gemma 4 (Responses only)",
+        family: "Gemma 4",
         mantle: (RESPONSES, OpenAiV1),
         runtime_openai: None,
     },
     Row {
         prefix: "xai.",
-        family: "Grok (Responses only)",
+        family: "Grok",
         mantle: (RESPONSES, OpenAiV1),
         runtime_openai: None,
     },
     Row {
         prefix: "mistral.",
-        family: "Mistral (chat)",
+        family: "Mistral",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
     Row {
         prefix: "nvidia.",
-        family: "NVIDIA Nemotron (chat)",
+        family: "NVIDIA Nemotron",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
     Row {
         prefix: "qwen.",
-        family: "Qwen (chat)",
+        family: "Qwen",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
     Row {
         prefix: "deepseek.",
-        family: "DeepSeek (chat)",
+        family: "DeepSeek",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
     Row {
         prefix: "google.",
-        family: "Gemma before 4 (chat)",
+        family: "Gemma (before 4)",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
     Row {
         prefix: "minimax.",
-        family: "MiniMax (chat)",
+        family: "MiniMax",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
     Row {
         prefix: "moonshot",
-        family: "Moonshot Kimi (chat)",
+        family: "Moonshot Kimi",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
     Row {
         prefix: "zai.",
-        family: "Z.ai GLM (chat)",
+        family: "Z.ai GLM",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
     Row {
         prefix: "writer.",
-        family: "Writer Palmyra (chat)",
+        family: "Writer Palmyra",
         mantle: (CHAT, V1),
         runtime_openai: None,
     },
@@ -227,7 +227,12 @@ pub fn model_table() -> Vec<(&'static str, &'static str, String, String)> {
     TABLE
         .iter()
         .map(|row| {
-            let mantle = plan_of(Host::Mantle, row.mantle.0, row.mantle.1, PlanSource::Default);
+            let mantle = plan_of(
+                Host::Mantle,
+                row.mantle.0,
+                row.mantle.1,
+                PlanSource::Default,
+            );
             let runtime = row.runtime_openai.map_or_else(
                 || "Converse / InvokeModel".to_owned(),
                 |apis| paths(&plan_of(Host::Runtime, apis, OpenAiV1, PlanSource::Default)),
@@ -242,7 +247,11 @@ fn plan_of(host: Host, apis: &[WireApi], base: OpenAiBase, source: PlanSource) -
         host,
         apis: ApiSet::of(apis),
         preferred: apis[0],
-        openai_base: if host == Host::Runtime { OpenAiV1 } else { base },
+        openai_base: if host == Host::Runtime {
+            OpenAiV1
+        } else {
+            base
+        },
         source,
     }
 }

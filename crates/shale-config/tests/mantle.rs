@@ -26,7 +26,10 @@ fn mantle_deployment_with_region_project_and_table_plan() {
     assert_eq!(plan.host, Host::Mantle);
     assert_eq!(plan.apis, ApiSet::of(&[WireApi::Chat, WireApi::Responses]));
     assert!(matches!(plan.source, PlanSource::Table(_)));
-    assert_eq!(m.params.aws_bedrock_project_id.as_deref(), Some("proj_abc123"));
+    assert_eq!(
+        m.params.aws_bedrock_project_id.as_deref(),
+        Some("proj_abc123")
+    );
     // Neither key is sent to the model as a default parameter.
     assert!(m.params.default_request_params.is_empty());
     assert!(cfg.findings.is_empty(), "{:?}", cfg.findings);
@@ -37,23 +40,33 @@ fn a_region_without_mantle_is_an_error_unless_an_endpoint_is_given() {
     let err = one("      model: bedrock_mantle/us-west-1/openai.gpt-oss-120b\n")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("us-west-1 has no bedrock-mantle endpoint"), "{err}");
+    assert!(
+        err.contains("us-west-1 has no bedrock-mantle endpoint"),
+        "{err}"
+    );
     assert!(err.contains("us-east-1"), "{err}");
-    let err = one("      model: bedrock_mantle/openai.gpt-oss-120b\n      aws_region_name: ca-central-1\n")
-        .unwrap_err()
-        .to_string();
+    let err = one(
+        "      model: bedrock_mantle/openai.gpt-oss-120b\n      aws_region_name: ca-central-1\n",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("ca-central-1"), "{err}");
     one("      model: bedrock_mantle/openai.gpt-oss-120b\n      aws_region_name: ca-central-1\n      api_base: https://vpce-1.bedrock-mantle.ca-central-1.vpce.amazonaws.com\n").unwrap();
 }
 
 #[test]
 fn api_override_is_checked_and_shown() {
-    let cfg = one("      model: bedrock_mantle/openai.gpt-oss-120b\n      api: responses\n").unwrap();
+    let cfg =
+        one("      model: bedrock_mantle/openai.gpt-oss-120b\n      api: responses\n").unwrap();
     let plan = cfg.model_list[0].route.surface.unwrap();
     assert_eq!(plan.apis, ApiSet::of(&[WireApi::Responses]));
     assert_eq!(plan.source, PlanSource::Override);
     assert_eq!(plan.path(WireApi::Responses), "/v1/responses");
-    assert!(plan.describe().contains("responses /v1/responses"), "{}", plan.describe());
+    assert!(
+        plan.describe().contains("responses /v1/responses"),
+        "{}",
+        plan.describe()
+    );
 
     // bedrock/<id> with api: responses → bedrock-runtime /openai/v1.
     let cfg = one("      model: bedrock/openai.gpt-oss-20b-1:0\n      api: openai\n").unwrap();
@@ -103,11 +116,20 @@ fn findings_for_ids_mantle_refuses_unknown_models_and_runtime_projects() {
     };
     has("model_list[0].litellm_params.model", "bare model ids");
     has("model_list[1].litellm_params.model", "version suffix");
-    has("model_list[2].litellm_params.model", "not in shale's model table");
+    has(
+        "model_list[2].litellm_params.model",
+        "not in shale's model table",
+    );
     has("model_list[2].litellm_params.model", "/v1/chat/completions");
-    has("model_list[3].litellm_params.aws_bedrock_project_id", "default project");
+    has(
+        "model_list[3].litellm_params.aws_bedrock_project_id",
+        "default project",
+    );
     has("model_list[3].litellm_params.model", "inference profile");
-    has("model_list[4].litellm_params.aws_bedrock_project_id", "only bedrock-mantle");
+    has(
+        "model_list[4].litellm_params.aws_bedrock_project_id",
+        "only bedrock-mantle",
+    );
 }
 
 #[test]

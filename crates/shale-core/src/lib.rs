@@ -13,8 +13,8 @@
 
 pub mod error;
 pub mod secret;
-pub mod worker;
 pub mod surface;
+pub mod worker;
 
 pub use error::{ErrorType, OpenAiError};
 pub use secret::Secret;

@@ -206,7 +206,10 @@ mod tests {
             region_of_mantle_host("bedrock-mantle.eu-west-1.api.aws"),
             Some("eu-west-1")
         );
-        assert_eq!(region_of_mantle_host("bedrock-runtime.x.amazonaws.com"), None);
+        assert_eq!(
+            region_of_mantle_host("bedrock-runtime.x.amazonaws.com"),
+            None
+        );
         assert!(is_mantle_region("us-west-2") && !is_mantle_region("us-west-1"));
     }
 }

@@ -37,6 +37,16 @@ pub trait Shape: Send + 'static {
     /// The JSON body of a complete answer.
     fn complete(self, completion: ChatCompletion) -> Vec<u8>;
     fn stream(self) -> Self::Stream;
+    /// Whether the client speaks chat completions (a chat surface then relays its request and
+    /// answer, see `openai_surface`).
+    fn is_chat(&self) -> bool {
+        false
+    }
+    /// The client's Responses request, taken out of the shape, when a Responses surface is to
+    /// relay it (see `openai_surface`).
+    fn take_responses(&mut self) -> Option<super::openai_surface::ResponsesClient> {
+        None
+    }
 }
 
 impl Shape for OutputShape {
@@ -48,6 +58,11 @@ impl Shape for OutputShape {
 
     fn stream(self) -> DataLines {
         DataLines(self.chunk)
+    }
+
+    /// Unmapped chunks are the chat wire format (`/completions` maps them).
+    fn is_chat(&self) -> bool {
+        self.chunk.is_none()
     }
 }
 
@@ -115,6 +130,17 @@ async fn chat_once<S: Shape>(
     fetched_media: &FetchedMedia,
 ) -> Result<Response, ApiError> {
     crate::observe::chat_request(&request);
+    if let Some(plan) = deployment.surface() {
+        let attempt = super::openai_surface::Attempt {
+            state,
+            deployment,
+            plan,
+            headers,
+            started,
+            fetched_media,
+        };
+        return attempt.chat(request, shape).await;
+    }
     let api = deployment.chat_api()?;
     let model_name = request.model.clone();
     let ctx = deployment.chat_context(headers, fetched_media);
@@ -161,13 +187,28 @@ async fn chat_once<S: Shape>(
         let chunks = completion_to_chunks(completion, call.include_usage);
         return Ok(sse_from_chunks(chunks, shape.stream()));
     }
+    Ok(completion_response(
+        shape,
+        completion,
+        started,
+        answer.upstream_time,
+    ))
+}
+
+/// The JSON answer of a complete (already observed) completion, carrying its tokens for the
+/// router's tpm accounting.
+pub(crate) fn completion_response<S: Shape>(
+    shape: S,
+    completion: ChatCompletion,
+    started: Instant,
+    upstream_time: std::time::Duration,
+) -> Response {
     let tokens = completion.usage.as_ref().map(|u| u.total_tokens);
-    let mut response = json_response(shape.complete(completion), started, answer.upstream_time);
+    let mut response = json_response(shape.complete(completion), started, upstream_time);
     if let Some(t) = tokens {
-        // For the router's tpm accounting.
         response.extensions_mut().insert(routing::UsedTokens(t));
     }
-    Ok(response)
+    response
 }
 
 /// The Bedrock operation for an API, streaming or not.

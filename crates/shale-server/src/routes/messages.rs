@@ -56,7 +56,7 @@ fn is_native(deployment: &Deployment) -> bool {
     deployment.caps.family == ModelFamily::Anthropic && deployment.api() != Api::ConverseLike
 }
 
-fn context<'a>(
+pub(crate) fn context<'a>(
     state: &'a AppState,
     deployment: &'a Deployment,
     headers: &'a HeaderMap,
@@ -103,6 +103,12 @@ async fn run_once(
     request: MessagesRequest,
     started: std::time::Instant,
 ) -> Result<Response, ApiError> {
+    if let Some(plan) = deployment.surface() {
+        return crate::routes::openai_surface::messages(
+            state, deployment, plan, headers, request, started,
+        )
+        .await;
+    }
     let stream = request.stream.unwrap_or(false);
     let ctx = context(state, deployment, headers);
     let target = &deployment.target;
@@ -173,7 +179,7 @@ async fn run_once(
 }
 
 /// Records a complete answer's usage (telemetry) and hands its tokens to the router (tpm).
-fn with_usage(mut response: Response, tokens: Option<TokenUsage>) -> Response {
+pub(crate) fn with_usage(mut response: Response, tokens: Option<TokenUsage>) -> Response {
     crate::observe::usage(tokens);
     if let Some(t) = tokens {
         response
@@ -191,6 +197,17 @@ async fn count(
     let (request, started) = request?.into_parts();
     let deployment = state.deployment(&request.model)?;
     crate::keygate::check_model(&request.model)?;
+    if let Some(plan) = deployment.surface() {
+        return crate::routes::openai_surface::count_tokens(
+            state,
+            &deployment,
+            plan,
+            headers,
+            request,
+            started,
+        )
+        .await;
+    }
     let ctx = context(state, &deployment, headers);
     let input = if is_native(&deployment) {
         count_tokens_invoke_input(&messages_to_invoke(request.rest, &ctx)?.body)

@@ -12,6 +12,7 @@ pub mod messages;
 pub mod messages_stream;
 pub mod metrics;
 pub mod models;
+pub mod openai_surface;
 pub mod passthrough;
 pub mod passthrough_usage;
 pub mod rerank;

@@ -54,6 +54,13 @@ pub async fn create(
             || request.extra.get("drop_params") == Some(&Value::Bool(true)),
     };
     let keep = request.store() && state.responses.enabled();
+    // Kept for a deployment on a surface that speaks Responses itself (relayed, not translated).
+    let relay = crate::routes::openai_surface::serves(
+        &state,
+        &request.model,
+        shale_config::WireApi::Responses,
+    )
+    .then(|| Arc::new(request.clone()));
     let translated = responses_to_chat(request, &history, new_response_id(), unix_now(), &opts)?;
     let saver = Saver {
         store: keep.then(|| Arc::clone(&state.responses)),
@@ -64,6 +71,7 @@ pub async fn create(
     let shape = ResponsesShape {
         meta: translated.meta,
         saver,
+        relay,
     };
     run_chat(&state, &headers, translated.chat, shape, started).await
 }
@@ -227,6 +235,8 @@ impl Saver {
 struct ResponsesShape {
     meta: ResponseMeta,
     saver: Saver,
+    /// The client's request, when a deployment of the model speaks Responses natively.
+    relay: Option<Arc<ResponsesRequest>>,
 }
 
 impl Shape for ResponsesShape {
@@ -243,6 +253,21 @@ impl Shape for ResponsesShape {
             stream: ResponsesStream::new(self.meta),
             saver: self.saver,
         }
+    }
+
+    fn take_responses(&mut self) -> Option<crate::routes::openai_surface::ResponsesClient> {
+        let request = self.relay.take()?;
+        let saver = self.saver.clone();
+        Some(crate::routes::openai_surface::ResponsesClient {
+            request,
+            history: Arc::clone(&saver.history),
+            input_items: saver.input_items.clone(),
+            save: saver.store.is_some().then(|| {
+                let mut saver = saver;
+                Box::new(move |response: &Value| saver.save(response))
+                    as Box<dyn FnOnce(&Value) + Send>
+            }),
+        })
     }
 }
 
