@@ -105,6 +105,17 @@ fn err(status: u16, code: &'static str, message: impl Into<String>) -> SurfaceEr
     }
 }
 
+/// The OpenAI error `code` of a status.
+fn code_for(status: u16) -> &'static str {
+    match status {
+        429 => "rate_limit_exceeded",
+        500..=599 => "internal_error",
+        403 => "access_denied",
+        404 => "model_not_found",
+        _ => "validation_error",
+    }
+}
+
 fn openai_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
         401 => "authentication_error",
@@ -441,14 +452,7 @@ async fn handle(State(state): State<AppStateRef>, req: Request, path: Path) -> R
         }) => {
             let kind = normalize_exception_name(&kind);
             let status = status.unwrap_or_else(|| status_for(&kind).as_u16());
-            let code = match status {
-                429 => "rate_limit_exceeded",
-                500..=599 => "internal_error",
-                403 => "access_denied",
-                404 => "model_not_found",
-                _ => "validation_error",
-            };
-            return err(status, code, message).response(path.anthropic());
+            return err(status, code_for(status), message).response(path.anthropic());
         }
         Some(ScriptAction::Body {
             body,
@@ -527,8 +531,8 @@ fn apply_stream_script(
                 "Scripted stream error from the shale emulator.".into(),
             )
         });
-        let status = status_for(&normalize_exception_name(&kind));
-        let e = err(status.as_u16(), "internal_error", message);
+        let status = status_for(&normalize_exception_name(&kind)).as_u16();
+        let e = err(status, code_for(status), message);
         let frame = if anthropic {
             sse_event(Some("error"), &e.body(true))
         } else {

@@ -49,11 +49,6 @@ pub async fn create(
         }
         None => Arc::new(Vec::new()),
     };
-    let opts = ResponsesOptions {
-        drop_builtin_tools: state.config.litellm_settings.drop_params
-            || request.extra.get("drop_params") == Some(&Value::Bool(true)),
-    };
-    let keep = request.store() && state.responses.enabled();
     // Kept for a deployment on a surface that speaks Responses itself (relayed, not translated).
     let relay = crate::routes::openai_surface::serves(
         &state,
@@ -61,6 +56,14 @@ pub async fn create(
         shale_config::WireApi::Responses,
     )
     .then(|| Arc::new(request.clone()));
+    let opts = ResponsesOptions {
+        // A relay keeps the built-in tools its surface serves; the chat translation (for the
+        // group's other deployments) drops them.
+        drop_builtin_tools: state.config.litellm_settings.drop_params
+            || request.extra.get("drop_params") == Some(&Value::Bool(true))
+            || relay.is_some(),
+    };
+    let keep = request.store() && state.responses.enabled();
     let translated = responses_to_chat(request, &history, new_response_id(), unix_now(), &opts)?;
     let saver = Saver {
         store: keep.then(|| Arc::clone(&state.responses)),
