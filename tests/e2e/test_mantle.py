@@ -470,3 +470,30 @@ def test_virtual_key_budget_is_charged_for_a_mantle_call(pg_url):
     finally:
         gw.stop()
         stop_process(proc)
+
+
+def test_shale_demo_serves_the_mantle_models():
+    from shale_harness import SHALE_BIN
+    import subprocess
+
+    proc = subprocess.Popen([SHALE_BIN, "demo", "--host", "127.0.0.1", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        key = url = None
+        for _ in range(10):
+            line = proc.stdout.readline().strip()
+            if line.startswith("key: "):
+                key = line[len("key: "):]
+            if line.startswith("shale listening on "):
+                url = line[len("shale listening on "):]
+                break
+        assert key and url, "the demo printed its key and address"
+        client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
+        for model, bedrock_id in (("gpt-oss-mantle", "openai.gpt-oss-120b"),
+                                  ("claude-mantle", "anthropic.claude-opus-4-8")):
+            c = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hi"}])
+            assert c.choices[0].message.content.startswith(GREETING.format(bedrock_id))
+        r = client.responses.create(model="gpt-oss-mantle", input="Hi")
+        assert r.output_text.startswith(GREETING.format("openai.gpt-oss-120b"))
+    finally:
+        stop_process(proc)
