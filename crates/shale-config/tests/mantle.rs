@@ -149,3 +149,29 @@ fn litellm_spellings_of_claude_on_mantle() {
         assert_eq!(m.route.model_id, "anthropic.claude-opus-4-8");
     }
 }
+
+/// docs/mantle.md prints the model table: it must be the one the code uses, row for row.
+#[test]
+fn the_documented_model_table_is_the_model_table() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/mantle.md"))
+        .unwrap();
+    let start = doc.find("<!-- model-table -->").expect("table start marker");
+    let end = doc.find("<!-- /model-table -->").expect("table end marker");
+    let rows: Vec<Vec<String>> = doc[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().replace('`', ""))
+                .collect()
+        })
+        .collect();
+    let table: Vec<Vec<String>> = shale_config::model_table()
+        .into_iter()
+        .map(|(prefix, family, mantle, runtime)| {
+            vec![prefix.to_owned(), family.to_owned(), mantle, runtime]
+        })
+        .collect();
+    assert_eq!(rows, table);
+}
