@@ -255,7 +255,7 @@ impl BedrockClient {
         };
 
         let surface = match (&spec.surface, &surface_base) {
-            (Some(surface), Some(base)) => Some(SurfaceTarget::new(surface, base, &parse)?),
+            (Some(surface), Some(base)) => Some(SurfaceTarget::new(surface, base, parse)?),
             _ => None,
         };
 

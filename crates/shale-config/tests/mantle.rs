@@ -155,7 +155,9 @@ fn litellm_spellings_of_claude_on_mantle() {
 fn the_documented_model_table_is_the_model_table() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/mantle.md"))
         .unwrap();
-    let start = doc.find("<!-- model-table -->").expect("table start marker");
+    let start = doc
+        .find("<!-- model-table -->")
+        .expect("table start marker");
     let end = doc.find("<!-- /model-table -->").expect("table end marker");
     let rows: Vec<Vec<String>> = doc[start..end]
         .lines()

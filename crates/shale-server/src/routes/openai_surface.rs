@@ -61,6 +61,9 @@ pub fn serves(state: &AppState, model: &str, api: WireApi) -> bool {
     })
 }
 
+/// Stores a finished response in the gateway's Responses store.
+pub type SaveResponse = Box<dyn FnOnce(&Value) + Send>;
+
 /// A Responses client's request, for a relay to a Responses surface.
 pub struct ResponsesClient {
     /// The request as the client sent it.
@@ -70,7 +73,7 @@ pub struct ResponsesClient {
     /// This request's input as items (as the store keeps them).
     pub input_items: Vec<Value>,
     /// Stores the final response, when the client asked for it (`store`).
-    pub save: Option<Box<dyn FnOnce(&Value) + Send>>,
+    pub save: Option<SaveResponse>,
 }
 
 /// What one attempt of the chat pipeline knows about its deployment.
@@ -479,7 +482,7 @@ impl RelayWriter for ChatRelayWriter {
 
 struct ResponsesRelayWriter {
     relay: responses_relay::ResponsesEventRelay,
-    save: Option<Box<dyn FnOnce(&Value) + Send>>,
+    save: Option<SaveResponse>,
 }
 
 impl RelayWriter for ResponsesRelayWriter {

@@ -268,7 +268,7 @@ impl Shape for ResponsesShape {
             save: saver.store.is_some().then(|| {
                 let mut saver = saver;
                 Box::new(move |response: &Value| saver.save(response))
-                    as Box<dyn FnOnce(&Value) + Send>
+                    as crate::routes::openai_surface::SaveResponse
             }),
         })
     }
