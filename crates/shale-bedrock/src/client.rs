@@ -141,6 +141,15 @@ impl std::fmt::Debug for BedrockClient {
     }
 }
 
+/// How a streamed answer is framed.
+#[derive(Clone, Copy)]
+pub(crate) enum Framing {
+    /// `application/vnd.amazon.eventstream` (ConverseStream, InvokeModelWithResponseStream).
+    EventStream,
+    /// `text/event-stream` (bedrock-mantle, bedrock-runtime's `/openai/v1`).
+    Sse,
+}
+
 /// How a request authenticates.
 #[derive(Clone, Copy)]
 pub(crate) enum AuthMode {
@@ -245,7 +254,26 @@ impl BedrockClient {
             fixed: None,
             accept_json: false,
         };
-        let url = target.endpoint(op);
+        self.open_stream(
+            target,
+            target.endpoint(op),
+            headers,
+            body,
+            Framing::EventStream,
+        )
+        .await
+    }
+
+    /// A streaming call: retried only until the response headers arrive; then the body is
+    /// decoded as `framing` says, frame by frame, never buffered whole.
+    pub(crate) async fn open_stream(
+        &self,
+        target: &Target,
+        url: &Endpoint,
+        headers: Headers<'_>,
+        body: Bytes,
+        framing: Framing,
+    ) -> Result<EventStream, BedrockError> {
         self.with_retries(target, &url.url, |_| async {
             let response = self
                 .response_head(
@@ -272,7 +300,11 @@ impl BedrockClient {
                 idle_timeout: target.0.stream_timeout,
                 max_frame: self.inner.options.max_frame_size,
             };
-            Ok(decode_stream(response.into_body().into_stream(), ctx))
+            let body = response.into_body().into_stream();
+            Ok(match framing {
+                Framing::EventStream => decode_stream(body, ctx),
+                Framing::Sse => crate::sse::decode_sse(body, ctx),
+            })
         })
         .await
     }

@@ -9,17 +9,14 @@
 //!
 //! Must not: look into request or answer bodies (translation is `shale-translate`'s).
 
-use std::sync::Arc;
-
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use shale_core::surface::{Host, WireApi, ANTHROPIC_VERSION_HEADER};
 
-use crate::client::{AuthMode, BedrockClient, BedrockResponse, Headers};
-use crate::error::{request_id, BedrockError};
-use crate::eventstream::{EventStream, StreamContext};
+use crate::client::{AuthMode, BedrockClient, BedrockResponse, Framing, Headers};
+use crate::error::BedrockError;
+use crate::eventstream::EventStream;
 use crate::resolve::SurfaceBase;
-use crate::retry::parse_retry_after;
 use crate::spec::SurfaceSpec;
 use crate::target::{Endpoint, Target};
 
@@ -234,38 +231,8 @@ impl BedrockClient {
             fixed: Some(fixed),
             accept_json: false,
         };
-        self.with_retries(target, &url.url, |_| async {
-            let response = self
-                .response_head(
-                    target,
-                    Method::POST,
-                    url,
-                    headers,
-                    body.clone(),
-                    AuthMode::Target,
-                    target.0.stream_timeout,
-                )
-                .await
-                .map_err(|e| (e, None))?;
-            if !response.status().is_success() {
-                let retry_after = parse_retry_after(response.headers());
-                return Err((
-                    Self::error_from(response, target.0.stream_timeout).await,
-                    retry_after,
-                ));
-            }
-            let ctx = StreamContext {
-                deployment: target.0.deployment.clone(),
-                request_id: request_id(response.headers()).map(Arc::from),
-                idle_timeout: target.0.stream_timeout,
-                max_frame: self.inner.options.max_frame_size,
-            };
-            Ok(crate::sse::decode_sse(
-                response.into_body().into_stream(),
-                ctx,
-            ))
-        })
-        .await
+        self.open_stream(target, url, headers, body, Framing::Sse)
+            .await
     }
 }
 

@@ -282,33 +282,7 @@ pub(crate) fn openai_prompt(
     info.max_tokens =
         u64_at(body, "/max_completion_tokens").or_else(|| u64_at(body, "/max_tokens"));
     info.stop_sequences = strings_at(body, "/stop");
-    info.tools = body
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.get("function"))
-        .map(|f| ToolDef {
-            name: f
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            schema: f.get("parameters").cloned().unwrap_or(Value::Null),
-        })
-        .collect();
-    info.tool_choice = match body.get("tool_choice") {
-        Some(Value::String(s)) if s == "none" => ToolChoice::None,
-        Some(Value::String(s)) if s == "required" => ToolChoice::Any,
-        Some(Value::Object(o)) => ToolChoice::Tool(
-            o.get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        ),
-        _ => ToolChoice::Auto,
-    };
+    (info.tools, info.tool_choice) = openai_tools(body, true);
     info.tool_results = match messages.last() {
         Some(m) if m.get("role").and_then(Value::as_str) == Some("tool") => messages
             .iter()
@@ -323,6 +297,46 @@ pub(crate) fn openai_prompt(
         text::stable_id(text::stable_hash(last_user_text.as_bytes()), 24)
     );
     Ok((info, id))
+}
+
+/// The function tools and tool choice of an OpenAI body: chat's (`{"type": "function",
+/// "function": {name, parameters}}`, `nested`) or the Responses API's (flat `{type, name,
+/// parameters}`).
+pub(crate) fn openai_tools(body: &Value, nested: bool) -> (Vec<ToolDef>, ToolChoice) {
+    let function = |t: &'_ Value| -> Option<Value> {
+        if nested {
+            t.get("function").cloned()
+        } else {
+            (t.get("type").and_then(Value::as_str) == Some("function")).then(|| t.clone())
+        }
+    };
+    let name_of = |f: &Value| {
+        f.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(function)
+        .map(|f| ToolDef {
+            name: name_of(&f),
+            schema: f.get("parameters").cloned().unwrap_or(Value::Null),
+        })
+        .collect();
+    let choice = match body.get("tool_choice") {
+        Some(Value::String(s)) if s == "none" => ToolChoice::None,
+        Some(Value::String(s)) if s == "required" => ToolChoice::Any,
+        Some(Value::Object(o)) if nested => {
+            ToolChoice::Tool(o.get("function").map(name_of).unwrap_or_default())
+        }
+        Some(o @ Value::Object(_)) => ToolChoice::Tool(name_of(o)),
+        _ => ToolChoice::Auto,
+    };
+    (tools, choice)
 }
 
 fn openai_tool_calls(answer: &Answer) -> Option<Value> {

@@ -21,11 +21,11 @@
 //!
 //! Must not: answer Converse or InvokeModel (`app.rs`), or know anything of the gateway.
 
-use crate::answer::{compose, Answer, PromptInfo, StopReason, ToolChoice, ToolDef};
+use crate::answer::{compose, Answer, PromptInfo, StopReason};
 use crate::app::{read_body, record, scripted_action};
 use crate::auth::{authenticate, AuthFailure, AuthInfo, Surface};
 use crate::error::{normalize_exception_name, status_for};
-use crate::invoke::{openai_chunks, openai_completion, openai_prompt, openai_usage};
+use crate::invoke::{openai_chunks, openai_completion, openai_prompt, openai_tools, openai_usage};
 use crate::script::ScriptAction;
 use crate::state::AppState;
 use crate::stream::{self, Ending, Pacing};
@@ -698,32 +698,7 @@ fn responses_prompt(model: &str, request: &Value) -> Result<PromptInfo, SurfaceE
     );
     info.max_tokens = request.get("max_output_tokens").and_then(Value::as_u64);
     info.thinking = request.get("reasoning").is_some_and(|r| !r.is_null());
-    info.tools = request
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|t| t.get("type").and_then(Value::as_str) == Some("function"))
-        .map(|t| ToolDef {
-            name: t
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            schema: t.get("parameters").cloned().unwrap_or(Value::Null),
-        })
-        .collect();
-    info.tool_choice = match request.get("tool_choice") {
-        Some(Value::String(s)) if s == "none" => ToolChoice::None,
-        Some(Value::String(s)) if s == "required" => ToolChoice::Any,
-        Some(Value::Object(o)) => ToolChoice::Tool(
-            o.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        ),
-        _ => ToolChoice::Auto,
-    };
+    (info.tools, info.tool_choice) = openai_tools(request, false);
     info.tool_results = items
         .iter()
         .rev()

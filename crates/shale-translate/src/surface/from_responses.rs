@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::chat::EventTranslator;
 use crate::completion::{
     AssistantAnswer, ChatChunk, ChatCompletion, ChunkStamp, CompletionTokensDetails, Delta,
-    FunctionDelta, FunctionOut, PromptTokensDetails, ToolCallDelta, ToolCallOut, Usage,
+    FunctionOut, PromptTokensDetails, ToolCallOut, Usage,
 };
 use crate::context::ResponseContext;
 use crate::error::TranslateError;
@@ -283,40 +283,19 @@ impl EventTranslator for ResponsesChunks {
                 self.tools.push((output_index, k));
                 let item = &v["item"];
                 let field = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_owned);
-                out.push(self.stamp.chunk(
-                    Delta {
-                        tool_calls: Some(vec![ToolCallDelta {
-                            index: k,
-                            id: field("call_id"),
-                            kind: Some("function".into()),
-                            function: FunctionDelta {
-                                name: field("name"),
-                                arguments: field("arguments").unwrap_or_default(),
-                            },
-                        }]),
-                        ..Delta::default()
-                    },
-                    None,
-                ));
+                let delta = Delta::tool_call(
+                    k,
+                    field("call_id"),
+                    field("name"),
+                    field("arguments").unwrap_or_default(),
+                );
+                out.push(self.stamp.chunk(delta, None));
             }
             "response.function_call_arguments.delta" => {
                 let output_index = v.get("output_index").and_then(Value::as_u64).unwrap_or(0);
                 if let Some(k) = self.tool_index(output_index) {
-                    out.push(self.stamp.chunk(
-                        Delta {
-                            tool_calls: Some(vec![ToolCallDelta {
-                                index: k,
-                                id: None,
-                                kind: None,
-                                function: FunctionDelta {
-                                    name: None,
-                                    arguments: text("delta").unwrap_or_default(),
-                                },
-                            }]),
-                            ..Delta::default()
-                        },
-                        None,
-                    ));
+                    let delta = Delta::tool_call(k, None, None, text("delta").unwrap_or_default());
+                    out.push(self.stamp.chunk(delta, None));
                 }
             }
             "response.completed" | "response.incomplete" => {

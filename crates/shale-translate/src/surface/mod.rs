@@ -14,7 +14,8 @@
 //! A client API the surface does not serve goes through chat (Responses → chat is
 //! `crate::responses`, and chat → the surface as above). A relay parses each answer or event once,
 //! at the top level only ([`json`]), so the bytes the surface wrote reach the client otherwise
-//! untouched; usage is read on the way for metrics, cost, budgets and tpm.
+//! untouched; usage is read on the way for metrics, cost, budgets and tpm. The gateway's own
+//! members ([`is_gateway_param`]) never reach a surface.
 //!
 //! Must not: do I/O, or know hosts, paths or signing (`shale-bedrock`), or which model uses which
 //! surface (`shale-config`'s model table).
@@ -32,42 +33,9 @@ use serde_json::Value;
 
 use crate::openai::{ChatRequest, JsonMap};
 
-/// Request members that steer the gateway (LiteLLM proxy controls, deployment settings) and are
-/// never sent to a surface, besides every `aws_*` key.
-pub const GATEWAY_PARAMS: &[&str] = &[
-    "litellm_metadata",
-    "tags",
-    "num_retries",
-    "max_retries",
-    "fallbacks",
-    "disable_fallbacks",
-    "context_window_fallbacks",
-    "timeout",
-    "stream_timeout",
-    "request_timeout",
-    "mock_response",
-    "caching",
-    "cache",
-    "drop_params",
-    "modify_params",
-    "user_continue_message",
-    "api_key",
-    "api_base",
-    "api_version",
-    "api",
-    "model_id",
-    "guardrails",
-    "extra_headers",
-    "rpm",
-    "tpm",
-    "weight",
-    "order",
-    "model_info",
-    "input_cost_per_token",
-    "output_cost_per_token",
-    "cache_read_input_token_cost",
-    "cache_creation_input_token_cost",
-    // Bedrock-native blocks: Converse / InvokeModel settings, not understood by a surface.
+/// Bedrock-native request blocks (Converse / InvokeModel settings) a surface does not
+/// understand.
+pub const BEDROCK_NATIVE_PARAMS: &[&str] = &[
     "guardrailConfig",
     "performanceConfig",
     "requestMetadata",
@@ -77,9 +45,10 @@ pub const GATEWAY_PARAMS: &[&str] = &[
     "anthropic_beta",
 ];
 
-/// Whether a request or default member must stay in the gateway.
+/// Whether a request or default member must stay in the gateway: its own controls
+/// ([`crate::openai::GATEWAY_PARAMS`], `aws_*`) and Bedrock-native blocks.
 pub fn is_gateway_param(key: &str) -> bool {
-    key.starts_with("aws_") || GATEWAY_PARAMS.contains(&key)
+    crate::openai::is_gateway_control(key) || BEDROCK_NATIVE_PARAMS.contains(&key)
 }
 
 /// The deployment's default request parameters that may reach a surface.
