@@ -64,6 +64,7 @@ def gateway_config(emu_url: str) -> dict:
             # The table says Responses only: forcing chat reaches a path the model is not on.
             mantle("gpt-5-forced-chat", "bedrock_mantle/openai.gpt-5.5", emu_url, api="openai"),
             mantle("no-retry", "bedrock_mantle/openai.gpt-oss-20b", emu_url, num_retries=0),
+            mantle("qwen", "bedrock_mantle/qwen.qwen3-coder-30b-a3b-instruct", emu_url),
             # Fallback pair: a failing Mantle deployment, then the same model on bedrock-runtime.
             mantle("gpt-5-fallback", "bedrock_mantle/openai.gpt-5.5", emu_url, num_retries=0),
             runtime("gpt-5-fallback-runtime", "bedrock/us.openai.gpt-5.5", emu_url),
@@ -272,6 +273,19 @@ def test_responses_on_a_responses_only_model_and_on_runtime(oai, emulator):
     assert "openai-project" not in call["headers"]
 
 
+def test_responses_client_to_a_chat_only_model_is_translated(oai, emulator):
+    r = oai.responses.create(model="qwen", input="Hi from Responses")
+    assert r.output_text.startswith(GREETING.format("qwen.qwen3-coder-30b-a3b-instruct"))
+    assert r.model == "qwen" and r.usage.output_tokens > 0
+    call = only_call(emulator)
+    assert call["path"] == "/v1/chat/completions" and call["body"]["messages"][-1]["role"] == "user"
+    emulator.reset()
+    events = list(oai.responses.create(model="qwen", input="Stream from Responses", stream=True))
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text.startswith(GREETING.format("qwen.qwen3-coder-30b-a3b-instruct"))
+    assert only_call(emulator)["body"]["stream_options"] == {"include_usage": True}
+
+
 def test_responses_client_to_claude_on_mantle_is_translated(oai, emulator):
     r = oai.responses.create(model="claude-mantle", input="Hi from Responses", max_output_tokens=100)
     assert r.output_text.startswith(GREETING.format("anthropic.claude-opus-4-8"))
@@ -320,6 +334,7 @@ def test_anthropic_sdk_on_claude_on_mantle(claude, emulator):
 @pytest.mark.parametrize("model,path,bedrock_id", [
     ("gpt-oss", "/v1/chat/completions", "openai.gpt-oss-120b"),
     ("gpt-5", "/openai/v1/responses", "openai.gpt-5.5"),
+    ("gpt-5-runtime", "/openai/v1/chat/completions", "us.openai.gpt-5.5"),
 ])
 def test_anthropic_sdk_on_openai_surfaces(claude, emulator, model, path, bedrock_id):
     message = claude.messages.create(model=model, max_tokens=200, messages=[{"role": "user", "content": "Hi there"}])
