@@ -5,6 +5,7 @@
 //! - the stream translators (Responses → chat, Anthropic → chat, chat → Anthropic, chat parser)
 //!   fed the fixture streams with events mutated, dropped or retyped, or arbitrary events, never
 //!   panic, and report a bad stream as `InvalidUpstream` (a 502), never as the client's fault.
+//!
 //! The SSE decoder's own property (any chunking of the bytes, the same events) is in
 //! `shale-bedrock/src/sse.rs`. Case count: `PROPTEST_CASES` (default 256 per property).
 
