@@ -86,6 +86,13 @@ def scenarios(key: str) -> list[Scenario]:
                  converse, overhead_header=False),
         Scenario("chat-key", "chat, API-key deployment (no SigV4)", False,
                  Target("/v1/chat/completions", "chat-key.json", bearer, "sse"), converse),
+        # bedrock-mantle (issue #28): chat relayed as chat, SigV4 service bedrock-mantle.
+        Scenario("mantle-chat", "chat relayed to bedrock-mantle", False,
+                 Target("/v1/chat/completions", "mantle-chat.json", bearer, "sse"),
+                 Target("/v1/chat/completions", "mantle-direct.json", upstream, "sse")),
+        Scenario("mantle-chat-stream", "chat relayed to bedrock-mantle, streaming", True,
+                 Target("/v1/chat/completions", "mantle-chat-stream.json", bearer, "sse"),
+                 Target("/v1/chat/completions", "mantle-direct-stream.json", upstream, "sse")),
     ]
 
 

@@ -40,6 +40,8 @@ ELSEWHERE = {
         "tests/e2e/test_ui_security.py (test_session_examples_run_as_written)",
     'export SHALE=http://localhost:4000 MK="Authorization: Bearer $SHALE_MASTER_KEY" JSON="content-type: application/json"':
         "tests/e2e/test_models_docs.py (needs PostgreSQL and store_model_in_db)",
+    'curl -s localhost:4000/v1/chat/completions -H "Authorization: Bearer sk-1234" -H \'content-type: application/json\' \\':
+        "tests/e2e/test_mantle_docs.py (a Mantle deployment on the emulator)",
     'model = "claude-sonnet"          # a model_name from your shale config':
         "tests/e2e/test_codex.py (Codex CLI runs with this file)",
     "# pii-guard refuses this prompt (400 guardrail_violation) before any model sees it":

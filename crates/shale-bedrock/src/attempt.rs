@@ -1,7 +1,8 @@
 //! One trace span per Bedrock attempt (OpenTelemetry client span, HTTP client and GenAI semantic
-//! conventions), so retries show as sibling spans under the request's server span. The caller's
-//! [`AttemptSpanHooks`] name the GenAI operation and may keep an answered attempt's span to add
-//! the answer's usage, finish reasons and response model once they are known. The spans are
+//! conventions), so retries show as sibling spans under the request's server span; `rpc.service`
+//! (`BedrockRuntime` or `BedrockMantle`), `rpc.method` and `server.address` say which surface. The
+//! caller's [`AttemptSpanHooks`] name the GenAI operation and may keep an answered attempt's span
+//! to add the answer's usage, finish reasons and response model once they are known. The spans are
 //! plain `tracing` spans with the target `shale::otel`: when no trace exporter is installed no
 //! subscriber wants them and they cost one cached interest check. Integers are recorded as `i64`
 //! (the OpenTelemetry layer would turn `u64` into text). Nothing else lives here.
@@ -25,22 +26,28 @@ pub(crate) fn span(target: &Target, url: &Url, hooks: Option<&AttemptSpanHooks>)
         "converse-stream" => "ConverseStream",
         "invoke" => "InvokeModel",
         "invoke-with-response-stream" => "InvokeModelWithResponseStream",
-        "count-tokens" => "CountTokens",
+        "count-tokens" | "count_tokens" => "CountTokens",
         "rerank" => "Rerank",
         "apply" => "ApplyGuardrail",
+        // bedrock-mantle and bedrock-runtime's /openai/v1
+        "completions" => "ChatCompletions",
+        "responses" => "Responses",
+        "messages" => "Messages",
         _ => "Other",
     };
     let gen_ai_operation = || {
-        hooks.and_then(|h| (h.operation)()).unwrap_or_else(|| {
-            if operation.starts_with("converse") || operation.starts_with("invoke") {
-                "chat"
-            } else if operation == "apply" {
-                "apply_guardrail"
-            } else {
-                operation
-            }
-        })
+        hooks
+            .and_then(|h| (h.operation)())
+            .unwrap_or(match operation {
+                o if o.starts_with("converse") || o.starts_with("invoke") => "chat",
+                "completions" | "messages" => "chat",
+                "apply" => "apply_guardrail",
+                o => o,
+            })
     };
+    let rpc_service = target
+        .surface_host()
+        .map_or("BedrockRuntime", shale_core::surface::Host::rpc_service);
     tracing::info_span!(
         target: "shale::otel",
         "bedrock.attempt",
@@ -52,7 +59,7 @@ pub(crate) fn span(target: &Target, url: &Url, hooks: Option<&AttemptSpanHooks>)
         gen_ai.operation.name = gen_ai_operation(),
         gen_ai.request.model = %target.model_id(),
         rpc.system = "aws-api",
-        rpc.service = "BedrockRuntime",
+        rpc.service = rpc_service,
         rpc.method = rpc_method,
         cloud.region = %target.region(),
         http.request.method = "POST",

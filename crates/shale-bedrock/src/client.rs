@@ -141,6 +141,15 @@ impl std::fmt::Debug for BedrockClient {
     }
 }
 
+/// How a streamed answer is framed.
+#[derive(Clone, Copy)]
+pub(crate) enum Framing {
+    /// `application/vnd.amazon.eventstream` (ConverseStream, InvokeModelWithResponseStream).
+    EventStream,
+    /// `text/event-stream` (bedrock-mantle, bedrock-runtime's `/openai/v1`).
+    Sse,
+}
+
 /// How a request authenticates.
 #[derive(Clone, Copy)]
 pub(crate) enum AuthMode {
@@ -218,6 +227,7 @@ impl BedrockClient {
         }
         let headers = Headers {
             extra: extra_headers,
+            fixed: None,
             accept_json: true,
         };
         self.send_buffered(target, target.endpoint(op), headers, body, AuthMode::Target)
@@ -241,9 +251,29 @@ impl BedrockClient {
         }
         let headers = Headers {
             extra: extra_headers,
+            fixed: None,
             accept_json: false,
         };
-        let url = target.endpoint(op);
+        self.open_stream(
+            target,
+            target.endpoint(op),
+            headers,
+            body,
+            Framing::EventStream,
+        )
+        .await
+    }
+
+    /// A streaming call: retried only until the response headers arrive; then the body is
+    /// decoded as `framing` says, frame by frame, never buffered whole.
+    pub(crate) async fn open_stream(
+        &self,
+        target: &Target,
+        url: &Endpoint,
+        headers: Headers<'_>,
+        body: Bytes,
+        framing: Framing,
+    ) -> Result<EventStream, BedrockError> {
         self.with_retries(target, &url.url, |_| async {
             let response = self
                 .response_head(
@@ -270,7 +300,11 @@ impl BedrockClient {
                 idle_timeout: target.0.stream_timeout,
                 max_frame: self.inner.options.max_frame_size,
             };
-            Ok(decode_stream(response.into_body().into_stream(), ctx))
+            let body = response.into_body().into_stream();
+            Ok(match framing {
+                Framing::EventStream => decode_stream(body, ctx),
+                Framing::Sse => crate::sse::decode_sse(body, ctx),
+            })
         })
         .await
     }
@@ -303,6 +337,7 @@ impl BedrockClient {
         let no_headers = HeaderMap::new();
         let headers = Headers {
             extra: &no_headers,
+            fixed: None,
             accept_json: true,
         };
         self.send_buffered(target, url, headers, body, auth).await
@@ -337,6 +372,7 @@ impl BedrockClient {
         let url = Endpoint::new(url).map_err(|e| invalid(&e))?;
         let forwarded = Headers {
             extra: headers,
+            fixed: None,
             accept_json: false,
         };
         let streaming = url.url.path().ends_with("-stream");
@@ -375,7 +411,7 @@ impl BedrockClient {
     }
 
     /// Sends and reads the whole body, with retries; the timeout covers send + body.
-    async fn send_buffered(
+    pub(crate) async fn send_buffered(
         &self,
         target: &Target,
         url: &Endpoint,
@@ -438,7 +474,7 @@ impl BedrockClient {
     /// The one retry loop: runs `attempt` (given the retry number, 0 first) until it succeeds,
     /// fails with an error that must not be retried, or the target's retries are used up; waits
     /// the policy's backoff (or Bedrock's `Retry-After`) between attempts.
-    async fn with_retries<T, F, Fut>(
+    pub(crate) async fn with_retries<T, F, Fut>(
         &self,
         target: &Target,
         url: &Url,
@@ -490,7 +526,7 @@ impl BedrockClient {
     }
 
     /// Reads an error answer's body (bounded by `timeout`) and classifies it.
-    async fn error_from(response: UpstreamResponse, timeout: Duration) -> BedrockError {
+    pub(crate) async fn error_from(response: UpstreamResponse, timeout: Duration) -> BedrockError {
         let (head, body) = response.into_parts();
         let (status, headers) = (head.status.as_u16(), head.headers);
         match tokio::time::timeout(timeout, body.bytes()).await {
@@ -501,7 +537,7 @@ impl BedrockClient {
 
     /// One attempt up to the response headers, bounded by `timeout`.
     #[allow(clippy::too_many_arguments)]
-    async fn response_head(
+    pub(crate) async fn response_head(
         &self,
         target: &Target,
         method: Method,
@@ -606,21 +642,27 @@ fn transport_error(target: &Target, url: &Url, error: &TransportError) -> Bedroc
 
 /// The headers of a request, built afresh for each attempt (signing adds to them).
 #[derive(Clone, Copy)]
-struct Headers<'a> {
+pub(crate) struct Headers<'a> {
     /// The caller's (`extra_headers`, or a pass-through client's), minus the dropped ones.
-    extra: &'a HeaderMap,
+    pub(crate) extra: &'a HeaderMap,
+    /// The target's own (a surface's project and API-version headers), under the caller's.
+    pub(crate) fixed: Option<&'a HeaderMap>,
     /// `accept: application/json` (buffered calls).
-    accept_json: bool,
+    pub(crate) accept_json: bool,
 }
 
 impl Headers<'_> {
     /// Default headers (`content-type`, and `accept` for buffered calls) overridden by the
     /// caller's, minus the dropped ones, with room for the user agent, host and signature headers.
     fn build(self) -> HeaderMap {
-        let mut headers = HeaderMap::with_capacity(self.extra.len() + 8);
+        let fixed = self.fixed.map_or(0, HeaderMap::len);
+        let mut headers = HeaderMap::with_capacity(self.extra.len() + fixed + 8);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if self.accept_json {
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        }
+        for (name, value) in self.fixed.into_iter().flatten() {
+            headers.insert(name.clone(), value.clone());
         }
         for name in self.extra.keys() {
             if is_dropped(name) {
@@ -651,6 +693,7 @@ mod tests {
         );
         let h = Headers {
             extra: &extra,
+            fixed: None,
             accept_json: true,
         }
         .build();
@@ -661,6 +704,7 @@ mod tests {
         assert!(h.get("host").is_none());
         let h = Headers {
             extra: &HeaderMap::new(),
+            fixed: None,
             accept_json: false,
         }
         .build();

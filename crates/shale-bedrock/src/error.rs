@@ -71,7 +71,20 @@ impl ErrorKind {
             "unrecognizedclient" => Self::UnrecognizedClient,
             "invalidsignature" => Self::InvalidSignature,
             "expiredtoken" => Self::ExpiredToken,
-            _ => Self::Other(code.to_owned()),
+            // OpenAI / Anthropic error `type`s and `code`s (bedrock-mantle, /openai/v1 bodies).
+            _ => match base.strip_suffix("_error").unwrap_or(base) {
+                "validation" | "invalid_request" | "request_too_large" | "invalid_value" => {
+                    Self::Validation
+                }
+                "rate_limit" | "rate_limit_exceeded" | "too_many_requests" => Self::Throttling,
+                "authentication" | "invalid_api_key" => Self::UnrecognizedClient,
+                "permission" | "permission_denied" => Self::AccessDenied,
+                "not_found" | "model_not_found" => Self::ResourceNotFound,
+                "overloaded" | "service_unavailable" => Self::ServiceUnavailable,
+                "api" | "internal" | "server" | "internal_server" => Self::InternalServer,
+                "timeout" => Self::ModelTimeout,
+                _ => Self::Other(code.to_owned()),
+            },
         }
     }
 
@@ -392,28 +405,23 @@ fn is_invalid_model_message(message: &str) -> bool {
 }
 
 /// Builds the error for a non-2xx Bedrock answer: the code from `x-amzn-ErrorType` (cut at `:`),
-/// else the body's `__type` / `code`; the message from the body's `message` (any case), else the
-/// raw body text.
+/// else the body's `__type` / `code`, else the `code` / `type` of its `error` object (the
+/// OpenAI-style `{"error": {…}}` of bedrock-mantle and `/openai/v1`, Anthropic's
+/// `{"type": "error", "error": {…}}`); the message from the body's (or its `error` object's)
+/// `message` (any case), else the raw body text.
 pub fn classify_response(status: u16, headers: &HeaderMap, body: &[u8]) -> BedrockError {
-    let json: Option<serde_json::Map<String, serde_json::Value>> =
-        serde_json::from_slice(body).ok();
-    let json_str = |keys: &[&str]| -> Option<String> {
-        let map = json.as_ref()?;
-        keys.iter()
-            .find_map(|k| map.get(*k).and_then(|v| v.as_str()))
-            .map(str::to_owned)
-    };
+    let (code, message) = code_and_message(body);
     let code = headers
         .get("x-amzn-errortype")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .filter(|c| !c.is_empty())
-        .or_else(|| json_str(&["__type", "code", "Code", "type"]));
+        .or(code);
     let kind = match code {
         Some(code) => ErrorKind::from_code(&code),
         None => ErrorKind::from_status(status),
     };
-    let message = json_str(&["message", "Message", "errorMessage"]).unwrap_or_else(|| {
+    let message = message.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(body);
         let text = text.trim();
         if text.is_empty() {
@@ -428,6 +436,49 @@ pub fn classify_response(status: u16, headers: &HeaderMap, body: &[u8]) -> Bedro
         message,
         request_id: request_id(headers),
         retry_after: crate::retry::parse_retry_after(headers),
+    }
+}
+
+/// The error code and message of an error body, AWS-style (`__type`, `message`) or with an
+/// `error` object (OpenAI, Anthropic).
+fn code_and_message(body: &[u8]) -> (Option<String>, Option<String>) {
+    use serde_json::{Map, Value};
+    let Ok(json) = serde_json::from_slice::<Map<String, Value>>(body) else {
+        return (None, None);
+    };
+    let text = |map: &Map<String, Value>, keys: &[&str]| -> Option<String> {
+        keys.iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_str))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(inner) = json.get("error").and_then(Value::as_object) {
+        return (
+            text(inner, &["code", "type", "__type"]),
+            text(inner, &["message", "Message"]),
+        );
+    }
+    (
+        text(&json, &["__type", "code", "Code", "type"]),
+        text(&json, &["message", "Message", "errorMessage"]),
+    )
+}
+
+/// The error an in-stream error event of a server-sent-event stream carries (`{"error": {…}}`,
+/// Anthropic's `event: error`, a Responses `error` event with `code` / `message`): its code
+/// normalised, with the status of that kind.
+pub fn stream_error_from_json(data: &[u8], request_id: Option<&str>) -> BedrockError {
+    let (code, message) = code_and_message(data);
+    let kind = code
+        .as_deref()
+        .map_or_else(|| ErrorKind::Other("error".into()), ErrorKind::from_code);
+    BedrockError::Upstream {
+        status: kind.bedrock_status(),
+        kind,
+        message: message
+            .unwrap_or_else(|| truncate(String::from_utf8_lossy(data).trim(), 2000).to_owned()),
+        request_id: request_id.map(str::to_owned),
+        retry_after: None,
     }
 }
 
@@ -721,6 +772,69 @@ mod tests {
         assert_eq!(err.kind(), Some(&ErrorKind::Other("HTTP 418".into())));
         assert_eq!(err.http_status(), 418);
         assert_eq!(err.openai_type().as_str(), "invalid_request_error");
+    }
+
+    #[test]
+    fn classify_surface_error_bodies() {
+        // bedrock-mantle: a model on the wrong path (LiteLLM PR #33209).
+        let headers = HeaderMap::new();
+        let err = classify_response(
+            400,
+            &headers,
+            br#"{"error":{"code":"validation_error","message":"The model 'openai.gpt-5.6-luna' does not support the '/v1/chat/completions' API","param":null,"type":"invalid_request_error"}}"#,
+        );
+        assert_eq!(err.kind(), Some(&ErrorKind::Validation));
+        assert_eq!(err.http_status(), 400);
+        assert!(err
+            .to_string()
+            .contains("does not support the '/v1/chat/completions' API"));
+
+        // A 429 with Retry-After: throttling, retryable, the hint kept for the router.
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        let err = classify_response(
+            429,
+            &h,
+            br#"{"error":{"message":"Too many tokens per minute","type":"rate_limit_error","code":"rate_limit_exceeded"}}"#,
+        );
+        assert_eq!(err.kind(), Some(&ErrorKind::Throttling));
+        assert_eq!(err.http_status(), 429);
+        assert!(err.is_retryable());
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+
+        // Anthropic's error shape on /anthropic/v1/messages.
+        let err = classify_response(
+            529,
+            &headers,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
+        assert_eq!(err.kind(), Some(&ErrorKind::ServiceUnavailable));
+        assert_eq!(err.http_status(), 503);
+        assert!(err.is_retryable());
+        let err = classify_response(
+            404,
+            &headers,
+            br#"{"type":"error","error":{"type":"not_found_error","message":"model: us.anthropic.claude-opus-4-8"}}"#,
+        );
+        assert_eq!(err.http_status(), 404);
+        let err = classify_response(
+            401,
+            &headers,
+            br#"{"error":{"message":"Invalid API key","type":"authentication_error"}}"#,
+        );
+        assert_eq!(err.kind(), Some(&ErrorKind::UnrecognizedClient));
+
+        let err = stream_error_from_json(
+            br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#,
+            None,
+        );
+        assert_eq!(err.http_status(), 429);
+        let err = stream_error_from_json(
+            br#"{"type":"error","code":"server_error","message":"boom"}"#,
+            Some("r"),
+        );
+        assert_eq!(err.http_status(), 500);
+        assert!(err.to_string().contains("boom"));
     }
 
     #[test]

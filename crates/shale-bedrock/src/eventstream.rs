@@ -198,6 +198,27 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
+    let frames = framed(body, &ctx, FrameCodec::new(ctx.max_frame));
+    let events = frames.map(move |item| match item {
+        Ok(message) => message_to_event(message, ctx.request_id.as_deref()),
+        Err(e) => Err(frame_error(e, &ctx)),
+    });
+    Box::pin(end_after_first_error(events))
+}
+
+/// `body` read through `codec` (any framing: event stream, SSE), with the stream's idle timeout
+/// between two body chunks.
+pub(crate) fn framed<S, E, C>(
+    body: S,
+    ctx: &StreamContext,
+    codec: C,
+) -> impl Stream<Item = Result<C::Item, FrameError>> + Send
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+    C: Decoder<Error = FrameError> + Send,
+    C::Item: Send,
+{
     let timer = crate::idle::IdleTimer::new(ctx.idle_timeout);
     let chunks = futures::stream::unfold((body, timer), |(mut body, mut timer)| async move {
         match timer.next(&mut body).await {
@@ -213,25 +234,22 @@ where
             )),
         }
     });
-    let frames = FramedRead::new(
-        StreamReader::new(Box::pin(chunks)),
-        FrameCodec::new(ctx.max_frame),
-    );
-    let events = frames.map(move |item| match item {
-        Ok(message) => message_to_event(message, ctx.request_id.as_deref()),
-        Err(FrameError::Decode(e)) => Err(BedrockError::StreamDecode(e)),
-        Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => {
-            Err(BedrockError::Timeout {
-                deployment: ctx.deployment.to_string(),
-                after: ctx.idle_timeout,
-            })
-        }
-        Err(FrameError::Io(e)) => Err(BedrockError::Connect {
+    FramedRead::new(StreamReader::new(Box::pin(chunks)), codec)
+}
+
+/// The error a framing failure ends a stream with.
+pub(crate) fn frame_error(e: FrameError, ctx: &StreamContext) -> BedrockError {
+    match e {
+        FrameError::Decode(e) => BedrockError::StreamDecode(e),
+        FrameError::Io(e) if e.kind() == io::ErrorKind::TimedOut => BedrockError::Timeout {
+            deployment: ctx.deployment.to_string(),
+            after: ctx.idle_timeout,
+        },
+        FrameError::Io(e) => BedrockError::Connect {
             deployment: ctx.deployment.to_string(),
             message: format!("the stream from Bedrock broke off: {}", error_chain(&e)),
-        }),
-    });
-    Box::pin(end_after_first_error(events))
+        },
+    }
 }
 
 /// `e` and its sources joined with `: `.
@@ -249,7 +267,7 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn end_after_first_error<S, T, E>(stream: S) -> impl Stream<Item = Result<T, E>> + Send
+pub(crate) fn end_after_first_error<S, T, E>(stream: S) -> impl Stream<Item = Result<T, E>> + Send
 where
     S: Stream<Item = Result<T, E>> + Send + Unpin,
 {

@@ -4,8 +4,10 @@
 //! (bearer keys, STS AssumeRole / web identity, profiles, static keys, the default chain, with a
 //! single-flight refreshing cache), SigV4 signing (its own signer with a cached signing key, `sigv4.rs`,
 //! checked against `aws-sigv4` in tests), event-stream decoding
-//! (`aws-smithy-eventstream`), error classification and the OpenAI status mapping, and retries.
-//! It also sends ApplyGuardrail calls (`guardrail.rs`: the same credentials, signing and retries).
+//! (`aws-smithy-eventstream`), error classification and the OpenAI status mapping, and retries;
+//! and the same for Bedrock's HTTP surfaces (bedrock-mantle, bedrock-runtime's `/openai/v1`:
+//! `surface.rs`, server-sent events in `sse.rs`). It also sends ApplyGuardrail calls
+//! (`guardrail.rs`: the same credentials, signing and retries).
 //! It does no translation of request or response bodies and knows nothing of the config format.
 //!
 //! # Usage
@@ -56,6 +58,8 @@ pub mod retry;
 pub mod sign;
 pub mod sigv4;
 pub mod spec;
+pub mod sse;
+pub mod surface;
 pub mod target;
 pub mod transport;
 
@@ -64,6 +68,7 @@ pub use error::{BedrockError, ErrorKind, StreamDecodeError};
 pub use eventstream::{EventStream, StreamEvent};
 pub use guardrail::GuardrailTarget;
 pub use shale_core::Secret;
-pub use spec::{AttemptSpanHooks, ClientOptions, EnvSource, TargetSpec};
+pub use spec::{AttemptSpanHooks, ClientOptions, EnvSource, SurfaceSpec, TargetSpec};
+pub use surface::SurfaceOp;
 pub use target::Target;
 pub use transport::{TransportError, UpstreamBody, UpstreamResponse};

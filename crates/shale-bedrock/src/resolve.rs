@@ -1,10 +1,12 @@
-//! Pure resolution rules: region, bedrock-runtime / agent-runtime endpoints and the
-//! percent-encoded model path, decided once per deployment at config load.
+//! Pure resolution rules: region, bedrock-runtime / agent-runtime / bedrock-mantle endpoints,
+//! the percent-encoded model path and the base of a surface's paths, decided once per
+//! deployment at config load.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use shale_core::surface::{mantle_host_url, region_of_mantle_host, Host, OpenAiBase};
 
 use crate::error::BedrockError;
-use crate::spec::{EnvSource, TargetSpec};
+use crate::spec::{EnvSource, SurfaceSpec, TargetSpec};
 
 /// Region used when nothing else names one (as LiteLLM does).
 pub const FALLBACK_REGION: &str = "us-west-2";
@@ -43,6 +45,97 @@ pub fn region_before_profile(spec: &TargetSpec, env: &EnvSource) -> Option<Strin
         .or_else(|| env.get("AWS_REGION"))
         .or_else(|| env.get("AWS_DEFAULT_REGION"))
         .map(|r| r.trim().to_owned())
+}
+
+/// Region used for a bedrock-mantle deployment when nothing names one (LiteLLM's Mantle default).
+pub const MANTLE_FALLBACK_REGION: &str = "us-east-1";
+
+/// Region of a bedrock-mantle deployment: the explicit setting, the model ARN, the host of
+/// `api_base` (`bedrock-mantle.<region>.api.aws`), then `BEDROCK_MANTLE_REGION`,
+/// `AWS_REGION_NAME`, `AWS_REGION`, `AWS_DEFAULT_REGION`. `None`: ask the profile, then use
+/// [`MANTLE_FALLBACK_REGION`].
+pub fn mantle_region_before_profile(spec: &TargetSpec, env: &EnvSource) -> Option<String> {
+    let from_host = || {
+        let base = non_empty(spec.api_base.as_deref())?;
+        let url = url::Url::parse(&normalize_endpoint(base).ok()?).ok()?;
+        region_of_mantle_host(url.host_str()?).map(str::to_owned)
+    };
+    non_empty(spec.region.as_deref())
+        .map(str::to_owned)
+        .or_else(|| region_from_arn(&spec.model_id).map(str::to_owned))
+        .or_else(from_host)
+        .or_else(|| env.get("BEDROCK_MANTLE_REGION"))
+        .or_else(|| env.get("AWS_REGION_NAME"))
+        .or_else(|| env.get("AWS_REGION"))
+        .or_else(|| env.get("AWS_DEFAULT_REGION"))
+        .map(|r| r.trim().to_owned())
+}
+
+/// Where a surface deployment's paths start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SurfaceBase {
+    /// Scheme, host, port and any path prefix, without a trailing slash.
+    pub root: String,
+    /// The OpenAI path prefix an `api_base` ending in `/v1` or `/openai/v1` names (LiteLLM's
+    /// form); `None`: the model table's.
+    pub openai: Option<OpenAiBase>,
+    /// Whether the endpoint was configured (rather than the regional default host).
+    pub explicit: bool,
+}
+
+impl SurfaceBase {
+    /// The URL of `path_after_root` for an OpenAI API (`/chat/completions`, `/responses`).
+    pub fn openai_url(&self, table: OpenAiBase, tail: &str) -> String {
+        format!(
+            "{}{}{tail}",
+            self.root,
+            self.openai.unwrap_or(table).prefix()
+        )
+    }
+}
+
+/// The base of a surface deployment: `api_base` → `aws_bedrock_runtime_endpoint` → env
+/// (`BEDROCK_MANTLE_API_BASE` for bedrock-mantle; `AWS_BEDROCK_RUNTIME_ENDPOINT`,
+/// `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` for bedrock-runtime) → the regional host. A trailing
+/// `/openai/v1`, `/v1` or `/anthropic/v1` is taken off (and the first two choose the OpenAI
+/// prefix); anything before it stays a prefix of every path.
+pub fn surface_base(
+    spec: &TargetSpec,
+    surface: &SurfaceSpec,
+    env: &EnvSource,
+    region: &str,
+) -> Result<SurfaceBase, BedrockError> {
+    let explicit = non_empty(spec.api_base.as_deref())
+        .or(non_empty(spec.runtime_endpoint.as_deref()))
+        .map(str::to_owned)
+        .or_else(|| match surface.host {
+            Host::Mantle => env.get("BEDROCK_MANTLE_API_BASE"),
+            Host::Runtime => env
+                .get("AWS_BEDROCK_RUNTIME_ENDPOINT")
+                .or_else(|| env.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")),
+        });
+    let given = explicit.is_some();
+    let url = match explicit {
+        Some(url) => normalize_endpoint(&url)?,
+        None => match surface.host {
+            Host::Mantle => mantle_host_url(region),
+            Host::Runtime => default_endpoint("bedrock-runtime", region, use_fips(env)),
+        },
+    };
+    let (root, openai) = if let Some(root) = url.strip_suffix("/openai/v1") {
+        (root, Some(OpenAiBase::OpenAiV1))
+    } else if let Some(root) = url.strip_suffix("/anthropic/v1") {
+        (root, None)
+    } else if let Some(root) = url.strip_suffix("/v1") {
+        (root, Some(OpenAiBase::V1))
+    } else {
+        (url.as_str(), None)
+    };
+    Ok(SurfaceBase {
+        root: root.to_owned(),
+        openai,
+        explicit: given,
+    })
 }
 
 /// DNS suffix of the AWS partition a region belongs to.
@@ -315,6 +408,64 @@ mod tests {
             agent_runtime_endpoint(&s, &env, "us-east-1").unwrap(),
             "https://agent-env.example"
         );
+    }
+
+    #[test]
+    fn mantle_region_and_base() {
+        use shale_core::surface::ApiSet;
+        let env = EnvSource::from_pairs([
+            ("BEDROCK_MANTLE_REGION", "eu-west-1"),
+            ("AWS_REGION", "us-east-2"),
+        ]);
+        let mut s = spec("openai.gpt-oss-120b");
+        assert_eq!(
+            mantle_region_before_profile(&s, &env).as_deref(),
+            Some("eu-west-1")
+        );
+        s.api_base = Some("https://bedrock-mantle.ap-south-1.api.aws/v1".into());
+        assert_eq!(
+            mantle_region_before_profile(&s, &env).as_deref(),
+            Some("ap-south-1")
+        );
+        s.region = Some("us-west-2".into());
+        assert_eq!(
+            mantle_region_before_profile(&s, &env).as_deref(),
+            Some("us-west-2")
+        );
+
+        let surface = SurfaceSpec {
+            host: Host::Mantle,
+            apis: ApiSet::EMPTY,
+            openai_base: OpenAiBase::OpenAiV1,
+            project_id: None,
+        };
+        let none = EnvSource::from_pairs::<&str, &str>([]);
+        let b = surface_base(&s, &surface, &none, "us-west-2").unwrap();
+        assert_eq!(b.root, "https://bedrock-mantle.ap-south-1.api.aws");
+        assert_eq!(b.openai, Some(OpenAiBase::V1));
+        assert_eq!(
+            b.openai_url(OpenAiBase::OpenAiV1, "/responses"),
+            "https://bedrock-mantle.ap-south-1.api.aws/v1/responses"
+        );
+        s.api_base = None;
+        let b = surface_base(&s, &surface, &none, "us-west-2").unwrap();
+        assert_eq!(b.root, "https://bedrock-mantle.us-west-2.api.aws");
+        assert!(!b.explicit);
+        assert_eq!(
+            b.openai_url(OpenAiBase::OpenAiV1, "/responses"),
+            "https://bedrock-mantle.us-west-2.api.aws/openai/v1/responses"
+        );
+        s.runtime_endpoint = Some("http://127.0.0.1:9/prefix/openai/v1/".into());
+        let b = surface_base(&s, &surface, &none, "us-west-2").unwrap();
+        assert_eq!(b.root, "http://127.0.0.1:9/prefix");
+        assert_eq!(b.openai, Some(OpenAiBase::OpenAiV1));
+        let runtime = SurfaceSpec {
+            host: Host::Runtime,
+            ..surface
+        };
+        s.runtime_endpoint = None;
+        let b = surface_base(&s, &runtime, &none, "us-east-1").unwrap();
+        assert_eq!(b.root, "https://bedrock-runtime.us-east-1.amazonaws.com");
     }
 
     #[test]

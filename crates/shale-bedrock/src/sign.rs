@@ -127,4 +127,43 @@ mod tests {
         );
         assert_eq!(req.headers()["authorization"], EXPECTED_SESSION);
     }
+
+    /// The cross-SDK fixture of openai-go's `bedrock/testdata/sigv4.json` (bedrock-mantle,
+    /// service `bedrock-mantle`, payload hash header signed, `content-length` not signed): the
+    /// signer with a Mantle target's settings must produce exactly its signature.
+    #[test]
+    fn golden_signature_bedrock_mantle_openai_go_fixture() {
+        let mut req = request(
+            "https://bedrock-mantle.us-east-1.api.aws/v1/responses",
+            br#"{"model":"gpt-4o","input":"hello"}"#,
+        );
+        let creds = Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some("fixture-session-token".into()),
+            None,
+            "test",
+        );
+        let url = CanonicalUrl::from_url(&url::Url::parse(&req.uri().to_string()).unwrap());
+        let signer = Signer::new(
+            "us-east-1",
+            shale_core::surface::Host::Mantle.signing_name(),
+        )
+        .with_content_sha256_header(true);
+        let time = UNIX_EPOCH + Duration::from_secs(1_735_787_045); // 2025-01-02T03:04:05Z
+        sign_request(&mut req, &signer, &url, &creds, time).unwrap();
+        assert_eq!(req.headers()["x-amz-date"], "20250102T030405Z");
+        assert_eq!(
+            req.headers()["x-amz-content-sha256"],
+            "50329e51ad520f21b77bad0b01999930ff556cd1bf18434701251ba6c9f877bc"
+        );
+        assert_eq!(
+            req.headers()["x-amz-security-token"],
+            "fixture-session-token"
+        );
+        assert_eq!(
+            req.headers()["authorization"],
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250102/us-east-1/bedrock-mantle/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=b81279dd7a01b9681012a7cf068f8ab7f663b85f0742741b509315ad22e32175"
+        );
+    }
 }

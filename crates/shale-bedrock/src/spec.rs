@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shale_core::surface::{ApiSet, Host, OpenAiBase};
 use shale_core::Secret;
 
 /// What one deployment needs to reach Bedrock. Every field is optional except `deployment` and
@@ -60,6 +61,24 @@ pub struct TargetSpec {
     /// `bedrock/converse_like/...`: POST the Converse body to `api_base` verbatim with
     /// `Authorization: Bearer <api_key>`, no SigV4.
     pub converse_like: bool,
+    /// A deployment on bedrock-mantle or bedrock-runtime's `/openai/v1` (OpenAI chat, Responses,
+    /// Anthropic Messages over HTTP + SSE) instead of Converse / InvokeModel.
+    pub surface: Option<SurfaceSpec>,
+}
+
+/// Where a surface deployment is called: the host, the APIs it is called with and their OpenAI
+/// path prefix (from the model table), and the bedrock-mantle project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SurfaceSpec {
+    /// bedrock-mantle (SigV4 service `bedrock-mantle`) or bedrock-runtime (`bedrock`).
+    pub host: Host,
+    /// The APIs whose URLs are prepared.
+    pub apis: ApiSet,
+    /// `/v1` or `/openai/v1`; an `api_base` ending in one of them wins.
+    pub openai_base: OpenAiBase,
+    /// `aws_bedrock_project_id`: sent as `OpenAI-Project` (OpenAI APIs) and as
+    /// `anthropic-workspace` / `anthropic-workspace-id` (Messages) on bedrock-mantle.
+    pub project_id: Option<String>,
 }
 
 /// Where environment variables are read from.

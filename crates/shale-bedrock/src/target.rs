@@ -22,6 +22,8 @@ use crate::retry::RetryPolicy;
 use crate::sign::SIGNING_NAME;
 use crate::sigv4::{CanonicalUrl, Signer};
 use crate::spec::TargetSpec;
+use crate::surface::SurfaceTarget;
+use shale_core::surface::{is_mantle_region, Host};
 
 /// A URL the client sends to, with its request URI and SigV4 canonical form computed once.
 #[derive(Clone, Debug)]
@@ -59,6 +61,8 @@ pub(crate) struct TargetInner {
     pub(crate) op_urls: [Endpoint; 5],
     pub(crate) rerank_url: Endpoint,
     pub(crate) converse_like_url: Option<Endpoint>,
+    /// For deployments on bedrock-mantle or bedrock-runtime's `/openai/v1`.
+    pub(crate) surface: Option<SurfaceTarget>,
     pub(crate) signer: Signer,
     pub(crate) bearer: Option<HeaderValue>,
     pub(crate) sigv4: Arc<CredentialCache>,
@@ -160,12 +164,27 @@ impl BedrockClient {
         if spec.model_id.trim().is_empty() && !spec.converse_like {
             return Err(config_err("no Bedrock model id".into()));
         }
-        let region = match resolve::region_before_profile(&spec, env) {
+        let mantle = spec
+            .surface
+            .as_ref()
+            .is_some_and(|s| s.host == Host::Mantle);
+        let (explicit_region, fallback) = if mantle {
+            (
+                resolve::mantle_region_before_profile(&spec, env),
+                resolve::MANTLE_FALLBACK_REGION,
+            )
+        } else {
+            (
+                resolve::region_before_profile(&spec, env),
+                resolve::FALLBACK_REGION,
+            )
+        };
+        let region = match explicit_region {
             Some(region) => region,
             None => self
                 .profile_region(spec.profile_name.as_deref())
                 .await
-                .unwrap_or_else(|| resolve::FALLBACK_REGION.to_owned()),
+                .unwrap_or_else(|| fallback.to_owned()),
         };
         if region.is_empty()
             || !region
@@ -183,8 +202,26 @@ impl BedrockClient {
         } else {
             Cow::Borrowed(&spec)
         };
-        let runtime = resolve::runtime_endpoint(&endpoints_spec, env, &region)
+        let surface_base = spec
+            .surface
+            .as_ref()
+            .map(|surface| resolve::surface_base(&spec, surface, env, &region))
+            .transpose()
             .map_err(|e| config_err(e.to_string()))?;
+        if let Some(base) = surface_base.as_ref().filter(|b| mantle && !b.explicit) {
+            if !is_mantle_region(&region) {
+                return Err(config_err(format!(
+                    "Region {region} has no bedrock-mantle endpoint ({} would not resolve): choose another Region or set api_base",
+                    base.root
+                )));
+            }
+        }
+        // A surface deployment's base stands in for the runtime endpoint in logs and metrics.
+        let runtime = match &surface_base {
+            Some(base) => base.root.clone(),
+            None => resolve::runtime_endpoint(&endpoints_spec, env, &region)
+                .map_err(|e| config_err(e.to_string()))?,
+        };
         let agent = resolve::agent_runtime_endpoint(&endpoints_spec, env, &region)
             .map_err(|e| config_err(e.to_string()))?;
         let encoded = resolve::encode_model_id(spec.model_id.trim());
@@ -215,6 +252,11 @@ impl BedrockClient {
             Some(parse(base.to_owned())?)
         } else {
             None
+        };
+
+        let surface = match (&spec.surface, &surface_base) {
+            (Some(surface), Some(base)) => Some(SurfaceTarget::new(surface, base, parse)?),
+            _ => None,
         };
 
         let choice = credentials::choose(&spec, env)?;
@@ -271,7 +313,12 @@ impl BedrockClient {
             .or(options.stream_timeout)
             .or(spec.timeout)
             .unwrap_or(options.timeout);
-        let signer = Signer::new(&region, SIGNING_NAME);
+        // bedrock-mantle verifies the payload hash header (openai-go's SigV4 fixture signs it).
+        let signer = match surface.as_ref().map(|s| s.host) {
+            Some(host) => Signer::new(&region, host.signing_name())
+                .with_content_sha256_header(host == Host::Mantle),
+            None => Signer::new(&region, SIGNING_NAME),
+        };
         let target = Target(Arc::new(TargetInner {
             deployment: Arc::from(spec.deployment.as_str()),
             model_id: spec.model_id.trim().to_owned(),
@@ -281,6 +328,7 @@ impl BedrockClient {
             op_urls,
             rerank_url,
             converse_like_url,
+            surface,
             signer,
             bearer,
             sigv4,
@@ -293,7 +341,7 @@ impl BedrockClient {
                 max_delay: options.retry_max_delay,
             },
         }));
-        tracing::debug!(deployment = %target.deployment(), region = %target.region(), endpoint = %target.runtime_endpoint(), auth = %target.auth_description(), "resolved Bedrock target");
+        tracing::debug!(deployment = %target.deployment(), region = %target.region(), endpoint = %target.runtime_endpoint(), surface = ?target.surface_host(), auth = %target.auth_description(), "resolved Bedrock target");
         Ok(target)
     }
 

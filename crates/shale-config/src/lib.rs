@@ -7,6 +7,8 @@
 //!   variable and the field path),
 //! - typing `model_list[].litellm_params` (every LiteLLM Bedrock key, extra keys kept as default
 //!   request parameters) and parsing the `model` string into a [`ModelRoute`] once, at load time,
+//! - the model table of Bedrock's OpenAI-compatible and Anthropic surfaces (bedrock-mantle,
+//!   bedrock-runtime's `/openai/v1`): which host, API and path serves a model ([`SurfacePlan`]),
 //! - the router, telemetry, Anthropic beta-flag, Responses-store, virtual-key and health-check
 //!   settings,
 //! - the top-level `guardrails:` list (Bedrock ApplyGuardrail, `guardrails.rs`),
@@ -33,6 +35,7 @@ mod responses_store;
 mod route;
 mod router;
 mod settings;
+mod surface;
 mod telemetry;
 mod validation;
 
@@ -52,6 +55,10 @@ pub use route::{Api, InvokeSpec, ModelRoute, RouteError};
 pub use router::{ErrorClassCounts, RedisSettings, RoutingSettings, RoutingStrategy};
 pub use settings::{GeneralSettings, LitellmSettings, MediaFetchSettings, RouterSettings};
 pub use shale_core::Secret;
+pub use surface::{
+    mantle_plan, model_table, runtime_openai_plan, ApiChoice, ApiSet, Host, OpenAiBase, PlanSource,
+    SurfacePlan, WireApi,
+};
 pub use telemetry::TelemetrySettings;
 
 use serde_json::{Map, Value};

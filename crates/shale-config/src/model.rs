@@ -111,7 +111,25 @@ impl ModelEntry {
             findings,
             &model_err,
         )?;
-        let route = ModelRoute::parse(&params.model).map_err(|e| model_err(e.to_string()))?;
+        let mut route = ModelRoute::parse(&params.model).map_err(|e| model_err(e.to_string()))?;
+        let region = params
+            .aws_region_name
+            .clone()
+            .or_else(|| route.region.clone());
+        crate::surface::settle(
+            &mut route,
+            &crate::surface::SurfaceParams {
+                api: params.api,
+                region: region.as_deref(),
+                endpoint_given: params.api_base.is_some()
+                    || params.aws_bedrock_runtime_endpoint.is_some(),
+                project_id: params.aws_bedrock_project_id.as_deref(),
+                model_id: params.model_id.as_deref(),
+            },
+            &format!("{path}.litellm_params"),
+            findings,
+        )
+        .map_err(model_err)?;
 
         let model_info = match map.remove("model_info") {
             None | Some(Value::Null) => Map::new(),
@@ -163,6 +181,12 @@ pub struct LitellmParams {
     pub aws_session_tags: Vec<(String, String)>,
     pub aws_bedrock_runtime_endpoint: Option<String>,
     pub aws_bedrock_agent_runtime_endpoint: Option<String>,
+    /// `api`: the API the deployment is called with (`converse`, `invoke`, `openai`, `responses`,
+    /// `messages`), overriding the route and the model table (shale's key; see `docs/mantle.md`).
+    pub api: Option<crate::surface::ApiChoice>,
+    /// `aws_bedrock_project_id`: the bedrock-mantle project (`OpenAI-Project` header; on the
+    /// Anthropic surface `anthropic-workspace` / `anthropic-workspace-id`).
+    pub aws_bedrock_project_id: Option<String>,
     /// Per-request timeout (LiteLLM: seconds).
     pub timeout: Option<Duration>,
     /// Timeout for streaming requests (to the first byte and between events).
@@ -247,6 +271,17 @@ impl LitellmParams {
             _ => return Err(model_err("`litellm_params.model` is required".into())),
         };
         let max_retries = f.u32("max_retries")?;
+        let api = match f.string("api")? {
+            None => None,
+            Some(text) => Some(crate::surface::ApiChoice::parse(&text).ok_or_else(|| {
+                ConfigError::Invalid {
+                    path: format!("{path}.api"),
+                    message: format!(
+                        "unknown API `{text}`: expected converse, invoke, openai, responses or messages"
+                    ),
+                }
+            })?),
+        };
         let num_retries = f.u32("num_retries")?;
         let params = LitellmParams {
             model,
@@ -266,6 +301,8 @@ impl LitellmParams {
             aws_session_tags: f.string_pairs("aws_session_tags")?,
             aws_bedrock_runtime_endpoint: f.string("aws_bedrock_runtime_endpoint")?,
             aws_bedrock_agent_runtime_endpoint: f.string("aws_bedrock_agent_runtime_endpoint")?,
+            api,
+            aws_bedrock_project_id: f.string("aws_bedrock_project_id")?,
             timeout: f.seconds("timeout")?,
             stream_timeout: f.seconds("stream_timeout")?,
             num_retries: num_retries.or(max_retries),

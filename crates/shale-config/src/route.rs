@@ -1,6 +1,9 @@
-//! Parsing LiteLLM's `litellm_params.model` string (`bedrock/[region/][route/]<model id>`) into a typed
-//! [`ModelRoute`] once, at config load. See litellm-bedrock-behaviour.md §1.
+//! Parsing LiteLLM's `litellm_params.model` string (`bedrock/[region/][route/]<model id>`, and
+//! `bedrock_mantle/[region/]<model id>`) into a typed [`ModelRoute`] once, at config load. See
+//! litellm-bedrock-behaviour.md §1; which surface a Mantle or `/openai/v1` model uses is the model
+//! table's (`surface.rs`).
 
+use crate::surface::{mantle_plan, runtime_openai_plan, SurfacePlan};
 use thiserror::Error;
 
 /// Which Bedrock API carries a chat request for this deployment.
@@ -12,6 +15,9 @@ pub enum Api {
     Invoke,
     /// A Converse body POSTed verbatim to `api_base` with `Authorization: Bearer api_key`.
     ConverseLike,
+    /// bedrock-mantle, or bedrock-runtime's `/openai/v1`: OpenAI chat, Responses or Anthropic
+    /// Messages over HTTP + SSE ([`ModelRoute::surface`] says which).
+    Surface,
 }
 
 /// An explicit invoke body format forced by a route prefix (`bedrock/llama/<arn>` …), used for imported
@@ -52,11 +58,13 @@ pub struct ModelRoute {
     pub arn_region: Option<String>,
     /// Whether `api` was chosen by an explicit `converse/` / `invoke/` / spec prefix.
     pub explicit: bool,
+    /// For [`Api::Surface`]: the host, APIs and paths (from the model table or `litellm_params.api`).
+    pub surface: Option<SurfacePlan>,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RouteError {
-    #[error("`model` must start with `bedrock/` (shale serves Amazon Bedrock only), got `{0}`")]
+    #[error("`model` must start with `bedrock/` or `bedrock_mantle/` (shale serves Amazon Bedrock only), got `{0}`")]
     NotBedrock(String),
     #[error("`model` names no Bedrock model id after the route prefix: `{0}`")]
     EmptyModelId(String),
@@ -85,8 +93,12 @@ const INVOKE_BY_DEFAULT: &[&str] = &[
 ];
 
 impl ModelRoute {
-    /// Parses `bedrock/[region/][converse|invoke|converse_like|openai|llama|deepseek_r1|qwen3|qwen2|moonshot/]<id>`.
+    /// Parses `bedrock/[region/][converse|invoke|converse_like|openai|llama|deepseek_r1|qwen3|qwen2|moonshot/]<id>`,
+    /// `bedrock/mantle/<id>` and `bedrock_mantle/[region/]<id>`.
     pub fn parse(model: &str) -> Result<ModelRoute, RouteError> {
+        if let Some(rest) = model.strip_prefix("bedrock_mantle/") {
+            return ModelRoute::mantle(model, rest);
+        }
         let rest = model
             .strip_prefix("bedrock/")
             .ok_or_else(|| RouteError::NotBedrock(model.to_string()))?;
@@ -95,6 +107,12 @@ impl ModelRoute {
             Some((first, tail)) if looks_like_region(first) => (Some(first.to_string()), tail),
             _ => (None, rest),
         };
+        // LiteLLM's older spelling of Claude on Mantle.
+        if let Some(id) = rest.strip_prefix("mantle/") {
+            let mut route = ModelRoute::mantle(model, id)?;
+            route.region = route.region.or(region);
+            return Ok(route);
+        }
 
         let mut api = None;
         let mut spec = None;
@@ -137,7 +155,17 @@ impl ModelRoute {
         let model_id = rest.to_string();
         let (base_model, cross_region_prefix, arn_region) = analyse_id(&model_id);
         let explicit = api.is_some();
-        let api = api.unwrap_or_else(|| default_api(&model_id, &base_model));
+        // Models bedrock-runtime serves only through /openai/v1 (no Converse, no InvokeModel).
+        let surface = if explicit {
+            None
+        } else {
+            runtime_openai_plan(&base_model)
+        };
+        let api = match (api, surface) {
+            (Some(api), _) => api,
+            (None, Some(_)) => Api::Surface,
+            (None, None) => default_api(&model_id, &base_model),
+        };
         Ok(ModelRoute {
             api,
             spec,
@@ -147,6 +175,31 @@ impl ModelRoute {
             region,
             arn_region,
             explicit,
+            surface,
+        })
+    }
+
+    /// `bedrock_mantle/[region/]<id>` (after the prefix): bedrock-mantle, APIs from the model table.
+    fn mantle(model: &str, rest: &str) -> Result<ModelRoute, RouteError> {
+        let (region, rest) = match rest.split_once('/') {
+            Some((first, tail)) if looks_like_region(first) => (Some(first.to_string()), tail),
+            _ => (None, rest),
+        };
+        if rest.trim().is_empty() {
+            return Err(RouteError::EmptyModelId(model.to_string()));
+        }
+        let model_id = rest.to_string();
+        let (base_model, cross_region_prefix, arn_region) = analyse_id(&model_id);
+        Ok(ModelRoute {
+            api: Api::Surface,
+            spec: None,
+            surface: Some(mantle_plan(&base_model)),
+            model_id,
+            base_model,
+            cross_region_prefix,
+            region,
+            arn_region,
+            explicit: true,
         })
     }
 }
@@ -347,6 +400,48 @@ mod tests {
             ModelRoute::parse("bedrock/converse/"),
             Err(RouteError::EmptyModelId(_))
         ));
+    }
+
+    #[test]
+    fn mantle_routes() {
+        use crate::surface::{Host, WireApi};
+        let r = parse("bedrock_mantle/openai.gpt-oss-120b");
+        assert_eq!(r.api, Api::Surface);
+        let plan = r.surface.unwrap();
+        assert_eq!(plan.host, Host::Mantle);
+        assert_eq!(plan.preferred, WireApi::Chat);
+        assert_eq!(r.model_id, "openai.gpt-oss-120b");
+        assert_eq!(r.region, None);
+        let r = parse("bedrock_mantle/eu-west-1/openai.gpt-5.5");
+        assert_eq!(r.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(r.surface.unwrap().preferred, WireApi::Responses);
+        let r = parse("bedrock/mantle/anthropic.claude-opus-4-8");
+        assert_eq!(r.surface.unwrap().preferred, WireApi::Messages);
+        assert_eq!(r.model_id, "anthropic.claude-opus-4-8");
+        let r = parse("bedrock/us-east-2/mantle/anthropic.claude-opus-4-8");
+        assert_eq!(r.region.as_deref(), Some("us-east-2"));
+        assert!(matches!(
+            ModelRoute::parse("bedrock_mantle/us-east-1/"),
+            Err(RouteError::EmptyModelId(_))
+        ));
+    }
+
+    #[test]
+    fn runtime_openai_only_models() {
+        use crate::surface::Host;
+        let r = parse("bedrock/us.openai.gpt-5.5");
+        assert_eq!(r.api, Api::Surface);
+        assert_eq!(r.surface.unwrap().host, Host::Runtime);
+        assert_eq!(r.model_id, "us.openai.gpt-5.5");
+        // An explicit route prefix keeps the old API; gpt-oss stays on Converse.
+        assert_eq!(
+            parse("bedrock/converse/us.openai.gpt-5.5").api,
+            Api::Converse
+        );
+        assert!(parse("bedrock/converse/us.openai.gpt-5.5")
+            .surface
+            .is_none());
+        assert_eq!(parse("bedrock/openai.gpt-oss-120b-1:0").api, Api::Converse);
     }
 
     #[test]

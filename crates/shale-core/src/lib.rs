@@ -2,8 +2,9 @@
 //! it differently.
 //!
 //! Owns: the OpenAI error shape that clients receive ([`error`]: the only place OpenAI's error
-//! `type` strings are written), the redacting [`Secret`] string ([`secret`]) and which serving
-//! worker a thread is ([`worker`]).
+//! `type` strings are written), the redacting [`Secret`] string ([`secret`]), which serving
+//! worker a thread is ([`worker`]) and the names of Bedrock's OpenAI-compatible and Anthropic
+//! surfaces ([`surface`]).
 //!
 //! Must not: depend on any other shale crate, do I/O, or grow domain logic (translation rules,
 //! Bedrock protocol, HTTP routing belong to their own crates).
@@ -12,6 +13,7 @@
 
 pub mod error;
 pub mod secret;
+pub mod surface;
 pub mod worker;
 
 pub use error::{ErrorType, OpenAiError};

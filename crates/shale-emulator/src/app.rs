@@ -1,7 +1,8 @@
 //! The HTTP application: routes, and thin handlers that authenticate, record, apply the script
 //! queue, then hand the body to the pure per-operation modules.
 //!
-//! Routes: `GET /` info; `POST /` STS; `POST /model/{id}/{operation}` bedrock-runtime;
+//! Routes: `GET /` info; `POST /` STS; `POST /model/{id}/{operation}` bedrock-runtime; the
+//! bedrock-mantle and `/openai/v1` surfaces (`mantle.rs`);
 //! `POST /guardrail/{id}/version/{v}/apply`; `POST /rerank` agent-runtime;
 //! `/_emulator/script`, `/_emulator/requests`, `/_emulator/reset`, `/_emulator/guardrails` (no
 //! auth; the guardrail policies themselves are `guardrail.rs`).
@@ -53,6 +54,7 @@ pub fn build(state: AppStateRef) -> Router {
                 .delete(guardrails_delete),
         )
         .route("/rerank", post(rerank_handler))
+        .merge(crate::mantle::routes())
         .fallback(bedrock_handler)
         .with_state(state)
 }
@@ -82,7 +84,7 @@ async fn info(State(state): State<AppStateRef>) -> Response {
     )
 }
 
-async fn read_body(body: Body) -> Result<Bytes, Response> {
+pub(crate) async fn read_body(body: Body) -> Result<Bytes, Response> {
     axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
         BedrockException::new(
             "ValidationException",
@@ -173,7 +175,7 @@ async fn reset(State(state): State<AppStateRef>) -> Response {
     json_response(StatusCode::OK, &json!({"reset": true}))
 }
 
-fn record(
+pub(crate) fn record(
     state: &AppState,
     parts: &Parts,
     model_id: Option<String>,
@@ -198,7 +200,7 @@ fn record(
 
 /// The next scripted action for `operation`, once its delay has passed; `Err` with the broken
 /// response when the script drops the connection.
-async fn scripted_action(
+pub(crate) async fn scripted_action(
     state: &AppState,
     operation: &str,
     parts: &Parts,

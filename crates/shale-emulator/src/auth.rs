@@ -1,6 +1,6 @@
-//! Request authentication like AWS: SigV4 (service `bedrock`, or `sts` on the STS endpoint)
-//! against the configured or STS-issued keys, and `Authorization: Bearer <api key>` on
-//! bedrock-runtime only. Failures carry the exact AWS exception names and messages.
+//! Request authentication like AWS: SigV4 (service `bedrock`, `bedrock-mantle` on bedrock-mantle,
+//! or `sts` on the STS endpoint) against the configured or STS-issued keys, and
+//! `Authorization: Bearer <api key>` on bedrock-runtime and bedrock-mantle only. Failures carry the exact AWS exception names and messages.
 
 use crate::error::BedrockException;
 use crate::sigv4::{self, SigV4Error, SignedRequest};
@@ -18,6 +18,8 @@ pub enum Surface {
     AgentRuntime,
     /// STS: SigV4 `sts`.
     Sts,
+    /// bedrock-mantle: SigV4 `bedrock-mantle` or bearer API key.
+    Mantle,
 }
 
 /// How a request authenticated.
@@ -139,7 +141,7 @@ pub fn authenticate(
         .and_then(|v| v.to_str().ok())
         .ok_or(AuthFailure::Missing)?;
     if let Some(key) = value.strip_prefix("Bearer ") {
-        if surface != Surface::Runtime {
+        if !matches!(surface, Surface::Runtime | Surface::Mantle) {
             return Err(AuthFailure::BearerNotAllowed);
         }
         let expected = state.config.api_key.as_bytes();
@@ -151,10 +153,10 @@ pub fn authenticate(
         }
         return Err(AuthFailure::BadApiKey);
     }
-    let service = if surface == Surface::Sts {
-        "sts"
-    } else {
-        "bedrock"
+    let service = match surface {
+        Surface::Sts => "sts",
+        Surface::Mantle => "bedrock-mantle",
+        Surface::Runtime | Surface::AgentRuntime => "bedrock",
     };
     let path_and_query = parts
         .uri

@@ -235,6 +235,26 @@ fn openai_chat(
     body: &Value,
     stream: bool,
 ) -> Result<InvokeOutcome, BedrockException> {
+    let (info, id) = openai_prompt(model_id, body)?;
+    let answer = compose(&info, state);
+    let rendered = if stream {
+        Rendered::Chunks(openai_chunks(&answer, &id, model_id))
+    } else {
+        Rendered::Body(openai_completion(
+            &answer,
+            &id,
+            model_id,
+            family == Family::Mistral,
+        ))
+    };
+    Ok(outcome(rendered, &answer))
+}
+
+/// What an OpenAI chat-completions body asks (and the completion id it gets).
+pub(crate) fn openai_prompt(
+    model_id: &str,
+    body: &Value,
+) -> Result<(PromptInfo, String), BedrockException> {
     let messages = messages_of(body)?;
     if messages.is_empty() {
         return Err(BedrockException::validation(
@@ -262,33 +282,7 @@ fn openai_chat(
     info.max_tokens =
         u64_at(body, "/max_completion_tokens").or_else(|| u64_at(body, "/max_tokens"));
     info.stop_sequences = strings_at(body, "/stop");
-    info.tools = body
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.get("function"))
-        .map(|f| ToolDef {
-            name: f
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            schema: f.get("parameters").cloned().unwrap_or(Value::Null),
-        })
-        .collect();
-    info.tool_choice = match body.get("tool_choice") {
-        Some(Value::String(s)) if s == "none" => ToolChoice::None,
-        Some(Value::String(s)) if s == "required" => ToolChoice::Any,
-        Some(Value::Object(o)) => ToolChoice::Tool(
-            o.get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        ),
-        _ => ToolChoice::Auto,
-    };
+    (info.tools, info.tool_choice) = openai_tools(body, true);
     info.tool_results = match messages.last() {
         Some(m) if m.get("role").and_then(Value::as_str) == Some("tool") => messages
             .iter()
@@ -298,59 +292,107 @@ fn openai_chat(
         _ => 0,
     };
     info.json_schema = body.pointer("/response_format/json_schema/schema").cloned();
-    let answer = compose(&info, state);
     let id = format!(
         "chatcmpl-{}",
         text::stable_id(text::stable_hash(last_user_text.as_bytes()), 24)
     );
-    let finish = answer.stop_reason.openai();
-    let tool_calls = answer.tool_use.as_ref().map(|t| {
+    Ok((info, id))
+}
+
+/// The function tools and tool choice of an OpenAI body: chat's (`{"type": "function",
+/// "function": {name, parameters}}`, `nested`) or the Responses API's (flat `{type, name,
+/// parameters}`).
+pub(crate) fn openai_tools(body: &Value, nested: bool) -> (Vec<ToolDef>, ToolChoice) {
+    let function = |t: &'_ Value| -> Option<Value> {
+        if nested {
+            t.get("function").cloned()
+        } else {
+            (t.get("type").and_then(Value::as_str) == Some("function")).then(|| t.clone())
+        }
+    };
+    let name_of = |f: &Value| {
+        f.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(function)
+        .map(|f| ToolDef {
+            name: name_of(&f),
+            schema: f.get("parameters").cloned().unwrap_or(Value::Null),
+        })
+        .collect();
+    let choice = match body.get("tool_choice") {
+        Some(Value::String(s)) if s == "none" => ToolChoice::None,
+        Some(Value::String(s)) if s == "required" => ToolChoice::Any,
+        Some(Value::Object(o)) if nested => {
+            ToolChoice::Tool(o.get("function").map(name_of).unwrap_or_default())
+        }
+        Some(o @ Value::Object(_)) => ToolChoice::Tool(name_of(o)),
+        _ => ToolChoice::Auto,
+    };
+    (tools, choice)
+}
+
+fn openai_tool_calls(answer: &Answer) -> Option<Value> {
+    answer.tool_use.as_ref().map(|t| {
         json!([{"id":format!("call_{}", t.id_suffix),"type":"function",
             "function":{"name":t.name,"arguments":t.input.to_string()}}])
-    });
-    let usage = json!({"prompt_tokens":answer.usage.input,"completion_tokens":answer.usage.output,
-        "total_tokens":answer.usage.input + answer.usage.output});
-    let model = model_id.to_owned();
-    let rendered = if stream {
-        let mut events = Vec::new();
-        let chunk = |delta: Value, finish: Value| {
-            json!({"id":id,"object":"chat.completion.chunk","created":1_700_000_000,"model":model,
-                "choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
-        };
-        events.push(chunk(json!({"role":"assistant","content":""}), Value::Null));
-        if let Some(t) = &answer.text {
-            for piece in text::split_for_stream(t, 3) {
-                events.push(chunk(json!({"content":piece}), Value::Null));
-            }
-        }
-        if let Some(calls) = &tool_calls {
-            let mut call = calls[0].clone();
-            call["index"] = json!(0);
-            events.push(chunk(json!({"tool_calls":[call]}), Value::Null));
-        }
-        let mut last = chunk(json!({}), json!(finish));
-        last["usage"] = usage;
-        events.push(last);
-        Rendered::Chunks(events)
-    } else {
-        let mut message = json!({"role":"assistant","content":answer.text});
-        if let Some(calls) = tool_calls {
-            message["tool_calls"] = calls;
-        }
-        let mut choice = json!({"index":0,"message":message,"finish_reason":finish});
-        if family == Family::Mistral {
-            choice["stop_reason"] = json!(if answer.stop_reason == StopReason::MaxTokens {
-                "length"
-            } else {
-                "stop"
-            });
-        }
-        Rendered::Body(
-            json!({"id":id,"object":"chat.completion","created":1_700_000_000,"model":model,
-            "choices":[choice],"usage":usage}),
-        )
+    })
+}
+
+/// The `usage` of an OpenAI chat answer.
+pub(crate) fn openai_usage(answer: &Answer) -> Value {
+    json!({"prompt_tokens":answer.usage.input,"completion_tokens":answer.usage.output,
+        "total_tokens":answer.usage.input + answer.usage.output})
+}
+
+/// A `chat.completion` for `answer`.
+pub(crate) fn openai_completion(answer: &Answer, id: &str, model_id: &str, mistral: bool) -> Value {
+    let finish = answer.stop_reason.openai();
+    let mut message = json!({"role":"assistant","content":answer.text});
+    if let Some(calls) = openai_tool_calls(answer) {
+        message["tool_calls"] = calls;
+    }
+    let mut choice = json!({"index":0,"message":message,"finish_reason":finish});
+    if mistral {
+        choice["stop_reason"] = json!(if answer.stop_reason == StopReason::MaxTokens {
+            "length"
+        } else {
+            "stop"
+        });
+    }
+    json!({"id":id,"object":"chat.completion","created":1_700_000_000,"model":model_id,
+        "choices":[choice],"usage":openai_usage(answer)})
+}
+
+/// The `chat.completion.chunk`s of `answer`; the last (finish) chunk carries the usage.
+pub(crate) fn openai_chunks(answer: &Answer, id: &str, model_id: &str) -> Vec<Value> {
+    let finish = answer.stop_reason.openai();
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id":id,"object":"chat.completion.chunk","created":1_700_000_000,"model":model_id,
+            "choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
     };
-    Ok(outcome(rendered, &answer))
+    let mut events = vec![chunk(json!({"role":"assistant","content":""}), Value::Null)];
+    if let Some(t) = &answer.text {
+        for piece in text::split_for_stream(t, 3) {
+            events.push(chunk(json!({"content":piece}), Value::Null));
+        }
+    }
+    if let Some(calls) = openai_tool_calls(answer) {
+        let mut call = calls[0].clone();
+        call["index"] = json!(0);
+        events.push(chunk(json!({"tool_calls":[call]}), Value::Null));
+    }
+    let mut last = chunk(json!({}), json!(finish));
+    last["usage"] = openai_usage(answer);
+    events.push(last);
+    events
 }
 
 /// Prompt-string families: Llama, Mistral (prompt), Titan text, Cohere command(-r), AI21 J2,

@@ -1,7 +1,8 @@
 //! `shale-emulator`: a faithful Amazon Bedrock emulator for tests and benchmarks.
 //!
 //! It speaks the Bedrock wire protocol (bedrock-runtime Converse/Invoke/streams/count-tokens,
-//! bedrock-agent-runtime rerank, and the STS `AssumeRole*` calls), verifies SigV4 signatures and
+//! bedrock-agent-runtime rerank, the STS `AssumeRole*` calls, and the OpenAI-compatible and
+//! Anthropic surfaces of bedrock-mantle and bedrock-runtime's `/openai/v1`: `mantle.rs`), verifies SigV4 signatures and
 //! bearer API keys like AWS, validates requests like Bedrock, answers deterministically per model
 //! family, and can be scripted over HTTP (`/_emulator/*`) to return errors, custom bodies or broken
 //! streams. It owns no gateway logic and must never reach the network beyond its own listener.
@@ -26,6 +27,7 @@ pub mod eventstream;
 pub mod guardrail;
 mod images;
 mod invoke;
+mod mantle;
 mod model;
 mod record;
 mod rerank;

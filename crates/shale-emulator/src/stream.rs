@@ -82,8 +82,22 @@ pub fn response(
     extra_headers: &[(&'static str, String)],
     stats: &Arc<StreamStats>,
 ) -> Response {
+    let body = body(frames, ending, pacing, stats);
+    let mut builder = Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, eventstream::CONTENT_TYPE)
+        .header("x-amzn-RequestId", crate::error::request_id());
+    for (name, value) in extra_headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder.body(body).expect("valid stream response")
+}
+
+/// The body of a stream of `frames` (event-stream frames or server-sent events), paced, ended
+/// as scripted, counted in `stats`.
+pub fn body(frames: Vec<Bytes>, ending: Ending, pacing: Pacing, stats: &Arc<StreamStats>) -> Body {
     let Pacing { delay, pause } = pacing;
-    let body = if delay.is_zero() && pause.is_none() && ending == Ending::Clean {
+    if delay.is_zero() && pause.is_none() && ending == Ending::Clean {
         Body::from_stream(track(
             futures::stream::iter(frames.into_iter().map(Ok::<_, std::io::Error>)),
             Arc::clone(stats),
@@ -121,15 +135,7 @@ pub fn response(
             )),
             Arc::clone(stats),
         ))
-    };
-    let mut builder = Response::builder()
-        .status(200)
-        .header(http::header::CONTENT_TYPE, eventstream::CONTENT_TYPE)
-        .header("x-amzn-RequestId", crate::error::request_id());
-    for (name, value) in extra_headers {
-        builder = builder.header(*name, value.as_str());
     }
-    builder.body(body).expect("valid stream response")
 }
 
 #[cfg(test)]

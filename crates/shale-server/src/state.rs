@@ -90,19 +90,28 @@ impl Deployment {
         })
     }
 
-    /// 400 for a `converse_like` deployment (a chat proxy, not Bedrock) asked to serve `what`
-    /// (e.g. "rerank", "an embedding model").
+    /// 400 for a `converse_like` deployment (a chat proxy, not Bedrock) or one on
+    /// bedrock-mantle / bedrock-runtime's `/openai/v1` (chat, Responses and Messages only) asked
+    /// to serve `what` (e.g. "rerank", "an embedding model").
     pub fn require_bedrock(&self, what: &str) -> Result<(), ApiError> {
-        if self.api() != Api::ConverseLike {
-            return Ok(());
-        }
+        let kind = match self.api() {
+            Api::ConverseLike => "uses converse_like",
+            Api::Surface => "is on an OpenAI-compatible surface (bedrock-mantle or /openai/v1)",
+            Api::Converse | Api::Invoke => return Ok(()),
+        };
         Err(ApiError::invalid(
             Some("model"),
             format!(
-                "Deployment {} uses converse_like, which serves chat only, not {what}.",
+                "Deployment {} {kind}, which serves chat only, not {what}.",
                 self.label()
             ),
         ))
+    }
+
+    /// The host, APIs and paths of a deployment on bedrock-mantle or bedrock-runtime's
+    /// `/openai/v1` (`routes::openai_surface` serves it).
+    pub fn surface(&self) -> Option<shale_config::SurfacePlan> {
+        self.entry.route.surface
     }
 
     /// What the chat translators need from this deployment for one request.
@@ -610,6 +619,8 @@ pub(crate) async fn resolve_deployment(
 fn chat_api(entry: &ModelEntry) -> Option<ChatApi> {
     match entry.route.api {
         Api::Converse | Api::ConverseLike => Some(ChatApi::Converse),
+        // Served by `routes::openai_surface`, not by the Converse / invoke translators.
+        Api::Surface => None,
         Api::Invoke => {
             let family = match entry.route.spec {
                 Some(InvokeSpec::Llama) => Some(InvokeFamily::Llama3),
@@ -656,6 +667,12 @@ pub fn target_spec(entry: &ModelEntry) -> TargetSpec {
         // The router retries (with this deployment's `num_retries` as its budget).
         num_retries: Some(0),
         converse_like: entry.route.api == Api::ConverseLike,
+        surface: entry.route.surface.map(|plan| shale_bedrock::SurfaceSpec {
+            host: plan.host,
+            apis: plan.apis,
+            openai_base: plan.openai_base,
+            project_id: p.aws_bedrock_project_id.clone(),
+        }),
     }
 }
 

@@ -273,6 +273,13 @@ mod tests {
     }
 
     #[test]
+    fn bedrock_mantle_ids_are_priced() {
+        let p = table_prices("openai.gpt-oss-120b", Tier::InRegion).unwrap();
+        assert_eq!((p.input * 1e6, p.output * 1e6), (0.15, 0.6));
+        assert!(table_prices("openai.gpt-oss-safeguard-20b", Tier::InRegion).is_some());
+    }
+
+    #[test]
     fn tiers() {
         assert_eq!(Tier::from_prefix(None), Tier::InRegion);
         assert_eq!(Tier::from_prefix(Some("global")), Tier::Global);

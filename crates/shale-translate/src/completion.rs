@@ -303,6 +303,26 @@ pub struct Delta {
     pub tool_calls: Option<Vec<ToolCallDelta>>,
 }
 
+impl Delta {
+    /// A delta with one tool-call fragment (`id`, `type` and `name` only on its first fragment).
+    pub fn tool_call(
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    ) -> Self {
+        Delta {
+            tool_calls: Some(vec![ToolCallDelta {
+                index,
+                kind: id.is_some().then(|| "function".into()),
+                id,
+                function: FunctionDelta { name, arguments },
+            }]),
+            ..Delta::default()
+        }
+    }
+}
+
 /// A tool-call fragment; `index` is the running tool-call count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCallDelta {

@@ -11,7 +11,10 @@
 //! - embeddings per family ([`embeddings`]), image generation ([`images`]), rerank ([`rerank`]);
 //! - the Anthropic Messages API ([`messages`]): native InvokeModel bodies for Claude, Converse
 //!   both ways for other models, and the Anthropic stream events of either;
-//! - the OpenAI wire types ([`openai`], [`completion`]) and model capabilities ([`caps`]).
+//! - the OpenAI wire types ([`openai`], [`completion`]) and model capabilities ([`caps`]);
+//! - Bedrock's OpenAI-compatible and Anthropic surfaces (bedrock-mantle, bedrock-runtime's
+//!   `/openai/v1`) from every client API: relays when the APIs match, translations when not
+//!   ([`surface`]).
 //!
 //! Errors are [`TranslateError`]s whose client-facing form is `TranslateError::to_openai`.
 //!
@@ -36,6 +39,7 @@ pub mod openai;
 pub mod rerank;
 pub mod responses;
 pub mod schema;
+pub mod surface;
 pub mod text_completion;
 pub mod think;
 

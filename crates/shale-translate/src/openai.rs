@@ -27,9 +27,9 @@ pub type JsonMap = Map<String, Value>;
 /// `user` (end-user id, logging only), `seed`, `logprobs`, `top_logprobs`, `frequency_penalty`,
 /// `presence_penalty`, `logit_bias`, `store`, `metadata` (OpenAI stored-completion tags; LiteLLM
 /// uses it for its own logging), `modalities`, `audio`, `prediction`, `web_search_options`,
-/// `verbosity`, `prompt_cache_key`, `safety_identifier`, `stream_options`, `stream`, and
-/// LiteLLM-proxy controls that are not model parameters (`tags`, `num_retries`, `fallbacks`, ...).
-/// Keys starting with `aws_` (credentials and routing) are never forwarded either.
+/// `verbosity`, `prompt_cache_key`, `safety_identifier`, `stream_options`, `stream`; and the
+/// gateway's own members ([`GATEWAY_PARAMS`]). Keys starting with `aws_` (credentials and routing)
+/// are never forwarded either.
 pub const DROPPED_PARAMS: &[&str] = &[
     "user",
     "seed",
@@ -49,12 +49,17 @@ pub const DROPPED_PARAMS: &[&str] = &[
     "safety_identifier",
     "stream",
     "stream_options",
-    // LiteLLM proxy / router controls and deployment settings
+];
+
+/// LiteLLM proxy / router controls and deployment settings: request or default members that
+/// steer the gateway and are never model parameters (on any Bedrock API or surface).
+pub const GATEWAY_PARAMS: &[&str] = &[
     "litellm_metadata",
     "tags",
     "num_retries",
     "max_retries",
     "fallbacks",
+    "disable_fallbacks",
     "context_window_fallbacks",
     "timeout",
     "stream_timeout",
@@ -68,6 +73,7 @@ pub const DROPPED_PARAMS: &[&str] = &[
     "api_key",
     "api_base",
     "api_version",
+    "api",
     "model_id",
     "guardrails",
     "extra_headers",
@@ -78,11 +84,18 @@ pub const DROPPED_PARAMS: &[&str] = &[
     "model_info",
     "input_cost_per_token",
     "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
 ];
+
+/// Whether a member steers the gateway (an `aws_*` key or one of [`GATEWAY_PARAMS`]).
+pub fn is_gateway_control(key: &str) -> bool {
+    key.starts_with("aws_") || GATEWAY_PARAMS.contains(&key)
+}
 
 /// Whether an extra request/default field must not be forwarded to Bedrock.
 pub fn is_dropped_param(key: &str) -> bool {
-    key.starts_with("aws_") || DROPPED_PARAMS.contains(&key)
+    is_gateway_control(key) || DROPPED_PARAMS.contains(&key)
 }
 
 open_struct! {

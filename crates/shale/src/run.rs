@@ -99,16 +99,19 @@ fn check(path: &Path) -> ExitCode {
                 config.model_names().len()
             );
             for m in &config.model_list {
-                println!(
-                    "  {} → {:?} {}{}",
-                    m.model_name,
-                    m.route.api,
-                    m.params.model_id.as_deref().unwrap_or(&m.route.model_id),
-                    m.route
-                        .spec
-                        .map(|s| format!(" ({s:?} body)"))
-                        .unwrap_or_default()
-                );
+                let id = m.params.model_id.as_deref().unwrap_or(&m.route.model_id);
+                match &m.route.surface {
+                    Some(plan) => println!("  {} → {id} on {}", m.model_name, plan.describe()),
+                    None => println!(
+                        "  {} → {:?} {id}{}",
+                        m.model_name,
+                        m.route.api,
+                        m.route
+                            .spec
+                            .map(|s| format!(" ({s:?} body)"))
+                            .unwrap_or_default()
+                    ),
+                }
             }
             println!(
                 "  anthropic-beta (/v1/messages → Bedrock): {}",

@@ -88,13 +88,23 @@ impl SigV4Choice {
 }
 
 /// Picks the credential source of a deployment, first that applies: `api_key` /
-/// `AWS_BEARER_TOKEN_BEDROCK` → bearer; web identity token + role → web identity; role →
+/// (`BEDROCK_MANTLE_API_KEY` on bedrock-mantle) / `AWS_BEARER_TOKEN_BEDROCK` → bearer; web identity token + role → web identity; role →
 /// AssumeRole (from the given keys, else the profile, else the default chain); profile; keys;
 /// default chain.
 pub fn choose(spec: &TargetSpec, env: &EnvSource) -> Result<AuthChoice, BedrockError> {
     let sigv4 = choose_sigv4(spec)?;
+    let mantle = spec
+        .surface
+        .as_ref()
+        .is_some_and(|s| s.host == shale_core::surface::Host::Mantle);
     let bearer = non_empty_secret(spec.api_key.as_ref())
         .cloned()
+        .or_else(|| {
+            mantle
+                .then(|| env.get("BEDROCK_MANTLE_API_KEY"))
+                .flatten()
+                .map(Secret::from)
+        })
         .or_else(|| env.get("AWS_BEARER_TOKEN_BEDROCK").map(Secret::from));
     Ok(match bearer {
         Some(token) => AuthChoice::Bearer { token, sigv4 },

@@ -8,8 +8,10 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::guardrail_hooks::{self as guardrails, RequestGuard, Start};
 use crate::response::{json_response, set_overhead, unix_now};
+pub use crate::routes::answer::Shape;
+use crate::routes::answer::{completion_response, with_tokens};
 use crate::routing;
-use crate::sse::{sse_from_chunks, sse_response, ChunkMapper, DataLines, StreamShape};
+use crate::sse::{sse_from_chunks, sse_response, ChunkMapper, DataLines};
 use crate::state::{AppState, Deployment};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
@@ -35,15 +37,6 @@ pub struct OutputShape {
     pub chunk: Option<ChunkMapper>,
 }
 
-/// How a pipeline's answer reaches the client: the JSON of a complete answer, and the writer of
-/// a stream (stateful shapes such as the Responses API's implement this themselves).
-pub trait Shape: Send + 'static {
-    type Stream: StreamShape;
-    /// The JSON body of a complete answer.
-    fn complete(self, completion: ChatCompletion) -> Vec<u8>;
-    fn stream(self) -> Self::Stream;
-}
-
 impl Shape for OutputShape {
     type Stream = DataLines;
 
@@ -53,6 +46,11 @@ impl Shape for OutputShape {
 
     fn stream(self) -> DataLines {
         DataLines(self.chunk)
+    }
+
+    /// Unmapped chunks are the chat wire format (`/completions` maps them).
+    fn is_chat(&self) -> bool {
+        self.chunk.is_none()
     }
 }
 
@@ -138,6 +136,18 @@ async fn chat_once<S: Shape>(
     guard: Option<&RequestGuard>,
 ) -> Result<Response, ApiError> {
     crate::report::chat_request(&request);
+    if let Some(plan) = deployment.surface() {
+        let attempt = super::openai_surface::Attempt {
+            state,
+            deployment,
+            plan,
+            headers,
+            started,
+            fetched_media,
+            guard,
+        };
+        return attempt.chat(request, shape).await;
+    }
     let api = deployment.chat_api()?;
     let model_name = request.model.clone();
     let ctx = deployment.chat_context(headers, fetched_media);
@@ -195,17 +205,12 @@ async fn chat_once<S: Shape>(
         let chunks = completion_to_chunks(completion, call.include_usage);
         return Ok(sse_from_chunks(chunks, shape.stream()));
     }
-    let tokens = completion.usage.as_ref().map(|u| u.total_tokens);
-    let response = json_response(shape.complete(completion), started, answer.upstream_time);
-    Ok(with_tokens(response, tokens))
-}
-
-/// The answer with the tokens it used, for the router's tpm accounting.
-fn with_tokens(mut response: Response, tokens: Option<u64>) -> Response {
-    if let Some(t) = tokens {
-        response.extensions_mut().insert(routing::UsedTokens(t));
-    }
-    response
+    Ok(completion_response(
+        shape,
+        completion,
+        started,
+        answer.upstream_time,
+    ))
 }
 
 /// The Bedrock operation for an API, streaming or not.

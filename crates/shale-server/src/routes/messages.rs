@@ -11,7 +11,7 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::guardrail_hooks::{self as guardrails, RequestGuard, Start};
 use crate::response::{json_response, set_overhead};
-use crate::routes::messages_stream::anthropic_sse_response;
+use crate::routes::answer::{context, messages_stream, output_checked, with_usage};
 use crate::routing::{self, Hints};
 use crate::state::{AppState, Deployment};
 use crate::usage::{self, AnthropicUsage};
@@ -21,12 +21,11 @@ use axum::response::Response;
 use bytes::Bytes;
 use shale_bedrock::Operation;
 use shale_config::Api;
-use shale_telemetry::TokenUsage;
 use shale_translate::messages::{
     converse_to_messages, count_tokens_answer, count_tokens_converse_input,
     count_tokens_invoke_input, messages_to_converse, messages_to_invoke, new_message_id,
-    BetaPolicy, MessagesContext, MessagesRequest, MessagesResponseContext, MessagesStream,
-    MessagesStreamTranslator, NativeStreamRelay,
+    MessagesRequest, MessagesResponseContext, MessagesStream, MessagesStreamTranslator,
+    NativeStreamRelay,
 };
 use shale_translate::ModelFamily;
 use std::sync::Arc;
@@ -57,24 +56,6 @@ fn is_native(deployment: &Deployment) -> bool {
     deployment.caps.family == ModelFamily::Anthropic && deployment.api() != Api::ConverseLike
 }
 
-fn context<'a>(
-    state: &'a AppState,
-    deployment: &'a Deployment,
-    headers: &'a HeaderMap,
-) -> MessagesContext<'a> {
-    let betas = &state.config.general_settings.anthropic_beta;
-    MessagesContext {
-        caps: &deployment.caps,
-        default_params: deployment.default_params(),
-        beta_header: headers.get("anthropic-beta").and_then(|v| v.to_str().ok()),
-        betas: BetaPolicy {
-            passthrough: betas.passthrough,
-            allow: &betas.allow,
-            deny: &betas.deny,
-        },
-    }
-}
-
 fn to_body(v: &serde_json::Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).expect("body serialises"))
 }
@@ -101,34 +82,6 @@ async fn run(
     .await
 }
 
-/// post_call on a complete answer; a refused answer becomes the (Anthropic-shaped) response.
-async fn output_checked(
-    state: &AppState,
-    guard: Option<&RequestGuard>,
-    json: Vec<u8>,
-) -> Result<Vec<u8>, Response> {
-    match guard.filter(|g| g.checks_output()) {
-        None => Ok(json),
-        Some(g) => Box::pin(guardrails::post_message(state, g, json))
-            .await
-            .map_err(anthropic_error_response),
-    }
-}
-
-/// The Anthropic stream of an upstream, with the post_call guardrails when there are any.
-fn messages_stream(
-    state: &AppState,
-    guard: Option<&RequestGuard>,
-    upstream: shale_bedrock::EventStream,
-    translator: MessagesStream,
-    model: &str,
-) -> Response {
-    match guard.and_then(|g| g.post_stream(state)) {
-        None => anthropic_sse_response(upstream, translator),
-        Some(post) => guardrails::stream::messages_sse(post, upstream, translator, model),
-    }
-}
-
 /// One attempt against one deployment (the router retries and falls back around it).
 async fn run_once(
     state: &AppState,
@@ -138,6 +91,12 @@ async fn run_once(
     started: std::time::Instant,
     guard: Option<&RequestGuard>,
 ) -> Result<Response, ApiError> {
+    if let Some(plan) = deployment.surface() {
+        return crate::routes::openai_surface::messages(
+            state, deployment, plan, headers, request, started, guard,
+        )
+        .await;
+    }
     let stream = request.stream.unwrap_or(false);
     let ctx = context(state, deployment, headers);
     let target = &deployment.target;
@@ -217,17 +176,6 @@ async fn run_once(
     Ok(with_usage(response, tokens))
 }
 
-/// Records a complete answer's usage (telemetry) and hands its tokens to the router (tpm).
-fn with_usage(mut response: Response, tokens: Option<TokenUsage>) -> Response {
-    crate::report::usage(tokens);
-    if let Some(t) = tokens {
-        response
-            .extensions_mut()
-            .insert(routing::UsedTokens(t.total_tokens()));
-    }
-    response
-}
-
 async fn count(
     state: &AppState,
     headers: &HeaderMap,
@@ -236,6 +184,17 @@ async fn count(
     let (request, started) = request?.into_parts();
     let deployment = state.deployment(&request.model)?;
     crate::keygate::check_model(&request.model)?;
+    if let Some(plan) = deployment.surface() {
+        return crate::routes::openai_surface::count_tokens(
+            state,
+            &deployment,
+            plan,
+            headers,
+            request,
+            started,
+        )
+        .await;
+    }
     let ctx = context(state, &deployment, headers);
     let input = if is_native(&deployment) {
         count_tokens_invoke_input(&messages_to_invoke(request.rest, &ctx)?.body)

@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per API area. Handlers stay thin: parse, look up the deployment,
 //! call the translator and the Bedrock client, return.
 
+pub mod answer;
 pub mod chat;
 pub mod completions;
 pub mod embeddings;
@@ -14,6 +15,7 @@ pub mod messages_stream;
 pub mod metrics;
 pub mod model_admin;
 pub mod models;
+pub mod openai_surface;
 pub mod passthrough;
 pub mod passthrough_usage;
 pub mod rerank;

@@ -206,11 +206,11 @@ fn resolve_model(
 ) -> Result<(Arc<Deployment>, String, bool), ApiError> {
     if state.models.contains_key(model) {
         let deployment = state.deployment(model)?;
-        if deployment.api() == Api::ConverseLike {
+        if matches!(deployment.api(), Api::ConverseLike | Api::Surface) {
             return Err(ApiError::invalid(
                 Some("model"),
                 format!(
-                    "Deployment {} uses converse_like (a proxy, not Bedrock): the Bedrock pass-through cannot serve it.",
+                    "Deployment {} uses converse_like or an OpenAI-compatible surface (not bedrock-runtime's model API): the Bedrock pass-through cannot serve it.",
                     deployment.entry.label()
                 ),
             ));
@@ -261,7 +261,7 @@ pub fn default_deployment(
                     .iter()
                     .find(|d| d.entry.index == entry.index)
             })
-            .filter(|d| d.api() != Api::ConverseLike)
+            .filter(|d| !matches!(d.api(), Api::ConverseLike | Api::Surface))
     };
     in_order()
         .find(|d| !d.target.uses_bearer())

@@ -8,7 +8,8 @@ use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::response::{json_response, unix_now};
 use crate::responses_store::{Owner, ResponseStore, StoreError, StoredResponse};
-use crate::routes::chat::{run_chat, Shape};
+use crate::routes::answer::{ResponsesClient, SaveResponse, Shape};
+use crate::routes::chat::run_chat;
 use crate::sse::{write_event, StreamShape};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -50,9 +51,19 @@ pub async fn create(
         }
         None => Arc::new(Vec::new()),
     };
+    // Kept for a deployment on a surface that speaks Responses itself (relayed, not translated).
+    let relay = crate::routes::openai_surface::serves(
+        &state,
+        &request.model,
+        shale_config::WireApi::Responses,
+    )
+    .then(|| Arc::new(request.clone()));
     let opts = ResponsesOptions {
+        // A relay keeps the built-in tools its surface serves; the chat translation (for the
+        // group's other deployments) drops them.
         drop_builtin_tools: state.config.litellm_settings.drop_params
-            || request.extra.get("drop_params") == Some(&Value::Bool(true)),
+            || request.extra.get("drop_params") == Some(&Value::Bool(true))
+            || relay.is_some(),
         drop_hosted_tools: state.config.general_settings.drop_hosted_tools,
     };
     let keep = request.store() && state.responses.enabled();
@@ -67,6 +78,7 @@ pub async fn create(
     let shape = ResponsesShape {
         meta: translated.meta,
         saver,
+        relay,
     };
     let answer = run_chat(&state, &headers, translated.chat, shape, started).await;
     crate::response::with_dropped_tools(answer, dropped)
@@ -231,6 +243,8 @@ impl Saver {
 struct ResponsesShape {
     meta: ResponseMeta,
     saver: Saver,
+    /// The client's request, when a deployment of the model speaks Responses natively.
+    relay: Option<Arc<ResponsesRequest>>,
 }
 
 impl Shape for ResponsesShape {
@@ -247,6 +261,20 @@ impl Shape for ResponsesShape {
             stream: ResponsesStream::new(self.meta),
             saver: self.saver,
         }
+    }
+
+    fn take_responses(&mut self) -> Option<ResponsesClient> {
+        let request = self.relay.take()?;
+        let saver = self.saver.clone();
+        Some(ResponsesClient {
+            request,
+            history: Arc::clone(&saver.history),
+            input_items: saver.input_items.clone(),
+            save: saver.store.is_some().then(|| {
+                let mut saver = saver;
+                Box::new(move |response: &Value| saver.save(response)) as SaveResponse
+            }),
+        })
     }
 }
 

@@ -231,18 +231,7 @@ impl ConverseStreamTranslator {
                             content: Some(tu.input),
                             ..Delta::default()
                         },
-                        BlockKind::Tool(k) => Delta {
-                            tool_calls: Some(vec![ToolCallDelta {
-                                index: k,
-                                id: None,
-                                kind: None,
-                                function: FunctionDelta {
-                                    name: None,
-                                    arguments: tu.input,
-                                },
-                            }]),
-                            ..Delta::default()
-                        },
+                        BlockKind::Tool(k) => Delta::tool_call(k, None, None, tu.input),
                     };
                     out.push(self.chunk(delta, None));
                 }

@@ -211,16 +211,22 @@ impl InvokeStreamTranslator {
         event_type: &str,
         payload: &[u8],
     ) -> Result<Vec<ChatChunk>, TranslateError> {
-        let mut out = Vec::new();
         if event_type != "chunk" {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         let p: ChunkPayload = serde_json::from_slice(payload)
             .map_err(|e| TranslateError::InvalidUpstream(format!("chunk event: {e}")))?;
         let raw = base64::engine::general_purpose::STANDARD
             .decode(p.bytes.as_bytes())
             .map_err(|e| TranslateError::InvalidUpstream(format!("chunk bytes: {e}")))?;
-        let v: Value = serde_json::from_slice(&raw)
+        self.on_native_event(&raw)
+    }
+
+    /// Translate one model-native stream event, already decoded (the JSON a `chunk` carries; an
+    /// Anthropic server-sent event's data on bedrock-mantle's `/anthropic` surface).
+    pub fn on_native_event(&mut self, raw: &[u8]) -> Result<Vec<ChatChunk>, TranslateError> {
+        let mut out = Vec::new();
+        let v: Value = serde_json::from_slice(raw)
             .map_err(|e| TranslateError::InvalidUpstream(format!("chunk JSON: {e}")))?;
         match self.family {
             InvokeFamily::Anthropic => self.anthropic_event(&v, &mut out)?,

@@ -14,7 +14,9 @@ mod response;
 mod stream;
 mod types;
 
-pub use request::{responses_to_chat, ResponsesOptions, Translated, RESPONSES_ONLY_PARAMS};
+pub use request::{
+    input_items, responses_to_chat, ResponsesOptions, Translated, RESPONSES_ONLY_PARAMS,
+};
 pub use response::{chat_to_response, ResponseMeta};
 pub use stream::{ResponsesStream, StreamEvent};
 pub use types::{ReasoningParam, ResponsesRequest, TextParam};

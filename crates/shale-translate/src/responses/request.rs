@@ -135,7 +135,7 @@ pub fn responses_to_chat(
 }
 
 /// The input as a list of items, each with an `id` (string input → one user message).
-fn input_items(input: &Value, id: &str) -> Result<Vec<Value>, TranslateError> {
+pub fn input_items(input: &Value, id: &str) -> Result<Vec<Value>, TranslateError> {
     let base = id.strip_prefix("resp_").unwrap_or(id);
     let mut items = match input {
         Value::String(s) => vec![json!({
