@@ -46,18 +46,23 @@ def callgrind_run(bins: Path, upstream: str, key: str, tmp: Path, scenario: benc
            "--host", "127.0.0.1", "--port", "0", "--log-format", "json"]
     proc, url = bench.start_announcing(cmd, "shale listening on", tmp / f"shale.{tag}.log", env)
     try:
-        if requests:
-            t = scenario.shale
-            tool = [str(bins / "shale-bench"), "--url", url + t.path, "--body", str(bench.BODIES / t.body),
-                    "--requests", str(requests), "--warmup", "0", "--concurrency", "1", "--timeout", "120"]
-            for k, v in t.headers.items():
-                tool += ["-H", f"{k}: {v}"]
-            done = subprocess.run(tool, capture_output=True, text=True, timeout=3600)
-            if done.returncode != 0 or '"errors":0' not in done.stdout:
-                raise SystemExit(f"load under callgrind failed: {done.stdout} {done.stderr}")
+        sequential_load(bins, url, scenario.shale, requests)
     finally:
         bench.stop(proc)
     return out
+
+
+def sequential_load(bins: Path, url: str, t: bench.Target, requests: int) -> None:
+    """`requests` requests of `t`, one at a time (shale-bench); any error stops the profile."""
+    if not requests:
+        return
+    tool = [str(bins / "shale-bench"), "--url", url + t.path, "--body", str(bench.BODIES / t.body),
+            "--requests", str(requests), "--warmup", "0", "--concurrency", "1", "--timeout", "120"]
+    for k, v in t.headers.items():
+        tool += ["-H", f"{k}: {v}"]
+    done = subprocess.run(tool, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0 or '"errors":0' not in done.stdout:
+        raise SystemExit(f"load under callgrind failed: {done.stdout} {done.stderr}")
 
 
 def total_ir(path: Path) -> int:

@@ -8,19 +8,6 @@
 # opt-level 2 (dependencies stay at 1), binaries in target/debug.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=release
-args=()
-for a in "$@"; do
-  case "$a" in
-    --no-build) build=none ;;
-    --dev-build) build=dev ;;
-    *) args+=("$a") ;;
-  esac
-done
-target="${CARGO_TARGET_DIR:-target}"
-case "$build" in
-  release) cargo build --release -p shale -p shale-emulator -p shale-bench; bins="$target/release" ;;
-  dev) CARGO_PROFILE_DEV_OPT_LEVEL=2 cargo build -p shale -p shale-emulator -p shale-bench; bins="$target/debug" ;;
-  none) bins="$target/release" ;;
-esac
+source bench/build.sh
+bench_build "$@"
 exec python3 bench/profile.py --bin-dir "$bins" "${args[@]}"

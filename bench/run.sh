@@ -18,29 +18,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build=release
-args=()
-for a in "$@"; do
-  case "$a" in
-    --no-build) build=none ;;
-    --dev-build) build=dev ;;
-    *) args+=("$a") ;;
-  esac
-done
-
 for tool in wrk python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required (apt-get install $tool)" >&2; exit 1; }
 done
 
-target="${CARGO_TARGET_DIR:-target}"
-case "$build" in
-  release)
-    cargo build --release -p shale -p shale-emulator -p shale-bench
-    bins="$target/release" ;;
-  dev)
-    CARGO_PROFILE_DEV_OPT_LEVEL=2 cargo build -p shale -p shale-emulator -p shale-bench
-    bins="$target/debug" ;;
-  none)
-    bins="$target/release" ;;
-esac
+source bench/build.sh
+bench_build "$@"
 exec python3 bench/bench.py --bin-dir "$bins" "${args[@]}"

@@ -23,6 +23,8 @@ step "system packages (redis-server, nodejs, npm)"
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# openssl: a self-signed certificate for the response cache's TLS Redis test (test_cache_redis.py).
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 redis-server --version
 node --version

@@ -4,13 +4,12 @@ calls made with a virtual key, and polling for what the batched spend writer put
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 
 import httpx
 import psycopg
 
+from redis_server import free_port, start_redis  # noqa: F401  (re-exported for the keys tests)
 from shale_harness import GATEWAY_KEY, deployment, start_gateway, stop_process
 
 NOVA_LITE = "bedrock/us.amazon.nova-lite-v1:0"
@@ -130,30 +129,6 @@ def all_text_in_database(pg_url: str) -> str:
 def emulator_calls(emu) -> int:
     """Bedrock calls the emulator received."""
     return len([r for r in emu.requests() if r["path"].startswith("/model/")])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(port: int) -> subprocess.Popen:
-    """A throwaway redis-server on 127.0.0.1:`port` (no persistence)."""
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 def fresh_minute(margin_s: float = 10.0) -> None:

@@ -18,7 +18,7 @@ import pytest
 from prometheus_scrape import Scrape
 from router_harness import Emulators, Gateway, dep, errors
 from shale_harness import GATEWAY_KEY
-from test_router_redis import free_port, start_redis
+from redis_server import free_port, start_redis
 
 PROMETHEUS = {"callbacks": ["prometheus"]}
 

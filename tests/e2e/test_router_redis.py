@@ -3,43 +3,17 @@ global rpm limit across both, shared cooldowns, and killing Redis mid-test leave
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
 
+from redis_server import free_port, require_redis, start_redis
 from router_harness import Emulators, Gateway, dep, errors, wait_for_fresh_minute
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 @pytest.fixture
 def redis_port():
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (tests/run-all.sh installs it)")
+    require_redis()
     port = free_port()
     proc = start_redis(port)
     yield port, proc

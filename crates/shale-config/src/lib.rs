@@ -9,8 +9,8 @@
 //!   request parameters) and parsing the `model` string into a [`ModelRoute`] once, at load time,
 //! - the model table of Bedrock's OpenAI-compatible and Anthropic surfaces (bedrock-mantle,
 //!   bedrock-runtime's `/openai/v1`): which host, API and path serves a model ([`SurfacePlan`]),
-//! - the router, telemetry, Anthropic beta-flag, Responses-store, virtual-key and health-check
-//!   settings,
+//! - the router, telemetry, Anthropic beta-flag, Responses-store, virtual-key, health-check
+//!   and response-cache settings,
 //! - the top-level `guardrails:` list (Bedrock ApplyGuardrail, `guardrails.rs`),
 //! - validating impossible values (non-finite weights, zero limits, …) with line and column,
 //! - reporting keys LiteLLM would accept but shale ignores as [`Finding`]s (for `shale check`).
@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod anthropic_beta;
+mod cache;
 mod env;
 mod error;
 mod fields;
@@ -40,6 +41,9 @@ mod telemetry;
 mod validation;
 
 pub use anthropic_beta::AnthropicBetaSettings;
+pub use cache::{
+    valid_namespace, CacheBackend, CacheMode, CacheScope, CacheSettings, CallType, RedisTarget,
+};
 pub use error::ConfigError;
 pub use findings::{Finding, Severity};
 pub use fleet::FleetSettings;

@@ -35,7 +35,7 @@ pub const RESTART_ONLY: &[&str] = &[
     "Redis (router_settings.redis_*, cache_params)",
     "telemetry (callbacks, general_settings.telemetry, require_auth_for_metrics_endpoint)",
     "guardrails (the top-level guardrails: list)",
-    "general_settings health checks (background_health_checks, health_check_interval, …)",
+    "general_settings.background_health_checks, health_check_interval, use_shared_health_check, enable_health_check_routing, …",
 ];
 
 /// The configuration to run after a reload: `next`'s reloadable settings on top of `running`'s

@@ -156,11 +156,10 @@ pub(crate) fn take_router_keys(map: &mut Map<String, Value>) -> Map<String, Valu
         }
     }
     // `cache_params: {type: redis, ...}` configures the router's Redis only when it is redis.
+    // Copied, not taken: the response cache reads the same section (`crate::cache`).
     if let Some(Value::Object(params)) = map.get("cache_params") {
         if params.get("type").and_then(Value::as_str) == Some("redis") {
-            if let Some(v) = map.remove("cache_params") {
-                taken.insert("cache_params".into(), v);
-            }
+            taken.insert("cache_params".into(), Value::Object(params.clone()));
         }
     }
     taken

@@ -2,6 +2,7 @@
 //! the rest are kept and reported as findings.
 
 use crate::anthropic_beta::AnthropicBetaSettings;
+use crate::cache::CacheSettings;
 use crate::fields::Fields;
 use crate::fleet::FleetSettings;
 use crate::health::HealthCheckSettings;
@@ -241,6 +242,8 @@ pub struct LitellmSettings {
     /// Default per-request timeout.
     pub request_timeout: Option<Duration>,
     pub other: Map<String, Value>,
+    /// The response cache (`cache: true` + `cache_params`); `None` when off.
+    pub cache: Option<CacheSettings>,
 }
 
 const KNOWN_UNUSED_LITELLM: &[&str] = &[
@@ -248,8 +251,6 @@ const KNOWN_UNUSED_LITELLM: &[&str] = &[
     "success_callback",
     "failure_callback",
     "service_callback",
-    "cache",
-    "cache_params",
     "set_verbose",
     "json_logs",
     "telemetry",
@@ -276,6 +277,7 @@ impl LitellmSettings {
             num_retries: f.u32("num_retries")?,
             request_timeout: f.seconds("request_timeout")?,
             other: Map::new(),
+            cache: CacheSettings::take(&mut f, findings)?,
         };
         let other = f.into_rest();
         for key in other.keys() {

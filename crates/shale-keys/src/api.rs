@@ -36,6 +36,9 @@ pub struct GenerateKeyRequest {
     pub blocked: Option<bool>,
     /// Guardrails (config `guardrail_name`s) every request of the key runs.
     pub guardrails: Option<Vec<String>>,
+    /// Response-cache controls this key may send (`no-cache`, `no-store`, `ttl`, `s-maxage`,
+    /// `namespace`, `use-cache`); empty or absent = all.
+    pub allowed_cache_controls: Option<Vec<String>>,
 }
 
 /// `POST /key/update`: `key` (clear key or its hash) plus the fields to change.
@@ -69,6 +72,7 @@ pub struct UpdateKeyRequest {
     pub spend: Option<f64>,
     /// Replace the key's guardrails (`[]` clears them).
     pub guardrails: Option<Vec<String>>,
+    pub allowed_cache_controls: Option<Vec<String>>,
 }
 
 /// `POST /key/regenerate`: a new secret for an existing key; its settings and spend are kept,
@@ -112,6 +116,9 @@ pub struct KeyInfo {
     /// Guardrails every request of the key runs.
     #[serde(default)]
     pub guardrails: Vec<String>,
+    /// Response-cache controls the key may send (empty = all).
+    #[serde(default)]
+    pub allowed_cache_controls: Vec<String>,
 }
 
 /// `/key/generate` and `/key/regenerate`: the clear key, shown this once, and what was stored.
@@ -318,6 +325,12 @@ pub struct SpendLogRow {
     /// The guardrails that ran and what they did (LiteLLM's `guardrail_information`).
     #[serde(default)]
     pub guardrail_information: Vec<GuardrailInfo>,
+    /// `True` when the answer came from the response cache (LiteLLM writes a string).
+    #[serde(default)]
+    pub cache_hit: String,
+    /// The response cache's key of the answer, or empty.
+    #[serde(default)]
+    pub cache_key: String,
 }
 
 /// One guardrail's part in a request, as spend logs keep it (never the checked text).
@@ -393,6 +406,7 @@ mod tests {
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
             guardrails: vec![],
+            allowed_cache_controls: vec![],
         };
         let generated = serde_json::to_value(GenerateKeyResponse {
             key: "sk-abc".into(),
@@ -434,6 +448,8 @@ mod tests {
             status_code: 200,
             status: "success".into(),
             guardrail_information: vec![],
+            cache_hit: "False".into(),
+            cache_key: String::new(),
         })
         .unwrap();
         assert!(row.get("startTime").is_some() && row.get("endTime").is_some());

@@ -27,6 +27,9 @@ pub struct Principal {
     pub guardrails: Vec<String>,
     /// Guardrails every request of the key's team runs.
     pub team_guardrails: Vec<String>,
+    /// Response-cache controls the key may send (LiteLLM's `allowed_cache_controls`; empty =
+    /// all).
+    pub allowed_cache_controls: Vec<String>,
     pub(crate) expires: Option<OffsetDateTime>,
     pub(crate) key: ScopeRules,
     /// The team's rules when the key belongs to a team.
@@ -82,6 +85,7 @@ impl Principal {
             user_id: None,
             guardrails: vec![],
             team_guardrails: vec![],
+            allowed_cache_controls: Vec::new(),
             expires: None,
             key: ScopeRules {
                 id: key_hash.into(),
@@ -125,6 +129,10 @@ pub struct SpendEvent {
     pub status: u16,
     /// The guardrails that ran and what they did.
     pub guardrails: Vec<crate::api::GuardrailInfo>,
+    /// Answered from the response cache: its tokens count toward no tpm limit.
+    pub cache_hit: bool,
+    /// The response cache's key of the answer.
+    pub cache_key: Option<String>,
 }
 
 /// An admitted request. Holds the parallel slot (key and team) until dropped or settled.
@@ -179,6 +187,7 @@ mod tests {
             user_id: None,
             guardrails: vec![],
             team_guardrails: vec![],
+            allowed_cache_controls: Vec::new(),
             expires: None,
             key: rules("h", key),
             team: team.map(|m| rules("t", m)),

@@ -409,7 +409,13 @@ impl KeyService {
     pub fn settle(&self, admission: Admission, event: SpendEvent) {
         let p = Arc::clone(&admission.principal);
         let now_ms = unix_ms(SystemTime::now());
-        let tokens = event.input_tokens.saturating_add(event.output_tokens);
+        // A cached answer used no model tokens: it counts toward no tpm limit (its rpm was
+        // counted when it was admitted).
+        let tokens = if event.cache_hit {
+            0
+        } else {
+            event.input_tokens.saturating_add(event.output_tokens)
+        };
         let spend = if event.spend.is_finite() && event.spend > 0.0 {
             event.spend
         } else {
@@ -457,6 +463,8 @@ impl KeyService {
                 end_time: to_offset(event.end),
                 status_code: i32::from(event.status),
                 guardrail_information: event.guardrails,
+                cache_hit: event.cache_hit,
+                cache_key: event.cache_key,
             });
             if full && self.database_up() {
                 self.wake.notify_one();
@@ -598,6 +606,7 @@ fn principal_of(key: KeyRow, team: Option<TeamRow>) -> Principal {
         user_id: key.user_id,
         guardrails: key.guardrails,
         team_guardrails,
+        allowed_cache_controls: key.allowed_cache_controls,
         expires: key.expires,
         key: key_rules,
         team: team_rules,

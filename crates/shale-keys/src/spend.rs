@@ -342,6 +342,8 @@ mod tests {
             end_time: OffsetDateTime::UNIX_EPOCH,
             status_code: 200,
             guardrail_information: vec![],
+            cache_hit: false,
+            cache_key: None,
         };
         b.push_row(row("1"));
         b.push_row(row("2"));

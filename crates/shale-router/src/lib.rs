@@ -34,7 +34,7 @@ pub use deployment::DeploymentInfo;
 pub use observer::{NoObserver, Observer};
 pub use policy::{FailureClass, Policy};
 pub use run::{Answer, Attempts, Failure, Pick, RouteError, RouteRequest, Routed, TokenTicket};
-pub use state::{LocalState, RedisState, RedisStatus, SharedState};
+pub use state::{LocalState, RedisGate, RedisState, RedisStatus, SharedState};
 
 use fallback::Fallbacks;
 /// Config-keyed maps (model groups, aliases): foldhash, not SipHash — looked up on every request,
@@ -236,6 +236,11 @@ impl Router {
 
     pub fn redis_status(&self) -> Option<RedisStatus> {
         self.state.redis_status()
+    }
+
+    /// The router's Redis connection, when its state is in Redis (the response cache shares it).
+    pub fn redis_connection(&self) -> Option<redis::aio::ConnectionManager> {
+        self.state.redis_connection()
     }
 
     /// Redis health after one `PING` (for a metrics scrape), when Redis is configured.

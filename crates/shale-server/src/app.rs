@@ -10,7 +10,9 @@
 //!    access log, server span), which calls the authentication step (`auth::authenticate`: the
 //!    master key or a virtual key) inline, so refused keys are observed and counted; on the admin
 //!    API `/key/*`, `/team/*`, `/spend/logs`, `/model/*`, `/model_group/info`, `/guardrails/*`,
-//!    `auth::require_master_key` (the master key only);
+//!    `/cache/*`, `auth::require_master_key` (the master key only); inside `observe` on the cached
+//!    model routes, the response cache's layer (`cache_hooks.rs`, only when
+//!    `litellm_settings.cache` is on);
 //!    health and `/metrics` are open (`/metrics` checks the key itself when
 //!    `require_auth_for_metrics_endpoint` is set); the admin UI (`/ui`, `shale-ui`) answers its
 //!    own pages, and its session stands for the master key where `auth.rs` accepts it;
@@ -24,8 +26,8 @@
 use crate::auth::require_master_key;
 use crate::front_door::{FrontDoor, FrontDoorLayer};
 use crate::routes::{
-    chat, completions, embeddings, fallback, guardrails, health, images, keys, messages, metrics,
-    model_admin, models, passthrough, rerank, responses, router_health, spend, teams,
+    cache, chat, completions, embeddings, fallback, guardrails, health, images, keys, messages,
+    metrics, model_admin, models, passthrough, rerank, responses, router_health, spend, teams,
 };
 use crate::state::AppState;
 use axum::routing::{get, patch, post};
@@ -99,6 +101,9 @@ fn admin_routes() -> Router<Arc<AppState>> {
         .route("/model_group/info", get(model_admin::group_info))
         .route("/guardrails/list", get(guardrails::list))
         .route("/guardrails/apply_guardrail", post(guardrails::apply))
+        .route("/cache/ping", get(cache::ping))
+        .route("/cache/delete", post(cache::delete))
+        .route("/cache/flushall", post(cache::flushall))
 }
 
 fn health_routes(prefix: &str) -> Router<Arc<AppState>> {
@@ -128,11 +133,11 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route(
             "/bedrock/{*path}",
             get(passthrough::passthrough).post(passthrough::passthrough),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            crate::observe::observe,
-        ));
+        );
+    // Inside `observe`: the response cache sees authenticated, observed requests.
+    let protected = crate::cache_hooks::layer_onto(protected, &state).route_layer(
+        middleware::from_fn_with_state(Arc::clone(&state), crate::observe::observe),
+    );
     let admin = admin_routes().route_layer(middleware::from_fn_with_state(
         Arc::clone(&state),
         require_master_key,

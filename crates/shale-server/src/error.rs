@@ -60,6 +60,12 @@ pub enum ApiError {
     /// A guardrail blocked the request or its answer, or could not be applied (fail closed).
     #[error(transparent)]
     Guardrail(#[from] shale_guardrails::GuardrailError),
+    /// A response-cache control the caller may not use (403) or sent wrong (400).
+    #[error(transparent)]
+    CacheControl(#[from] shale_cache::ControlError),
+    /// The response cache is off, or its store failed an admin operation (503).
+    #[error("{0}")]
+    CacheUnavailable(String),
 }
 
 impl ApiError {
@@ -125,6 +131,13 @@ impl ApiError {
                     None,
                     Some("response_store_unavailable"),
                 ),
+                ApiError::CacheControl(shale_cache::ControlError::NotAllowed(_)) => {
+                    (403, ErrorType::Permission, None, None)
+                }
+                ApiError::CacheControl(shale_cache::ControlError::Invalid { param, .. }) => {
+                    (400, ErrorType::InvalidRequest, Some(param.as_str()), None)
+                }
+                ApiError::CacheUnavailable(_) => (503, ErrorType::ServiceUnavailable, None, None),
             };
         OpenAiError::new(status, error_type, self.to_string())
             .with_param(param)

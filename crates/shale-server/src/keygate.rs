@@ -137,7 +137,12 @@ pub fn settle(state: &AppState, slot: &KeySlot, record: &RequestRecord, latency:
     let (Some(keys), Some(admission)) = (&state.keys, slot.take()) else {
         return;
     };
-    let usage = record.usage.unwrap_or_default();
+    let cache = record.cache.as_ref().filter(|c| c.hit);
+    // A hit logs the tokens of the answer it replayed, at no cost (LiteLLM's spend log row).
+    let usage = record
+        .usage
+        .or(cache.map(|c| c.cached_usage))
+        .unwrap_or_default();
     let deployment_id = record
         .deployment
         .and_then(|i| state.telemetry.deployment(i))
@@ -160,6 +165,8 @@ pub fn settle(state: &AppState, slot: &KeySlot, record: &RequestRecord, latency:
             end,
             status: record.status,
             guardrails: spend_guardrails(&record.guardrails),
+            cache_hit: cache.is_some(),
+            cache_key: cache.and_then(|c| c.key.clone()),
         },
     );
 }

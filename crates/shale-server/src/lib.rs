@@ -14,6 +14,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod boot;
+pub mod cache_hooks;
 pub mod connections;
 pub mod error;
 pub mod fleet;

@@ -226,6 +226,8 @@ pub struct AppState {
     pub models_store: Option<Arc<shale_models::ModelStore>>,
     /// The configured `guardrails:` (Bedrock ApplyGuardrail), when there are any.
     pub guardrails: Option<Arc<shale_guardrails::Engine>>,
+    /// The response cache (`litellm_settings.cache: true`); `None` when off.
+    pub cache: Option<Arc<shale_cache::ResponseCache>>,
 }
 
 /// What holds the newest snapshot (`live.rs`'s `Live`), seen from a snapshot: a trait, so this
@@ -355,7 +357,7 @@ impl AppState {
         let telemetry = Arc::new(crate::telemetry_setup::build_telemetry(
             &config, &resolved, master_key,
         ));
-        let redis = redis_url_of(&config)?;
+        let redis = crate::cache_hooks::router_redis(&config, redis_url_of(&config)?);
         let router = Router::new(
             &config,
             router_state(redis.as_deref())?,
@@ -369,6 +371,9 @@ impl AppState {
             .map_err(StartupError::Fleet)?;
         let ui = admin_ui(master_key, keys.is_some(), telemetry.metrics().is_some());
         let guardrails = start_guardrails(&config, workers).await?;
+        let cache = crate::cache_hooks::start(&config, redis.as_deref(), &router)
+            .await
+            .map_err(StartupError::Redis)?;
         Ok(AppState {
             max_body_bytes: config.general_settings.max_request_body_bytes,
             master_key: master_key.map(|k| Arc::new(MasterKey::new(k))),
@@ -388,6 +393,7 @@ impl AppState {
             health: fleet.health,
             fleet_metrics: Arc::new(fleet.metrics),
             guardrails,
+            cache,
             config: Arc::new(config),
             ui,
         })

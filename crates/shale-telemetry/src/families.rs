@@ -85,6 +85,9 @@ pub(crate) struct Families {
     pub(crate) guardrail_requests: Family<Labels<3>, Counter>,
     pub(crate) guardrail_errors: Family<Labels<2>, Counter>,
     pub(crate) guardrail_latency: HistogramFamily<Labels<3>>,
+    pub(crate) cache_hits: Family<Labels<7>, Counter>,
+    pub(crate) cache_misses: Family<Labels<7>, Counter>,
+    pub(crate) cached_tokens: Family<Labels<7>, Counter>,
 }
 
 #[derive(Default)]
@@ -130,6 +133,9 @@ impl Families {
             guardrail_requests: Family::default(),
             guardrail_errors: Family::default(),
             guardrail_latency: histogram_family(),
+            cache_hits: Family::default(),
+            cache_misses: Family::default(),
+            cached_tokens: Family::default(),
         };
         r.register(
             "litellm_proxy_total_requests_metric",
@@ -275,6 +281,21 @@ impl Families {
             "litellm_guardrail_latency_seconds",
             "Latency (seconds) of one guardrail check (an ApplyGuardrail call)",
             Listed(f.guardrail_latency.clone()),
+        );
+        r.register(
+            "litellm_cache_hits_metric",
+            "Total number of LiteLLM cache hits",
+            Listed(f.cache_hits.clone()),
+        );
+        r.register(
+            "litellm_cache_misses_metric",
+            "Total number of LiteLLM cache misses",
+            Listed(f.cache_misses.clone()),
+        );
+        r.register(
+            "litellm_cached_tokens_metric",
+            "Total tokens served from LiteLLM cache",
+            Listed(f.cached_tokens.clone()),
         );
         f.process.register(r);
         f

@@ -11,6 +11,7 @@
 
 pub mod access_log;
 pub mod attempts;
+mod cache_metrics;
 pub mod cost;
 mod families;
 pub mod labels;
@@ -23,7 +24,7 @@ pub mod span_filter;
 pub use cost::{cost, Prices, Tier, TokenUsage};
 pub use labels::{DeploymentInfo, KeyLabels};
 pub use metrics::{DeploymentState, Metrics};
-pub use record::{RequestCell, RequestRecord};
+pub use record::{CacheOutcome, RequestCell, RequestRecord};
 
 use std::time::Duration;
 
@@ -120,6 +121,9 @@ impl Telemetry {
     /// request; `latency` is the whole request (for streams: until the stream ended).
     pub fn finish(&self, record: &RequestRecord, latency: Duration) {
         if let Some(metrics) = &self.metrics {
+            if let Some(cache) = &record.cache {
+                metrics.record_cache(record, cache);
+            }
             match record.deployment {
                 Some(index) => {
                     if let Some(handles) = metrics.handles(index, record.key.as_ref()) {

@@ -93,15 +93,17 @@ pub struct Observation {
 /// table changes.
 pub struct Metrics {
     registry: Arc<Registry>,
-    families: Arc<Families>,
+    pub(crate) families: Arc<Families>,
     /// By deployment index; shared with the next table's metrics for unchanged deployments.
     deployments: Vec<Arc<DeploymentSeries>>,
-    /// Labels of requests made with the master key (or without a key).
-    default_key: KeyLabels,
     /// Handles for the default key (master key or unauthenticated), by deployment index.
     default_handles: Vec<Arc<Handles>>,
     /// Handles for other keys, resolved on their first request.
     keyed: RwLock<HashMap<(usize, KeyLabels), Arc<Handles>>>,
+    /// The response cache's series (`cache_metrics.rs`).
+    pub(crate) cache: crate::cache_metrics::CacheSeriesMap,
+    /// Labels of requests without a virtual key.
+    pub(crate) default_key: KeyLabels,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -166,6 +168,7 @@ impl Metrics {
             default_key,
             default_handles: Vec::new(),
             keyed: RwLock::new(HashMap::new()),
+            cache: Default::default(),
         };
         metrics.default_handles = (0..metrics.deployments.len())
             .map(|i| Arc::new(metrics.resolve(i, &metrics.default_key)))

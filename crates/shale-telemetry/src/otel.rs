@@ -212,6 +212,14 @@ fn answer_attributes(span: &Span, record: &RequestRecord) {
             Value::Array(Array::String(reasons)),
         );
     }
+    if let Some(cache) = &record.cache {
+        // LiteLLM's spend log calls it `cache_hit`; `shale.cache` also tells misses and bypasses.
+        span.set_attribute("shale.cache", cache.status());
+        span.set_attribute("litellm.cache_hit", cache.hit);
+        if let Some(key) = &cache.key {
+            span.set_attribute("litellm.cache_key", key.clone());
+        }
+    }
 }
 
 /// The request parameters recorded on a span (`gen_ai.request.*`).

@@ -60,6 +60,8 @@ pub struct RequestRecord {
     pub credential_failure: Option<&'static str>,
     /// The guardrails that ran, one entry per guardrail and hook (never any checked text).
     pub guardrails: Vec<GuardrailRun>,
+    /// What the response cache did; `None` when it did not look at the request.
+    pub cache: Option<CacheOutcome>,
 }
 
 /// What one guardrail did at one hook of a request (a stream's windows are summed into one).
@@ -122,6 +124,36 @@ impl RequestRecord {
             out.push_str(g.outcome);
         }
         out
+    }
+}
+
+/// The response cache's part in one request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CacheOutcome {
+    /// Entries served from the cache (a whole answer is one; embeddings count per input item).
+    pub hits: u32,
+    /// Lookups that found nothing usable.
+    pub misses: u32,
+    /// The whole answer came from the cache (no Bedrock call, cost 0).
+    pub hit: bool,
+    /// The key of the answer (`x-litellm-cache-key`).
+    pub key: Option<String>,
+    /// Usage of the calls whose stored answers were served (`litellm_cached_tokens_metric`).
+    pub cached_usage: TokenUsage,
+}
+
+impl CacheOutcome {
+    /// `hit`, `partial` (some embeddings items), `miss` or `bypass` (the cache stayed out).
+    pub fn status(&self) -> &'static str {
+        if self.hit {
+            "hit"
+        } else if self.hits > 0 {
+            "partial"
+        } else if self.misses > 0 {
+            "miss"
+        } else {
+            "bypass"
+        }
     }
 }
 

@@ -174,6 +174,13 @@ fn check(path: &Path) -> ExitCode {
             for g in &config.guardrails {
                 println!("  guardrail {}", g.describe());
             }
+            println!(
+                "  response cache: {}",
+                match &config.litellm_settings.cache {
+                    Some(cache) => shale_cache::describe(cache, &|name| std::env::var(name).ok()),
+                    None => "off (set litellm_settings.cache: true)".into(),
+                }
+            );
             if config.general_settings.master_key.is_none()
                 && !config.general_settings.allow_unauthenticated
             {

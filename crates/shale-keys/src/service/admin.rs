@@ -55,6 +55,31 @@ fn check_guardrails(names: &[String]) -> Result<(), KeyError> {
     names.iter().try_for_each(|g| check_name("guardrails[]", g))
 }
 
+/// The response cache's per-request controls (`allowed_cache_controls` may list these).
+const CACHE_CONTROLS: &[&str] = &[
+    "no-cache",
+    "no-store",
+    "ttl",
+    "s-maxage",
+    "s-max-age",
+    "namespace",
+    "use-cache",
+];
+
+fn check_cache_controls(list: &Option<Vec<String>>) -> Result<(), KeyError> {
+    match list
+        .iter()
+        .flatten()
+        .find(|c| !CACHE_CONTROLS.contains(&c.as_str()))
+    {
+        Some(c) => Err(KeyError::InvalidRequest(format!(
+            "allowed_cache_controls: `{c}` is not a cache control (expected {})",
+            CACHE_CONTROLS.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `duration` → `expires`.
 fn expires_of(now: OffsetDateTime, d: &Option<String>) -> Result<Option<OffsetDateTime>, KeyError> {
     d.as_deref()
@@ -161,6 +186,7 @@ impl KeyService {
         check_models(&models)?;
         let guardrails = req.guardrails.unwrap_or_default();
         check_guardrails(&guardrails)?;
+        check_cache_controls(&req.allowed_cache_controls)?;
         let expires = expires_of(now, &req.duration)?;
         let (budget_duration, budget_reset_at) = budget_of(now, &req.budget_duration)?;
         let clear = token::generate();
@@ -184,6 +210,7 @@ impl KeyService {
                 user_id: req.user_id,
                 metadata: req.metadata.unwrap_or_default(),
                 guardrails,
+                allowed_cache_controls: req.allowed_cache_controls.unwrap_or_default(),
             },
         )
         .await?;
@@ -210,6 +237,7 @@ impl KeyService {
         if let Some(Some(u)) = &req.user_id {
             check_name("user_id", u)?;
         }
+        check_cache_controls(&req.allowed_cache_controls)?;
         let rules = RuleUpdate {
             models: req.models,
             max_budget: req.max_budget,
@@ -236,6 +264,7 @@ impl KeyService {
             team_id: req.team_id,
             user_id: req.user_id,
             rules,
+            allowed_cache_controls: req.allowed_cache_controls,
         };
         if budget_changed || req.spend.is_some() {
             // Pending increments belong to the old period or the old spend.

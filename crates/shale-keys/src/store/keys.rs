@@ -26,6 +26,7 @@ pub(crate) struct NewKey {
     pub user_id: Option<String>,
     pub metadata: Map<String, Value>,
     pub guardrails: Vec<String>,
+    pub allowed_cache_controls: Vec<String>,
 }
 
 /// Changes to a key: `None` keeps a column, `Some(None)` clears it (validated by the service).
@@ -39,14 +40,15 @@ pub(crate) struct KeyChanges {
     pub user_id: Option<Option<String>>,
     /// The columns keys and teams share.
     pub rules: RuleChanges,
+    pub allowed_cache_controls: Option<Vec<String>>,
 }
 
 pub(crate) async fn insert(pool: &PgPool, k: NewKey) -> Result<KeyRow, KeyError> {
     sqlx::query_as::<_, KeyRow>(
         "INSERT INTO shale_keys (token, key_name, key_alias, models, max_budget, budget_duration, \
          budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, expires, blocked, team_id, \
-         user_id, metadata, guardrails) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *",
+         user_id, metadata, guardrails, allowed_cache_controls) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING *",
     )
     .bind(k.token)
     .bind(k.key_name)
@@ -64,6 +66,7 @@ pub(crate) async fn insert(pool: &PgPool, k: NewKey) -> Result<KeyRow, KeyError>
     .bind(k.user_id)
     .bind(Json(k.metadata))
     .bind(k.guardrails)
+    .bind(k.allowed_cache_controls)
     .fetch_one(pool)
     .await
     .map_err(write_error)
@@ -97,6 +100,9 @@ pub(crate) async fn update(
     }
     if let Some(v) = c.user_id {
         q.push(", user_id = ").push_bind(v);
+    }
+    if let Some(v) = c.allowed_cache_controls {
+        q.push(", allowed_cache_controls = ").push_bind(v);
     }
     c.rules.push_sets(&mut q);
     q.push(" WHERE token = ")

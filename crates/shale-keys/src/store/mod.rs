@@ -95,6 +95,7 @@ pub(crate) struct KeyRow {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub guardrails: Vec<String>,
+    pub allowed_cache_controls: Vec<String>,
 }
 
 /// A row of `shale_teams`.
@@ -149,6 +150,7 @@ impl From<KeyRow> for KeyInfo {
             created_at: r.created_at,
             updated_at: r.updated_at,
             guardrails: r.guardrails,
+            allowed_cache_controls: r.allowed_cache_controls,
         }
     }
 }

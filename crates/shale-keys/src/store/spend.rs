@@ -47,9 +47,11 @@ pub(crate) struct LogRow {
     pub end_time: OffsetDateTime,
     pub status_code: i32,
     pub guardrail_information: Vec<GuardrailInfo>,
+    pub cache_hit: bool,
+    pub cache_key: Option<String>,
 }
 
-/// Rows per INSERT statement (17 binds each, well under Postgres' 65 535).
+/// Rows per INSERT statement (19 binds each, well under Postgres' 65 535).
 const ROWS_PER_INSERT: usize = 1000;
 
 fn table(scope: Scope) -> (&'static str, &'static str) {
@@ -95,7 +97,7 @@ pub(crate) async fn apply(
             "INSERT INTO shale_spend_logs (request_id, api_key, key_alias, team_id, user_id, model, \
              model_id, call_type, prompt_tokens, completion_tokens, cache_read_input_tokens, \
              cache_creation_input_tokens, spend, start_time, end_time, status_code, \
-             guardrail_information) ",
+             guardrail_information, cache_hit, cache_key) ",
         );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(&r.request_id)
@@ -114,7 +116,9 @@ pub(crate) async fn apply(
                 .push_bind(r.start_time)
                 .push_bind(r.end_time)
                 .push_bind(r.status_code)
-                .push_bind(Json(&r.guardrail_information));
+                .push_bind(Json(&r.guardrail_information))
+                .push_bind(r.cache_hit)
+                .push_bind(&r.cache_key);
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -153,6 +157,8 @@ pub(crate) struct Row {
     end_time: OffsetDateTime,
     status_code: i32,
     guardrail_information: Json<Vec<GuardrailInfo>>,
+    cache_hit: bool,
+    cache_key: Option<String>,
 }
 
 /// Newest first.
@@ -180,7 +186,8 @@ pub(crate) async fn logs(pool: &PgPool, f: &LogFilter) -> Result<Vec<SpendLogRow
 /// The columns [`Row`] reads.
 pub(crate) const COLUMNS: &str = "request_id, call_type, api_key, key_alias, team_id, user_id, \
      model, model_id, spend, prompt_tokens, completion_tokens, cache_read_input_tokens, \
-     cache_creation_input_tokens, start_time, end_time, status_code, guardrail_information";
+     cache_creation_input_tokens, start_time, end_time, status_code, guardrail_information, \
+     cache_hit, cache_key";
 
 impl From<Row> for SpendLogRow {
     fn from(r: Row) -> SpendLogRow {
@@ -209,6 +216,8 @@ impl From<Row> for SpendLogRow {
                 "failure".into()
             },
             guardrail_information: r.guardrail_information.0,
+            cache_hit: if r.cache_hit { "True" } else { "False" }.into(),
+            cache_key: r.cache_key.unwrap_or_default(),
         }
     }
 }

@@ -313,6 +313,8 @@ pub fn spend_event(
         end: std::time::SystemTime::now(),
         status: 200,
         guardrails: vec![],
+        cache_hit: false,
+        cache_key: None,
     }
 }
 

@@ -3,10 +3,12 @@
 //! ([`LocalState`]) or Redis shared by every replica ([`RedisState`], which falls back to its own
 //! local state while Redis is unreachable). Choosing the order of candidates is not done here.
 
+pub mod gate;
 mod local;
 mod redis;
 
-pub use self::redis::{RedisState, RedisStatus};
+pub use self::redis::RedisState;
+pub use gate::{RedisGate, RedisSetupError, RedisStatus};
 pub use local::LocalState;
 
 use crate::strategy::View;
@@ -157,6 +159,14 @@ impl SharedState {
         match self {
             SharedState::Local(_) => None,
             SharedState::Redis(r) => Some(r.ping(now_ms).await),
+        }
+    }
+
+    /// The Redis connection, when Redis is configured (shared with the response cache).
+    pub fn redis_connection(&self) -> Option<::redis::aio::ConnectionManager> {
+        match self {
+            SharedState::Local(_) => None,
+            SharedState::Redis(r) => Some(r.connection()),
         }
     }
 

@@ -4,21 +4,20 @@
 //! unreachable the local state serves (a warning once per outage, a counter, a health flag) and
 //! the connection manager reconnects by itself.
 
+use super::gate::{connect, RedisGate, RedisSetupError, RedisStatus};
 use super::{AcquireRequest, Acquired, Backend, LocalState};
 use crate::clock::minute_of;
 use crate::strategy::View;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::Script;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Longest wait for one Redis round trip before the local state answers instead.
 const CALL_TIMEOUT: Duration = Duration::from_millis(300);
-/// After a failure, Redis is not tried again for this long (the local state serves).
-const RETRY_AFTER_DOWN_MS: u64 = 1000;
 
 const ACQUIRE_LUA: &str = r#"
 local n = tonumber(ARGV[1])
@@ -100,17 +99,6 @@ if v < 0 then redis.call('SET', KEYS[1], 0) end
 return v
 "#;
 
-/// Redis health as the router sees it (for `/health` and metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RedisStatus {
-    /// The last round trip succeeded.
-    pub healthy: bool,
-    /// Operations the local state served because Redis was unreachable.
-    pub local_fallbacks: u64,
-    /// Times Redis went from reachable to unreachable.
-    pub outages: u64,
-}
-
 /// Shared state in Redis with a local stand-in.
 pub struct RedisState {
     conn: ConnectionManager,
@@ -120,10 +108,7 @@ pub struct RedisState {
     fail: Script,
     /// Views from this replica's last round trip, by deployment id.
     views: Mutex<HashMap<String, View>>,
-    healthy: AtomicBool,
-    down_until_ms: AtomicU64,
-    local_fallbacks: Arc<AtomicU64>,
-    outages: AtomicU64,
+    gate: RedisGate,
 }
 
 impl std::fmt::Debug for RedisState {
@@ -135,35 +120,29 @@ impl std::fmt::Debug for RedisState {
     }
 }
 
-/// Why Redis could not be set up (bad URL).
-#[derive(Debug, thiserror::Error)]
-#[error("invalid Redis settings: {0}")]
-pub struct RedisSetupError(String);
-
 impl RedisState {
     /// Prepares the connection (made lazily, so start-up never waits for Redis). Must be called
     /// inside a Tokio runtime.
     pub fn new(url: &str, prefix: &str) -> Result<RedisState, RedisSetupError> {
-        let client = redis::Client::open(url).map_err(|e| RedisSetupError(redacted(&e)))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CALL_TIMEOUT))
-            .set_response_timeout(Some(CALL_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| RedisSetupError(redacted(&e)))?;
         Ok(RedisState {
-            conn,
+            conn: connect(url)?,
             prefix: prefix.to_string(),
             local: LocalState::new(),
             acquire: Script::new(ACQUIRE_LUA),
             fail: Script::new(FAIL_LUA),
             views: Mutex::new(HashMap::new()),
-            healthy: AtomicBool::new(true),
-            down_until_ms: AtomicU64::new(0),
-            local_fallbacks: Arc::new(AtomicU64::new(0)),
-            outages: AtomicU64::new(0),
+            gate: RedisGate::new(
+                CALL_TIMEOUT,
+                "Redis is unreachable: the router uses this replica's own state (limits are per replica) until it is back",
+                "Redis is reachable again: router state is shared again",
+            ),
         })
+    }
+
+    /// The connection (a clone shares it: the response cache uses the router's when both talk to
+    /// the same Redis).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
     }
 
     pub(super) fn local(&self) -> &LocalState {
@@ -171,11 +150,7 @@ impl RedisState {
     }
 
     pub fn status(&self) -> RedisStatus {
-        RedisStatus {
-            healthy: self.healthy.load(Ordering::Relaxed),
-            local_fallbacks: self.local_fallbacks.load(Ordering::Relaxed),
-            outages: self.outages.load(Ordering::Relaxed),
-        }
+        self.gate.status()
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -192,32 +167,7 @@ impl RedisState {
         now_ms: u64,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Option<T> {
-        if now_ms < self.down_until_ms.load(Ordering::Relaxed) {
-            self.local_fallbacks.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        match tokio::time::timeout(CALL_TIMEOUT, fut).await {
-            Ok(Ok(v)) => {
-                if !self.healthy.swap(true, Ordering::Relaxed) {
-                    tracing::warn!("Redis is reachable again: router state is shared again");
-                }
-                Some(v)
-            }
-            outcome => {
-                let why = match outcome {
-                    Ok(Err(e)) => redacted(&e),
-                    _ => format!("no answer within {CALL_TIMEOUT:?}"),
-                };
-                self.down_until_ms
-                    .store(now_ms + RETRY_AFTER_DOWN_MS, Ordering::Relaxed);
-                self.local_fallbacks.fetch_add(1, Ordering::Relaxed);
-                if self.healthy.swap(false, Ordering::Relaxed) {
-                    self.outages.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %why, "Redis is unreachable: the router uses this replica's own state (limits are per replica) until it is back");
-                }
-                None
-            }
-        }
+        self.gate.call(now_ms, fut).await
     }
 
     pub async fn acquire(&self, req: &AcquireRequest<'_>) -> (Acquired, Vec<View>, Backend) {
@@ -293,7 +243,7 @@ impl RedisState {
             return;
         }
         let mut conn = self.conn.clone();
-        let counter = Arc::clone(&self.local_fallbacks);
+        let counter = self.gate.fallback_counter();
         tokio::spawn(async move {
             let done: Result<Result<i64, _>, _> =
                 tokio::time::timeout(CALL_TIMEOUT, inv.invoke_async(&mut conn)).await;
@@ -422,9 +372,4 @@ fn del_script() -> &'static Script {
 fn set_px_script() -> &'static Script {
     static S: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
     S.get_or_init(|| Script::new("redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1"))
-}
-
-/// A Redis error without the URL (which may carry the password).
-fn redacted(e: &redis::RedisError) -> String {
-    format!("{:?}: {}", e.kind(), e.detail().unwrap_or("(no detail)"))
 }

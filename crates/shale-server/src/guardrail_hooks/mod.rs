@@ -106,6 +106,26 @@ fn plan_for(state: &AppState, requested: &[Requested]) -> Result<Option<Plan>, A
     Ok((!plan.is_empty()).then_some(plan))
 }
 
+/// Whether a guardrail may run for this request: a `default_on` guardrail, one on the caller's
+/// key or team, or a body that names `guardrails` at all (conservative: it is not parsed). The
+/// response cache stays out of such requests, so a stored answer never skips a guardrail.
+pub fn may_apply(state: &AppState, body: &[u8]) -> bool {
+    if state
+        .guardrails
+        .as_ref()
+        .is_some_and(|e| e.all().iter().any(|g| g.config.default_on))
+    {
+        return true;
+    }
+    if let Some(p) = crate::keygate::principal() {
+        if !p.guardrails.is_empty() || !p.team_guardrails.is_empty() {
+            return true;
+        }
+    }
+    const NAME: &[u8] = b"guardrails";
+    body.windows(NAME.len()).any(|w| w == NAME)
+}
+
 /// Admits the key, then runs pre_call on `root` (masks written back in place); `root` is only
 /// needed (and only given) when pre_call or during_call guardrails run. `Ok((start, masked))`.
 async fn start(

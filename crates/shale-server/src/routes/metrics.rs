@@ -1,8 +1,9 @@
 //! `GET /metrics`: the Prometheus text format of every metric (LiteLLM's names plus shale's own).
 //! Served when Prometheus is on (`callbacks: [prometheus]` or `general_settings.telemetry.prometheus`);
 //! needs the master key when `litellm_settings.require_auth_for_metrics_endpoint` is true.
-//! Dependencies polled here (the router's Redis: one `PING`) are refreshed on each scrape. The
-//! fleet's series (health checks, shared Responses store) follow the gateway's.
+//! Dependencies polled here (the Redis of the router and of the response cache: one `PING` each)
+//! are refreshed on each scrape. The fleet's series (health checks, shared Responses store)
+//! follow the gateway's.
 
 use crate::auth::master_or_ui_session;
 use crate::error::ApiError;
@@ -31,8 +32,18 @@ pub async fn metrics(
             }
         }
     }
-    if let Some(redis) = state.router.probe_redis().await {
-        metrics.sync_dependency("redis", redis.healthy, redis.outages);
+    // The router and the response cache may both use Redis: it is up when both reach it.
+    let cache_redis = match &state.cache {
+        Some(cache) => cache.probe().await,
+        None => None,
+    };
+    let redis = match (state.router.probe_redis().await, cache_redis) {
+        (Some(a), Some(b)) => Some((a.healthy && b.healthy, a.outages.max(b.outages))),
+        (Some(a), None) | (None, Some(a)) => Some((a.healthy, a.outages)),
+        (None, None) => None,
+    };
+    if let Some((up, outages)) = redis {
+        metrics.sync_dependency("redis", up, outages);
     }
     if let Some(keys) = &state.keys {
         // Read at scrape time: Postgres as of the key service's last attempt.

@@ -2,6 +2,7 @@
 //! call the translator and the Bedrock client, return.
 
 pub mod answer;
+pub mod cache;
 pub mod chat;
 pub mod completions;
 pub mod embeddings;

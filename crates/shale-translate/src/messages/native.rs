@@ -22,8 +22,16 @@ use crate::openai::JsonMap;
 /// `stream` are expressed by the URL ("extraneous key [model] is not permitted"); `metadata`
 /// (Claude Code sends `metadata.user_id` on every request) has no effect on Bedrock, older Claude
 /// versions there refuse it as an extraneous key and any member besides `user_id` is refused, so
-/// it is never worth the risk; `service_tier` is Anthropic's own and unknown to Bedrock.
-pub const REJECTED_KEYS: &[&str] = &["model", "stream", "metadata", "service_tier"];
+/// it is never worth the risk; `service_tier` is Anthropic's own and unknown to Bedrock; `cache`
+/// and `caching` are the gateway's response-cache controls (LiteLLM's), never the model's.
+pub const REJECTED_KEYS: &[&str] = &[
+    "model",
+    "stream",
+    "metadata",
+    "service_tier",
+    "cache",
+    "caching",
+];
 
 /// A Messages request as an InvokeModel call.
 #[derive(Debug, Clone)]
