@@ -14,11 +14,12 @@ from shale_harness import REPO
 
 
 def readme_section(title: str) -> str:
-    """The README's `## title` section, up to the next `## `."""
+    """The README's `## title` or `### title` section, up to the next heading."""
     text = (REPO / "README.md").read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+    match = re.search(rf"\n###? {re.escape(title)}\n", text)
+    assert match, f"the README has no section {title!r}"
+    ends = [i for i in (text.find("\n## ", match.end()), text.find("\n### ", match.end())) if i != -1]
+    return text[match.start():min(ends) if ends else None]
 
 
 def fenced(text: str, lang: str) -> list[str]:

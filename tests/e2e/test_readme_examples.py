@@ -34,7 +34,7 @@ README_KEY = "sk-change-me"
 # First line of a block → the test that runs it.
 ELSEWHERE = {
     "docker build -t shale .": "tests/packaging (the container-image tests parse these two lines)",
-    'curl -s http://localhost:4000/key/generate -H "Authorization: Bearer $SHALE_MASTER_KEY" \\':
+    'curl -s http://localhost:4000/key/generate -H "Authorization: Bearer $SHALE_MASTER_KEY" -H \'content-type: application/json\' \\':
         "tests/e2e/test_keys_readme.py (needs PostgreSQL)",
     'curl -s -c jar -o /dev/null -d "master_key=$SHALE_MASTER_KEY" http://localhost:4000/ui/login':
         "tests/e2e/test_ui_security.py (test_session_examples_run_as_written)",
@@ -44,7 +44,7 @@ ELSEWHERE = {
         "tests/e2e/test_mantle_docs.py (a Mantle deployment on the emulator)",
     'model = "claude-sonnet"          # a model_name from your shale config':
         "tests/e2e/test_codex.py (Codex CLI runs with this file)",
-    "# pii-guard refuses this prompt (400 guardrail_violation) before any model sees it":
+    'curl -s http://localhost:4000/v1/chat/completions -H "Authorization: Bearer $SHALE_MASTER_KEY" -H \'content-type: application/json\' \\':
         "tests/e2e/test_guardrails_docs.py (test_readme_guardrails_example, with the guardrail configured)",
 }
 # First line of a block → why no test runs it as written.
@@ -82,6 +82,12 @@ def gateway_config(emu_url: str) -> dict:
 
 
 stack = stack_fixture(gateway_config)
+
+
+def test_the_readme_is_a_front_door():
+    """Short: what shale is, the two commands, one example per feature; the reference is in docs/."""
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 275, len(lines)
 
 
 def test_every_block_is_accounted_for():
