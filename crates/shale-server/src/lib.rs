@@ -15,6 +15,7 @@ pub mod auth;
 pub mod body;
 pub mod boot;
 pub mod cache_hooks;
+pub mod cache_setup;
 pub mod connections;
 pub mod error;
 pub mod fleet;

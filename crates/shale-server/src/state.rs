@@ -357,7 +357,7 @@ impl AppState {
         let telemetry = Arc::new(crate::telemetry_setup::build_telemetry(
             &config, &resolved, master_key,
         ));
-        let redis = crate::cache_hooks::router_redis(&config, redis_url_of(&config)?);
+        let redis = crate::cache_setup::router_redis(&config, redis_url_of(&config)?);
         let router = Router::new(
             &config,
             router_state(redis.as_deref())?,
@@ -371,7 +371,7 @@ impl AppState {
             .map_err(StartupError::Fleet)?;
         let ui = admin_ui(master_key, keys.is_some(), telemetry.metrics().is_some());
         let guardrails = start_guardrails(&config, workers).await?;
-        let cache = crate::cache_hooks::start(&config, redis.as_deref(), &router)
+        let cache = crate::cache_setup::start(&config, redis.as_deref(), &router)
             .await
             .map_err(StartupError::Redis)?;
         Ok(AppState {
