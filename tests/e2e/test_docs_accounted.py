@@ -141,6 +141,19 @@ ELSEWHERE = {
     ("deploy.md", "docker compose -f docker/compose.yaml up --build"):
         f"{HERE}::test_compose_demo_requests (the two curl calls, against docker/demo.config.yaml)",
     ("deploy.md", "# my-values.yaml"): f"{HERE}::test_helm_values_example",
+    ("deploy.md", "docker run --rm -p 4000:4000 \\"):
+        "tests/packaging/test_pkg_docs.py::test_docker_run_examples_match_the_image (no Docker: the mount and "
+        "port against the Dockerfile)",
+    ("deploy.md", 'docker run --rm -p 4000:4000 -v "$PWD/config.yaml:/config.yaml:ro" shale --config /config.yaml'):
+        "tests/packaging/test_pkg_docs.py::test_docker_run_examples_match_the_image (no Docker: the port against "
+        "the Dockerfile; test_pkg_dockerfile.py checks that arguments replace only CMD)",
+    ("deploy.md", "kubectl create namespace llm"):
+        "tests/packaging/test_pkg_docs.py::test_kubectl_commands_match_the_manifests (no cluster: the Secret, "
+        "kustomization and Deployment names against deploy/kubernetes)",
+    ("deploy.md", "helm install shale deploy/helm/shale -n llm --create-namespace \\"):
+        "tests/packaging/test_pkg_docs.py::test_helm_commands_render (the chart rendered with these values)",
+    ("deploy.md", "kubectl -n llm create secret generic shale-aws \\"):
+        "tests/packaging/test_pkg_docs.py::test_helm_commands_render (the `helm upgrade` with envFrom, rendered)",
     # emulator.md
     ("emulator.md", "cargo build -p shale-emulator"): f"{HERE}::test_emulator_ready_line_as_documented",
     ("emulator.md", "let emu = shale_emulator::spawn(shale_emulator::EmulatorConfig::default(),"):
@@ -223,19 +236,10 @@ NOT_RUN = {
     ("benchmark.md", "bash bench/run.sh                     # builds the release binaries, then about 5 minutes"):
         "release builds and minutes of load (bench/, not CI)",
     ("deploy.md", "docker build -t shale ."): "needs Docker; tests/packaging checks the Dockerfile (hadolint, structure)",
-    ("deploy.md", "docker run --rm -p 4000:4000 \\"):
-        "needs Docker and AWS; tests/packaging/test_pkg_runtime.py runs the binary the way the image does",
-    ("deploy.md", 'docker run --rm -p 4000:4000 -v "$PWD/config.yaml:/config.yaml:ro" shale --config /config.yaml'):
-        "needs Docker; tests/packaging/test_pkg_dockerfile.py checks ENTRYPOINT/CMD allow these arguments",
     ("deploy.md", 'export SHALE_MASTER_KEY="sk-$(openssl rand -hex 24)"   # required: compose refuses to start without it'):
         "needs Docker and AWS; tests/packaging/test_pkg_compose.py parses docker/compose.aws.yaml",
-    ("deploy.md", "kubectl create namespace llm"):
-        "needs a Kubernetes cluster; tests/packaging/test_pkg_kubernetes.py validates deploy/kubernetes",
-    ("deploy.md", "helm install shale deploy/helm/shale -n llm --create-namespace \\"):
-        "needs a Kubernetes cluster; tests/packaging/test_pkg_helm.py renders the chart with these values",
     ("deploy.md", "{"): "an IAM policy (AWS only); test_not_run_data_blocks_parse checks it is JSON",
     ("deploy.md", "aws eks create-pod-identity-association --cluster-name CLUSTER \\"): "AWS only (EKS)",
-    ("deploy.md", "kubectl -n llm create secret generic shale-aws \\"): "needs a Kubernetes cluster",
     ("deploy.md", "python3 -m venv .venv"): "it is the packaging test-suite (tests/run-all.sh runs it)",
     ("emulator.md", "cargo test -p shale-emulator                       # unit + in-process integration tests"):
         "Rust test suites and a release build (tests/run-all.sh runs the first two)",
