@@ -27,7 +27,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
@@ -258,7 +257,7 @@ NOT_RUN = {
      ".venv/bin/python -m pytest tests/chaos -q -rs        # the chaos suite (CHAOS_SCALE=0.2 for a quick run)"):
         "whole suites and a 30-minute soak (tests/run-all.sh runs the chaos suite)",
     ("reliability.md", "cargo build -p shale -p shale-emulator"):
-        "whole suites and a 30-minute soak (tests/run-all.sh runs the chaos suite)",
+        "whole suites and a 30-minute soak (tests/run-all.sh runs the chaos suite and the property tests)",
 }
 
 # (page, first line) → what a generically run block must print (a string, or all of a tuple).
