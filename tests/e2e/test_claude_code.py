@@ -8,7 +8,8 @@ the Bedrock emulator, headless (`claude -p … --output-format json`), in both g
   Bedrock to shale's pass-through.
 
 The emulator's answers are scripted (a text answer; a signed thinking block and a Bash `tool_use`)
-so each turn's outcome is known. Telemetry, auto-update and non-essential traffic are off and HOME
+so each turn's outcome is known. The variables of both modes are read from docs/anthropic.md's
+examples (URL and key pointed at the test gateway). Telemetry, auto-update and non-essential traffic are off and HOME
 is a temporary directory.
 """
 
@@ -19,6 +20,8 @@ import hashlib
 import json
 import os
 import pathlib
+import re
+import shlex
 import subprocess
 
 import pytest
@@ -30,6 +33,7 @@ from shale_harness import (
 )
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+ANTHROPIC_DOC = REPO / "docs" / "anthropic.md"
 CLAUDE = REPO / "tests" / "claude-code" / "node_modules" / ".bin" / "claude"
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -126,6 +130,20 @@ def gateway_env(stack, bearer: bool = False) -> dict:
     return {"ANTHROPIC_BASE_URL": stack.url, key: GATEWAY_KEY}
 
 
+def documented_env(first_line: str, stack) -> dict:
+    """The variables docs/anthropic.md exports in the block starting with `first_line`, with its
+    `http://localhost:4000` and `sk-change-me` pointed at the test gateway."""
+    (script,) = [b for b in re.findall(r"```sh\n(.*?)```", ANTHROPIC_DOC.read_text(), flags=re.S)
+                 if b.startswith(first_line)]
+    env = {}
+    for line in script.splitlines():
+        if line.startswith("export "):
+            name, _, value = shlex.split(line.removeprefix("export "), comments=True)[0].partition("=")
+            env[name] = value.replace("http://localhost:4000", stack.url).replace("sk-change-me", GATEWAY_KEY)
+    assert any(stack.url in v for v in env.values()) and GATEWAY_KEY in " ".join(env.values()), env
+    return env
+
+
 def test_gateway_mode_turn(stack, emulator, tmp_path):
     # Every streamed call of the turn answers the same text (Claude Code may make side calls).
     emulator.script([text_answer("Hello through shale!")] * 3)
@@ -142,9 +160,10 @@ def test_gateway_mode_turn(stack, emulator, tmp_path):
 
 def test_gateway_mode_bash_tool_turn(stack, emulator, tmp_path):
     emulator.script([bash_answer("echo shale-tool-ok")])
-    result = run_claude(
-        tmp_path, "Run echo shale-tool-ok", gateway_env(stack, bearer=True), "--allowedTools", "Bash(echo:*)"
-    )
+    # docs/anthropic.md's mode 1: the key as ANTHROPIC_AUTH_TOKEN (a Bearer token).
+    env = documented_env("export ANTHROPIC_BASE_URL=", stack)
+    assert "ANTHROPIC_AUTH_TOKEN" in env
+    result = run_claude(tmp_path, "Run echo shale-tool-ok", env, "--allowedTools", "Bash(echo:*)")
     # The emulator's default answer after a tool result (as a model would, it answers the result).
     assert "Received 1 tool result" in result["result"]
     assert result["num_turns"] >= 2
@@ -159,13 +178,10 @@ def test_gateway_mode_bash_tool_turn(stack, emulator, tmp_path):
 
 def test_bedrock_mode_through_the_pass_through(stack, emulator, tmp_path):
     emulator.script([text_answer("Hello through the pass-through!")] * 3)
-    env = {
-        "CLAUDE_CODE_USE_BEDROCK": "1",
-        "ANTHROPIC_BEDROCK_BASE_URL": stack.url + "/bedrock",
-        "CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1",
-        "ANTHROPIC_CUSTOM_HEADERS": f"x-api-key: {GATEWAY_KEY}",
-        "AWS_REGION": "us-east-1",
-    }
+    # docs/anthropic.md's mode 2.
+    env = documented_env("export CLAUDE_CODE_USE_BEDROCK=1", stack)
+    assert env["ANTHROPIC_BEDROCK_BASE_URL"] == stack.url + "/bedrock", env
+    assert env["ANTHROPIC_CUSTOM_HEADERS"] == f"x-api-key: {GATEWAY_KEY}", env
     result = run_claude(tmp_path, "Say hello", env)
     assert result["result"] == "Hello through the pass-through!"
     calls = [r for r in emulator.requests() if r["path"].startswith("/model/")]

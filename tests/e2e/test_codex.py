@@ -1,7 +1,8 @@
 """Codex CLI (`@openai/codex`, pinned in tests/codex/package.json) through shale + the emulator.
 
 Codex only speaks the Responses API. The test writes a throw-away CODEX_HOME whose config.toml
-points a custom provider (`wire_api = "responses"`) at shale — the README's file, read from it —
+points a custom provider (`wire_api = "responses"`) at shale — docs/responses.md's file (the
+README shows the same), read from it —
 and changes nothing else: Codex's
 defaults stay, so every request carries its hosted `web_search` tool, which shale drops (counted in
 `shale_dropped_tools_total`). It runs `codex exec` and checks that a turn completes with the
@@ -17,6 +18,7 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import tempfile
 
@@ -50,17 +52,30 @@ def gateway_config(emu_url: str) -> dict:
 stack = stack_fixture(gateway_config)
 
 
-def readme_codex_config() -> str:
-    """The README's `~/.codex/config.toml`, as users copy it (Codex's defaults, nothing turned off)."""
-    readme = (REPO / "README.md").read_text()
-    (toml,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.S)
+def documented_codex_config() -> str:
+    """docs/responses.md's `~/.codex/config.toml`, as users copy it (Codex's defaults, nothing
+    turned off); the README shows the same file."""
+    (toml,) = re.findall(r"```toml\n(.*?)```", (REPO / "docs" / "responses.md").read_text(), flags=re.S)
+    (readme,) = re.findall(r"```toml\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    assert readme == toml, "the README and docs/responses.md show different Codex configs"
     return toml
 
 
+def documented_exec_args() -> list[str]:
+    """The `codex exec` arguments of docs/responses.md's example (its prompt aside); the key goes in
+    the variable the config's `env_key` names."""
+    (line,) = [b.strip() for b in re.findall(r"```sh\n(.*?)```", (REPO / "docs" / "responses.md").read_text(),
+                                             flags=re.S) if "codex exec" in b]
+    assignment, codex, *args, _prompt = shlex.split(line)
+    assert codex == "codex" and args[0] == "exec", line
+    assert f'env_key = "{assignment.split("=")[0]}"' in documented_codex_config(), assignment
+    return args
+
+
 def codex_config(base_url: str) -> str:
-    """The README's file pointed at the test gateway. Only test hygiene is added (no update check,
+    """The documented file pointed at the test gateway. Only test hygiene is added (no update check,
     no analytics, no client retries): nothing that changes what Codex sends."""
-    toml = readme_codex_config().replace("http://localhost:4000", base_url)
+    toml = documented_codex_config().replace("http://localhost:4000", base_url)
     assert base_url in toml
     top, providers = toml.split("[model_providers.shale]", 1)
     return (
@@ -83,7 +98,7 @@ def run_codex(stack, prompt: str, workdir: pathlib.Path) -> subprocess.Completed
         "RUST_LOG": "error",
     }
     return subprocess.run(
-        [str(CODEX), "exec", "--skip-git-repo-check", "--sandbox", "danger-full-access", "--json", prompt],
+        [str(CODEX), *documented_exec_args(), "--sandbox", "danger-full-access", "--json", prompt],
         cwd=workdir,
         env=env,
         stdin=subprocess.DEVNULL,
