@@ -1,7 +1,7 @@
 //! Builds the fleet parts of the gateway state from the config (issue #31): the Responses store
 //! (`general_settings.responses_store`: memory, or Postgres / Redis shared by every replica) and
 //! the background health checker (not started: `fleet::start` does that once the state exists),
-//! with the metrics of both.
+//! with the metrics of both; and whether models are stored (`store_model_in_db`).
 //!
 //! Must not: import the gateway state (the state imports this module) or wait for the database
 //! or Redis (both connect on first use).
@@ -12,6 +12,14 @@ use shale_fleet::health::{Coordination, HealthChecker};
 use shale_fleet::metrics::FleetMetrics;
 use shale_fleet::responses::ResponseStore;
 use std::sync::Arc;
+
+/// `store_model_in_db` (or `STORE_MODEL_IN_DB=true`): models are kept in the database and the
+/// model API changes them.
+pub fn store_models_enabled(config: &Config) -> bool {
+    config.general_settings.fleet.store_model_in_db
+        || std::env::var("STORE_MODEL_IN_DB")
+            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+}
 
 /// The fleet parts of the gateway state.
 pub struct FleetParts {

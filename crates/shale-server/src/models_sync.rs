@@ -13,11 +13,7 @@ use std::sync::Arc;
 
 /// Whether models live in Postgres: `general_settings.store_model_in_db`, or env
 /// `STORE_MODEL_IN_DB` true (LiteLLM's variable).
-pub fn enabled(config: &Config) -> bool {
-    config.general_settings.fleet.store_model_in_db
-        || std::env::var("STORE_MODEL_IN_DB")
-            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
-}
+pub use crate::fleet_setup::store_models_enabled as enabled;
 
 /// The database of stored models: the virtual keys' (`database_url`, else `DATABASE_URL`).
 fn database_url(config: &Config) -> Option<String> {

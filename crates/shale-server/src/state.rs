@@ -369,7 +369,12 @@ impl AppState {
         let keys = start_keys(&config, redis.as_deref()).await?;
         let fleet = crate::fleet_setup::build(&config, &bedrock, redis.as_deref())
             .map_err(StartupError::Fleet)?;
-        let ui = admin_ui(master_key, keys.is_some(), telemetry.metrics().is_some());
+        let ui = admin_ui(
+            master_key,
+            keys.is_some(),
+            telemetry.metrics().is_some(),
+            crate::fleet_setup::store_models_enabled(&config),
+        );
         let guardrails = start_guardrails(&config, workers).await?;
         let cache = crate::cache_setup::start(&config, redis.as_deref(), &router)
             .await
@@ -498,12 +503,18 @@ fn router_state(url: Option<&str>) -> Result<SharedState, StartupError> {
 
 /// The admin UI: on with a master key (its sign-in checks it like the API does), unless
 /// `DISABLE_ADMIN_UI` is set.
-fn admin_ui(master_key: Option<&str>, database: bool, metrics: bool) -> Option<Arc<shale_ui::Ui>> {
+fn admin_ui(
+    master_key: Option<&str>,
+    database: bool,
+    metrics: bool,
+    model_store: bool,
+) -> Option<Arc<shale_ui::Ui>> {
     if shale_ui::disabled_by_env() {
         return None;
     }
     let key = MasterKey::new(master_key?);
-    let settings = shale_ui::UiSettings::from_env(database, metrics, env!("CARGO_PKG_VERSION"));
+    let mut settings = shale_ui::UiSettings::from_env(database, metrics, env!("CARGO_PKG_VERSION"));
+    settings.model_store = model_store;
     Some(Arc::new(shale_ui::Ui::new(
         settings,
         Arc::new(move |presented: &str| key.matches(presented)),

@@ -9,6 +9,7 @@
   const csrf = ($('meta[name="csrf-token"]') || {}).content || '';
   const hasDb = document.body.dataset.database === 'on';
   const hasMetrics = document.body.dataset.metrics === 'on';
+  const hasModelStore = document.body.dataset.modelStore === 'on';
   const SVG = 'http://www.w3.org/2000/svg';
   const COLORS = ['#1d5fa8', '#d9822b', '#2e8540', '#a3262a', '#7a4fb5', '#0f8b8d', '#b0417a', '#6b6b00'];
 
@@ -385,13 +386,13 @@
     async function load() {
       // The model API (/model/info) and a health-check /health may not exist in this build.
       const [health, info] = await Promise.all([api('GET', '/health'), optional('GET', '/model/info')]);
-      modelApi = info !== null;
+      modelApi = info !== null && hasModelStore;
       $('#add-model-open').hidden = !modelApi;
       $('#model-api-note').hidden = modelApi;
       const router = new Map((health.deployments || []).map((d) => [d.model_id, d]));
       const unhealthy = health.unhealthy_endpoints || [];
       let rows;
-      if (modelApi) {
+      if (info !== null) {
         rows = (info.data || []).map((m) => ({
           name: m.model_name,
           id: (m.model_info && m.model_info.id) || '',

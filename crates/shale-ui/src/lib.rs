@@ -11,7 +11,7 @@
 //! cookie alone never authorises an API call. So the UI adds no privileged path of its own.
 //!
 //! Must not: know the gateway's state or the key service (it is told only whether a database and
-//! metrics exist), put the master key in a cookie or a page, or answer without [`headers::secure`].
+//! metrics exist, and whether models are stored), put the master key in a cookie or a page, or answer without [`headers::secure`].
 
 #![forbid(unsafe_code)]
 
@@ -42,6 +42,8 @@ pub struct UiSettings {
     pub database: bool,
     /// `/metrics` is served (Prometheus on): Usage shows the spend counters without a database.
     pub metrics: bool,
+    /// The model API can change models (`store_model_in_db`): Models offers add, edit, delete.
+    pub model_store: bool,
     /// Shown in the footer.
     pub version: &'static str,
     /// `UI_USERNAME` and `UI_PASSWORD`: a second way to sign in (LiteLLM's UI login).
@@ -57,6 +59,7 @@ impl UiSettings {
         UiSettings {
             database,
             metrics,
+            model_store: false,
             version,
             login: var("UI_USERNAME").zip(var("UI_PASSWORD")),
             session_lifetime: SESSION_LIFETIME,

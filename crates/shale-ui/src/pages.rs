@@ -32,6 +32,7 @@ pub(crate) struct Page<'a> {
     pub csrf: &'a str,
     pub database: bool,
     pub metrics: bool,
+    pub model_store: bool,
     pub version: &'a str,
     pub pages: &'a [(&'a str, &'a str)],
 }
@@ -113,6 +114,7 @@ pub(crate) async fn page(
             csrf: &csrf,
             database: ui.settings.database,
             metrics: ui.settings.metrics,
+            model_store: ui.settings.model_store,
             version: ui.settings.version,
             pages: &PAGES,
         },

@@ -15,6 +15,7 @@ fn settings(login: Option<(&str, &str)>) -> UiSettings {
     UiSettings {
         database: true,
         metrics: false,
+        model_store: false,
         version: "test",
         login: login.map(|(u, p)| (u.to_string(), p.to_string())),
         session_lifetime: SESSION_LIFETIME,
