@@ -8,7 +8,8 @@ defaults stay, so every request carries its hosted `web_search` tool, which shal
 emulator's answer, and that a turn where the model calls Codex's shell tool runs the command and
 sends its output back.
 
-Needs `npm ci --prefix tests/codex` (tests/run-all.sh does it); skipped when Codex is absent.
+Needs `npm ci --prefix tests/codex` (tests/run-all.sh does it); skipped when Codex is absent,
+a failure under CI=true (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ CODEX = REPO / "tests" / "codex" / "node_modules" / ".bin" / "codex"
 MODEL_ID = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 
 pytestmark = pytest.mark.skipif(
-    not CODEX.exists(), reason="Codex CLI not installed: run `npm ci --prefix tests/codex`"
+    not CODEX.exists(), reason="Codex CLI not installed: run `npm ci --prefix tests/codex` (a failure under CI=true)"
 )
 
 

@@ -9,7 +9,6 @@ usage (read back from Redis).
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import openai
@@ -18,7 +17,7 @@ import pytest
 from prometheus_scrape import Scrape
 from router_harness import Emulators, Gateway, dep, errors
 from shale_harness import GATEWAY_KEY
-from redis_server import free_port, start_redis
+from redis_server import free_port, require_redis, start_redis
 
 PROMETHEUS = {"callbacks": ["prometheus"]}
 
@@ -32,8 +31,7 @@ def emus():
 
 @pytest.fixture
 def redis_port():
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (tests/run-all.sh installs it)")
+    require_redis()
     port = free_port()
     proc = start_redis(port)
     yield port, proc

@@ -98,7 +98,8 @@ def start_http_receiver(collected: Collected):
 
 
 def start_grpc_receiver(collected: Collected):
-    grpc = pytest.importorskip("grpc")
+    import grpc  # grpcio, tests/requirements.txt
+
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
     class Service(trace_service_pb2_grpc.TraceServiceServicer):
