@@ -110,9 +110,12 @@ def responses_calls(emulator: EmulatorControl) -> list[dict]:
     return [q for q in emulator.requests() if q["path"].startswith("/model/")]
 
 
-def dropped_web_search(stack) -> float:
+def dropped_web_search(stack, baseline: bool = False) -> float:
+    """The web_search drop count; a `baseline` (before the turn) may not exist yet."""
     scrape = Scrape.of(stack.url)
     assert scrape.has_family("shale_dropped_tools"), scrape.text[:2000]
+    if baseline:
+        return scrape.value_or_zero("shale_dropped_tools_total", tool="web_search")
     return scrape.value("shale_dropped_tools_total", tool="web_search")
 
 
@@ -127,7 +130,7 @@ def assert_function_tools_only(body: dict) -> None:
 def test_codex_exec_completes_a_turn(stack, tmp_path):
     emulator = stack.emulator
     emulator.reset()
-    dropped_before = dropped_web_search(stack)
+    dropped_before = dropped_web_search(stack, baseline=True)
     # A plain answer (no tool call) for the first model request.
     emulator.script([{
         "operation": "converse-stream",
@@ -161,7 +164,7 @@ def test_codex_exec_completes_a_turn(stack, tmp_path):
 def test_codex_runs_a_shell_tool_turn(stack, tmp_path):
     emulator = stack.emulator
     emulator.reset()
-    dropped_before = dropped_web_search(stack)
+    dropped_before = dropped_web_search(stack, baseline=True)
     tool_input = json.dumps({"cmd": "echo shale-codex-ok"})
     emulator.script([{
         "operation": "converse-stream",
