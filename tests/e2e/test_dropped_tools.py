@@ -144,7 +144,9 @@ def test_strict_mode_answers_400(strict):
     assert err.value.body["param"] == "tools[0].type"
     assert "web_search_preview" in err.value.body["message"]
     assert model_calls(gw) == [], "nothing reached Bedrock"
-    assert dropped_count(gw, "web_search") == 0
+    scrape = Scrape.of(gw.url)
+    assert scrape.has_family("shale_dropped_tools"), scrape.text[:2000]
+    assert scrape.absent("shale_dropped_tools_total", tool="web_search"), "a refused tool is not counted as dropped"
 
 
 def test_shale_check_tells_which_mode(lenient, strict):
