@@ -393,6 +393,42 @@ def test_ui_sign_in_and_health_with_hostile_input(full):
     assert signed_in >= 1, "the right master key signs in, whatever else the form carries"
 
 
+def test_hostile_model_requests_never_cost_others_their_spend_rows(full):
+    """Requests of a virtual key with hostile members (NUL and control characters in `model`,
+    `user`, metadata, the request id header) are answered 4xx or served, and the spend rows of
+    everything else the key sent still land: spend rows are written in batches, so one row
+    PostgreSQL refuses must not take its batch down with it."""
+    url, _ = full
+    import hashlib
+    import time
+
+    key = cc.post_sync(url, "/key/generate", json.dumps({"key_alias": "spend-probe"}).encode()).json()["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    hostile = [
+        {"model": "chat\u0000", "messages": [{"role": "user", "content": "x"}]},
+        {"model": "chat", "user": "u\u0000", "messages": [{"role": "user", "content": "x\u0000"}]},
+        {"model": "chat", "metadata": {"k\u0000": "v\u0000"}, "messages": [{"role": "user", "content": "x"}]},
+        {"model": "chat", "messages": [{"role": "user\u0000", "content": "x"}]},
+    ]
+    cases = [("POST", "/v1/chat/completions", json.dumps(b).encode(), auth) for b in hostile]
+    normal_ids = [f"spend-probe-{i}" for i in range(4)]
+    for rid in normal_ids:
+        cases.append(("POST", "/v1/chat/completions", json.dumps(cc.chat_body(stream=False)).encode(),
+                      {**auth, "x-request-id": rid}))
+    asyncio.run(send_all(url, cases, parallel=8))
+    deadline = time.monotonic() + 20
+    logged = set()
+    while time.monotonic() < deadline:
+        q = urllib.parse.urlencode({"api_key": hashlib.sha256(key.encode()).hexdigest()})
+        resp = asyncio.run(cc.post(url, f"/spend/logs?{q}", b"", method="GET"))
+        assert resp.status == 200, resp.body
+        logged = {row["request_id"] for row in resp.json()}
+        if set(normal_ids) <= logged:
+            break
+        time.sleep(0.3)
+    assert set(normal_ids) <= logged, f"spend rows lost: {set(normal_ids) - logged}"
+
+
 def test_still_serving_afterwards(full):
     url, _ = full
     resp = cc.post_sync(url, "/v1/chat/completions", json.dumps(cc.chat_body(stream=False)).encode())
