@@ -135,7 +135,12 @@ mod tests {
         }
         assert!(accepts("thinking-token-count-2026-05-13"));
         // Anthropic-API-only flags Claude Code sends to api.anthropic.com.
-        for flag in ["claude-code-20250219", "oauth-2025-04-20", "files-api-2025-04-14", ""] {
+        for flag in [
+            "claude-code-20250219",
+            "oauth-2025-04-20",
+            "files-api-2025-04-14",
+            "",
+        ] {
             assert!(!accepts(flag), "{flag}");
         }
     }

@@ -147,23 +147,38 @@ fn converse_events(a: &Answer) -> Vec<(String, Value)> {
         match b {
             Block::Text(parts) => {
                 for t in parts {
-                    ev.push(("contentBlockDelta".into(), json!({"contentBlockIndex": i, "delta": {"text": t}})));
+                    ev.push((
+                        "contentBlockDelta".into(),
+                        json!({"contentBlockIndex": i, "delta": {"text": t}}),
+                    ));
                 }
             }
             Block::Reasoning(parts, sig) => {
                 for t in parts {
-                    ev.push(("contentBlockDelta".into(), json!({"contentBlockIndex": i,
-                        "delta": {"reasoningContent": {"text": t}}})));
+                    ev.push((
+                        "contentBlockDelta".into(),
+                        json!({"contentBlockIndex": i,
+                        "delta": {"reasoningContent": {"text": t}}}),
+                    ));
                 }
-                ev.push(("contentBlockDelta".into(), json!({"contentBlockIndex": i,
-                    "delta": {"reasoningContent": {"signature": sig}}})));
+                ev.push((
+                    "contentBlockDelta".into(),
+                    json!({"contentBlockIndex": i,
+                    "delta": {"reasoningContent": {"signature": sig}}}),
+                ));
             }
             Block::Tool(name, parts) => {
-                ev.push(("contentBlockStart".into(), json!({"contentBlockIndex": i,
-                    "start": {"toolUse": {"toolUseId": format!("tooluse_{i}"), "name": name}}})));
+                ev.push((
+                    "contentBlockStart".into(),
+                    json!({"contentBlockIndex": i,
+                    "start": {"toolUse": {"toolUseId": format!("tooluse_{i}"), "name": name}}}),
+                ));
                 for p in parts {
-                    ev.push(("contentBlockDelta".into(), json!({"contentBlockIndex": i,
-                        "delta": {"toolUse": {"input": p}}})));
+                    ev.push((
+                        "contentBlockDelta".into(),
+                        json!({"contentBlockIndex": i,
+                        "delta": {"toolUse": {"input": p}}}),
+                    ));
                 }
             }
         }
@@ -172,8 +187,11 @@ fn converse_events(a: &Answer) -> Vec<(String, Value)> {
     ev.push(("messageStop".into(), json!({"stopReason": a.stop})));
     if a.with_metadata {
         let (i, o) = a.usage;
-        ev.push(("metadata".into(), json!({"usage": {"inputTokens": i, "outputTokens": o,
-            "totalTokens": i.saturating_add(o)}, "metrics": {"latencyMs": 12}})));
+        ev.push((
+            "metadata".into(),
+            json!({"usage": {"inputTokens": i, "outputTokens": o,
+            "totalTokens": i.saturating_add(o)}, "metrics": {"latencyMs": 12}}),
+        ));
     }
     ev
 }
@@ -181,9 +199,11 @@ fn converse_events(a: &Answer) -> Vec<(String, Value)> {
 /// The native Claude (InvokeModelWithResponseStream) events of an answer.
 fn native_events(a: &Answer) -> Vec<Value> {
     let (input, output) = a.usage;
-    let mut ev = vec![json!({"type": "message_start", "message": {"id": "msg_bdrk_01", "type": "message",
+    let mut ev = vec![
+        json!({"type": "message_start", "message": {"id": "msg_bdrk_01", "type": "message",
         "role": "assistant", "model": "claude", "content": [], "stop_reason": null, "stop_sequence": null,
-        "usage": {"input_tokens": input, "output_tokens": 1}}})];
+        "usage": {"input_tokens": input, "output_tokens": 1}}}),
+    ];
     for (i, b) in a.blocks.iter().enumerate() {
         match b {
             Block::Text(parts) => {
@@ -203,8 +223,10 @@ fn native_events(a: &Answer) -> Vec<Value> {
                     "delta": {"type": "signature_delta", "signature": sig}}));
             }
             Block::Tool(name, parts) => {
-                ev.push(json!({"type": "content_block_start", "index": i, "content_block": {
-                    "type": "tool_use", "id": format!("toolu_{i}"), "name": name, "input": {}}}));
+                ev.push(
+                    json!({"type": "content_block_start", "index": i, "content_block": {
+                    "type": "tool_use", "id": format!("toolu_{i}"), "name": name, "input": {}}}),
+                );
                 for p in parts {
                     ev.push(json!({"type": "content_block_delta", "index": i,
                         "delta": {"type": "input_json_delta", "partial_json": p}}));
@@ -217,8 +239,10 @@ fn native_events(a: &Answer) -> Vec<Value> {
         "guardrail_intervened" | "content_filtered" => "refusal",
         s => s,
     };
-    ev.push(json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
-        "usage": {"output_tokens": output}}));
+    ev.push(
+        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+        "usage": {"output_tokens": output}}),
+    );
     let mut last = json!({"type": "message_stop"});
     if a.with_metadata {
         last["amazon-bedrock-invocationMetrics"] = json!({"inputTokenCount": input,
@@ -274,7 +298,10 @@ fn decode(chunks: &[Bytes]) -> Vec<StreamEvent> {
         }
     }
     assert!(
-        codec.decode_eof(&mut buf).expect("no trailing bytes").is_none(),
+        codec
+            .decode_eof(&mut buf)
+            .expect("no trailing bytes")
+            .is_none(),
         "every frame was decoded before the end"
     );
     out
@@ -321,7 +348,10 @@ impl Reach {
     }
     fn check(&self) {
         let (n, r) = (self.1.get(), self.2.get());
-        println!("reach {}: {r} of {n} streams translated to their end", self.0);
+        println!(
+            "reach {}: {r} of {n} streams translated to their end",
+            self.0
+        );
         assert!(n > 0);
         assert!(
             r as f64 >= MIN_REACH * n as f64,
@@ -386,7 +416,12 @@ fn converse_to_anthropic(events: &[StreamEvent]) -> bool {
 fn converse_streams_reach_the_end_of_translation() {
     let chat = Reach::new("ConverseStream -> chat chunks");
     let anthropic = Reach::new("ConverseStream -> Anthropic events");
-    let strategy = (answer(), prop::collection::vec(any::<usize>(), 0..6), any::<bool>(), "[a-zA-Z0-9]{1,32}");
+    let strategy = (
+        answer(),
+        prop::collection::vec(any::<usize>(), 0..6),
+        any::<bool>(),
+        "[a-zA-Z0-9]{1,32}",
+    );
     runner()
         .run(&strategy, |(a, cuts, json_mode, pad)| {
             let frames: Vec<Vec<u8>> = converse_events(&a)
@@ -408,7 +443,11 @@ fn converse_streams_reach_the_end_of_translation() {
 fn native_claude_streams_reach_the_end_of_translation() {
     let chat = Reach::new("native Claude chunks -> chat chunks");
     let relay = Reach::new("native Claude chunks -> relayed Anthropic events");
-    let strategy = (answer(), prop::collection::vec(any::<usize>(), 0..6), "[a-zA-Z0-9]{1,32}");
+    let strategy = (
+        answer(),
+        prop::collection::vec(any::<usize>(), 0..6),
+        "[a-zA-Z0-9]{1,32}",
+    );
     runner()
         .run(&strategy, |(a, cuts, pad)| {
             let frames: Vec<Vec<u8>> = native_events(&a)
@@ -423,7 +462,8 @@ fn native_claude_streams_reach_the_end_of_translation() {
             assert_eq!(events.len(), frames.len(), "one event per frame");
 
             let names = names();
-            let mut t = InvokeStreamTranslator::new(InvokeFamily::Anthropic, &ctx(&names, false), true);
+            let mut t =
+                InvokeStreamTranslator::new(InvokeFamily::Anthropic, &ctx(&names, false), true);
             let mut finish = None;
             let mut failed = false;
             for e in &events {
@@ -431,7 +471,8 @@ fn native_claude_streams_reach_the_end_of_translation() {
                     Ok(chunks) => {
                         for c in chunks {
                             serde_json::to_vec(&c).expect("chunk serialises");
-                            if let Some(f) = c.choices.first().and_then(|c| c.finish_reason.clone()) {
+                            if let Some(f) = c.choices.first().and_then(|c| c.finish_reason.clone())
+                            {
                                 finish = Some(f);
                             }
                         }
