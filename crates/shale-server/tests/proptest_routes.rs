@@ -928,32 +928,53 @@ fn query(params: &'static [&'static str]) -> BoxedStrategy<String> {
 fn read_routes_answer_any_query() {
     let case = prop_oneof![
         (
-            prop::sample::select(&["/health", "/v1/health", "/health/readiness", "/health/liveliness"][..]),
+            prop::sample::select(
+                &[
+                    "/health",
+                    "/v1/health",
+                    "/health/readiness",
+                    "/health/liveliness"
+                ][..]
+            ),
             query(&["model"]),
         ),
         (
             prop::sample::select(&["/model/info", "/v1/model/info"][..]),
             query(&["litellm_model_id"]),
         ),
-        (Just("/v2/model/info"), query(&["page", "size", "search", "modelId", "teamId"])),
+        (
+            Just("/v2/model/info"),
+            query(&["page", "size", "search", "modelId", "teamId"])
+        ),
         (Just("/model_group/info"), query(&["model_group"])),
-        (prop::sample::select(&["/guardrails/list", "/cache/ping"][..]), query(&[])),
+        (
+            prop::sample::select(&["/guardrails/list", "/cache/ping"][..]),
+            query(&[])
+        ),
     ]
     .prop_map(|(path, q)| {
         let mut c = Case::json(
-            if q.is_empty() { path.to_owned() } else { format!("{path}?{q}") },
+            if q.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{path}?{q}")
+            },
             &json!({}),
         );
         c.method = Method::GET;
         c.body.clear();
         c
     });
-    run("GET /health, /model/info, /model_group/info, /guardrails/list, /cache/ping", case, |case| {
-        let o = send(&case);
-        assert_openai(&o, &case.path);
-        // Reached: answered JSON (a refused query parameter is a 400 in the OpenAI shape).
-        o.status == StatusCode::OK && o.json().is_some()
-    });
+    run(
+        "GET /health, /model/info, /model_group/info, /guardrails/list, /cache/ping",
+        case,
+        |case| {
+            let o = send(&case);
+            assert_openai(&o, &case.path);
+            // Reached: answered JSON (a refused query parameter is a 400 in the OpenAI shape).
+            o.status == StatusCode::OK && o.json().is_some()
+        },
+    );
 }
 
 #[test]
