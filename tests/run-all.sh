@@ -10,6 +10,17 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Golden files are compared in CI, never rewritten: a run that re-blessed its expected files (or
+# re-took the docs screenshots) would pass whatever the code does.
+if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
+  for var in SHALE_BLESS SHALE_BLESS_CORPUS SHALE_UI_DOCS_SCREENSHOT; do
+    if [[ -n "${!var+set}" ]]; then
+      echo "error: $var is set under CI=true; CI compares golden files, it never rewrites them" >&2
+      exit 1
+    fi
+  done
+fi
+
 # Debian packages the tests need: redis-server (router shared state; the tests start their own
 # servers on free ports) and Node.js/npm (Claude Code and Codex CLI are npm packages).
 apt_install() {

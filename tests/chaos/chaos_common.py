@@ -111,17 +111,21 @@ def chat_body(stream: bool = True, text: str = "Hello", model: str = "chat", **e
     return body
 
 
-def request_bytes(path: str, host: str, port: int, body: bytes, headers: dict | None = None) -> bytes:
-    head = [
-        f"POST {path} HTTP/1.1",
-        f"Host: {host}:{port}",
-        f"Authorization: Bearer {GATEWAY_KEY}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(body)}",
-        "Connection: close",
-    ]
+def request_bytes(path: str, host: str, port: int, body: bytes, headers: dict | None = None,
+                  method: str = "POST") -> bytes:
+    """The request's bytes; `headers` add to (or, same name, replace) the defaults."""
+    fields = {
+        "Host": f"{host}:{port}",
+        "Authorization": f"Bearer {GATEWAY_KEY}",
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "Connection": "close",
+    }
     for k, v in (headers or {}).items():
-        head.append(f"{k}: {v}")
+        for existing in [e for e in fields if e.lower() == k.lower()]:
+            del fields[existing]
+        fields[k] = v
+    head = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in fields.items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
@@ -182,11 +186,12 @@ async def read_response(reader: asyncio.StreamReader, timeout: float = 60) -> Re
     return await asyncio.wait_for(inner(), timeout)
 
 
-async def post(url: str, path: str, body: bytes, headers: dict | None = None, timeout: float = 60) -> Response:
+async def post(url: str, path: str, body: bytes, headers: dict | None = None, timeout: float = 60,
+               method: str = "POST") -> Response:
     host, port = host_port(url)
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(request_bytes(path, host, port, body, headers))
+        writer.write(request_bytes(path, host, port, body, headers, method))
         await writer.drain()
         return await read_response(reader, timeout)
     finally:

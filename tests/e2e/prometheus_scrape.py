@@ -1,5 +1,11 @@
 """Reading the gateway's `/metrics` in tests: one scrape, parsed with the official
-`prometheus_client` text parser, with lookups by sample name and labels. Nothing here asserts."""
+`prometheus_client` text parser, with lookups by sample name and labels.
+
+`Scrape.value` is strict: a series that is not in the scrape raises `MissingSeries` rather than
+reading as 0 — otherwise `value(...) == 0` would pass for a metric that was renamed, relabelled or
+never registered. Where a series may legitimately not exist yet (a baseline before the traffic
+that creates it) use `value_or_zero`; where its absence is the behaviour under test, assert
+`absent(...)`."""
 
 from __future__ import annotations
 
@@ -17,6 +23,16 @@ def scrape(url: str, headers: dict | None = None) -> tuple[int, str]:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+class MissingSeries(AssertionError):
+    """A series the test reads is not in the scrape (an assertion failure, with what there is)."""
+
+    def __init__(self, name: str, labels: dict, scrape: "Scrape"):
+        same_name = [f"{s.name}{s.labels}" for s in scrape.samples if s.name == name][:20]
+        super().__init__(
+            f"no series {name}{labels or ''} in the scrape; samples called {name}: {same_name or 'none'}"
+        )
 
 
 class Scrape:
@@ -37,8 +53,22 @@ class Scrape:
         return any(name == base or name == base + "_total" for name in self.families)
 
     def value(self, name: str, **labels) -> float:
-        """Sum of the samples called `name` whose labels include `labels`."""
+        """Sum of the samples called `name` whose labels include `labels`; raises `MissingSeries`
+        when there is none."""
+        found = self.matching(name, **labels)
+        if not found:
+            raise MissingSeries(name, labels, self)
+        return sum(s.value for s in found)
+
+    def value_or_zero(self, name: str, **labels) -> float:
+        """Like `value`, but 0 when no series matches: for a baseline taken before the traffic
+        that creates the series (compare the later reading with the strict `value`)."""
         return sum(s.value for s in self.matching(name, **labels))
+
+    def absent(self, name: str, **labels) -> bool:
+        """Whether no sample called `name` has labels including `labels` (absence as the behaviour:
+        e.g. no failure series for a deployment that never failed)."""
+        return not self.matching(name, **labels)
 
     def matching(self, name: str, **labels) -> list:
         return [

@@ -328,12 +328,12 @@ def test_metrics_count_hits_misses_and_cached_tokens(gw, emu):
     after = Scrape.of(gw.url)
 
     def delta(name: str) -> float:
-        return after.value(name, model="chat") - before.value(name, model="chat")
+        return after.value(name, model="chat") - before.value_or_zero(name, model="chat")
 
     assert delta("litellm_cache_hits_metric_total") == 2
     assert delta("litellm_cache_misses_metric_total") == 1
     assert delta("litellm_cached_tokens_metric_total") == 2 * tokens
-    requests = after.value("litellm_proxy_total_requests_metric_total", requested_model="chat") - before.value(
+    requests = after.value("litellm_proxy_total_requests_metric_total", requested_model="chat") - before.value_or_zero(
         "litellm_proxy_total_requests_metric_total", requested_model="chat"
     )
     assert requests == 3, "hits are requests too"

@@ -39,7 +39,7 @@ SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
 pytestmark = pytest.mark.skipif(
-    not CLAUDE.exists(), reason="Claude Code is not installed: run `npm ci --prefix tests/claude-code`"
+    not CLAUDE.exists(), reason="Claude Code is not installed: run `npm ci --prefix tests/claude-code` (a failure under CI=true)"
 )
 
 

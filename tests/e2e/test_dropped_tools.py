@@ -60,9 +60,12 @@ def strict():
         yield gw
 
 
-def dropped_count(gw: LoggedStack, tool: str) -> float:
+def dropped_count(gw: LoggedStack, tool: str, baseline: bool = False) -> float:
+    """Drops counted for `tool`; a `baseline` (before the request) may not exist yet."""
     scrape = Scrape.of(gw.url)
     assert scrape.has_family("shale_dropped_tools"), scrape.text[:2000]
+    if baseline:
+        return scrape.value_or_zero("shale_dropped_tools_total", tool=tool)
     return scrape.value("shale_dropped_tools_total", tool=tool)
 
 
@@ -73,8 +76,8 @@ def sent_tool_names(body: dict) -> list[str]:
 def test_responses_drop_hosted_tools_and_say_so(lenient):
     gw = lenient
     gw.emulator.reset()
-    before_ws = dropped_count(gw, "web_search")
-    before_fs = dropped_count(gw, "file_search")
+    before_ws = dropped_count(gw, "web_search", baseline=True)
+    before_fs = dropped_count(gw, "file_search", baseline=True)
     raw = client(gw).responses.with_raw_response.create(
         model="claude",
         input=SECRET_PROMPT,
@@ -141,7 +144,9 @@ def test_strict_mode_answers_400(strict):
     assert err.value.body["param"] == "tools[0].type"
     assert "web_search_preview" in err.value.body["message"]
     assert model_calls(gw) == [], "nothing reached Bedrock"
-    assert dropped_count(gw, "web_search") == 0
+    scrape = Scrape.of(gw.url)
+    assert scrape.has_family("shale_dropped_tools"), scrape.text[:2000]
+    assert scrape.absent("shale_dropped_tools_total", tool="web_search"), "a refused tool is not counted as dropped"
 
 
 def test_shale_check_tells_which_mode(lenient, strict):

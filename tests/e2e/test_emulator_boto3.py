@@ -334,8 +334,7 @@ def test_bearer_api_key_on_runtime_only(emulator):
 
 
 def test_count_tokens(runtime):
-    if not hasattr(runtime, "count_tokens"):
-        pytest.skip("this botocore has no CountTokens")
+    assert hasattr(runtime, "count_tokens"), "botocore too old for CountTokens (tests/requirements.txt: boto3>=1.40)"
     resp = runtime.count_tokens(modelId=CLAUDE, input={"converse": {"messages": [user("count me please")]}})
     assert resp["inputTokens"] > 0
 

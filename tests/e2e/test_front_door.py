@@ -14,8 +14,7 @@ import uuid
 import pytest
 import requests
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from prometheus_scrape import Scrape
 from shale_harness import GATEWAY_KEY, deployment, start_emulator, start_gateway, stop_process
 
 CHAT = {"model": "nova", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
@@ -33,14 +32,10 @@ class Gateway:
         with open(self.log_path) as f:
             return [json.loads(line) for line in f if '"message":"access"' in line]
 
-    def counter(self, name: str, **labels) -> float:
-        text = requests.get(self.url + "/metrics", timeout=10).text
-        return sum(
-            s.value
-            for f in text_string_to_metric_families(text)
-            for s in f.samples
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-        )
+    def counter(self, name: str, baseline: bool = False, **labels) -> float:
+        """A counter's value (strict: a missing series fails); a `baseline` may not exist yet."""
+        scrape = Scrape(requests.get(self.url + "/metrics", timeout=10).text)
+        return scrape.value_or_zero(name, **labels) if baseline else scrape.value(name, **labels)
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +141,8 @@ def test_refused_keys_keep_their_shape_and_the_id(gw):
 def test_refused_keys_are_observed(gw):
     total = "litellm_proxy_total_requests_metric_total"
     failed = "litellm_proxy_failed_requests_metric_total"
-    before_total = gw.counter(total, status_code="401")
-    before_failed = gw.counter(failed, exception_status="401", exception_class="AuthenticationError")
+    before_total = gw.counter(total, baseline=True, status_code="401")
+    before_failed = gw.counter(failed, baseline=True, exception_status="401", exception_class="AuthenticationError")
     for i in range(2):
         r = requests.post(gw.url + "/v1/chat/completions", json=CHAT,
                           headers={**auth("sk-nope"), "x-request-id": f"observed-{i}"}, timeout=10)

@@ -27,6 +27,7 @@ from guardrails_harness import (
     long_answer,
     model_calls,
 )
+from prometheus_scrape import Scrape
 from shale_harness import EXAMPLE_SECRET_ACCESS_KEY, GATEWAY_KEY, deployment, logged_stack
 
 SSN = "123-45-6789"
@@ -542,21 +543,13 @@ def test_metrics_count_outcomes_per_guardrail(oai, stack, emulator):
         chat(oai, f"ssn {SSN}", ["pii-pre"])
     with pytest.raises(openai.APIStatusError):
         chat(oai, "hi", ["broken"])
-    text = httpx.get(stack.url + "/metrics").text
-
-    def value(*needles):
-        """The sum of the series matching every needle."""
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("litellm_guardrail") and all(n in line for n in needles)
-        )
-
-    assert value("litellm_guardrail_requests_total{", 'guardrail_name="pii-pre"', 'status="masked"') >= 1
-    assert value("litellm_guardrail_requests_total{", 'guardrail_name="pii-pre"', 'status="blocked"') >= 1
-    assert value("litellm_guardrail_requests_total{", 'guardrail_name="broken"', 'status="error"') >= 1
-    assert value("litellm_guardrail_errors_total{", 'guardrail_name="broken"') >= 1
-    assert value("litellm_guardrail_latency_seconds_count{", 'guardrail_name="pii-pre"', 'hook_type="pre_call"') >= 2
+    s = Scrape(httpx.get(stack.url + "/metrics").text)
+    requests = "litellm_guardrail_requests_total"
+    assert s.value(requests, guardrail_name="pii-pre", status="masked") >= 1
+    assert s.value(requests, guardrail_name="pii-pre", status="blocked") >= 1
+    assert s.value(requests, guardrail_name="broken", status="error") >= 1
+    assert s.value("litellm_guardrail_errors_total", guardrail_name="broken") >= 1
+    assert s.value("litellm_guardrail_latency_seconds_count", guardrail_name="pii-pre", hook_type="pre_call") >= 2
 
 
 def test_access_log_names_guardrails_and_never_their_text(oai, stack, emulator):

@@ -98,7 +98,8 @@ def start_http_receiver(collected: Collected):
 
 
 def start_grpc_receiver(collected: Collected):
-    grpc = pytest.importorskip("grpc")
+    import grpc  # grpcio, tests/requirements.txt
+
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
     class Service(trace_service_pb2_grpc.TraceServiceServicer):
@@ -297,6 +298,103 @@ def test_dead_collector_costs_nothing(emulator):
         assert gw.poll() is None
     finally:
         stop_process(gw)
+
+
+class SilentCollector:
+    """A collector that accepts every connection and never answers: the TCP handshake succeeds,
+    the request is read by nobody, no response (HTTP or gRPC) ever comes. The exporter's calls
+    hang until its own timeout, unlike a closed port that refuses at once."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        for conn in self.held:
+            conn.close()
+        self.listener.close()
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_collector_that_never_answers_costs_nothing(emulator, protocol):
+    """A collector that accepts and hangs: exports block until the exporter's timeout (set longer
+    than the test, so they stay stuck throughout), and the gateway must keep answering with
+    bounded latency, streams included, and still stop promptly on SIGTERM."""
+    emu_url, emu = emulator
+    collector = SilentCollector()
+    gw, url = start_gateway_with_env(gateway_config(emu_url, ["otel"]), {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "60000",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "64",
+    })
+    try:
+        emu.reset()
+        c = client(url)
+        latencies = []
+        started = time.monotonic()
+        for i in range(60):
+            t0 = time.monotonic()
+            if i % 4 == 3:
+                chunks = list(c.chat.completions.create(
+                    model="claude", messages=[{"role": "user", "content": "hi"}], stream=True))
+                assert any(ch.choices and ch.choices[0].finish_reason for ch in chunks), chunks
+            else:
+                reply = c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "hi"}])
+                assert reply.choices[0].message.content
+            latencies.append(time.monotonic() - t0)
+            time.sleep(0.02)  # spread the requests over several export rounds
+        elapsed = time.monotonic() - started
+        latencies.sort()
+        print(f"{protocol}: 60 requests with a silent collector in {elapsed:.2f}s; latency median "
+              f"{1000 * latencies[30]:.1f} ms, max {1000 * latencies[-1]:.1f} ms; "
+              f"{len(collector.held)} connection(s) held by the collector")
+        assert collector.held, "the exporter reached the collector (its exports are the ones hanging)"
+        assert latencies[-1] < 1.0, f"a request took {latencies[-1]:.2f}s with a silent collector"
+        assert latencies[30] < 0.25, f"median {latencies[30]:.3f}s with a silent collector"
+        t0 = time.monotonic()
+        status, _ = http_get(url + "/health/liveliness")
+        assert status == 200 and time.monotonic() - t0 < 1.0
+        assert gw.poll() is None
+        # Shutting down flushes the queue to the same silent collector: it must not wait out the
+        # exporter's 60 s timeout (the SDK's shutdown gives up after 5 s).
+        gw.terminate()
+        t0 = time.monotonic()
+        try:
+            gw.wait(timeout=12)
+        except subprocess.TimeoutExpired:
+            pytest.fail("shale did not exit within 12 s of SIGTERM with a silent collector")
+        print(f"{protocol}: exited {time.monotonic() - t0:.2f}s after SIGTERM")
+    finally:
+        stop_process(gw)
+        collector.stop()
+
+
+def http_get(url: str) -> tuple[int, str]:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.status, resp.read().decode()
 
 
 @pytest.mark.parametrize("how", ["config", "env"])

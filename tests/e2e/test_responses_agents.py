@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
+import agents  # openai-agents, tests/requirements.txt
+from openai import AsyncOpenAI
 
-agents = pytest.importorskip("agents")
-from openai import AsyncOpenAI  # noqa: E402
-
-from shale_harness import (  # noqa: E402
+from shale_harness import (
     GATEWAY_KEY,
     deployment,
     stack_fixture,

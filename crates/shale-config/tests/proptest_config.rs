@@ -39,8 +39,8 @@ fn load(text: &str) {
     match Config::from_yaml_str(text, &env) {
         Ok(cfg) => check_loaded(&cfg),
         Err(e) => {
-            // Every error renders (this is what `shale check` prints).
-            let _ = e.to_string();
+            // Every error renders (this is what `shale check` prints), and says something.
+            assert!(!e.to_string().trim().is_empty(), "{e:?} renders as nothing");
             if let ConfigError::Located { line, column, .. } = e {
                 assert!(line >= 1 && column >= 1);
             }
@@ -49,7 +49,7 @@ fn load(text: &str) {
     match Config::check_yaml_str(text, &env) {
         Ok(cfg) => check_loaded(&cfg),
         Err(e) => {
-            let _ = e.to_string();
+            assert!(!e.to_string().trim().is_empty(), "{e:?} renders as nothing");
         }
     }
 }

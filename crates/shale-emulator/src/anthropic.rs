@@ -211,23 +211,6 @@ pub fn validate(body: &Value) -> Result<(), BedrockException> {
     Ok(())
 }
 
-/// Beta flags Bedrock accepts in `anthropic_beta` (AWS Bedrock user guide, Anthropic Claude
-/// Messages API; the last four as sent by Claude Code to Bedrock in its Bedrock mode). Any other
-/// flag is refused with "invalid beta flag", as Bedrock does.
-pub const BEDROCK_BETA_FLAGS: &[&str] = &[
-    "computer-use-2024-10-22",
-    "computer-use-2025-01-24",
-    "token-efficient-tools-2025-02-19",
-    "output-128k-2025-02-19",
-    "interleaved-thinking-2025-05-14",
-    "dev-full-thinking-2025-05-14",
-    "context-1m-2025-08-07",
-    "context-management-2025-06-27",
-    "effort-2025-11-24",
-    "tool-search-tool-2025-10-19",
-    "thinking-token-count-2026-05-13",
-];
-
 /// `metadata` is accepted with Anthropic's schema only (`{"user_id": ...}`, as Claude Code sends
 /// it in its Bedrock mode); other members are refused, as gateways that forward their own
 /// metadata objects have found.
@@ -250,7 +233,7 @@ fn check_betas(betas: Option<&Value>) -> Result<(), BedrockException> {
     };
     for f in flags {
         match f.as_str() {
-            Some(flag) if BEDROCK_BETA_FLAGS.contains(&flag) => {}
+            Some(flag) if crate::betas::accepts(flag) => {}
             _ => return Err(v("invalid beta flag")),
         }
     }

@@ -19,6 +19,7 @@ mod answer;
 mod anthropic;
 mod app;
 mod auth;
+pub mod betas;
 mod config;
 mod converse;
 mod embeddings;

@@ -84,10 +84,38 @@ pub enum KeyError {
 }
 
 impl KeyError {
-    /// A database error as [`KeyError::Unavailable`], without the connection string.
+    /// A database error as [`KeyError::Unavailable`], without the connection string; a value the
+    /// request carried that PostgreSQL cannot store ([`refused_value`]) is the client's 400.
     pub(crate) fn db(e: &sqlx::Error) -> KeyError {
-        KeyError::Unavailable(describe_db_error(e))
+        match refused_value(e) {
+            Some(message) => KeyError::InvalidRequest(message),
+            None => KeyError::Unavailable(describe_db_error(e)),
+        }
     }
+}
+
+/// When PostgreSQL refused a value rather than failed: SQLSTATE class 22, "data exception" (a NUL
+/// character in text, 22P05; a number, date or interval out of range; text too long). Those values
+/// come from the request, so the answer is a 400 saying what to change, never a 503 that blames
+/// the database (also used by `shale-models`, on the same database).
+pub fn refused_value(e: &sqlx::Error) -> Option<String> {
+    let sqlx::Error::Database(d) = e else {
+        return None;
+    };
+    let code = d.code()?;
+    if !code.starts_with("22") {
+        return None;
+    }
+    let what = match code.as_ref() {
+        "22P05" | "22021" => "text must not contain NUL (\\u0000) characters",
+        "22003" => "a number is out of range",
+        "22008" | "22007" | "22015" => "a date or duration is out of range",
+        "22001" => "a text value is too long",
+        _ => "a value cannot be stored",
+    };
+    Some(format!(
+        "The request holds a value the database cannot store: {what} (database error {code})."
+    ))
 }
 
 /// A short description of a sqlx error that never carries credentials or bound values (also

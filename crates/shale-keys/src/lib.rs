@@ -29,7 +29,7 @@ mod token;
 
 pub use api::*;
 pub use duration::parse_duration;
-pub use error::{describe_db_error, KeyError, LimitKind, Scope};
+pub use error::{describe_db_error, refused_value, KeyError, LimitKind, Scope};
 pub use principal::{Admission, Principal, SpendEvent, ALL_PROXY_MODELS, ALL_TEAM_MODELS};
 pub use report::*;
 pub use service::KeyService;

@@ -42,7 +42,12 @@ impl ModelError {
         }
     }
 
+    /// A database error: a value PostgreSQL refused (`shale_keys::refused_value`) is the
+    /// client's 400; anything else means the store is unavailable (503).
     pub(crate) fn db(e: &sqlx::Error) -> ModelError {
-        ModelError::Unavailable(shale_keys::describe_db_error(e))
+        match shale_keys::refused_value(e) {
+            Some(message) => ModelError::invalid(None, message),
+            None => ModelError::Unavailable(shale_keys::describe_db_error(e)),
+        }
     }
 }

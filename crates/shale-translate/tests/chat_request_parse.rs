@@ -21,10 +21,12 @@
 //! position of the enclosing object, while the one-pass parser names the offending value. The
 //! category and the message up to its position must still match ([`raw_value_marker_case`]).
 //!
-//! `SHALE_BLESS_CORPUS=1` regenerates the file (only meaningful with a parser known to be right).
+//! `SHALE_BLESS_CORPUS=1` regenerates the file (only meaningful with a parser known to be right;
+//! refused under `CI=true`).
 //! Must not: compare loosely (semantic JSON equality, error prefixes) outside that one case, or
 //! skip inputs that fail.
 
+mod common;
 mod mutate;
 
 use proptest::strategy::{Strategy, ValueTree};
@@ -507,7 +509,7 @@ fn input_of(case: &Value) -> Vec<u8> {
 #[test]
 fn chat_requests_parse_exactly_as_recorded() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS);
-    if std::env::var("SHALE_BLESS_CORPUS").is_ok_and(|v| v == "1") {
+    if common::bless_corpus() {
         let mut out = String::new();
         for input in inputs() {
             out.push_str(&serde_json::to_string(&case_line(&input)).unwrap());

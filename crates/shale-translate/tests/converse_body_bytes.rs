@@ -5,9 +5,10 @@
 //! SHA-256 of the serialised body (or the error) recorded. The typed body writer must produce the
 //! same bytes — key order and number formatting included — for every one of them.
 //!
-//! `SHALE_BLESS_CORPUS=1` regenerates the file (only meaningful with a builder known to be
-//! right). Must not: loosen the comparison to semantic JSON equality.
+//! `SHALE_BLESS_CORPUS=1` regenerates the file (only meaningful with a builder known to be right;
+//! refused under `CI=true`). Must not: loosen the comparison to semantic JSON equality.
 
+mod common;
 mod mutate;
 
 use proptest::strategy::{Strategy, ValueTree};
@@ -87,7 +88,7 @@ fn case_line(i: usize, request: Value) -> Value {
 #[test]
 fn converse_bodies_are_byte_identical_to_the_value_builder() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS);
-    if std::env::var("SHALE_BLESS_CORPUS").is_ok_and(|v| v == "1") {
+    if common::bless_corpus() {
         let mut out = String::new();
         for (i, request) in generate().into_iter().enumerate() {
             out.push_str(&serde_json::to_string(&case_line(i, request)).unwrap());

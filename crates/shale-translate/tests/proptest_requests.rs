@@ -140,9 +140,27 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_the_parser(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        let _ = serde_json::from_slice::<ChatRequest>(&bytes);
-        let _ = serde_json::from_slice::<CompletionRequest>(&bytes);
-        let _ = serde_json::from_slice::<EmbeddingsRequest>(&bytes);
+        // A refusal is a syntax or data error of the bytes (never I/O); what parses translates.
+        let refused = |e: serde_json::Error| assert!(!e.is_io(), "{e}");
+        match serde_json::from_slice::<ChatRequest>(&bytes) {
+            Ok(req) => translate_chat(&req, false, None),
+            Err(e) => refused(e),
+        }
+        match serde_json::from_slice::<CompletionRequest>(&bytes) {
+            Ok(req) => match completion_to_chat(req) {
+                Ok(chat) => translate_chat(&chat, false, None),
+                Err(e) => assert_request_error(&e, "completions"),
+            },
+            Err(e) => refused(e),
+        }
+        match serde_json::from_slice::<EmbeddingsRequest>(&bytes) {
+            Ok(req) => {
+                if let Err(e) = plan_embeddings(req, EmbeddingFamily::TitanTextV2, &Map::new()) {
+                    assert_request_error(&e, "embeddings");
+                }
+            }
+            Err(e) => refused(e),
+        }
     }
 
     #[test]

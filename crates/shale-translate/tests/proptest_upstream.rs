@@ -256,8 +256,22 @@ proptest! {
             ImageFamily::Sdxl,
         ] {
             for format in [ResponseFormat::B64Json, ResponseFormat::Url] {
-                // A content-filtered image is the client's 400 by design; anything else is typed.
-                let _ = bedrock_to_image_response(family, &body, 1_700_000_000, format);
+                // A content-filtered image is the client's 400 by design; anything else is
+                // Bedrock's fault. An answer carries images in the asked format.
+                match bedrock_to_image_response(family, &body, 1_700_000_000, format) {
+                    Ok(images) => {
+                        for image in &images.data {
+                            match format {
+                                ResponseFormat::B64Json => assert!(image.b64_json.is_some() && image.url.is_none()),
+                                ResponseFormat::Url => assert!(image.url.is_some() && image.b64_json.is_none()),
+                            }
+                        }
+                    }
+                    Err(TranslateError::InvalidRequest { code, .. }) => {
+                        assert_eq!(code, Some("content_policy_violation"), "only a filtered image is the client's 400");
+                    }
+                    Err(e) => assert_upstream_error(&e, "images"),
+                }
             }
         }
     }

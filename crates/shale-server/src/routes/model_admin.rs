@@ -112,8 +112,11 @@ async fn refresh(
     Ok(id.and_then(|id| rows.into_iter().find(|r| r.model_id == id)))
 }
 
-fn answer(row: Option<StoredRow>, findings: Vec<String>) -> Result<Response, ApiError> {
-    let row = row.ok_or_else(|| ApiError::Internal("the stored model disappeared".into()))?;
+/// The stored row after a change, with the validation findings. No row: a concurrent
+/// `/model/delete` removed the model between this change and the re-read, so it is not found
+/// (404) — a race between two clients, not the gateway's fault.
+fn answer(id: &str, row: Option<StoredRow>, findings: Vec<String>) -> Result<Response, ApiError> {
+    let row = row.ok_or_else(|| ApiError::Model(ModelError::NotFound(id.to_string())))?;
     let mut body = api::row_answer(&row);
     if !findings.is_empty() {
         body["findings"] = json!(findings);
@@ -142,7 +145,7 @@ pub async fn new(
         .await?;
     tracing::info!(model_id = %draft.model_id, model_name = %draft.model_name, "model added");
     let row = refresh(&state, store, Some(&draft.model_id)).await?;
-    answer(row, findings)
+    answer(&draft.model_id, row, findings)
 }
 
 /// `POST /model/update`: `model_info.id` (or `model_id`) names the model; a partial update.
@@ -180,7 +183,7 @@ async fn update_model(state: &AppState, id: &str, body: Value) -> Result<Respons
         .await?;
     tracing::info!(model_id = %draft.model_id, model_name = %draft.model_name, "model updated");
     let row = refresh(state, store, Some(id)).await?;
-    answer(row, findings)
+    answer(id, row, findings)
 }
 
 /// Why `id` cannot be changed: a config deployment (read-only), or nothing has it.

@@ -78,6 +78,11 @@ const BEDROCK_BETAS: &[BetaEntry] = &[
         source: CLAUDE_CODE_BEDROCK,
     },
     BetaEntry {
+        flag: "tool-examples-2025-10-29",
+        models: Models::Thinking,
+        source: AWS_DOC,
+    },
+    BetaEntry {
         flag: "tool-search-tool-2025-10-19",
         models: Models::Thinking,
         source: CLAUDE_CODE_2_1,

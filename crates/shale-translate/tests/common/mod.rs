@@ -1,5 +1,8 @@
 //! Helpers shared by the golden-fixture test binaries: reading fixtures, comparing (or, with
 //! `SHALE_BLESS=1`, rewriting) expected JSON, and inspecting errors.
+//!
+//! Blessing (`SHALE_BLESS`, `SHALE_BLESS_CORPUS`) refuses to run under `CI=true`: a CI run that
+//! rewrote its own expected files would pass whatever the code does.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -30,8 +33,27 @@ pub fn read(dir: &Path, name: &str) -> Value {
     read_json(&path).unwrap_or_else(|| panic!("{}: missing", path.display()))
 }
 
+/// Whether the blessing variable `var` asks to rewrite expected files (`var=1`). Panics under
+/// `CI=true` when it is set at all: CI compares, it never rewrites.
+pub fn bless_var(var: &str) -> bool {
+    let set = std::env::var_os(var).is_some();
+    let ci = matches!(std::env::var("CI").as_deref(), Ok("true" | "1"));
+    assert!(
+        !(set && ci),
+        "{var} is set under CI=true: blessing rewrites the expected files, so CI would pass \
+         whatever the code does (bless locally, review the diff, commit it)"
+    );
+    std::env::var(var).is_ok_and(|v| v == "1")
+}
+
+/// `SHALE_BLESS=1`: rewrite the golden files (never under CI).
 pub fn bless() -> bool {
-    std::env::var("SHALE_BLESS").is_ok_and(|v| v == "1")
+    bless_var("SHALE_BLESS")
+}
+
+/// `SHALE_BLESS_CORPUS=1`: regenerate a differential corpus (never under CI).
+pub fn bless_corpus() -> bool {
+    bless_var("SHALE_BLESS_CORPUS")
 }
 
 /// Compare with (or, when blessing, write) an expected file; returns a failure message.
