@@ -17,6 +17,10 @@
 //!   header-read deadline for every request it waits for; a deadline earlier than the timer
 //!   driver's next wake-up makes Tokio wake the driver through its eventfd (one `write` syscall and
 //!   one more `epoll_wait` event per request). With the tick, the next wake-up is always nearer.
+//! - Each worker finishes its requests (metrics, access log, spend) after their answers were
+//!   written (`observe::finish_after_answers`) and batches its access-log lines
+//!   (`shale_telemetry::access_log::batch_this_thread`): the log writer thread is woken once per
+//!   batch, not once per request.
 //! - On shutdown the listeners are closed first (new connections are refused), readiness turns
 //!   503, idle keep-alive connections are closed, and requests in flight — streams included — run
 //!   to their end, for at most the shutdown grace; then virtual keys' pending spend and the
@@ -210,6 +214,10 @@ impl Worker {
         } = self;
         runtime.block_on(async move {
             tokio::spawn(keep_next_wakeup_near(header_read_timeout));
+            // This worker's access-log lines go to the writer in batches, and its requests are
+            // finished (metrics, access log, spend) after their answers were written.
+            tokio::spawn(shale_telemetry::access_log::batch_this_thread().run());
+            tokio::spawn(crate::observe::finish_after_answers());
             match TcpListener::from_std(listener) {
                 Ok(listener) => {
                     let stopped = async {
@@ -219,11 +227,19 @@ impl Worker {
                 }
                 Err(err) => tracing::error!(worker = index, %err, "cannot use the listener"),
             }
+            // The drained requests finished (their spend reaches the final flush) and their
+            // lines written, before the process may exit.
+            crate::observe::finish_pending();
+            shale_telemetry::access_log::flush_this_thread();
             drop(ended);
             // Tasks this runtime started (pooled connections, Redis links) must outlive the
             // final spend flush.
             let _ = release.wait_for(|release| *release).await;
         });
+        // Requests dropped with the runtime (past the grace) are finished here.
+        drop(runtime);
+        crate::observe::stop_finishing_after_answers();
+        shale_telemetry::access_log::flush_this_thread();
     }
 }
 

@@ -6,6 +6,10 @@
 //! LiteLLM answer headers `x-litellm-response-cost`, `x-litellm-overhead-duration-ms` and
 //! `x-litellm-applied-guardrails`.
 //!
+//! On a serving worker the finishing itself runs after the answer was written
+//! ([`finish_after_answers`]): none of it is the client's business, so its CPU time (the access
+//! line, metrics, spend, the span) is not added to the client's latency.
+//!
 //! It must not change what a client receives beyond those headers (and sending auth's refusal
 //! instead of running the handler), and it never waits on an
 //! export (metrics are atomics, spans are queued, log lines go through `tracing`).
@@ -100,13 +104,13 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         }
         set_headers(response.headers_mut(), &r, streaming);
     }
-    let finisher = Finisher {
+    let finisher = Finisher(Some(Finished {
         state: Arc::clone(&state),
         cell,
         span,
         tokens_pending: response.extensions_mut().remove(),
         keys,
-    };
+    }));
     if at_body_end {
         if let Some(m) = telemetry.metrics().filter(|_| streaming) {
             m.stream_started();
@@ -195,7 +199,26 @@ pub fn format_cost(cost: f64) -> String {
 
 /// Finishes the request exactly once, when dropped: metrics, access log, span outcome, the
 /// router's tpm reservation settled with the real usage (streams), and a virtual key's spend.
-struct Finisher {
+/// On a serving worker the finishing is queued to run once the answer went out (see
+/// [`finish_after_answers`]); elsewhere it runs at once.
+struct Finisher(Option<Finished>);
+
+impl Finisher {
+    fn cell(&self) -> Option<&Arc<RequestCell>> {
+        self.0.as_ref().map(|f| &f.cell)
+    }
+}
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        if let Some(finished) = self.0.take() {
+            after_answer(finished);
+        }
+    }
+}
+
+/// What finishing a request needs.
+struct Finished {
     state: Arc<AppState>,
     cell: Arc<RequestCell>,
     span: tracing::Span,
@@ -203,8 +226,8 @@ struct Finisher {
     keys: Option<Arc<crate::keygate::KeySlot>>,
 }
 
-impl Drop for Finisher {
-    fn drop(&mut self) {
+impl Finished {
+    fn finish(self) {
         let (mut record, latency) = self.cell.take();
         if let (None, Some(index), Some(usage)) = (record.cost, record.deployment, record.usage) {
             // Usage that arrived with the body (streams, relays).
@@ -234,6 +257,92 @@ impl Drop for Finisher {
     }
 }
 
+/// A serving worker's requests that ended but are not finished yet.
+struct Pending {
+    finished: Vec<Finished>,
+    /// Told when the first request lands in an empty queue.
+    first: Arc<tokio::sync::Notify>,
+}
+
+thread_local! {
+    /// `Some` on serving workers (see [`finish_after_answers`]).
+    static PENDING: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes the current thread (a serving worker with a current-thread runtime) finish requests
+/// after their answers were written: the returned future, spawned on this thread's runtime,
+/// finishes them. It is woken from this same thread, so no other thread is involved, and it
+/// runs once the connection task that ended the request yields — after hyper wrote the answer
+/// in that same poll. Call [`finish_pending`] before the worker reports its requests drained.
+pub fn finish_after_answers() -> impl Future<Output = ()> + Send + 'static {
+    let first = Arc::new(tokio::sync::Notify::new());
+    PENDING.with(|p| {
+        *p.borrow_mut() = Some(Pending {
+            finished: Vec::with_capacity(64),
+            first: Arc::clone(&first),
+        });
+    });
+    async move {
+        loop {
+            first.notified().await;
+            finish_pending();
+        }
+    }
+}
+
+/// Finishes the current thread's queued requests now.
+pub fn finish_pending() {
+    loop {
+        let batch = PENDING
+            .try_with(|p| {
+                p.try_borrow_mut()
+                    .ok()
+                    .and_then(|mut p| p.as_mut().map(|p| std::mem::take(&mut p.finished)))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if batch.is_empty() {
+            return;
+        }
+        for finished in batch {
+            // A panic (a bug) loses that one request's figures, not the worker's queue.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finished.finish()));
+        }
+    }
+}
+
+/// Finishes what is queued and stops queueing on this thread (a worker whose runtime is gone).
+pub fn stop_finishing_after_answers() {
+    finish_pending();
+    let _ = PENDING.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            *p = None;
+        }
+    });
+}
+
+/// Queues `finished` on a serving worker, or finishes it now elsewhere.
+fn after_answer(finished: Finished) {
+    let mut finished = Some(finished);
+    let _ = PENDING.try_with(|p| {
+        let Ok(mut p) = p.try_borrow_mut() else {
+            return;
+        };
+        if let Some(p) = p.as_mut() {
+            if let Some(f) = finished.take() {
+                if p.finished.is_empty() {
+                    p.first.notify_one();
+                }
+                p.finished.push(f);
+            }
+        }
+    });
+    if let Some(finished) = finished {
+        finished.finish();
+    }
+}
+
 /// A streamed body that notes the first frame (time to first token) and finishes the request
 /// when it ends or is dropped (client gone).
 ///
@@ -257,9 +366,9 @@ impl HttpBody for ObservedBody {
         match &polled {
             Poll::Ready(Some(Ok(_))) if !self.first_frame_seen => {
                 self.first_frame_seen = true;
-                if let Some(f) = &self.finisher {
-                    let elapsed = f.cell.started.elapsed();
-                    f.cell.lock().ttft = Some(elapsed);
+                if let Some(cell) = self.finisher.as_ref().and_then(Finisher::cell) {
+                    let elapsed = cell.started.elapsed();
+                    cell.lock().ttft = Some(elapsed);
                 }
             }
             Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
@@ -288,6 +397,73 @@ mod tests {
         assert_eq!(format_cost(0.000123), "0.000123");
         assert_eq!(format_cost(0.0), "0");
         assert_eq!(format_cost(1.5), "1.5");
+    }
+
+    /// A gateway state with Prometheus on, and how many requests it counts in flight.
+    async fn counted_state() -> Arc<AppState> {
+        let state = crate::routes::embeddings::test_state(
+            "model_list:\n  - model_name: m\n    litellm_params: {model: bedrock/amazon.nova-lite-v1:0, \
+             aws_access_key_id: AKIDEXAMPLE, aws_secret_access_key: secret, aws_region_name: us-east-1}\n\
+             litellm_settings:\n  callbacks: [prometheus]\n",
+        )
+        .await;
+        Arc::new(state)
+    }
+
+    fn in_flight(state: &AppState) -> String {
+        let text = state.telemetry.metrics().expect("prometheus on").encode();
+        text.lines()
+            .find(|l| l.starts_with("shale_in_flight_requests "))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn started(state: &Arc<AppState>) -> Finisher {
+        state.telemetry.metrics().unwrap().request_started();
+        Finisher(Some(Finished {
+            state: Arc::clone(state),
+            cell: RequestCell::new(RequestRecord::default()),
+            span: tracing::Span::none(),
+            tokens_pending: None,
+            keys: None,
+        }))
+    }
+
+    #[tokio::test]
+    async fn off_a_serving_worker_a_request_is_finished_when_its_answer_is_done() {
+        let state = counted_state().await;
+        let finisher = started(&state);
+        assert_eq!(in_flight(&state), "shale_in_flight_requests 1");
+        drop(finisher);
+        assert_eq!(in_flight(&state), "shale_in_flight_requests 0");
+    }
+
+    #[test]
+    fn a_serving_worker_finishes_its_requests_once_the_answering_task_yields() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let state = counted_state().await;
+            tokio::spawn(finish_after_answers());
+            let (a, b) = (started(&state), started(&state));
+            assert_eq!(in_flight(&state), "shale_in_flight_requests 2");
+            drop(a);
+            drop(b);
+            // Still this task's turn: the answer is being written.
+            assert_eq!(in_flight(&state), "shale_in_flight_requests 2");
+            tokio::task::yield_now().await;
+            assert_eq!(in_flight(&state), "shale_in_flight_requests 0");
+            // A worker that stops finishes what is queued without waiting for its turn.
+            drop(started(&state));
+            finish_pending();
+            assert_eq!(in_flight(&state), "shale_in_flight_requests 0");
+            // And one whose runtime is gone finishes at once.
+            stop_finishing_after_answers();
+            drop(started(&state));
+            assert_eq!(in_flight(&state), "shale_in_flight_requests 0");
+        });
     }
 
     #[test]
