@@ -450,7 +450,10 @@ mod tests {
     }
 
     fn lines(calls: &[Vec<u8>]) -> usize {
-        calls.iter().map(|c| c.iter().filter(|b| **b == b'\n').count()).sum()
+        calls
+            .iter()
+            .map(|c| c.iter().filter(|b| **b == b'\n').count())
+            .sum()
     }
 
     #[test]
