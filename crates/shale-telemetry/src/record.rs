@@ -17,6 +17,9 @@ pub struct RequestRecord {
     pub request_id: String,
     pub method: String,
     pub path: String,
+    /// The route template the request matched (the metrics' `route` label, interned by
+    /// [`crate::labels::route`]); `None` outside a routed request.
+    pub route: Option<Arc<str>>,
     /// The `model` the client asked for.
     pub requested_model: Option<String>,
     /// Index of the deployment that served it (position in `model_list`).
