@@ -147,12 +147,6 @@ impl Unshared {
         }
     }
 
-    /// Whether anything waits to be shared.
-    pub(crate) fn pending(&self) -> bool {
-        let st = self.lock();
-        st.sending.is_some() || !is_empty(&st.open)
-    }
-
     /// An admin set the spend by hand (or the key is gone): what was not shared of it is moot.
     pub(crate) fn forget(&self, scope: Scope, id: &str) {
         let mut st = self.lock();
@@ -195,7 +189,7 @@ mod tests {
         assert_eq!(second.seq, 2);
         assert_eq!(second.items, vec![(Scope::Key, "k".to_string(), Some(10), 2.0)]);
         u.shared(2);
-        assert!(!u.pending());
+        assert!(u.batch().is_none(), "nothing left");
         assert_eq!(u.sum(), 0.0);
     }
 
