@@ -79,6 +79,9 @@ def test_spend_settled_during_an_outage_is_shared_once_when_redis_is_back(pair, 
         during = chat(one, key)  # served on the replica's own counters
         assert during.http_response.status_code == 200
         cost = float(during.headers["x-litellm-response-cost"])
+        # Long enough for the replica to send its batch into the frozen server (after the 1 s in
+        # which it does not ask Redis again) and give up waiting for the answer.
+        time.sleep(3)
         assert unshared(one) == pytest.approx(cost), "kept until Redis is back"
     finally:
         proc.send_signal(signal.SIGCONT)

@@ -298,7 +298,9 @@ async fn spend_settled_while_redis_is_down_reaches_it_once_when_it_is_back() {
     a.settle(adm, spend_event("during-a", 2.0, 1, 1));
     let adm = b.admit(&pb, "m", 1).await.unwrap();
     b.settle(adm, spend_event("during-b", 3.0, 1, 1));
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Long enough for the sharers to send their batch into the frozen server (after the 1 s in
+    // which a replica does not ask Redis again) and give up waiting for the answer.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     assert_eq!(a.unshared_spend(), Some(2.0));
     assert_eq!(b.unshared_spend(), Some(3.0));
 
