@@ -44,10 +44,15 @@ impl Routes {
             return Arc::clone(r);
         }
         let mut w = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if w.len() >= MAX_ROUTES && !w.contains(template) {
+        if let Some(r) = w.get(template) {
+            return Arc::clone(r);
+        }
+        if w.len() >= MAX_ROUTES {
             return Arc::from("other");
         }
-        Arc::clone(w.get_or_insert_with(template, Arc::from))
+        let r: Arc<str> = Arc::from(template);
+        w.insert(Arc::clone(&r));
+        r
     }
 }
 
