@@ -382,7 +382,12 @@ mod tests {
             reserved,
             minute: 0,
         };
-        let admit = |est| matches!(limiter.local.admit(&checks, est, 0), Verdict::Admitted { .. });
+        let admit = |est| {
+            matches!(
+                limiter.local.admit(&checks, est, 0),
+                Verdict::Admitted { .. }
+            )
+        };
         assert!(admit(90));
         // Dropped unsettled (the client went away): the 90 tokens come back.
         release(90).run();

@@ -45,7 +45,10 @@ pub(crate) fn normalize(raw: Map<String, Value>) -> Result<Map<String, Value>, K
             ));
         }
         let Value::Object(fields) = entry else {
-            return Err(bad(&model, "expected {\"budget_limit\": …, \"time_period\": \"1d\"}"));
+            return Err(bad(
+                &model,
+                "expected {\"budget_limit\": …, \"time_period\": \"1d\"}",
+            ));
         };
         let mut limit = None;
         let mut period = None;
@@ -153,11 +156,16 @@ mod tests {
     fn bad_entries_are_refused_with_the_model_named() {
         let err = |v: Value| normalize(map(v)).unwrap_err().to_string();
         assert!(err(json!({"m": 1})).contains("model_max_budget.m"));
-        assert!(err(json!({"m": {"budget_limit": -1, "time_period": "1d"}})).contains("non-negative"));
+        assert!(
+            err(json!({"m": {"budget_limit": -1, "time_period": "1d"}})).contains("non-negative")
+        );
         assert!(err(json!({"m": {"budget_limit": 1}})).contains("time_period is required"));
-        assert!(err(json!({"m": {"budget_limit": 1, "time_period": "1x"}})).contains("invalid duration"));
-        assert!(err(json!({"m": {"budget_limit": 1, "time_period": "1d", "tpm_limit": 5}}))
-            .contains("unknown field `tpm_limit`"));
+        assert!(err(json!({"m": {"budget_limit": 1, "time_period": "1x"}}))
+            .contains("invalid duration"));
+        assert!(
+            err(json!({"m": {"budget_limit": 1, "time_period": "1d", "tpm_limit": 5}}))
+                .contains("unknown field `tpm_limit`")
+        );
         assert!(err(json!({"": {"budget_limit": 1, "time_period": "1d"}})).contains("model names"));
     }
 }

@@ -111,11 +111,7 @@ impl Principal {
             return None;
         }
         let find = |name: &str| self.model_budgets.iter().position(|b| b.model == name);
-        find(model).or_else(|| {
-            model
-                .rsplit_once('/')
-                .and_then(|(_, bare)| find(bare))
-        })
+        find(model).or_else(|| model.rsplit_once('/').and_then(|(_, bare)| find(bare)))
     }
 
     /// A key without team, limits or models (unit tests).

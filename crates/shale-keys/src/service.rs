@@ -411,7 +411,8 @@ impl KeyService {
             Verdict::Admitted { shared_spend } => {
                 if let Some(shared) = shared_spend {
                     for (c, s) in checks.iter().zip(shared) {
-                        self.book.set_shared(c.scope, c.id, c.period, s + c.unshared);
+                        self.book
+                            .set_shared(c.scope, c.id, c.period, s + c.unshared);
                     }
                 }
                 Ok(Admission {

@@ -33,7 +33,8 @@ fn amount(a: &Amounts, scope: Scope, id: &str, period: Option<i64>) -> f64 {
 }
 
 fn is_empty(a: &Amounts) -> bool {
-    a.iter().all(|periods| periods.values().all(HashMap::is_empty))
+    a.iter()
+        .all(|periods| periods.values().all(HashMap::is_empty))
 }
 
 /// A batch on its way to Redis (or waiting to be sent again).
@@ -187,7 +188,10 @@ mod tests {
         u.shared(1);
         let second = u.batch().unwrap();
         assert_eq!(second.seq, 2);
-        assert_eq!(second.items, vec![(Scope::Key, "k".to_string(), Some(10), 2.0)]);
+        assert_eq!(
+            second.items,
+            vec![(Scope::Key, "k".to_string(), Some(10), 2.0)]
+        );
         u.shared(2);
         assert!(u.batch().is_none(), "nothing left");
         assert_eq!(u.sum(), 0.0);

@@ -365,9 +365,19 @@ mod tests {
         assert!((b.in_period(Scope::Model, "k/m", p1) - 0.8).abs() < 1e-12);
         assert_eq!(b.in_period(Scope::Model, "k/m", p2), 0.0, "the next period");
         b.seed(Scope::Model, "k/m", 0.7, Some(p1));
-        assert_eq!(b.in_period(Scope::Model, "k/m", p2), 0.0, "a stale row is ignored");
-        assert_eq!(b.spend_in(Scope::Model, "k/m", Some(p2.unix_timestamp())), Some(0.0));
-        assert_eq!(b.spend_in(Scope::Model, "k/m", Some(p1.unix_timestamp())), None);
+        assert_eq!(
+            b.in_period(Scope::Model, "k/m", p2),
+            0.0,
+            "a stale row is ignored"
+        );
+        assert_eq!(
+            b.spend_in(Scope::Model, "k/m", Some(p2.unix_timestamp())),
+            Some(0.0)
+        );
+        assert_eq!(
+            b.spend_in(Scope::Model, "k/m", Some(p1.unix_timestamp())),
+            None
+        );
     }
 
     #[test]

@@ -119,7 +119,9 @@ mod tests {
     fn custom_keys_are_checked_and_never_echoed_whole() {
         assert!(check_custom("sk-my-migrated-key-0001").is_ok());
         assert!(check_custom("sk-1").is_ok());
-        let err = check_custom("pk-secret-value-123456").unwrap_err().to_string();
+        let err = check_custom("pk-secret-value-123456")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must start with 'sk-'"), "{err}");
         assert!(err.contains("pk-s****3456"), "{err}");
         assert!(!err.contains("secret-value"), "{err}");

@@ -64,7 +64,12 @@ async fn a_chosen_key_is_checked_stored_hashed_and_unique() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        svc.key_info(chosen).await.unwrap().info.key_alias.as_deref(),
+        svc.key_info(chosen)
+            .await
+            .unwrap()
+            .info
+            .key_alias
+            .as_deref(),
         Some("migrated")
     );
     // Not an `sk-` key: LiteLLM's message, the key masked.
@@ -216,7 +221,9 @@ async fn tags_are_kept_in_metadata_shown_and_logged() {
     let k = svc
         .generate_key(GenerateKeyRequest {
             tags: Some(vec!["prod".into(), "team-search".into()]),
-            metadata: Some(object(json!({"owner": "search", "user_email": "dev@example.com"}))),
+            metadata: Some(object(
+                json!({"owner": "search", "user_email": "dev@example.com"}),
+            )),
             ..Default::default()
         })
         .await
@@ -306,7 +313,10 @@ async fn requests_admitted_together_share_the_tpm_window() {
     }
     let adm = svc.admit(&p, "m", 300).await.unwrap();
     let adm2 = svc.admit(&p, "m", 300).await.unwrap();
-    assert!(svc.admit(&p, "m", 300).await.is_err(), "300 + 600 + 300 > 1000");
+    assert!(
+        svc.admit(&p, "m", 300).await.is_err(),
+        "300 + 600 + 300 > 1000"
+    );
     // Dropped without settling (the client went away): the reservation comes back.
     drop(adm);
     drop(adm2);

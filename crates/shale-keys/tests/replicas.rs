@@ -362,7 +362,10 @@ async fn a_key_first_used_while_redis_is_down_is_seeded_with_what_it_spent_befor
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let shared = shared_spend(&redis, &k.key).await.unwrap();
-    assert!((shared - 0.8).abs() < 1e-9, "seeded with 0.5, then 0.3 added: {shared}");
+    assert!(
+        (shared - 0.8).abs() < 1e-9,
+        "seeded with 0.5, then 0.3 added: {shared}"
+    );
     // The other replica sees 0.8 of 1.0: one more 0.3 request crosses the budget.
     let pb = b.authenticate(&k.key).await.unwrap();
     let adm = b.admit(&pb, "m", 1).await.unwrap();

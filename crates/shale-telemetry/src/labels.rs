@@ -327,7 +327,10 @@ mod tests {
         }
         assert_eq!(&*routes.get("/never/seen/before"), "other");
         assert!(Arc::ptr_eq(&a, &routes.get("/v1/chat/completions")));
-        assert!(Arc::ptr_eq(&route("/v1/embeddings"), &route("/v1/embeddings")));
+        assert!(Arc::ptr_eq(
+            &route("/v1/embeddings"),
+            &route("/v1/embeddings")
+        ));
     }
 
     #[test]

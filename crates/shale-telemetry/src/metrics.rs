@@ -843,7 +843,9 @@ mod tests {
             sample(
                 &text,
                 "litellm_proxy_total_requests_metric_total{",
-                &format!("status_code=\"{status}\",user_email=\"dev@example.com\",route=\"{route}\""),
+                &format!(
+                    "status_code=\"{status}\",user_email=\"dev@example.com\",route=\"{route}\""
+                ),
             )
         };
         assert_eq!(total("/v1/chat/completions", "200"), Some(2.0), "{text}");
@@ -870,7 +872,10 @@ mod tests {
                 .find(|l| l.starts_with(family) && l.contains("hashed_api_key=\"k\""))
                 .unwrap_or_else(|| panic!("{family} in {text}"));
             assert!(line.contains("user_email=\"dev@example.com\""), "{line}");
-            assert!(!line.contains("route="), "only the request counters have a route: {line}");
+            assert!(
+                !line.contains("route="),
+                "only the request counters have a route: {line}"
+            );
         }
         // Latency histograms keep LiteLLM's labels: no user_email.
         assert!(text

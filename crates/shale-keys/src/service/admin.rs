@@ -702,7 +702,10 @@ mod tests {
         assert!(check_metadata(&meta(serde_json::json!({"user_email": "nobody"}))).is_err());
         assert!(check_metadata(&meta(serde_json::json!({"user_email": 7}))).is_err());
         let m = with_tags(meta(serde_json::json!({"a": 1})).unwrap(), vec!["x".into()]);
-        assert_eq!(Value::Object(m.clone()), serde_json::json!({"a": 1, "tags": ["x"]}));
+        assert_eq!(
+            Value::Object(m.clone()),
+            serde_json::json!({"a": 1, "tags": ["x"]})
+        );
         assert_eq!(
             Value::Object(with_tags(m, vec![])),
             serde_json::json!({"a": 1})

@@ -271,10 +271,8 @@ pub(crate) async fn model_spend(
     pool: &PgPool,
     token: &str,
 ) -> Result<Vec<(String, OffsetDateTime, f64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT model, period_end, spend FROM shale_key_model_spend WHERE token = $1",
-    )
-    .bind(token)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as("SELECT model, period_end, spend FROM shale_key_model_spend WHERE token = $1")
+        .bind(token)
+        .fetch_all(pool)
+        .await
 }
