@@ -66,7 +66,7 @@ pub async fn read_limited(
         }
     })?;
     // A virtual key with a tpm limit reserves tokens estimated from the body's size.
-    crate::keygate::note_body(bytes.len());
+    shale_telemetry::record::with_current(|r| r.request_bytes = bytes.len() as u64);
     Ok(bytes)
 }
 

@@ -1,5 +1,5 @@
-//! Virtual keys on the request path: the per-request [`KeySlot`] (who is calling, how large its
-//! body was, and the admission that holds their parallel-request slot and reserved tokens),
+//! Virtual keys on the request path: the per-request [`KeySlot`] (who is calling, and the
+//! admission that holds their parallel-request slot and reserved tokens),
 //! [`admit`] — called once before Bedrock is, from `routing::run` (every routed model API) and the
 //! pass-through (which calls Bedrock without the router); a response-cache hit is admitted with
 //! [`admit_cached`] (no tokens); `count_tokens` only checks the model scope ([`check_model`]) — and
@@ -18,7 +18,6 @@ use shale_keys::{Admission, Principal, SpendEvent};
 use shale_telemetry::record::RequestRecord;
 use shale_telemetry::KeyLabels;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -30,8 +29,6 @@ const BYTES_PER_TOKEN: u64 = 4;
 pub struct KeySlot {
     principal: OnceLock<Arc<Principal>>,
     admission: Mutex<Option<Admission>>,
-    /// Size of the request body, once read (the token estimate of a key with a tpm limit).
-    body_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for KeySlot {
@@ -99,14 +96,6 @@ pub fn principal() -> Option<Arc<Principal>> {
     current().and_then(|slot| slot.principal().cloned())
 }
 
-/// Notes the size of the current request's body (called where bodies are read), so admission can
-/// estimate its tokens. A no-op outside a request with a key slot.
-pub fn note_body(bytes: usize) {
-    if let Some(slot) = current() {
-        slot.body_bytes.store(bytes as u64, Ordering::Relaxed);
-    }
-}
-
 /// Model scope only, for calls that cost nothing and count toward no limit (`count_tokens`):
 /// the current virtual key (if any) may call `model`.
 pub fn check_model(model: &str) -> Result<(), ApiError> {
@@ -146,7 +135,10 @@ async fn admit_with(state: &AppState, model: &str, tokens: Option<u64>) -> Resul
     }
     let est_tokens = match tokens {
         Some(est) if principal.tpm_limited() => {
-            est.max(slot.body_bytes.load(Ordering::Relaxed) / BYTES_PER_TOKEN)
+            // The body's size, as `body.rs` noted it on the request's record.
+            let mut bytes = 0;
+            shale_telemetry::record::with_current(|r| bytes = r.request_bytes);
+            est.max(bytes / BYTES_PER_TOKEN)
         }
         Some(est) => est,
         None => 0,
@@ -295,14 +287,8 @@ mod tests {
     #[tokio::test]
     async fn no_slot_outside_a_request() {
         assert!(current().is_none());
-        note_body(100);
         let slot = KeySlot::new();
-        let seen = scope(Some(Arc::clone(&slot)), async {
-            note_body(400);
-            current().is_some()
-        })
-        .await;
+        let seen = scope(Some(Arc::clone(&slot)), async { current().is_some() }).await;
         assert!(seen);
-        assert_eq!(slot.body_bytes.load(Ordering::Relaxed), 400);
     }
 }
