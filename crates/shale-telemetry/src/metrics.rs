@@ -53,27 +53,25 @@ impl RouteCounters {
         route: &Arc<str>,
         labels: impl FnOnce() -> labels::Labels<11>,
     ) {
-        let found = |v: &[(Arc<str>, Counter)]| {
-            v.iter()
-                .find(|(r, _)| Arc::ptr_eq(r, route) || r == route)
-                .map(|(_, c)| c.clone())
-        };
-        let read = found(&self.0.read().unwrap_or_else(|e| e.into_inner()));
-        let counter = match read {
-            Some(c) => c,
-            None => {
-                let mut w = self.0.write().unwrap_or_else(|e| e.into_inner());
-                match found(&w) {
-                    Some(c) => c,
-                    None => {
-                        let c = family.get_or_create_owned(&labels());
-                        w.push((Arc::clone(route), c.clone()));
-                        c
-                    }
-                }
+        let same = |r: &Arc<str>| Arc::ptr_eq(r, route) || r == route;
+        {
+            let known = self.0.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, c)) = known.iter().find(|(r, _)| same(r)) {
+                c.inc();
+                return;
             }
-        };
-        counter.inc();
+        }
+        let mut w = self.0.write().unwrap_or_else(|e| e.into_inner());
+        match w.iter().find(|(r, _)| same(r)) {
+            Some((_, c)) => {
+                c.inc();
+            }
+            None => {
+                let c = family.get_or_create_owned(&labels());
+                c.inc();
+                w.push((Arc::clone(route), c));
+            }
+        }
     }
 }
 
