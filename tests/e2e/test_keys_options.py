@@ -15,19 +15,13 @@ import pytest
 
 from keys_harness import KeysGateway, db_rows, emulator_calls, fresh_minute, wait_for
 from prometheus_scrape import Scrape
-from shale_harness import GATEWAY_KEY, EmulatorControl, start_emulator, stop_process
+from shale_harness import GATEWAY_KEY
 
 
 @pytest.fixture(scope="module")
-def emu():
-    proc, url = start_emulator()
-    yield url, EmulatorControl(url)
-    stop_process(proc)
-
-
-@pytest.fixture(scope="module")
-def gw(emu, pg_url):
-    g = KeysGateway(emu[0], pg_url)
+def gw(emulator_url, pg_url):
+    """A gateway on the session's emulator (the `emulator` fixture scripts and counts it)."""
+    g = KeysGateway(emulator_url, pg_url)
     yield g
     g.stop()
 
@@ -72,7 +66,7 @@ def test_a_duplicate_or_malformed_key_is_refused(gw):
     assert master.status_code == 400 and "master key" in master.json()["error"]["message"]
 
 
-def test_model_max_budget_refuses_that_model_only(gw, emu):
+def test_model_max_budget_refuses_that_model_only(gw, emulator):
     key = gw.generate(key_alias="per-model", model_max_budget={
         "cheap": {"budget_limit": 0.0001, "time_period": "1d"}})["key"]
     info = gw.key_info(key)["info"]
@@ -81,13 +75,13 @@ def test_model_max_budget_refuses_that_model_only(gw, emu):
     first = c.chat.completions.with_raw_response.create(
         model="cheap", messages=[{"role": "user", "content": "hello"}])
     assert float(first.headers["x-litellm-response-cost"]) > 0.0001
-    before = emulator_calls(emu[1])
+    before = emulator_calls(emulator)
     with pytest.raises(openai.BadRequestError) as refused:
         c.chat.completions.create(model="cheap", messages=[{"role": "user", "content": "again"}])
     body = refused.value.response.json()["error"]
     assert body["code"] == "budget_exceeded"
     assert "model cheap" in body["message"] and "model_max_budget" in body["message"]
-    assert emulator_calls(emu[1]) == before, "refused before Bedrock"
+    assert emulator_calls(emulator) == before, "refused before Bedrock"
     # The key's other models are not bound by the cheap model's budget.
     assert c.chat.completions.create(model="other", messages=[{"role": "user", "content": "hi"}])
     # Malformed budgets are refused with the model named.
@@ -116,15 +110,15 @@ def test_tags_are_on_key_info_and_every_spend_log_row(gw):
     assert updated.json()["info"]["metadata"]["owner"] == "search"
 
 
-def test_a_tpm_limit_holds_for_requests_that_arrive_together(gw, emu):
+def test_a_tpm_limit_holds_for_requests_that_arrive_together(gw, emulator):
     """Each request is ~250 tokens (its body), the key may use 600 a minute: the first two
     reservations fill the window, so of five requests sent together (each held 1.5 s by Bedrock)
     only two reach Bedrock. Before tokens were reserved at admission, all five passed."""
     fresh_minute(margin_s=20)
     key = gw.generate(key_alias="tpm-burst", tpm_limit=600)["key"]
     prompt = "tell me about the weather in the mountains " * 23  # ~1000 bytes of body
-    emu[1].script([{"delay_ms": 1500}] * 2)
-    before = emulator_calls(emu[1])
+    emulator.script([{"delay_ms": 1500}] * 2)
+    before = emulator_calls(emulator)
 
     def call(_):
         with httpx.Client(base_url=gw.url, timeout=30) as c:
@@ -134,7 +128,7 @@ def test_a_tpm_limit_holds_for_requests_that_arrive_together(gw, emu):
     with concurrent.futures.ThreadPoolExecutor(5) as pool:
         statuses = sorted(r.status_code for r in pool.map(call, range(5)))
     assert statuses == [200, 200, 429, 429, 429], statuses
-    assert emulator_calls(emu[1]) - before == 2
+    assert emulator_calls(emulator) - before == 2
 
 
 def test_user_email_and_route_label_the_key_metrics(gw):

@@ -413,14 +413,16 @@ mod tests {
             Verdict::Admitted { .. }
         ));
         model.spend = 1.0;
-        assert_eq!(
-            l.admit(&[model], 0, 0),
-            Verdict::Budget {
-                scope: Scope::Model,
-                spend: 1.0,
-                max_budget: 1.0
-            }
-        );
+        assert_eq!(l.admit(&[model], 0, 0), spent(Scope::Model));
+    }
+
+    /// The verdict on a scope that spent 1.0 of 1.0.
+    fn spent(scope: Scope) -> Verdict {
+        Verdict::Budget {
+            scope,
+            spend: 1.0,
+            max_budget: 1.0,
+        }
     }
 
     #[test]
@@ -429,13 +431,6 @@ mod tests {
         let mut c = check(Scope::Key, Some(0), None, None);
         c.max_budget = Some(1.0);
         c.spend = 1.0;
-        assert_eq!(
-            l.admit(&[c], 0, 0),
-            Verdict::Budget {
-                scope: Scope::Key,
-                spend: 1.0,
-                max_budget: 1.0
-            }
-        );
+        assert_eq!(l.admit(&[c], 0, 0), spent(Scope::Key));
     }
 }

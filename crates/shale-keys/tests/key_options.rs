@@ -17,6 +17,16 @@ fn object(v: Value) -> Map<String, Value> {
     }
 }
 
+/// A new key with these `model_max_budget` entries.
+async fn key_with_model_budgets(svc: &KeyService, budgets: Value) -> GenerateKeyResponse {
+    svc.generate_key(GenerateKeyRequest {
+        model_max_budget: Some(object(budgets)),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 fn event_for(model: &str, spend: f64) -> SpendEvent {
     SpendEvent {
         requested_model: model.into(),
@@ -92,16 +102,14 @@ async fn a_chosen_key_is_checked_stored_hashed_and_unique() {
 async fn model_max_budget_binds_one_model_and_survives_a_restart() {
     let Some(pg) = PgServer::start() else { return };
     let svc = service(&pg).await;
-    let k = svc
-        .generate_key(GenerateKeyRequest {
-            model_max_budget: Some(object(json!({
-                "claude": {"budget_limit": 1.0, "time_period": "1d"},
-                "nova": {"max_budget": "5", "budget_duration": "30d"},
-            }))),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let k = key_with_model_budgets(
+        &svc,
+        json!({
+            "claude": {"budget_limit": 1.0, "time_period": "1d"},
+            "nova": {"max_budget": "5", "budget_duration": "30d"},
+        }),
+    )
+    .await;
     assert_eq!(
         Value::Object(k.info.model_max_budget.clone()),
         json!({
@@ -194,15 +202,11 @@ async fn model_max_budget_binds_one_model_and_survives_a_restart() {
 async fn a_model_budget_period_starts_from_zero() {
     let Some(pg) = PgServer::start() else { return };
     let svc = service(&pg).await;
-    let k = svc
-        .generate_key(GenerateKeyRequest {
-            model_max_budget: Some(object(
-                json!({"claude": {"budget_limit": 0.5, "time_period": "3s"}}),
-            )),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let k = key_with_model_budgets(
+        &svc,
+        json!({"claude": {"budget_limit": 0.5, "time_period": "3s"}}),
+    )
+    .await;
     let p = svc.authenticate(&k.key).await.unwrap();
     let adm = svc.admit(&p, "claude", 1).await.unwrap();
     svc.settle(adm, event_for("claude", 0.6));

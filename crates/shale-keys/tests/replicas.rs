@@ -256,6 +256,27 @@ async fn shared_budget_resets_on_schedule() {
     assert_eq!(info.spend, 0.0);
 }
 
+/// A new key (on replica `svc`) with `max_budget`: its clear value.
+async fn key_with_budget(svc: &KeyService, max_budget: f64) -> String {
+    svc.generate_key(GenerateKeyRequest {
+        max_budget: Some(max_budget),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .key
+}
+
+/// Waits (at most 10 s) until the replicas have shared all the spend they settled.
+async fn all_shared(replicas: &[&KeyService]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while replicas.iter().any(|r| r.unshared_spend() != Some(0.0)) {
+        let left: Vec<_> = replicas.iter().map(|r| r.unshared_spend()).collect();
+        assert!(Instant::now() < deadline, "still unshared: {left:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The shared spend counter of a key without budget period, read from Redis.
 async fn shared_spend(redis: &RedisServer, key: &str) -> Option<f64> {
     let mut conn = redis.client().await;
@@ -275,22 +296,13 @@ async fn spend_settled_while_redis_is_down_reaches_it_once_when_it_is_back() {
         return;
     };
     let (a, b) = replicas(&pg, &redis).await;
-    let k = a
-        .generate_key(GenerateKeyRequest {
-            max_budget: Some(10.0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let pa = a.authenticate(&k.key).await.unwrap();
-    let pb = b.authenticate(&k.key).await.unwrap();
+    let key = key_with_budget(&a, 10.0).await;
+    let pa = a.authenticate(&key).await.unwrap();
+    let pb = b.authenticate(&key).await.unwrap();
     let adm = a.admit(&pa, "m", 1).await.unwrap();
     a.settle(adm, spend_event("before", 1.0, 1, 1));
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while shared_spend(&redis, &k.key).await != Some(1.0) {
-        assert!(Instant::now() < deadline, "the spend never reached Redis");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    all_shared(&[&a]).await;
+    assert_eq!(shared_spend(&redis, &key).await, Some(1.0));
 
     // Redis freezes: both replicas keep serving on their own and keep what they settled.
     redis.pause();
@@ -307,21 +319,12 @@ async fn spend_settled_while_redis_is_down_reaches_it_once_when_it_is_back() {
     // Back: each replica's batch is added once — even the attempt that Redis received while
     // frozen and ran on waking (its answer was lost, the same batch is sent again and skipped).
     redis.resume();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while a.unshared_spend() != Some(0.0) || b.unshared_spend() != Some(0.0) {
-        assert!(
-            Instant::now() < deadline,
-            "still unshared: {:?} {:?}",
-            a.unshared_spend(),
-            b.unshared_spend()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(shared_spend(&redis, &k.key).await, Some(6.0));
+    all_shared(&[&a, &b]).await;
+    assert_eq!(shared_spend(&redis, &key).await, Some(6.0));
     // Postgres got the same figure, by its own path.
     a.flush().await;
     b.flush().await;
-    let info = a.key_info(&k.key).await.unwrap().info;
+    let info = a.key_info(&key).await.unwrap().info;
     assert!((info.spend - 6.0).abs() < 1e-9, "{}", info.spend);
 }
 
@@ -332,16 +335,10 @@ async fn a_key_first_used_while_redis_is_down_is_seeded_with_what_it_spent_befor
         return;
     };
     let (a, b) = replicas(&pg, &redis).await;
-    let k = a
-        .generate_key(GenerateKeyRequest {
-            max_budget: Some(1.0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let key = key_with_budget(&a, 1.0).await;
     // 0.5 already spent (in Postgres), none of it ever in Redis.
     a.update_key(UpdateKeyRequest {
-        key: k.key.clone(),
+        key: key.clone(),
         spend: Some(0.5),
         ..Default::default()
     })
@@ -352,22 +349,18 @@ async fn a_key_first_used_while_redis_is_down_is_seeded_with_what_it_spent_befor
         .await
         .unwrap();
     redis.pause();
-    let pa = a.authenticate(&k.key).await.unwrap();
+    let pa = a.authenticate(&key).await.unwrap();
     let adm = a.admit(&pa, "m", 1).await.unwrap();
     a.settle(adm, spend_event("during", 0.3, 1, 1));
     redis.resume();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while a.unshared_spend() != Some(0.0) {
-        assert!(Instant::now() < deadline, "never shared");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let shared = shared_spend(&redis, &k.key).await.unwrap();
+    all_shared(&[&a]).await;
+    let shared = shared_spend(&redis, &key).await.unwrap();
     assert!(
         (shared - 0.8).abs() < 1e-9,
         "seeded with 0.5, then 0.3 added: {shared}"
     );
     // The other replica sees 0.8 of 1.0: one more 0.3 request crosses the budget.
-    let pb = b.authenticate(&k.key).await.unwrap();
+    let pb = b.authenticate(&key).await.unwrap();
     let adm = b.admit(&pb, "m", 1).await.unwrap();
     b.settle(adm, spend_event("after", 0.3, 1, 1));
     let deadline = Instant::now() + Duration::from_secs(3);

@@ -87,8 +87,8 @@ fn s(v: &str) -> String {
     v.to_string()
 }
 
-/// `litellm_proxy_total_requests_metric` (with `user_email` and `route`, as LiteLLM has them).
-pub fn proxy_total(d: &DeploymentInfo, k: &KeyLabels, status: &str, route: &str) -> Labels<11> {
+/// The labels LiteLLM's request metrics start with: who called, for which model group.
+fn caller(d: &DeploymentInfo, k: &KeyLabels) -> Labels<7> {
     [
         ("end_user", String::new()),
         ("hashed_api_key", s(&k.hashed_api_key)),
@@ -97,6 +97,20 @@ pub fn proxy_total(d: &DeploymentInfo, k: &KeyLabels, status: &str, route: &str)
         ("team", s(&k.team)),
         ("team_alias", s(&k.team_alias)),
         ("user", s(&k.user)),
+    ]
+}
+
+/// `litellm_proxy_total_requests_metric` (with `user_email` and `route`, as LiteLLM has them).
+pub fn proxy_total(d: &DeploymentInfo, k: &KeyLabels, status: &str, route: &str) -> Labels<11> {
+    let [e, h, a, r, t, ta, u] = caller(d, k);
+    [
+        e,
+        h,
+        a,
+        r,
+        t,
+        ta,
+        u,
         ("status_code", s(status)),
         ("user_email", s(&k.user_email)),
         ("route", s(route)),
@@ -112,14 +126,15 @@ pub fn proxy_failed(
     exception_class: &str,
     route: &str,
 ) -> Labels<12> {
+    let [e, h, a, r, t, ta, u] = caller(d, k);
     [
-        ("end_user", String::new()),
-        ("hashed_api_key", s(&k.hashed_api_key)),
-        ("api_key_alias", s(&k.api_key_alias)),
-        ("requested_model", s(&d.model_name)),
-        ("team", s(&k.team)),
-        ("team_alias", s(&k.team_alias)),
-        ("user", s(&k.user)),
+        e,
+        h,
+        a,
+        r,
+        t,
+        ta,
+        u,
         ("user_email", s(&k.user_email)),
         ("exception_status", s(exception_status)),
         ("exception_class", s(exception_class)),
@@ -132,14 +147,15 @@ pub fn proxy_failed(
 /// `litellm_llm_api_time_to_first_token_metric` (same names, LiteLLM orders them differently,
 /// which the text format does not care about).
 pub fn request(d: &DeploymentInfo, k: &KeyLabels) -> Labels<9> {
+    let [e, h, a, r, t, ta, u] = caller(d, k);
     [
-        ("end_user", String::new()),
-        ("hashed_api_key", s(&k.hashed_api_key)),
-        ("api_key_alias", s(&k.api_key_alias)),
-        ("requested_model", s(&d.model_name)),
-        ("team", s(&k.team)),
-        ("team_alias", s(&k.team_alias)),
-        ("user", s(&k.user)),
+        e,
+        h,
+        a,
+        r,
+        t,
+        ta,
+        u,
         ("model", s(&d.model)),
         ("model_id", s(&d.model_id)),
     ]
@@ -148,14 +164,15 @@ pub fn request(d: &DeploymentInfo, k: &KeyLabels) -> Labels<9> {
 /// `litellm_input_tokens_metric`, `litellm_output_tokens_metric`, `litellm_total_tokens_metric`:
 /// the request labels and `user_email`.
 pub fn tokens(d: &DeploymentInfo, k: &KeyLabels) -> Labels<10> {
+    let [e, h, a, r, t, ta, u] = caller(d, k);
     [
-        ("end_user", String::new()),
-        ("hashed_api_key", s(&k.hashed_api_key)),
-        ("api_key_alias", s(&k.api_key_alias)),
-        ("requested_model", s(&d.model_name)),
-        ("team", s(&k.team)),
-        ("team_alias", s(&k.team_alias)),
-        ("user", s(&k.user)),
+        e,
+        h,
+        a,
+        r,
+        t,
+        ta,
+        u,
         ("user_email", s(&k.user_email)),
         ("model", s(&d.model)),
         ("model_id", s(&d.model_id)),
