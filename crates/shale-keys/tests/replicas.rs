@@ -238,14 +238,7 @@ async fn shared_budget_resets_on_schedule() {
     let pb = b.authenticate(&k.key).await.unwrap();
     let adm = a.admit(&pa, "m", 1).await.unwrap();
     a.settle(adm, spend_event("over", 2.0, 1, 1));
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !matches!(
-        b.admit(&pb, "m", 1).await,
-        Err(KeyError::BudgetExceeded { .. })
-    ) {
-        assert!(Instant::now() < deadline, "b never saw the spend");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_over_budget(&b, &pb).await;
     // The next period starts from zero on both replicas.
     tokio::time::sleep(Duration::from_millis(5200)).await;
     assert!(b.admit(&pb, "m", 1).await.is_ok());
@@ -254,6 +247,22 @@ async fn shared_budget_resets_on_schedule() {
     b.flush().await;
     let info = a.key_info(&k.key).await.unwrap().info;
     assert_eq!(info.spend, 0.0);
+}
+
+/// Admits on `replica` until the key's budget refuses it (at most 3 s): spend settled on another
+/// replica has reached it.
+async fn until_over_budget(replica: &KeyService, p: &Arc<Principal>) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !matches!(
+        replica.admit(p, "m", 1).await,
+        Err(KeyError::BudgetExceeded { .. })
+    ) {
+        assert!(
+            Instant::now() < deadline,
+            "the other replica's spend never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A new key (on replica `svc`) with `max_budget`: its clear value.
@@ -363,12 +372,5 @@ async fn a_key_first_used_while_redis_is_down_is_seeded_with_what_it_spent_befor
     let pb = b.authenticate(&key).await.unwrap();
     let adm = b.admit(&pb, "m", 1).await.unwrap();
     b.settle(adm, spend_event("after", 0.3, 1, 1));
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !matches!(
-        a.admit(&pa, "m", 1).await,
-        Err(KeyError::BudgetExceeded { .. })
-    ) {
-        assert!(Instant::now() < deadline, "a never saw b's spend");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_over_budget(&a, &pa).await;
 }
