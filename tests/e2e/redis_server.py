@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -50,3 +51,18 @@ def stop_redis(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait()
+
+
+def running_redis():
+    """A test module's redis-server: yields (port, process), stopped afterwards (woken first, in
+    case a test left it frozen with SIGSTOP). Wrap it: `redis = pytest.fixture(scope="module")(
+    running_redis)`."""
+    require_redis()
+    port = free_port()
+    proc = start_redis(port)
+    try:
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+        stop_redis(proc)

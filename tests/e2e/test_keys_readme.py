@@ -71,9 +71,15 @@ def test_readme_keys_examples_run_as_written(stack):
     assert emulator_calls(emu) - before == 1, "the example's chat call reached Bedrock once"
     assert '"search-app"' in done.stdout, "key info / list / spend logs show the alias"
     assert '"request_id"' in done.stdout, "the spend logs have the chat call's row"
-    # The example ends by deleting what it made.
-    listed = gw.admin("GET", "/key/list", params={"key_alias": "search-app"}).json()
-    assert listed["keys"] == []
+    # The chosen-key example: the key as chosen, its model budget, tags and owner's email.
+    assert '"key":"sk-carried-over-4f9c2e7a1b"' in done.stdout
+    assert '"tags":["search","prod"]' in done.stdout and '"tags":["search"]' in done.stdout
+    assert '"model_max_budget":{"claude-sonnet":{' in done.stdout
+    assert '"user_email":"search-team@example.com"' in done.stdout
+    # The examples end by deleting what they made.
+    for alias in ["search-app", "carried-over"]:
+        listed = gw.admin("GET", "/key/list", params={"key_alias": alias}).json()
+        assert listed["keys"] == [], alias
 
 
 def test_readme_feature_example_runs_as_written(stack):

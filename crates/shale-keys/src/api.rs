@@ -19,6 +19,10 @@ fn double<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateKeyRequest {
+    /// The key itself, chosen by the caller (LiteLLM's `key`, e.g. to carry keys over from
+    /// another gateway): `sk-` and up to 253 more visible ASCII characters. Absent = a new random
+    /// key. Stored only as its hash, like a generated one.
+    pub key: Option<String>,
     pub key_alias: Option<String>,
     /// How long the key is valid: `30s`, `5m`, `1h`, `30d` (absent = never expires).
     pub duration: Option<String>,
@@ -39,6 +43,11 @@ pub struct GenerateKeyRequest {
     /// Response-cache controls this key may send (`no-cache`, `no-store`, `ttl`, `s-maxage`,
     /// `namespace`, `use-cache`); empty or absent = all.
     pub allowed_cache_controls: Option<Vec<String>>,
+    /// Per-model budgets: `{"<model>": {"budget_limit": 1.0, "time_period": "1d"}}` (LiteLLM's
+    /// `model_max_budget`; `max_budget` / `budget_duration` are accepted as the same fields).
+    pub model_max_budget: Option<Map<String, Value>>,
+    /// Tags of the key (kept in `metadata.tags`, as LiteLLM does; on every spend-log row).
+    pub tags: Option<Vec<String>>,
 }
 
 /// `POST /key/update`: `key` (clear key or its hash) plus the fields to change.
@@ -73,6 +82,10 @@ pub struct UpdateKeyRequest {
     /// Replace the key's guardrails (`[]` clears them).
     pub guardrails: Option<Vec<String>>,
     pub allowed_cache_controls: Option<Vec<String>>,
+    /// Replace the per-model budgets (`{}` clears them).
+    pub model_max_budget: Option<Map<String, Value>>,
+    /// Replace the key's tags (`[]` clears them).
+    pub tags: Option<Vec<String>>,
 }
 
 /// `POST /key/regenerate`: a new secret for an existing key; its settings and spend are kept,
@@ -119,6 +132,12 @@ pub struct KeyInfo {
     /// Response-cache controls the key may send (empty = all).
     #[serde(default)]
     pub allowed_cache_controls: Vec<String>,
+    /// Per-model budgets, `{"<model>": {"budget_limit": …, "time_period": "1d"}}`.
+    #[serde(default)]
+    pub model_max_budget: Map<String, Value>,
+    /// The key's tags (the same list as `metadata.tags`).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// `/key/generate` and `/key/regenerate`: the clear key, shown this once, and what was stored.
@@ -331,6 +350,9 @@ pub struct SpendLogRow {
     /// The response cache's key of the answer, or empty.
     #[serde(default)]
     pub cache_key: String,
+    /// The key's tags when the request was made (LiteLLM's `request_tags`).
+    #[serde(default)]
+    pub request_tags: Vec<String>,
 }
 
 /// One guardrail's part in a request, as spend logs keep it (never the checked text).
@@ -366,9 +388,22 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused_with_their_name() {
-        let err = serde_json::from_value::<GenerateKeyRequest>(json!({"model_max_budget": {}}))
+        let err = serde_json::from_value::<GenerateKeyRequest>(json!({"budget_id": "tier-1"}))
             .unwrap_err();
-        assert!(err.to_string().contains("model_max_budget"), "{err}");
+        assert!(err.to_string().contains("budget_id"), "{err}");
+    }
+
+    #[test]
+    fn litellm_key_model_budget_and_tags_parse() {
+        let r: GenerateKeyRequest = serde_json::from_value(json!({
+            "key": "sk-my-own-key-1234",
+            "model_max_budget": {"gpt-4o": {"budget_limit": 0.0000001, "time_period": "1d"}},
+            "tags": ["team-a", "prod"]
+        }))
+        .unwrap();
+        assert_eq!(r.key.as_deref(), Some("sk-my-own-key-1234"));
+        assert_eq!(r.model_max_budget.unwrap()["gpt-4o"]["time_period"], "1d");
+        assert_eq!(r.tags.unwrap(), ["team-a", "prod"]);
     }
 
     #[test]
@@ -407,6 +442,8 @@ mod tests {
             updated_at: OffsetDateTime::UNIX_EPOCH,
             guardrails: vec![],
             allowed_cache_controls: vec![],
+            model_max_budget: Map::new(),
+            tags: vec![],
         };
         let generated = serde_json::to_value(GenerateKeyResponse {
             key: "sk-abc".into(),
@@ -450,6 +487,7 @@ mod tests {
             guardrail_information: vec![],
             cache_hit: "False".into(),
             cache_key: String::new(),
+            request_tags: vec![],
         })
         .unwrap();
         assert!(row.get("startTime").is_some() && row.get("endTime").is_some());

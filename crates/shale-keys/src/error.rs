@@ -8,6 +8,8 @@ use std::fmt;
 pub enum Scope {
     Key,
     Team,
+    /// A key's spend on one model (`model_max_budget`); its id is `<key hash>/<model>`.
+    Model,
 }
 
 impl fmt::Display for Scope {
@@ -15,6 +17,7 @@ impl fmt::Display for Scope {
         f.write_str(match self {
             Scope::Key => "key",
             Scope::Team => "team",
+            Scope::Model => "model",
         })
     }
 }
@@ -62,6 +65,13 @@ pub enum KeyError {
     #[error("Budget has been exceeded: {scope} spend {spend:.6} >= max_budget {max_budget:.6}")]
     BudgetExceeded {
         scope: Scope,
+        spend: f64,
+        max_budget: f64,
+    },
+    /// The key's spend on this model reached its `model_max_budget` entry (HTTP 400).
+    #[error("Budget has been exceeded: key spend on model {model} {spend:.6} >= model_max_budget {max_budget:.6}")]
+    ModelBudgetExceeded {
+        model: String,
         spend: f64,
         max_budget: f64,
     },

@@ -3,9 +3,11 @@
 //!
 //! [`KeyService`] is shared by the server as `Arc<KeyService>`:
 //! - hot path: [`KeyService::authenticate`] (cached, no Postgres wait on a hit),
-//!   [`KeyService::admit`] (model scope, budgets, rpm/tpm/parallel limits of the key and its team,
-//!   at most one Redis round trip), [`KeyService::settle`] (spend counted in memory and Redis at
-//!   once, written to Postgres in batches by a background task — never awaited);
+//!   [`KeyService::admit`] (model scope, budgets — the key's, its team's, the key's per-model
+//!   budget — and rpm/tpm/parallel limits of the key and its team, the request's estimated tokens
+//!   reserved; at most one Redis round trip), [`KeyService::settle`] (spend counted in memory at
+//!   once, added to Redis by a background sharer exactly once even across a Redis outage, written
+//!   to Postgres in batches by a background writer — never awaited);
 //! - admin: generate/update/info/list/delete/regenerate/block keys, teams, spend logs, with
 //!   LiteLLM's JSON field names ([`api`]).
 //!
@@ -19,10 +21,12 @@ mod cache;
 mod duration;
 mod error;
 mod limits;
+mod model_budget;
 mod principal;
 mod redis_link;
 mod report;
 mod service;
+mod share;
 mod spend;
 mod store;
 mod token;

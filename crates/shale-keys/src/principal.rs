@@ -1,7 +1,7 @@
 //! Who is calling and what they may do: [`Principal`] (a resolved virtual key with its team's
-//! rules, cached on the hot path), the model-scope rule, [`SpendEvent`] (what a finished request
-//! cost) and [`Admission`] (an admitted request; dropping it releases its parallel slot).
-//! Nothing here touches Postgres or Redis.
+//! rules and its per-model budgets, cached on the hot path), the model-scope rule, [`SpendEvent`]
+//! (what a finished request cost) and [`Admission`] (an admitted request; dropping it releases its
+//! parallel slot and gives back the tokens it reserved). Nothing here touches Postgres or Redis.
 
 use crate::error::Scope;
 use crate::limits::Release;
@@ -30,10 +30,34 @@ pub struct Principal {
     /// Response-cache controls the key may send (LiteLLM's `allowed_cache_controls`; empty =
     /// all).
     pub allowed_cache_controls: Vec<String>,
+    /// The key owner's email (`metadata.user_email`), for the `user_email` metric label.
+    pub user_email: Option<String>,
+    /// The key's tags (LiteLLM keeps them in `metadata.tags`): put on each spend-log row.
+    pub tags: Vec<String>,
     pub(crate) expires: Option<OffsetDateTime>,
     pub(crate) key: ScopeRules,
     /// The team's rules when the key belongs to a team.
     pub(crate) team: Option<ScopeRules>,
+    /// The key's `model_max_budget` entries, each a budget scope of its own.
+    pub(crate) model_budgets: Vec<ModelBudget>,
+}
+
+/// One `model_max_budget` entry of a key: the model name and its budget as a scope (id
+/// `<key hash>/<model>`, `max_budget` = `budget_limit`), whose periods of `period` run from
+/// `anchor` (the key's creation).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ModelBudget {
+    pub model: String,
+    pub rules: ScopeRules,
+    pub anchor: OffsetDateTime,
+    pub period: Duration,
+}
+
+impl ModelBudget {
+    /// The end of the period `now` is in (every replica computes the same).
+    pub(crate) fn period_end(&self, now: OffsetDateTime) -> OffsetDateTime {
+        crate::duration::next_reset(self.anchor, self.period, now)
+    }
 }
 
 /// Limits and budget of one scope (a key or a team).
@@ -74,6 +98,22 @@ impl Principal {
         self.scopes().all(|(_, s)| s.allows(model))
     }
 
+    /// Whether the key or its team has a `tpm_limit` (then admission reserves an estimate of the
+    /// request's tokens, so the caller should make one).
+    pub fn tpm_limited(&self) -> bool {
+        self.scopes().any(|(_, s)| s.tpm_limit.is_some())
+    }
+
+    /// The `model_max_budget` entry that applies to `model`: its exact name, else the name
+    /// without a provider prefix (`bedrock/claude` → `claude`), as LiteLLM looks it up.
+    pub(crate) fn model_budget(&self, model: &str) -> Option<usize> {
+        if self.model_budgets.is_empty() {
+            return None;
+        }
+        let find = |name: &str| self.model_budgets.iter().position(|b| b.model == name);
+        find(model).or_else(|| model.rsplit_once('/').and_then(|(_, bare)| find(bare)))
+    }
+
     /// A key without team, limits or models (unit tests).
     #[cfg(test)]
     pub(crate) fn for_tests(key_hash: &str) -> Principal {
@@ -86,7 +126,10 @@ impl Principal {
             guardrails: vec![],
             team_guardrails: vec![],
             allowed_cache_controls: Vec::new(),
+            user_email: None,
+            tags: Vec::new(),
             expires: None,
+            model_budgets: Vec::new(),
             key: ScopeRules {
                 id: key_hash.into(),
                 models: vec![],
@@ -135,14 +178,17 @@ pub struct SpendEvent {
     pub cache_key: Option<String>,
 }
 
-/// An admitted request. Holds the parallel slot (key and team) until dropped or settled.
+/// An admitted request. Holds the parallel slot (key and team) and the tokens it reserved in
+/// the tpm windows until it is settled (reservation corrected to the real usage) or dropped
+/// (reservation given back).
 #[derive(Debug)]
 pub struct Admission {
     pub(crate) principal: Arc<Principal>,
-    /// Tokens reserved in the tpm windows at admission (corrected at settle).
-    pub(crate) est_tokens: u64,
     /// The budget periods the spend of this request belongs to (key, team).
     pub(crate) periods: [Option<OffsetDateTime>; 2],
+    /// The `model_max_budget` entry that applies (index in `principal.model_budgets`) and its
+    /// period.
+    pub(crate) model: Option<(usize, Option<OffsetDateTime>)>,
     pub(crate) release: Option<Release>,
 }
 
@@ -150,6 +196,23 @@ impl Admission {
     /// The caller this admission belongs to.
     pub fn principal(&self) -> &Arc<Principal> {
         &self.principal
+    }
+
+    /// Every budget this request's spend counts toward: the key's, its team's and the model
+    /// budget's, each with the period it was admitted in.
+    pub(crate) fn budgets(
+        &self,
+    ) -> impl Iterator<Item = (Scope, &ScopeRules, Option<OffsetDateTime>)> {
+        let p = &self.principal;
+        let model = self.model.and_then(|(i, period)| {
+            p.model_budgets
+                .get(i)
+                .map(|b| (Scope::Model, &b.rules, period))
+        });
+        p.scopes()
+            .zip(self.periods)
+            .map(|((scope, rules), period)| (scope, rules, period))
+            .chain(model)
     }
 }
 
@@ -188,10 +251,41 @@ mod tests {
             guardrails: vec![],
             team_guardrails: vec![],
             allowed_cache_controls: Vec::new(),
+            user_email: None,
+            tags: Vec::new(),
             expires: None,
             key: rules("h", key),
             team: team.map(|m| rules("t", m)),
+            model_budgets: Vec::new(),
         }
+    }
+
+    #[test]
+    fn model_budgets_match_the_name_or_the_name_without_provider() {
+        let mut p = principal(&[], None);
+        assert_eq!(p.model_budget("claude"), None);
+        p.model_budgets = vec![ModelBudget {
+            model: "claude".into(),
+            rules: rules("h/claude", &[]),
+            anchor: OffsetDateTime::UNIX_EPOCH,
+            period: Duration::from_secs(60),
+        }];
+        let b = &p.model_budgets[0];
+        let t = |s: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s);
+        assert_eq!(b.period_end(t(0)), t(60));
+        assert_eq!(b.period_end(t(59)), t(60));
+        assert_eq!(b.period_end(t(60)), t(120));
+        assert_eq!(p.model_budget("claude"), Some(0));
+        assert_eq!(p.model_budget("bedrock/claude"), Some(0));
+        assert_eq!(p.model_budget("claude-2"), None);
+    }
+
+    #[test]
+    fn tpm_limited_when_key_or_team_has_a_tpm_limit() {
+        let mut p = principal(&[], Some(&[]));
+        assert!(!p.tpm_limited());
+        p.team.as_mut().unwrap().tpm_limit = Some(10);
+        assert!(p.tpm_limited());
     }
 
     #[test]

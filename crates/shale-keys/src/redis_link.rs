@@ -1,6 +1,7 @@
 //! The key service's Redis: shared rpm/tpm/parallel counters and spend per budget period (one
-//! admission script per request), spend increments and slot releases sent without waiting, and
-//! the invalidation channel every replica subscribes to. While Redis is unreachable callers get
+//! admission script per request), slot releases and token corrections sent without waiting,
+//! batches of settled spend added exactly once (by the background sharer, `share.rs`), and the
+//! invalidation channel every replica subscribes to. While Redis is unreachable callers get
 //! `None` and use this replica's own state; a warning is logged once per outage and the
 //! connection manager reconnects by itself. Errors never carry the URL (it may hold a password).
 
@@ -22,43 +23,77 @@ const RETRY_AFTER_DOWN_MS: u64 = 1000;
 /// Spend counters outlive their budget period by at most this (seconds): 32 days.
 const SPEND_TTL_SECS: u64 = 32 * 86_400;
 
-/// Budget, then rpm, tpm and parallel of every scope; all counted or none. Returns strings:
-/// `{code, scope index, spend...}` — code 0 admitted, 1 budget, 2 rpm, 3 tpm, 4 parallel.
+/// Budget, then rpm, tpm and parallel of every scope; all counted or none. Per scope: ARGV rpm,
+/// tpm, parallel, max budget (-1 = none), the spend to seed a missing counter with, spend this
+/// replica has that the counter lacks, and whether the scope is counted (1) or a budget only (0).
+/// Returns strings: `{code, scope index, spend...}` — code 0 admitted, 1 budget, 2 rpm, 3 tpm,
+/// 4 parallel. A tpm window refuses a request whose estimate does not fit, unless it is empty.
 const ADMIT_LUA: &str = r#"
 local n = tonumber(ARGV[1])
 local est = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[n * 7 + 3])
 local spends = {}
 for i = 1, n do
   local k = (i - 1) * 4
-  local a = 2 + (i - 1) * 5
-  redis.call('SET', KEYS[k + 4], ARGV[a + 5], 'NX', 'EX', tonumber(ARGV[n * 5 + 3]))
+  local a = 2 + (i - 1) * 7
+  redis.call('SET', KEYS[k + 4], ARGV[a + 5], 'NX', 'EX', ttl)
   local s = tonumber(redis.call('GET', KEYS[k + 4]) or '0') or 0
   spends[i] = s
   local mb = tonumber(ARGV[a + 4])
-  if mb >= 0 and s >= mb then return {'1', tostring(i), tostring(s)} end
+  local mine = s + tonumber(ARGV[a + 6])
+  if mb >= 0 and mine >= mb then return {'1', tostring(i), tostring(mine)} end
 end
 for i = 1, n do
   local k = (i - 1) * 4
-  local a = 2 + (i - 1) * 5
-  local rl = tonumber(ARGV[a + 1])
-  local tl = tonumber(ARGV[a + 2])
-  local pl = tonumber(ARGV[a + 3])
-  if rl >= 0 and tonumber(redis.call('GET', KEYS[k + 1]) or '0') >= rl then return {'2', tostring(i)} end
-  if tl >= 0 and tonumber(redis.call('GET', KEYS[k + 2]) or '0') >= tl then return {'3', tostring(i)} end
-  if pl >= 0 and tonumber(redis.call('GET', KEYS[k + 3]) or '0') >= pl then return {'4', tostring(i)} end
+  local a = 2 + (i - 1) * 7
+  if ARGV[a + 7] == '1' then
+    local rl = tonumber(ARGV[a + 1])
+    local tl = tonumber(ARGV[a + 2])
+    local pl = tonumber(ARGV[a + 3])
+    if rl >= 0 and tonumber(redis.call('GET', KEYS[k + 1]) or '0') >= rl then return {'2', tostring(i)} end
+    if tl >= 0 then
+      local used = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
+      if used < 0 then used = 0 end
+      if used >= tl or (used > 0 and used + est > tl) then return {'3', tostring(i)} end
+    end
+    if pl >= 0 and tonumber(redis.call('GET', KEYS[k + 3]) or '0') >= pl then return {'4', tostring(i)} end
+  end
 end
 for i = 1, n do
   local k = (i - 1) * 4
-  redis.call('INCR', KEYS[k + 1])
-  redis.call('EXPIRE', KEYS[k + 1], 120)
-  if est > 0 then redis.call('INCRBY', KEYS[k + 2], est) end
-  redis.call('EXPIRE', KEYS[k + 2], 120)
-  redis.call('INCR', KEYS[k + 3])
-  redis.call('EXPIRE', KEYS[k + 3], 3600)
+  if ARGV[2 + (i - 1) * 7 + 7] == '1' then
+    redis.call('INCR', KEYS[k + 1])
+    redis.call('EXPIRE', KEYS[k + 1], 120)
+    if est > 0 then redis.call('INCRBY', KEYS[k + 2], est) end
+    redis.call('EXPIRE', KEYS[k + 2], 120)
+    redis.call('INCR', KEYS[k + 3])
+    redis.call('EXPIRE', KEYS[k + 3], 3600)
+  end
 end
 local out = {'0', '0'}
 for i = 1, n do out[#out + 1] = tostring(spends[i]) end
 return out
+"#;
+
+/// Adds one batch of this replica's settled spend to the shared counters, exactly once: KEYS[1]
+/// holds the sequence number of the last batch of this replica that was applied, and a batch
+/// whose number is not above it was applied already (an earlier attempt landed but its answer
+/// was lost) and is skipped. ARGV: the batch's number, the counters' TTL, then per counter the
+/// spend to add and the spend to seed it with if it is missing (what this replica knows the
+/// period's spend to be without this batch and what else it has not shared).
+const SHARE_LUA: &str = r#"
+local seq = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local last = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if seq <= last then return 0 end
+for i = 2, #KEYS do
+  local a = 3 + (i - 2) * 2
+  redis.call('SET', KEYS[i], ARGV[a + 1], 'NX', 'EX', ttl)
+  redis.call('INCRBYFLOAT', KEYS[i], ARGV[a])
+  redis.call('EXPIRE', KEYS[i], ttl)
+end
+redis.call('SET', KEYS[1], tostring(seq), 'EX', ttl)
+return 1
 "#;
 
 /// One slot fewer in flight, never below zero.
@@ -70,6 +105,17 @@ end
 return 1
 "#;
 
+/// One counter of a spend batch: the scope, its id and budget period, the spend to add, and what
+/// to seed the counter with if it is missing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ShareItem<'a> {
+    pub scope: Scope,
+    pub id: &'a str,
+    pub period: Option<i64>,
+    pub spend: f64,
+    pub seed: f64,
+}
+
 /// Redis as the key service uses it.
 pub(crate) struct RedisLink {
     client: redis::Client,
@@ -77,6 +123,7 @@ pub(crate) struct RedisLink {
     prefix: String,
     admit: Script,
     release: Script,
+    share: Script,
     healthy: AtomicBool,
     down_until_ms: AtomicU64,
     fallbacks: Arc<AtomicU64>,
@@ -120,6 +167,7 @@ impl RedisLink {
             prefix: prefix.to_string(),
             admit: Script::new(ADMIT_LUA),
             release: Script::new(RELEASE_LUA),
+            share: Script::new(SHARE_LUA),
             healthy: AtomicBool::new(true),
             down_until_ms: AtomicU64::new(0),
             fallbacks: Arc::new(AtomicU64::new(0)),
@@ -206,7 +254,9 @@ impl RedisLink {
                 .arg(c.tpm.map_or(-1, |v| v.min(i64::MAX as u64) as i64))
                 .arg(c.parallel.map_or(-1, |v| v.min(i64::MAX as u64) as i64))
                 .arg(c.max_budget.map_or(-1.0, |v| v.max(0.0)))
-                .arg(c.spend);
+                .arg((c.spend - c.unshared).max(0.0))
+                .arg(c.unshared)
+                .arg(u8::from(c.counted));
         }
         inv.arg(SPEND_TTL_SECS);
         let mut conn = self.conn.clone();
@@ -288,8 +338,8 @@ impl RedisLink {
         });
     }
 
-    pub(crate) fn add_tokens(&self, p: &Principal, delta: i64, now_ms: u64) {
-        let minute = now_ms / 60_000;
+    /// Corrects the tpm windows of `minute` by `delta` tokens (no wait).
+    pub(crate) fn add_tokens(&self, p: &Principal, delta: i64, minute: u64) {
         let mut pipe = redis::pipe();
         for (scope, rules) in p.scopes() {
             let k = self.window("tpm", scope, &rules.id, minute);
@@ -299,18 +349,26 @@ impl RedisLink {
         self.spawn(pipe);
     }
 
-    /// Adds spend to the shared counters of the given periods (no wait).
-    pub(crate) fn add_spend(&self, items: &[(Scope, &str, Option<i64>)], spend: f64) {
-        if spend == 0.0 || !spend.is_finite() {
-            return;
+    /// Adds one batch of settled spend to the shared counters (see `SHARE_LUA`): `marker` is
+    /// this replica's applied-batch key, each item (scope, id, period, spend to add, seed).
+    /// `true` when Redis answered (applied now, or found already applied).
+    pub(crate) async fn share(&self, marker: &str, seq: u64, items: &[ShareItem<'_>]) -> bool {
+        let mut inv = self.share.prepare_invoke();
+        inv.key(marker);
+        inv.arg(seq).arg(SPEND_TTL_SECS);
+        for item in items {
+            inv.key(self.spend_key(item.scope, item.id, item.period))
+                .arg(item.spend)
+                .arg(item.seed.max(0.0));
         }
-        let mut pipe = redis::pipe();
-        for (scope, id, period) in items {
-            let k = self.spend_key(*scope, id, *period);
-            pipe.cmd("INCRBYFLOAT").arg(&k).arg(spend).ignore();
-            pipe.cmd("EXPIRE").arg(&k).arg(SPEND_TTL_SECS).ignore();
-        }
-        self.spawn(pipe);
+        let mut conn = self.conn.clone();
+        let done: Option<i64> = self.call(inv.invoke_async(&mut conn)).await;
+        done.is_some()
+    }
+
+    /// The key holding the number of the last spend batch of `replica` that was applied.
+    pub(crate) fn share_marker(&self, replica: &str) -> String {
+        format!("{}:shared:{replica}", self.prefix)
     }
 
     /// Sets a shared spend counter (an admin changed the spend by hand), awaited briefly.

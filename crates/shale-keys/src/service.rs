@@ -3,7 +3,9 @@
 //!
 //! Hot-path rules: a cache hit never waits on Postgres; `admit` makes at most one Redis round trip;
 //! `settle` never awaits. Postgres down: cached keys keep working, spend is buffered (bounded) and
-//! retried with backoff, a warning is logged once per outage, `database_up()` turns false.
+//! retried with backoff, a warning is logged once per outage, `database_up()` turns false. Redis
+//! down: admission uses this replica's counters, and settled spend waits (`share.rs`) until the
+//! background sharer can add it to the shared counters, exactly once.
 
 mod admin;
 mod report;
@@ -13,7 +15,8 @@ use crate::duration::parse_duration;
 use crate::error::{describe_db_error, Scope};
 use crate::limits::{Limiter, Release, ScopeCheck, Verdict};
 use crate::principal::{Admission, Principal, ScopeRules, SpendEvent};
-use crate::redis_link::RedisLink;
+use crate::redis_link::{RedisLink, ShareItem};
+use crate::share::Unshared;
 use crate::spend::SpendBook;
 use crate::store::{self, KeyRow, TeamRow};
 use crate::token::hash_key;
@@ -36,6 +39,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 const HOT_PATH_DB_WAIT: Duration = Duration::from_secs(1);
 /// Longest pause between write attempts while Postgres is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest pause between attempts to share spend while Redis is down.
+const MAX_SHARE_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Virtual keys, teams, budgets, limits and spend (shared as `Arc<KeyService>`).
 pub struct KeyService {
@@ -45,6 +50,11 @@ pub struct KeyService {
     pub(crate) book: SpendBook,
     pub(crate) limiter: Arc<Limiter>,
     pub(crate) redis: Option<Arc<RedisLink>>,
+    /// Settled spend the shared Redis counters do not have yet.
+    pub(crate) unshared: Unshared,
+    /// Redis key of this replica's last applied spend batch (a random id per process).
+    share_marker: String,
+    share_wake: Arc<Notify>,
     db_up: AtomicBool,
     /// An outage was reported and is not over (one warning per outage).
     in_outage: AtomicBool,
@@ -115,6 +125,10 @@ impl KeyService {
             }
             None => None,
         };
+        let share_marker = redis
+            .as_ref()
+            .map(|r| r.share_marker(&uuid::Uuid::new_v4().to_string()))
+            .unwrap_or_default();
         let service = Arc::new(KeyService {
             pool,
             config: config.clone(),
@@ -122,6 +136,9 @@ impl KeyService {
             book: SpendBook::new(config.max_buffered_spend_rows),
             limiter: Arc::new(Limiter::new(redis.clone())),
             redis,
+            unshared: Unshared::new(),
+            share_marker,
+            share_wake: Arc::new(Notify::new()),
             db_up: AtomicBool::new(false),
             in_outage: AtomicBool::new(false),
             schema_ready: AtomicBool::new(false),
@@ -147,6 +164,11 @@ impl KeyService {
         ));
         service.tasks_push(writer);
         if let Some(link) = &service.redis {
+            let sharer = tokio::spawn(share_loop(
+                Arc::downgrade(&service),
+                Arc::clone(&service.share_wake),
+            ));
+            service.tasks_push(sharer);
             let weak = Arc::downgrade(&service);
             let ready = Arc::new(Notify::new());
             let notified = ready.clone().notified_owned();
@@ -237,9 +259,15 @@ impl KeyService {
         self.book.buffered_rows()
     }
 
-    /// Whether Redis answered the last call (`None` without Redis).
+    /// Operations this replica served alone because Redis did not answer (`None` without Redis).
     pub fn redis_fallbacks(&self) -> Option<u64> {
         self.redis.as_ref().map(|r| r.fallbacks())
+    }
+
+    /// USD of spend settled on this replica that the shared Redis counters do not have yet (Redis
+    /// unreachable, or the write on its way); `None` without Redis.
+    pub fn unshared_spend(&self) -> Option<f64> {
+        self.redis.as_ref().map(|_| self.unshared.sum())
     }
 
     // ---------------------------------------------------------------- hot path
@@ -308,6 +336,13 @@ impl KeyService {
                 .map_err(|e| self.db_error(&e))?,
             None => None,
         };
+        let model_spend = if key.model_max_budget.0.is_empty() {
+            Vec::new()
+        } else {
+            store::spend::model_spend(&self.pool, &key.token)
+                .await
+                .map_err(|e| self.db_error(&e))?
+        };
         self.mark_db(true, None);
         if key.blocked || team.as_ref().is_some_and(|t| t.blocked) {
             return Ok(Cached::Blocked);
@@ -318,12 +353,20 @@ impl KeyService {
             self.book
                 .seed(Scope::Team, &t.team_id, t.spend, t.budget_reset_at);
         }
-        Ok(Cached::Found(Arc::new(principal_of(key, team))))
+        let principal = principal_of(key, team);
+        for (model, period_end, spend) in model_spend {
+            if let Some(b) = principal.model_budgets.iter().find(|b| b.model == model) {
+                self.book
+                    .seed(Scope::Model, &b.rules.id, spend, Some(period_end));
+            }
+        }
+        Ok(Cached::Found(Arc::new(principal)))
     }
 
-    /// Checks model scope, budgets and rpm/tpm/parallel limits of the key and its team (the
-    /// tighter wins) before Bedrock is called. The returned [`Admission`] holds the parallel slots
-    /// until it is dropped or settled.
+    /// Checks model scope, budgets (the key's, its team's and the key's budget for `model`) and
+    /// rpm/tpm/parallel limits of the key and its team (the tighter wins) before Bedrock is
+    /// called, reserving `est_tokens` in the tpm windows. The returned [`Admission`] holds the
+    /// parallel slots and the reservation until it is settled or dropped.
     pub async fn admit(
         &self,
         principal: &Arc<Principal>,
@@ -338,51 +381,62 @@ impl KeyService {
         let now = SystemTime::now();
         let now_dt = to_offset(now);
         let mut periods = [None, None];
-        let mut checks: Vec<ScopeCheck> = Vec::with_capacity(2);
+        let mut checks: Vec<ScopeCheck> = Vec::with_capacity(3);
         for (i, (scope, rules)) in principal.scopes().enumerate() {
             let (spend, period) = self.book.current(scope, rules, now_dt);
             periods[i] = period;
-            checks.push(ScopeCheck {
-                scope,
-                id: &rules.id,
-                rpm: rules.rpm_limit,
-                tpm: rules.tpm_limit,
-                parallel: rules.max_parallel_requests,
-                max_budget: rules.max_budget,
-                spend,
-                period,
-            });
+            checks.push(self.check(scope, rules, spend, period));
         }
+        let model_budget = principal.model_budget(model).and_then(|i| {
+            let budget = principal.model_budgets.get(i)?;
+            let end = budget.period_end(now_dt);
+            let spend = self.book.in_period(Scope::Model, &budget.rules.id, end);
+            checks.push(self.check(Scope::Model, &budget.rules, spend, Some(end)));
+            Some((i, Some(end)))
+        });
         let unlimited = checks.iter().all(|c| {
             c.rpm.is_none() && c.tpm.is_none() && c.parallel.is_none() && c.max_budget.is_none()
         });
         if unlimited {
             return Ok(Admission {
                 principal: Arc::clone(principal),
-                est_tokens,
                 periods,
+                model: model_budget,
                 release: None,
             });
         }
-        let (verdict, backend) = self.limiter.admit(&checks, est_tokens, unix_ms(now)).await;
+        let now_ms = unix_ms(now);
+        let (verdict, backend) = self.limiter.admit(&checks, est_tokens, now_ms).await;
         match verdict {
             Verdict::Admitted { shared_spend } => {
                 if let Some(shared) = shared_spend {
                     for (c, s) in checks.iter().zip(shared) {
-                        self.book.set_shared(c.scope, c.id, s);
+                        self.book
+                            .set_shared(c.scope, c.id, c.period, s + c.unshared);
                     }
                 }
                 Ok(Admission {
                     principal: Arc::clone(principal),
-                    est_tokens,
                     periods,
+                    model: model_budget,
                     release: Some(Release {
                         limiter: Arc::clone(&self.limiter),
                         principal: Arc::clone(principal),
                         backend,
+                        reserved: est_tokens,
+                        minute: now_ms / 60_000,
                     }),
                 })
             }
+            Verdict::Budget {
+                scope: Scope::Model,
+                spend,
+                max_budget,
+            } => Err(KeyError::ModelBudgetExceeded {
+                model: model.to_string(),
+                spend,
+                max_budget,
+            }),
             Verdict::Budget {
                 scope,
                 spend,
@@ -404,11 +458,38 @@ impl KeyService {
         }
     }
 
+    /// One scope of an admission: its limits (a model budget has no rate limits) and spend.
+    fn check<'r>(
+        &self,
+        scope: Scope,
+        rules: &'r ScopeRules,
+        spend: f64,
+        period: Option<OffsetDateTime>,
+    ) -> ScopeCheck<'r> {
+        let unshared = match &self.redis {
+            Some(_) => self
+                .unshared
+                .total(scope, &rules.id, period.map(|t| t.unix_timestamp())),
+            None => 0.0,
+        };
+        ScopeCheck {
+            scope,
+            id: &rules.id,
+            rpm: rules.rpm_limit,
+            tpm: rules.tpm_limit,
+            parallel: rules.max_parallel_requests,
+            max_budget: rules.max_budget,
+            spend,
+            unshared,
+            period,
+            counted: scope != Scope::Model,
+        }
+    }
+
     /// Records a finished request: spend and tokens counted in memory (and Redis) at once, the
     /// Postgres update and spend-log row queued for the writer. Never awaits, never blocks on I/O.
-    pub fn settle(&self, admission: Admission, event: SpendEvent) {
+    pub fn settle(&self, mut admission: Admission, event: SpendEvent) {
         let p = Arc::clone(&admission.principal);
-        let now_ms = unix_ms(SystemTime::now());
         // A cached answer used no model tokens: it counts toward no tpm limit (its rpm was
         // counted when it was admitted).
         let tokens = if event.cache_hit {
@@ -421,27 +502,21 @@ impl KeyService {
         } else {
             0.0
         };
-        if let Some(release) = &admission.release {
-            let clamp = |v: u64| v.min(i64::MAX as u64) as i64;
-            let delta = clamp(tokens).saturating_sub(clamp(admission.est_tokens));
-            self.limiter.add_tokens(&p, delta, now_ms, release.backend);
-            // Only an admission Redis counted has seeded the shared spend counters of these
-            // periods; otherwise the increment would start a counter from zero.
-            if release.backend == crate::limits::Backend::Redis {
-                if let Some(redis) = &self.redis {
-                    let items: Vec<(Scope, &str, Option<i64>)> = p
-                        .scopes()
-                        .zip(admission.periods)
-                        .map(|((scope, rules), period)| {
-                            (scope, rules.id.as_str(), period.map(|t| t.unix_timestamp()))
-                        })
-                        .collect();
-                    redis.add_spend(&items, spend);
-                }
+        if let Some(release) = admission.release.as_mut() {
+            release.settle_tokens(tokens);
+        }
+        // With Redis, the spend also waits for the sharer (whatever counted the admission: spend
+        // settled while Redis is down is added when it is back).
+        let share = self.redis.is_some() && spend > 0.0;
+        for (scope, rules, period) in admission.budgets() {
+            self.book.add(scope, &rules.id, period, spend);
+            if share {
+                let period = period.map(|t| t.unix_timestamp());
+                self.unshared.add(scope, &rules.id, period, spend);
             }
         }
-        for ((scope, rules), period) in p.scopes().zip(admission.periods) {
-            self.book.add(scope, &rules.id, period, spend);
+        if share {
+            self.share_wake.notify_one();
         }
         drop(admission);
         if !self.config.disable_spend_logs {
@@ -465,6 +540,7 @@ impl KeyService {
                 guardrail_information: event.guardrails,
                 cache_hit: event.cache_hit,
                 cache_key: event.cache_key,
+                request_tags: p.tags.clone(),
             });
             if full && self.database_up() {
                 self.wake.notify_one();
@@ -475,6 +551,58 @@ impl KeyService {
     /// Writes pending spend now (graceful shutdown, tests). Returns after one attempt.
     pub async fn flush(&self) {
         let _ = self.flush_once().await;
+    }
+
+    /// Adds the spend Redis does not have yet to the shared counters now (graceful shutdown,
+    /// tests); returns whether nothing is left to share.
+    pub async fn share_spend(&self) -> bool {
+        loop {
+            match self.share_once().await {
+                Ok(true) => continue,
+                Ok(false) => return true,
+                Err(()) => return false,
+            }
+        }
+    }
+
+    /// Sends one batch of unshared spend: `Ok(true)` when one was shared, `Ok(false)` when there
+    /// was nothing to share, `Err` when Redis did not answer (the batch waits for the next try).
+    async fn share_once(&self) -> Result<bool, ()> {
+        let Some(redis) = &self.redis else {
+            return Ok(false);
+        };
+        let Some(batch) = self.unshared.batch() else {
+            return Ok(false);
+        };
+        let items: Vec<ShareItem> = batch
+            .items
+            .iter()
+            .map(|(scope, id, period, spend)| {
+                // What the counter holds without this replica's unshared spend, should it be
+                // missing (first use in this period, or an expired counter).
+                let known = self.book.spend_in(*scope, id, *period);
+                let seed = known.map_or(0.0, |k| k - self.unshared.total(*scope, id, *period));
+                ShareItem {
+                    scope: *scope,
+                    id,
+                    period: *period,
+                    spend: *spend,
+                    seed,
+                }
+            })
+            .collect();
+        if redis.share(&self.share_marker, batch.seq, &items).await {
+            self.unshared.shared(batch.seq);
+            Ok(true)
+        } else {
+            Err(())
+        }
+    }
+
+    /// A key or team is gone, or its spend was set by hand: its meter and its unshared spend go.
+    pub(crate) fn forget(&self, scope: Scope, id: &str) {
+        self.book.forget(scope, id);
+        self.unshared.forget(scope, id);
     }
 
     /// One write attempt of everything pending; Err when Postgres refused it (batch kept).
@@ -555,6 +683,27 @@ async fn writer_loop(service: Weak<KeyService>, wake: Arc<Notify>, interval: Dur
     }
 }
 
+/// The spend sharer: sends unshared spend to Redis when settle wakes it; while Redis does not
+/// answer, tries again after a doubling pause (200 ms up to 2 s), so spend settled during an
+/// outage reaches the shared counters within moments of Redis coming back. Holds no strong
+/// reference while waiting; ends when the service is gone.
+async fn share_loop(service: Weak<KeyService>, wake: Arc<Notify>) {
+    let mut backoff: Option<Duration> = None;
+    loop {
+        match backoff {
+            None => wake.notified().await,
+            Some(pause) => tokio::time::sleep(pause).await,
+        }
+        let Some(s) = service.upgrade() else { return };
+        backoff = if s.share_spend().await {
+            None
+        } else {
+            let next = backoff.map_or(Duration::from_millis(200), |b| b * 2);
+            Some(next.min(MAX_SHARE_BACKOFF))
+        };
+    }
+}
+
 /// A cached lookup as the caller's answer.
 fn resolve(value: Cached, now: OffsetDateTime) -> Result<Arc<Principal>, KeyError> {
     match value {
@@ -571,6 +720,15 @@ fn period_of(text: &Option<String>) -> Option<Duration> {
 
 /// A key row (and its team's row) as the hot path's principal.
 fn principal_of(key: KeyRow, team: Option<TeamRow>) -> Principal {
+    let model_budgets =
+        crate::model_budget::budgets(&key.token, key.created_at, &key.model_max_budget.0);
+    let user_email = key
+        .metadata
+        .0
+        .get("user_email")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    let tags = store::tags_of(&key.metadata.0);
     let key_rules = ScopeRules {
         id: key.token.clone(),
         models: key.models,
@@ -607,8 +765,11 @@ fn principal_of(key: KeyRow, team: Option<TeamRow>) -> Principal {
         guardrails: key.guardrails,
         team_guardrails,
         allowed_cache_controls: key.allowed_cache_controls,
+        user_email,
+        tags,
         expires: key.expires,
         key: key_rules,
         team: team_rules,
+        model_budgets,
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::duration::next_reset;
 use crate::error::Scope;
-use crate::limits::slot;
+use crate::limits::{slot, SCOPES};
 use crate::principal::ScopeRules;
 use crate::store::spend::{Delta, LogRow, Reset};
 use std::collections::{HashMap, VecDeque};
@@ -27,7 +27,7 @@ type DeltaKey = (Scope, String, Option<OffsetDateTime>);
 
 /// The meter of `id` in `scope`, created empty (with `period`) if absent; no allocation on a hit.
 fn meter<'m>(
-    meters: &'m mut [HashMap<String, Meter>; 2],
+    meters: &'m mut [HashMap<String, Meter>; SCOPES],
     scope: Scope,
     id: &str,
     period: Option<OffsetDateTime>,
@@ -69,8 +69,8 @@ struct Pending {
 /// Meters and the pending writes.
 #[derive(Debug)]
 pub(crate) struct SpendBook {
-    /// Per scope (key, team), by id.
-    meters: Mutex<[HashMap<String, Meter>; 2]>,
+    /// Per scope (key, team, model budget), by id.
+    meters: Mutex<[HashMap<String, Meter>; SCOPES]>,
     pending: Mutex<Pending>,
     max_rows: usize,
     dropped_rows: AtomicU64,
@@ -79,7 +79,7 @@ pub(crate) struct SpendBook {
 impl SpendBook {
     pub(crate) fn new(max_rows: usize) -> SpendBook {
         SpendBook {
-            meters: Mutex::new([HashMap::new(), HashMap::new()]),
+            meters: Mutex::new(Default::default()),
             pending: Mutex::new(Pending::default()),
             max_rows: max_rows.max(1),
             dropped_rows: AtomicU64::new(0),
@@ -152,12 +152,45 @@ impl SpendBook {
         (m.spend, m.period)
     }
 
-    /// Redis answered the shared spend of the scope's current period.
-    pub(crate) fn set_shared(&self, scope: Scope, id: &str, spend: f64) {
+    /// The spend of a scope whose period is computed by the caller (a model budget): the meter
+    /// starts again from zero when `period` is not its period.
+    pub(crate) fn in_period(&self, scope: Scope, id: &str, period: OffsetDateTime) -> f64 {
+        let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
+        let m = meter(&mut meters, scope, id, Some(period));
+        if m.period != Some(period) {
+            *m = Meter {
+                period: Some(period),
+                ..Meter::default()
+            };
+        }
+        m.spend
+    }
+
+    /// Redis answered the spend of the scope's period `period` (the shared counter plus what
+    /// this replica has not shared yet); ignored when the meter has moved to another period.
+    pub(crate) fn set_shared(
+        &self,
+        scope: Scope,
+        id: &str,
+        period: Option<OffsetDateTime>,
+        spend: f64,
+    ) {
         let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(m) = meters[slot(scope)].get_mut(id) {
-            m.spend = spend;
+            if m.period == period {
+                m.spend = spend;
+            }
         }
+    }
+
+    /// The spend this replica knows of for the scope's period ending at `period` (unix seconds),
+    /// if its meter is in that period.
+    pub(crate) fn spend_in(&self, scope: Scope, id: &str, period: Option<i64>) -> Option<f64> {
+        let meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
+        meters[slot(scope)]
+            .get(id)
+            .filter(|m| m.period.map(|t| t.unix_timestamp()) == period)
+            .map(|m| m.spend)
     }
 
     /// A request of period `period` cost `spend`: counted now, written later.
@@ -322,6 +355,32 @@ mod tests {
     }
 
     #[test]
+    fn a_computed_period_starts_from_zero_and_ignores_older_seeds() {
+        let b = SpendBook::new(10);
+        let p1 = datetime!(2026-01-02 00:00 UTC);
+        let p2 = datetime!(2026-01-03 00:00 UTC);
+        b.seed(Scope::Model, "k/m", 0.7, Some(p1));
+        assert_eq!(b.in_period(Scope::Model, "k/m", p1), 0.7);
+        b.add(Scope::Model, "k/m", Some(p1), 0.1);
+        assert!((b.in_period(Scope::Model, "k/m", p1) - 0.8).abs() < 1e-12);
+        assert_eq!(b.in_period(Scope::Model, "k/m", p2), 0.0, "the next period");
+        b.seed(Scope::Model, "k/m", 0.7, Some(p1));
+        assert_eq!(
+            b.in_period(Scope::Model, "k/m", p2),
+            0.0,
+            "a stale row is ignored"
+        );
+        assert_eq!(
+            b.spend_in(Scope::Model, "k/m", Some(p2.unix_timestamp())),
+            Some(0.0)
+        );
+        assert_eq!(
+            b.spend_in(Scope::Model, "k/m", Some(p1.unix_timestamp())),
+            None
+        );
+    }
+
+    #[test]
     fn rows_are_bounded_and_restored_in_order() {
         let b = SpendBook::new(3);
         let row = |id: &str| LogRow {
@@ -344,6 +403,7 @@ mod tests {
             guardrail_information: vec![],
             cache_hit: false,
             cache_key: None,
+            request_tags: vec![],
         };
         b.push_row(row("1"));
         b.push_row(row("2"));

@@ -58,13 +58,16 @@ pub async fn read_limited(
             return Err(ApiError::PayloadTooLarge { limit });
         }
     }
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|err| {
         if is_length_limit(&err) {
             ApiError::PayloadTooLarge { limit }
         } else {
             ApiError::invalid(None, format!("Could not read the request body: {err}"))
         }
-    })
+    })?;
+    // A virtual key with a tpm limit reserves tokens estimated from the body's size.
+    shale_telemetry::record::with_current(|r| r.request_bytes = bytes.len() as u64);
+    Ok(bytes)
 }
 
 fn is_length_limit(err: &axum::Error) -> bool {

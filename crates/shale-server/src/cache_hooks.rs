@@ -260,7 +260,7 @@ async fn hit(
     started: Instant,
 ) -> Response {
     // A hit is a request: the key's rpm, budget and model scope apply (no tokens are reserved).
-    if let Err(err) = crate::keygate::admit(state, model, 0).await {
+    if let Err(err) = crate::keygate::admit_cached(state, model).await {
         return refuse(call, err);
     }
     let header_key = HeaderValue::from_str(&key).ok();
@@ -481,7 +481,7 @@ impl ItemsJob<'_> {
             cached_usage,
         };
         if hits == n {
-            if let Err(err) = crate::keygate::admit(self.state, &self.model, 0).await {
+            if let Err(err) = crate::keygate::admit_cached(self.state, &self.model).await {
                 return refuse(CallType::Embeddings, err);
             }
             let vectors: Vec<&[u8]> = found.iter().flatten().map(|e| &e.body[..]).collect();

@@ -143,8 +143,11 @@ pub async fn serve(
         tracing::warn!("a serving worker did not stop in time");
     }
     if let Some(keys) = &state.keys {
-        // Spend of the requests that just finished, before the process exits.
+        // Spend of the requests that just finished, before the process exits: into Postgres,
+        // and into the replicas' shared Redis counters (one attempt; what Redis does not take
+        // is still in Postgres, where the next start reads it).
         keys.flush().await;
+        keys.share_spend().await;
     }
     crate::fleet::flush(&state).await;
     let _ = release_tx.send(true);

@@ -248,7 +248,7 @@ fn key_error_class(
             Some("model"),
             Some("model_not_allowed"),
         ),
-        K::BudgetExceeded { .. } => (
+        K::BudgetExceeded { .. } | K::ModelBudgetExceeded { .. } => (
             400,
             ErrorType::InvalidRequest,
             None,

@@ -1,9 +1,10 @@
 //! Virtual keys on the request path: the per-request [`KeySlot`] (who is calling, and the
-//! admission that holds their parallel-request slot), [`admit`] — called once before Bedrock is,
-//! from `routing::run` (every routed model API) and the pass-through (which calls Bedrock without
-//! the router); `count_tokens` only checks the model scope ([`check_model`]) — and [`settle`],
-//! called where the request's telemetry record is finished (`observe.rs`; for a stream, when its
-//! body ends).
+//! admission that holds their parallel-request slot and reserved tokens),
+//! [`admit`] — called once before Bedrock is, from `routing::run` (every routed model API) and the
+//! pass-through (which calls Bedrock without the router); a response-cache hit is admitted with
+//! [`admit_cached`] (no tokens); `count_tokens` only checks the model scope ([`check_model`]) — and
+//! [`settle`], called where the request's telemetry record is finished (`observe.rs`; for a
+//! stream, when its body ends).
 //!
 //! The slot travels in a task-local set by the observe middleware, so handlers need no extra
 //! arguments. Requests made with the master key (or when no database is configured) have no
@@ -19,6 +20,9 @@ use shale_telemetry::KeyLabels;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
+
+/// Bytes of request body per estimated token (the router's estimate of a prompt, too).
+const BYTES_PER_TOKEN: u64 = 4;
 
 /// Who is calling one request, and its admission once admitted.
 #[derive(Default)]
@@ -105,8 +109,20 @@ pub fn check_model(model: &str) -> Result<(), ApiError> {
 }
 
 /// Admits the current request for `model` before Bedrock is called: model scope, budgets and
-/// rpm/tpm/parallel limits of the key and its team. A no-op for the master key.
+/// rpm/tpm/parallel limits of the key and its team. When the key or its team has a `tpm_limit`,
+/// the request's tokens are reserved: `est_tokens` (the router's estimate of the prompt, when it
+/// made one) or a quarter of the body's bytes, whichever is larger. A no-op for the master key.
 pub async fn admit(state: &AppState, model: &str, est_tokens: u64) -> Result<(), ApiError> {
+    admit_with(state, model, Some(est_tokens)).await
+}
+
+/// [`admit`] for an answer from the response cache: it uses no model tokens, so none are reserved
+/// (rpm, budgets and the model scope still apply).
+pub async fn admit_cached(state: &AppState, model: &str) -> Result<(), ApiError> {
+    admit_with(state, model, None).await
+}
+
+async fn admit_with(state: &AppState, model: &str, tokens: Option<u64>) -> Result<(), ApiError> {
     let (Some(keys), Some(slot)) = (&state.keys, current()) else {
         return Ok(());
     };
@@ -117,6 +133,16 @@ pub async fn admit(state: &AppState, model: &str, est_tokens: u64) -> Result<(),
         // Admitted earlier in this request (before its pre_call guardrails).
         return Ok(());
     }
+    let est_tokens = match tokens {
+        Some(est) if principal.tpm_limited() => {
+            // The body's size, as `body.rs` noted it on the request's record.
+            let mut bytes = 0;
+            shale_telemetry::record::with_current(|r| bytes = r.request_bytes);
+            est.max(bytes / BYTES_PER_TOKEN)
+        }
+        Some(est) => est,
+        None => 0,
+    };
     match keys.admit(principal, model, est_tokens).await {
         Ok(admission) => {
             slot.put(admission);
@@ -194,6 +220,7 @@ pub fn labels(principal: &Principal) -> KeyLabels {
         team: text(&principal.team_id),
         team_alias: text(&principal.team_alias),
         user: text(&principal.user_id),
+        user_email: text(&principal.user_email),
     }
 }
 

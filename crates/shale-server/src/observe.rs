@@ -59,12 +59,18 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         .to_owned();
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
+    // The route template, never the raw path (ids in paths would make the label unbounded).
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| shale_telemetry::labels::route(m.as_str()));
     let span = otel::server_span(&method, &path, &request_id);
     otel::continue_trace(&span, request.headers());
     let cell = RequestCell::new(RequestRecord {
         request_id,
         method,
         path,
+        route,
         capture_content: telemetry.capture_content(),
         ..RequestRecord::default()
     });

@@ -7,7 +7,7 @@
 //! Must not: decide what is a hit (the server's cache hooks fill [`CacheOutcome`]).
 
 use crate::labels::{self, DeploymentInfo, KeyLabels, Labels};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteCounters};
 use crate::record::{CacheOutcome, RequestRecord};
 use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 
 /// One (key, model) pair's counters.
 pub(crate) struct CacheSeries {
-    requests_ok: Counter,
+    requests_ok: RouteCounters,
     hits: Counter,
     misses: Counter,
     cached_tokens: Counter,
@@ -52,14 +52,8 @@ impl Metrics {
         }
         let f = &self.families;
         let l = cache_labels(model, key);
-        let info = DeploymentInfo {
-            model_name: model.to_string(),
-            ..DeploymentInfo::default()
-        };
         let series = Arc::new(CacheSeries {
-            requests_ok: f
-                .proxy_total
-                .get_or_create_owned(&labels::proxy_total(&info, key, "200")),
+            requests_ok: RouteCounters::default(),
             hits: f.cache_hits.get_or_create_owned(&l),
             misses: f.cache_misses.get_or_create_owned(&l),
             cached_tokens: f.cached_tokens.get_or_create_owned(&l),
@@ -85,7 +79,14 @@ impl Metrics {
         s.misses.inc_by(u64::from(cache.misses));
         s.cached_tokens.inc_by(cache.cached_usage.total_tokens());
         if cache.hit && record.deployment.is_none() && (200..300).contains(&record.status) {
-            s.requests_ok.inc();
+            let route = record.route.as_ref().unwrap_or(&self.no_route);
+            s.requests_ok.inc(&self.families.proxy_total, route, || {
+                let info = DeploymentInfo {
+                    model_name: model.to_string(),
+                    ..DeploymentInfo::default()
+                };
+                labels::proxy_total(&info, key, "200", route)
+            });
         }
     }
 }

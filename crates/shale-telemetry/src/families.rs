@@ -52,16 +52,16 @@ impl<M: EncodeMetric> EncodeMetric for Listed<M> {
 
 /// Every metric family. Cloning shares the series.
 pub(crate) struct Families {
-    pub(crate) proxy_total: Family<Labels<9>, Counter>,
-    pub(crate) proxy_failed: Family<Labels<10>, Counter>,
+    pub(crate) proxy_total: Family<Labels<11>, Counter>,
+    pub(crate) proxy_failed: Family<Labels<12>, Counter>,
     pub(crate) total_latency: HistogramFamily<Labels<9>>,
     pub(crate) api_latency: HistogramFamily<Labels<9>>,
     pub(crate) ttft: HistogramFamily<Labels<9>>,
     pub(crate) overhead: HistogramFamily<Labels<7>>,
-    pub(crate) input_tokens: Family<Labels<9>, Counter>,
-    pub(crate) output_tokens: Family<Labels<9>, Counter>,
-    pub(crate) total_tokens: Family<Labels<9>, Counter>,
-    pub(crate) spend: Family<Labels<9>, SpendCounter>,
+    pub(crate) input_tokens: Family<Labels<10>, Counter>,
+    pub(crate) output_tokens: Family<Labels<10>, Counter>,
+    pub(crate) total_tokens: Family<Labels<10>, Counter>,
+    pub(crate) spend: Family<Labels<10>, SpendCounter>,
     pub(crate) deployment_state: Family<Labels<4>, Gauge>,
     pub(crate) deployment_success: Family<Labels<9>, Counter>,
     pub(crate) deployment_failure: Family<Labels<11>, Counter>,
@@ -88,6 +88,8 @@ pub(crate) struct Families {
     pub(crate) cache_hits: Family<Labels<7>, Counter>,
     pub(crate) cache_misses: Family<Labels<7>, Counter>,
     pub(crate) cached_tokens: Family<Labels<7>, Counter>,
+    /// `shale_keys_unshared_spend`: virtual-key spend (USD) settled here, not yet in Redis.
+    pub(crate) keys_unshared_spend: Gauge<f64, AtomicU64>,
 }
 
 #[derive(Default)]
@@ -136,6 +138,7 @@ impl Families {
             cache_hits: Family::default(),
             cache_misses: Family::default(),
             cached_tokens: Family::default(),
+            keys_unshared_spend: Gauge::default(),
         };
         r.register(
             "litellm_proxy_total_requests_metric",
@@ -296,6 +299,11 @@ impl Families {
             "litellm_cached_tokens_metric",
             "Total tokens served from LiteLLM cache",
             Listed(f.cached_tokens.clone()),
+        );
+        r.register(
+            "shale_keys_unshared_spend",
+            "USD of virtual-key spend settled on this replica that the replicas' shared Redis counters do not have yet (Redis unreachable, or the write on its way); added to them when Redis answers",
+            f.keys_unshared_spend.clone(),
         );
         f.process.register(r);
         f

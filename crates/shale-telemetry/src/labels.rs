@@ -5,7 +5,8 @@
 //! Label values are built here only at load (one set per deployment and key) or on the failure
 //! path; the success path uses pre-resolved handles (see `metrics.rs`).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// One label set: fixed names, owned values.
 pub type Labels<const N: usize> = [(&'static str, String); N];
@@ -19,6 +20,48 @@ pub struct KeyLabels {
     pub team: Arc<str>,
     pub team_alias: Arc<str>,
     pub user: Arc<str>,
+    /// The key owner's email (`user_email`; LiteLLM's from its user table, shale's from the key's
+    /// `metadata.user_email`).
+    pub user_email: Arc<str>,
+}
+
+/// Most distinct `route` label values; later ones are all `other` (the values are route
+/// templates, a few dozen, but a label must stay bounded whatever a caller passes).
+const MAX_ROUTES: usize = 256;
+
+/// Interned `route` label values, at most [`MAX_ROUTES`].
+#[derive(Debug, Default)]
+struct Routes(RwLock<HashSet<Arc<str>>>);
+
+impl Routes {
+    fn get(&self, template: &str) -> Arc<str> {
+        if let Some(r) = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(template)
+        {
+            return Arc::clone(r);
+        }
+        let mut w = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = w.get(template) {
+            return Arc::clone(r);
+        }
+        if w.len() >= MAX_ROUTES {
+            return Arc::from("other");
+        }
+        let r: Arc<str> = Arc::from(template);
+        w.insert(Arc::clone(&r));
+        r
+    }
+}
+
+/// A request's `route` label: the route template it matched (`/v1/chat/completions`,
+/// `/bedrock/{*path}` — never a raw path with ids in it), interned so recording it allocates
+/// nothing after the first time.
+pub fn route(template: &str) -> Arc<str> {
+    static ROUTES: OnceLock<Routes> = OnceLock::new();
+    ROUTES.get_or_init(Routes::default).get(template)
 }
 
 /// What metrics need to know about one deployment, resolved at load.
@@ -44,8 +87,8 @@ fn s(v: &str) -> String {
     v.to_string()
 }
 
-/// `litellm_proxy_total_requests_metric`.
-pub fn proxy_total(d: &DeploymentInfo, k: &KeyLabels, status: &str) -> Labels<9> {
+/// The labels LiteLLM's request metrics start with: who called, for which model group.
+fn caller(d: &DeploymentInfo, k: &KeyLabels) -> Labels<7> {
     [
         ("end_user", String::new()),
         ("hashed_api_key", s(&k.hashed_api_key)),
@@ -54,51 +97,90 @@ pub fn proxy_total(d: &DeploymentInfo, k: &KeyLabels, status: &str) -> Labels<9>
         ("team", s(&k.team)),
         ("team_alias", s(&k.team_alias)),
         ("user", s(&k.user)),
+    ]
+}
+
+/// `litellm_proxy_total_requests_metric` (with `user_email` and `route`, as LiteLLM has them).
+pub fn proxy_total(d: &DeploymentInfo, k: &KeyLabels, status: &str, route: &str) -> Labels<11> {
+    let [e, h, a, r, t, ta, u] = caller(d, k);
+    [
+        e,
+        h,
+        a,
+        r,
+        t,
+        ta,
+        u,
         ("status_code", s(status)),
+        ("user_email", s(&k.user_email)),
+        ("route", s(route)),
         ("model_id", s(&d.model_id)),
     ]
 }
 
-/// `litellm_proxy_failed_requests_metric`.
+/// `litellm_proxy_failed_requests_metric` (with `user_email` and `route`).
 pub fn proxy_failed(
     d: &DeploymentInfo,
     k: &KeyLabels,
     exception_status: &str,
     exception_class: &str,
-) -> Labels<10> {
+    route: &str,
+) -> Labels<12> {
+    let [e, h, a, r, t, ta, u] = caller(d, k);
     [
-        ("end_user", String::new()),
-        ("hashed_api_key", s(&k.hashed_api_key)),
-        ("api_key_alias", s(&k.api_key_alias)),
-        ("requested_model", s(&d.model_name)),
-        ("team", s(&k.team)),
-        ("team_alias", s(&k.team_alias)),
-        ("user", s(&k.user)),
+        e,
+        h,
+        a,
+        r,
+        t,
+        ta,
+        u,
+        ("user_email", s(&k.user_email)),
         ("exception_status", s(exception_status)),
         ("exception_class", s(exception_class)),
+        ("route", s(route)),
         ("model_id", s(&d.model_id)),
     ]
 }
 
 /// `litellm_request_total_latency_metric`, `litellm_llm_api_latency_metric`,
-/// `litellm_llm_api_time_to_first_token_metric`, and the token metrics (same names, LiteLLM
-/// orders them differently, which the text format does not care about).
+/// `litellm_llm_api_time_to_first_token_metric` (same names, LiteLLM orders them differently,
+/// which the text format does not care about).
 pub fn request(d: &DeploymentInfo, k: &KeyLabels) -> Labels<9> {
+    let [e, h, a, r, t, ta, u] = caller(d, k);
     [
-        ("end_user", String::new()),
-        ("hashed_api_key", s(&k.hashed_api_key)),
-        ("api_key_alias", s(&k.api_key_alias)),
-        ("requested_model", s(&d.model_name)),
-        ("team", s(&k.team)),
-        ("team_alias", s(&k.team_alias)),
-        ("user", s(&k.user)),
+        e,
+        h,
+        a,
+        r,
+        t,
+        ta,
+        u,
+        ("model", s(&d.model)),
+        ("model_id", s(&d.model_id)),
+    ]
+}
+
+/// `litellm_input_tokens_metric`, `litellm_output_tokens_metric`, `litellm_total_tokens_metric`:
+/// the request labels and `user_email`.
+pub fn tokens(d: &DeploymentInfo, k: &KeyLabels) -> Labels<10> {
+    let [e, h, a, r, t, ta, u] = caller(d, k);
+    [
+        e,
+        h,
+        a,
+        r,
+        t,
+        ta,
+        u,
+        ("user_email", s(&k.user_email)),
         ("model", s(&d.model)),
         ("model_id", s(&d.model_id)),
     ]
 }
 
 /// `litellm_spend_metric`.
-pub fn spend(d: &DeploymentInfo, k: &KeyLabels) -> Labels<9> {
+pub fn spend(d: &DeploymentInfo, k: &KeyLabels) -> Labels<10> {
     [
         ("end_user", String::new()),
         ("hashed_api_key", s(&k.hashed_api_key)),
@@ -107,6 +189,7 @@ pub fn spend(d: &DeploymentInfo, k: &KeyLabels) -> Labels<9> {
         ("team", s(&k.team)),
         ("team_alias", s(&k.team_alias)),
         ("user", s(&k.user)),
+        ("user_email", s(&k.user_email)),
         ("model_id", s(&d.model_id)),
         ("api_provider", s(API_PROVIDER)),
     ]
@@ -249,6 +332,23 @@ pub fn exception_class(status: u16, upstream: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_are_interned_and_bounded() {
+        let routes = Routes::default();
+        let a = routes.get("/v1/chat/completions");
+        let b = routes.get("/v1/chat/completions");
+        assert!(Arc::ptr_eq(&a, &b), "one allocation per route");
+        for i in 0..MAX_ROUTES + 10 {
+            let _ = routes.get(&format!("/test/{i}"));
+        }
+        assert_eq!(&*routes.get("/never/seen/before"), "other");
+        assert!(Arc::ptr_eq(&a, &routes.get("/v1/chat/completions")));
+        assert!(Arc::ptr_eq(
+            &route("/v1/embeddings"),
+            &route("/v1/embeddings")
+        ));
+    }
 
     #[test]
     fn exception_classes_follow_litellm() {

@@ -128,6 +128,7 @@ impl Telemetry {
                 Some(index) => {
                     if let Some(handles) = metrics.handles(index, record.key.as_ref()) {
                         let observation = metrics::Observation {
+                            route: record.route.clone(),
                             status: record.status,
                             upstream_error: record.upstream_error,
                             usage: record.usage,
@@ -147,6 +148,7 @@ impl Telemetry {
                         record.requested_model.as_deref().unwrap_or(""),
                         record.key.as_ref().unwrap_or(&default_key),
                         record.status,
+                        record.route.as_deref().unwrap_or(""),
                     );
                 }
                 None => {}

@@ -15,6 +15,7 @@ use crate::cost::TokenUsage;
 use crate::families::{Families, SpendCounter};
 use crate::labels::{self, DeploymentInfo, KeyLabels};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -38,11 +39,47 @@ pub enum DeploymentState {
     CompleteOutage = 2,
 }
 
+/// The successes of one (deployment or model, key) in `litellm_proxy_total_requests_metric`,
+/// one series per `route`: the few routes a model is called on are resolved once each, then a
+/// success is a short scan and an atomic increment.
+#[derive(Default)]
+pub(crate) struct RouteCounters(RwLock<Vec<(Arc<str>, Counter)>>);
+
+impl RouteCounters {
+    /// Counts one success on `route`; `labels` builds the series' labels the first time.
+    pub(crate) fn inc(
+        &self,
+        family: &Family<labels::Labels<11>, Counter>,
+        route: &Arc<str>,
+        labels: impl FnOnce() -> labels::Labels<11>,
+    ) {
+        let same = |r: &Arc<str>| Arc::ptr_eq(r, route) || r == route;
+        {
+            let known = self.0.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, c)) = known.iter().find(|(r, _)| same(r)) {
+                c.inc();
+                return;
+            }
+        }
+        let mut w = self.0.write().unwrap_or_else(|e| e.into_inner());
+        match w.iter().find(|(r, _)| same(r)) {
+            Some((_, c)) => {
+                c.inc();
+            }
+            None => {
+                let c = family.get_or_create_owned(&labels());
+                c.inc();
+                w.push((Arc::clone(route), c));
+            }
+        }
+    }
+}
+
 /// Pre-resolved series for one (deployment, key) pair.
 pub struct Handles {
     deployment: usize,
     key: KeyLabels,
-    requests_ok: Counter,
+    requests_ok: RouteCounters,
     total_latency: Histogram,
     api_latency: Histogram,
     ttft: Histogram,
@@ -69,8 +106,10 @@ struct DeploymentSeries {
 }
 
 /// What happened to one request, for [`Metrics::record`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Observation {
+    /// The route it came in on (the `route` label, [`labels::route`]).
+    pub route: Option<Arc<str>>,
     /// HTTP status sent to the client.
     pub status: u16,
     /// Bedrock answered the error (vs. the gateway refusing the request).
@@ -104,6 +143,8 @@ pub struct Metrics {
     pub(crate) cache: crate::cache_metrics::CacheSeriesMap,
     /// Labels of requests without a virtual key.
     pub(crate) default_key: KeyLabels,
+    /// The `route` of a request that did not say (tests, tools).
+    pub(crate) no_route: Arc<str>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -169,6 +210,7 @@ impl Metrics {
             default_handles: Vec::new(),
             keyed: RwLock::new(HashMap::new()),
             cache: Default::default(),
+            no_route: Arc::from(""),
         };
         metrics.default_handles = (0..metrics.deployments.len())
             .map(|i| Arc::new(metrics.resolve(i, &metrics.default_key)))
@@ -180,21 +222,20 @@ impl Metrics {
         let f = &self.families;
         let d = &self.deployments[index].info;
         let request = labels::request(d, key);
+        let tokens = labels::tokens(d, key);
         let handles = Handles {
             deployment: index,
             key: key.clone(),
-            requests_ok: f
-                .proxy_total
-                .get_or_create_owned(&labels::proxy_total(d, key, "200")),
+            requests_ok: RouteCounters::default(),
             total_latency: f.total_latency.get_or_create_owned(&request),
             api_latency: f.api_latency.get_or_create_owned(&request),
             ttft: f.ttft.get_or_create_owned(&request),
             overhead: f
                 .overhead
                 .get_or_create_owned(&labels::deployment_key(d, key)),
-            input_tokens: f.input_tokens.get_or_create_owned(&request),
-            output_tokens: f.output_tokens.get_or_create_owned(&request),
-            total_tokens: f.total_tokens.get_or_create_owned(&request),
+            input_tokens: f.input_tokens.get_or_create_owned(&tokens),
+            output_tokens: f.output_tokens.get_or_create_owned(&tokens),
+            total_tokens: f.total_tokens.get_or_create_owned(&tokens),
             spend: f.spend.get_or_create_owned(&labels::spend(d, key)),
             deployment_success: f
                 .deployment_success
@@ -250,7 +291,10 @@ impl Metrics {
         let series = &self.deployments[h.deployment];
         let ok = (200..300).contains(&o.status);
         if ok {
-            h.requests_ok.inc();
+            let route = o.route.as_ref().unwrap_or(&self.no_route);
+            h.requests_ok.inc(&self.families.proxy_total, route, || {
+                labels::proxy_total(&series.info, &h.key, "200", route)
+            });
             h.total_latency.observe(o.latency.as_secs_f64());
             if let Some(up) = o.upstream {
                 h.api_latency.observe(up.as_secs_f64());
@@ -289,11 +333,12 @@ impl Metrics {
         let d = &series.info;
         let status = o.status.to_string();
         let class = labels::exception_class(o.status, o.upstream_error);
+        let route = o.route.as_deref().unwrap_or("");
         f.proxy_total
-            .get_or_create(&labels::proxy_total(d, &h.key, &status))
+            .get_or_create(&labels::proxy_total(d, &h.key, &status, route))
             .inc();
         f.proxy_failed
-            .get_or_create(&labels::proxy_failed(d, &h.key, &status, class))
+            .get_or_create(&labels::proxy_failed(d, &h.key, &status, class, route))
             .inc();
         if o.upstream_error && !o.attempts_counted {
             self.count_deployment_failure(h, o.status, &status, class);
@@ -337,8 +382,15 @@ impl Metrics {
         self.count_deployment_failure(&h, status, &status.to_string(), class);
     }
 
-    /// A request that failed before a deployment was chosen (unknown model, bad body, bad key).
-    pub fn record_unrouted(&self, requested_model: &str, key: &KeyLabels, status: u16) {
+    /// A request that failed before a deployment was chosen (unknown model, bad body, bad key),
+    /// on `route`.
+    pub fn record_unrouted(
+        &self,
+        requested_model: &str,
+        key: &KeyLabels,
+        status: u16,
+        route: &str,
+    ) {
         let info = DeploymentInfo {
             model_name: requested_model.to_string(),
             ..DeploymentInfo::default()
@@ -347,11 +399,17 @@ impl Metrics {
         let class = labels::exception_class(status, false);
         self.families
             .proxy_total
-            .get_or_create(&labels::proxy_total(&info, key, &status_text))
+            .get_or_create(&labels::proxy_total(&info, key, &status_text, route))
             .inc();
         self.families
             .proxy_failed
-            .get_or_create(&labels::proxy_failed(&info, key, &status_text, class))
+            .get_or_create(&labels::proxy_failed(
+                &info,
+                key,
+                &status_text,
+                class,
+                route,
+            ))
             .inc();
     }
 
@@ -498,6 +556,12 @@ impl Metrics {
                 ])
                 .inc();
         }
+    }
+
+    /// Virtual-key spend (USD) settled on this replica that Redis does not have yet
+    /// (`shale_keys_unshared_spend`), as of the scrape.
+    pub fn set_keys_unshared_spend(&self, usd: f64) {
+        self.families.keys_unshared_spend.set(usd);
     }
 
     /// Health of a dependency (`redis`, `postgres` …): `shale_dependency_up{dependency}` 1 or 0.
@@ -734,6 +798,88 @@ mod tests {
         assert!(text
             .lines()
             .any(|l| l.starts_with("litellm_deployment_state{") && l.ends_with(" 2")));
+    }
+
+    #[test]
+    fn requests_carry_route_and_user_email_where_litellm_has_them() {
+        let m = metrics();
+        let key = KeyLabels {
+            hashed_api_key: "k".into(),
+            user_email: "dev@example.com".into(),
+            ..KeyLabels::default()
+        };
+        let h = m.handles(0, Some(&key)).unwrap();
+        let chat = labels::route("/v1/chat/completions");
+        let responses = labels::route("/v1/responses");
+        let ok = |route: &Arc<str>| Observation {
+            route: Some(Arc::clone(route)),
+            status: 200,
+            usage: Some(TokenUsage {
+                input: 3,
+                output: 4,
+                cache_read: 0,
+                cache_write: 0,
+            }),
+            cost: Some(0.25),
+            ..Observation::default()
+        };
+        m.record(&h, &ok(&chat));
+        m.record(&h, &ok(&chat));
+        m.record(&h, &ok(&responses));
+        m.record(
+            &h,
+            &Observation {
+                route: Some(Arc::clone(&chat)),
+                status: 500,
+                upstream_error: true,
+                ..Observation::default()
+            },
+        );
+        m.record_unrouted("nope", &key, 404, "/v1/embeddings");
+        let text = m.encode();
+        let total = |route: &str, status: &str| {
+            sample(
+                &text,
+                "litellm_proxy_total_requests_metric_total{",
+                &format!(
+                    "status_code=\"{status}\",user_email=\"dev@example.com\",route=\"{route}\""
+                ),
+            )
+        };
+        assert_eq!(total("/v1/chat/completions", "200"), Some(2.0), "{text}");
+        assert_eq!(total("/v1/responses", "200"), Some(1.0));
+        assert_eq!(total("/v1/chat/completions", "500"), Some(1.0));
+        assert_eq!(total("/v1/embeddings", "404"), Some(1.0));
+        let failed = |route: &str| {
+            sample(
+                &text,
+                "litellm_proxy_failed_requests_metric_total{",
+                &format!("route=\"{route}\""),
+            )
+        };
+        assert_eq!(failed("/v1/chat/completions"), Some(1.0));
+        assert_eq!(failed("/v1/embeddings"), Some(1.0));
+        for family in [
+            "litellm_input_tokens_metric_total{",
+            "litellm_output_tokens_metric_total{",
+            "litellm_total_tokens_metric_total{",
+            "litellm_spend_metric_total{",
+        ] {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(family) && l.contains("hashed_api_key=\"k\""))
+                .unwrap_or_else(|| panic!("{family} in {text}"));
+            assert!(line.contains("user_email=\"dev@example.com\""), "{line}");
+            assert!(
+                !line.contains("route="),
+                "only the request counters have a route: {line}"
+            );
+        }
+        // Latency histograms keep LiteLLM's labels: no user_email.
+        assert!(text
+            .lines()
+            .filter(|l| l.starts_with("litellm_request_total_latency_metric_count{"))
+            .all(|l| !l.contains("user_email")));
     }
 
     #[test]

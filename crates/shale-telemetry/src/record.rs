@@ -17,6 +17,11 @@ pub struct RequestRecord {
     pub request_id: String,
     pub method: String,
     pub path: String,
+    /// The route template the request matched (the metrics' `route` label, interned by
+    /// [`crate::labels::route`]); `None` outside a routed request.
+    pub route: Option<Arc<str>>,
+    /// Size of the request body once read (a virtual key's tpm reservation is estimated from it).
+    pub request_bytes: u64,
     /// The `model` the client asked for.
     pub requested_model: Option<String>,
     /// Index of the deployment that served it (position in `model_list`).

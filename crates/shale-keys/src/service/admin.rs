@@ -80,6 +80,43 @@ fn check_cache_controls(list: &Option<Vec<String>>) -> Result<(), KeyError> {
     }
 }
 
+/// Most tags on one key.
+const MAX_TAGS: usize = 100;
+
+fn check_tags(tags: &Option<Vec<String>>) -> Result<(), KeyError> {
+    let tags = tags.as_deref().unwrap_or_default();
+    if tags.len() > MAX_TAGS {
+        return Err(bad(format!("tags: at most {MAX_TAGS} tags")));
+    }
+    tags.iter().try_for_each(|t| check_name("tags[]", t))
+}
+
+/// `metadata.user_email` labels the key's metrics (`user_email`): a short address, or absent.
+fn check_metadata(metadata: &Option<Map<String, Value>>) -> Result<(), KeyError> {
+    match metadata.as_ref().and_then(|m| m.get("user_email")) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(e))
+            if e.contains('@') && e.len() <= MAX_NAME && !e.chars().any(char::is_control) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(bad(format!(
+            "metadata.user_email must be an email address of at most {MAX_NAME} characters"
+        ))),
+    }
+}
+
+/// `metadata` with `tags` put where LiteLLM keeps a key's tags (`metadata.tags`; `[]` removes
+/// them).
+fn with_tags(mut metadata: Map<String, Value>, tags: Vec<String>) -> Map<String, Value> {
+    if tags.is_empty() {
+        metadata.remove("tags");
+    } else {
+        metadata.insert("tags".into(), tags.into());
+    }
+    metadata
+}
+
 /// `duration` → `expires`.
 fn expires_of(now: OffsetDateTime, d: &Option<String>) -> Result<Option<OffsetDateTime>, KeyError> {
     d.as_deref()
@@ -187,10 +224,27 @@ impl KeyService {
         let guardrails = req.guardrails.unwrap_or_default();
         check_guardrails(&guardrails)?;
         check_cache_controls(&req.allowed_cache_controls)?;
+        check_tags(&req.tags)?;
+        check_metadata(&req.metadata)?;
+        let model_max_budget = req
+            .model_max_budget
+            .map(crate::model_budget::normalize)
+            .transpose()?
+            .unwrap_or_default();
         let expires = expires_of(now, &req.duration)?;
         let (budget_duration, budget_reset_at) = budget_of(now, &req.budget_duration)?;
-        let clear = token::generate();
+        let clear = match req.key {
+            Some(chosen) => {
+                token::check_custom(&chosen)?;
+                chosen
+            }
+            None => token::generate(),
+        };
         let hash = token::hash_key(&clear);
+        let mut metadata = req.metadata.unwrap_or_default();
+        if let Some(tags) = req.tags {
+            metadata = with_tags(metadata, tags);
+        }
         let row = store::keys::insert(
             &self.pool,
             NewKey {
@@ -208,9 +262,10 @@ impl KeyService {
                 blocked: req.blocked.unwrap_or(false),
                 team_id: req.team_id,
                 user_id: req.user_id,
-                metadata: req.metadata.unwrap_or_default(),
+                metadata,
                 guardrails,
                 allowed_cache_controls: req.allowed_cache_controls.unwrap_or_default(),
+                model_max_budget,
             },
         )
         .await?;
@@ -238,6 +293,18 @@ impl KeyService {
             check_name("user_id", u)?;
         }
         check_cache_controls(&req.allowed_cache_controls)?;
+        check_tags(&req.tags)?;
+        check_metadata(&req.metadata)?;
+        let model_max_budget = req
+            .model_max_budget
+            .map(crate::model_budget::normalize)
+            .transpose()?;
+        // Tags live in `metadata.tags`: with a new metadata they go in it, else they are set in
+        // the stored one.
+        let (metadata, tags) = match (req.metadata, req.tags) {
+            (Some(m), Some(tags)) => (Some(with_tags(m, tags)), None),
+            other => other,
+        };
         let rules = RuleUpdate {
             models: req.models,
             max_budget: req.max_budget,
@@ -245,7 +312,7 @@ impl KeyService {
             rpm_limit: req.rpm_limit,
             tpm_limit: req.tpm_limit,
             max_parallel_requests: req.max_parallel_requests,
-            metadata: req.metadata,
+            metadata,
             blocked: req.blocked,
             spend: req.spend,
             guardrails: req.guardrails,
@@ -265,6 +332,8 @@ impl KeyService {
             user_id: req.user_id,
             rules,
             allowed_cache_controls: req.allowed_cache_controls,
+            model_max_budget,
+            tags,
         };
         if budget_changed || req.spend.is_some() {
             // Pending increments belong to the old period or the old spend.
@@ -278,6 +347,7 @@ impl KeyService {
         }
         if let Some(spend) = req.spend {
             self.book.admin_set(Scope::Key, &hash, spend);
+            self.unshared.forget(Scope::Key, &hash);
             if let Some(redis) = &self.redis {
                 let period = row.budget_reset_at.map(|t| t.unix_timestamp());
                 redis.set_spend(Scope::Key, &hash, period, spend).await;
@@ -368,7 +438,7 @@ impl KeyService {
             return Err(KeyError::NotFound("no such key".into()));
         }
         for hash in &deleted {
-            self.book.forget(Scope::Key, hash);
+            self.forget(Scope::Key, hash);
             self.invalidate(&format!("key:{hash}")).await;
         }
         Ok(DeleteKeysResponse {
@@ -398,7 +468,7 @@ impl KeyService {
         let row = store::keys::update(&self.pool, &old, changes)
             .await?
             .ok_or_else(|| KeyError::NotFound("key not found".into()))?;
-        self.book.forget(Scope::Key, &old);
+        self.forget(Scope::Key, &old);
         self.invalidate(&format!("key:{old}")).await;
         self.invalidate(&format!("key:{hash}")).await;
         Ok(GenerateKeyResponse {
@@ -504,6 +574,7 @@ impl KeyService {
         }
         if let Some(spend) = req.spend {
             self.book.admin_set(Scope::Team, &row.team_id, spend);
+            self.unshared.forget(Scope::Team, &row.team_id);
             if let Some(redis) = &self.redis {
                 let period = row.budget_reset_at.map(|t| t.unix_timestamp());
                 redis
@@ -552,11 +623,11 @@ impl KeyService {
             return Err(KeyError::NotFound("team not found".into()));
         }
         for hash in &keys {
-            self.book.forget(Scope::Key, hash);
+            self.forget(Scope::Key, hash);
             self.invalidate(&format!("key:{hash}")).await;
         }
         for team in &teams {
-            self.book.forget(Scope::Team, team);
+            self.forget(Scope::Team, team);
             self.invalidate(&format!("team:{team}")).await;
         }
         Ok(DeleteTeamsResponse {
@@ -615,6 +686,30 @@ mod tests {
             datetime!(2026-11-27 10:00 UTC)
         );
         assert!(parse_date("start_date", "yesterday", false).is_err());
+    }
+
+    #[test]
+    fn tags_and_user_email_are_checked_and_tags_go_into_metadata() {
+        assert!(check_tags(&Some(vec!["prod".into(), "team-a".into()])).is_ok());
+        assert!(check_tags(&Some(vec!["".into()])).is_err());
+        assert!(check_tags(&Some(vec!["t".into(); MAX_TAGS + 1])).is_err());
+        let meta = |v: Value| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        };
+        assert!(check_metadata(&meta(serde_json::json!({"user_email": "a@b.io"}))).is_ok());
+        assert!(check_metadata(&meta(serde_json::json!({"owner": "x"}))).is_ok());
+        assert!(check_metadata(&meta(serde_json::json!({"user_email": "nobody"}))).is_err());
+        assert!(check_metadata(&meta(serde_json::json!({"user_email": 7}))).is_err());
+        let m = with_tags(meta(serde_json::json!({"a": 1})).unwrap(), vec!["x".into()]);
+        assert_eq!(
+            Value::Object(m.clone()),
+            serde_json::json!({"a": 1, "tags": ["x"]})
+        );
+        assert_eq!(
+            Value::Object(with_tags(m, vec![])),
+            serde_json::json!({"a": 1})
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub(crate) struct NewKey {
     pub metadata: Map<String, Value>,
     pub guardrails: Vec<String>,
     pub allowed_cache_controls: Vec<String>,
+    pub model_max_budget: Map<String, Value>,
 }
 
 /// Changes to a key: `None` keeps a column, `Some(None)` clears it (validated by the service).
@@ -41,14 +42,18 @@ pub(crate) struct KeyChanges {
     /// The columns keys and teams share.
     pub rules: RuleChanges,
     pub allowed_cache_controls: Option<Vec<String>>,
+    pub model_max_budget: Option<Map<String, Value>>,
+    /// New `metadata.tags` (empty = none) when `rules.metadata` is not replaced as a whole.
+    pub tags: Option<Vec<String>>,
 }
 
 pub(crate) async fn insert(pool: &PgPool, k: NewKey) -> Result<KeyRow, KeyError> {
     sqlx::query_as::<_, KeyRow>(
         "INSERT INTO shale_keys (token, key_name, key_alias, models, max_budget, budget_duration, \
          budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, expires, blocked, team_id, \
-         user_id, metadata, guardrails, allowed_cache_controls) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING *",
+         user_id, metadata, guardrails, allowed_cache_controls, model_max_budget) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         RETURNING *",
     )
     .bind(k.token)
     .bind(k.key_name)
@@ -67,6 +72,7 @@ pub(crate) async fn insert(pool: &PgPool, k: NewKey) -> Result<KeyRow, KeyError>
     .bind(Json(k.metadata))
     .bind(k.guardrails)
     .bind(k.allowed_cache_controls)
+    .bind(Json(k.model_max_budget))
     .fetch_one(pool)
     .await
     .map_err(write_error)
@@ -103,6 +109,20 @@ pub(crate) async fn update(
     }
     if let Some(v) = c.allowed_cache_controls {
         q.push(", allowed_cache_controls = ").push_bind(v);
+    }
+    if let Some(v) = c.model_max_budget {
+        q.push(", model_max_budget = ").push_bind(Json(v));
+    }
+    match c.tags {
+        Some(tags) if tags.is_empty() => {
+            q.push(", metadata = metadata - 'tags'");
+        }
+        Some(tags) => {
+            q.push(", metadata = jsonb_set(metadata, '{tags}', ")
+                .push_bind(Json(tags))
+                .push(")");
+        }
+        None => {}
     }
     c.rules.push_sets(&mut q);
     q.push(" WHERE token = ")

@@ -96,6 +96,7 @@ pub(crate) struct KeyRow {
     pub updated_at: OffsetDateTime,
     pub guardrails: Vec<String>,
     pub allowed_cache_controls: Vec<String>,
+    pub model_max_budget: Json<Map<String, Value>>,
 }
 
 /// A row of `shale_teams`.
@@ -128,9 +129,22 @@ pub(crate) fn bigint(v: Option<u64>) -> Option<i64> {
     v.map(|n| n.min(i64::MAX as u64) as i64)
 }
 
+/// The tags a key's metadata holds (`metadata.tags`, where LiteLLM keeps them): its strings.
+pub(crate) fn tags_of(metadata: &Map<String, Value>) -> Vec<String> {
+    match metadata.get("tags") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl From<KeyRow> for KeyInfo {
     fn from(r: KeyRow) -> KeyInfo {
         KeyInfo {
+            tags: tags_of(&r.metadata.0),
+            model_max_budget: r.model_max_budget.0,
             token: r.token,
             key_name: r.key_name,
             key_alias: r.key_alias,
@@ -177,6 +191,10 @@ impl From<TeamRow> for TeamResponse {
     }
 }
 
+/// The refusal of a caller-chosen `key` that is already stored.
+pub(crate) const DUPLICATE_KEY: &str =
+    "Key already exists: a virtual key with this value is already stored; choose another key";
+
 /// Maps a failed write: constraint violations are the caller's mistake (400), the rest is the
 /// database being unavailable (503).
 pub(crate) fn write_error(e: sqlx::Error) -> KeyError {
@@ -185,6 +203,7 @@ pub(crate) fn write_error(e: sqlx::Error) -> KeyError {
             Some("23505") => {
                 return KeyError::InvalidRequest(match d.constraint() {
                     Some(c) if c.contains("alias") => "key_alias is already in use".into(),
+                    Some("shale_keys_pkey") => DUPLICATE_KEY.into(),
                     Some(c) if c.contains("team") => "team_id is already in use".into(),
                     _ => "already exists".into(),
                 })

@@ -17,8 +17,8 @@ pub(crate) struct Reset {
     pub new: OffsetDateTime,
 }
 
-/// Spend to add to a key or team, for the budget period ending at `period` (dropped if the row
-/// is in another period by the time it is written).
+/// Spend to add to a key, a team or a key's model budget, for the budget period ending at
+/// `period` (dropped if the row is in a later period by the time it is written).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Delta {
     pub scope: Scope,
@@ -49,16 +49,26 @@ pub(crate) struct LogRow {
     pub guardrail_information: Vec<GuardrailInfo>,
     pub cache_hit: bool,
     pub cache_key: Option<String>,
+    /// The key's tags (LiteLLM's `request_tags`).
+    pub request_tags: Vec<String>,
 }
 
-/// Rows per INSERT statement (19 binds each, well under Postgres' 65 535).
+/// Rows per INSERT statement (20 binds each, well under Postgres' 65 535).
 const ROWS_PER_INSERT: usize = 1000;
 
-fn table(scope: Scope) -> (&'static str, &'static str) {
+/// The table and id column of a key's or a team's spend (`None` for a model budget, which has
+/// its own table).
+fn table(scope: Scope) -> Option<(&'static str, &'static str)> {
     match scope {
-        Scope::Key => ("shale_keys", "token"),
-        Scope::Team => ("shale_teams", "team_id"),
+        Scope::Key => Some(("shale_keys", "token")),
+        Scope::Team => Some(("shale_teams", "team_id")),
+        Scope::Model => None,
     }
+}
+
+/// A model budget's id (`<key hash>/<model>`) as (token, model).
+fn model_scope(id: &str) -> Option<(&str, &str)> {
+    id.split_once('/')
 }
 
 /// Writes one batch atomically: resets, then increments, then log rows.
@@ -70,7 +80,10 @@ pub(crate) async fn apply(
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for r in resets {
-        let (t, id) = table(r.scope);
+        // A model budget's new period starts from zero by itself (see the upsert below).
+        let Some((t, id)) = table(r.scope) else {
+            continue;
+        };
         sqlx::query(&format!(
             "UPDATE {t} SET spend = 0, budget_reset_at = $2 WHERE {id} = $1 AND budget_reset_at = $3"
         ))
@@ -81,23 +94,51 @@ pub(crate) async fn apply(
         .await?;
     }
     for d in deltas {
-        let (t, id) = table(d.scope);
-        sqlx::query(&format!(
-            "UPDATE {t} SET spend = spend + $2 WHERE {id} = $1 \
-             AND budget_reset_at IS NOT DISTINCT FROM $3"
-        ))
-        .bind(&d.id)
-        .bind(d.spend)
-        .bind(d.period)
-        .execute(&mut *tx)
-        .await?;
+        match table(d.scope) {
+            Some((t, id)) => {
+                sqlx::query(&format!(
+                    "UPDATE {t} SET spend = spend + $2 WHERE {id} = $1 \
+                     AND budget_reset_at IS NOT DISTINCT FROM $3"
+                ))
+                .bind(&d.id)
+                .bind(d.spend)
+                .bind(d.period)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                let (Some((token, model)), Some(period)) = (model_scope(&d.id), d.period) else {
+                    continue;
+                };
+                // A later period replaces the row's; an earlier one (a late write) is dropped.
+                // A key deleted meanwhile has no row to add to (the foreign key): nothing added.
+                sqlx::query(
+                    "INSERT INTO shale_key_model_spend (token, model, period_end, spend) \
+                     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM shale_keys WHERE token = $1) \
+                     ON CONFLICT (token, model) DO UPDATE SET \
+                     spend = CASE \
+                       WHEN shale_key_model_spend.period_end = EXCLUDED.period_end \
+                         THEN shale_key_model_spend.spend + EXCLUDED.spend \
+                       WHEN shale_key_model_spend.period_end < EXCLUDED.period_end \
+                         THEN EXCLUDED.spend \
+                       ELSE shale_key_model_spend.spend END, \
+                     period_end = GREATEST(shale_key_model_spend.period_end, EXCLUDED.period_end)",
+                )
+                .bind(token)
+                .bind(model)
+                .bind(period)
+                .bind(d.spend)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
     }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut q = QueryBuilder::new(
             "INSERT INTO shale_spend_logs (request_id, api_key, key_alias, team_id, user_id, model, \
              model_id, call_type, prompt_tokens, completion_tokens, cache_read_input_tokens, \
              cache_creation_input_tokens, spend, start_time, end_time, status_code, \
-             guardrail_information, cache_hit, cache_key) ",
+             guardrail_information, cache_hit, cache_key, request_tags) ",
         );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(&r.request_id)
@@ -118,7 +159,8 @@ pub(crate) async fn apply(
                 .push_bind(r.status_code)
                 .push_bind(Json(&r.guardrail_information))
                 .push_bind(r.cache_hit)
-                .push_bind(&r.cache_key);
+                .push_bind(&r.cache_key)
+                .push_bind(Json(&r.request_tags));
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -159,6 +201,7 @@ pub(crate) struct Row {
     guardrail_information: Json<Vec<GuardrailInfo>>,
     cache_hit: bool,
     cache_key: Option<String>,
+    request_tags: Json<Vec<String>>,
 }
 
 /// Newest first.
@@ -187,7 +230,7 @@ pub(crate) async fn logs(pool: &PgPool, f: &LogFilter) -> Result<Vec<SpendLogRow
 pub(crate) const COLUMNS: &str = "request_id, call_type, api_key, key_alias, team_id, user_id, \
      model, model_id, spend, prompt_tokens, completion_tokens, cache_read_input_tokens, \
      cache_creation_input_tokens, start_time, end_time, status_code, guardrail_information, \
-     cache_hit, cache_key";
+     cache_hit, cache_key, request_tags";
 
 impl From<Row> for SpendLogRow {
     fn from(r: Row) -> SpendLogRow {
@@ -218,6 +261,18 @@ impl From<Row> for SpendLogRow {
             guardrail_information: r.guardrail_information.0,
             cache_hit: if r.cache_hit { "True" } else { "False" }.into(),
             cache_key: r.cache_key.unwrap_or_default(),
+            request_tags: r.request_tags.0,
         }
     }
+}
+
+/// A key's spend on each of its budgeted models: (model, period end, spend).
+pub(crate) async fn model_spend(
+    pool: &PgPool,
+    token: &str,
+) -> Result<Vec<(String, OffsetDateTime, f64)>, sqlx::Error> {
+    sqlx::query_as("SELECT model, period_end, spend FROM shale_key_model_spend WHERE token = $1")
+        .bind(token)
+        .fetch_all(pool)
+        .await
 }

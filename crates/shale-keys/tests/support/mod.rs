@@ -258,6 +258,34 @@ impl RedisServer {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered — an outage in
+    /// which a command may be received and only run when it ends.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Ends [`RedisServer::pause`] (SIGCONT), data intact.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} redis-server");
+    }
+
+    /// A plain connection for reading the server directly.
+    pub async fn client(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the test redis-server")
+    }
 }
 
 impl Drop for RedisServer {

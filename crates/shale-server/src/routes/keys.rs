@@ -67,6 +67,15 @@ pub async fn generate(
     body: JsonBody<GenerateKeyRequest>,
 ) -> Result<Response, ApiError> {
     crate::guardrail_hooks::check_names(&state, body.value.guardrails.as_ref())?;
+    // A chosen key equal to the master key would be taken for the master key.
+    if let (Some(chosen), Some(master)) = (&body.value.key, &state.master_key) {
+        if master.matches(chosen) {
+            return Err(ApiError::invalid(
+                Some("key"),
+                "Invalid key format. A virtual key cannot be the master key.",
+            ));
+        }
+    }
     let answer = service(&state)?.generate_key(body.value).await?;
     Ok(json(&answer))
 }

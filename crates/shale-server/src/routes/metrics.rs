@@ -48,6 +48,9 @@ pub async fn metrics(
     if let Some(keys) = &state.keys {
         // Read at scrape time: Postgres as of the key service's last attempt.
         metrics.set_dependency_up("postgres", keys.database_up());
+        if let Some(usd) = keys.unshared_spend() {
+            metrics.set_keys_unshared_spend(usd);
+        }
     }
     if let Some(store) = &state.models_store {
         // As of the model store's last call (the reconcile runs every few seconds).
