@@ -214,10 +214,7 @@ impl MediaFetchSettings {
             allow_private_networks: f
                 .bool("allow_private_networks")?
                 .unwrap_or(d.allow_private_networks),
-            max_bytes: f
-                .u64("max_bytes")?
-                .map(|b| b as usize)
-                .unwrap_or(d.max_bytes),
+            max_bytes: f.usize("max_bytes")?.unwrap_or(d.max_bytes),
             timeout: f.seconds("timeout_seconds")?.unwrap_or(d.timeout),
         };
         if let Some(key) = f.into_rest().keys().next() {

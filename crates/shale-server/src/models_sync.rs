@@ -19,18 +19,6 @@ pub fn enabled(config: &Config) -> bool {
             .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
-/// The database of stored models: the virtual keys' (`database_url`, else `DATABASE_URL`).
-fn database_url(config: &Config) -> Option<String> {
-    config
-        .general_settings
-        .keys
-        .database_url
-        .as_ref()
-        .map(|s| s.expose().to_string())
-        .or_else(|| std::env::var("DATABASE_URL").ok())
-        .filter(|u| !u.trim().is_empty())
-}
-
 /// The model store, when `store_model_in_db` is on (it needs a database URL).
 pub async fn open_store(
     config: &Config,
@@ -38,7 +26,8 @@ pub async fn open_store(
     if !enabled(config) {
         return Ok(None);
     }
-    let url = database_url(config).ok_or_else(|| {
+    // The virtual keys' database (`database_url`, else `DATABASE_URL`).
+    let url = config.general_settings.keys.database_url_or_env().ok_or_else(|| {
         StartupError::Models(
             "store_model_in_db needs a database: set general_settings.database_url or DATABASE_URL"
                 .into(),
