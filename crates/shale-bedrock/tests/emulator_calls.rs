@@ -14,8 +14,8 @@ use shale_bedrock::{
     TargetSpec,
 };
 
-use common::emulator::*;
 use common::connect;
+use common::emulator::*;
 
 #[tokio::test]
 async fn every_exception_maps_to_its_status() {

@@ -215,9 +215,9 @@ fn event_has_output(call: CallType, e: &Event<'_>) -> bool {
         CallType::Chat | CallType::Completions => {
             e.data.starts_with('{')
                 && parse(e.data.as_bytes()).is_some_and(|a| {
-                    a.choices.iter().any(|c| {
-                        c.delta.as_ref().is_some_and(Part::has_output) || filled(c.text)
-                    })
+                    a.choices
+                        .iter()
+                        .any(|c| c.delta.as_ref().is_some_and(Part::has_output) || filled(c.text))
                 })
         }
         CallType::Messages => match e.name {

@@ -27,12 +27,16 @@ pub async fn open_store(
         return Ok(None);
     }
     // The virtual keys' database (`database_url`, else `DATABASE_URL`).
-    let url = config.general_settings.keys.database_url_or_env().ok_or_else(|| {
-        StartupError::Models(
+    let url = config
+        .general_settings
+        .keys
+        .database_url_or_env()
+        .ok_or_else(|| {
+            StartupError::Models(
             "store_model_in_db needs a database: set general_settings.database_url or DATABASE_URL"
                 .into(),
         )
-    })?;
+        })?;
     let sealer = shale_models::Sealer::from_env();
     if sealer.is_none() {
         tracing::warn!("SHALE_SALT_KEY / LITELLM_SALT_KEY is not set: models with secrets in litellm_params cannot be stored (os.environ/ references can)");
