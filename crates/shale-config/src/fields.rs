@@ -66,6 +66,11 @@ impl<'p> Fields<'p> {
         }
     }
 
+    /// A switch that is off unless the file turns it on.
+    pub(crate) fn flag(&mut self, key: &str) -> Result<bool, ConfigError> {
+        Ok(self.bool(key)?.unwrap_or(false))
+    }
+
     pub(crate) fn f64(&mut self, key: &str) -> Result<Option<f64>, ConfigError> {
         match self.raw(key) {
             None => Ok(None),

@@ -65,12 +65,8 @@ impl KeysConfig {
         let pool_limit = f.at_least_one("database_connection_pool_limit")?;
         Ok(KeysConfig {
             database_url: f.secret("database_url")?,
-            allow_requests_on_db_unavailable: f
-                .bool("allow_requests_on_db_unavailable")?
-                .unwrap_or(d.allow_requests_on_db_unavailable),
-            disable_spend_logs: f
-                .bool("disable_spend_logs")?
-                .unwrap_or(d.disable_spend_logs),
+            allow_requests_on_db_unavailable: f.flag("allow_requests_on_db_unavailable")?,
+            disable_spend_logs: f.flag("disable_spend_logs")?,
             proxy_batch_write_at: f
                 .seconds("proxy_batch_write_at")?
                 .unwrap_or(d.proxy_batch_write_at),
