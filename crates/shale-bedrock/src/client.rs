@@ -230,8 +230,8 @@ impl BedrockClient {
             fixed: None,
             accept_json: true,
         };
-        self.send_buffered(target, target.endpoint(op), headers, body, AuthMode::Target)
-            .await
+        let request = Outgoing::post(target.endpoint(op), headers, body);
+        self.send_buffered(target, request).await
     }
 
     /// Streaming runtime call (`converse-stream` / `invoke-with-response-stream`): retried only
@@ -254,14 +254,9 @@ impl BedrockClient {
             fixed: None,
             accept_json: false,
         };
-        self.open_stream(
-            target,
-            target.endpoint(op),
-            headers,
-            body,
-            Framing::EventStream,
-        )
-        .await
+        let request = Outgoing::post(target.endpoint(op), headers, body);
+        self.open_stream(target, request, Framing::EventStream)
+            .await
     }
 
     /// A streaming call: retried only until the response headers arrive; then the body is
@@ -269,30 +264,16 @@ impl BedrockClient {
     pub(crate) async fn open_stream(
         &self,
         target: &Target,
-        url: &Endpoint,
-        headers: Headers<'_>,
-        body: Bytes,
+        request: Outgoing<'_>,
         framing: Framing,
     ) -> Result<EventStream, BedrockError> {
-        self.with_retries(target, &url.url, |_| async {
+        self.with_retries(target, &request.url.url, |_| async {
             let response = self
-                .response_head(
-                    target,
-                    Method::POST,
-                    url,
-                    headers,
-                    body.clone(),
-                    AuthMode::Target,
-                    target.0.stream_timeout,
-                )
+                .response_head(target, request.clone(), target.0.stream_timeout)
                 .await
                 .map_err(|e| (e, None))?;
             if !response.status().is_success() {
-                let retry_after = parse_retry_after(response.headers());
-                return Err((
-                    Self::error_from(response, target.0.stream_timeout).await,
-                    retry_after,
-                ));
+                return Err(Self::error_from(response, target.0.stream_timeout).await);
             }
             let ctx = StreamContext {
                 deployment: target.0.deployment.clone(),
@@ -340,7 +321,11 @@ impl BedrockClient {
             fixed: None,
             accept_json: true,
         };
-        self.send_buffered(target, url, headers, body, auth).await
+        let request = Outgoing {
+            auth,
+            ..Outgoing::post(url, headers, body)
+        };
+        self.send_buffered(target, request).await
     }
 
     /// Raw pass-through: sends `method {endpoint}{path_and_query}` re-signed with SigV4, and
@@ -370,10 +355,16 @@ impl BedrockClient {
         };
         let url = Url::parse(&format!("{base}{path_and_query}")).map_err(|e| invalid(&e))?;
         let url = Endpoint::new(url).map_err(|e| invalid(&e))?;
-        let forwarded = Headers {
-            extra: headers,
-            fixed: None,
-            accept_json: false,
+        let request = Outgoing {
+            method,
+            url: &url,
+            headers: Headers {
+                extra: headers,
+                fixed: None,
+                accept_json: false,
+            },
+            body,
+            auth: AuthMode::SigV4Only("pass-through"),
         };
         let streaming = url.url.path().ends_with("-stream");
         let timeout = if streaming {
@@ -383,18 +374,10 @@ impl BedrockClient {
         };
         let max_retries = target.0.retry.max_retries;
         self.with_retries(target, &url.url, |retry| {
-            let (method, url, body) = (method.clone(), &url, body.clone());
+            let request = request.clone();
             async move {
                 let response = self
-                    .response_head(
-                        target,
-                        method,
-                        url,
-                        forwarded,
-                        body,
-                        AuthMode::SigV4Only("pass-through"),
-                        timeout,
-                    )
+                    .response_head(target, request, timeout)
                     .await
                     .map_err(|e| (e, None))?;
                 let status = response.status().as_u16();
@@ -403,8 +386,7 @@ impl BedrockClient {
                 if !retryable_status || retry >= max_retries {
                     return Ok(response);
                 }
-                let retry_after = parse_retry_after(response.headers());
-                Err((Self::error_from(response, timeout).await, retry_after))
+                Err(Self::error_from(response, timeout).await)
             }
         })
         .await
@@ -414,18 +396,15 @@ impl BedrockClient {
     pub(crate) async fn send_buffered(
         &self,
         target: &Target,
-        url: &Endpoint,
-        headers: Headers<'_>,
-        body: Bytes,
-        auth: AuthMode,
+        outgoing: Outgoing<'_>,
     ) -> Result<BedrockResponse, BedrockError> {
-        let timeout = target.0.timeout;
+        let (timeout, url) = (target.0.timeout, outgoing.url);
         let started = Instant::now();
         self.with_retries(target, &url.url, |_| async {
             let before_attempt = started.elapsed();
             let attempt = async {
                 let request = self
-                    .build_request(target, Method::POST, url, headers, body.clone(), auth)
+                    .build_request(target, outgoing.clone())
                     .await
                     .map_err(|e| (e, None))?;
                 let wire_started = Instant::now();
@@ -525,31 +504,30 @@ impl BedrockClient {
         Ok(retry + 1)
     }
 
-    /// Reads an error answer's body (bounded by `timeout`) and classifies it.
-    pub(crate) async fn error_from(response: UpstreamResponse, timeout: Duration) -> BedrockError {
+    /// Reads an error answer's body (bounded by `timeout`) and classifies it; with the answer's
+    /// `Retry-After`, the pair the retry loop takes.
+    pub(crate) async fn error_from(
+        response: UpstreamResponse,
+        timeout: Duration,
+    ) -> (BedrockError, Option<Duration>) {
         let (head, body) = response.into_parts();
         let (status, headers) = (head.status.as_u16(), head.headers);
-        match tokio::time::timeout(timeout, body.bytes()).await {
+        let error = match tokio::time::timeout(timeout, body.bytes()).await {
             Ok(Ok(body)) => classify_response(status, &headers, &body),
             Ok(Err(_)) | Err(_) => classify_response(status, &headers, b""),
-        }
+        };
+        (error, parse_retry_after(&headers))
     }
 
     /// One attempt up to the response headers, bounded by `timeout`.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn response_head(
         &self,
         target: &Target,
-        method: Method,
-        url: &Endpoint,
-        headers: Headers<'_>,
-        body: Bytes,
-        auth: AuthMode,
+        outgoing: Outgoing<'_>,
         timeout: Duration,
     ) -> Result<UpstreamResponse, BedrockError> {
-        let request = self
-            .build_request(target, method, url, headers, body, auth)
-            .await?;
+        let url = outgoing.url;
+        let request = self.build_request(target, outgoing).await?;
         match tokio::time::timeout(timeout, self.inner.http.get().send(request)).await {
             Ok(Ok(response)) => {
                 attempt::status(&tracing::Span::current(), response.status().as_u16());
@@ -566,12 +544,15 @@ impl BedrockClient {
     async fn build_request(
         &self,
         target: &Target,
-        method: Method,
-        url: &Endpoint,
-        headers: Headers<'_>,
-        body: Bytes,
-        auth: AuthMode,
+        outgoing: Outgoing<'_>,
     ) -> Result<http::Request<Bytes>, BedrockError> {
+        let Outgoing {
+            method,
+            url,
+            headers,
+            body,
+            auth,
+        } = outgoing;
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = url.uri.clone();
@@ -637,6 +618,30 @@ fn transport_error(target: &Target, url: &Url, error: &TransportError) -> Bedroc
     BedrockError::Connect {
         deployment: target.deployment().to_owned(),
         message: format!("{what} ({host}): {}", error_chain(error)),
+    }
+}
+
+/// One request as the client sends it, and sends again on a retry (the body is shared, not
+/// copied): method, URL, headers, body, and how it authenticates.
+#[derive(Clone)]
+pub(crate) struct Outgoing<'a> {
+    pub(crate) method: Method,
+    pub(crate) url: &'a Endpoint,
+    pub(crate) headers: Headers<'a>,
+    pub(crate) body: Bytes,
+    pub(crate) auth: AuthMode,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A `POST` of `body` to `url`, authenticated as the target is.
+    pub(crate) fn post(url: &'a Endpoint, headers: Headers<'a>, body: Bytes) -> Self {
+        Outgoing {
+            method: Method::POST,
+            url,
+            headers,
+            body,
+            auth: AuthMode::Target,
+        }
     }
 }
 

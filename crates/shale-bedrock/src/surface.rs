@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use shale_core::surface::{Host, WireApi, ANTHROPIC_VERSION_HEADER};
 
-use crate::client::{AuthMode, BedrockClient, BedrockResponse, Framing, Headers};
+use crate::client::{BedrockClient, BedrockResponse, Framing, Headers, Outgoing};
 use crate::error::BedrockError;
 use crate::eventstream::EventStream;
 use crate::resolve::SurfaceBase;
@@ -211,7 +211,7 @@ impl BedrockClient {
             fixed: Some(fixed),
             accept_json: true,
         };
-        self.send_buffered(target, url, headers, body, AuthMode::Target)
+        self.send_buffered(target, Outgoing::post(url, headers, body))
             .await
     }
 
@@ -231,7 +231,7 @@ impl BedrockClient {
             fixed: Some(fixed),
             accept_json: false,
         };
-        self.open_stream(target, url, headers, body, Framing::Sse)
+        self.open_stream(target, Outgoing::post(url, headers, body), Framing::Sse)
             .await
     }
 }

@@ -9,10 +9,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Method};
 use shale_bedrock::{
-    BedrockClient, BedrockError, ErrorKind, Operation, Service, StreamDecodeError, TargetSpec,
+    BedrockError, BedrockResponse, ErrorKind, Operation, Service, StreamDecodeError, StreamEvent,
+    TargetSpec,
 };
 
-use common::{event, frame, options, Reply, Upstream};
+use common::{connect, event, frame, Reply, Upstream};
 
 const AKID: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -34,6 +35,20 @@ fn body() -> Bytes {
     Bytes::from_static(br#"{"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#)
 }
 
+/// One buffered call of `op` (the test body, no extra headers) through a client for `spec`.
+async fn call(spec: TargetSpec, op: Operation) -> Result<BedrockResponse, BedrockError> {
+    let (client, target) = connect(spec).await;
+    client.call(&target, op, body(), &HeaderMap::new()).await
+}
+
+/// The items of one streamed call of `op` through a client for `spec`.
+async fn stream(spec: TargetSpec, op: Operation) -> Vec<Result<StreamEvent, BedrockError>> {
+    let (client, target) = connect(spec).await;
+    let no_headers = HeaderMap::new();
+    let events = client.call_stream(&target, op, body(), &no_headers).await;
+    events.expect("stream opened").collect().await
+}
+
 #[tokio::test]
 async fn throttle_then_success_is_one_answer_from_two_calls() {
     let upstream = Upstream::start(vec![
@@ -45,12 +60,7 @@ async fn throttle_then_success_is_one_answer_from_two_calls() {
         .header("x-amzn-RequestId", "req-2"),
     ])
     .await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client.target(spec(&upstream)).await.unwrap();
-    let answer = client
-        .call(&target, Operation::Converse, body(), &HeaderMap::new())
-        .await
-        .unwrap();
+    let answer = call(spec(&upstream), Operation::Converse).await.unwrap();
     assert_eq!(answer.status, 200);
     assert_eq!(answer.headers["x-amzn-requestid"], "req-2");
     assert!(answer.body.starts_with(br#"{"output""#));
@@ -81,10 +91,7 @@ async fn validation_errors_are_not_retried() {
         "Input is too long for requested model.",
     )])
     .await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client.target(spec(&upstream)).await.unwrap();
-    let err = client
-        .call(&target, Operation::Converse, body(), &HeaderMap::new())
+    let err = call(spec(&upstream), Operation::Converse)
         .await
         .unwrap_err();
     assert_eq!(upstream.seen().len(), 1);
@@ -102,18 +109,15 @@ async fn retries_stop_after_num_retries() {
         Reply::json(200, "{}"),
     ])
     .await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
+    let err = call(
+        TargetSpec {
             num_retries: Some(1),
             ..spec(&upstream)
-        })
-        .await
-        .unwrap();
-    let err = client
-        .call(&target, Operation::Converse, body(), &HeaderMap::new())
-        .await
-        .unwrap_err();
+        },
+        Operation::Converse,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(upstream.seen().len(), 2);
     assert_eq!(err.http_status(), 503);
     assert_eq!(err.openai_type().as_str(), "service_unavailable");
@@ -127,13 +131,8 @@ async fn retry_after_is_honoured() {
         Reply::json(200, "{}"),
     ])
     .await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client.target(spec(&upstream)).await.unwrap();
     let started = Instant::now();
-    client
-        .call(&target, Operation::Converse, body(), &HeaderMap::new())
-        .await
-        .unwrap();
+    call(spec(&upstream), Operation::Converse).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(upstream.seen().len(), 2);
 }
@@ -142,19 +141,16 @@ async fn retry_after_is_honoured() {
 async fn slow_answers_time_out_as_504() {
     let upstream =
         Upstream::start(vec![Reply::json(200, "{}").delayed(Duration::from_secs(5))]).await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
+    let err = call(
+        TargetSpec {
             timeout: Some(Duration::from_millis(200)),
             num_retries: Some(0),
             ..spec(&upstream)
-        })
-        .await
-        .unwrap();
-    let err = client
-        .call(&target, Operation::Invoke, body(), &HeaderMap::new())
-        .await
-        .unwrap_err();
+        },
+        Operation::Invoke,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, BedrockError::Timeout { .. }), "{err:?}");
     assert_eq!(
         (err.http_status(), err.openai_type().as_str()),
@@ -169,18 +165,15 @@ async fn a_timeout_is_retried() {
         Reply::json(200, r#"{"ok":true}"#),
     ])
     .await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
+    let answer = call(
+        TargetSpec {
             timeout: Some(Duration::from_millis(300)),
             ..spec(&upstream)
-        })
-        .await
-        .unwrap();
-    let answer = client
-        .call(&target, Operation::Invoke, body(), &HeaderMap::new())
-        .await
-        .unwrap();
+        },
+        Operation::Invoke,
+    )
+    .await
+    .unwrap();
     assert_eq!(&answer.body[..], br#"{"ok":true}"#);
     assert_eq!(upstream.seen().len(), 2);
 }
@@ -190,9 +183,8 @@ async fn connection_refused_is_502_after_retries() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
+    let err = call(
+        TargetSpec {
             deployment: "d-refused".into(),
             model_id: MODEL.into(),
             region: Some("us-east-1".into()),
@@ -201,13 +193,11 @@ async fn connection_refused_is_502_after_retries() {
             secret_access_key: Some(SECRET.into()),
             num_retries: Some(1),
             ..TargetSpec::default()
-        })
-        .await
-        .unwrap();
-    let err = client
-        .call(&target, Operation::Converse, body(), &HeaderMap::new())
-        .await
-        .unwrap_err();
+        },
+        Operation::Converse,
+    )
+    .await
+    .unwrap_err();
     match &err {
         BedrockError::Connect {
             deployment,
@@ -227,14 +217,11 @@ async fn connection_refused_is_502_after_retries() {
 #[tokio::test]
 async fn bearer_keys_replace_sigv4_for_runtime_calls() {
     let upstream = Upstream::start(vec![Reply::json(200, "{}")]).await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
-            api_key: Some("bedrock-api-key-EXAMPLE".into()),
-            ..spec(&upstream)
-        })
-        .await
-        .unwrap();
+    let (client, target) = connect(TargetSpec {
+        api_key: Some("bedrock-api-key-EXAMPLE".into()),
+        ..spec(&upstream)
+    })
+    .await;
     assert!(target.uses_bearer());
     let mut extra = HeaderMap::new();
     extra.insert("x-amzn-bedrock-trace", HeaderValue::from_static("ENABLED"));
@@ -259,14 +246,11 @@ async fn bearer_keys_replace_sigv4_for_runtime_calls() {
 #[tokio::test]
 async fn rerank_signs_with_sigv4_even_for_bearer_targets() {
     let upstream = Upstream::start(vec![Reply::json(200, r#"{"results":[]}"#)]).await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
-            api_key: Some("bedrock-api-key-EXAMPLE".into()),
-            ..spec(&upstream)
-        })
-        .await
-        .unwrap();
+    let (client, target) = connect(TargetSpec {
+        api_key: Some("bedrock-api-key-EXAMPLE".into()),
+        ..spec(&upstream)
+    })
+    .await;
     client
         .rerank(&target, Bytes::from_static(br#"{"queries":[]}"#))
         .await
@@ -298,18 +282,15 @@ async fn rerank_with_only_a_bearer_key_is_a_clear_error() {
         return;
     }
     let upstream = Upstream::start(vec![]).await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
-            deployment: "model_list[7] (rerank)".into(),
-            model_id: "cohere.rerank-v3-5:0".into(),
-            region: Some("us-west-2".into()),
-            api_base: Some(upstream.url()),
-            api_key: Some("bedrock-api-key-EXAMPLE".into()),
-            ..TargetSpec::default()
-        })
-        .await
-        .unwrap();
+    let (client, target) = connect(TargetSpec {
+        deployment: "model_list[7] (rerank)".into(),
+        model_id: "cohere.rerank-v3-5:0".into(),
+        region: Some("us-west-2".into()),
+        api_base: Some(upstream.url()),
+        api_key: Some("bedrock-api-key-EXAMPLE".into()),
+        ..TargetSpec::default()
+    })
+    .await;
     let err = client
         .rerank(&target, Bytes::from_static(b"{}"))
         .await
@@ -350,18 +331,8 @@ async fn streams_are_decoded_chunk_by_chunk() {
         Reply::stream(frames, 7),
     ])
     .await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client.target(spec(&upstream)).await.unwrap();
-    let stream = client
-        .call_stream(
-            &target,
-            Operation::ConverseStream,
-            body(),
-            &HeaderMap::new(),
-        )
-        .await
-        .unwrap();
-    let events: Vec<_> = stream.map(|e| e.unwrap()).collect().await;
+    let items = stream(spec(&upstream), Operation::ConverseStream).await;
+    let events: Vec<_> = items.into_iter().map(Result::unwrap).collect();
     let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
@@ -394,14 +365,7 @@ async fn stream_exceptions_arrive_as_typed_errors() {
         Reply::stream(frames, 1000).header("x-amzn-RequestId", "req-s")
     ])
     .await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client.target(spec(&upstream)).await.unwrap();
-    let items: Vec<_> = client
-        .call_stream(&target, Operation::InvokeStream, body(), &HeaderMap::new())
-        .await
-        .unwrap()
-        .collect()
-        .await;
+    let items = stream(spec(&upstream), Operation::InvokeStream).await;
     assert_eq!(items.len(), 2);
     assert_eq!(items[0].as_ref().unwrap().event_type, "chunk");
     match &items[1] {
@@ -431,19 +395,7 @@ async fn truncated_stream_over_http_is_a_clean_error() {
     );
     frames.extend_from_slice(&second[..20]);
     let upstream = Upstream::start(vec![Reply::stream(frames, 5)]).await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client.target(spec(&upstream)).await.unwrap();
-    let items: Vec<_> = client
-        .call_stream(
-            &target,
-            Operation::ConverseStream,
-            body(),
-            &HeaderMap::new(),
-        )
-        .await
-        .unwrap()
-        .collect()
-        .await;
+    let items = stream(spec(&upstream), Operation::ConverseStream).await;
     assert_eq!(items.len(), 2);
     assert!(matches!(
         items[1],
@@ -461,24 +413,12 @@ async fn stalled_stream_hits_the_stream_timeout() {
     let mut reply = Reply::stream(frames, first_len);
     reply.chunk_pause = Duration::from_millis(600);
     let upstream = Upstream::start(vec![reply]).await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
-            stream_timeout: Some(Duration::from_millis(300)),
-            ..spec(&upstream)
-        })
-        .await
-        .unwrap();
-    let result = client
-        .call_stream(
-            &target,
-            Operation::ConverseStream,
-            body(),
-            &HeaderMap::new(),
-        )
-        .await;
+    let timing_out = TargetSpec {
+        stream_timeout: Some(Duration::from_millis(300)),
+        ..spec(&upstream)
+    };
     // Headers arrive at once; the first chunk comes after 600 ms of silence.
-    let items: Vec<_> = result.unwrap().collect().await;
+    let items = stream(timing_out, Operation::ConverseStream).await;
     assert_eq!(items.len(), 1);
     assert!(
         matches!(items[0], Err(BedrockError::Timeout { .. })),
@@ -493,16 +433,13 @@ async fn raw_pass_through_is_signed_and_relayed() {
         Reply::bedrock_error(404, "ResourceNotFoundException", "no such model"),
     ])
     .await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
-            api_key: Some("bedrock-api-key-EXAMPLE".into()),
-            access_key_id: Some(AKID.into()),
-            secret_access_key: Some(SECRET.into()),
-            ..spec(&upstream)
-        })
-        .await
-        .unwrap();
+    let (client, target) = connect(TargetSpec {
+        api_key: Some("bedrock-api-key-EXAMPLE".into()),
+        access_key_id: Some(AKID.into()),
+        secret_access_key: Some(SECRET.into()),
+        ..spec(&upstream)
+    })
+    .await;
     let mut headers = HeaderMap::new();
     headers.insert(
         "authorization",
@@ -542,22 +479,19 @@ async fn raw_pass_through_is_signed_and_relayed() {
 #[tokio::test]
 async fn converse_like_posts_verbatim_with_bearer() {
     let upstream = Upstream::start(vec![Reply::json(200, "{}")]).await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
+    call(
+        TargetSpec {
             deployment: "internal".into(),
             model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
             api_base: Some(format!("{}/internal/converse", upstream.url())),
             api_key: Some("internal-key".into()),
             converse_like: true,
             ..TargetSpec::default()
-        })
-        .await
-        .unwrap();
-    client
-        .call(&target, Operation::Converse, body(), &HeaderMap::new())
-        .await
-        .unwrap();
+        },
+        Operation::Converse,
+    )
+    .await
+    .unwrap();
     let seen = upstream.seen();
     assert_eq!(seen[0].path_and_query, "/internal/converse");
     assert_eq!(seen[0].headers["authorization"], "Bearer internal-key");
@@ -567,8 +501,7 @@ async fn converse_like_posts_verbatim_with_bearer() {
 async fn many_concurrent_calls_share_the_pool() {
     let replies = (0..40).map(|_| Reply::json(200, "{}")).collect();
     let upstream = Upstream::start(replies).await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client.target(spec(&upstream)).await.unwrap();
+    let (client, target) = connect(spec(&upstream)).await;
     let calls = (0..40).map(|_| {
         let client = client.clone();
         let target = target.clone();

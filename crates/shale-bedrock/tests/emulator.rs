@@ -11,7 +11,7 @@ use shale_bedrock::{BedrockClient, BedrockError, EnvSource, ErrorKind, TargetSpe
 use shale_emulator::RunningEmulator;
 
 use common::emulator::*;
-use common::options;
+use common::{connect, connect_with, options};
 
 #[tokio::test]
 async fn static_keys_reach_the_encoded_path_with_a_valid_signature() {
@@ -66,16 +66,13 @@ async fn static_keys_reach_the_encoded_path_with_a_valid_signature() {
 #[tokio::test]
 async fn wrong_secret_is_a_403_invalid_signature() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
-            access_key_id: Some(AKID.into()),
-            secret_access_key: Some("not-the-secret".into()),
-            num_retries: Some(3),
-            ..base(&emu, "bad-secret")
-        })
-        .await
-        .unwrap();
+    let (client, target) = connect(TargetSpec {
+        access_key_id: Some(AKID.into()),
+        secret_access_key: Some("not-the-secret".into()),
+        num_retries: Some(3),
+        ..base(&emu, "bad-secret")
+    })
+    .await;
     let err = converse(&client, &target).await.unwrap_err();
     assert_eq!(err.kind(), Some(&ErrorKind::InvalidSignature));
     assert_eq!(
@@ -124,16 +121,13 @@ async fn temporary_keys(emu: &RunningEmulator) -> (String, String, String) {
 async fn session_token_keys_are_signed_with_the_token() {
     let emu = emulator().await;
     let (ak, sk, token) = temporary_keys(&emu).await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
-            access_key_id: Some(ak.clone()),
-            secret_access_key: Some(sk.clone().into()),
-            session_token: Some(token.clone().into()),
-            ..base(&emu, "session")
-        })
-        .await
-        .unwrap();
+    let (client, target) = connect(TargetSpec {
+        access_key_id: Some(ak.clone()),
+        secret_access_key: Some(sk.clone().into()),
+        session_token: Some(token.clone().into()),
+        ..base(&emu, "session")
+    })
+    .await;
     converse(&client, &target).await.unwrap();
     let rec = recorded(&emu, "converse").pop().unwrap();
     assert_eq!(rec["access_key_id"], ak.as_str());
@@ -159,23 +153,19 @@ async fn session_token_keys_are_signed_with_the_token() {
 #[tokio::test]
 async fn bearer_keys_from_config_and_env() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
-            api_key: Some(API_KEY.into()),
-            ..base(&emu, "bearer")
-        })
-        .await
-        .unwrap();
+    let (client, target) = connect(TargetSpec {
+        api_key: Some(API_KEY.into()),
+        ..base(&emu, "bearer")
+    })
+    .await;
     converse(&client, &target).await.unwrap();
     assert_eq!(recorded(&emu, "converse").pop().unwrap()["auth"], "bearer");
 
-    let client_env = BedrockClient::new(shale_bedrock::ClientOptions {
+    let env = shale_bedrock::ClientOptions {
         env: EnvSource::from_pairs([("AWS_BEARER_TOKEN_BEDROCK", API_KEY)]),
         ..options()
-    })
-    .unwrap();
-    let target = client_env.target(base(&emu, "env-bearer")).await.unwrap();
+    };
+    let (client_env, target) = connect_with(env, base(&emu, "env-bearer")).await;
     assert!(target.uses_bearer());
     converse(&client_env, &target).await.unwrap();
     assert_eq!(recorded(&emu, "converse").pop().unwrap()["auth"], "bearer");
@@ -190,6 +180,18 @@ async fn bearer_keys_from_config_and_env() {
     let err = converse(&client, &target).await.unwrap_err();
     assert_eq!(err.kind(), Some(&ErrorKind::UnrecognizedClient));
     assert_eq!(err.http_status(), 403);
+}
+
+/// The deployment, source kind and message of a credentials error (any other error fails).
+fn credentials_error(err: &BedrockError) -> (&str, &str, &str) {
+    match err {
+        BedrockError::Credentials {
+            deployment,
+            source_kind,
+            message,
+        } => (deployment, source_kind, message),
+        other => panic!("not a credentials error: {other:?}"),
+    }
 }
 
 fn write(path: &Path, text: &str) {
@@ -207,20 +209,19 @@ async fn profile_with_static_keys() {
         &credentials,
         &format!("[emu]\naws_access_key_id = {AKID}\naws_secret_access_key = {SECRET}\n"),
     );
-    let client = BedrockClient::new(shale_bedrock::ClientOptions {
-        aws_config_file: Some(config),
-        aws_credentials_file: Some(credentials),
-        ..options()
-    })
-    .unwrap();
-    let target = client
-        .target(TargetSpec {
+    let (client, target) = connect_with(
+        shale_bedrock::ClientOptions {
+            aws_config_file: Some(config),
+            aws_credentials_file: Some(credentials),
+            ..options()
+        },
+        TargetSpec {
             profile_name: Some("emu".into()),
             region: None,
             ..base(&emu, "profile")
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     assert_eq!(target.region(), "eu-west-3", "region from the profile");
     converse(&client, &target).await.unwrap();
     let rec = recorded(&emu, "converse").pop().unwrap();
@@ -249,18 +250,17 @@ async fn profile_with_credential_process() {
             script.display()
         ),
     );
-    let client = BedrockClient::new(shale_bedrock::ClientOptions {
-        aws_config_file: Some(config),
-        ..options()
-    })
-    .unwrap();
-    let target = client
-        .target(TargetSpec {
+    let (client, target) = connect_with(
+        shale_bedrock::ClientOptions {
+            aws_config_file: Some(config),
+            ..options()
+        },
+        TargetSpec {
             profile_name: Some("proc".into()),
             ..base(&emu, "process")
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     assert!(target.auth_description().contains("profile \"proc\""));
     converse(&client, &target).await.unwrap();
     assert_eq!(
@@ -272,26 +272,17 @@ async fn profile_with_credential_process() {
 #[tokio::test]
 async fn missing_profile_is_a_credentials_error_naming_the_deployment() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(TargetSpec {
-            profile_name: Some("nope".into()),
-            ..base(&emu, "model_list[5] (no-profile)")
-        })
-        .await
-        .unwrap();
+    let (client, target) = connect(TargetSpec {
+        profile_name: Some("nope".into()),
+        ..base(&emu, "model_list[5] (no-profile)")
+    })
+    .await;
     let err = converse(&client, &target).await.unwrap_err();
-    match &err {
-        BedrockError::Credentials {
-            deployment,
-            source_kind,
-            ..
-        } => {
-            assert_eq!(deployment, "model_list[5] (no-profile)");
-            assert_eq!(*source_kind, "profile");
-        }
-        other => panic!("{other:?}"),
-    }
+    let (deployment, source_kind, _) = credentials_error(&err);
+    assert_eq!(
+        (deployment, source_kind),
+        ("model_list[5] (no-profile)", "profile")
+    );
     assert!(err.to_string().contains("model_list[5] (no-profile)"));
     assert_eq!(err.http_status(), 503);
     assert!(recorded(&emu, "converse").is_empty());
@@ -304,18 +295,15 @@ async fn missing_profile_is_a_credentials_error_naming_the_deployment() {
 #[tokio::test]
 async fn assume_role_with_given_keys_via_the_sts_endpoint() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(with_keys(TargetSpec {
-            role_name: Some(ROLE.into()),
-            session_name: Some("shale-session".into()),
-            external_id: Some("ext-123".into()),
-            session_tags: vec![("team".into(), "ml".into())],
-            sts_endpoint: Some(emu.url()),
-            ..base(&emu, "role")
-        }))
-        .await
-        .unwrap();
+    let (client, target) = connect(with_keys(TargetSpec {
+        role_name: Some(ROLE.into()),
+        session_name: Some("shale-session".into()),
+        external_id: Some("ext-123".into()),
+        session_tags: vec![("team".into(), "ml".into())],
+        sts_endpoint: Some(emu.url()),
+        ..base(&emu, "role")
+    }))
+    .await;
     converse(&client, &target).await.unwrap();
     let sts = recorded(&emu, "sts");
     assert_eq!(sts.len(), 1);
@@ -374,18 +362,15 @@ async fn web_identity_token_inline_and_from_a_file() {
 #[tokio::test]
 async fn assumed_credentials_are_shared_then_refreshed_after_expiry() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(with_keys(TargetSpec {
-            role_name: Some(ROLE.into()),
-            sts_endpoint: Some(emu.url()),
-            // STS truncates the expiry to whole seconds: 2 to 3 s of lifetime, so the first
-            // refresh is due no earlier than 1 s after the first fetch.
-            role_session_duration: Some(Duration::from_secs(3)),
-            ..base(&emu, "short-role")
-        }))
-        .await
-        .unwrap();
+    let (client, target) = connect(with_keys(TargetSpec {
+        role_name: Some(ROLE.into()),
+        sts_endpoint: Some(emu.url()),
+        // STS truncates the expiry to whole seconds: 2 to 3 s of lifetime, so the first
+        // refresh is due no earlier than 1 s after the first fetch.
+        role_session_duration: Some(Duration::from_secs(3)),
+        ..base(&emu, "short-role")
+    }))
+    .await;
     // Many concurrent first requests: one STS call.
     let calls = (0..8).map(|_| converse(&client, &target));
     for result in futures::future::join_all(calls).await {
@@ -411,27 +396,18 @@ async fn unreachable_sts_is_a_credentials_error() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(with_keys(TargetSpec {
-            role_name: Some(ROLE.into()),
-            sts_endpoint: Some(dead_url),
-            ..base(&emu, "model_list[9] (dead-sts)")
-        }))
-        .await
-        .unwrap();
+    let (client, target) = connect(with_keys(TargetSpec {
+        role_name: Some(ROLE.into()),
+        sts_endpoint: Some(dead_url),
+        ..base(&emu, "model_list[9] (dead-sts)")
+    }))
+    .await;
     let err = converse(&client, &target).await.unwrap_err();
-    match &err {
-        BedrockError::Credentials {
-            deployment,
-            source_kind,
-            message,
-        } => {
-            assert_eq!(deployment, "model_list[9] (dead-sts)");
-            assert_eq!(*source_kind, "assume_role");
-            assert!(message.contains(ROLE), "{message}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let (deployment, source_kind, message) = credentials_error(&err);
+    assert_eq!(
+        (deployment, source_kind),
+        ("model_list[9] (dead-sts)", "assume_role")
+    );
+    assert!(message.contains(ROLE), "{message}");
     assert!(!err.to_string().contains(SECRET));
 }

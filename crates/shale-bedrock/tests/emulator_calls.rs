@@ -14,20 +14,17 @@ use shale_bedrock::{
     TargetSpec,
 };
 
+use common::connect;
 use common::emulator::*;
-use common::options;
 
 #[tokio::test]
 async fn every_exception_maps_to_its_status() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(with_keys(TargetSpec {
-            num_retries: Some(0),
-            ..base(&emu, "errors")
-        }))
-        .await
-        .unwrap();
+    let (client, target) = connect(with_keys(TargetSpec {
+        num_retries: Some(0),
+        ..base(&emu, "errors")
+    }))
+    .await;
     let cases = [
         (
             "ValidationException",
@@ -111,8 +108,7 @@ async fn every_exception_maps_to_its_status() {
 #[tokio::test]
 async fn scripted_throttle_then_success_and_validation_without_retry() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client.target(with_keys(base(&emu, "retry"))).await.unwrap();
+    let (client, target) = connect(with_keys(base(&emu, "retry"))).await;
     emu.script(&[json!({"error": {"type": "ThrottlingException"}})])
         .unwrap();
     converse(&client, &target).await.unwrap();
@@ -129,8 +125,7 @@ async fn scripted_throttle_then_success_and_validation_without_retry() {
 #[tokio::test]
 async fn dropped_connections_are_retried_then_reported() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client.target(with_keys(base(&emu, "drop"))).await.unwrap();
+    let (client, target) = connect(with_keys(base(&emu, "drop"))).await;
     emu.script(&[json!({"drop": true})]).unwrap();
     converse(&client, &target).await.unwrap();
     assert_eq!(recorded(&emu, "converse").len(), 2);
@@ -151,15 +146,12 @@ async fn dropped_connections_are_retried_then_reported() {
 #[tokio::test]
 async fn delayed_answer_hits_the_timeout() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(with_keys(TargetSpec {
-            timeout: Some(Duration::from_millis(200)),
-            num_retries: Some(0),
-            ..base(&emu, "slow")
-        }))
-        .await
-        .unwrap();
+    let (client, target) = connect(with_keys(TargetSpec {
+        timeout: Some(Duration::from_millis(200)),
+        num_retries: Some(0),
+        ..base(&emu, "slow")
+    }))
+    .await;
     emu.script(&[json!({"delay_ms": 2000})]).unwrap();
     let err = converse(&client, &target).await.unwrap_err();
     assert_eq!(err.http_status(), 504, "{err:?}");
@@ -185,11 +177,7 @@ async fn stream_items(
 #[tokio::test]
 async fn converse_stream_and_broken_streams() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(with_keys(base(&emu, "stream")))
-        .await
-        .unwrap();
+    let (client, target) = connect(with_keys(base(&emu, "stream"))).await;
 
     let items = stream_items(&client, &target).await;
     let types: Vec<String> = items
@@ -250,11 +238,7 @@ async fn converse_stream_and_broken_streams() {
 #[tokio::test]
 async fn stream_errors_before_headers_are_retried() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(with_keys(base(&emu, "stream-retry")))
-        .await
-        .unwrap();
+    let (client, target) = connect(with_keys(base(&emu, "stream-retry"))).await;
     emu.script(&[json!({"error": {"type": "ServiceUnavailableException"}})])
         .unwrap();
     let items = stream_items(&client, &target).await;
@@ -265,11 +249,7 @@ async fn stream_errors_before_headers_are_retried() {
 #[tokio::test]
 async fn invoke_stream_yields_chunks() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(with_keys(base(&emu, "invoke-stream")))
-        .await
-        .unwrap();
+    let (client, target) = connect(with_keys(base(&emu, "invoke-stream"))).await;
     let body = Bytes::from_static(
         br#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":50,"messages":[{"role":"user","content":"Hi"}]}"#,
     );
@@ -291,16 +271,13 @@ async fn invoke_stream_yields_chunks() {
 #[tokio::test]
 async fn rerank_and_raw_pass_through_are_sigv4() {
     let emu = emulator().await;
-    let client = BedrockClient::new(options()).unwrap();
-    let target = client
-        .target(with_keys(TargetSpec {
-            model_id: "cohere.rerank-v3-5:0".into(),
-            region: Some("us-west-2".into()),
-            api_key: Some(API_KEY.into()),
-            ..base(&emu, "rerank")
-        }))
-        .await
-        .unwrap();
+    let (client, target) = connect(with_keys(TargetSpec {
+        model_id: "cohere.rerank-v3-5:0".into(),
+        region: Some("us-west-2".into()),
+        api_key: Some(API_KEY.into()),
+        ..base(&emu, "rerank")
+    }))
+    .await;
     let body = json!({
         "queries": [{"type": "TEXT", "textQuery": {"text": "what is shale"}}],
         "sources": [

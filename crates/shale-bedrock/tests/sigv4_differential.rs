@@ -1,5 +1,6 @@
 //! Differential test of the gateway's SigV4 signer (`shale_bedrock::sigv4`) against `aws-sigv4`
-//! (the oracle, default settings as the gateway used them before): thousands of random requests
+//! (the oracle, default settings as the gateway used them before; driven through the emulator's
+//! `aws_sign`, the reference signer its verifier uses too): thousands of random requests
 //! — model ids and ARNs with colons and slashes, pass-through paths with dot segments and
 //! queries, random header sets with duplicates and runs of spaces, bodies, session tokens
 //! present or absent — each signed as a short sequence of requests on one `Signer` whose
@@ -10,13 +11,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use shale_bedrock::resolve::encode_model_id;
 use shale_bedrock::sigv4::{CanonicalUrl, SignableParts, Signer};
+use shale_emulator::sigv4::{aws_sign, SigningKey};
 
 /// (authorization, x-amz-date, x-amz-security-token) from aws-sigv4.
 fn oracle(
@@ -28,27 +27,12 @@ fn oracle(
     region: &str,
     time: SystemTime,
 ) -> (String, String, Option<String>) {
-    let identity: Identity = creds.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("bedrock")
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
+    let key = SigningKey::new(creds.clone(), region, "bedrock", time);
     let pairs = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.to_str().unwrap()));
-    let signable = SignableRequest::new(method, url, pairs, SignableBody::Bytes(body)).unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let (out, _) = instructions.into_parts();
-    let get = |name: &str| {
-        out.iter()
-            .find(|h| h.name() == name)
-            .map(|h| h.value().to_owned())
-    };
+    let signed = aws_sign(key, method, url, pairs, body).unwrap();
+    let get = |name: &str| signed.header(name).map(str::to_owned);
     (
         get("authorization").unwrap(),
         get("x-amz-date").unwrap(),

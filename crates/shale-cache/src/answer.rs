@@ -57,12 +57,12 @@ struct Answer<'a> {
     #[serde(borrow)]
     status: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    output: Option<Vec<Block<'a>>>,
+    output: Option<Vec<Part<'a>>>,
     /// Messages stream: `content_block_delta`'s delta, `content_block_start`'s block.
     #[serde(borrow)]
-    delta: Option<Block<'a>>,
+    delta: Option<Part<'a>>,
     #[serde(borrow)]
-    content_block: Option<Block<'a>>,
+    content_block: Option<Part<'a>>,
     /// Responses stream: the final event's response.
     #[serde(borrow)]
     response: Option<Box<Answer<'a>>>,
@@ -72,16 +72,26 @@ struct Answer<'a> {
 #[serde(default)]
 struct Choice<'a> {
     #[serde(borrow)]
-    message: Option<Message<'a>>,
+    message: Option<Part<'a>>,
     #[serde(borrow)]
-    delta: Option<Message<'a>>,
+    delta: Option<Part<'a>>,
     #[serde(borrow)]
     text: Option<&'a RawValue>,
 }
 
+/// One piece of an answer, whichever API's: a chat message or delta (`content`, `tool_calls`,
+/// `function_call`), a Messages content block or delta (`type`, `text`, `partial_json`), or a
+/// Responses output item or content part (`type`, `text`, `content`).
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Message<'a> {
+struct Part<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow)]
+    partial_json: Option<&'a RawValue>,
+    /// A chat message's content; a Responses message item's parts (read only when needed).
     #[serde(borrow)]
     content: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -90,23 +100,8 @@ struct Message<'a> {
     function_call: Option<&'a RawValue>,
 }
 
-/// A Messages content block or delta, or a Responses output item or content part.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Block<'a> {
-    #[serde(borrow, rename = "type")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    text: Option<&'a RawValue>,
-    #[serde(borrow)]
-    partial_json: Option<&'a RawValue>,
-    /// A Responses message item's parts (read only when needed).
-    #[serde(borrow)]
-    content: Option<&'a RawValue>,
-}
-
-/// A list of blocks kept raw in a parent (empty when it is not one).
-fn blocks(raw: Option<&RawValue>) -> Vec<Block<'_>> {
+/// A list of parts kept raw in a parent (empty when it is not one).
+fn blocks(raw: Option<&RawValue>) -> Vec<Part<'_>> {
     raw.and_then(|r| serde_json::from_str(r.get()).ok())
         .unwrap_or_default()
 }
@@ -119,15 +114,15 @@ fn filled(raw: Option<&RawValue>) -> bool {
     })
 }
 
-impl Message<'_> {
+impl Part<'_> {
+    /// A chat message or delta with text or a tool call.
     fn has_output(&self) -> bool {
         filled(self.content)
             || filled(self.tool_calls)
             || self.function_call.is_some_and(|f| f.get() != "null")
     }
-}
 
-impl Block<'_> {
+    /// A Messages `tool_use` (or `server_tool_use`) block.
     fn is_tool_use(&self) -> bool {
         self.kind
             .as_deref()
@@ -152,7 +147,7 @@ fn answer_has_output(call: CallType, a: &Answer<'_>) -> bool {
         CallType::Chat => a
             .choices
             .iter()
-            .any(|c| c.message.as_ref().is_some_and(Message::has_output)),
+            .any(|c| c.message.as_ref().is_some_and(Part::has_output)),
         CallType::Completions => a.choices.iter().any(|c| filled(c.text)),
         CallType::Messages => {
             a.kind.as_deref() == Some("message")
@@ -220,9 +215,9 @@ fn event_has_output(call: CallType, e: &Event<'_>) -> bool {
         CallType::Chat | CallType::Completions => {
             e.data.starts_with('{')
                 && parse(e.data.as_bytes()).is_some_and(|a| {
-                    a.choices.iter().any(|c| {
-                        c.delta.as_ref().is_some_and(Message::has_output) || filled(c.text)
-                    })
+                    a.choices
+                        .iter()
+                        .any(|c| c.delta.as_ref().is_some_and(Part::has_output) || filled(c.text))
                 })
         }
         CallType::Messages => match e.name {
@@ -232,7 +227,7 @@ fn event_has_output(call: CallType, e: &Event<'_>) -> bool {
                     .is_some_and(|d| filled(d.text) || filled(d.partial_json))
             }),
             Some("content_block_start") => parse(e.data.as_bytes())
-                .is_some_and(|a| a.content_block.as_ref().is_some_and(Block::is_tool_use)),
+                .is_some_and(|a| a.content_block.as_ref().is_some_and(Part::is_tool_use)),
             _ => false,
         },
         // Judged on the final `response.completed` event.

@@ -15,11 +15,19 @@ impl<'p> Fields<'p> {
         Fields { map, path }
     }
 
-    fn err(&self, key: &str, expected: &str, found: &Value) -> ConfigError {
+    /// The error of `key` (its path in the file) with `message`.
+    fn invalid(&self, key: &str, message: String) -> ConfigError {
         ConfigError::Invalid {
             path: format!("{}.{key}", self.path),
-            message: format!("expected {expected}, found {}", json_kind(found)),
+            message,
         }
+    }
+
+    fn err(&self, key: &str, expected: &str, found: &Value) -> ConfigError {
+        self.invalid(
+            key,
+            format!("expected {expected}, found {}", json_kind(found)),
+        )
     }
 
     /// Removes and returns the raw value (null counts as absent).
@@ -58,6 +66,11 @@ impl<'p> Fields<'p> {
         }
     }
 
+    /// A switch that is off unless the file turns it on.
+    pub(crate) fn flag(&mut self, key: &str) -> Result<bool, ConfigError> {
+        Ok(self.bool(key)?.unwrap_or(false))
+    }
+
     pub(crate) fn f64(&mut self, key: &str) -> Result<Option<f64>, ConfigError> {
         match self.raw(key) {
             None => Ok(None),
@@ -76,23 +89,39 @@ impl<'p> Fields<'p> {
         match self.f64(key)? {
             None => Ok(None),
             Some(v) if v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64 => Ok(Some(v as u64)),
-            Some(v) => Err(ConfigError::Invalid {
-                path: format!("{}.{key}", self.path),
-                message: format!("expected a non-negative whole number, found {v}"),
-            }),
+            Some(v) => Err(self.invalid(
+                key,
+                format!("expected a non-negative whole number, found {v}"),
+            )),
         }
     }
 
     pub(crate) fn u32(&mut self, key: &str) -> Result<Option<u32>, ConfigError> {
+        let v = self.u64(key)?;
+        self.fits(key, v)
+    }
+
+    /// A size or count in memory.
+    pub(crate) fn usize(&mut self, key: &str) -> Result<Option<usize>, ConfigError> {
+        let v = self.u64(key)?;
+        self.fits(key, v)
+    }
+
+    /// A count or limit that must allow something: a whole number of at least 1.
+    pub(crate) fn at_least_one<T: TryFrom<u64>>(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<T>, ConfigError> {
         match self.u64(key)? {
-            None => Ok(None),
-            Some(v) => u32::try_from(v)
-                .map(Some)
-                .map_err(|_| ConfigError::Invalid {
-                    path: format!("{}.{key}", self.path),
-                    message: format!("{v} is too large"),
-                }),
+            Some(0) => Err(self.invalid(key, "must be at least 1".into())),
+            v => self.fits(key, v),
         }
+    }
+
+    /// `v` as a `T`, or the error that it is too large.
+    fn fits<T: TryFrom<u64>>(&self, key: &str, v: Option<u64>) -> Result<Option<T>, ConfigError> {
+        v.map(|v| T::try_from(v).map_err(|_| self.invalid(key, format!("{v} is too large"))))
+            .transpose()
     }
 
     /// Seconds (integer or fractional) as a duration; must be positive.
@@ -101,15 +130,12 @@ impl<'p> Fields<'p> {
             None => Ok(None),
             Some(v) if v > 0.0 => match Duration::try_from_secs_f64(v) {
                 Ok(d) => Ok(Some(d)),
-                Err(_) => Err(ConfigError::Invalid {
-                    path: format!("{}.{key}", self.path),
-                    message: format!("{v} seconds is too large"),
-                }),
+                Err(_) => Err(self.invalid(key, format!("{v} seconds is too large"))),
             },
-            Some(v) => Err(ConfigError::Invalid {
-                path: format!("{}.{key}", self.path),
-                message: format!("expected a positive number of seconds, found {v}"),
-            }),
+            Some(v) => Err(self.invalid(
+                key,
+                format!("expected a positive number of seconds, found {v}"),
+            )),
         }
     }
 

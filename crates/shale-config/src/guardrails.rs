@@ -364,16 +364,14 @@ fn parse_one(
         aws_web_identity_token: f.secret("aws_web_identity_token")?,
         aws_sts_endpoint: f.string("aws_sts_endpoint")?,
     };
-    let default_on = f.bool("default_on")?.unwrap_or(false);
+    let default_on = f.flag("default_on")?;
     let mask_request_content = f.bool("mask_request_content")?;
     let mask_response_content = f.bool("mask_response_content")?;
-    let disable_exception_on_block = f.bool("disable_exception_on_block")?.unwrap_or(false);
-    let latest_message_only = f
-        .bool("experimental_use_latest_role_message_only")?
-        .unwrap_or(false);
-    let skip_system_message = f.bool("skip_system_message_in_guardrail")?.unwrap_or(false);
-    let skip_tool_message = f.bool("skip_tool_message_in_guardrail")?.unwrap_or(false);
-    let fail_open = f.bool("fail_open")?.unwrap_or(false);
+    let disable_exception_on_block = f.flag("disable_exception_on_block")?;
+    let latest_message_only = f.flag("experimental_use_latest_role_message_only")?;
+    let skip_system_message = f.flag("skip_system_message_in_guardrail")?;
+    let skip_tool_message = f.flag("skip_tool_message_in_guardrail")?;
+    let fail_open = f.flag("fail_open")?;
     let timeout = f.seconds("timeout")?.unwrap_or(DEFAULT_GUARDRAIL_TIMEOUT);
     let num_retries = f.u32("num_retries")?.unwrap_or(0);
     let usize_of = |v: Option<u64>, d: usize| v.map_or(d, |v| v as usize);

@@ -47,45 +47,34 @@ impl Default for KeysConfig {
 }
 
 impl KeysConfig {
+    /// The database of virtual keys — and of everything else the replicas keep in Postgres
+    /// (stored models, the Responses store): `database_url`, else env `DATABASE_URL`; a blank
+    /// value counts as unset.
+    pub fn database_url_or_env(&self) -> Option<String> {
+        self.database_url
+            .as_ref()
+            .map(|s| s.expose().to_string())
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .filter(|u| !u.trim().is_empty())
+    }
+
     /// Takes this section's keys out of `general_settings` (the rest stays in `f`).
     pub(crate) fn take(f: &mut Fields<'_>) -> Result<KeysConfig, ConfigError> {
         let d = KeysConfig::default();
-        let max_buffered_spend_rows = match f.u64("max_buffered_spend_rows")? {
-            Some(0) => {
-                return Err(ConfigError::Invalid {
-                    path: "general_settings.max_buffered_spend_rows".into(),
-                    message: "must be at least 1".into(),
-                })
-            }
-            Some(n) => n as usize,
-            None => d.max_buffered_spend_rows,
-        };
-        let database_connection_pool_limit = match f.u32("database_connection_pool_limit")? {
-            Some(0) => {
-                return Err(ConfigError::Invalid {
-                    path: "general_settings.database_connection_pool_limit".into(),
-                    message: "must be at least 1".into(),
-                })
-            }
-            Some(n) => n,
-            None => d.database_connection_pool_limit,
-        };
+        let max_rows = f.at_least_one("max_buffered_spend_rows")?;
+        let pool_limit = f.at_least_one("database_connection_pool_limit")?;
         Ok(KeysConfig {
             database_url: f.secret("database_url")?,
-            allow_requests_on_db_unavailable: f
-                .bool("allow_requests_on_db_unavailable")?
-                .unwrap_or(d.allow_requests_on_db_unavailable),
-            disable_spend_logs: f
-                .bool("disable_spend_logs")?
-                .unwrap_or(d.disable_spend_logs),
+            allow_requests_on_db_unavailable: f.flag("allow_requests_on_db_unavailable")?,
+            disable_spend_logs: f.flag("disable_spend_logs")?,
             proxy_batch_write_at: f
                 .seconds("proxy_batch_write_at")?
                 .unwrap_or(d.proxy_batch_write_at),
             user_api_key_cache_ttl: f
                 .seconds("user_api_key_cache_ttl")?
                 .unwrap_or(d.user_api_key_cache_ttl),
-            max_buffered_spend_rows,
-            database_connection_pool_limit,
+            max_buffered_spend_rows: max_rows.unwrap_or(d.max_buffered_spend_rows),
+            database_connection_pool_limit: pool_limit.unwrap_or(d.database_connection_pool_limit),
         })
     }
 }

@@ -41,53 +41,36 @@ pub const RESTART_ONLY: &[&str] = &[
 /// The configuration to run after a reload: `next`'s reloadable settings on top of `running`'s
 /// restart-only ones, and the restart-only settings `next` would change (empty when none).
 pub fn apply_reload(running: &Config, next: Config) -> (Config, Vec<&'static str>) {
-    let mut ignored = Vec::new();
     let (rg, ng) = (&running.general_settings, &next.general_settings);
-    let mut note = |changed: bool, what: &'static str| {
-        if changed {
-            ignored.push(what);
-        }
-    };
-    note(
-        rg.master_key != ng.master_key || rg.allow_unauthenticated != ng.allow_unauthenticated,
-        "general_settings.master_key / allow_unauthenticated",
-    );
-    note(
-        rg.keys != ng.keys,
-        "general_settings.database_url / virtual-key settings",
-    );
-    note(rg.fleet != ng.fleet, "general_settings fleet settings (store_model_in_db, model_reconcile_interval_seconds, config_reload_interval_seconds)");
-    note(
-        rg.media_fetch != ng.media_fetch,
-        "general_settings.media_fetch",
-    );
-    note(
-        rg.responses_store != ng.responses_store,
-        "general_settings.responses_store",
-    );
-    note(
-        rg.header_read_timeout != ng.header_read_timeout,
-        "general_settings.header_read_timeout_seconds",
-    );
-    note(
-        rg.shutdown_grace != ng.shutdown_grace,
-        "general_settings.shutdown_grace_seconds",
-    );
-    note(
-        running.litellm_settings.request_timeout != next.litellm_settings.request_timeout
-            || running.router_settings.timeout != next.router_settings.timeout,
-        "litellm_settings.request_timeout / router_settings.timeout",
-    );
-    note(
-        running.routing.redis != next.routing.redis,
-        "Redis settings",
-    );
-    note(running.telemetry != next.telemetry, "telemetry settings");
-    note(running.guardrails != next.guardrails, "guardrails");
-    note(
-        rg.health_checks != ng.health_checks,
-        "general_settings health-check settings",
-    );
+    // Each restart-only setting: whether `next` changes it, and how the reload names it.
+    let restart_only = [
+        (
+            rg.master_key != ng.master_key || rg.allow_unauthenticated != ng.allow_unauthenticated,
+            "general_settings.master_key / allow_unauthenticated",
+        ),
+        (rg.keys != ng.keys, "general_settings.database_url / virtual-key settings"),
+        (rg.fleet != ng.fleet, "general_settings fleet settings (store_model_in_db, model_reconcile_interval_seconds, config_reload_interval_seconds)"),
+        (rg.media_fetch != ng.media_fetch, "general_settings.media_fetch"),
+        (rg.responses_store != ng.responses_store, "general_settings.responses_store"),
+        (
+            rg.header_read_timeout != ng.header_read_timeout,
+            "general_settings.header_read_timeout_seconds",
+        ),
+        (rg.shutdown_grace != ng.shutdown_grace, "general_settings.shutdown_grace_seconds"),
+        (
+            running.litellm_settings.request_timeout != next.litellm_settings.request_timeout
+                || running.router_settings.timeout != next.router_settings.timeout,
+            "litellm_settings.request_timeout / router_settings.timeout",
+        ),
+        (running.routing.redis != next.routing.redis, "Redis settings"),
+        (running.telemetry != next.telemetry, "telemetry settings"),
+        (running.guardrails != next.guardrails, "guardrails"),
+        (rg.health_checks != ng.health_checks, "general_settings health-check settings"),
+    ];
+    let ignored = restart_only
+        .into_iter()
+        .filter_map(|(changed, what)| changed.then_some(what))
+        .collect();
 
     let general_settings = GeneralSettings {
         anthropic_beta: ng.anthropic_beta.clone(),

@@ -68,14 +68,8 @@ impl ResponsesStoreSettings {
         let d = ResponsesStoreSettings::default();
         let mut f = Fields::new(map, path);
         let settings = ResponsesStoreSettings {
-            max_responses: f
-                .u64("max_responses")?
-                .map(|n| n as usize)
-                .unwrap_or(d.max_responses),
-            max_bytes: f
-                .u64("max_bytes")?
-                .map(|n| n as usize)
-                .unwrap_or(d.max_bytes),
+            max_responses: f.usize("max_responses")?.unwrap_or(d.max_responses),
+            max_bytes: f.usize("max_bytes")?.unwrap_or(d.max_bytes),
             ttl: f.seconds("ttl_seconds")?.unwrap_or(d.ttl),
             backend: match f.string("backend")?.as_deref() {
                 None | Some("auto") => ResponsesBackend::Auto,

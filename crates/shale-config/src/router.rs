@@ -247,7 +247,7 @@ impl RoutingSettings {
             &path_of("allowed_fails_policy"),
             "AllowedFails",
         )?;
-        s.disable_cooldowns = f.bool("disable_cooldowns")?.unwrap_or(false);
+        s.disable_cooldowns = f.flag("disable_cooldowns")?;
         s.fallbacks = fallback_map(f.raw("fallbacks"), &path_of("fallbacks"))?;
         s.context_window_fallbacks = fallback_map(
             f.raw("context_window_fallbacks"),
@@ -409,7 +409,7 @@ fn aliases(value: Option<Value>, path: &str) -> Result<Vec<(String, String, bool
                         message: "is required".into(),
                     });
                 };
-                let hidden = f.bool("hidden")?.unwrap_or(false);
+                let hidden = f.flag("hidden")?;
                 out.push((alias, group, hidden));
             }
             other => {

@@ -127,7 +127,7 @@ impl GeneralSettings {
         let mut f = Fields::new(map, path);
         let defaults = GeneralSettings::default();
         let master_key = f.secret("master_key")?;
-        let allow_unauthenticated = f.bool("allow_unauthenticated")?.unwrap_or(false);
+        let allow_unauthenticated = f.flag("allow_unauthenticated")?;
         let mb = f.f64("max_request_size_mb")?;
         let bytes = f.u64("max_request_body_bytes")?;
         let max_request_body_bytes = match (bytes, mb) {
@@ -141,7 +141,7 @@ impl GeneralSettings {
             }
             (None, None) => defaults.max_request_body_bytes,
         };
-        let pass_through_unknown_models = f.bool("pass_through_unknown_models")?.unwrap_or(false);
+        let pass_through_unknown_models = f.flag("pass_through_unknown_models")?;
         let shutdown_grace = f
             .seconds("shutdown_grace_seconds")?
             .unwrap_or(defaults.shutdown_grace);
@@ -214,10 +214,7 @@ impl MediaFetchSettings {
             allow_private_networks: f
                 .bool("allow_private_networks")?
                 .unwrap_or(d.allow_private_networks),
-            max_bytes: f
-                .u64("max_bytes")?
-                .map(|b| b as usize)
-                .unwrap_or(d.max_bytes),
+            max_bytes: f.usize("max_bytes")?.unwrap_or(d.max_bytes),
             timeout: f.seconds("timeout_seconds")?.unwrap_or(d.timeout),
         };
         if let Some(key) = f.into_rest().keys().next() {
@@ -272,8 +269,8 @@ impl LitellmSettings {
         };
         let mut f = Fields::new(map, path);
         let settings = LitellmSettings {
-            drop_params: f.bool("drop_params")?.unwrap_or(false),
-            modify_params: f.bool("modify_params")?.unwrap_or(false),
+            drop_params: f.flag("drop_params")?,
+            modify_params: f.flag("modify_params")?,
             num_retries: f.u32("num_retries")?,
             request_timeout: f.seconds("request_timeout")?,
             other: Map::new(),

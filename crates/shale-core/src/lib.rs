@@ -3,8 +3,8 @@
 //!
 //! Owns: the OpenAI error shape that clients receive ([`error`]: the only place OpenAI's error
 //! `type` strings are written), the redacting [`Secret`] string ([`secret`]), which serving
-//! worker a thread is ([`worker`]) and the names of Bedrock's OpenAI-compatible and Anthropic
-//! surfaces ([`surface`]).
+//! worker a thread is ([`worker`]), the names of Bedrock's OpenAI-compatible and Anthropic
+//! surfaces ([`surface`]) and how settings are listed as JSON ([`json`]).
 //!
 //! Must not: depend on any other shale crate, do I/O, or grow domain logic (translation rules,
 //! Bedrock protocol, HTTP routing belong to their own crates).
@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod json;
 pub mod secret;
 pub mod surface;
 pub mod worker;

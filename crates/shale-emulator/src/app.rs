@@ -14,7 +14,7 @@ use crate::eventstream;
 use crate::invoke::{self, Rendered};
 use crate::model::{decode_model_id, family_of};
 use crate::record::Recorded;
-use crate::script::{parse_script, ScriptAction, ScriptFrame};
+use crate::script::{parse_script, ScriptAction, ScriptBody, ScriptFrame};
 use crate::server::ConnectionControl;
 use crate::state::AppState;
 use crate::{converse, rerank, stream, sts, validate};
@@ -198,23 +198,42 @@ pub(crate) fn record(
     });
 }
 
-/// The next scripted action for `operation`, once its delay has passed; `Err` with the broken
-/// response when the script drops the connection.
+/// The next scripted action for `operation`, once its delay has passed (`Default` when nothing
+/// is scripted); `Err` with the broken response when the script drops the connection.
 pub(crate) async fn scripted_action(
     state: &AppState,
     operation: &str,
     parts: &Parts,
-) -> Result<Option<ScriptAction>, Response> {
+) -> Result<ScriptAction, Response> {
     let Some(item) = state.take_script(operation) else {
-        return Ok(None);
+        return Ok(ScriptAction::Default);
     };
     if let Some(d) = item.delay {
         tokio::time::sleep(d).await;
     }
     match item.action {
         ScriptAction::Drop => Err(drop_connection(parts).await),
-        action => Ok(Some(action)),
+        action => Ok(action),
     }
+}
+
+/// A scripted body as the response: JSON content type, a request id, the script's headers.
+pub(crate) fn scripted_body(scripted: &ScriptBody) -> Response {
+    let mut builder = Response::builder()
+        .status(scripted.status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-amzn-RequestId", crate::error::request_id());
+    for (k, v) in &scripted.headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            builder = builder.header(name, value);
+        }
+    }
+    builder
+        .body(Body::from(scripted.bytes()))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// Closes the connection without a response (or breaks the body when served without
@@ -268,30 +287,15 @@ async fn sts_handler(State(state): State<AppStateRef>, req: Request) -> Response
             return sts::error_response(status, code, &message);
         }
     };
-    let action = match scripted_action(&state, "sts", &parts).await {
-        Ok(action) => action,
+    match scripted_action(&state, "sts", &parts).await {
         Err(dropped) => return dropped,
-    };
-    if let Some(action) = action {
-        match action {
-            ScriptAction::Error {
-                kind,
-                message,
-                status,
-            } => {
-                let status = status.unwrap_or_else(|| crate::error::status_for(&kind).as_u16());
-                return sts::error_response(status, &kind, &message);
-            }
-            ScriptAction::Body { body, status, .. } => {
-                let text = body
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| body.to_string());
-                return sts::xml_response(status, text);
-            }
-            // `Drop` was answered by `scripted_action`.
-            ScriptAction::Default | ScriptAction::Drop | ScriptAction::Stream(_) => {}
+        Ok(ScriptAction::Error(e)) => return sts::error_response(e.status(), &e.kind, &e.message),
+        Ok(ScriptAction::Body(b)) => {
+            let text = String::from_utf8_lossy(&b.bytes()).into_owned();
+            return sts::xml_response(b.status, text);
         }
+        // `Drop` was answered by `scripted_action`.
+        Ok(ScriptAction::Default | ScriptAction::Drop | ScriptAction::Stream(_)) => {}
     }
     sts::handle(&state, &form, auth.access_key_id.as_deref())
 }
@@ -373,83 +377,44 @@ async fn finish(
         tokio::time::sleep(state.config.latency).await;
     }
     let model_id = model_id.unwrap_or_default();
-    let action = match scripted_action(&state, operation, &parts).await {
-        Ok(action) => action,
+    match scripted_action(&state, operation, &parts).await {
         Err(dropped) => return dropped,
-    };
-    if let Some(action) = action {
-        match action {
-            ScriptAction::Error {
-                kind,
-                message,
-                status,
-            } => {
-                let mut err = BedrockException::new(&kind, message);
-                if let Some(s) = status.and_then(|s| StatusCode::from_u16(s).ok()) {
-                    err = err.with_status(s);
-                }
-                return err.into_response();
-            }
-            ScriptAction::Body {
-                body,
-                status,
-                headers,
-            } => {
-                let bytes = match &body {
-                    Value::String(s) => s.clone().into_bytes(),
-                    other => serde_json::to_vec(other).expect("JSON serializes"),
-                };
-                let mut builder = Response::builder()
-                    .status(status)
-                    .header(http::header::CONTENT_TYPE, "application/json")
-                    .header("x-amzn-RequestId", crate::error::request_id());
-                for (k, v) in &headers {
-                    if let (Ok(name), Ok(value)) = (
-                        http::HeaderName::from_bytes(k.as_bytes()),
-                        HeaderValue::from_str(v),
-                    ) {
-                        builder = builder.header(name, value);
-                    }
-                }
-                return builder
-                    .body(Body::from(bytes))
-                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
-            }
-            ScriptAction::Stream(script) => {
-                let frames = match &script.frames {
-                    Some(frames) => frames
-                        .iter()
-                        .map(|f| match f {
-                            ScriptFrame::Event {
-                                event_type,
-                                payload,
-                            } => eventstream::padded_event(
-                                event_type,
-                                &serde_json::to_vec(payload).expect("JSON serializes"),
-                            ),
-                            ScriptFrame::Chunk(native) => eventstream::encode_chunk(
-                                &serde_json::to_vec(native).expect("JSON serializes"),
-                            ),
-                        })
-                        .collect(),
-                    None => match default_answer(&state, operation, &model_id, &body, true) {
-                        Ok(Answered::Frames(frames, _)) => frames,
-                        Ok(Answered::Json(resp)) => return resp,
-                        Err(e) => return e.into_response(),
-                    },
-                };
-                let (frames, ending) = stream::apply_script(frames, &script);
-                return stream::response(
-                    frames,
-                    ending,
-                    stream::Pacing::new(state.config.stream_delay, Some(&script)),
-                    &stream_headers(operation),
-                    &state.streams,
-                );
-            }
-            // `Drop` was answered by `scripted_action`.
-            ScriptAction::Default | ScriptAction::Drop => {}
+        Ok(ScriptAction::Error(e)) => return e.exception().into_response(),
+        Ok(ScriptAction::Body(b)) => return scripted_body(&b),
+        Ok(ScriptAction::Stream(script)) => {
+            let frames = match &script.frames {
+                Some(frames) => frames
+                    .iter()
+                    .map(|f| match f {
+                        ScriptFrame::Event {
+                            event_type,
+                            payload,
+                        } => eventstream::padded_event(
+                            event_type,
+                            &serde_json::to_vec(payload).expect("JSON serializes"),
+                        ),
+                        ScriptFrame::Chunk(native) => eventstream::encode_chunk(
+                            &serde_json::to_vec(native).expect("JSON serializes"),
+                        ),
+                    })
+                    .collect(),
+                None => match default_answer(&state, operation, &model_id, &body, true) {
+                    Ok(Answered::Frames(frames, _)) => frames,
+                    Ok(Answered::Json(resp)) => return resp,
+                    Err(e) => return e.into_response(),
+                },
+            };
+            let (frames, ending) = stream::apply_script(frames, &script);
+            return stream::response(
+                frames,
+                ending,
+                stream::Pacing::new(state.config.stream_delay, Some(&script)),
+                &stream_headers(operation),
+                &state.streams,
+            );
         }
+        // `Drop` was answered by `scripted_action`.
+        Ok(ScriptAction::Default | ScriptAction::Drop) => {}
     }
     if operation == "apply-guardrail" {
         let latency_ms = state.config.latency.as_millis() as u64 + 3;

@@ -73,6 +73,16 @@ fn strings_at(body: &Value, pointer: &str) -> Vec<String> {
     }
 }
 
+/// One InvokeModel call, as the family handlers below read it.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    state: &'a AppState,
+    model_id: &'a str,
+    family: Family,
+    body: &'a Value,
+    stream: bool,
+}
+
 /// Answers an InvokeModel request body for `model_id`.
 pub fn invoke(
     state: &AppState,
@@ -87,8 +97,15 @@ pub fn invoke(
     if !body.is_object() {
         return Err(BedrockException::validation("Malformed input request: #: expected type: JSONObject, please reformat your input and try again."));
     }
+    let call = Call {
+        state,
+        model_id,
+        family,
+        body,
+        stream,
+    };
     match family {
-        Family::Anthropic => claude(state, model_id, body, stream),
+        Family::Anthropic => claude(call),
         Family::TitanEmbedV1
         | Family::TitanEmbedV2
         | Family::TitanEmbedImage
@@ -127,7 +144,7 @@ pub fn invoke(
                 output_tokens: 0,
             })
         }
-        Family::Nova => nova(state, model_id, body, stream),
+        Family::Nova => nova(call),
         Family::Ai21J2 if stream => Err(no_stream()),
         Family::Mistral | Family::Qwen | Family::OtherChat | Family::Ai21Jamba | Family::OpenAi
             if body.get("messages").is_some()
@@ -136,61 +153,51 @@ pub fn invoke(
                     Family::OpenAi | Family::Ai21Jamba | Family::OtherChat
                 ) =>
         {
-            openai_chat(state, model_id, family, body, stream)
+            openai_chat(call)
         }
-        _ => prompt_family(state, model_id, family, body, stream),
+        _ => prompt_family(call),
     }
 }
 
-fn claude(
-    state: &AppState,
-    model_id: &str,
-    body: &Value,
-    stream: bool,
-) -> Result<InvokeOutcome, BedrockException> {
-    anthropic::validate(body)?;
-    if anthropic::is_legacy(body) {
-        let prompt = str_field(body, "prompt")?;
+fn claude(call: Call<'_>) -> Result<InvokeOutcome, BedrockException> {
+    anthropic::validate(call.body)?;
+    if anthropic::is_legacy(call.body) {
+        let prompt = str_field(call.body, "prompt")?;
         let mut info = PromptInfo::text_only(
-            model_id,
+            call.model_id,
             text::last_user_from_prompt(prompt),
             text::approx_tokens(prompt),
         );
-        info.max_tokens = u64_at(body, "/max_tokens_to_sample");
-        let answer = compose(&info, state);
+        info.max_tokens = u64_at(call.body, "/max_tokens_to_sample");
+        let answer = compose(&info, call.state);
         let reply = answer.text.clone().unwrap_or_default();
-        let rendered = if stream {
+        let rendered = if call.stream {
             Rendered::Chunks(anthropic::legacy_events(&reply))
         } else {
             Rendered::Body(anthropic::legacy_body(&reply))
         };
         return Ok(outcome(rendered, &answer));
     }
-    let info = anthropic::prompt_info(model_id, body);
-    let answer = compose(&info, state);
-    let rendered = if stream {
-        Rendered::Chunks(anthropic::stream_events(&answer, model_id))
+    let info = anthropic::prompt_info(call.model_id, call.body);
+    let answer = compose(&info, call.state);
+    let rendered = if call.stream {
+        Rendered::Chunks(anthropic::stream_events(&answer, call.model_id))
     } else {
-        Rendered::Body(anthropic::response_body(&answer, model_id))
+        Rendered::Body(anthropic::response_body(&answer, call.model_id))
     };
     Ok(outcome(rendered, &answer))
 }
 
-fn nova(
-    state: &AppState,
-    model_id: &str,
-    body: &Value,
-    stream: bool,
-) -> Result<InvokeOutcome, BedrockException> {
-    let messages = messages_of(body)?;
+fn nova(call: Call<'_>) -> Result<InvokeOutcome, BedrockException> {
+    let messages = messages_of(call.body)?;
     if messages.is_empty() || messages[0].get("role").and_then(Value::as_str) != Some("user") {
         return Err(BedrockException::validation("A conversation must start with a user message. Try again with a conversation that starts with a user message."));
     }
-    let mut info = converse::prompt_info(model_id, Family::Nova, body);
-    info.max_tokens = u64_at(body, "/inferenceConfig/max_new_tokens").or(info.max_tokens);
-    info.thinking = converse::thinking_requested(Some(body));
-    let answer = compose(&info, state);
-    let rendered = if stream {
+    let mut info = converse::prompt_info(call.model_id, Family::Nova, call.body);
+    info.max_tokens = u64_at(call.body, "/inferenceConfig/max_new_tokens").or(info.max_tokens);
+    info.thinking = converse::thinking_requested(Some(call.body));
+    let answer = compose(&info, call.state);
+    let rendered = if call.stream {
         let mut events = vec![json!({"messageStart":{"role":"assistant"}})];
         let mut index = 0;
         if let Some(t) = &answer.text {
@@ -228,23 +235,17 @@ fn nova(
 }
 
 /// OpenAI chat-completions bodies (gpt-oss, Jamba, Mistral chat, Qwen/Kimi/DeepSeek v3, imported).
-fn openai_chat(
-    state: &AppState,
-    model_id: &str,
-    family: Family,
-    body: &Value,
-    stream: bool,
-) -> Result<InvokeOutcome, BedrockException> {
-    let (info, id) = openai_prompt(model_id, body)?;
-    let answer = compose(&info, state);
-    let rendered = if stream {
-        Rendered::Chunks(openai_chunks(&answer, &id, model_id))
+fn openai_chat(call: Call<'_>) -> Result<InvokeOutcome, BedrockException> {
+    let (info, id) = openai_prompt(call.model_id, call.body)?;
+    let answer = compose(&info, call.state);
+    let rendered = if call.stream {
+        Rendered::Chunks(openai_chunks(&answer, &id, call.model_id))
     } else {
         Rendered::Body(openai_completion(
             &answer,
             &id,
-            model_id,
-            family == Family::Mistral,
+            call.model_id,
+            call.family == Family::Mistral,
         ))
     };
     Ok(outcome(rendered, &answer))
@@ -261,19 +262,7 @@ pub(crate) fn openai_prompt(
             "messages: at least one message is required",
         ));
     }
-    let last_user = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
-    let last_user_text = match last_user.and_then(|m| m.get("content")) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    };
+    let last_user_text = text::last_user_text(messages);
     let mut info = PromptInfo::text_only(
         model_id,
         &last_user_text,
@@ -397,14 +386,8 @@ pub(crate) fn openai_chunks(answer: &Answer, id: &str, model_id: &str) -> Vec<Va
 
 /// Prompt-string families: Llama, Mistral (prompt), Titan text, Cohere command(-r), AI21 J2,
 /// DeepSeek R1, Qwen (ChatML prompt), TwelveLabs Pegasus.
-fn prompt_family(
-    state: &AppState,
-    model_id: &str,
-    family: Family,
-    body: &Value,
-    stream: bool,
-) -> Result<InvokeOutcome, BedrockException> {
-    let (prompt_key, max_pointer, stop_pointer) = match family {
+fn prompt_family(call: Call<'_>) -> Result<InvokeOutcome, BedrockException> {
+    let (prompt_key, max_pointer, stop_pointer) = match call.family {
         Family::TitanText => (
             "inputText",
             "/textGenerationConfig/maxTokenCount",
@@ -417,28 +400,28 @@ fn prompt_family(
         Family::Mistral | Family::DeepSeekR1 => ("prompt", "/max_tokens", "/stop"),
         _ => ("prompt", "/max_gen_len", "/stop"),
     };
-    let prompt = str_field(body, prompt_key)?;
-    if family == Family::Pegasus && body.get("mediaSource").is_none() {
+    let prompt = str_field(call.body, prompt_key)?;
+    if call.family == Family::Pegasus && call.body.get("mediaSource").is_none() {
         return Err(required_key("mediaSource"));
     }
     let mut info = PromptInfo::text_only(
-        model_id,
+        call.model_id,
         text::last_user_from_prompt(prompt),
         text::approx_tokens(prompt).max(1),
     );
-    info.max_tokens = u64_at(body, max_pointer);
-    info.stop_sequences = strings_at(body, stop_pointer);
-    let answer = compose(&info, state);
+    info.max_tokens = u64_at(call.body, max_pointer);
+    info.stop_sequences = strings_at(call.body, stop_pointer);
+    let answer = compose(&info, call.state);
     let reply = answer.text.clone().unwrap_or_default();
     let length = answer.stop_reason == StopReason::MaxTokens;
     let (input, output) = (answer.usage.input, answer.usage.output);
     let pieces = text::split_for_stream(&reply, 3);
     let n = pieces.len();
     let id = uuid_like(&reply);
-    let rendered = match family {
+    let rendered = match call.family {
         Family::TitanText => {
             let reason = if length { "LENGTH" } else { "FINISH" };
-            if stream {
+            if call.stream {
                 Rendered::Chunks(pieces.into_iter().enumerate().map(|(i, p)| {
                     let last = i + 1 == n;
                     json!({"outputText":p,"index":0,"totalOutputTextTokenCount": if last { json!(output) } else { Value::Null },
@@ -453,7 +436,7 @@ fn prompt_family(
         }
         Family::Mistral => {
             let reason = if length { "length" } else { "stop" };
-            if stream {
+            if call.stream {
                 Rendered::Chunks(pieces.into_iter().enumerate().map(|(i, p)| {
                     json!({"outputs":[{"text":p,"stop_reason": if i + 1 == n { json!(reason) } else { Value::Null }}]})
                 }).collect())
@@ -464,7 +447,7 @@ fn prompt_family(
         Family::CohereCommand => {
             let reason = if length { "MAX_TOKENS" } else { "COMPLETE" };
             let full = json!({"generations":[{"id":id,"text":reply,"finish_reason":reason}],"id":id,"prompt":prompt});
-            if stream {
+            if call.stream {
                 let mut events: Vec<Value> = pieces
                     .into_iter()
                     .map(|p| json!({"text":p,"is_finished":false}))
@@ -479,7 +462,7 @@ fn prompt_family(
             let reason = if length { "MAX_TOKENS" } else { "COMPLETE" };
             let full = json!({"response_id":id,"text":reply,"generation_id":id,"finish_reason":reason,
                 "chat_history":[{"role":"USER","message":prompt},{"role":"CHATBOT","message":reply}]});
-            if stream {
+            if call.stream {
                 let mut events = vec![
                     json!({"event_type":"stream-start","generation_id":id,"is_finished":false}),
                 ];
@@ -502,7 +485,7 @@ fn prompt_family(
                 text::first_words(&info.last_user_text, 8)
             );
             let reason = if length { "length" } else { "stop" };
-            if stream {
+            if call.stream {
                 let parts = text::split_for_stream(&full, 4);
                 let m = parts.len();
                 Rendered::Chunks(parts.into_iter().enumerate().map(|(i, p)| {
@@ -514,7 +497,7 @@ fn prompt_family(
         }
         Family::Pegasus => {
             let reason = if length { "length" } else { "stop" };
-            if stream {
+            if call.stream {
                 let mut events: Vec<Value> =
                     pieces.into_iter().map(|p| json!({"message":p})).collect();
                 events.push(json!({"finishReason":reason}));
@@ -526,7 +509,7 @@ fn prompt_family(
         _ => {
             // Llama (and ChatML-prompt Qwen / imported models).
             let reason = if length { "length" } else { "stop" };
-            if stream {
+            if call.stream {
                 let mut generated = 0;
                 Rendered::Chunks(pieces.into_iter().enumerate().map(|(i, p)| {
                     generated += text::word_tokens(&p);

@@ -22,7 +22,7 @@
 //! Must not: answer Converse or InvokeModel (`app.rs`), or know anything of the gateway.
 
 use crate::answer::{compose, Answer, PromptInfo, StopReason};
-use crate::app::{read_body, record, scripted_action};
+use crate::app::{read_body, record, scripted_action, scripted_body};
 use crate::auth::{authenticate, AuthFailure, AuthInfo, Surface};
 use crate::error::{normalize_exception_name, status_for};
 use crate::invoke::{openai_chunks, openai_completion, openai_prompt, openai_tools, openai_usage};
@@ -33,9 +33,9 @@ use crate::{anthropic, converse::text_chars, text};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -45,13 +45,18 @@ type AppStateRef = Arc<AppState>;
 /// The surface routes, merged into the emulator's router.
 pub fn routes() -> Router<AppStateRef> {
     Router::new()
-        .route("/v1/chat/completions", post(v1_chat))
-        .route("/v1/responses", post(v1_responses))
-        .route("/openai/v1/chat/completions", post(openai_chat))
-        .route("/openai/v1/responses", post(openai_responses))
-        .route("/anthropic/v1/messages", post(messages))
-        .route("/anthropic/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/chat/completions", on(Path::V1Chat))
+        .route("/v1/responses", on(Path::V1Responses))
+        .route("/openai/v1/chat/completions", on(Path::OpenAiChat))
+        .route("/openai/v1/responses", on(Path::OpenAiResponses))
+        .route("/anthropic/v1/messages", on(Path::Messages))
+        .route("/anthropic/v1/messages/count_tokens", on(Path::CountTokens))
         .route("/v1/models", get(models))
+}
+
+/// `POST` of one of the paths, answered by [`handle`].
+fn on(path: Path) -> MethodRouter<AppStateRef> {
+    post(move |state: State<AppStateRef>, req: Request| handle(state, req, path))
 }
 
 /// The host a request is for.
@@ -341,25 +346,6 @@ const RUNTIME_TOOLS: &[&str] = &[
     "computer",
 ];
 
-async fn v1_chat(state: State<AppStateRef>, req: Request) -> Response {
-    handle(state, req, Path::V1Chat).await
-}
-async fn v1_responses(state: State<AppStateRef>, req: Request) -> Response {
-    handle(state, req, Path::V1Responses).await
-}
-async fn openai_chat(state: State<AppStateRef>, req: Request) -> Response {
-    handle(state, req, Path::OpenAiChat).await
-}
-async fn openai_responses(state: State<AppStateRef>, req: Request) -> Response {
-    handle(state, req, Path::OpenAiResponses).await
-}
-async fn messages(state: State<AppStateRef>, req: Request) -> Response {
-    handle(state, req, Path::Messages).await
-}
-async fn count_tokens(state: State<AppStateRef>, req: Request) -> Response {
-    handle(state, req, Path::CountTokens).await
-}
-
 async fn models(State(state): State<AppStateRef>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await.unwrap_or_default();
@@ -440,43 +426,15 @@ async fn handle(State(state): State<AppStateRef>, req: Request, path: Path) -> R
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
     }
-    let script = match scripted_action(&state, operation, &parts).await {
-        Ok(a) => a,
+    let stream_script = match scripted_action(&state, operation, &parts).await {
         Err(dropped) => return dropped,
-    };
-    let stream_script = match script {
-        Some(ScriptAction::Error {
-            kind,
-            message,
-            status,
-        }) => {
-            let kind = normalize_exception_name(&kind);
-            let status = status.unwrap_or_else(|| status_for(&kind).as_u16());
-            return err(status, code_for(status), message).response(path.anthropic());
+        Ok(ScriptAction::Error(e)) => {
+            let status = e.status();
+            return err(status, code_for(status), e.message).response(path.anthropic());
         }
-        Some(ScriptAction::Body {
-            body,
-            status,
-            headers,
-        }) => {
-            let bytes = match &body {
-                Value::String(s) => s.clone().into_bytes(),
-                other => serde_json::to_vec(other).expect("JSON serialises"),
-            };
-            let mut b = with_request_id(Response::builder().status(status))
-                .header(http::header::CONTENT_TYPE, "application/json");
-            for (k, v) in &headers {
-                if let (Ok(n), Ok(v)) = (
-                    http::HeaderName::from_bytes(k.as_bytes()),
-                    HeaderValue::from_str(v),
-                ) {
-                    b = b.header(n, v);
-                }
-            }
-            return b.body(Body::from(bytes)).expect("valid response");
-        }
-        Some(ScriptAction::Stream(s)) => Some(s),
-        _ => None,
+        Ok(ScriptAction::Body(b)) => return scripted_body(&b),
+        Ok(ScriptAction::Stream(s)) => Some(s),
+        Ok(ScriptAction::Default | ScriptAction::Drop) => None,
     };
     match answer(&state, &parts, host, path, &model, &request) {
         Ok(Answered::Json(v)) => json_answer(StatusCode::OK, &v),
@@ -571,6 +529,16 @@ fn sse_event(name: Option<&str>, data: &Value) -> Bytes {
     Bytes::from(out)
 }
 
+/// One request to a model, as the API handlers below read it.
+struct Ask<'a> {
+    state: &'a AppState,
+    parts: &'a http::request::Parts,
+    host: Host,
+    model: &'a str,
+    request: &'a Value,
+    stream: bool,
+}
+
 fn answer(
     state: &AppState,
     parts: &http::request::Parts,
@@ -595,14 +563,21 @@ fn answer(
             format!("The model '{model}' does not support the '{api}' API"),
         ));
     }
-    let stream = request
-        .get("stream")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let ask = Ask {
+        state,
+        parts,
+        host,
+        model,
+        request,
+        stream: request
+            .get("stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    };
     match path {
-        Path::V1Chat | Path::OpenAiChat => chat(state, host, model, request, stream),
-        Path::V1Responses | Path::OpenAiResponses => responses(state, host, model, request, stream),
-        Path::Messages => anthropic_messages(state, parts, model, request, stream),
+        Path::V1Chat | Path::OpenAiChat => chat(&ask),
+        Path::V1Responses | Path::OpenAiResponses => responses(&ask),
+        Path::Messages => anthropic_messages(&ask),
         Path::CountTokens => {
             let info = anthropic::prompt_info(model, &as_invoke_body(request));
             Ok(Answered::Json(json!({"input_tokens": info.input_tokens})))
@@ -610,17 +585,11 @@ fn answer(
     }
 }
 
-fn chat(
-    state: &AppState,
-    host: Host,
-    model: &str,
-    request: &Value,
-    stream: bool,
-) -> Result<Answered, SurfaceError> {
-    if let Some(obj) = request.as_object() {
+fn chat(ask: &Ask<'_>) -> Result<Answered, SurfaceError> {
+    if let Some(obj) = ask.request.as_object() {
         for key in obj.keys() {
             let allowed =
-                CHAT_KEYS.contains(&key.as_str()) || (host == Host::Mantle && key == "top_k");
+                CHAT_KEYS.contains(&key.as_str()) || (ask.host == Host::Mantle && key == "top_k");
             if !allowed {
                 return Err(err(
                     400,
@@ -630,26 +599,32 @@ fn chat(
             }
         }
     }
-    if request.get("stream_options").is_some_and(|o| !o.is_null()) && !stream {
+    if ask
+        .request
+        .get("stream_options")
+        .is_some_and(|o| !o.is_null())
+        && !ask.stream
+    {
         return Err(err(
             400,
             "invalid_value",
             "stream_options: only allowed when stream is true",
         ));
     }
-    let (info, id) =
-        openai_prompt(model, request).map_err(|e| err(400, "validation_error", e.message))?;
-    let answer = compose(&info, state);
-    if !stream {
+    let (info, id) = openai_prompt(ask.model, ask.request)
+        .map_err(|e| err(400, "validation_error", e.message))?;
+    let answer = compose(&info, ask.state);
+    if !ask.stream {
         return Ok(Answered::Json(openai_completion(
-            &answer, &id, model, false,
+            &answer, &id, ask.model, false,
         )));
     }
-    let include_usage = request
+    let include_usage = ask
+        .request
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let mut chunks = openai_chunks(&answer, &id, model);
+    let mut chunks = openai_chunks(&answer, &id, ask.model);
     // Mantle: the finish chunk carries no usage; the usage chunk follows it, when asked for.
     if let Some(last) = chunks.last_mut().and_then(Value::as_object_mut) {
         last.remove("usage");
@@ -657,7 +632,7 @@ fn chat(
     if include_usage {
         chunks.push(
             json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000,
-            "model": model, "choices": [], "usage": openai_usage(&answer)}),
+            "model": ask.model, "choices": [], "usage": openai_usage(&answer)}),
         );
     }
     let mut events: Vec<Bytes> = chunks.iter().map(|c| sse_event(None, c)).collect();
@@ -672,23 +647,7 @@ fn responses_prompt(model: &str, request: &Value) -> Result<PromptInfo, SurfaceE
         Value::Array(items) => items.clone(),
         _ => return Err(err(400, "validation_error", "input: Field required")),
     };
-    let text_of = |item: &Value| -> String {
-        match item.get("content") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(" "),
-            _ => String::new(),
-        }
-    };
-    let last_user = items
-        .iter()
-        .rev()
-        .find(|i| i.get("role").and_then(Value::as_str) == Some("user"))
-        .map(text_of)
-        .unwrap_or_default();
+    let last_user = text::last_user_text(&items);
     let mut info = PromptInfo::text_only(
         model,
         &last_user,
@@ -708,22 +667,17 @@ fn responses_prompt(model: &str, request: &Value) -> Result<PromptInfo, SurfaceE
     Ok(info)
 }
 
-fn responses(
-    state: &AppState,
-    host: Host,
-    model: &str,
-    request: &Value,
-    stream: bool,
-) -> Result<Answered, SurfaceError> {
-    if host == Host::Runtime {
-        if request.get("background").and_then(Value::as_bool) == Some(true) {
+fn responses(ask: &Ask<'_>) -> Result<Answered, SurfaceError> {
+    if ask.host == Host::Runtime {
+        if ask.request.get("background").and_then(Value::as_bool) == Some(true) {
             return Err(err(
                 400,
                 "invalid_value",
                 "The background parameter is not supported.",
             ));
         }
-        for t in request
+        for t in ask
+            .request
             .get("tools")
             .and_then(Value::as_array)
             .into_iter()
@@ -737,17 +691,21 @@ fn responses(
             }
         }
     }
-    let info = responses_prompt(model, request)?;
-    let answer = compose(&info, state);
+    let info = responses_prompt(ask.model, ask.request)?;
+    let answer = compose(&info, ask.state);
     let seed =
-        text::stable_hash(info.last_user_text.as_bytes()) ^ text::stable_hash(model.as_bytes());
+        text::stable_hash(info.last_user_text.as_bytes()) ^ text::stable_hash(ask.model.as_bytes());
     let id = text::stable_id(seed, 32);
-    let full = response_object(&answer, &id, model, request, true);
-    if !stream {
+    let full = response_object(&answer, &id, ask.model, ask.request, true);
+    if !ask.stream {
         return Ok(Answered::Json(full));
     }
     Ok(Answered::Events(response_events(
-        &answer, &id, model, request, full,
+        &answer,
+        &id,
+        ask.model,
+        ask.request,
+        full,
     )))
 }
 
@@ -835,24 +793,7 @@ fn response_events(
                     "response.output_item.added",
                     json!({"output_index": index, "item": {"id": item_id, "type": "reasoning", "summary": []}}),
                 );
-                push(
-                    "response.reasoning_summary_part.added",
-                    json!({"item_id": item_id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
-                );
-                for piece in text::split_for_stream(&text_full, 2) {
-                    push(
-                        "response.reasoning_summary_text.delta",
-                        json!({"item_id": item_id, "output_index": index, "summary_index": 0, "delta": piece}),
-                    );
-                }
-                push(
-                    "response.reasoning_summary_text.done",
-                    json!({"item_id": item_id, "output_index": index, "summary_index": 0, "text": text_full}),
-                );
-                push(
-                    "response.reasoning_summary_part.done",
-                    json!({"item_id": item_id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": text_full}}),
-                );
+                push_text_part(&mut push, &item_id, index, TextPart::Summary, &text_full);
             }
             "message" => {
                 let text_full = item["content"][0]["text"].as_str().unwrap_or("").to_owned();
@@ -860,24 +801,7 @@ fn response_events(
                     "response.output_item.added",
                     json!({"output_index": index, "item": {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}}),
                 );
-                push(
-                    "response.content_part.added",
-                    json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
-                );
-                for piece in text::split_for_stream(&text_full, 3) {
-                    push(
-                        "response.output_text.delta",
-                        json!({"item_id": item_id, "output_index": index, "content_index": 0, "delta": piece}),
-                    );
-                }
-                push(
-                    "response.output_text.done",
-                    json!({"item_id": item_id, "output_index": index, "content_index": 0, "text": text_full}),
-                );
-                push(
-                    "response.content_part.done",
-                    json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": {"type": "output_text", "text": text_full, "annotations": []}}),
-                );
+                push_text_part(&mut push, &item_id, index, TextPart::Output, &text_full);
             }
             _ => {
                 let arguments = item["arguments"].as_str().unwrap_or("").to_owned();
@@ -914,6 +838,72 @@ fn response_events(
     events
 }
 
+/// The text part of a streamed output item: a reasoning summary or a message's text.
+#[derive(Clone, Copy)]
+enum TextPart {
+    Summary,
+    Output,
+}
+
+impl TextPart {
+    /// The part's event prefix, its text's event prefix, the part's index key, and into how many
+    /// deltas the text is split.
+    fn names(self) -> (&'static str, &'static str, &'static str, usize) {
+        match self {
+            TextPart::Summary => (
+                "response.reasoning_summary_part",
+                "response.reasoning_summary_text",
+                "summary_index",
+                2,
+            ),
+            TextPart::Output => (
+                "response.content_part",
+                "response.output_text",
+                "content_index",
+                3,
+            ),
+        }
+    }
+
+    /// The part object holding `text`.
+    fn part(self, text: &str) -> Value {
+        match self {
+            TextPart::Summary => json!({"type": "summary_text", "text": text}),
+            TextPart::Output => json!({"type": "output_text", "text": text, "annotations": []}),
+        }
+    }
+}
+
+/// The events of one text part (the first) of output item `index`: the part added, its text in
+/// deltas, the text done, the part done.
+fn push_text_part(
+    push: &mut impl FnMut(&str, Value),
+    item_id: &Value,
+    index: usize,
+    kind: TextPart,
+    text_full: &str,
+) {
+    let (part_event, text_event, index_key, deltas) = kind.names();
+    let event = |key: &str, value: Value| {
+        let mut data = json!({"item_id": item_id, "output_index": index});
+        data[index_key] = json!(0);
+        data[key] = value;
+        data
+    };
+    push(&format!("{part_event}.added"), event("part", kind.part("")));
+    for piece in text::split_for_stream(text_full, deltas) {
+        push(&format!("{text_event}.delta"), event("delta", json!(piece)));
+    }
+    push(
+        &format!("{text_event}.done"),
+        event("text", json!(text_full)),
+    );
+    push(
+        &format!("{part_event}.done"),
+        event("part", kind.part(text_full)),
+    );
+}
+
 /// A Messages API body as the Claude invoke body the emulator's Claude rules read.
 fn as_invoke_body(request: &Value) -> Value {
     let mut body = request.clone();
@@ -925,41 +915,35 @@ fn as_invoke_body(request: &Value) -> Value {
     body
 }
 
-fn anthropic_messages(
-    state: &AppState,
-    parts: &http::request::Parts,
-    model: &str,
-    request: &Value,
-    stream: bool,
-) -> Result<Answered, SurfaceError> {
-    if parts.headers.get("anthropic-version").is_none() {
+fn anthropic_messages(ask: &Ask<'_>) -> Result<Answered, SurfaceError> {
+    if ask.parts.headers.get("anthropic-version").is_none() {
         return Err(err(
             400,
             "validation_error",
             "anthropic-version: header is required",
         ));
     }
-    if request.get("anthropic_version").is_some() {
+    if ask.request.get("anthropic_version").is_some() {
         return Err(err(
             400,
             "validation_error",
             "anthropic_version: Extra inputs are not permitted",
         ));
     }
-    let body = as_invoke_body(request);
+    let body = as_invoke_body(ask.request);
     anthropic::validate(&body).map_err(|e| err(400, "validation_error", e.message))?;
-    let info = anthropic::prompt_info(model, &body);
-    let answer = compose(&info, state);
-    if !stream {
-        let mut message = anthropic::response_body(&answer, model);
-        message["model"] = json!(model);
+    let info = anthropic::prompt_info(ask.model, &body);
+    let answer = compose(&info, ask.state);
+    if !ask.stream {
+        let mut message = anthropic::response_body(&answer, ask.model);
+        message["model"] = json!(ask.model);
         return Ok(Answered::Json(message));
     }
-    let events = anthropic::stream_events(&answer, model)
+    let events = anthropic::stream_events(&answer, ask.model)
         .into_iter()
         .map(|mut e| {
             if let Some(m) = e.get_mut("message") {
-                m["model"] = json!(model);
+                m["model"] = json!(ask.model);
             }
             let name = e["type"].as_str().unwrap_or("message").to_owned();
             sse_event(Some(&name), &e)

@@ -24,25 +24,62 @@ pub enum ScriptAction {
     /// Close the connection without any response.
     Drop,
     /// A Bedrock exception.
-    Error {
-        /// Exception name (any case).
-        kind: String,
-        /// Message.
-        message: String,
-        /// Status override.
-        status: Option<u16>,
-    },
-    /// A custom body (JSON value, or a string sent verbatim).
-    Body {
-        /// The body.
-        body: Value,
-        /// Status (default 200).
-        status: u16,
-        /// Extra response headers.
-        headers: Vec<(String, String)>,
-    },
+    Error(ScriptError),
+    /// A custom body.
+    Body(ScriptBody),
     /// An event stream (custom events or the default ones, possibly broken).
     Stream(StreamScript),
+}
+
+/// A scripted exception.
+#[derive(Debug, Clone)]
+pub struct ScriptError {
+    /// Exception name (any case).
+    pub kind: String,
+    /// Message.
+    pub message: String,
+    /// Status override.
+    pub status: Option<u16>,
+}
+
+impl ScriptError {
+    /// The status it is answered with: the script's, else the exception table's for its kind.
+    pub fn status(&self) -> u16 {
+        self.status.unwrap_or_else(|| {
+            crate::error::status_for(&crate::error::normalize_exception_name(&self.kind)).as_u16()
+        })
+    }
+
+    /// The Bedrock exception it stands for.
+    pub fn exception(self) -> crate::error::BedrockException {
+        let status = http::StatusCode::from_u16(self.status());
+        let exception = crate::error::BedrockException::new(&self.kind, self.message);
+        match status {
+            Ok(status) => exception.with_status(status),
+            Err(_) => exception,
+        }
+    }
+}
+
+/// A scripted body (JSON value, or a string sent verbatim).
+#[derive(Debug, Clone)]
+pub struct ScriptBody {
+    /// The body.
+    pub body: Value,
+    /// Status (default 200).
+    pub status: u16,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
+}
+
+impl ScriptBody {
+    /// The bytes sent: a string verbatim, any other value as JSON.
+    pub fn bytes(&self) -> Vec<u8> {
+        match &self.body {
+            Value::String(s) => s.clone().into_bytes(),
+            other => serde_json::to_vec(other).expect("JSON serializes"),
+        }
+    }
 }
 
 /// A scripted event stream.
@@ -130,11 +167,11 @@ fn parse_item(item: &Value) -> Result<ScriptItem, String> {
                     .ok_or("error.status must be an HTTP status")? as u16,
             ),
         };
-        ScriptAction::Error {
+        ScriptAction::Error(ScriptError {
             kind,
             message,
             status,
-        }
+        })
     } else if let Some(body) = obj.get("body") {
         let status = opt_usize(item, "status")?.unwrap_or(200);
         if !(100..600).contains(&status) {
@@ -154,11 +191,11 @@ fn parse_item(item: &Value) -> Result<ScriptItem, String> {
                 .collect(),
             Some(_) => return Err("headers must be an object".into()),
         };
-        ScriptAction::Body {
+        ScriptAction::Body(ScriptBody {
             body: body.clone(),
             status: status as u16,
             headers,
-        }
+        })
     } else if [
         "events",
         "chunks",
@@ -264,7 +301,7 @@ mod tests {
         .unwrap();
         assert_eq!(items.len(), 7);
         assert!(
-            matches!(items[0].action, ScriptAction::Error { ref kind, .. } if kind == "ThrottlingException")
+            matches!(items[0].action, ScriptAction::Error(ref e) if e.kind == "ThrottlingException")
         );
         assert_eq!(items[1].operation.as_deref(), Some("invoke"));
         let ScriptAction::Stream(s) = &items[2].action else {

@@ -1,6 +1,9 @@
 //! SigV4 verification: parses the `Authorization` header, finds the secret, and recomputes the
 //! signature with `aws-sigv4` (double-encoded canonical path, body hash, session token) to compare
 //! it in constant time. Pure: the caller supplies the key lookup and the current time.
+//!
+//! [`aws_sign`] is that reference signer on its own (`aws-sigv4`, as the AWS SDKs sign): the
+//! verifier recomputes signatures with it, and tests and benchmarks sign requests with it.
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -130,6 +133,88 @@ pub struct Verified {
     pub service: String,
 }
 
+/// Who signs with [`aws_sign`], and for what scope and time.
+pub struct SigningKey<'a> {
+    /// The access key, secret and session token.
+    pub credentials: Credentials,
+    /// Region of the scope.
+    pub region: &'a str,
+    /// Service of the scope (`bedrock`, `sts`).
+    pub service: &'a str,
+    /// The signing time (`x-amz-date`).
+    pub time: SystemTime,
+    /// `aws-sigv4`'s settings (which headers are signed, how the session token is).
+    pub settings: SigningSettings,
+}
+
+impl<'a> SigningKey<'a> {
+    /// Default signing settings (as the AWS SDKs sign).
+    pub fn new(
+        credentials: Credentials,
+        region: &'a str,
+        service: &'a str,
+        time: SystemTime,
+    ) -> Self {
+        SigningKey {
+            credentials,
+            region,
+            service,
+            time,
+            settings: SigningSettings::default(),
+        }
+    }
+}
+
+/// What [`aws_sign`] makes of a request: the headers to add (`authorization`, `x-amz-date`,
+/// `x-amz-security-token`, … in the signer's order) and the signature.
+pub struct AwsSigned {
+    /// The headers to add, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The hex signature.
+    pub signature: String,
+}
+
+impl AwsSigned {
+    /// The value of one added header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Signs `method url` with `headers` and `body` by `aws-sigv4`, the reference signer.
+pub fn aws_sign<'a>(
+    key: SigningKey<'_>,
+    method: &'a str,
+    url: &'a str,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    body: &'a [u8],
+) -> Result<AwsSigned, SigV4Error> {
+    let malformed = |e: &dyn std::fmt::Display| SigV4Error::Malformed(e.to_string());
+    let identity = key.credentials.into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(key.region)
+        .name(key.service)
+        .time(key.time)
+        .settings(key.settings)
+        .build()
+        .map_err(|e| malformed(&e))?
+        .into();
+    let signable = SignableRequest::new(method, url, headers, SignableBody::Bytes(body))
+        .map_err(|e| malformed(&e))?;
+    let output = sign(signable, &params).map_err(|e| malformed(&e))?;
+    let signature = output.signature().to_owned();
+    let (instructions, _) = output.into_parts();
+    let headers = instructions
+        .headers()
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    Ok(AwsSigned { headers, signature })
+}
+
 /// Parses `20150830T123600Z`.
 pub fn parse_amz_date(value: &str) -> Option<SystemTime> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
@@ -210,34 +295,25 @@ pub fn verify(
     } else {
         SessionTokenMode::Exclude
     };
-    let identity = Credentials::new(
+    let credentials = Credentials::new(
         auth.access_key_id,
         key.secret_access_key,
         key.session_token,
         None,
         "shale-emulator",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(auth.region)
-        .name(auth.service)
-        .time(signing_time)
-        .settings(settings)
-        .build()
-        .map_err(|e| SigV4Error::Malformed(e.to_string()))?
-        .into();
+    );
+    let key = SigningKey {
+        settings,
+        ..SigningKey::new(credentials, auth.region, auth.service, signing_time)
+    };
     let uri = format!("http://signed.invalid{}", request.path_and_query);
-    let signable = SignableRequest::new(
-        request.method,
-        uri,
-        headers.into_iter(),
-        SignableBody::Bytes(request.body),
-    )
-    .map_err(|e| SigV4Error::Malformed(e.to_string()))?;
-    let output = sign(signable, &params).map_err(|e| SigV4Error::Malformed(e.to_string()))?;
-    let expected = output.signature();
-    if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+    let expected = aws_sign(key, request.method, &uri, headers.into_iter(), request.body)?;
+    if bool::from(
+        expected
+            .signature
+            .as_bytes()
+            .ct_eq(auth.signature.as_bytes()),
+    ) {
         Ok(Verified {
             access_key_id: auth.access_key_id.to_owned(),
             region: auth.region.to_owned(),
@@ -251,7 +327,6 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sigv4::http_request::SigningSettings;
     use http::HeaderValue;
 
     const AK: &str = "AKIDEXAMPLE";
@@ -282,81 +357,111 @@ mod tests {
         parse_amz_date("20150830T123600Z").unwrap()
     }
 
-    /// AWS SigV4 test suite `get-vanilla`.
-    #[test]
-    fn accepts_the_aws_get_vanilla_vector() {
-        let h = headers(&[
-            ("Host", "example.amazonaws.com"),
-            ("X-Amz-Date", "20150830T123600Z"),
-        ]);
-        let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-        let req = SignedRequest {
-            method: "GET",
-            path_and_query: "/",
-            headers: &h,
-            body: b"",
-        };
-        let v = verify(&req, auth, "service", key(None), vector_time()).unwrap();
-        assert_eq!(v.region, "us-east-1");
-        let changed = auth.replace("5fa00", "5fa01");
-        assert_eq!(
-            verify(&req, &changed, "service", key(None), vector_time()),
-            Err(SigV4Error::Mismatch)
-        );
+    /// One request of the AWS SigV4 test suite, signed for `service` in us-east-1.
+    struct Vector {
+        name: &'static str,
+        method: &'static str,
+        headers: &'static [(&'static str, &'static str)],
+        body: &'static [u8],
+        authorization: &'static str,
+        /// The session token the key was issued with.
+        token: Option<&'static str>,
     }
 
-    /// AWS SigV4 test suite `post-x-www-form-urlencoded` (body hash, extra signed headers).
-    #[test]
-    fn accepts_the_aws_form_post_vector() {
-        let h = headers(&[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Host", "example.amazonaws.com"),
-            ("Content-Length", "13"),
-            ("X-Amz-Date", "20150830T123600Z"),
-            (
-                "x-amz-content-sha256",
-                "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
-            ),
-        ]);
-        let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, Signature=d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b";
-        let ok = SignedRequest {
+    const SESSION_TOKEN: &str = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
+
+    const VECTORS: [Vector; 3] = [
+        Vector {
+            name: "get-vanilla",
+            method: "GET",
+            headers: &[
+                ("Host", "example.amazonaws.com"),
+                ("X-Amz-Date", "20150830T123600Z"),
+            ],
+            body: b"",
+            authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+            token: None,
+        },
+        // The body hash and extra signed headers.
+        Vector {
+            name: "post-x-www-form-urlencoded",
             method: "POST",
-            path_and_query: "/",
-            headers: &h,
+            headers: &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Host", "example.amazonaws.com"),
+                ("Content-Length", "13"),
+                ("X-Amz-Date", "20150830T123600Z"),
+                (
+                    "x-amz-content-sha256",
+                    "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
+                ),
+            ],
             body: b"Param1=value1",
-        };
-        assert!(verify(&ok, auth, "service", key(None), vector_time()).is_ok());
-        let tampered = SignedRequest {
-            body: b"Param1=value2",
-            ..ok
-        };
-        assert_eq!(
-            verify(&tampered, auth, "service", key(None), vector_time()),
-            Err(SigV4Error::Mismatch)
-        );
-    }
-
-    /// AWS SigV4 test suite `get-vanilla-with-session-token`.
-    #[test]
-    fn accepts_the_aws_session_token_vector() {
-        let token = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
-        let h = headers(&[
-            ("Host", "example.amazonaws.com"),
-            ("X-Amz-Security-Token", token),
-            ("X-Amz-Date", "20150830T123600Z"),
-        ]);
-        let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8";
-        let req = SignedRequest {
+            authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, Signature=d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b",
+            token: None,
+        },
+        Vector {
+            name: "get-vanilla-with-session-token",
             method: "GET",
-            path_and_query: "/",
-            headers: &h,
+            headers: &[
+                ("Host", "example.amazonaws.com"),
+                ("X-Amz-Security-Token", SESSION_TOKEN),
+                ("X-Amz-Date", "20150830T123600Z"),
+            ],
             body: b"",
-        };
-        assert!(verify(&req, auth, "service", key(Some(token)), vector_time()).is_ok());
-        assert_eq!(
-            verify(&req, auth, "service", key(Some("other")), vector_time()),
-            Err(SigV4Error::UnknownKey)
-        );
+            authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8",
+            token: Some(SESSION_TOKEN),
+        },
+    ];
+
+    /// Each vector verifies; a changed signature, a changed body or a key of another session
+    /// does not.
+    #[test]
+    fn accepts_the_aws_test_suite_vectors_and_nothing_else() {
+        for v in &VECTORS {
+            let h = headers(v.headers);
+            let req = SignedRequest {
+                method: v.method,
+                path_and_query: "/",
+                headers: &h,
+                body: v.body,
+            };
+            let check = |req: &SignedRequest<'_>, auth: &str, token: Option<&str>| {
+                verify(req, auth, "service", key(token), vector_time())
+            };
+            let verified = check(&req, v.authorization, v.token);
+            assert_eq!(
+                verified.map(|v| v.region).as_deref(),
+                Ok("us-east-1"),
+                "{}",
+                v.name
+            );
+            let mut changed = v.authorization.to_owned();
+            let last = changed.pop().expect("a signature");
+            changed.push(if last == '0' { '1' } else { '0' });
+            let tampered = SignedRequest {
+                body: b"Param1=value2",
+                ..req
+            };
+            assert_eq!(
+                check(&req, &changed, v.token),
+                Err(SigV4Error::Mismatch),
+                "{}: signature changed",
+                v.name
+            );
+            assert_eq!(
+                check(&tampered, v.authorization, v.token),
+                Err(SigV4Error::Mismatch),
+                "{}: body changed",
+                v.name
+            );
+            assert_eq!(
+                check(&req, v.authorization, Some("other")),
+                Err(SigV4Error::UnknownKey),
+                "{}: a key of another session",
+                v.name
+            );
+        }
     }
 
     /// Signs a Bedrock request with aws-sigv4 (as the gateway does) and checks the verifier
@@ -366,37 +471,19 @@ mod tests {
         let path = "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aapplication-inference-profile%2Fabc/converse";
         let body = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
         let time = parse_amz_date("20260101T000000Z").unwrap();
-        let identity = Credentials::new(AK, SK, None, None, "test").into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("bedrock")
-            .time(time)
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let uri = format!("http://localhost:9000{path}");
-        let signable = SignableRequest::new(
-            "POST",
-            uri.as_str(),
-            [
-                ("content-type", "application/json"),
-                ("host", "localhost:9000"),
-            ]
-            .into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .unwrap();
-        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        let mut h = headers(&[
+        let credentials = Credentials::new(AK, SK, None, None, "test");
+        let key_for = SigningKey::new(credentials, "us-east-1", "bedrock", time);
+        let sent = [
             ("content-type", "application/json"),
             ("host", "localhost:9000"),
-        ]);
+        ];
+        let uri = format!("http://localhost:9000{path}");
+        let signed = aws_sign(key_for, "POST", &uri, sent.into_iter(), body).unwrap();
+        let mut h = headers(&sent);
         let mut authorization = String::new();
-        for (name, value) in instructions.headers() {
+        for (name, value) in &signed.headers {
             if name == "authorization" {
-                authorization = value.to_owned();
+                authorization = value.clone();
             } else {
                 h.insert(
                     http::HeaderName::from_bytes(name.as_bytes()).unwrap(),

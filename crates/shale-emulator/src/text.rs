@@ -1,5 +1,6 @@
 //! Deterministic text helpers: token estimates, the default reply, prompt-template stripping,
-//! stable hashes and sample JSON values generated from a JSON schema.
+//! the last user turn of OpenAI-style messages, stable hashes and sample JSON values generated
+//! from a JSON schema.
 
 use serde_json::{Map, Value};
 
@@ -12,6 +13,24 @@ pub fn approx_tokens(text: &str) -> u64 {
 /// Tokens of a generated reply: one per whitespace-separated word.
 pub fn word_tokens(text: &str) -> u64 {
     text.split_whitespace().count() as u64
+}
+
+/// The text of the last `user` message (or Responses input item) of OpenAI-style `messages`: its
+/// string content, or its parts' texts joined with spaces; empty when there is none.
+pub fn last_user_text(messages: &[Value]) -> String {
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    match last_user.and_then(|m| m.get("content")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
 }
 
 /// FNV-1a 64-bit hash: stable across runs and platforms.

@@ -19,9 +19,10 @@ fn converse_body(text: &str) -> Value {
     json!({"messages":[{"role":"user","content":[{"text":text}]}]})
 }
 
-async fn post(emu: &RunningEmulator, path: &str, body: &Value) -> reqwest::Response {
+/// A bearer-authenticated `POST {CLAUDE_PATH}/{operation}` of `body`.
+async fn claude(emu: &RunningEmulator, operation: &str, body: &Value) -> reqwest::Response {
     reqwest::Client::new()
-        .post(format!("{}{path}", emu.url()))
+        .post(format!("{}{CLAUDE_PATH}/{operation}", emu.url()))
         .bearer_auth(DEFAULT_API_KEY)
         .json(body)
         .send()
@@ -52,12 +53,7 @@ async fn dropping_stops_the_server() {
 #[tokio::test]
 async fn bearer_converse_is_answered_and_recorded() {
     let emu = start().await;
-    let resp = post(
-        &emu,
-        &format!("{CLAUDE_PATH}/converse"),
-        &converse_body("hi there"),
-    )
-    .await;
+    let resp = claude(&emu, "converse", &converse_body("hi there")).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().contains_key("x-amzn-requestid"));
     let body: Value = resp.json().await.unwrap();
@@ -81,12 +77,7 @@ async fn scripted_errors_have_the_aws_shape() {
     let emu = start().await;
     emu.script(&[json!({"error":{"type":"ThrottlingException","message":"slow"}})])
         .unwrap();
-    let resp = post(
-        &emu,
-        &format!("{CLAUDE_PATH}/converse"),
-        &converse_body("x"),
-    )
-    .await;
+    let resp = claude(&emu, "converse", &converse_body("x")).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(
         resp.headers()["x-amzn-errortype"],
@@ -96,12 +87,7 @@ async fn scripted_errors_have_the_aws_shape() {
         resp.json::<Value>().await.unwrap(),
         json!({"message":"slow"})
     );
-    let again = post(
-        &emu,
-        &format!("{CLAUDE_PATH}/converse"),
-        &converse_body("x"),
-    )
-    .await;
+    let again = claude(&emu, "converse", &converse_body("x")).await;
     assert_eq!(again.status(), 200);
 }
 
@@ -144,12 +130,7 @@ fn decode_all(mut bytes: bytes::Bytes) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn converse_stream_is_chunked_eventstream() {
     let emu = start().await;
-    let resp = post(
-        &emu,
-        &format!("{CLAUDE_PATH}/converse-stream"),
-        &converse_body("stream"),
-    )
-    .await;
+    let resp = claude(&emu, "converse-stream", &converse_body("stream")).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.headers()["content-type"],
@@ -167,12 +148,7 @@ async fn invoke_stream_chunks_carry_native_events() {
     let emu = start().await;
     let body = json!({"anthropic_version":"bedrock-2023-05-31","max_tokens":50,
         "messages":[{"role":"user","content":"hello"}]});
-    let resp = post(
-        &emu,
-        &format!("{CLAUDE_PATH}/invoke-with-response-stream"),
-        &body,
-    )
-    .await;
+    let resp = claude(&emu, "invoke-with-response-stream", &body).await;
     assert_eq!(resp.status(), 200);
     let events = decode_all(resp.bytes().await.unwrap());
     use base64::Engine as _;
@@ -205,12 +181,7 @@ async fn latency_setting_delays_answers() {
     };
     let emu = spawn(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let start = Instant::now();
-    let resp = post(
-        &emu,
-        &format!("{CLAUDE_PATH}/converse"),
-        &converse_body("x"),
-    )
-    .await;
+    let resp = claude(&emu, "converse", &converse_body("x")).await;
     assert_eq!(resp.status(), 200);
     assert!(start.elapsed() >= Duration::from_millis(150));
 }
@@ -254,81 +225,74 @@ async fn throughput_smoke() {
     );
 }
 
-/// Handler cost without sockets: `cargo test -p shale-emulator --release -- --ignored --nocapture`.
-#[tokio::test]
-#[ignore]
-async fn handler_cost_smoke() {
+/// The time per request of 50,000 requests built by `request`, through `app` without sockets;
+/// each must be answered 200.
+async fn per_request(
+    app: &axum::Router,
+    request: impl Fn() -> http::Request<axum::body::Body>,
+) -> Duration {
     use tower::ServiceExt as _;
-    let app = shale_emulator::router(EmulatorConfig::default());
-    let body = serde_json::to_vec(&converse_body("benchmark")).unwrap();
     let n = 50_000u32;
     let started = Instant::now();
     for _ in 0..n {
-        let req = http::Request::post(format!("{CLAUDE_PATH}/converse"))
-            .header("authorization", format!("Bearer {DEFAULT_API_KEY}"))
-            .header("content-type", "application/json")
-            .body(axum::body::Body::from(body.clone()))
-            .unwrap();
-        let resp = app.clone().oneshot(req).await.unwrap();
+        let resp = app.clone().oneshot(request()).await.unwrap();
         assert_eq!(resp.status(), 200);
         axum::body::to_bytes(resp.into_body(), usize::MAX)
             .await
             .unwrap();
     }
-    let per = started.elapsed() / n;
+    started.elapsed() / n
+}
+
+/// Handler cost without sockets: `cargo test -p shale-emulator --release -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn handler_cost_smoke() {
+    let app = shale_emulator::router(EmulatorConfig::default());
+    let body = serde_json::to_vec(&converse_body("benchmark")).unwrap();
+    let per = per_request(&app, || {
+        http::Request::post(format!("{CLAUDE_PATH}/converse"))
+            .header("authorization", format!("Bearer {DEFAULT_API_KEY}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.clone()))
+            .unwrap()
+    })
+    .await;
     println!(
         "converse handler (bearer): {per:?} per request = {:.0} req/s on one core",
         1.0 / per.as_secs_f64()
     );
 
     // The same with SigV4 (signed once with aws-sigv4; valid for 15 minutes).
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-    let identity = aws_credential_types::Credentials::new(
+    use shale_emulator::sigv4::{aws_sign, SigningKey};
+    let credentials = aws_credential_types::Credentials::new(
         shale_emulator::DEFAULT_ACCESS_KEY_ID,
         shale_emulator::DEFAULT_SECRET_ACCESS_KEY,
         None,
         None,
         "bench",
-    )
-    .into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("bedrock")
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
+    );
+    let key = SigningKey::new(
+        credentials,
+        "us-east-1",
+        "bedrock",
+        std::time::SystemTime::now(),
+    );
     let uri = format!("http://localhost{CLAUDE_PATH}/converse");
-    let signable = SignableRequest::new(
-        "POST",
-        uri.as_str(),
-        [("host", "localhost"), ("content-type", "application/json")].into_iter(),
-        SignableBody::Bytes(&body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let signed: Vec<(String, String)> = instructions
-        .headers()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let started = Instant::now();
-    for _ in 0..n {
+    let sent = [("host", "localhost"), ("content-type", "application/json")];
+    let signed = aws_sign(key, "POST", &uri, sent.into_iter(), &body)
+        .unwrap()
+        .headers;
+    let per = per_request(&app, || {
         let mut req = http::Request::post(format!("{CLAUDE_PATH}/converse"))
             .header("host", "localhost")
             .header("content-type", "application/json");
         for (k, v) in &signed {
             req = req.header(k.as_str(), v.as_str());
         }
-        let req = req.body(axum::body::Body::from(body.clone())).unwrap();
-        let resp = app.clone().oneshot(req).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
-    }
-    let per = started.elapsed() / n;
+        req.body(axum::body::Body::from(body.clone())).unwrap()
+    })
+    .await;
     println!(
         "converse handler (sigv4): {per:?} per request = {:.0} req/s on one core",
         1.0 / per.as_secs_f64()

@@ -8,62 +8,9 @@ use serde_json::json;
 use shale_config::{ResponsesBackend, ResponsesStoreSettings};
 use shale_fleet::health::{Coordination, ProbeResult};
 use shale_fleet::responses::{self, Owner, StoredResponse};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use shale_testkit::RedisServer;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Option<RedisServer> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            assert!(
-                !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
-                "redis-server is not installed (tests/run-all.sh installs it)"
-            );
-            eprintln!("SKIPPED: redis-server is not installed");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(RedisServer { child, port });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not listen on {port}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn result(id: &str, healthy: bool, by: &str) -> ProbeResult {
     ProbeResult {

@@ -9,6 +9,7 @@ use crate::store::{StoredRow, SEALED_PARAMS};
 use crate::ModelError;
 use serde_json::{json, Map, Value};
 use shale_config::{LitellmParams, ModelEntry};
+use shale_core::json::set_members;
 
 /// What a secret looks like in an answer. Sent back unchanged in `/model/update`, it keeps the
 /// stored secret.
@@ -192,72 +193,60 @@ pub fn row_answer(row: &StoredRow) -> Value {
     })
 }
 
-/// A deployment's `litellm_params` as JSON (secrets masked), from its typed form.
+/// A deployment's `litellm_params` as JSON (secrets masked), from its typed form; unset ones are
+/// left out.
 pub fn params_json(p: &LitellmParams) -> Map<String, Value> {
-    let mut m = Map::new();
-    let mut put = |key: &str, value: Value| {
-        if !value.is_null() {
-            m.insert(key.to_string(), value);
-        }
-    };
-    put("model", json!(p.model));
-    put("model_id", json!(p.model_id));
-    put("api_base", json!(p.api_base));
-    put("aws_region_name", json!(p.aws_region_name));
-    put("aws_session_name", json!(p.aws_session_name));
-    put("aws_profile_name", json!(p.aws_profile_name));
-    put("aws_role_name", json!(p.aws_role_name));
-    put("aws_external_id", json!(p.aws_external_id));
-    put("aws_sts_endpoint", json!(p.aws_sts_endpoint));
-    put(
-        "aws_bedrock_runtime_endpoint",
-        json!(p.aws_bedrock_runtime_endpoint),
-    );
-    put(
-        "aws_bedrock_agent_runtime_endpoint",
-        json!(p.aws_bedrock_agent_runtime_endpoint),
-    );
-    if !p.aws_session_tags.is_empty() {
-        let tags: Map<String, Value> = p
-            .aws_session_tags
+    let secret = |s: &Option<shale_config::Secret>| json!(s.as_ref().map(|_| MASK));
+    let seconds = |d: Option<std::time::Duration>| json!(d.map(|d| d.as_secs_f64()));
+    let tags: Option<Map<String, Value>> = (!p.aws_session_tags.is_empty()).then(|| {
+        p.aws_session_tags
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        put("aws_session_tags", Value::Object(tags));
-    }
-    put("timeout", json!(p.timeout.map(|d| d.as_secs_f64())));
-    put(
-        "stream_timeout",
-        json!(p.stream_timeout.map(|d| d.as_secs_f64())),
-    );
-    put("num_retries", json!(p.num_retries));
-    put("weight", json!(p.weight));
-    put("rpm", json!(p.rpm));
-    put("tpm", json!(p.tpm));
-    put("modify_params", json!(p.modify_params));
-    put("drop_params", json!(p.drop_params));
-    if let Some(v) = &p.user_continue_message {
-        put("user_continue_message", v.clone());
-    }
-    let secret = |s: &Option<shale_config::Secret>| s.as_ref().map(|_| MASK);
-    put("api_key", json!(secret(&p.api_key)));
-    put(
-        "aws_access_key_id",
-        json!(p.aws_access_key_id.as_ref().map(|_| MASK)),
-    );
-    put(
-        "aws_secret_access_key",
-        json!(secret(&p.aws_secret_access_key)),
-    );
-    put("aws_session_token", json!(secret(&p.aws_session_token)));
-    put(
-        "aws_web_identity_token",
-        json!(secret(&p.aws_web_identity_token)),
-    );
-    for (k, v) in p.price_overrides.iter().chain(&p.default_request_params) {
-        put(k, v.clone());
-    }
-    m
+            .collect()
+    });
+    let fixed = [
+        ("model", json!(p.model)),
+        ("model_id", json!(p.model_id)),
+        ("api_base", json!(p.api_base)),
+        ("aws_region_name", json!(p.aws_region_name)),
+        ("aws_session_name", json!(p.aws_session_name)),
+        ("aws_profile_name", json!(p.aws_profile_name)),
+        ("aws_role_name", json!(p.aws_role_name)),
+        ("aws_external_id", json!(p.aws_external_id)),
+        ("aws_sts_endpoint", json!(p.aws_sts_endpoint)),
+        (
+            "aws_bedrock_runtime_endpoint",
+            json!(p.aws_bedrock_runtime_endpoint),
+        ),
+        (
+            "aws_bedrock_agent_runtime_endpoint",
+            json!(p.aws_bedrock_agent_runtime_endpoint),
+        ),
+        ("aws_session_tags", json!(tags)),
+        ("timeout", seconds(p.timeout)),
+        ("stream_timeout", seconds(p.stream_timeout)),
+        ("num_retries", json!(p.num_retries)),
+        ("weight", json!(p.weight)),
+        ("rpm", json!(p.rpm)),
+        ("tpm", json!(p.tpm)),
+        ("modify_params", json!(p.modify_params)),
+        ("drop_params", json!(p.drop_params)),
+        ("user_continue_message", json!(p.user_continue_message)),
+        ("api_key", secret(&p.api_key)),
+        (
+            "aws_access_key_id",
+            json!(p.aws_access_key_id.as_ref().map(|_| MASK)),
+        ),
+        ("aws_secret_access_key", secret(&p.aws_secret_access_key)),
+        ("aws_session_token", secret(&p.aws_session_token)),
+        ("aws_web_identity_token", secret(&p.aws_web_identity_token)),
+    ];
+    let extra = p.price_overrides.iter().chain(&p.default_request_params);
+    set_members(
+        fixed
+            .into_iter()
+            .chain(extra.map(|(k, v)| (k.as_str(), v.clone()))),
+    )
 }
 
 /// One deployment of `/model/info` (LiteLLM's item: `model_name`, `litellm_params` without

@@ -7,6 +7,7 @@
 //! table it has); one warning per outage; `health()` says so. Redis down: notices are lost, the
 //! periodic check still finds every change. Runtime-checked queries with bound values only.
 
+use crate::api::Draft;
 use crate::error::ModelError;
 use crate::seal::{is_sealed, Sealer};
 use futures::StreamExt;
@@ -252,60 +253,38 @@ impl ModelStore {
     }
 
     /// Stores a new deployment (secrets sealed) and announces the change.
-    pub async fn insert(
-        &self,
-        model_id: &str,
-        model_name: &str,
-        litellm_params: &Map<String, Value>,
-        model_info: &Map<String, Value>,
-    ) -> Result<(), ModelError> {
+    pub async fn insert(&self, draft: &Draft) -> Result<(), ModelError> {
         let sql = "INSERT INTO deployments (model_id, model_name, litellm_params, model_info) \
                    VALUES ($1, $2, $3, $4) ON CONFLICT (model_id) DO NOTHING";
-        self.write_row(sql, model_id, model_name, litellm_params, model_info)
-            .await
-            .map_err(|e| match e {
-                ModelError::NotFound(id) => ModelError::Duplicate(id),
-                other => other,
-            })
+        self.write_row(sql, draft).await.map_err(|e| match e {
+            ModelError::NotFound(id) => ModelError::Duplicate(id),
+            other => other,
+        })
     }
 
     /// Replaces a stored deployment (secrets sealed) and announces the change.
-    pub async fn update(
-        &self,
-        model_id: &str,
-        model_name: &str,
-        litellm_params: &Map<String, Value>,
-        model_info: &Map<String, Value>,
-    ) -> Result<(), ModelError> {
+    pub async fn update(&self, draft: &Draft) -> Result<(), ModelError> {
         let sql = "UPDATE deployments SET model_name = $2, litellm_params = $3, model_info = $4, \
                    updated_at = now() WHERE model_id = $1";
-        self.write_row(sql, model_id, model_name, litellm_params, model_info)
-            .await
+        self.write_row(sql, draft).await
     }
 
     /// Runs one row write (`$1` id, `$2` name, `$3` sealed params, `$4` info) with the version
     /// bump; [`ModelError::NotFound`] when it touched no row.
-    async fn write_row(
-        &self,
-        sql: &str,
-        model_id: &str,
-        model_name: &str,
-        litellm_params: &Map<String, Value>,
-        model_info: &Map<String, Value>,
-    ) -> Result<(), ModelError> {
+    async fn write_row(&self, sql: &str, draft: &Draft) -> Result<(), ModelError> {
         self.ensure_schema().await?;
-        let sealed = self.seal_params(litellm_params)?;
+        let sealed = self.seal_params(&draft.litellm_params)?;
         let mut tx = self.pool.begin().await.map_err(|e| self.failed(&e))?;
         let written = sqlx::query(sql)
-            .bind(model_id)
-            .bind(model_name)
+            .bind(&draft.model_id)
+            .bind(&draft.model_name)
             .bind(Json(&sealed))
-            .bind(Json(model_info))
+            .bind(Json(&draft.model_info))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.failed(&e))?;
         if written.rows_affected() == 0 {
-            return Err(ModelError::NotFound(model_id.to_string()));
+            return Err(ModelError::NotFound(draft.model_id.clone()));
         }
         self.commit_change(tx).await
     }

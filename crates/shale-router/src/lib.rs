@@ -258,12 +258,12 @@ impl Router {
             return;
         }
         let d = &self.deployments[index];
-        let allowed = self.policy.allowed_fails_for(class, d.allowed_fails);
         let cooldown = d.cooldown_time.unwrap_or(self.policy.cooldown_time);
-        let cooled = self
-            .state
-            .record_failure(&d.id, allowed, cooldown.as_millis() as u64, now_ms)
-            .await;
+        let rule = state::CooldownRule {
+            allowed_fails: self.policy.allowed_fails_for(class, d.allowed_fails),
+            cooldown_ms: cooldown.as_millis() as u64,
+        };
+        let cooled = self.state.record_failure(&d.id, rule, now_ms).await;
         if cooled {
             self.observer.cooled_down(index, status);
             tracing::warn!(

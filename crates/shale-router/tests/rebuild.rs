@@ -9,11 +9,7 @@ use shale_router::FailureClass;
 
 async fn fail_until_cooling(router: &shale_router::Router, index: usize) {
     for _ in 0..10 {
-        let _ = router
-            .run(&req("m"), |pick| async move {
-                answer(&pick, &[(index, FailureClass::InternalServer)]).await
-            })
-            .await;
+        let _ = route(router, &req("m"), &[(index, FailureClass::InternalServer)]).await;
         if router.health().await[index].cooling_for_ms.is_some() {
             return;
         }
@@ -57,10 +53,7 @@ async fn unchanged_deployments_keep_their_state_changed_ones_start_afresh() {
     assert_eq!(health.len(), 3);
     // Requests now go only where nothing is cooling.
     for _ in 0..20 {
-        let routed = next
-            .run(&req("m"), |pick| async move { answer(&pick, &[]).await })
-            .await
-            .expect("served");
+        let routed = route(&next, &req("m"), &[]).await.expect("served");
         assert_ne!(&*routed.attempts.model_id.unwrap(), "a");
     }
 }

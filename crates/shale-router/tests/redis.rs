@@ -1,76 +1,15 @@
 //! The Redis state against a real `redis-server` started on a free port: two routers (two
 //! replicas) share one rpm limit and one cooldown; when Redis dies both keep serving from local
-//! state and report it; when it comes back they share again. Without `redis-server` the tests fail
-//! under `CI=true` (CI never skips) and are skipped, with the reason printed, elsewhere.
+//! state and report it; when it comes back they share again. Skipped, with the reason printed,
+//! only when `redis-server` is not installed (a failure under `CI=true`, where it is installed).
 
 mod common;
 
 use common::*;
 use shale_router::{FailureClass, RedisState, RouteError, Router, SharedState};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use shale_testkit::RedisServer;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start_on(port: u16) -> Option<RedisServer> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(RedisServer { child, port });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not listen on {port}");
-    }
-
-    fn start() -> Option<RedisServer> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            assert!(
-                !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
-                "CI=true and redis-server is not installed (tests/run-all.sh installs it)"
-            );
-            eprintln!("SKIPPED: redis-server is not installed (CI installs it with apt-get)");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        RedisServer::start_on(port)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn replica(
     cfg: &shale_config::Config,
@@ -103,8 +42,7 @@ fn prefix(name: &str) -> String {
 }
 
 async fn ok(router: &Router) -> Result<usize, String> {
-    router
-        .run(&req("m"), |pick| async move { answer(&pick, &[]).await })
+    route(router, &req("m"), &[])
         .await
         .map(|r| r.value)
         .map_err(|e| format!("{e:?}"))
@@ -125,10 +63,7 @@ async fn two_replicas_share_one_rpm_limit() {
     let mut refused = 0;
     for i in 0..20 {
         let r = if i % 2 == 0 { &one } else { &two };
-        match r
-            .run(&req("m"), |pick| async move { answer(&pick, &[]).await })
-            .await
-        {
+        match route(r, &req("m"), &[]).await {
             Ok(_) => served += 1,
             Err(RouteError::LimitReached { .. }) => refused += 1,
             Err(other) => panic!("{other:?}"),
@@ -150,11 +85,7 @@ async fn cooldowns_are_shared() {
     let clock = clock();
     let (one, two) = two_replicas(&cfg, &clock, &redis, "cd");
     while one.health().await[0].cooling_for_ms.is_none() {
-        let _ = one
-            .run(&req("m"), |pick| async move {
-                answer(&pick, &[(0, FailureClass::InternalServer)]).await
-            })
-            .await;
+        let _ = route(&one, &req("m"), &[(0, FailureClass::InternalServer)]).await;
     }
     let seen_by_two = two.health().await;
     assert!(
@@ -175,7 +106,7 @@ async fn redis_down_keeps_serving_and_reconnects() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
-    let port = redis.port;
+    let port = redis.port();
     let cfg = config(&[("m", ", rpm: 1000", "id: a")], "");
     let clock = clock();
     let (one, two) = two_replicas(&cfg, &clock, &redis, "down");

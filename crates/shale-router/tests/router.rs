@@ -5,109 +5,84 @@ mod common;
 
 use common::*;
 use shale_router::{FailureClass, RouteError, RouteRequest};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 #[tokio::test(start_paused = true)]
 async fn retries_route_around_a_dead_deployment() {
-    let cfg = config(
+    let (router, _clock) = local(
         &[("m", "", "id: dead"), ("m", "", "id: live")],
         "router_settings: {disable_cooldowns: true}\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
-    let dead_calls = AtomicUsize::new(0);
+    let calls = Calls::default();
     for _ in 0..50 {
-        let routed = router
-            .run(&req("m"), |pick| {
-                if pick.index == 0 {
-                    dead_calls.fetch_add(1, Ordering::Relaxed);
-                }
-                async move { answer(&pick, &[(0, FailureClass::InternalServer)]).await }
-            })
+        let routed = calls
+            .route(&router, &req("m"), &[(0, FailureClass::InternalServer)])
             .await
             .expect("no request fails");
         assert_eq!(routed.value, 1);
         assert_eq!(&*routed.attempts.model_id.unwrap(), "live");
         assert!(routed.attempts.retries <= 1);
     }
-    assert!(
-        dead_calls.load(Ordering::Relaxed) > 5,
-        "the dead one was tried"
-    );
+    assert!(calls.to(0) > 5, "the dead one was tried");
 }
 
 #[tokio::test(start_paused = true)]
 async fn cooldown_takes_a_deployment_out_and_lets_it_back() {
-    let cfg = config(
+    let (router, clock) = local(
         &[("m", "", "id: flaky"), ("m", "", "id: ok")],
         "router_settings: {allowed_fails: 1, cooldown_time: 5}\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
-    let flaky_calls = AtomicUsize::new(0);
+    let calls = Calls::default();
     let run = |fail: bool| {
-        let router = &router;
-        let flaky_calls = &flaky_calls;
+        let (router, calls) = (&router, &calls);
+        let script: &'static [_] = if fail {
+            &[(0, FailureClass::RateLimit)]
+        } else {
+            &[]
+        };
         async move {
-            router
-                .run(&req("m"), |pick| {
-                    if pick.index == 0 {
-                        flaky_calls.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let script = if fail {
-                        vec![(0, FailureClass::RateLimit)]
-                    } else {
-                        vec![]
-                    };
-                    async move { answer(&pick, &script).await }
-                })
+            calls
+                .route(router, &req("m"), script)
                 .await
                 .expect("served")
         }
     };
     // Until the flaky one has failed twice (allowed_fails 1), it keeps being chosen sometimes.
-    while flaky_calls.load(Ordering::Relaxed) < 2 {
+    while calls.to(0) < 2 {
         run(true).await;
     }
     let health = router.health().await;
     assert!(health[0].cooling_for_ms.is_some(), "{health:?}");
     assert_eq!(health[0].last_error.as_ref().unwrap().class, "rate_limit");
     // Cooling: 40 requests, none reaches it.
-    let before = flaky_calls.load(Ordering::Relaxed);
+    let before = calls.to(0);
     for _ in 0..40 {
         run(false).await;
     }
-    assert_eq!(flaky_calls.load(Ordering::Relaxed), before);
+    assert_eq!(calls.to(0), before);
     // After cooldown_time it is back in rotation.
     clock.advance(5_001);
     for _ in 0..40 {
         run(false).await;
     }
-    assert!(flaky_calls.load(Ordering::Relaxed) > before);
+    assert!(calls.to(0) > before);
     assert!(router.health().await[0].cooling_for_ms.is_none());
 }
 
 #[tokio::test(start_paused = true)]
 async fn all_cooling_tries_the_least_recently_failed() {
-    let cfg = config(
+    let (router, clock) = local(
         &[("m", "", "id: first"), ("m", "", "id: second")],
         "router_settings: {allowed_fails: 0, cooldown_time: 60, num_retries: 0}\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
     // Make "first" fail, then "second", one second later.
     for failing in [0usize, 1] {
         while router.health().await[failing].cooling_for_ms.is_none() {
-            let _ = router
-                .run(&req("m"), |pick| async move {
-                    if pick.index == failing {
-                        answer(&pick, &[(failing, FailureClass::Timeout)]).await
-                    } else {
-                        Err(TestError(FailureClass::BadRequest))
-                    }
-                })
-                .await;
+            let script = [
+                (failing, FailureClass::Timeout),
+                (1 - failing, FailureClass::BadRequest),
+            ];
+            let _ = route(&router, &req("m"), &script).await;
         }
         clock.advance(1000);
     }
@@ -116,31 +91,21 @@ async fn all_cooling_tries_the_least_recently_failed() {
         health.iter().all(|h| h.cooling_for_ms.is_some()),
         "{health:?}"
     );
-    let routed = router
-        .run(&req("m"), |pick| async move { answer(&pick, &[]).await })
-        .await
-        .expect("still served");
+    let routed = route(&router, &req("m"), &[]).await.expect("still served");
     assert_eq!(routed.value, 0, "the one that failed first");
 }
 
 #[tokio::test(start_paused = true)]
 async fn callers_own_errors_are_not_retried_or_counted() {
-    let cfg = config(
+    let (router, _clock) = local(
         &[("m", "", ""), ("m", "", "")],
         "router_settings: {allowed_fails: 0}\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
-    let calls = AtomicUsize::new(0);
-    let err = router
-        .run(&req("m"), |_pick| {
-            calls.fetch_add(1, Ordering::Relaxed);
-            async { Err::<shale_router::Answer<usize>, _>(TestError(FailureClass::BadRequest)) }
-        })
-        .await
-        .unwrap_err();
+    let calls = Calls::default();
+    let script = [(0, FailureClass::BadRequest), (1, FailureClass::BadRequest)];
+    let err = calls.route(&router, &req("m"), &script).await.unwrap_err();
     assert!(matches!(err, RouteError::Failed { .. }));
-    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert_eq!(calls.total(), 1);
     assert!(router
         .health()
         .await
@@ -150,48 +115,34 @@ async fn callers_own_errors_are_not_retried_or_counted() {
 
 #[tokio::test(start_paused = true)]
 async fn rpm_limits_are_never_exceeded_and_429_when_all_full() {
-    let cfg = config(
+    let (router, clock) = local(
         &[("m", ", rpm: 3", "id: a"), ("m", ", rpm: 2", "id: b")],
         "",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
     let mut per = [0usize; 2];
     for _ in 0..5 {
-        let r = router
-            .run(&req("m"), |pick| async move { answer(&pick, &[]).await })
-            .await
-            .expect("room left");
+        let r = route(&router, &req("m"), &[]).await.expect("room left");
         per[r.value] += 1;
     }
     assert_eq!(per, [3, 2]);
-    let calls = AtomicUsize::new(0);
-    let err = router
-        .run(&req("m"), |pick| {
-            calls.fetch_add(1, Ordering::Relaxed);
-            async move { answer(&pick, &[]).await }
-        })
-        .await
-        .unwrap_err();
+    let calls = Calls::default();
+    let err = calls.route(&router, &req("m"), &[]).await.unwrap_err();
     match err {
         RouteError::LimitReached { retry_after, .. } => {
             assert!(retry_after <= ms(60_000) && retry_after > ms(0))
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(calls.load(Ordering::Relaxed), 0, "nothing was sent");
+    assert_eq!(calls.total(), 0, "nothing was sent");
     clock.advance(60_000);
-    router
-        .run(&req("m"), |pick| async move { answer(&pick, &[]).await })
+    route(&router, &req("m"), &[])
         .await
         .expect("a new minute has room");
 }
 
 #[tokio::test(start_paused = true)]
 async fn tpm_counts_reported_tokens_and_prechecks_the_estimate() {
-    let cfg = config(&[("m", ", tpm: 100", "")], "");
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
+    let (router, _clock) = local(&[("m", ", tpm: 100", "")], "");
     let ask = |est: u64, used: u64| {
         let router = &router;
         async move {
@@ -221,7 +172,7 @@ async fn tpm_counts_reported_tokens_and_prechecks_the_estimate() {
 
 #[tokio::test(start_paused = true)]
 async fn fallbacks_of_each_kind_and_per_request() {
-    let cfg = config(
+    let (router, _clock) = local(
         &[
             ("a", "", "id: a"),
             ("b", "", "id: b"),
@@ -231,22 +182,16 @@ async fn fallbacks_of_each_kind_and_per_request() {
         ],
         "router_settings:\n  num_retries: 0\n  fallbacks: [{a: [b]}]\n  context_window_fallbacks: [{a: [long]}]\n  content_policy_fallbacks: [{a: [lenient]}]\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
     let via = |class: FailureClass, own: Option<Vec<String>>, disable: bool| {
         let router = &router;
         async move {
-            router
-                .run(
-                    &RouteRequest {
-                        model: "a",
-                        fallbacks: own.as_deref(),
-                        disable_fallbacks: disable,
-                        ..Default::default()
-                    },
-                    |pick| async move { answer(&pick, &[(0, class)]).await },
-                )
-                .await
+            let request = RouteRequest {
+                model: "a",
+                fallbacks: own.as_deref(),
+                disable_fallbacks: disable,
+                ..Default::default()
+            };
+            route(router, &request, &[(0, class)]).await
         }
     };
     let r = via(FailureClass::InternalServer, None, false)
@@ -280,12 +225,11 @@ async fn fallbacks_of_each_kind_and_per_request() {
 
 #[tokio::test(start_paused = true)]
 async fn least_busy_avoids_the_deployment_with_requests_in_flight() {
-    let cfg = config(
+    let (router, _clock) = local(
         &[("m", "", "id: a"), ("m", "", "id: b")],
         "router_settings: {routing_strategy: least-busy}\n",
     );
-    let clock = clock();
-    let router = Arc::new(local_router(&cfg, &clock));
+    let router = Arc::new(router);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let rx = Arc::new(tokio::sync::Mutex::new(Some(rx)));
     // One request parks on whichever deployment it gets.
@@ -310,10 +254,7 @@ async fn least_busy_avoids_the_deployment_with_requests_in_flight() {
     tokio::time::sleep(ms(10)).await;
     let mut others = std::collections::HashSet::new();
     for _ in 0..10 {
-        let r = router
-            .run(&req("m"), |pick| async move { answer(&pick, &[]).await })
-            .await
-            .unwrap();
+        let r = route(&router, &req("m"), &[]).await.unwrap();
         others.insert(r.value);
     }
     tx.send(()).unwrap();
@@ -324,12 +265,10 @@ async fn least_busy_avoids_the_deployment_with_requests_in_flight() {
 
 #[tokio::test(start_paused = true)]
 async fn usage_based_prefers_the_least_used_this_minute() {
-    let cfg = config(
+    let (router, _clock) = local(
         &[("m", ", tpm: 1000", "id: a"), ("m", ", tpm: 1000", "id: b")],
         "router_settings: {routing_strategy: usage-based-routing-v2}\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
     // Each answer reports 100 tokens: the router alternates to keep usage even.
     let mut per = [0usize; 2];
     for _ in 0..8 {
@@ -346,12 +285,10 @@ async fn usage_based_prefers_the_least_used_this_minute() {
 
 #[tokio::test(start_paused = true)]
 async fn latency_based_prefers_the_faster_deployment() {
-    let cfg = config(
+    let (router, _clock) = local(
         &[("m", "", "id: slow"), ("m", "", "id: fast")],
         "router_settings: {routing_strategy: latency-based-routing}\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
     let call = |pick: shale_router::Pick| async move {
         tokio::time::sleep(ms(if pick.index == 0 { 300 } else { 20 })).await;
         answer(&pick, &[]).await
@@ -367,27 +304,19 @@ async fn latency_based_prefers_the_faster_deployment() {
 
 #[tokio::test(start_paused = true)]
 async fn prompt_cache_affinity_sticks_to_the_deployment_that_cached() {
-    let cfg = config(
+    let (router, clock) = local(
         &[("m", "", "id: a"), ("m", "", "id: b"), ("m", "", "id: c")],
         "router_settings: {optional_pre_call_checks: [prompt_caching]}\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
     let with_key = |key: &'static str| {
         let router = &router;
         async move {
-            router
-                .run(
-                    &RouteRequest {
-                        model: "m",
-                        affinity_key: Some(key),
-                        ..Default::default()
-                    },
-                    |pick| async move { answer(&pick, &[]).await },
-                )
-                .await
-                .unwrap()
-                .value
+            let request = RouteRequest {
+                model: "m",
+                affinity_key: Some(key),
+                ..Default::default()
+            };
+            route(router, &request, &[]).await.unwrap().value
         }
     };
     let first = with_key("prefix-1").await;
@@ -406,55 +335,30 @@ async fn prompt_cache_affinity_sticks_to_the_deployment_that_cached() {
 
 #[tokio::test(start_paused = true)]
 async fn aliases_resolve_and_unknown_models_are_refused() {
-    let cfg = config(
+    let (router, _clock) = local(
         &[("real", "", "id: r")],
         "router_settings: {model_group_alias: {nick: real}}\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
-    let r = router
-        .run(&req("nick"), |pick| async move { answer(&pick, &[]).await })
-        .await
-        .unwrap();
+    let r = route(&router, &req("nick"), &[]).await.unwrap();
     assert_eq!(&*r.attempts.group.unwrap(), "real");
     assert!(matches!(
-        router
-            .run(&req("nope"), |pick| async move { answer(&pick, &[]).await })
-            .await
-            .unwrap_err(),
+        route(&router, &req("nope"), &[]).await.unwrap_err(),
         RouteError::UnknownModel
     ));
 }
 
 #[tokio::test(start_paused = true)]
 async fn auth_errors_are_retried_only_on_another_deployment() {
-    let cfg = config(
+    let (router, _clock) = local(
         &[("m", "", "id: a"), ("m", "", "id: b")],
         "router_settings: {num_retries: 5}\n",
     );
-    let clock = clock();
-    let router = local_router(&cfg, &clock);
-    let calls = AtomicUsize::new(0);
-    let err = router
-        .run(&req("m"), |pick| {
-            calls.fetch_add(1, Ordering::Relaxed);
-            async move {
-                answer(
-                    &pick,
-                    &[
-                        (0, FailureClass::Authentication),
-                        (1, FailureClass::Authentication),
-                    ],
-                )
-                .await
-            }
-        })
-        .await
-        .unwrap_err();
+    let calls = Calls::default();
+    let script = [
+        (0, FailureClass::Authentication),
+        (1, FailureClass::Authentication),
+    ];
+    let err = calls.route(&router, &req("m"), &script).await.unwrap_err();
     assert!(matches!(err, RouteError::Failed { .. }));
-    assert_eq!(
-        calls.load(Ordering::Relaxed),
-        2,
-        "each account once, no repeats"
-    );
+    assert_eq!(calls.total(), 2, "each account once, no repeats");
 }

@@ -11,7 +11,6 @@
 //! Must not: block a request (the checker runs on the main runtime, never on a worker's request
 //! task) or probe anything itself (`shale_fleet::health` does).
 
-use crate::fleet_setup::database_url;
 use crate::live::Live;
 use crate::state::{AppState, Deployment};
 use futures::future::BoxFuture;
@@ -231,7 +230,7 @@ pub fn describe(config: &Config) -> Vec<String> {
         "  responses store: {}",
         shale_fleet::responses::describe(
             &config.general_settings.responses_store,
-            database_url(config).is_some(),
+            config.general_settings.keys.database_url_or_env().is_some(),
             has_redis
         )
     ));

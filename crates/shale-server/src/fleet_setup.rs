@@ -28,19 +28,6 @@ pub struct FleetParts {
     pub metrics: FleetMetrics,
 }
 
-/// The database URL of the shared Responses store: `general_settings.database_url`, else env
-/// `DATABASE_URL` (the virtual keys' database).
-pub(crate) fn database_url(config: &Config) -> Option<String> {
-    config
-        .general_settings
-        .keys
-        .database_url
-        .as_ref()
-        .map(|s| s.expose().to_string())
-        .or_else(|| std::env::var("DATABASE_URL").ok())
-        .filter(|u| !u.trim().is_empty())
-}
-
 /// Builds the Responses store and the health checker (not started: see `fleet::start`).
 pub fn build(
     config: &Config,
@@ -48,7 +35,8 @@ pub fn build(
     redis: Option<&str>,
 ) -> Result<FleetParts, String> {
     let settings = &config.general_settings.responses_store;
-    let responses = shale_fleet::responses::open(settings, database_url(config).as_deref(), redis)
+    let database = config.general_settings.keys.database_url_or_env();
+    let responses = shale_fleet::responses::open(settings, database.as_deref(), redis)
         .map_err(|e| e.to_string())?;
     if responses.backend() != "memory" {
         tracing::info!(

@@ -15,18 +15,6 @@ use std::sync::Arc;
 /// `STORE_MODEL_IN_DB` true (LiteLLM's variable).
 pub use crate::fleet_setup::store_models_enabled as enabled;
 
-/// The database of stored models: the virtual keys' (`database_url`, else `DATABASE_URL`).
-fn database_url(config: &Config) -> Option<String> {
-    config
-        .general_settings
-        .keys
-        .database_url
-        .as_ref()
-        .map(|s| s.expose().to_string())
-        .or_else(|| std::env::var("DATABASE_URL").ok())
-        .filter(|u| !u.trim().is_empty())
-}
-
 /// The model store, when `store_model_in_db` is on (it needs a database URL).
 pub async fn open_store(
     config: &Config,
@@ -34,12 +22,17 @@ pub async fn open_store(
     if !enabled(config) {
         return Ok(None);
     }
-    let url = database_url(config).ok_or_else(|| {
-        StartupError::Models(
+    // The virtual keys' database (`database_url`, else `DATABASE_URL`).
+    let url = config
+        .general_settings
+        .keys
+        .database_url_or_env()
+        .ok_or_else(|| {
+            StartupError::Models(
             "store_model_in_db needs a database: set general_settings.database_url or DATABASE_URL"
                 .into(),
         )
-    })?;
+        })?;
     let sealer = shale_models::Sealer::from_env();
     if sealer.is_none() {
         tracing::warn!("SHALE_SALT_KEY / LITELLM_SALT_KEY is not set: models with secrets in litellm_params cannot be stored (os.environ/ references can)");

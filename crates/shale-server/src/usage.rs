@@ -16,6 +16,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use shale_telemetry::TokenUsage;
 use shale_translate::converse::BedrockUsage;
+use shale_translate::invoke::InvocationMetrics;
 
 fn from_bedrock(u: &BedrockUsage) -> TokenUsage {
     TokenUsage {
@@ -59,21 +60,9 @@ pub fn invocation_metrics(payload: &[u8]) -> Option<TokenUsage> {
         bytes: std::borrow::Cow<'a, str>,
     }
     #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Metrics {
-        #[serde(default)]
-        input_token_count: u64,
-        #[serde(default)]
-        output_token_count: u64,
-        #[serde(default)]
-        cache_read_input_token_count: u64,
-        #[serde(default)]
-        cache_write_input_token_count: u64,
-    }
-    #[derive(Deserialize)]
     struct Event {
         #[serde(rename = "amazon-bedrock-invocationMetrics")]
-        metrics: Option<Metrics>,
+        metrics: Option<InvocationMetrics>,
     }
     let chunk: Chunk = serde_json::from_slice(payload).ok()?;
     let json = base64::engine::general_purpose::STANDARD
@@ -83,12 +72,7 @@ pub fn invocation_metrics(payload: &[u8]) -> Option<TokenUsage> {
         return None;
     }
     let m = serde_json::from_slice::<Event>(&json).ok()?.metrics?;
-    Some(TokenUsage {
-        input: m.input_token_count,
-        output: m.output_token_count,
-        cache_read: m.cache_read_input_token_count,
-        cache_write: m.cache_write_input_token_count,
-    })
+    Some(from_bedrock(&m.into()))
 }
 
 /// Anthropic Messages usage, gathered from a message or from its stream events: each field seen

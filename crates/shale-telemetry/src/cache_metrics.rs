@@ -6,7 +6,7 @@
 //! Series are resolved once per (key, model) and kept; recording a hit then touches atomics only.
 //! Must not: decide what is a hit (the server's cache hooks fill [`CacheOutcome`]).
 
-use crate::labels::{self, DeploymentInfo, KeyLabels, Labels};
+use crate::labels::{self, DeploymentInfo, KeyLabels};
 use crate::metrics::{Metrics, RouteCounters};
 use crate::record::{CacheOutcome, RequestRecord};
 use prometheus_client::metrics::counter::Counter;
@@ -25,20 +25,6 @@ pub(crate) struct CacheSeries {
 #[derive(Default)]
 pub(crate) struct CacheSeriesMap(RwLock<HashMap<KeyLabels, HashMap<String, Arc<CacheSeries>>>>);
 
-/// The label set of the cache metrics.
-fn cache_labels(model: &str, k: &KeyLabels) -> Labels<7> {
-    let s = |v: &str| v.to_string();
-    [
-        ("end_user", String::new()),
-        ("hashed_api_key", s(&k.hashed_api_key)),
-        ("api_key_alias", s(&k.api_key_alias)),
-        ("model", s(model)),
-        ("team", s(&k.team)),
-        ("team_alias", s(&k.team_alias)),
-        ("user", s(&k.user)),
-    ]
-}
-
 impl Metrics {
     fn cache_series(&self, model: &str, key: &KeyLabels) -> Arc<CacheSeries> {
         let map = &self.cache.0;
@@ -51,7 +37,7 @@ impl Metrics {
             return Arc::clone(s);
         }
         let f = &self.families;
-        let l = cache_labels(model, key);
+        let l = labels::cache(model, key);
         let series = Arc::new(CacheSeries {
             requests_ok: RouteCounters::default(),
             hits: f.cache_hits.get_or_create_owned(&l),

@@ -223,6 +223,8 @@ impl Metrics {
         let d = &self.deployments[index].info;
         let request = labels::request(d, key);
         let tokens = labels::tokens(d, key);
+        let deployment_key = labels::deployment_key(d, key);
+        let deployment_requests = labels::deployment_requests(d, key);
         let handles = Handles {
             deployment: index,
             key: key.clone(),
@@ -230,28 +232,20 @@ impl Metrics {
             total_latency: f.total_latency.get_or_create_owned(&request),
             api_latency: f.api_latency.get_or_create_owned(&request),
             ttft: f.ttft.get_or_create_owned(&request),
-            overhead: f
-                .overhead
-                .get_or_create_owned(&labels::deployment_key(d, key)),
+            overhead: f.overhead.get_or_create_owned(&deployment_key),
             input_tokens: f.input_tokens.get_or_create_owned(&tokens),
             output_tokens: f.output_tokens.get_or_create_owned(&tokens),
             total_tokens: f.total_tokens.get_or_create_owned(&tokens),
             spend: f.spend.get_or_create_owned(&labels::spend(d, key)),
             deployment_success: f
                 .deployment_success
-                .get_or_create_owned(&labels::deployment_requests(d, key)),
-            deployment_total: f
-                .deployment_total
-                .get_or_create_owned(&labels::deployment_requests(d, key)),
+                .get_or_create_owned(&deployment_requests),
+            deployment_total: f.deployment_total.get_or_create_owned(&deployment_requests),
             latency_per_token: f
                 .latency_per_token
                 .get_or_create_owned(&labels::latency_per_token(d, key)),
-            remaining_requests: f
-                .remaining_requests
-                .get_or_create_owned(&labels::deployment_key(d, key)),
-            remaining_tokens: f
-                .remaining_tokens
-                .get_or_create_owned(&labels::deployment_key(d, key)),
+            remaining_requests: f.remaining_requests.get_or_create_owned(&deployment_key),
+            remaining_tokens: f.remaining_tokens.get_or_create_owned(&deployment_key),
         };
         let series = &self.deployments[index];
         if let Some(rpm) = d.rpm {

@@ -3,7 +3,6 @@
 //! `{id, results:[{index, relevance_score, document?}], meta}`. Bodies are serialized straight
 //! from the request, without copying the documents.
 
-use serde::de::DeserializeOwned;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -186,53 +185,28 @@ pub fn rerank_to_invoke(req: &RerankRequest) -> Result<Vec<u8>, TranslateError> 
     serde_json::to_vec(&body).map_err(|e| TranslateError::invalid("documents", e.to_string()))
 }
 
-/// The agent-runtime answer `{"results":[{"index","relevanceScore"}],"nextToken"?}` → Cohere.
-pub fn agent_runtime_to_rerank<'a>(
+/// Either Bedrock answer → Cohere: the agent-runtime one,
+/// `{"results":[{"index","relevanceScore"}],"nextToken"?}`, or Cohere's InvokeModel one,
+/// `{"id","results":[{"index","relevance_score"}]}` (other members ignored).
+pub fn scores_to_rerank<'a>(
     body: &[u8],
     req: &'a RerankRequest,
     id: String,
-) -> Result<RerankResponse<'a>, TranslateError> {
-    scored_to_rerank(body, req, id, |r: AgentRuntimeScore| (r.index, r.score))
-}
-
-/// One agent-runtime result.
-#[derive(Deserialize)]
-struct AgentRuntimeScore {
-    index: usize,
-    #[serde(rename = "relevanceScore")]
-    score: f64,
-}
-
-/// The Cohere InvokeModel answer `{"id","results":[{"index","relevance_score"}]}` → Cohere.
-pub fn invoke_to_rerank<'a>(
-    body: &[u8],
-    req: &'a RerankRequest,
-    id: String,
-) -> Result<RerankResponse<'a>, TranslateError> {
-    scored_to_rerank(body, req, id, |r: CohereScore| (r.index, r.relevance_score))
-}
-
-/// One Cohere InvokeModel result.
-#[derive(Deserialize)]
-struct CohereScore {
-    index: usize,
-    relevance_score: f64,
-}
-
-/// Either answer, `{"results":[…]}` (other members ignored), with `score` reading one result's
-/// `(index, score)`.
-fn scored_to_rerank<'a, S: DeserializeOwned>(
-    body: &[u8],
-    req: &'a RerankRequest,
-    id: String,
-    score: impl Fn(S) -> (usize, f64),
 ) -> Result<RerankResponse<'a>, TranslateError> {
     #[derive(Deserialize)]
-    struct Answer<S> {
-        results: Vec<S>,
+    struct Answer {
+        results: Vec<Score>,
     }
-    let a: Answer<S> = serde_json::from_slice(body).map_err(upstream)?;
-    build_response(a.results.into_iter().map(score), req, id)
+    /// One result, as either API spells it.
+    #[derive(Deserialize)]
+    struct Score {
+        index: usize,
+        #[serde(alias = "relevanceScore")]
+        relevance_score: f64,
+    }
+    let a: Answer = serde_json::from_slice(body).map_err(upstream)?;
+    let scored = a.results.into_iter().map(|r| (r.index, r.relevance_score));
+    build_response(scored, req, id)
 }
 
 fn upstream(e: impl std::fmt::Display) -> TranslateError {

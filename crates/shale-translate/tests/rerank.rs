@@ -7,8 +7,8 @@ use common::{assert_json_eq, case_dirs, invalid_param, read};
 use serde_json::{json, Value};
 use shale_translate::error::TranslateError;
 use shale_translate::rerank::{
-    agent_runtime_to_rerank, foundation_model_arn, invoke_to_rerank, rerank_to_agent_runtime,
-    rerank_to_invoke, RerankRequest,
+    foundation_model_arn, rerank_to_agent_runtime, rerank_to_invoke, scores_to_rerank,
+    RerankRequest,
 };
 
 fn request(v: Value) -> RerankRequest {
@@ -32,24 +32,18 @@ fn golden_fixtures() {
         let id = meta["id"].as_str().unwrap().to_owned();
         let req = request(read(&dir, "request.json"));
         let answer = serde_json::to_vec(&read(&dir, "bedrock_response.json")).unwrap();
-        let (body, resp) = match meta["route"].as_str().unwrap() {
+        let body = match meta["route"].as_str().unwrap() {
             "agent_runtime" => {
                 let arn = foundation_model_arn(meta["region"].as_str().unwrap(), model);
-                let body = rerank_to_agent_runtime(&req, &arn)
-                    .unwrap_or_else(|e| panic!("{case}: request failed: {e:?}"));
-                let resp = agent_runtime_to_rerank(&answer, &req, id)
-                    .unwrap_or_else(|e| panic!("{case}: response failed: {e:?}"));
-                (body, serde_json::to_vec(&resp).unwrap())
+                rerank_to_agent_runtime(&req, &arn)
             }
-            "invoke" => {
-                let body = rerank_to_invoke(&req)
-                    .unwrap_or_else(|e| panic!("{case}: request failed: {e:?}"));
-                let resp = invoke_to_rerank(&answer, &req, id)
-                    .unwrap_or_else(|e| panic!("{case}: response failed: {e:?}"));
-                (body, serde_json::to_vec(&resp).unwrap())
-            }
+            "invoke" => rerank_to_invoke(&req),
             other => panic!("{case}: unknown route {other}"),
-        };
+        }
+        .unwrap_or_else(|e| panic!("{case}: request failed: {e:?}"));
+        let resp = scores_to_rerank(&answer, &req, id)
+            .unwrap_or_else(|e| panic!("{case}: response failed: {e:?}"));
+        let resp = serde_json::to_vec(&resp).unwrap();
         let body: Value = serde_json::from_slice(&body).expect("body is JSON");
         assert_json_eq(
             &case,
@@ -112,15 +106,13 @@ fn invoke_omits_top_n_when_not_given_and_clamps_it_otherwise() {
 #[test]
 fn out_of_range_result_index_is_an_upstream_error() {
     let req = request(json!({"model": "m", "query": "q", "documents": ["a"]}));
-    let err = agent_runtime_to_rerank(
-        br#"{"results":[{"index":1,"relevanceScore":0.5}]}"#,
-        &req,
-        "x".into(),
-    )
-    .unwrap_err();
-    assert!(matches!(err, TranslateError::InvalidUpstream(_)), "{err:?}");
-    let err = invoke_to_rerank(b"{}", &req, "x".into()).unwrap_err();
-    assert!(matches!(err, TranslateError::InvalidUpstream(_)), "{err:?}");
+    for answer in [
+        &br#"{"results":[{"index":1,"relevanceScore":0.5}]}"#[..],
+        b"{}",
+    ] {
+        let err = scores_to_rerank(answer, &req, "x".into()).unwrap_err();
+        assert!(matches!(err, TranslateError::InvalidUpstream(_)), "{err:?}");
+    }
 }
 
 #[test]

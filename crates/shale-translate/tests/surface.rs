@@ -101,6 +101,31 @@ fn run_translator(t: &mut dyn EventTranslator, events: &[(String, Vec<u8>)]) -> 
     chunks_json(&chunks)
 }
 
+/// The client stream a translator makes of the case's events, checked against
+/// `client_stream.json`; its usage goes into the recorded values.
+fn check_stream(
+    dir: &Path,
+    t: &mut dyn EventTranslator,
+    events: &[(String, Vec<u8>)],
+    recorded: &mut Map<String, Value>,
+) -> Option<String> {
+    let failure = check(dir, "client_stream.json", &run_translator(t, events));
+    recorded.insert("stream_usage".into(), json!(t.usage()));
+    failure
+}
+
+/// The Anthropic events a Messages stream makes of the case's events, as `{event, data}` JSON.
+fn run_messages_stream(s: &mut MessagesStream, events: &[(String, Vec<u8>)]) -> Value {
+    let mut out = Vec::new();
+    for (e, d) in events {
+        out.extend(s.on_event(e, d).unwrap());
+    }
+    out.extend(s.finish());
+    out.iter()
+        .map(|e| json!({"event": e.event, "data": e.data_json()}))
+        .collect()
+}
+
 fn claude_caps() -> ModelCaps {
     ModelCaps::for_model_id("anthropic.claude-sonnet-4-5-20250929-v1:0")
 }
@@ -197,12 +222,7 @@ fn run_case(dir: &Path) -> Vec<String> {
             }
             if let Some(ev) = &events {
                 let mut t = from_responses::ResponsesChunks::new(&rctx, include_usage);
-                f.extend(check(
-                    dir,
-                    "client_stream.json",
-                    &run_translator(&mut t, ev),
-                ));
-                recorded.insert("stream_usage".into(), json!(t.usage()));
+                f.extend(check_stream(dir, &mut t, ev, &mut recorded));
             }
         }
         "chat->messages" => {
@@ -226,12 +246,7 @@ fn run_case(dir: &Path) -> Vec<String> {
             }
             if let Some(ev) = &events {
                 let mut t = anthropic::MessagesChunks::new(&rctx, include_usage);
-                f.extend(check(
-                    dir,
-                    "client_stream.json",
-                    &run_translator(&mut t, ev),
-                ));
-                recorded.insert("stream_usage".into(), json!(t.usage()));
+                f.extend(check_stream(dir, &mut t, ev, &mut recorded));
             }
         }
         "responses->responses" => {
@@ -284,16 +299,11 @@ fn run_case(dir: &Path) -> Vec<String> {
             }
             if let Some(ev) = &events {
                 let mut s = MessagesStream::Relay(messages_relay::RelayEvents);
-                let mut out = Vec::new();
-                for (e, d) in ev {
-                    out.extend(s.on_event(e, d).unwrap());
-                }
-                out.extend(s.finish());
-                let v: Vec<Value> = out
-                    .iter()
-                    .map(|e| json!({"event": e.event, "data": e.data_json()}))
-                    .collect();
-                f.extend(check(dir, "client_stream.json", &Value::Array(v)));
+                f.extend(check(
+                    dir,
+                    "client_stream.json",
+                    &run_messages_stream(&mut s, ev),
+                ));
             }
         }
         "messages->chat" | "messages->responses" => {
@@ -341,16 +351,11 @@ fn run_case(dir: &Path) -> Vec<String> {
                         source,
                         messages_chat::ChunksToMessages::new("msg_test".into(), model_name),
                     )));
-                let mut out = Vec::new();
-                for (e, d) in ev {
-                    out.extend(s.on_event(e, d).unwrap());
-                }
-                out.extend(s.finish());
-                let v: Vec<Value> = out
-                    .iter()
-                    .map(|e| json!({"event": e.event, "data": e.data_json()}))
-                    .collect();
-                f.extend(check(dir, "client_stream.json", &Value::Array(v)));
+                f.extend(check(
+                    dir,
+                    "client_stream.json",
+                    &run_messages_stream(&mut s, ev),
+                ));
             }
         }
         other => f.push(format!("{}: unknown direction {other}", dir.display())),

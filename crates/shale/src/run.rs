@@ -227,9 +227,7 @@ fn describe_stored_models(config: &Config) -> String {
     if !shale_server::models_sync::enabled(config) {
         return "off (set general_settings.store_model_in_db: true to manage models with /model/new, /model/update, /model/delete)".into();
     }
-    let database = config.general_settings.keys.database_url.is_some()
-        || std::env::var("DATABASE_URL").is_ok_and(|u| !u.trim().is_empty());
-    if !database {
+    if config.general_settings.keys.database_url_or_env().is_none() {
         return "on, but no database: set general_settings.database_url or DATABASE_URL (the gateway will refuse to start)".into();
     }
     let salt = ["SHALE_SALT_KEY", "LITELLM_SALT_KEY"]

@@ -333,19 +333,22 @@ mod tests {
         let (cache, _) = cache(None, Duration::ZERO, true);
         let err = cache.get("model_list[3] (titan)").await.unwrap_err();
         assert_eq!(err.http_status(), 503);
-        match &err {
-            BedrockError::Credentials {
-                deployment,
-                source_kind,
-                message,
-            } => {
-                assert_eq!(deployment, "model_list[3] (titan)");
-                assert_eq!(*source_kind, "static");
-                assert!(message.contains("test source"), "{message}");
-                assert!(message.contains("nothing here"), "{message}");
-            }
-            other => panic!("{other:?}"),
-        }
+        let BedrockError::Credentials {
+            deployment,
+            source_kind,
+            message,
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            (deployment.as_str(), *source_kind),
+            ("model_list[3] (titan)", "static")
+        );
+        assert!(
+            message.contains("test source") && message.contains("nothing here"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! A tiny scripted HTTP upstream for the client tests: answers queued responses in order and
-//! records every request it receives.
+//! records every request it receives; the hermetic client [`options`] and [`connect`], a client
+//! with its target.
 
 #![allow(dead_code)]
 
@@ -14,7 +15,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
 use futures::StreamExt;
-use shale_bedrock::{ClientOptions, EnvSource};
+use shale_bedrock::{BedrockClient, ClientOptions, EnvSource, Target, TargetSpec};
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
@@ -183,6 +184,18 @@ pub fn options() -> ClientOptions {
         credentials_timeout: Duration::from_secs(3),
         ..ClientOptions::default()
     }
+}
+
+/// A client with the test [`options`] and its target for `spec`.
+pub async fn connect(spec: TargetSpec) -> (BedrockClient, Target) {
+    connect_with(options(), spec).await
+}
+
+/// A client with these options and its target for `spec`.
+pub async fn connect_with(options: ClientOptions, spec: TargetSpec) -> (BedrockClient, Target) {
+    let client = BedrockClient::new(options).expect("client");
+    let target = client.target(spec).await.expect("target");
+    (client, target)
 }
 
 /// An event-stream frame built with aws-smithy-eventstream.

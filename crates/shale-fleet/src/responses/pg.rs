@@ -8,9 +8,8 @@
 //! Must not: put the database URL in an error or a log line, or build SQL from input text.
 
 use super::codec::{decode, Encoded};
-use super::shared::{Backend, BackendError};
+use super::shared::{Backend, BackendError, BackendFuture};
 use super::{OpenError, Owner, StoredResponse};
-use futures::future::BoxFuture;
 use shale_config::ResponsesStoreSettings;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -143,7 +142,7 @@ impl Backend for PgBackend {
         "postgres"
     }
 
-    fn put<'a>(&'a self, r: &'a Encoded) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn put<'a>(&'a self, r: &'a Encoded) -> BackendFuture<'a, ()> {
         Box::pin(async move {
             self.ensure_schema().await?;
             let q = sqlx::query(
@@ -164,11 +163,7 @@ impl Backend for PgBackend {
         })
     }
 
-    fn get<'a>(
-        &'a self,
-        owner: Owner,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredResponse>, BackendError>> {
+    fn get<'a>(&'a self, owner: Owner, id: &'a str) -> BackendFuture<'a, Option<StoredResponse>> {
         Box::pin(async move {
             self.ensure_schema().await?;
             let q = sqlx::query_scalar::<_, String>(
@@ -181,11 +176,7 @@ impl Backend for PgBackend {
         })
     }
 
-    fn delete<'a>(
-        &'a self,
-        owner: Owner,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+    fn delete<'a>(&'a self, owner: Owner, id: &'a str) -> BackendFuture<'a, bool> {
         Box::pin(async move {
             self.ensure_schema().await?;
             let q = sqlx::query(
@@ -198,7 +189,7 @@ impl Backend for PgBackend {
         })
     }
 
-    fn sweep(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+    fn sweep(&self) -> BackendFuture<'_, ()> {
         Box::pin(async move {
             self.ensure_schema().await?;
             let expired = sqlx::query("DELETE FROM shale_responses WHERE expires_at <= now()");

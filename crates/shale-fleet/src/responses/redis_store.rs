@@ -8,10 +8,9 @@
 //! Must not: put the Redis URL in an error or a log line (it may carry a password).
 
 use super::codec::{decode, Encoded};
-use super::shared::{Backend, BackendError, REQUEST_TIMEOUT};
+use super::shared::{Backend, BackendError, BackendFuture, REQUEST_TIMEOUT};
 use super::{OpenError, Owner, StoredResponse};
 use crate::redis_link::{LinkError, RedisLink};
-use futures::future::BoxFuture;
 use redis::Script;
 use shale_config::ResponsesStoreSettings;
 
@@ -112,7 +111,7 @@ impl Backend for RedisBackend {
         "redis"
     }
 
-    fn put<'a>(&'a self, r: &'a Encoded) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn put<'a>(&'a self, r: &'a Encoded) -> BackendFuture<'a, ()> {
         Box::pin(async move {
             let now = crate::now_ms();
             let ttl_left = r.expires_ms.saturating_sub(now);
@@ -145,11 +144,7 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn get<'a>(
-        &'a self,
-        owner: Owner,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredResponse>, BackendError>> {
+    fn get<'a>(&'a self, owner: Owner, id: &'a str) -> BackendFuture<'a, Option<StoredResponse>> {
         Box::pin(async move {
             let mut conn = self.link.conn();
             let mut cmd = redis::cmd("GET");
@@ -168,11 +163,7 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn delete<'a>(
-        &'a self,
-        owner: Owner,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+    fn delete<'a>(&'a self, owner: Owner, id: &'a str) -> BackendFuture<'a, bool> {
         Box::pin(async move {
             let mut inv = self.delete.prepare_invoke();
             self.keys(&mut inv, id);
@@ -186,7 +177,7 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn sweep(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+    fn sweep(&self) -> BackendFuture<'_, ()> {
         // Every put trims expired and surplus records; nothing to do on a timer.
         Box::pin(async { Ok(()) })
     }

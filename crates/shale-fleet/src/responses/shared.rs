@@ -52,18 +52,16 @@ pub(crate) enum BackendError {
 }
 
 /// A shared store's operations, each one round trip.
+/// What a [`Backend`] call comes to.
+pub(crate) type BackendFuture<'a, T> = BoxFuture<'a, Result<T, BackendError>>;
+
 pub(crate) trait Backend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
-    fn put<'a>(&'a self, record: &'a Encoded) -> BoxFuture<'a, Result<(), BackendError>>;
-    fn get<'a>(
-        &'a self,
-        owner: Owner,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredResponse>, BackendError>>;
-    fn delete<'a>(&'a self, owner: Owner, id: &'a str)
-        -> BoxFuture<'a, Result<bool, BackendError>>;
+    fn put<'a>(&'a self, record: &'a Encoded) -> BackendFuture<'a, ()>;
+    fn get<'a>(&'a self, owner: Owner, id: &'a str) -> BackendFuture<'a, Option<StoredResponse>>;
+    fn delete<'a>(&'a self, owner: Owner, id: &'a str) -> BackendFuture<'a, bool>;
     /// Drops expired records and keeps the store within its bounds.
-    fn sweep(&self) -> BoxFuture<'_, Result<(), BackendError>>;
+    fn sweep(&self) -> BackendFuture<'_, ()>;
     /// Whether the last call reached the store.
     fn up(&self) -> bool;
 }
@@ -476,7 +474,7 @@ mod tests {
         fn name(&self) -> &'static str {
             "fake"
         }
-        fn put<'a>(&'a self, r: &'a Encoded) -> BoxFuture<'a, Result<(), BackendError>> {
+        fn put<'a>(&'a self, r: &'a Encoded) -> BackendFuture<'a, ()> {
             Box::pin(async move {
                 self.check()?;
                 self.rows().insert(r.id.clone(), (r.owner, r.json.clone()));
@@ -487,7 +485,7 @@ mod tests {
             &'a self,
             owner: Owner,
             id: &'a str,
-        ) -> BoxFuture<'a, Result<Option<StoredResponse>, BackendError>> {
+        ) -> BackendFuture<'a, Option<StoredResponse>> {
             Box::pin(async move {
                 self.check()?;
                 Ok(self
@@ -497,11 +495,7 @@ mod tests {
                     .and_then(|(o, json)| super::super::codec::decode(*o, json)))
             })
         }
-        fn delete<'a>(
-            &'a self,
-            owner: Owner,
-            id: &'a str,
-        ) -> BoxFuture<'a, Result<bool, BackendError>> {
+        fn delete<'a>(&'a self, owner: Owner, id: &'a str) -> BackendFuture<'a, bool> {
             Box::pin(async move {
                 self.check()?;
                 let mut rows = self.rows();
@@ -512,7 +506,7 @@ mod tests {
                 Ok(false)
             })
         }
-        fn sweep(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+        fn sweep(&self) -> BackendFuture<'_, ()> {
             Box::pin(async { Ok(()) })
         }
         fn up(&self) -> bool {

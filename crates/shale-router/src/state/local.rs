@@ -2,7 +2,7 @@
 //! failure counts, cooldowns and prompt-cache affinity. One short mutex section per operation, no
 //! await while holding it. Used alone without Redis, and as the stand-in while Redis is down.
 
-use super::{AcquireRequest, Acquired};
+use super::{AcquireRequest, Acquired, CooldownRule};
 use crate::clock::minute_of;
 use crate::strategy::View;
 use std::collections::HashMap;
@@ -151,15 +151,13 @@ impl LocalState {
         }
     }
 
-    /// Counts a failure; cools the deployment down when this minute's failures exceed
-    /// `allowed_fails`. Returns whether it is now cooling down.
-    pub fn record_failure(
-        &self,
-        id: &str,
-        allowed_fails: u32,
-        cooldown_ms: u64,
-        now_ms: u64,
-    ) -> bool {
+    /// Counts a failure; cools the deployment down when this minute's failures exceed the
+    /// rule's `allowed_fails`. Returns whether it is now cooling down.
+    pub fn record_failure(&self, id: &str, rule: CooldownRule, now_ms: u64) -> bool {
+        let CooldownRule {
+            allowed_fails,
+            cooldown_ms,
+        } = rule;
         let minute = minute_of(now_ms);
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let s = slots.entry(id.to_string()).or_default();

@@ -13,6 +13,14 @@ pub use local::LocalState;
 
 use crate::strategy::View;
 
+/// When failures cool a deployment down: more than `allowed_fails` in one minute cool it down
+/// for `cooldown_ms` (0: never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CooldownRule {
+    pub allowed_fails: u32,
+    pub cooldown_ms: u64,
+}
+
 /// One candidate handed to [`SharedState::acquire`].
 #[derive(Debug, Clone, Copy)]
 pub struct Slot<'a> {
@@ -98,19 +106,10 @@ impl SharedState {
     }
 
     /// Counts a failure; returns whether the deployment is now cooling down.
-    pub async fn record_failure(
-        &self,
-        id: &str,
-        allowed_fails: u32,
-        cooldown_ms: u64,
-        now_ms: u64,
-    ) -> bool {
+    pub async fn record_failure(&self, id: &str, rule: CooldownRule, now_ms: u64) -> bool {
         match self {
-            SharedState::Local(l) => l.record_failure(id, allowed_fails, cooldown_ms, now_ms),
-            SharedState::Redis(r) => {
-                r.record_failure(id, allowed_fails, cooldown_ms, now_ms)
-                    .await
-            }
+            SharedState::Local(l) => l.record_failure(id, rule, now_ms),
+            SharedState::Redis(r) => r.record_failure(id, rule, now_ms).await,
         }
     }
 

@@ -5,7 +5,7 @@
 //! the connection manager reconnects by itself.
 
 use super::gate::{connect, RedisGate, RedisSetupError, RedisStatus};
-use super::{AcquireRequest, Acquired, Backend, LocalState};
+use super::{AcquireRequest, Acquired, Backend, CooldownRule, LocalState};
 use crate::clock::minute_of;
 use crate::strategy::View;
 use redis::aio::ConnectionManager;
@@ -274,25 +274,17 @@ impl RedisState {
         self.spawn_write(inv);
     }
 
-    pub async fn record_failure(
-        &self,
-        id: &str,
-        allowed_fails: u32,
-        cooldown_ms: u64,
-        now_ms: u64,
-    ) -> bool {
+    pub async fn record_failure(&self, id: &str, rule: CooldownRule, now_ms: u64) -> bool {
         let mut inv = self.fail.prepare_invoke();
         inv.key(self.window_key("fail", id, minute_of(now_ms)))
             .key(self.key("cd", id))
-            .arg(allowed_fails)
-            .arg(cooldown_ms)
+            .arg(rule.allowed_fails)
+            .arg(rule.cooldown_ms)
             .arg(now_ms);
         let mut conn = self.conn.clone();
         match self.call(now_ms, inv.invoke_async::<i64>(&mut conn)).await {
             Some(v) => v == 1,
-            None => self
-                .local
-                .record_failure(id, allowed_fails, cooldown_ms, now_ms),
+            None => self.local.record_failure(id, rule, now_ms),
         }
     }
 

@@ -1,12 +1,15 @@
-//! Shared helpers for the router's integration tests: configs from YAML, a scripted test error,
-//! and a fake call that answers per deployment.
+//! Shared helpers for the router's integration tests: configs from YAML, a router over its
+//! in-process state with a hand-moved clock, a scripted test error, a fake call that answers per
+//! deployment, and [`route`] / [`Calls::route`], one request through it (counting the calls).
 
 #![allow(dead_code)]
 
 use shale_config::Config;
 use shale_router::{
-    Answer, Failure, FailureClass, ManualClock, Pick, RouteRequest, Router, SharedState,
+    Answer, Failure, FailureClass, ManualClock, Pick, RouteError, RouteRequest, Routed, Router,
+    SharedState,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +46,13 @@ pub fn local_router(config: &Config, clock: &Arc<ManualClock>) -> Router {
     )
 }
 
+/// A router over its in-process state for a config of these entries and settings (see
+/// [`config`]), and the clock it reads.
+pub fn local(entries: &[(&str, &str, &str)], settings: &str) -> (Router, Arc<ManualClock>) {
+    let clock = clock();
+    (local_router(&config(entries, settings), &clock), clock)
+}
+
 /// A clock at the start of a minute.
 pub fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(1_700_000_040_000))
@@ -71,4 +81,47 @@ pub async fn answer(
 /// Millisecond duration shorthand.
 pub fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
+}
+
+/// What one request through the router comes to.
+pub type Outcome = Result<Routed<usize>, RouteError<TestError>>;
+
+/// Routes `req`; each deployment answers as [`answer`] does with the `fail` script.
+pub async fn route(
+    router: &Router,
+    req: &RouteRequest<'_>,
+    fail: &[(usize, FailureClass)],
+) -> Outcome {
+    Calls::default().route(router, req, fail).await
+}
+
+/// The calls the router made, per deployment index (up to eight deployments).
+#[derive(Debug, Default)]
+pub struct Calls([AtomicUsize; 8]);
+
+impl Calls {
+    /// [`route`], counting each call of a deployment.
+    pub async fn route(
+        &self,
+        router: &Router,
+        req: &RouteRequest<'_>,
+        fail: &[(usize, FailureClass)],
+    ) -> Outcome {
+        router
+            .run(req, |pick| {
+                self.0[pick.index].fetch_add(1, Ordering::Relaxed);
+                async move { answer(&pick, fail).await }
+            })
+            .await
+    }
+
+    /// Calls of the deployment at `index`.
+    pub fn to(&self, index: usize) -> usize {
+        self.0[index].load(Ordering::Relaxed)
+    }
+
+    /// Calls of every deployment.
+    pub fn total(&self) -> usize {
+        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
 }

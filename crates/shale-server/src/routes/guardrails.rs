@@ -14,7 +14,8 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use shale_core::json::set_members;
 use shale_core::Secret;
 use shale_guardrails::{Guardrail, Hook, Verdict};
 use std::sync::Arc;
@@ -26,74 +27,60 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Response {
     json(&json!({ "guardrails": guardrails }))
 }
 
-/// One guardrail as `/guardrails/list` shows it (LiteLLM's shape; no secrets).
+/// One guardrail as `/guardrails/list` shows it (LiteLLM's shape; no secrets; unset settings
+/// left out).
 fn describe(g: &Guardrail) -> Value {
     let c = &g.config;
     let a = &c.aws;
-    let mut p = Map::new();
-    let mut put = |k: &str, v: Value| {
-        if !v.is_null() {
-            p.insert(k.to_owned(), v);
-        }
-    };
     let modes: Vec<&str> = c.modes.iter().map(|m| m.as_str()).collect();
-    put("guardrail", json!("bedrock"));
-    put("mode", json!(modes));
-    put("guardrailIdentifier", json!(c.guardrail_identifier));
-    put("guardrailVersion", json!(c.guardrail_version));
-    put("default_on", json!(c.default_on));
-    put("mask_request_content", json!(c.mask_request_content));
-    put("mask_response_content", json!(c.mask_response_content));
-    put(
-        "disable_exception_on_block",
-        json!(c.disable_exception_on_block),
-    );
-    put(
-        "experimental_use_latest_role_message_only",
-        json!(c.latest_message_only),
-    );
-    put(
-        "skip_system_message_in_guardrail",
-        json!(c.skip_system_message),
-    );
-    put("skip_tool_message_in_guardrail", json!(c.skip_tool_message));
-    put("fail_open", json!(c.fail_open));
-    put("timeout", json!(c.timeout.as_secs_f64()));
-    put("num_retries", json!(c.num_retries));
-    put(
-        "stream_first_window_bytes",
-        json!(c.stream_first_window_bytes),
-    );
-    put("stream_window_bytes", json!(c.stream_window_bytes));
-    put("stream_overlap_bytes", json!(c.stream_overlap_bytes));
-    put("aws_region_name", json!(a.aws_region_name));
-    put(
-        "aws_bedrock_runtime_endpoint",
-        json!(a.aws_bedrock_runtime_endpoint),
-    );
-    put("aws_profile_name", json!(a.aws_profile_name));
-    put("aws_role_name", json!(a.aws_role_name));
-    put("aws_session_name", json!(a.aws_session_name));
-    put("aws_sts_endpoint", json!(a.aws_sts_endpoint));
-    let masked = |s: &Option<Secret>| s.as_ref().map(|s| json!(s.to_string()));
-    for (k, v) in [
-        ("api_key", masked(&a.api_key)),
+    let masked = |s: &Option<Secret>| json!(s.as_ref().map(|s| s.to_string()));
+    let hidden = |s: &Option<String>| json!(s.as_ref().map(|_| "***"));
+    let p = set_members([
+        ("guardrail", json!("bedrock")),
+        ("mode", json!(modes)),
+        ("guardrailIdentifier", json!(c.guardrail_identifier)),
+        ("guardrailVersion", json!(c.guardrail_version)),
+        ("default_on", json!(c.default_on)),
+        ("mask_request_content", json!(c.mask_request_content)),
+        ("mask_response_content", json!(c.mask_response_content)),
         (
-            "aws_access_key_id",
-            a.aws_access_key_id.as_ref().map(|_| json!("***")),
+            "disable_exception_on_block",
+            json!(c.disable_exception_on_block),
         ),
+        (
+            "experimental_use_latest_role_message_only",
+            json!(c.latest_message_only),
+        ),
+        (
+            "skip_system_message_in_guardrail",
+            json!(c.skip_system_message),
+        ),
+        ("skip_tool_message_in_guardrail", json!(c.skip_tool_message)),
+        ("fail_open", json!(c.fail_open)),
+        ("timeout", json!(c.timeout.as_secs_f64())),
+        ("num_retries", json!(c.num_retries)),
+        (
+            "stream_first_window_bytes",
+            json!(c.stream_first_window_bytes),
+        ),
+        ("stream_window_bytes", json!(c.stream_window_bytes)),
+        ("stream_overlap_bytes", json!(c.stream_overlap_bytes)),
+        ("aws_region_name", json!(a.aws_region_name)),
+        (
+            "aws_bedrock_runtime_endpoint",
+            json!(a.aws_bedrock_runtime_endpoint),
+        ),
+        ("aws_profile_name", json!(a.aws_profile_name)),
+        ("aws_role_name", json!(a.aws_role_name)),
+        ("aws_session_name", json!(a.aws_session_name)),
+        ("aws_sts_endpoint", json!(a.aws_sts_endpoint)),
+        ("api_key", masked(&a.api_key)),
+        ("aws_access_key_id", hidden(&a.aws_access_key_id)),
         ("aws_secret_access_key", masked(&a.aws_secret_access_key)),
         ("aws_session_token", masked(&a.aws_session_token)),
         ("aws_web_identity_token", masked(&a.aws_web_identity_token)),
-        (
-            "aws_external_id",
-            a.aws_external_id.as_ref().map(|_| json!("***")),
-        ),
-    ] {
-        if let Some(v) = v {
-            put(k, v);
-        }
-    }
+        ("aws_external_id", hidden(&a.aws_external_id)),
+    ]);
     json!({
         "guardrail_name": &*g.name,
         "litellm_params": p,

@@ -27,7 +27,7 @@ use shale_translate::messages::{
     MessagesRequest, MessagesResponseContext, MessagesStream, MessagesStreamTranslator,
     NativeStreamRelay,
 };
-use shale_translate::ModelFamily;
+use shale_translate::{FetchedMedia, ModelFamily};
 use std::sync::Arc;
 
 pub async fn messages(
@@ -92,10 +92,16 @@ async fn run_once(
     guard: Option<&RequestGuard>,
 ) -> Result<Response, ApiError> {
     if let Some(plan) = deployment.surface() {
-        return crate::routes::openai_surface::messages(
-            state, deployment, plan, headers, request, started, guard,
-        )
-        .await;
+        let attempt = crate::routes::openai_surface::Attempt {
+            state,
+            deployment,
+            plan,
+            headers,
+            started,
+            fetched_media: &FetchedMedia::new(),
+            guard,
+        };
+        return attempt.messages(request).await;
     }
     let stream = request.stream.unwrap_or(false);
     let ctx = context(state, deployment, headers);
@@ -185,15 +191,16 @@ async fn count(
     let deployment = state.deployment(&request.model)?;
     crate::keygate::check_model(&request.model)?;
     if let Some(plan) = deployment.surface() {
-        return crate::routes::openai_surface::count_tokens(
+        let attempt = crate::routes::openai_surface::Attempt {
             state,
-            &deployment,
+            deployment: &deployment,
             plan,
             headers,
-            request,
             started,
-        )
-        .await;
+            fetched_media: &FetchedMedia::new(),
+            guard: None,
+        };
+        return attempt.count_tokens(request).await;
     }
     let ctx = context(state, &deployment, headers);
     let input = if is_native(&deployment) {

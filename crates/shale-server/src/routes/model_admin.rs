@@ -135,14 +135,7 @@ pub async fn new(
         return Err(ModelError::Duplicate(draft.model_id).into());
     }
     let findings = validate(&state, &draft).await?;
-    store
-        .insert(
-            &draft.model_id,
-            &draft.model_name,
-            &draft.litellm_params,
-            &draft.model_info,
-        )
-        .await?;
+    store.insert(&draft).await?;
     tracing::info!(model_id = %draft.model_id, model_name = %draft.model_name, "model added");
     let row = refresh(&state, store, Some(&draft.model_id)).await?;
     answer(&draft.model_id, row, findings)
@@ -173,14 +166,7 @@ async fn update_model(state: &AppState, id: &str, body: Value) -> Result<Respons
     };
     let draft = api::apply_update(&existing, body)?;
     let findings = validate(state, &draft).await?;
-    store
-        .update(
-            &draft.model_id,
-            &draft.model_name,
-            &draft.litellm_params,
-            &draft.model_info,
-        )
-        .await?;
+    store.update(&draft).await?;
     tracing::info!(model_id = %draft.model_id, model_name = %draft.model_name, "model updated");
     let row = refresh(state, store, Some(id)).await?;
     answer(id, row, findings)

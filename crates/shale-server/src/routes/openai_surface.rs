@@ -2,7 +2,7 @@
 //! (OpenAI chat / Responses under `/v1` or `/openai/v1`, Anthropic Messages under `/anthropic`)
 //! or bedrock-runtime's `/openai/v1` — for every client API: chat and `/completions`
 //! ([`Attempt::chat`], hooked into the chat pipeline, which Responses clients share), and the
-//! Anthropic Messages API ([`messages`], [`count_tokens`]).
+//! Anthropic Messages API ([`Attempt::messages`], [`Attempt::count_tokens`]).
 //!
 //! When the client speaks an API the surface speaks, its request and answer are relayed (chat →
 //! chat, Responses → Responses, Messages → Messages: `shale_translate::surface`'s relays, one
@@ -100,35 +100,35 @@ fn record_relayed(response: &mut Response, usage: Option<&Usage>, finish_reasons
     }
 }
 
+/// What a surface call brought back.
+enum Sent {
+    /// The open stream, and the gateway's time before sending it (the overhead header).
+    Stream(EventStream, std::time::Duration),
+    Answer(BedrockResponse),
+}
+
 impl Attempt<'_> {
     fn model_id(&self) -> &str {
         self.deployment.model_id()
     }
 
-    async fn call(
+    /// Sends `body` to the surface's `op`: streamed when `stream`, else the whole answer.
+    async fn send(
         &self,
         op: SurfaceOp,
         body: Vec<u8>,
         extra: &HeaderMap,
-    ) -> Result<BedrockResponse, ApiError> {
-        Ok(self
-            .state
-            .bedrock
-            .call_surface(&self.deployment.target, op, Bytes::from(body), extra)
-            .await?)
-    }
-
-    async fn stream(
-        &self,
-        op: SurfaceOp,
-        body: Vec<u8>,
-        extra: &HeaderMap,
-    ) -> Result<EventStream, ApiError> {
-        Ok(self
-            .state
-            .bedrock
-            .call_surface_stream(&self.deployment.target, op, Bytes::from(body), extra)
-            .await?)
+        stream: bool,
+    ) -> Result<Sent, ApiError> {
+        let (bedrock, target) = (&self.state.bedrock, &self.deployment.target);
+        let body = Bytes::from(body);
+        Ok(if stream {
+            let translation = self.started.elapsed();
+            let upstream = bedrock.call_surface_stream(target, op, body, extra).await?;
+            Sent::Stream(upstream, translation)
+        } else {
+            Sent::Answer(bedrock.call_surface(target, op, body, extra).await?)
+        })
     }
 
     /// One chat-pipeline attempt: relayed when the client's API is one the surface speaks,
@@ -153,15 +153,20 @@ impl Attempt<'_> {
             if relay && shape.is_chat() {
                 return self.relay_chat(body, &model_name).await;
             }
-            if body.stream {
-                let translation = self.started.elapsed();
-                let upstream = self.stream(SurfaceOp::Chat, body.body, &no_headers).await?;
-                let parser = chat::ChunkParser::new(&model_name, body.include_usage);
-                return Ok(self.stream_response(upstream, parser, shape, translation));
-            }
-            let answer = self.call(SurfaceOp::Chat, body.body, &no_headers).await?;
-            let completion = chat::parse_completion(&answer.body, &model_name)?;
-            return self.complete(shape, completion, &answer).await;
+            let include_usage = body.include_usage;
+            return match self
+                .send(SurfaceOp::Chat, body.body, &no_headers, body.stream)
+                .await?
+            {
+                Sent::Stream(upstream, translation) => {
+                    let parser = chat::ChunkParser::new(&model_name, include_usage);
+                    Ok(self.stream_response(upstream, parser, shape, translation))
+                }
+                Sent::Answer(answer) => {
+                    let completion = chat::parse_completion(&answer.body, &model_name)?;
+                    self.complete(shape, completion, &answer).await
+                }
+            };
         }
         let tool_names = ToolNameMap::new();
         let mut ctx = ResponseContext {
@@ -187,28 +192,39 @@ impl Attempt<'_> {
                 let tool_names = call.call.tool_names.clone();
                 ctx.tool_names = &tool_names;
                 ctx.json_mode = call.call.json_mode;
-                if call.call.stream {
-                    let translation = self.started.elapsed();
-                    let upstream = self.stream(SurfaceOp::Messages, call.body, &extra).await?;
-                    let t = anthropic::MessagesChunks::new(&ctx, call.call.include_usage);
-                    return Ok(self.stream_response(upstream, t, shape, translation));
+                let include_usage = call.call.include_usage;
+                match self
+                    .send(SurfaceOp::Messages, call.body, &extra, call.call.stream)
+                    .await?
+                {
+                    Sent::Stream(upstream, translation) => {
+                        let t = anthropic::MessagesChunks::new(&ctx, include_usage);
+                        Ok(self.stream_response(upstream, t, shape, translation))
+                    }
+                    Sent::Answer(answer) => {
+                        let family = InvokeFamily::Anthropic;
+                        let completion = invoke_to_chat(family, &answer.body, None, &ctx)?;
+                        self.complete(shape, completion, &answer).await
+                    }
                 }
-                let answer = self.call(SurfaceOp::Messages, call.body, &extra).await?;
-                let completion = invoke_to_chat(InvokeFamily::Anthropic, &answer.body, None, &ctx)?;
-                self.complete(shape, completion, &answer).await
             }
             // Responses (the only other API a plan without chat has).
             _ => {
                 let body = to_responses::chat_to_responses(request, self.model_id(), defaults)?;
-                if stream {
-                    let translation = self.started.elapsed();
-                    let upstream = self.stream(SurfaceOp::Responses, body, &no_headers).await?;
-                    let t = from_responses::ResponsesChunks::new(&ctx, include_usage);
-                    return Ok(self.stream_response(upstream, t, shape, translation));
+                match self
+                    .send(SurfaceOp::Responses, body, &no_headers, stream)
+                    .await?
+                {
+                    Sent::Stream(upstream, translation) => {
+                        let t = from_responses::ResponsesChunks::new(&ctx, include_usage);
+                        Ok(self.stream_response(upstream, t, shape, translation))
+                    }
+                    Sent::Answer(answer) => {
+                        let completion =
+                            from_responses::responses_to_completion(&answer.body, &ctx)?;
+                        self.complete(shape, completion, &answer).await
+                    }
                 }
-                let answer = self.call(SurfaceOp::Responses, body, &no_headers).await?;
-                let completion = from_responses::responses_to_completion(&answer.body, &ctx)?;
-                self.complete(shape, completion, &answer).await
             }
         }
     }
@@ -258,15 +274,17 @@ impl Attempt<'_> {
         model_name: &str,
     ) -> Result<Response, ApiError> {
         let no_headers = HeaderMap::new();
-        if body.stream {
-            let translation = self.started.elapsed();
-            let upstream = self.stream(SurfaceOp::Chat, body.body, &no_headers).await?;
-            let writer = ChatRelayWriter(chat::ChunkRelay::new(model_name, body.include_usage));
-            let mut response = relay_sse_response(upstream, writer);
-            set_overhead(&mut response, translation);
-            return Ok(response);
-        }
-        let answer = self.call(SurfaceOp::Chat, body.body, &no_headers).await?;
+        let include_usage = body.include_usage;
+        let answer = match self
+            .send(SurfaceOp::Chat, body.body, &no_headers, body.stream)
+            .await?
+        {
+            Sent::Stream(upstream, translation) => {
+                let writer = ChatRelayWriter(chat::ChunkRelay::new(model_name, include_usage));
+                return Ok(relay_sse_response(upstream, writer, translation));
+            }
+            Sent::Answer(answer) => answer,
+        };
         let relayed = chat::relay_completion(&answer.body, model_name)?;
         let mut response = json_response(relayed.body, self.started, answer.upstream_time);
         record_relayed(
@@ -292,18 +310,23 @@ impl Attempt<'_> {
             self.plan.host == Host::Runtime,
         )?;
         let no_headers = HeaderMap::new();
-        if client.request.stream() {
-            let translation = self.started.elapsed();
-            let upstream = self.stream(SurfaceOp::Responses, body, &no_headers).await?;
-            let writer = ResponsesRelayWriter {
-                relay: responses_relay::ResponsesEventRelay::new(model_name, client.save.is_some()),
-                save: client.save,
-            };
-            let mut response = relay_sse_response(upstream, writer);
-            set_overhead(&mut response, translation);
-            return Ok(response);
-        }
-        let answer = self.call(SurfaceOp::Responses, body, &no_headers).await?;
+        let stream = client.request.stream();
+        let answer = match self
+            .send(SurfaceOp::Responses, body, &no_headers, stream)
+            .await?
+        {
+            Sent::Stream(upstream, translation) => {
+                let writer = ResponsesRelayWriter {
+                    relay: responses_relay::ResponsesEventRelay::new(
+                        model_name,
+                        client.save.is_some(),
+                    ),
+                    save: client.save,
+                };
+                return Ok(relay_sse_response(upstream, writer, translation));
+            }
+            Sent::Answer(answer) => answer,
+        };
         let relayed =
             responses_relay::relay_response(&answer.body, model_name, client.save.is_some())?;
         if let (Some(save), Some(r)) = (client.save, &relayed.response) {
@@ -313,166 +336,147 @@ impl Attempt<'_> {
         record_relayed(&mut response, relayed.usage.as_ref(), Vec::new());
         Ok(response)
     }
-}
 
-/// One `/v1/messages` attempt on a surface: relayed to Claude's Anthropic surface, or
-/// translated through chat for an OpenAI-family model.
-pub async fn messages(
-    state: &AppState,
-    deployment: &Deployment,
-    plan: SurfacePlan,
-    headers: &HeaderMap,
-    request: MessagesRequest,
-    started: Instant,
-    guard: Option<&RequestGuard>,
-) -> Result<Response, ApiError> {
-    let attempt = Attempt {
-        state,
-        deployment,
-        plan,
-        headers,
-        started,
-        fetched_media: &FetchedMedia::new(),
-        guard,
-    };
-    let stream = request.stream.unwrap_or(false);
-    if plan.apis.contains(WireApi::Messages) {
-        let ctx = messages_context(state, deployment, headers);
-        let m = messages_relay::messages_body(request.rest, deployment.model_id(), stream, &ctx)?;
-        if !m.dropped_betas.is_empty() || !m.removed_keys.is_empty() {
-            tracing::debug!(dropped_betas = ?m.dropped_betas, removed_keys = ?m.removed_keys,
-                "not forwarded to bedrock-mantle");
+    /// One `/v1/messages` attempt on a surface: relayed to Claude's Anthropic surface, or
+    /// translated through chat for an OpenAI-family model.
+    pub async fn messages(&self, request: MessagesRequest) -> Result<Response, ApiError> {
+        let stream = request.stream.unwrap_or(false);
+        if self.plan.apis.contains(WireApi::Messages) {
+            let ctx = messages_context(self.state, self.deployment, self.headers);
+            let m = messages_relay::messages_body(
+                request.rest,
+                self.deployment.model_id(),
+                stream,
+                &ctx,
+            )?;
+            if !m.dropped_betas.is_empty() || !m.removed_keys.is_empty() {
+                tracing::debug!(dropped_betas = ?m.dropped_betas, removed_keys = ?m.removed_keys,
+                    "not forwarded to bedrock-mantle");
+            }
+            let extra = beta_headers(m.beta.as_deref())?;
+            let answer = match self
+                .send(SurfaceOp::Messages, m.body, &extra, stream)
+                .await?
+            {
+                Sent::Stream(upstream, translation) => {
+                    let relay = MessagesStream::Relay(messages_relay::RelayEvents);
+                    let mut response =
+                        messages_stream(self.state, self.guard, upstream, relay, &request.model);
+                    set_overhead(&mut response, translation);
+                    return Ok(response);
+                }
+                Sent::Answer(answer) => answer,
+            };
+            let tokens = AnthropicUsage::from_message(&answer.body);
+            let json = match output_checked(self.state, self.guard, answer.body.to_vec()).await {
+                Ok(json) => json,
+                Err(refused) => return Ok(with_usage(refused, tokens)),
+            };
+            let response = json_response(json, self.started, answer.upstream_time);
+            return Ok(with_usage(response, tokens));
         }
-        let extra = beta_headers(m.beta.as_deref())?;
-        if stream {
-            let translation = started.elapsed();
-            let upstream = attempt.stream(SurfaceOp::Messages, m.body, &extra).await?;
-            let mut response = messages_stream(
-                state,
-                guard,
-                upstream,
-                MessagesStream::Relay(messages_relay::RelayEvents),
-                &request.model,
-            );
-            set_overhead(&mut response, translation);
-            return Ok(response);
-        }
-        let answer = attempt.call(SurfaceOp::Messages, m.body, &extra).await?;
-        let tokens = AnthropicUsage::from_message(&answer.body);
-        let json = match output_checked(state, guard, answer.body.to_vec()).await {
+        let chat_req = messages_chat::messages_to_chat(&request.model, stream, request.rest)?;
+        let via_chat = self.plan.apis.contains(WireApi::Chat);
+        let defaults = self.deployment.default_params();
+        let (op, body) = if via_chat {
+            (
+                SurfaceOp::Chat,
+                chat::chat_body(chat_req, self.deployment.model_id(), defaults).body,
+            )
+        } else {
+            (
+                SurfaceOp::Responses,
+                to_responses::chat_to_responses(chat_req, self.deployment.model_id(), defaults)?,
+            )
+        };
+        let tool_names = ToolNameMap::new();
+        let ctx = ResponseContext {
+            model_name: &request.model,
+            tool_names: &tool_names,
+            json_mode: JsonMode::None,
+            created: unix_now(),
+            id: new_completion_id(),
+        };
+        let no_headers = HeaderMap::new();
+        let answer = match self.send(op, body, &no_headers, stream).await? {
+            Sent::Stream(upstream, translation) => {
+                let source: Box<dyn EventTranslator> = if via_chat {
+                    Box::new(chat::ChunkParser::new(&request.model, true))
+                } else {
+                    Box::new(from_responses::ResponsesChunks::new(&ctx, true))
+                };
+                let translator = messages_chat::MessagesFromChunks::new(
+                    source,
+                    messages_chat::ChunksToMessages::new(new_message_id(), &request.model),
+                );
+                let mut response = messages_stream(
+                    self.state,
+                    self.guard,
+                    upstream,
+                    MessagesStream::Chunks(Box::new(translator)),
+                    &request.model,
+                );
+                set_overhead(&mut response, translation);
+                return Ok(response);
+            }
+            Sent::Answer(answer) => answer,
+        };
+        let completion = if via_chat {
+            chat::parse_completion(&answer.body, &request.model)?
+        } else {
+            from_responses::responses_to_completion(&answer.body, &ctx)?
+        };
+        let message = messages_chat::completion_to_messages(
+            &completion,
+            &MessagesResponseContext {
+                model_name: &request.model,
+                tool_names: &tool_names,
+                id: new_message_id(),
+            },
+        )?;
+        let tokens = completion.usage.as_ref().map(crate::report::openai_usage);
+        let json = serde_json::to_vec(&message).expect("JSON serialises");
+        let json = match output_checked(self.state, self.guard, json).await {
             Ok(json) => json,
             Err(refused) => return Ok(with_usage(refused, tokens)),
         };
-        let response = json_response(json, started, answer.upstream_time);
-        return Ok(with_usage(response, tokens));
+        Ok(with_usage(
+            json_response(json, self.started, answer.upstream_time),
+            tokens,
+        ))
     }
-    let chat_req = messages_chat::messages_to_chat(&request.model, stream, request.rest)?;
-    let via_chat = plan.apis.contains(WireApi::Chat);
-    let defaults = deployment.default_params();
-    let (op, body) = if via_chat {
-        (
-            SurfaceOp::Chat,
-            chat::chat_body(chat_req, deployment.model_id(), defaults).body,
-        )
-    } else {
-        (
-            SurfaceOp::Responses,
-            to_responses::chat_to_responses(chat_req, deployment.model_id(), defaults)?,
-        )
-    };
-    let tool_names = ToolNameMap::new();
-    let ctx = ResponseContext {
-        model_name: &request.model,
-        tool_names: &tool_names,
-        json_mode: JsonMode::None,
-        created: unix_now(),
-        id: new_completion_id(),
-    };
-    let no_headers = HeaderMap::new();
-    if stream {
-        let translation = started.elapsed();
-        let upstream = attempt.stream(op, body, &no_headers).await?;
-        let source: Box<dyn EventTranslator> = if via_chat {
-            Box::new(chat::ChunkParser::new(&request.model, true))
-        } else {
-            Box::new(from_responses::ResponsesChunks::new(&ctx, true))
-        };
-        let translator = messages_chat::MessagesFromChunks::new(
-            source,
-            messages_chat::ChunksToMessages::new(new_message_id(), &request.model),
-        );
-        let mut response = messages_stream(
-            state,
-            guard,
-            upstream,
-            MessagesStream::Chunks(Box::new(translator)),
-            &request.model,
-        );
-        set_overhead(&mut response, translation);
-        return Ok(response);
-    }
-    let answer = attempt.call(op, body, &no_headers).await?;
-    let completion = if via_chat {
-        chat::parse_completion(&answer.body, &request.model)?
-    } else {
-        from_responses::responses_to_completion(&answer.body, &ctx)?
-    };
-    let message = messages_chat::completion_to_messages(
-        &completion,
-        &MessagesResponseContext {
-            model_name: &request.model,
-            tool_names: &tool_names,
-            id: new_message_id(),
-        },
-    )?;
-    let tokens = completion.usage.as_ref().map(crate::report::openai_usage);
-    let json = serde_json::to_vec(&message).expect("JSON serialises");
-    let json = match output_checked(state, guard, json).await {
-        Ok(json) => json,
-        Err(refused) => return Ok(with_usage(refused, tokens)),
-    };
-    Ok(with_usage(
-        json_response(json, started, answer.upstream_time),
-        tokens,
-    ))
-}
 
-/// `/v1/messages/count_tokens` on a surface: Claude's Anthropic surface counts; OpenAI surfaces
-/// have no counting operation.
-pub async fn count_tokens(
-    state: &AppState,
-    deployment: &Deployment,
-    plan: SurfacePlan,
-    headers: &HeaderMap,
-    request: MessagesRequest,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    if !plan.apis.contains(WireApi::Messages) {
-        return Err(ApiError::invalid(
-            Some("model"),
-            format!(
-                "count_tokens is not available for `{}`: {} counts tokens for Claude (Anthropic Messages) only.",
-                request.model, plan.host
-            ),
-        ));
+    /// `/v1/messages/count_tokens` on a surface: Claude's Anthropic surface counts; OpenAI surfaces
+    /// have no counting operation.
+    pub async fn count_tokens(&self, request: MessagesRequest) -> Result<Response, ApiError> {
+        if !self.plan.apis.contains(WireApi::Messages) {
+            return Err(ApiError::invalid(
+                Some("model"),
+                format!(
+                    "count_tokens is not available for `{}`: {} counts tokens for Claude (Anthropic Messages) only.",
+                    request.model, self.plan.host
+                ),
+            ));
+        }
+        let ctx = messages_context(self.state, self.deployment, self.headers);
+        let m = messages_relay::count_tokens_body(request.rest, self.deployment.model_id(), &ctx)?;
+        let extra = beta_headers(m.beta.as_deref())?;
+        let answer = self
+            .state
+            .bedrock
+            .call_surface(
+                &self.deployment.target,
+                SurfaceOp::CountTokens,
+                Bytes::from(m.body),
+                &extra,
+            )
+            .await?;
+        Ok(json_response(
+            answer.body.to_vec(),
+            self.started,
+            answer.upstream_time,
+        ))
     }
-    let ctx = messages_context(state, deployment, headers);
-    let m = messages_relay::count_tokens_body(request.rest, deployment.model_id(), &ctx)?;
-    let extra = beta_headers(m.beta.as_deref())?;
-    let answer = state
-        .bedrock
-        .call_surface(
-            &deployment.target,
-            SurfaceOp::CountTokens,
-            Bytes::from(m.body),
-            &extra,
-        )
-        .await?;
-    Ok(json_response(
-        answer.body.to_vec(),
-        started,
-        answer.upstream_time,
-    ))
 }
 
 /// Writes a relayed stream's events for the client.
@@ -543,9 +547,14 @@ struct RelayState<W> {
 }
 
 /// The client's server-sent events of a relayed stream: each upstream event written as it
-/// arrives, keep-alive comments during long silences, the usage recorded when it ends. Dropping
+/// arrives, keep-alive comments during long silences, the usage recorded when it ends; the
+/// gateway's `translation` time goes into the overhead header. Dropping
 /// the body (client gone) drops the upstream stream.
-fn relay_sse_response<W: RelayWriter>(upstream: EventStream, writer: W) -> Response {
+fn relay_sse_response<W: RelayWriter>(
+    upstream: EventStream,
+    writer: W,
+    translation: std::time::Duration,
+) -> Response {
     let state = RelayState {
         upstream,
         writer,
@@ -580,7 +589,9 @@ fn relay_sse_response<W: RelayWriter>(upstream: EventStream, writer: W) -> Respo
         Some((Ok::<Bytes, Infallible>(Bytes::from(out)), s))
     })
     .filter(|frame| futures::future::ready(frame.as_ref().map(|b| !b.is_empty()).unwrap_or(true)));
-    event_stream_response(Body::from_stream(body))
+    let mut response = event_stream_response(Body::from_stream(body));
+    set_overhead(&mut response, translation);
+    response
 }
 
 fn fail<W: RelayWriter>(s: &mut RelayState<W>, err: &ApiError, out: &mut Vec<u8>) {

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use shale_bedrock::Operation;
 use shale_config::Api;
 use shale_translate::rerank::{
-    agent_runtime_to_rerank, foundation_model_arn, invoke_to_rerank, rerank_to_agent_runtime,
-    rerank_to_invoke, RerankRequest,
+    foundation_model_arn, rerank_to_agent_runtime, rerank_to_invoke, scores_to_rerank,
+    RerankRequest,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,28 +65,23 @@ async fn rerank_once(
     deployment.require_bedrock("rerank")?;
     let target = &deployment.target;
     let id = uuid::Uuid::new_v4().to_string();
-    let upstream_time;
-
-    let response = match rerank_api(deployment) {
+    let answer = match rerank_api(deployment) {
         RerankApi::AgentRuntime => {
             let arn = foundation_model_arn(target.region(), target.model_id());
             let body = Bytes::from(rerank_to_agent_runtime(request, &arn)?);
-            let answer = state.bedrock.rerank(target, body).await?;
-            upstream_time = answer.upstream_time;
-            agent_runtime_to_rerank(&answer.body, request, id)?
+            state.bedrock.rerank(target, body).await?
         }
         RerankApi::Invoke => {
             let body = Bytes::from(rerank_to_invoke(request)?);
-            let answer = state
+            state
                 .bedrock
                 .call(target, Operation::Invoke, body, &HeaderMap::new())
-                .await?;
-            upstream_time = answer.upstream_time;
-            invoke_to_rerank(&answer.body, request, id)?
+                .await?
         }
     };
+    let response = scores_to_rerank(&answer.body, request, id)?;
     let json = serde_json::to_vec(&response).expect("JSON serialises");
-    Ok(json_response(json, started, upstream_time))
+    Ok(json_response(json, started, answer.upstream_time))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ mod stream;
 use serde_json::Value;
 
 pub use anthropic::{anthropic_tool_id, default_max_tokens, ANTHROPIC_VERSION};
-pub use stream::{completion_to_chunks, InvokeStreamTranslator};
+pub use stream::{completion_to_chunks, InvocationMetrics, InvokeStreamTranslator};
 
 use crate::caps::base_model_id;
 use crate::chat::{BedrockBody, ChatApi, ChatCall};

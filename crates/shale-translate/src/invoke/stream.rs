@@ -39,17 +39,30 @@ struct ChunkPayload {
     bytes: String,
 }
 
-#[derive(Deserialize)]
+/// `amazon-bedrock-invocationMetrics`: the token counts the last chunk of an
+/// InvokeModelWithResponseStream answer carries (read as a [`BedrockUsage`]).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Metrics {
+pub struct InvocationMetrics {
     #[serde(default)]
-    input_token_count: u64,
+    pub input_token_count: u64,
     #[serde(default)]
-    output_token_count: u64,
+    pub output_token_count: u64,
     #[serde(default)]
-    cache_read_input_token_count: u64,
+    pub cache_read_input_token_count: u64,
     #[serde(default)]
-    cache_write_input_token_count: u64,
+    pub cache_write_input_token_count: u64,
+}
+
+impl From<InvocationMetrics> for BedrockUsage {
+    fn from(m: InvocationMetrics) -> BedrockUsage {
+        BedrockUsage {
+            input_tokens: m.input_token_count,
+            output_tokens: m.output_token_count,
+            cache_read_input_tokens: m.cache_read_input_token_count,
+            cache_write_input_tokens: m.cache_write_input_token_count,
+        }
+    }
 }
 
 /// The per-stream state machine. Feed every event with [`Self::on_event`], then call
@@ -236,13 +249,8 @@ impl InvokeStreamTranslator {
             _ => self.native_event(&v, &mut out),
         }
         if let Some(m) = v.get("amazon-bedrock-invocationMetrics") {
-            if let Ok(m) = Metrics::deserialize(m) {
-                self.metrics = Some(BedrockUsage {
-                    input_tokens: m.input_token_count,
-                    output_tokens: m.output_token_count,
-                    cache_read_input_tokens: m.cache_read_input_token_count,
-                    cache_write_input_tokens: m.cache_write_input_token_count,
-                });
+            if let Ok(m) = InvocationMetrics::deserialize(m) {
+                self.metrics = Some(m.into());
             }
             // the metrics ride on the last event of the stream
             if self.finish_sent {

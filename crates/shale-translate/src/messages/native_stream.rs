@@ -29,19 +29,21 @@ struct EventType<'a> {
     kind: Cow<'a, str>,
 }
 
-/// Event names the Anthropic stream uses, so the common ones need no allocation.
+/// The event names of the Anthropic Messages stream.
+pub const EVENT_NAMES: &[&str] = &[
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error",
+];
+
+/// An event's name: one of [`EVENT_NAMES`] needs no allocation.
 fn event_name(kind: &str) -> Cow<'static, str> {
-    const KNOWN: &[&str] = &[
-        "message_start",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-        "ping",
-        "error",
-    ];
-    match KNOWN.iter().find(|k| **k == kind) {
+    match EVENT_NAMES.iter().find(|k| **k == kind) {
         Some(k) => Cow::Borrowed(k),
         None => Cow::Owned(kind.to_owned()),
     }

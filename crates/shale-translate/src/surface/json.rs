@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -20,27 +20,9 @@ pub struct TopLevel<'a> {
 
 struct MembersVisitor;
 
-/// A key, borrowed from the input unless it holds escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
+/// A key, borrowed from the input unless it holds escapes (serde's `borrow` on a `Cow`).
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 
 impl<'de> Visitor<'de> for MembersVisitor {
     type Value = TopLevel<'de>;
@@ -151,6 +133,13 @@ pub fn json_string(s: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_borrowed_unless_escaped() {
+        let top = TopLevel::parse(br#"{"plain":1,"k\"q":2}"#).unwrap();
+        assert!(matches!(top.members[0].0, Cow::Borrowed("plain")));
+        assert!(matches!(&top.members[1].0, Cow::Owned(k) if k == "k\"q"));
+    }
 
     #[test]
     fn edits_keep_everything_else_byte_for_byte() {

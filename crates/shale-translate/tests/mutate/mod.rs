@@ -7,6 +7,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
+use shale_translate::messages::native_stream::EVENT_NAMES;
 use shale_translate::{ChatContext, ChatMessage, FetchedMedia, ModelCaps};
 use std::path::{Path, PathBuf};
 
@@ -42,7 +43,8 @@ pub fn for_each_chat_context<T>(
         .collect()
 }
 
-/// Keys the OpenAI, Anthropic, Converse and native model formats use.
+/// Keys the OpenAI, Anthropic, Converse and native model formats use (with the Anthropic stream's
+/// event names, [`EVENT_NAMES`], in [`key`]).
 pub const KEYS: &[&str] = &[
     "model",
     "messages",
@@ -207,12 +209,6 @@ pub const STRINGS: &[&str] = &[
     "tool_result",
     "image",
     "document",
-    "message_start",
-    "content_block_start",
-    "content_block_delta",
-    "content_block_stop",
-    "message_delta",
-    "message_stop",
     "text_delta",
     "input_json_delta",
     "thinking_delta",
@@ -227,7 +223,8 @@ pub const STRINGS: &[&str] = &[
 
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => prop::sample::select(KEYS).prop_map(str::to_owned),
+        4 => prop::sample::select(KEYS.iter().chain(EVENT_NAMES).copied().collect::<Vec<_>>())
+            .prop_map(str::to_owned),
         1 => "[a-z_]{0,6}",
     ]
 }
