@@ -913,6 +913,8 @@ fn query(params: &'static [&'static str]) -> BoxedStrategy<String> {
             prop_oneof![4 => prop::sample::select(params).prop_map(str::to_owned), 1 => "[a-z_]{1,10}"].boxed()
         },
         prop_oneof![
+            // Digits suit every parameter (ids are text, page and size numbers).
+            6 => "[1-9][0-9]{0,3}",
             4 => "[a-zA-Z0-9._-]{0,12}",
             1 => text().prop_map(|t| percent_encoding::utf8_percent_encode(&t, percent_encoding::NON_ALPHANUMERIC).to_string()),
             1 => Just("%zz%".to_owned()),
