@@ -182,6 +182,8 @@ ELSEWHERE = {
     # keys.md (PostgreSQL)
     ("keys.md", "export SHALE=http://localhost:4000"):
         "tests/e2e/test_keys_readme.py::test_readme_keys_examples_run_as_written",
+    ("keys.md", "# A key carried over from another gateway, $5 a day on claude-sonnet, tagged, with its owner's email."):
+        "tests/e2e/test_keys_readme.py::test_readme_keys_examples_run_as_written",
     # mantle.md (Mantle endpoints on the emulator)
     ("mantle.md", "# chat to a Responses-only model (translated), and Claude on Mantle through chat"):
         "tests/e2e/test_mantle_docs.py::test_mantle_doc_examples_run_as_written",
