@@ -32,6 +32,8 @@ ENV CARGO_TERM_COLOR=never \
 # only when Cargo.lock changes, so the build step below can run --offline.
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
+# `shale demo` compiles in its config (include_str! from outside crates/).
+COPY config/demo.yaml ./config/demo.yaml
 RUN --mount=type=cache,id=shale-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=shale-cargo-git,target=/usr/local/cargo/git \
     cargo fetch --locked

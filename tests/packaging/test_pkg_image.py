@@ -35,6 +35,7 @@ from pkg_podman import (
     process_status,
     readme_build_line,
     readme_command,
+    readme_docker_commands,
     root_mount_options,
     start_engine,
     stop_engine,
@@ -155,6 +156,17 @@ def stop_cleanly(engine: Engine, name: str) -> float:
     return took
 
 
+DEMO_RUN = (lambda c: c.startswith("docker run") and " demo" in c, "`docker run ... demo`")
+CONFIG_RUN = (lambda c: c.startswith("docker run") and "--config" in c, "`docker run ... --config`")
+
+
+def test_every_readme_docker_line_is_run_here():
+    """The README's docker lines are exactly the build line and the two run lines the tests below run."""
+    run_here = {readme_build_line(), readme_command(*DEMO_RUN), readme_command(*CONFIG_RUN)}
+    assert set(readme_docker_commands()) == run_here
+    assert readme_build_line() == f"docker build -t {IMAGE} ."
+
+
 # --- the image ----------------------------------------------------------------------------------
 
 
@@ -201,7 +213,7 @@ def test_image_has_no_shell_and_stripped_binaries(engine, image):
 
 
 def test_readme_demo_answers_a_chat_completion(engine, image, port_free):
-    line = readme_command(lambda c: c.startswith("docker run") and " demo" in c, "`docker run ... demo`")
+    line = readme_command(*DEMO_RUN)
     proc = subprocess.Popen(["bash", "-c", line], cwd=REPO, env=engine.env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     out = Lines(proc)
@@ -233,7 +245,7 @@ def test_readme_demo_answers_a_chat_completion(engine, image, port_free):
 
 
 def test_readme_run_line_with_config_mount_and_master_key(engine, image, port_free, tmp_path):
-    line = readme_command(lambda c: c.startswith("docker run") and "--config" in c, "`docker run ... --config`")
+    line = readme_command(*CONFIG_RUN)
     # The upstream: the image's own Bedrock emulator, on podman's default network.
     engine.cli("run", "-d", "--name", "shale-pkg-emulator", "--entrypoint", "/usr/local/bin/shale-emulator",
                IMAGE, "--listen", "0.0.0.0:4001", timeout=60)
