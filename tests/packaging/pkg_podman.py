@@ -16,6 +16,7 @@ import os
 import queue
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -103,11 +104,13 @@ class Engine:
                               capture_output=True, text=True, timeout=timeout)
 
     def inspect(self, name: str) -> dict:
-        return json.loads(self.cli("inspect", name).stdout)[0]
+        """podman's view of a container or image (not the Docker API's, which drops fields such as
+        an image's health check)."""
+        return json.loads(self.podman("inspect", name).stdout)[0]
 
     def containers(self) -> list[dict]:
-        out = self.cli("ps", "-a", "--no-trunc", "--format", "{{json .}}").stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        """All containers: {"Id", "Names": [...], "Command": [...], "State", "Image", ...}."""
+        return json.loads(self.podman("ps", "--all", "--format", "json").stdout or "[]")
 
     def remove_all(self) -> None:
         self.podman("rm", "--all", "--force", "--time", "2", check=False, timeout=120)
@@ -147,13 +150,10 @@ def start_engine() -> Engine:
     engine.service = subprocess.Popen(["podman", "system", "service", "--time=0", env["DOCKER_HOST"]],
                                       env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
-    while True:
-        version = engine.cli("version", "--format", "{{.Server.Version}}", check=False, timeout=15)
-        if version.returncode == 0:
-            break
+    while not _pings(socket_path):
         if engine.service.poll() is not None or time.monotonic() > deadline:
             stop_engine(engine)
-            unavailable(f"podman's API socket did not come up: {version.stderr.strip()}; "
+            unavailable("podman's API socket did not come up: "
                         f"{(base / 'service.log').read_text(errors='replace')[-2000:]}")
         time.sleep(0.3)
 
@@ -165,6 +165,19 @@ def start_engine() -> Engine:
         stop_engine(engine)
         pytest.fail(f"docker/local-base-images.sh failed:\n{images.stdout}\n{images.stderr}")
     return engine
+
+
+def _pings(path: Path) -> bool:
+    """GET /_ping on the Docker API socket answers OK."""
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(str(path))
+            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n")
+            answer = s.recv(4096)
+    except OSError:
+        return False
+    return answer.startswith(b"HTTP/1.") and b" 200 " in answer.split(b"\r\n", 1)[0] + b" "
 
 
 def stop_engine(engine: Engine) -> None:

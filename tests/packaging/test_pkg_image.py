@@ -68,7 +68,7 @@ def image(engine: Engine) -> dict:
     engine.timings["docker build"] = time.monotonic() - started
     print(f"\n`{line}`: {engine.timings['docker build']:.0f} s (base images {engine.timings['base images']:.0f} s)")
     assert done.returncode == 0, f"{line}\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
-    return engine.inspect(IMAGE)
+    return json.loads(engine.podman("image", "inspect", IMAGE).stdout)[0]
 
 
 @pytest.fixture
@@ -122,11 +122,11 @@ def chat(base: str, key: str, model: str) -> str:
 
 
 def container_id(engine: Engine, contains: str) -> str:
-    """The running container of the image whose command contains `contains`."""
+    """The running container whose command line contains `contains`."""
     matches = [c for c in engine.containers()
-               if c.get("State") == "running" and contains in c.get("Command", "")]
+               if c.get("State") == "running" and contains in " ".join(c.get("Command") or [])]
     assert len(matches) == 1, f"expected one running container with {contains!r}: {engine.containers()}"
-    return matches[0]["ID"]
+    return matches[0]["Id"]
 
 
 def assert_healthy(engine: Engine, name: str) -> None:
@@ -170,7 +170,7 @@ def test_every_readme_docker_line_is_run_here():
 # --- the image ----------------------------------------------------------------------------------
 
 
-def test_image_is_small_non_root_and_health_checked(engine, image):
+def test_image_is_small_non_root_and_health_checked(image):
     size = image["Size"]
     print(f"\nimage {IMAGE}: {size / 1e6:.1f} MB")
     assert size <= MAX_IMAGE_BYTES, f"image is {size / 1e6:.1f} MB (limit {MAX_IMAGE_BYTES / 1e6:.0f} MB)"
@@ -178,8 +178,7 @@ def test_image_is_small_non_root_and_health_checked(engine, image):
     assert config["User"] in (f"{NONROOT_UID}:{NONROOT_UID}", str(NONROOT_UID)), config["User"]
     assert config["Entrypoint"] == ["/usr/local/bin/shale"]
     assert config["Cmd"] == ["--config", "/app/config.yaml"]
-    # podman's own inspect: its Docker-API inspect leaves the health check out
-    health = json.loads(engine.podman("image", "inspect", IMAGE).stdout)[0].get("Healthcheck") or {}
+    health = image.get("Healthcheck") or {}
     assert health.get("Test", [])[:3] == ["CMD", "/usr/local/bin/shale", "healthcheck"], health
     assert f"http://127.0.0.1:{PORT}{LIVENESS_PATH}" in health["Test"]
 
@@ -251,7 +250,8 @@ def test_readme_run_line_with_config_mount_and_master_key(engine, image, port_fr
     engine.cli("run", "-d", "--name", "shale-pkg-emulator", "--entrypoint", "/usr/local/bin/shale-emulator",
                IMAGE, "--listen", "0.0.0.0:4001", timeout=60)
     try:
-        emulator_ip = engine.inspect("shale-pkg-emulator")["NetworkSettings"]["IPAddress"]
+        networks = engine.inspect("shale-pkg-emulator")["NetworkSettings"]["Networks"]
+        emulator_ip = next(iter(networks.values()))["IPAddress"]
         assert emulator_ip, "the emulator container has no address"
         (tmp_path / "config.yaml").write_text(yaml.safe_dump({
             "model_list": [{
@@ -325,10 +325,10 @@ def test_compose_demo_serves_healthy_read_only_and_stops_cleanly(engine, image, 
         assert http(base + "/v1/models", key="sk-shale-demo")[0] == 401
         chat(base, key, models[0]["model_name"])
 
-        names = {c["Names"] if isinstance(c["Names"], str) else c["Names"][0]: c for c in engine.containers()}
-        gateway = next(n for n in names if "shale" in n and "emulator" not in n)
+        names = [c["Names"][0] for c in engine.containers() if c.get("State") == "running"]
+        gateway = next(n for n in names if "shale" in n.removeprefix("shale-pkg") and "emulator" not in n)
         emulator = next(n for n in names if "emulator" in n)
-        assert engine.inspect(gateway)["Config"]["Image"].endswith("shale:local")
+        assert engine.inspect(gateway)["ImageName"].endswith("shale:local")
         assert_healthy(engine, gateway)
         for name in (gateway, emulator):
             assert_non_root(engine, name, read_only=True)
