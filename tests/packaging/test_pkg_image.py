@@ -413,6 +413,10 @@ def test_chart_container_spec_runs_the_image(engine, image, tmp_path):
         args += ["--cap-drop", cap]
     if context.get("allowPrivilegeEscalation") is False:
         args += ["--security-opt", "no-new-privileges"]
+    memory = spec.get("resources", {}).get("limits", {}).get("memory")
+    if memory:
+        assert memory.endswith("Mi"), memory
+        args += ["--memory", f"{int(memory[:-2])}m"]
     container_port = spec["ports"][0]["containerPort"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
