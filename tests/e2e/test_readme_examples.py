@@ -33,8 +33,8 @@ README_KEY = "sk-change-me"
 
 # First line of a block → the test that runs it.
 ELSEWHERE = {
-    "docker build -t shale .": "tests/packaging/test_pkg_docs.py (test_docker_run_examples_match_the_image: no "
-                               "Docker, the mount and port against the Dockerfile)",
+    # both blocks (the demo, and the gateway with a config): every `docker` line of the README
+    "docker build -t shale .": "tests/packaging/test_pkg_image.py (runs the README's docker lines as written)",
     'curl -s http://localhost:4000/key/generate -H "Authorization: Bearer $SHALE_MASTER_KEY" -H \'content-type: application/json\' \\':
         "tests/e2e/test_keys_readme.py (needs PostgreSQL)",
     'curl -s -c jar -o /dev/null -d "master_key=$SHALE_MASTER_KEY" http://localhost:4000/ui/login':

@@ -206,6 +206,30 @@ def test_build_context_sources_exist_and_are_not_ignored():
                 assert not dockerignore_excludes_tree(ignore, path), f"COPY {src}: excluded by .dockerignore"
 
 
+def test_files_the_crates_compile_in_are_in_the_build_context():
+    """include_str!/include_bytes! paths (e.g. `shale demo`'s ../../../config/demo.yaml) resolve to
+    files the builder stage copies and .dockerignore lets through: the image build compiles only
+    what the context holds."""
+    ignore = DOCKERIGNORE.read_text()
+    copied = []
+    for ins in builder().all("COPY"):
+        flags, rest = ins.flags_and_rest()
+        if "from" not in flags:
+            copied += [(REPO / src).resolve() for src in rest.split()[:-1]]
+    included = []
+    for source in (REPO / "crates").rglob("*.rs"):
+        if "target" in source.parts:
+            continue
+        for rel in re.findall(r'include_(?:str|bytes)!\(\s*"([^"]+)"', source.read_text()):
+            included.append((source, (source.parent / rel).resolve()))
+    assert included, "no include_str!/include_bytes! found: the scan is broken"
+    for source, path in included:
+        where = f"{path.relative_to(REPO)} (from {source.relative_to(REPO)})"
+        assert path.is_file(), f"{where} does not exist"
+        assert any(path == c or c in path.parents for c in copied), f"{where} is not copied by the builder"
+        assert not dockerfile.dockerignore_excludes(ignore, str(path.relative_to(REPO))), f"{where} is .dockerignored"
+
+
 def dockerignore_excludes_tree(ignore: str, path: Path) -> bool:
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "target" not in p.parts]
     rel = [str(f.relative_to(REPO)) for f in files]
