@@ -236,7 +236,11 @@ NOT_RUN = {
     ("README.md", "bash tests/run-all.sh"): "it is the whole test-suite",
     ("benchmark.md", "bash bench/run.sh                     # builds the release binaries, then about 5 minutes"):
         "release builds and minutes of load (bench/, not CI)",
-    ("deploy.md", "docker build -t shale ."): "needs Docker; tests/packaging checks the Dockerfile (hadolint, structure)",
+    ("deploy.md", "docker build -t shale ."):
+        "the image step of tests/run-all.sh builds it (tests/packaging/test_pkg_image.py, the README's same line)",
+    ("deploy.md", "apt-get install -y podman runc netavark aardvark-dns iptables catatonit mmdebstrap podman-compose"):
+        "tests/run-all.sh installs these and tests/packaging/pkg_podman.py runs podman-env.sh, the API socket and "
+        "local-base-images.sh before test_pkg_image.py's docker build",
     ("deploy.md", 'export SHALE_MASTER_KEY="sk-$(openssl rand -hex 24)"   # required: compose refuses to start without it'):
         "needs Docker and AWS; tests/packaging/test_pkg_compose.py parses docker/compose.aws.yaml",
     ("deploy.md", "{"): "an IAM policy (AWS only); test_not_run_data_blocks_parse checks it is JSON",
