@@ -130,16 +130,7 @@ impl Principal {
             tags: Vec::new(),
             expires: None,
             model_budgets: Vec::new(),
-            key: ScopeRules {
-                id: key_hash.into(),
-                models: vec![],
-                max_budget: None,
-                budget_period: None,
-                budget_reset_at: None,
-                rpm_limit: None,
-                tpm_limit: None,
-                max_parallel_requests: None,
-            },
+            key: ScopeRules::open(key_hash, &[]),
             team: None,
         }
     }
@@ -225,10 +216,9 @@ impl Drop for Admission {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rules(id: &str, models: &[&str]) -> ScopeRules {
+impl ScopeRules {
+    /// The rules of `id`: `models` (empty = all), nothing limited (unit tests).
+    pub(crate) fn open(id: &str, models: &[&str]) -> ScopeRules {
         ScopeRules {
             id: id.into(),
             models: models.iter().map(|m| m.to_string()).collect(),
@@ -240,23 +230,18 @@ mod tests {
             max_parallel_requests: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn principal(key: &[&str], team: Option<&[&str]>) -> Principal {
         Principal {
-            key_hash: "h".into(),
-            key_alias: None,
             team_id: team.map(|_| "t".into()),
-            team_alias: None,
-            user_id: None,
-            guardrails: vec![],
-            team_guardrails: vec![],
-            allowed_cache_controls: Vec::new(),
-            user_email: None,
-            tags: Vec::new(),
-            expires: None,
-            key: rules("h", key),
-            team: team.map(|m| rules("t", m)),
-            model_budgets: Vec::new(),
+            key: ScopeRules::open("h", key),
+            team: team.map(|m| ScopeRules::open("t", m)),
+            ..Principal::for_tests("h")
         }
     }
 
@@ -266,7 +251,7 @@ mod tests {
         assert_eq!(p.model_budget("claude"), None);
         p.model_budgets = vec![ModelBudget {
             model: "claude".into(),
-            rules: rules("h/claude", &[]),
+            rules: ScopeRules::open("h/claude", &[]),
             anchor: OffsetDateTime::UNIX_EPOCH,
             period: Duration::from_secs(60),
         }];

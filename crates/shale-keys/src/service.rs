@@ -18,7 +18,7 @@ use crate::principal::{Admission, Principal, ScopeRules, SpendEvent};
 use crate::redis_link::{RedisLink, ShareItem};
 use crate::share::Unshared;
 use crate::spend::SpendBook;
-use crate::store::{self, KeyRow, TeamRow};
+use crate::store::{self, KeyRow, StoredRules, TeamRow};
 use crate::token::hash_key;
 use crate::KeyError;
 use shale_config::KeysConfig;
@@ -344,14 +344,22 @@ impl KeyService {
                 .map_err(|e| self.db_error(&e))?
         };
         self.mark_db(true, None);
-        if key.blocked || team.as_ref().is_some_and(|t| t.blocked) {
+        if key.rules.blocked || team.as_ref().is_some_and(|t| t.rules.blocked) {
             return Ok(Cached::Blocked);
         }
-        self.book
-            .seed(Scope::Key, &key.token, key.spend, key.budget_reset_at);
+        self.book.seed(
+            Scope::Key,
+            &key.token,
+            key.rules.spend,
+            key.rules.budget_reset_at,
+        );
         if let Some(t) = &team {
-            self.book
-                .seed(Scope::Team, &t.team_id, t.spend, t.budget_reset_at);
+            self.book.seed(
+                Scope::Team,
+                &t.team_id,
+                t.rules.spend,
+                t.rules.budget_reset_at,
+            );
         }
         let principal = principal_of(key, team);
         for (model, period_end, spend) in model_spend {
@@ -658,6 +666,14 @@ impl KeyService {
             redis.publish(msg).await;
         }
     }
+
+    /// A key or team (`scope` is [`Scope::Key`] or [`Scope::Team`]) is gone or renamed: its meter
+    /// and unshared spend go ([`KeyService::forget`]) and every replica's cache drops it.
+    pub(crate) async fn forget_everywhere(&self, scope: Scope, id: &str) {
+        debug_assert!(scope != Scope::Model, "models are not cached on their own");
+        self.forget(scope, id);
+        self.invalidate(&format!("{scope}:{id}")).await;
+    }
 }
 
 /// The background writer: every `proxy_batch_write_at`, or earlier when the row buffer fills;
@@ -718,42 +734,36 @@ fn period_of(text: &Option<String>) -> Option<Duration> {
     text.as_deref().and_then(|t| parse_duration(t).ok())
 }
 
+/// A stored key's or team's rules as the hot path checks them.
+fn scope_rules(id: String, r: &StoredRules) -> ScopeRules {
+    ScopeRules {
+        id,
+        models: r.models.clone(),
+        max_budget: r.max_budget,
+        budget_period: period_of(&r.budget_duration),
+        budget_reset_at: r.budget_reset_at,
+        rpm_limit: store::limit(r.rpm_limit),
+        tpm_limit: store::limit(r.tpm_limit),
+        max_parallel_requests: store::limit(r.max_parallel_requests),
+    }
+}
+
 /// A key row (and its team's row) as the hot path's principal.
 fn principal_of(key: KeyRow, team: Option<TeamRow>) -> Principal {
     let model_budgets =
         crate::model_budget::budgets(&key.token, key.created_at, &key.model_max_budget.0);
-    let user_email = key
-        .metadata
-        .0
+    let metadata = &key.rules.metadata.0;
+    let user_email = metadata
         .get("user_email")
         .and_then(serde_json::Value::as_str)
         .map(str::to_string);
-    let tags = store::tags_of(&key.metadata.0);
-    let key_rules = ScopeRules {
-        id: key.token.clone(),
-        models: key.models,
-        max_budget: key.max_budget,
-        budget_period: period_of(&key.budget_duration),
-        budget_reset_at: key.budget_reset_at,
-        rpm_limit: store::limit(key.rpm_limit),
-        tpm_limit: store::limit(key.tpm_limit),
-        max_parallel_requests: store::limit(key.max_parallel_requests),
-    };
+    let tags = store::tags_of(metadata);
+    let key_rules = scope_rules(key.token.clone(), &key.rules);
     let (team_alias, team_guardrails, team_rules) = match team {
-        Some(t) => (
-            t.team_alias,
-            t.guardrails,
-            Some(ScopeRules {
-                id: t.team_id,
-                models: t.models,
-                max_budget: t.max_budget,
-                budget_period: period_of(&t.budget_duration),
-                budget_reset_at: t.budget_reset_at,
-                rpm_limit: store::limit(t.rpm_limit),
-                tpm_limit: store::limit(t.tpm_limit),
-                max_parallel_requests: store::limit(t.max_parallel_requests),
-            }),
-        ),
+        Some(t) => {
+            let rules = scope_rules(t.team_id, &t.rules);
+            (t.team_alias, t.rules.guardrails, Some(rules))
+        }
         None => (None, Vec::new(), None),
     };
     Principal {
@@ -762,7 +772,7 @@ fn principal_of(key: KeyRow, team: Option<TeamRow>) -> Principal {
         team_id: key.team_id,
         team_alias,
         user_id: key.user_id,
-        guardrails: key.guardrails,
+        guardrails: key.rules.guardrails,
         team_guardrails,
         allowed_cache_controls: key.allowed_cache_controls,
         user_email,

@@ -299,14 +299,10 @@ mod tests {
 
     fn rules(period: Option<Duration>, reset_at: Option<OffsetDateTime>) -> ScopeRules {
         ScopeRules {
-            id: "k".into(),
-            models: vec![],
             max_budget: Some(1.0),
             budget_period: period,
             budget_reset_at: reset_at,
-            rpm_limit: None,
-            tpm_limit: None,
-            max_parallel_requests: None,
+            ..ScopeRules::open("k", &[])
         }
     }
 

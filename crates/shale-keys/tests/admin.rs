@@ -276,16 +276,16 @@ async fn teams_and_spend_logs() {
         Err(KeyError::InvalidRequest(_))
     ));
 
-    let k = svc
-        .generate_key(GenerateKeyRequest {
+    let (k, p) = issue(
+        &svc,
+        GenerateKeyRequest {
             key_alias: Some("team-key".into()),
             team_id: Some("t1".into()),
             user_id: Some("alice".into()),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     assert_eq!(p.team_alias.as_deref(), Some("Team One"));
     for (i, model) in ["claude", "titan"].into_iter().enumerate() {
         let adm = svc.admit(&p, model, 5).await.unwrap();
@@ -408,11 +408,7 @@ async fn disable_spend_logs_keeps_spend_but_writes_no_rows() {
     let mut cfg = config(&pg);
     cfg.disable_spend_logs = true;
     let svc = KeyService::start(&cfg, None).await.unwrap();
-    let k = svc
-        .generate_key(GenerateKeyRequest::default())
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+    let (k, p) = issue(&svc, GenerateKeyRequest::default()).await;
     let adm = svc.admit(&p, "m", 1).await.unwrap();
     svc.settle(adm, event("r", 0.1));
     svc.flush().await;

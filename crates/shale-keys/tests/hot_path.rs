@@ -20,16 +20,16 @@ async fn model_scope_and_expiry() {
     })
     .await
     .unwrap();
-    let k = svc
-        .generate_key(GenerateKeyRequest {
+    let (k, p) = issue(
+        &svc,
+        GenerateKeyRequest {
             models: Some(vec!["b".into(), "c".into()]),
             team_id: Some("t".into()),
             duration: Some("4s".into()),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     assert!(svc.admit(&p, "b", 1).await.is_ok());
     for outside in ["a", "c", "d"] {
         match svc.admit(&p, outside, 1).await {
@@ -37,14 +37,14 @@ async fn model_scope_and_expiry() {
             other => panic!("{outside}: {other:?}"),
         }
     }
-    let all = svc
-        .generate_key(GenerateKeyRequest {
+    let (_, pa) = issue(
+        &svc,
+        GenerateKeyRequest {
             models: Some(vec![ALL_PROXY_MODELS.into()]),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let pa = svc.authenticate(&all.key).await.unwrap();
+        },
+    )
+    .await;
     assert!(svc.admit(&pa, "anything", 1).await.is_ok());
 
     // Expiry (at most 4 s after creation) applies even to a cached principal.
@@ -63,15 +63,15 @@ async fn model_scope_and_expiry() {
 async fn key_and_team_budgets_and_reset() {
     let Some(pg) = PgServer::start() else { return };
     let svc = service(&pg).await;
-    let k = svc
-        .generate_key(GenerateKeyRequest {
+    let (k, p) = issue(
+        &svc,
+        GenerateKeyRequest {
             max_budget: Some(1.0),
             budget_duration: Some("5s".into()),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     let adm = svc.admit(&p, "m", 1).await.unwrap();
     svc.settle(adm, spend_event("r1", 0.6, 1, 1));
     let adm = svc.admit(&p, "m", 1).await.unwrap();
@@ -154,64 +154,49 @@ async fn rpm_tpm_and_parallel_limits_tighter_wins() {
     })
     .await
     .unwrap();
-    let k = svc
-        .generate_key(GenerateKeyRequest {
+    let (_, p) = issue(
+        &svc,
+        GenerateKeyRequest {
             team_id: Some("t".into()),
             rpm_limit: Some(5),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     drop(svc.admit(&p, "m", 1).await.unwrap());
     drop(svc.admit(&p, "m", 1).await.unwrap());
-    match svc.admit(&p, "m", 1).await {
-        Err(KeyError::RateLimited {
-            limit: LimitKind::Rpm,
-            scope: Scope::Team,
-            retry_after_secs,
-        }) => assert!((1..=60).contains(&retry_after_secs)),
-        other => panic!("{other:?}"),
-    }
+    let (scope, retry_after_secs) =
+        assert_rate_limited(svc.admit(&p, "m", 1).await, LimitKind::Rpm);
+    assert_eq!(scope, Scope::Team);
+    assert!((1..=60).contains(&retry_after_secs));
 
     // tpm: the estimate is reserved, the real count replaces it at settle.
-    let k = svc
-        .generate_key(GenerateKeyRequest {
+    let (_, p) = issue(
+        &svc,
+        GenerateKeyRequest {
             tpm_limit: Some(100),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     let adm = svc.admit(&p, "m", 10).await.unwrap();
     svc.settle(adm, spend_event("t", 0.0, 120, 30));
-    assert!(matches!(
-        svc.admit(&p, "m", 1).await,
-        Err(KeyError::RateLimited {
-            limit: LimitKind::Tpm,
-            scope: Scope::Key,
-            ..
-        })
-    ));
+    let (scope, _) = assert_rate_limited(svc.admit(&p, "m", 1).await, LimitKind::Tpm);
+    assert_eq!(scope, Scope::Key);
 
     // parallel: the slot is held until the admission is settled or dropped.
-    let k = svc
-        .generate_key(GenerateKeyRequest {
+    let (_, p) = issue(
+        &svc,
+        GenerateKeyRequest {
             max_parallel_requests: Some(1),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     let first = svc.admit(&p, "m", 1).await.unwrap();
-    assert!(matches!(
-        svc.admit(&p, "m", 1).await,
-        Err(KeyError::RateLimited {
-            limit: LimitKind::Parallel,
-            retry_after_secs: 1,
-            ..
-        })
-    ));
+    let (_, retry_after_secs) =
+        assert_rate_limited(svc.admit(&p, "m", 1).await, LimitKind::Parallel);
+    assert_eq!(retry_after_secs, 1);
     svc.settle(first, spend_event("p1", 0.0, 1, 1));
     let second = svc.admit(&p, "m", 1).await.unwrap();
     drop(second);
@@ -223,15 +208,15 @@ async fn keys_and_spend_survive_a_restart() {
     let Some(pg) = PgServer::start() else { return };
     let key = {
         let svc = service(&pg).await;
-        let k = svc
-            .generate_key(GenerateKeyRequest {
+        let (k, p) = issue(
+            &svc,
+            GenerateKeyRequest {
                 key_alias: Some("persist".into()),
                 max_budget: Some(1.0),
                 ..Default::default()
-            })
-            .await
-            .unwrap();
-        let p = svc.authenticate(&k.key).await.unwrap();
+            },
+        )
+        .await;
         let adm = svc.admit(&p, "m", 1).await.unwrap();
         svc.settle(adm, spend_event("before-restart", 0.4, 3, 4));
         svc.flush().await;
@@ -264,11 +249,7 @@ async fn keys_and_spend_survive_a_restart() {
 async fn postgres_down_mid_run() {
     let Some(pg) = PgServer::start() else { return };
     let svc = service(&pg).await;
-    let k = svc
-        .generate_key(GenerateKeyRequest::default())
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+    let (k, p) = issue(&svc, GenerateKeyRequest::default()).await;
     assert!(svc.database_up());
 
     pg.stop();
@@ -319,11 +300,7 @@ async fn bounded_buffer_drops_oldest_while_down() {
     let mut cfg = config(&pg);
     cfg.max_buffered_spend_rows = 2;
     let svc = KeyService::start(&cfg, None).await.unwrap();
-    let k = svc
-        .generate_key(GenerateKeyRequest::default())
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+    let (k, p) = issue(&svc, GenerateKeyRequest::default()).await;
     pg.stop();
     svc.flush().await;
     for i in 0..5 {

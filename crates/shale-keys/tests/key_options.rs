@@ -288,14 +288,14 @@ async fn requests_admitted_together_share_the_tpm_window() {
     let Some(pg) = PgServer::start() else { return };
     let svc = service(&pg).await;
     away_from_minute_edge().await;
-    let k = svc
-        .generate_key(GenerateKeyRequest {
+    let (_, p) = issue(
+        &svc,
+        GenerateKeyRequest {
             tpm_limit: Some(1000),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     // Ten requests of ~300 tokens at once: only what the window holds is admitted, before any
     // of them has reported its usage.
     let attempts: Vec<_> = (0..10)

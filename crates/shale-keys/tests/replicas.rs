@@ -27,45 +27,33 @@ async fn replicas_share_limits_and_spend() {
     let (a, b) = replicas(&pg, &redis).await;
     away_from_minute_edge().await;
 
-    let k = a
-        .generate_key(GenerateKeyRequest {
+    let (k, pa) = issue(
+        &a,
+        GenerateKeyRequest {
             rpm_limit: Some(3),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let pa = a.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     let pb = b.authenticate(&k.key).await.unwrap();
     drop(a.admit(&pa, "m", 1).await.unwrap());
     drop(a.admit(&pa, "m", 1).await.unwrap());
     drop(b.admit(&pb, "m", 1).await.unwrap());
-    assert!(matches!(
-        b.admit(&pb, "m", 1).await,
-        Err(KeyError::RateLimited {
-            limit: LimitKind::Rpm,
-            ..
-        })
-    ));
+    assert_rate_limited(b.admit(&pb, "m", 1).await, LimitKind::Rpm);
     assert!(a.admit(&pa, "m", 1).await.is_err(), "replica a sees it too");
 
     // Parallel slots are shared and given back.
-    let k = a
-        .generate_key(GenerateKeyRequest {
+    let (k, pa) = issue(
+        &a,
+        GenerateKeyRequest {
             max_parallel_requests: Some(1),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let pa = a.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     let pb = b.authenticate(&k.key).await.unwrap();
     let held = a.admit(&pa, "m", 1).await.unwrap();
-    assert!(matches!(
-        b.admit(&pb, "m", 1).await,
-        Err(KeyError::RateLimited {
-            limit: LimitKind::Parallel,
-            ..
-        })
-    ));
+    assert_rate_limited(b.admit(&pb, "m", 1).await, LimitKind::Parallel);
     a.settle(held, spend_event("held", 0.0, 1, 1));
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
@@ -77,14 +65,14 @@ async fn replicas_share_limits_and_spend() {
     }
 
     // Spend settled on a counts against the budget on b at once (before any Postgres write).
-    let k = a
-        .generate_key(GenerateKeyRequest {
+    let (k, pa) = issue(
+        &a,
+        GenerateKeyRequest {
             max_budget: Some(1.0),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let pa = a.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     let pb = b.authenticate(&k.key).await.unwrap();
     assert!(b.admit(&pb, "m", 1).await.is_ok(), "b has seen the key");
     let adm = a.admit(&pa, "m", 1).await.unwrap();
@@ -169,14 +157,14 @@ async fn redis_down_each_replica_keeps_serving() {
     };
     let (a, _b) = replicas(&pg, &redis).await;
     away_from_minute_edge().await;
-    let k = a
-        .generate_key(GenerateKeyRequest {
+    let (_, p) = issue(
+        &a,
+        GenerateKeyRequest {
             rpm_limit: Some(2),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let p = a.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     drop(redis);
     // Local counters take over: the limit still holds on this replica, nothing fails.
     drop(a.admit(&p, "m", 1).await.unwrap());
@@ -205,14 +193,14 @@ async fn redis_unreachable_at_start_does_not_hold_start_up() {
         "start-up waited {:?} for Redis",
         started.elapsed()
     );
-    let k = svc
-        .generate_key(GenerateKeyRequest {
+    let (_, p) = issue(
+        &svc,
+        GenerateKeyRequest {
             max_parallel_requests: Some(1),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let p = svc.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     let held = svc.admit(&p, "m", 1).await.unwrap();
     assert!(svc.admit(&p, "m", 1).await.is_err(), "local limits apply");
     drop(held);
@@ -226,15 +214,15 @@ async fn shared_budget_resets_on_schedule() {
         return;
     };
     let (a, b) = replicas(&pg, &redis).await;
-    let k = a
-        .generate_key(GenerateKeyRequest {
+    let (k, pa) = issue(
+        &a,
+        GenerateKeyRequest {
             max_budget: Some(1.0),
             budget_duration: Some("5s".into()),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    let pa = a.authenticate(&k.key).await.unwrap();
+        },
+    )
+    .await;
     let pb = b.authenticate(&k.key).await.unwrap();
     let adm = a.admit(&pa, "m", 1).await.unwrap();
     a.settle(adm, spend_event("over", 2.0, 1, 1));
@@ -288,7 +276,7 @@ async fn all_shared(replicas: &[&KeyService]) {
 
 /// The shared spend counter of a key without budget period, read from Redis.
 async fn shared_spend(redis: &RedisServer, key: &str) -> Option<f64> {
-    let mut conn = redis.client().await;
+    let mut conn = redis_client(redis).await;
     let name = format!("shale:keys:spend:key:{}:-", hash_key(key));
     redis::cmd("GET")
         .arg(&name)
@@ -354,7 +342,7 @@ async fn a_key_first_used_while_redis_is_down_is_seeded_with_what_it_spent_befor
     .await
     .unwrap();
     redis::cmd("FLUSHALL")
-        .query_async::<()>(&mut redis.client().await)
+        .query_async::<()>(&mut redis_client(&redis).await)
         .await
         .unwrap();
     redis.pause();

@@ -72,6 +72,25 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered — an outage in
+    /// which a command may be received and only run when it ends.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Ends [`RedisServer::pause`] (SIGCONT), data intact.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} redis-server");
+    }
+
     /// Stops the server now (a Redis outage); dropping does the same.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -18,20 +18,6 @@ use sha2::{Digest, Sha256};
 use shale_translate::{chat_to_converse, ChatRequest};
 use std::path::Path;
 
-/// Converse model ids covering the capability switches (thinking, reasoning config, tools, media).
-const MODELS: &[&str] = &[
-    "anthropic.claude-3-7-sonnet-20250219-v1:0",
-    "anthropic.claude-3-haiku-20240307-v1:0",
-    "us.amazon.nova-lite-v1:0",
-    "amazon.nova-premier-v1:0",
-    "meta.llama3-1-70b-instruct-v1:0",
-    "mistral.mistral-large-2407-v1:0",
-    "us.deepseek.r1-v1:0",
-    "cohere.command-r-plus-v1:0",
-    "openai.gpt-oss-120b-1:0",
-    "amazon.titan-text-premier-v1:0",
-];
-
 /// Random mutations added to the unmodified fixture requests.
 const MUTATED_CASES: usize = 600;
 
@@ -39,18 +25,15 @@ const CORPUS: &str = "tests/fixtures/converse_body_bytes.jsonl";
 
 /// The translation outcome per model: `sha256:<hex>` of the body bytes, or `error:<Debug>`.
 fn outcomes(req: &ChatRequest, modify_params: bool, beta: Option<&str>) -> Vec<String> {
-    mutate::for_each_chat_context(
-        MODELS,
-        modify_params,
-        beta,
-        |_, ctx| match chat_to_converse(req.clone(), ctx) {
+    mutate::for_each_chat_context(mutate::CONVERSE_MODELS, modify_params, beta, |_, ctx| {
+        match chat_to_converse(req.clone(), ctx) {
             Ok(call) => {
                 let bytes = call.body.to_vec();
                 format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
             }
             Err(e) => format!("error:{e:?}"),
-        },
-    )
+        }
+    })
 }
 
 /// The requests of the corpus: the fixtures as they are, then deterministic mutations.
@@ -113,7 +96,7 @@ fn converse_bodies_are_byte_identical_to_the_value_builder() {
                 w,
                 "line {}: model {}: request {}",
                 n + 1,
-                MODELS[m],
+                mutate::CONVERSE_MODELS[m],
                 case["request"]
             );
             bodies += usize::from(w.starts_with("sha256:"));

@@ -9,7 +9,7 @@ mod mutate;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use shale_translate::embeddings::{plan_embeddings, EmbeddingFamily, EmbeddingsRequest};
-use shale_translate::images::{image_request_to_bedrock, ImageFamily, ImagesRequest};
+use shale_translate::images::{image_request_to_bedrock, ImagesRequest};
 use shale_translate::invoke::{chat_to_invoke, InvokeFamily};
 use shale_translate::rerank::{rerank_to_agent_runtime, rerank_to_invoke, RerankRequest};
 use shale_translate::text_completion::{completion_to_chat, CompletionRequest};
@@ -17,21 +17,8 @@ use shale_translate::{
     chat_to_converse, ChatContext, ChatRequest, FetchedMedia, ModelCaps, TranslateError,
 };
 
-/// Converse model ids covering the capability switches (thinking, reasoning config, tools, media).
-const CONVERSE_MODELS: &[&str] = &[
-    "anthropic.claude-3-7-sonnet-20250219-v1:0",
-    "anthropic.claude-3-haiku-20240307-v1:0",
-    "us.amazon.nova-lite-v1:0",
-    "amazon.nova-premier-v1:0",
-    "meta.llama3-1-70b-instruct-v1:0",
-    "mistral.mistral-large-2407-v1:0",
-    "us.deepseek.r1-v1:0",
-    "cohere.command-r-plus-v1:0",
-    "ai21.jamba-1-5-large-v1:0",
-    "openai.gpt-oss-120b-1:0",
-    "amazon.titan-text-premier-v1:0",
-    "writer.palmyra-x5-v1:0",
-];
+/// Converse model ids the no-panic properties cover besides [`mutate::CONVERSE_MODELS`].
+const MORE_CONVERSE_MODELS: &[&str] = &["ai21.jamba-1-5-large-v1:0", "writer.palmyra-x5-v1:0"];
 
 /// One model id per invoke family (for its capabilities).
 const INVOKE_FAMILIES: &[(InvokeFamily, &str)] = &[
@@ -53,14 +40,6 @@ const INVOKE_FAMILIES: &[(InvokeFamily, &str)] = &[
     (InvokeFamily::Pegasus, "twelvelabs.pegasus-1-2-v1:0"),
 ];
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        // Failures are reported with the minimal input; no regression files in the tree.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// A refusal of a request must be the client's fault.
 fn assert_request_error(e: &TranslateError, what: &str) {
     assert!(
@@ -72,14 +51,22 @@ fn assert_request_error(e: &TranslateError, what: &str) {
 
 /// Translates a parsed chat request every way the server can.
 fn translate_chat(req: &ChatRequest, modify_params: bool, beta: Option<&str>) {
-    mutate::for_each_chat_context(CONVERSE_MODELS, modify_params, beta, |model, ctx| {
-        match chat_to_converse(req.clone(), ctx) {
+    let models: Vec<&str> = mutate::CONVERSE_MODELS
+        .iter()
+        .chain(MORE_CONVERSE_MODELS)
+        .copied()
+        .collect();
+    mutate::for_each_chat_context(
+        &models,
+        modify_params,
+        beta,
+        |model, ctx| match chat_to_converse(req.clone(), ctx) {
             Ok(call) => {
                 serde_json::from_slice::<Value>(&call.body.to_vec()).expect("body is JSON");
             }
             Err(e) => assert_request_error(&e, model),
-        }
-    });
+        },
+    );
     let defaults = Map::new();
     let fetched = FetchedMedia::new();
     for (family, model) in INVOKE_FAMILIES {
@@ -113,7 +100,7 @@ fn chat_corpus() -> Vec<Value> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(mutate::config())]
 
     #[test]
     fn mutated_chat_requests_translate_or_fail_typed(
@@ -176,14 +163,7 @@ proptest! {
     #[test]
     fn mutated_embeddings_requests(v in mutate::mutated(mutate::corpus(&["embeddings"], "request.json"), 4)) {
         if let Ok(req) = serde_json::from_value::<EmbeddingsRequest>(v) {
-            for family in [
-                EmbeddingFamily::TitanTextV1,
-                EmbeddingFamily::TitanTextV2,
-                EmbeddingFamily::TitanImage,
-                EmbeddingFamily::CohereV3,
-                EmbeddingFamily::CohereV4,
-                EmbeddingFamily::NovaMultimodal,
-            ] {
+            for family in mutate::EMBEDDING_FAMILIES {
                 if let Err(e) = plan_embeddings(req.clone(), family, &Map::new()) {
                     assert_request_error(&e, "embeddings");
                 }
@@ -194,13 +174,7 @@ proptest! {
     #[test]
     fn mutated_image_requests(v in mutate::mutated(mutate::corpus(&["images"], "request.json"), 4)) {
         if let Ok(req) = serde_json::from_value::<ImagesRequest>(v) {
-            for family in [
-                ImageFamily::TitanV1,
-                ImageFamily::TitanV2,
-                ImageFamily::NovaCanvas,
-                ImageFamily::StabilitySd3,
-                ImageFamily::Sdxl,
-            ] {
+            for family in mutate::IMAGE_FAMILIES {
                 if let Err(e) = image_request_to_bedrock(req.clone(), family, &Map::new()) {
                     assert_request_error(&e, "images");
                 }

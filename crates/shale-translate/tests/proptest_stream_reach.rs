@@ -13,19 +13,20 @@
 //! translators refuse must be refused as Bedrock's fault (`InvalidUpstream`), never panic.
 //! Case count: `PROPTEST_CASES` (default 256 per property).
 
+mod mutate;
+
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
+use mutate::{assert_upstream_error, response_ctx, tool_names};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{json, Value};
 use shale_bedrock::eventstream::{message_to_event, FrameCodec, StreamEvent};
 use shale_translate::invoke::{InvokeFamily, InvokeStreamTranslator};
 use shale_translate::messages::{MessagesStreamTranslator, NativeStreamRelay};
-use shale_translate::{
-    ConverseStreamTranslator, JsonMode, ResponseContext, ToolNameMap, TranslateError,
-};
+use shale_translate::ConverseStreamTranslator;
 use std::cell::Cell;
 use tokio_util::codec::Decoder;
 
@@ -307,34 +308,6 @@ fn decode(chunks: &[Bytes]) -> Vec<StreamEvent> {
     out
 }
 
-fn names() -> ToolNameMap {
-    let mut names = ToolNameMap::new();
-    names.sanitize("get_weather");
-    names.sanitize("clock.now/v1");
-    names
-}
-
-fn ctx(names: &ToolNameMap, json_mode: bool) -> ResponseContext<'_> {
-    ResponseContext {
-        model_name: "m",
-        tool_names: names,
-        json_mode: if json_mode {
-            JsonMode::ToolCall
-        } else {
-            JsonMode::None
-        },
-        created: 1_700_000_000,
-        id: "chatcmpl-test".into(),
-    }
-}
-
-fn upstream(e: &TranslateError, what: &str) {
-    assert!(
-        matches!(e, TranslateError::InvalidUpstream(_)),
-        "{what}: a Bedrock stream was refused as the client's fault: {e:?}"
-    );
-}
-
 /// Counts reach and checks it at the end.
 struct Reach(&'static str, Cell<usize>, Cell<usize>);
 
@@ -363,8 +336,8 @@ impl Reach {
 
 /// Chat chunks from ConverseStream events; true when the stream ended with a finish reason.
 fn converse_to_chat(events: &[StreamEvent], json_mode: bool) -> bool {
-    let names = names();
-    let mut t = ConverseStreamTranslator::new(&ctx(&names, json_mode), true);
+    let names = tool_names();
+    let mut t = ConverseStreamTranslator::new(&response_ctx(&names, json_mode), true);
     let mut finish = None;
     for e in events {
         match t.on_event(&e.event_type, &e.payload) {
@@ -377,7 +350,7 @@ fn converse_to_chat(events: &[StreamEvent], json_mode: bool) -> bool {
                 }
             }
             Err(err) => {
-                upstream(&err, &e.event_type);
+                assert_upstream_error(&err, &e.event_type);
                 return false;
             }
         }
@@ -393,7 +366,7 @@ fn converse_to_chat(events: &[StreamEvent], json_mode: bool) -> bool {
 
 /// Anthropic events from ConverseStream events; true when `message_stop` went out.
 fn converse_to_anthropic(events: &[StreamEvent]) -> bool {
-    let mut t = MessagesStreamTranslator::new("msg_test".into(), "m", names());
+    let mut t = MessagesStreamTranslator::new("msg_test".into(), "m", tool_names());
     let mut kinds = Vec::new();
     for e in events {
         match t.on_event(&e.event_type, &e.payload) {
@@ -402,7 +375,7 @@ fn converse_to_anthropic(events: &[StreamEvent]) -> bool {
                 s.event.into_owned()
             })),
             Err(err) => {
-                upstream(&err, &e.event_type);
+                assert_upstream_error(&err, &e.event_type);
                 return false;
             }
         }
@@ -461,9 +434,12 @@ fn native_claude_streams_reach_the_end_of_translation() {
             let events = decode(&body_chunks(&frames, &cuts));
             assert_eq!(events.len(), frames.len(), "one event per frame");
 
-            let names = names();
-            let mut t =
-                InvokeStreamTranslator::new(InvokeFamily::Anthropic, &ctx(&names, false), true);
+            let names = tool_names();
+            let mut t = InvokeStreamTranslator::new(
+                InvokeFamily::Anthropic,
+                &response_ctx(&names, false),
+                true,
+            );
             let mut finish = None;
             let mut failed = false;
             for e in &events {
@@ -478,7 +454,7 @@ fn native_claude_streams_reach_the_end_of_translation() {
                         }
                     }
                     Err(err) => {
-                        upstream(&err, "native chunk");
+                        assert_upstream_error(&err, "native chunk");
                         failed = true;
                         break;
                     }
@@ -509,7 +485,7 @@ fn native_claude_streams_reach_the_end_of_translation() {
                     }
                     Ok(None) => {}
                     Err(err) => {
-                        upstream(&err, "native relay");
+                        assert_upstream_error(&err, "native relay");
                         ok = false;
                         break;
                     }

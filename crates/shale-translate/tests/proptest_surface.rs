@@ -12,6 +12,7 @@
 mod mutate;
 
 use bytes::BytesMut;
+use mutate::{assert_upstream_error, config, drive, stream_events};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use shale_bedrock::sse::SseCodec;
@@ -20,15 +21,8 @@ use shale_translate::completion::Usage;
 use shale_translate::messages::MessagesStream;
 use shale_translate::surface::json::TopLevel;
 use shale_translate::surface::{anthropic, chat, from_responses, messages_chat};
-use shale_translate::{JsonMode, ResponseContext, ToolNameMap, TranslateError};
+use shale_translate::{JsonMode, ResponseContext, ToolNameMap};
 use tokio_util::codec::Decoder;
-
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 const EVENTS: &[&str] = &[
     "message",
@@ -70,45 +64,6 @@ fn streams() -> Vec<Value> {
     }
     assert!(out.len() >= 5, "the surface fixtures have streams");
     out
-}
-
-fn events_of(doc: &Value) -> Vec<(String, Vec<u8>)> {
-    doc.as_array()
-        .into_iter()
-        .flatten()
-        .map(|ev| {
-            let ty = ev
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            let payload = ev.get("payload").cloned().unwrap_or(Value::Null);
-            (ty, serde_json::to_vec(&payload).unwrap())
-        })
-        .collect()
-}
-
-fn assert_upstream_error(e: &TranslateError, what: &str) {
-    assert!(
-        matches!(e, TranslateError::InvalidUpstream(_)),
-        "{what}: a bad surface stream was reported as the client's fault: {e:?}"
-    );
-}
-
-fn drive(t: &mut dyn EventTranslator, events: &[(String, Vec<u8>)]) {
-    for (ty, payload) in events {
-        match t.on_event(ty, payload) {
-            Ok(chunks) => {
-                for c in chunks {
-                    serde_json::to_vec(&c).expect("chunk serialises");
-                }
-            }
-            Err(e) => return assert_upstream_error(&e, ty),
-        }
-    }
-    for c in t.finish() {
-        serde_json::to_vec(&c).expect("chunk serialises");
-    }
 }
 
 fn run_all(events: &[(String, Vec<u8>)], include_usage: bool) {
@@ -250,7 +205,7 @@ proptest! {
         doc in mutate::mutated(streams(), 6),
         include_usage in any::<bool>(),
     ) {
-        run_all(&events_of(&doc), include_usage);
+        run_all(&stream_events(&doc), include_usage);
     }
 
     #[test]

@@ -7,15 +7,14 @@
 mod mutate;
 
 use base64::Engine as _;
+use mutate::{assert_upstream_error, config, drive, response_ctx, stream_events, tool_names};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use shale_translate::embeddings::{parse_embedding_response, EmbeddingFamily};
-use shale_translate::images::{bedrock_to_image_response, ImageFamily, ResponseFormat};
+use shale_translate::chat::ChatStreamTranslator;
+use shale_translate::embeddings::parse_embedding_response;
+use shale_translate::images::{bedrock_to_image_response, ResponseFormat};
 use shale_translate::invoke::{invoke_to_chat, InvokeFamily, InvokeStreamTranslator};
-use shale_translate::{
-    converse_to_chat, ConverseStreamTranslator, JsonMode, ResponseContext, ToolNameMap,
-    TranslateError,
-};
+use shale_translate::{converse_to_chat, ConverseStreamTranslator, TranslateError};
 
 const FAMILIES: &[InvokeFamily] = &InvokeFamily::ALL;
 
@@ -30,77 +29,18 @@ const CONVERSE_EVENTS: &[&str] = &[
     "",
 ];
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-fn tool_names() -> ToolNameMap {
-    let mut names = ToolNameMap::new();
-    names.sanitize("clock.now/v1");
-    names.sanitize("get_weather");
-    names
-}
-
-fn ctx<'a>(names: &'a ToolNameMap, json_mode: bool) -> ResponseContext<'a> {
-    ResponseContext {
-        model_name: "m",
-        tool_names: names,
-        json_mode: if json_mode {
-            JsonMode::ToolCall
-        } else {
-            JsonMode::None
-        },
-        created: 1_700_000_000,
-        id: "chatcmpl-test".into(),
-    }
-}
-
-fn assert_upstream_error(e: &TranslateError, what: &str) {
-    assert!(
-        matches!(e, TranslateError::InvalidUpstream(_)),
-        "{what}: a bad Bedrock answer was reported as the client's fault: {e:?}"
-    );
-}
-
-/// Feeds (type, payload) events to a Converse stream translator the way `sse.rs` does: stop at the
-/// first error, else finish; every chunk must serialise.
+/// A Converse stream translator fed `events` (see [`drive`]).
 fn run_converse(events: &[(String, Vec<u8>)], json_mode: bool, include_usage: bool) {
     let names = tool_names();
-    let mut t = ConverseStreamTranslator::new(&ctx(&names, json_mode), include_usage);
-    for (ty, payload) in events {
-        match t.on_event(ty, payload) {
-            Ok(chunks) => {
-                for c in chunks {
-                    serde_json::to_vec(&c).expect("chunk serialises");
-                }
-            }
-            Err(e) => return assert_upstream_error(&e, ty),
-        }
-    }
-    for c in t.finish() {
-        serde_json::to_vec(&c).expect("chunk serialises");
-    }
+    let t = ConverseStreamTranslator::new(&response_ctx(&names, json_mode), include_usage);
+    drive(&mut ChatStreamTranslator::Converse(t), events);
 }
 
+/// An invoke stream translator of `family` fed `events` (see [`drive`]).
 fn run_invoke(family: InvokeFamily, events: &[(String, Vec<u8>)], include_usage: bool) {
     let names = tool_names();
-    let mut t = InvokeStreamTranslator::new(family, &ctx(&names, false), include_usage);
-    for (ty, payload) in events {
-        match t.on_event(ty, payload) {
-            Ok(chunks) => {
-                for c in chunks {
-                    serde_json::to_vec(&c).expect("chunk serialises");
-                }
-            }
-            Err(e) => return assert_upstream_error(&e, family.display_name()),
-        }
-    }
-    for c in t.finish() {
-        serde_json::to_vec(&c).expect("chunk serialises");
-    }
+    let t = InvokeStreamTranslator::new(family, &response_ctx(&names, false), include_usage);
+    drive(&mut ChatStreamTranslator::Invoke(t), events);
 }
 
 /// Converse fixture streams as `[{type, payload}]` documents.
@@ -111,22 +51,6 @@ fn converse_streams() -> Vec<Value> {
 /// Native invoke fixture streams (`[event]`).
 fn invoke_streams() -> Vec<Value> {
     mutate::corpus(&["invoke", "completions"], "events.json")
-}
-
-fn converse_events(doc: &Value) -> Vec<(String, Vec<u8>)> {
-    doc.as_array()
-        .into_iter()
-        .flatten()
-        .map(|ev| {
-            let ty = ev
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            let payload = ev.get("payload").cloned().unwrap_or(Value::Null);
-            (ty, serde_json::to_vec(&payload).unwrap())
-        })
-        .collect()
 }
 
 /// Each native event wrapped as the `chunk` payload Bedrock sends (`{"bytes": base64}`).
@@ -162,7 +86,7 @@ proptest! {
         json_mode in any::<bool>(),
         include_usage in any::<bool>(),
     ) {
-        run_converse(&converse_events(&doc), json_mode, include_usage);
+        run_converse(&stream_events(&doc), json_mode, include_usage);
     }
 
     #[test]
@@ -200,7 +124,7 @@ proptest! {
         json_mode in any::<bool>(),
     ) {
         let names = tool_names();
-        if let Err(e) = converse_to_chat(&serde_json::to_vec(&doc).unwrap(), &ctx(&names, json_mode)) {
+        if let Err(e) = converse_to_chat(&serde_json::to_vec(&doc).unwrap(), &response_ctx(&names, json_mode)) {
             assert_upstream_error(&e, "converse answer");
         }
     }
@@ -213,7 +137,7 @@ proptest! {
         let names = tool_names();
         let body = serde_json::to_vec(&doc).unwrap();
         for family in FAMILIES {
-            if let Err(e) = invoke_to_chat(*family, &body, header_usage, &ctx(&names, false)) {
+            if let Err(e) = invoke_to_chat(*family, &body, header_usage, &response_ctx(&names, false)) {
                 assert_upstream_error(&e, family.display_name());
             }
         }
@@ -229,14 +153,7 @@ proptest! {
         header in prop::option::of(any::<u64>()),
     ) {
         let body = serde_json::to_vec(&doc).unwrap();
-        for family in [
-            EmbeddingFamily::TitanTextV1,
-            EmbeddingFamily::TitanTextV2,
-            EmbeddingFamily::TitanImage,
-            EmbeddingFamily::CohereV3,
-            EmbeddingFamily::CohereV4,
-            EmbeddingFamily::NovaMultimodal,
-        ] {
+        for family in mutate::EMBEDDING_FAMILIES {
             if let Err(e) = parse_embedding_response(family, &body, header) {
                 assert_upstream_error(&e, "embeddings");
             }
@@ -248,13 +165,7 @@ proptest! {
         doc in mutate::mutated(mutate::corpus(&["images"], "bedrock_response.json"), 4),
     ) {
         let body = serde_json::to_vec(&doc).unwrap();
-        for family in [
-            ImageFamily::TitanV1,
-            ImageFamily::TitanV2,
-            ImageFamily::NovaCanvas,
-            ImageFamily::StabilitySd3,
-            ImageFamily::Sdxl,
-        ] {
+        for family in mutate::IMAGE_FAMILIES {
             for format in [ResponseFormat::B64Json, ResponseFormat::Url] {
                 // A content-filtered image is the client's 400 by design; anything else is
                 // Bedrock's fault. An answer carries images in the asked format.
@@ -296,7 +207,11 @@ fn overflowing_upstream_numbers_are_handled() {
     let answer = json!({"output": {"message": {"role": "assistant", "content": [{"text": "x"}]}},
         "stopReason": "end_turn", "usage": {"inputTokens": huge, "outputTokens": huge,
         "cacheReadInputTokens": huge, "cacheWriteInputTokens": huge, "totalTokens": huge}});
-    let c = converse_to_chat(&serde_json::to_vec(&answer).unwrap(), &ctx(&names, false)).unwrap();
+    let c = converse_to_chat(
+        &serde_json::to_vec(&answer).unwrap(),
+        &response_ctx(&names, false),
+    )
+    .unwrap();
     let usage = serde_json::to_value(c.usage).unwrap();
     assert_eq!(usage["total_tokens"], json!(huge));
 }

@@ -9,7 +9,7 @@ use crate::error::Scope;
 use crate::store::keys::{KeyChanges, KeyFilter, NewKey};
 use crate::store::spend::LogFilter;
 use crate::store::teams::{NewTeam, TeamChanges};
-use crate::store::{self, bigint, RuleChanges};
+use crate::store::{self, bigint, NewRules, RuleChanges};
 use crate::token::{self, to_hash};
 use crate::KeyError;
 use serde_json::{Map, Value};
@@ -208,6 +208,31 @@ impl KeyService {
         self.ensure_schema().await.map_err(KeyError::Unavailable)
     }
 
+    /// After a key's or team's rules were updated: a new budget period drops its meter, a spend
+    /// set by hand replaces the metered one (here and in Redis), and every replica's cache drops
+    /// the key or team.
+    async fn rules_changed(
+        &self,
+        scope: Scope,
+        id: &str,
+        budget_changed: bool,
+        spend: Option<f64>,
+        budget_reset_at: Option<OffsetDateTime>,
+    ) {
+        if budget_changed {
+            self.book.forget(scope, id);
+        }
+        if let Some(spend) = spend {
+            self.book.admin_set(scope, id, spend);
+            self.unshared.forget(scope, id);
+            if let Some(redis) = &self.redis {
+                let period = budget_reset_at.map(|t| t.unix_timestamp());
+                redis.set_spend(scope, id, period, spend).await;
+            }
+        }
+        self.invalidate(&format!("{scope}:{id}")).await;
+    }
+
     /// `POST /key/generate`: a new `sk-…` key (returned once; stored only as its hash).
     pub async fn generate_key(
         &self,
@@ -251,21 +276,23 @@ impl KeyService {
                 token: hash.clone(),
                 key_name: token::mask(&clear),
                 key_alias: req.key_alias,
-                models,
-                max_budget: req.max_budget,
-                budget_duration,
-                budget_reset_at,
-                rpm_limit: bigint(req.rpm_limit),
-                tpm_limit: bigint(req.tpm_limit),
-                max_parallel_requests: bigint(req.max_parallel_requests),
                 expires,
-                blocked: req.blocked.unwrap_or(false),
                 team_id: req.team_id,
                 user_id: req.user_id,
-                metadata,
-                guardrails,
                 allowed_cache_controls: req.allowed_cache_controls.unwrap_or_default(),
                 model_max_budget,
+                rules: NewRules {
+                    models,
+                    max_budget: req.max_budget,
+                    budget_duration,
+                    budget_reset_at,
+                    rpm_limit: bigint(req.rpm_limit),
+                    tpm_limit: bigint(req.tpm_limit),
+                    max_parallel_requests: bigint(req.max_parallel_requests),
+                    metadata,
+                    blocked: req.blocked.unwrap_or(false),
+                    guardrails,
+                },
             },
         )
         .await?;
@@ -342,18 +369,14 @@ impl KeyService {
         let row = store::keys::update(&self.pool, &hash, changes)
             .await?
             .ok_or_else(|| KeyError::NotFound("key not found".into()))?;
-        if budget_changed {
-            self.book.forget(Scope::Key, &hash);
-        }
-        if let Some(spend) = req.spend {
-            self.book.admin_set(Scope::Key, &hash, spend);
-            self.unshared.forget(Scope::Key, &hash);
-            if let Some(redis) = &self.redis {
-                let period = row.budget_reset_at.map(|t| t.unix_timestamp());
-                redis.set_spend(Scope::Key, &hash, period, spend).await;
-            }
-        }
-        self.invalidate(&format!("key:{hash}")).await;
+        self.rules_changed(
+            Scope::Key,
+            &hash,
+            budget_changed,
+            req.spend,
+            row.rules.budget_reset_at,
+        )
+        .await;
         Ok(KeyInfoResponse {
             key: hash,
             info: row.into(),
@@ -438,8 +461,7 @@ impl KeyService {
             return Err(KeyError::NotFound("no such key".into()));
         }
         for hash in &deleted {
-            self.forget(Scope::Key, hash);
-            self.invalidate(&format!("key:{hash}")).await;
+            self.forget_everywhere(Scope::Key, hash).await;
         }
         Ok(DeleteKeysResponse {
             deleted_keys: deleted,
@@ -468,8 +490,7 @@ impl KeyService {
         let row = store::keys::update(&self.pool, &old, changes)
             .await?
             .ok_or_else(|| KeyError::NotFound("key not found".into()))?;
-        self.forget(Scope::Key, &old);
-        self.invalidate(&format!("key:{old}")).await;
+        self.forget_everywhere(Scope::Key, &old).await;
         self.invalidate(&format!("key:{hash}")).await;
         Ok(GenerateKeyResponse {
             key: clear,
@@ -522,16 +543,18 @@ impl KeyService {
                     .team_id
                     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                 team_alias: req.team_alias,
-                models,
-                max_budget: req.max_budget,
-                budget_duration,
-                budget_reset_at,
-                rpm_limit: bigint(req.rpm_limit),
-                tpm_limit: bigint(req.tpm_limit),
-                max_parallel_requests: bigint(req.max_parallel_requests),
-                metadata: req.metadata.unwrap_or_default(),
-                blocked: req.blocked.unwrap_or(false),
-                guardrails,
+                rules: NewRules {
+                    models,
+                    max_budget: req.max_budget,
+                    budget_duration,
+                    budget_reset_at,
+                    rpm_limit: bigint(req.rpm_limit),
+                    tpm_limit: bigint(req.tpm_limit),
+                    max_parallel_requests: bigint(req.max_parallel_requests),
+                    metadata: req.metadata.unwrap_or_default(),
+                    blocked: req.blocked.unwrap_or(false),
+                    guardrails,
+                },
             },
         )
         .await?;
@@ -569,20 +592,14 @@ impl KeyService {
         let row = store::teams::update(&self.pool, &req.team_id, changes)
             .await?
             .ok_or_else(|| KeyError::NotFound("team not found".into()))?;
-        if budget_changed {
-            self.book.forget(Scope::Team, &row.team_id);
-        }
-        if let Some(spend) = req.spend {
-            self.book.admin_set(Scope::Team, &row.team_id, spend);
-            self.unshared.forget(Scope::Team, &row.team_id);
-            if let Some(redis) = &self.redis {
-                let period = row.budget_reset_at.map(|t| t.unix_timestamp());
-                redis
-                    .set_spend(Scope::Team, &row.team_id, period, spend)
-                    .await;
-            }
-        }
-        self.invalidate(&format!("team:{}", row.team_id)).await;
+        self.rules_changed(
+            Scope::Team,
+            &row.team_id,
+            budget_changed,
+            req.spend,
+            row.rules.budget_reset_at,
+        )
+        .await;
         Ok(row.into())
     }
 
@@ -623,12 +640,10 @@ impl KeyService {
             return Err(KeyError::NotFound("team not found".into()));
         }
         for hash in &keys {
-            self.forget(Scope::Key, hash);
-            self.invalidate(&format!("key:{hash}")).await;
+            self.forget_everywhere(Scope::Key, hash).await;
         }
         for team in &teams {
-            self.forget(Scope::Team, team);
-            self.invalidate(&format!("team:{team}")).await;
+            self.forget_everywhere(Scope::Team, team).await;
         }
         Ok(DeleteTeamsResponse {
             deleted_teams: teams,

@@ -1,10 +1,10 @@
 //! Queries on `shale_keys`: insert, read, change, list and delete keys (by hash or alias).
 
-use super::{write_error, KeyRow, RuleChanges};
+use super::{insert_row, update_row, KeyRow, NewRules, RuleChanges};
 use crate::KeyError;
 use serde_json::{Map, Value};
 use sqlx::types::Json;
-use sqlx::{PgPool, QueryBuilder};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 
 /// A key to insert (validated by the service).
@@ -13,21 +13,13 @@ pub(crate) struct NewKey {
     pub token: String,
     pub key_name: String,
     pub key_alias: Option<String>,
-    pub models: Vec<String>,
-    pub max_budget: Option<f64>,
-    pub budget_duration: Option<String>,
-    pub budget_reset_at: Option<OffsetDateTime>,
-    pub rpm_limit: Option<i64>,
-    pub tpm_limit: Option<i64>,
-    pub max_parallel_requests: Option<i64>,
     pub expires: Option<OffsetDateTime>,
-    pub blocked: bool,
     pub team_id: Option<String>,
     pub user_id: Option<String>,
-    pub metadata: Map<String, Value>,
-    pub guardrails: Vec<String>,
     pub allowed_cache_controls: Vec<String>,
     pub model_max_budget: Map<String, Value>,
+    /// The columns keys and teams share.
+    pub rules: NewRules,
 }
 
 /// Changes to a key: `None` keeps a column, `Some(None)` clears it (validated by the service).
@@ -48,34 +40,26 @@ pub(crate) struct KeyChanges {
 }
 
 pub(crate) async fn insert(pool: &PgPool, k: NewKey) -> Result<KeyRow, KeyError> {
-    sqlx::query_as::<_, KeyRow>(
-        "INSERT INTO shale_keys (token, key_name, key_alias, models, max_budget, budget_duration, \
-         budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, expires, blocked, team_id, \
-         user_id, metadata, guardrails, allowed_cache_controls, model_max_budget) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-         RETURNING *",
+    let own = "token, key_name, key_alias, expires, team_id, user_id, allowed_cache_controls, \
+               model_max_budget";
+    insert_row(
+        pool,
+        "shale_keys",
+        own,
+        |values| {
+            values
+                .push_bind(k.token)
+                .push_bind(k.key_name)
+                .push_bind(k.key_alias)
+                .push_bind(k.expires)
+                .push_bind(k.team_id)
+                .push_bind(k.user_id)
+                .push_bind(k.allowed_cache_controls)
+                .push_bind(Json(k.model_max_budget));
+        },
+        k.rules,
     )
-    .bind(k.token)
-    .bind(k.key_name)
-    .bind(k.key_alias)
-    .bind(k.models)
-    .bind(k.max_budget)
-    .bind(k.budget_duration)
-    .bind(k.budget_reset_at)
-    .bind(k.rpm_limit)
-    .bind(k.tpm_limit)
-    .bind(k.max_parallel_requests)
-    .bind(k.expires)
-    .bind(k.blocked)
-    .bind(k.team_id)
-    .bind(k.user_id)
-    .bind(Json(k.metadata))
-    .bind(k.guardrails)
-    .bind(k.allowed_cache_controls)
-    .bind(Json(k.model_max_budget))
-    .fetch_one(pool)
     .await
-    .map_err(write_error)
 }
 
 pub(crate) async fn get(pool: &PgPool, token: &str) -> Result<Option<KeyRow>, sqlx::Error> {
@@ -90,48 +74,43 @@ pub(crate) async fn update(
     token: &str,
     c: KeyChanges,
 ) -> Result<Option<KeyRow>, KeyError> {
-    let mut q = QueryBuilder::new("UPDATE shale_keys SET updated_at = now()");
-    if let Some((token, name)) = c.new_token {
-        q.push(", token = ").push_bind(token);
-        q.push(", key_name = ").push_bind(name);
-    }
-    if let Some(v) = c.key_alias {
-        q.push(", key_alias = ").push_bind(v);
-    }
-    if let Some(v) = c.expires {
-        q.push(", expires = ").push_bind(v);
-    }
-    if let Some(v) = c.team_id {
-        q.push(", team_id = ").push_bind(v);
-    }
-    if let Some(v) = c.user_id {
-        q.push(", user_id = ").push_bind(v);
-    }
-    if let Some(v) = c.allowed_cache_controls {
-        q.push(", allowed_cache_controls = ").push_bind(v);
-    }
-    if let Some(v) = c.model_max_budget {
-        q.push(", model_max_budget = ").push_bind(Json(v));
-    }
-    match c.tags {
-        Some(tags) if tags.is_empty() => {
-            q.push(", metadata = metadata - 'tags'");
+    update_row(pool, "shale_keys", "token", token, |q| {
+        if let Some((token, name)) = c.new_token {
+            q.push(", token = ").push_bind(token);
+            q.push(", key_name = ").push_bind(name);
         }
-        Some(tags) => {
-            q.push(", metadata = jsonb_set(metadata, '{tags}', ")
-                .push_bind(Json(tags))
-                .push(")");
+        if let Some(v) = c.key_alias {
+            q.push(", key_alias = ").push_bind(v);
         }
-        None => {}
-    }
-    c.rules.push_sets(&mut q);
-    q.push(" WHERE token = ")
-        .push_bind(token.to_string())
-        .push(" RETURNING *");
-    q.build_query_as::<KeyRow>()
-        .fetch_optional(pool)
-        .await
-        .map_err(write_error)
+        if let Some(v) = c.expires {
+            q.push(", expires = ").push_bind(v);
+        }
+        if let Some(v) = c.team_id {
+            q.push(", team_id = ").push_bind(v);
+        }
+        if let Some(v) = c.user_id {
+            q.push(", user_id = ").push_bind(v);
+        }
+        if let Some(v) = c.allowed_cache_controls {
+            q.push(", allowed_cache_controls = ").push_bind(v);
+        }
+        if let Some(v) = c.model_max_budget {
+            q.push(", model_max_budget = ").push_bind(Json(v));
+        }
+        match c.tags {
+            Some(tags) if tags.is_empty() => {
+                q.push(", metadata = metadata - 'tags'");
+            }
+            Some(tags) => {
+                q.push(", metadata = jsonb_set(metadata, '{tags}', ")
+                    .push_bind(Json(tags))
+                    .push(")");
+            }
+            None => {}
+        }
+        c.rules.push_sets(q);
+    })
+    .await
 }
 
 /// Filters of `/key/list`.

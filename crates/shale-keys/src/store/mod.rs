@@ -10,6 +10,7 @@ pub(crate) mod teams;
 use crate::api::{KeyInfo, TeamResponse};
 use crate::KeyError;
 use serde_json::{Map, Value};
+use sqlx::query_builder::Separated;
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
@@ -73,12 +74,45 @@ impl RuleChanges {
     }
 }
 
-/// A row of `shale_keys`.
+/// The columns keys and teams share, for a new row (validated by the service).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NewRules {
+    pub models: Vec<String>,
+    pub max_budget: Option<f64>,
+    pub budget_duration: Option<String>,
+    pub budget_reset_at: Option<OffsetDateTime>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
+    pub metadata: Map<String, Value>,
+    pub blocked: bool,
+    pub guardrails: Vec<String>,
+}
+
+impl NewRules {
+    /// Their column names, in the order [`NewRules::push_values`] binds them.
+    pub(crate) const COLUMNS: &'static str = "models, max_budget, budget_duration, \
+        budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, metadata, blocked, guardrails";
+
+    /// Binds the values of [`NewRules::COLUMNS`] into an `INSERT … VALUES (…)` being built.
+    pub(crate) fn push_values(self, values: &mut Separated<'_, '_, Postgres, &'static str>) {
+        values
+            .push_bind(self.models)
+            .push_bind(self.max_budget)
+            .push_bind(self.budget_duration)
+            .push_bind(self.budget_reset_at)
+            .push_bind(self.rpm_limit)
+            .push_bind(self.tpm_limit)
+            .push_bind(self.max_parallel_requests)
+            .push_bind(Json(self.metadata))
+            .push_bind(self.blocked)
+            .push_bind(self.guardrails);
+    }
+}
+
+/// The columns keys and teams share, as stored (with the spend so far).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct KeyRow {
-    pub token: String,
-    pub key_name: String,
-    pub key_alias: Option<String>,
+pub(crate) struct StoredRules {
     pub models: Vec<String>,
     pub max_budget: Option<f64>,
     pub spend: f64,
@@ -87,16 +121,26 @@ pub(crate) struct KeyRow {
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub max_parallel_requests: Option<i64>,
-    pub expires: Option<OffsetDateTime>,
+    pub metadata: Json<Map<String, Value>>,
     pub blocked: bool,
+    pub guardrails: Vec<String>,
+}
+
+/// A row of `shale_keys`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    pub token: String,
+    pub key_name: String,
+    pub key_alias: Option<String>,
+    pub expires: Option<OffsetDateTime>,
     pub team_id: Option<String>,
     pub user_id: Option<String>,
-    pub metadata: Json<Map<String, Value>>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
-    pub guardrails: Vec<String>,
     pub allowed_cache_controls: Vec<String>,
     pub model_max_budget: Json<Map<String, Value>>,
+    #[sqlx(flatten)]
+    pub rules: StoredRules,
 }
 
 /// A row of `shale_teams`.
@@ -104,19 +148,65 @@ pub(crate) struct KeyRow {
 pub(crate) struct TeamRow {
     pub team_id: String,
     pub team_alias: Option<String>,
-    pub models: Vec<String>,
-    pub max_budget: Option<f64>,
-    pub spend: f64,
-    pub budget_duration: Option<String>,
-    pub budget_reset_at: Option<OffsetDateTime>,
-    pub rpm_limit: Option<i64>,
-    pub tpm_limit: Option<i64>,
-    pub max_parallel_requests: Option<i64>,
-    pub metadata: Json<Map<String, Value>>,
-    pub blocked: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
-    pub guardrails: Vec<String>,
+    #[sqlx(flatten)]
+    pub rules: StoredRules,
+}
+
+/// Inserts a row: `INSERT INTO <table> (<own columns>, <rule columns>) VALUES (…) RETURNING *`,
+/// `own` binding the values of `own_columns`.
+pub(crate) async fn insert_row<R>(
+    pool: &sqlx::PgPool,
+    table: &str,
+    own_columns: &str,
+    own: impl FnOnce(&mut Separated<'_, '_, Postgres, &'static str>),
+    rules: NewRules,
+) -> Result<R, KeyError>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let mut q = QueryBuilder::new("INSERT INTO ");
+    q.push(table)
+        .push(" (")
+        .push(own_columns)
+        .push(", ")
+        .push(NewRules::COLUMNS)
+        .push(") VALUES (");
+    let mut values = q.separated(", ");
+    own(&mut values);
+    rules.push_values(&mut values);
+    q.push(") RETURNING *");
+    q.build_query_as::<R>()
+        .fetch_one(pool)
+        .await
+        .map_err(write_error)
+}
+
+/// Updates a row: `UPDATE <table> SET updated_at = now(), <sets> WHERE <id_column> = id
+/// RETURNING *`; None when no row has that id.
+pub(crate) async fn update_row<R>(
+    pool: &sqlx::PgPool,
+    table: &str,
+    id_column: &str,
+    id: &str,
+    sets: impl FnOnce(&mut QueryBuilder<'_, Postgres>),
+) -> Result<Option<R>, KeyError>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let mut q = QueryBuilder::new("UPDATE ");
+    q.push(table).push(" SET updated_at = now()");
+    sets(&mut q);
+    q.push(" WHERE ")
+        .push(id_column)
+        .push(" = ")
+        .push_bind(id.to_string())
+        .push(" RETURNING *");
+    q.build_query_as::<R>()
+        .fetch_optional(pool)
+        .await
+        .map_err(write_error)
 }
 
 /// A stored limit (BIGINT) as the API's unsigned number.
@@ -142,28 +232,29 @@ pub(crate) fn tags_of(metadata: &Map<String, Value>) -> Vec<String> {
 
 impl From<KeyRow> for KeyInfo {
     fn from(r: KeyRow) -> KeyInfo {
+        let rules = r.rules;
         KeyInfo {
-            tags: tags_of(&r.metadata.0),
+            tags: tags_of(&rules.metadata.0),
             model_max_budget: r.model_max_budget.0,
             token: r.token,
             key_name: r.key_name,
             key_alias: r.key_alias,
-            spend: r.spend,
-            max_budget: r.max_budget,
-            budget_duration: r.budget_duration,
-            budget_reset_at: r.budget_reset_at,
+            spend: rules.spend,
+            max_budget: rules.max_budget,
+            budget_duration: rules.budget_duration,
+            budget_reset_at: rules.budget_reset_at,
             expires: r.expires,
-            models: r.models,
-            rpm_limit: limit(r.rpm_limit),
-            tpm_limit: limit(r.tpm_limit),
-            max_parallel_requests: limit(r.max_parallel_requests),
-            metadata: r.metadata.0,
+            models: rules.models,
+            rpm_limit: limit(rules.rpm_limit),
+            tpm_limit: limit(rules.tpm_limit),
+            max_parallel_requests: limit(rules.max_parallel_requests),
+            metadata: rules.metadata.0,
             team_id: r.team_id,
             user_id: r.user_id,
-            blocked: r.blocked,
+            blocked: rules.blocked,
             created_at: r.created_at,
             updated_at: r.updated_at,
-            guardrails: r.guardrails,
+            guardrails: rules.guardrails,
             allowed_cache_controls: r.allowed_cache_controls,
         }
     }
@@ -171,22 +262,23 @@ impl From<KeyRow> for KeyInfo {
 
 impl From<TeamRow> for TeamResponse {
     fn from(r: TeamRow) -> TeamResponse {
+        let rules = r.rules;
         TeamResponse {
             team_id: r.team_id,
             team_alias: r.team_alias,
-            models: r.models,
-            spend: r.spend,
-            max_budget: r.max_budget,
-            budget_duration: r.budget_duration,
-            budget_reset_at: r.budget_reset_at,
-            rpm_limit: limit(r.rpm_limit),
-            tpm_limit: limit(r.tpm_limit),
-            max_parallel_requests: limit(r.max_parallel_requests),
-            metadata: r.metadata.0,
-            blocked: r.blocked,
+            models: rules.models,
+            spend: rules.spend,
+            max_budget: rules.max_budget,
+            budget_duration: rules.budget_duration,
+            budget_reset_at: rules.budget_reset_at,
+            rpm_limit: limit(rules.rpm_limit),
+            tpm_limit: limit(rules.tpm_limit),
+            max_parallel_requests: limit(rules.max_parallel_requests),
+            metadata: rules.metadata.0,
+            blocked: rules.blocked,
             created_at: r.created_at,
             updated_at: r.updated_at,
-            guardrails: r.guardrails,
+            guardrails: rules.guardrails,
         }
     }
 }

@@ -1,27 +1,17 @@
 //! Queries on `shale_teams`: insert, read, change and delete teams (with their keys).
 
-use super::{write_error, RuleChanges, TeamRow};
+use super::{insert_row, update_row, NewRules, RuleChanges, TeamRow};
 use crate::KeyError;
-use serde_json::{Map, Value};
-use sqlx::types::Json;
-use sqlx::{PgPool, QueryBuilder};
-use time::OffsetDateTime;
+use sqlx::query_builder::Separated;
+use sqlx::{PgPool, Postgres};
 
 /// A team to insert (validated by the service).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NewTeam {
     pub team_id: String,
     pub team_alias: Option<String>,
-    pub models: Vec<String>,
-    pub max_budget: Option<f64>,
-    pub budget_duration: Option<String>,
-    pub budget_reset_at: Option<OffsetDateTime>,
-    pub rpm_limit: Option<i64>,
-    pub tpm_limit: Option<i64>,
-    pub max_parallel_requests: Option<i64>,
-    pub metadata: Map<String, Value>,
-    pub blocked: bool,
-    pub guardrails: Vec<String>,
+    /// The columns keys and teams share.
+    pub rules: NewRules,
 }
 
 /// Changes to a team: `None` keeps a column, `Some(None)` clears it.
@@ -33,26 +23,10 @@ pub(crate) struct TeamChanges {
 }
 
 pub(crate) async fn insert(pool: &PgPool, t: NewTeam) -> Result<TeamRow, KeyError> {
-    sqlx::query_as::<_, TeamRow>(
-        "INSERT INTO shale_teams (team_id, team_alias, models, max_budget, budget_duration, \
-         budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, metadata, blocked, guardrails) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
-    )
-    .bind(t.team_id)
-    .bind(t.team_alias)
-    .bind(t.models)
-    .bind(t.max_budget)
-    .bind(t.budget_duration)
-    .bind(t.budget_reset_at)
-    .bind(t.rpm_limit)
-    .bind(t.tpm_limit)
-    .bind(t.max_parallel_requests)
-    .bind(Json(t.metadata))
-    .bind(t.blocked)
-    .bind(t.guardrails)
-    .fetch_one(pool)
-    .await
-    .map_err(write_error)
+    let own = |values: &mut Separated<'_, '_, Postgres, &'static str>| {
+        values.push_bind(t.team_id).push_bind(t.team_alias);
+    };
+    insert_row(pool, "shale_teams", "team_id, team_alias", own, t.rules).await
 }
 
 pub(crate) async fn get(pool: &PgPool, team_id: &str) -> Result<Option<TeamRow>, sqlx::Error> {
@@ -67,18 +41,13 @@ pub(crate) async fn update(
     team_id: &str,
     c: TeamChanges,
 ) -> Result<Option<TeamRow>, KeyError> {
-    let mut q = QueryBuilder::new("UPDATE shale_teams SET updated_at = now()");
-    if let Some(v) = c.team_alias {
-        q.push(", team_alias = ").push_bind(v);
-    }
-    c.rules.push_sets(&mut q);
-    q.push(" WHERE team_id = ")
-        .push_bind(team_id.to_string())
-        .push(" RETURNING *");
-    q.build_query_as::<TeamRow>()
-        .fetch_optional(pool)
-        .await
-        .map_err(write_error)
+    update_row(pool, "shale_teams", "team_id", team_id, |q| {
+        if let Some(v) = c.team_alias {
+            q.push(", team_alias = ").push_bind(v);
+        }
+        c.rules.push_sets(q);
+    })
+    .await
 }
 
 /// Deletes teams and their keys in one transaction; returns (deleted team ids, deleted key hashes).

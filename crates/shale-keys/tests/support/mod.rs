@@ -1,6 +1,7 @@
 //! Test support: a real PostgreSQL (initdb + pg_ctl from the installed server, in a temporary
-//! directory, on a free loopback port, as a non-root user) and a real `redis-server`, both stopped
-//! on drop; plus helpers to start a `KeyService` on them.
+//! directory, on a free loopback port, as a non-root user) and a real `redis-server`
+//! (`shale_testkit`'s), both stopped on drop; plus helpers to start a `KeyService` on them, issue
+//! keys and check refusals.
 //!
 //! Missing binaries: the test fails with a clear message under `CI=true` and is skipped (with the
 //! reason printed) elsewhere.
@@ -8,10 +9,12 @@
 #![allow(dead_code)]
 
 use shale_config::{KeysConfig, Secret};
-use shale_keys::KeyService;
+use shale_keys::{
+    GenerateKeyRequest, GenerateKeyResponse, KeyError, KeyService, LimitKind, Principal, Scope,
+};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -220,79 +223,16 @@ impl Drop for PgServer {
     }
 }
 
-/// A `redis-server` of its own on a free port.
-pub struct RedisServer {
-    child: Child,
-    pub port: u16,
-}
+/// The real `redis-server` the replica tests share their counters through.
+pub use shale_testkit::RedisServer;
 
-impl RedisServer {
-    pub fn start() -> Option<RedisServer> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            missing("redis-server");
-            return None;
-        }
-        let port = free_port();
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(RedisServer { child, port });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("redis-server did not listen on {port}");
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered — an outage in
-    /// which a command may be received and only run when it ends.
-    pub fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    /// Ends [`RedisServer::pause`] (SIGCONT), data intact.
-    pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill {sig} redis-server");
-    }
-
-    /// A plain connection for reading the server directly.
-    pub async fn client(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to the test redis-server")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A plain connection for reading a test `redis-server` directly.
+pub async fn redis_client(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test redis-server")
 }
 
 /// Settings for tests: a 1 s writer interval and a short cache TTL.
@@ -354,5 +294,32 @@ pub async fn away_from_minute_edge() {
         .unwrap_or(0);
     if secs >= 50 {
         tokio::time::sleep(std::time::Duration::from_secs(61 - secs)).await;
+    }
+}
+
+/// Generates a key with `req` and authenticates it at once: the answer and the key's principal.
+pub async fn issue(
+    svc: &KeyService,
+    req: GenerateKeyRequest,
+) -> (GenerateKeyResponse, Arc<Principal>) {
+    let made = svc.generate_key(req).await.expect("generate_key");
+    let principal = svc.authenticate(&made.key).await.expect("authenticate");
+    (made, principal)
+}
+
+/// Asserts `res` is refused by the rate limit `limit`; returns the limit's scope and the
+/// `Retry-After` seconds.
+#[track_caller]
+pub fn assert_rate_limited<T: std::fmt::Debug>(
+    res: Result<T, KeyError>,
+    limit: LimitKind,
+) -> (Scope, u64) {
+    match res {
+        Err(KeyError::RateLimited {
+            limit: got,
+            scope,
+            retry_after_secs,
+        }) if got == limit => (scope, retry_after_secs),
+        other => panic!("expected a {limit:?} refusal, got {other:?}"),
     }
 }

@@ -6,10 +6,129 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use proptest::prelude::*;
+use proptest::test_runner::Config as ProptestConfig;
 use serde_json::{Map, Number, Value};
+use shale_translate::chat::EventTranslator;
+use shale_translate::embeddings::EmbeddingFamily;
+use shale_translate::images::ImageFamily;
 use shale_translate::messages::native_stream::EVENT_NAMES;
-use shale_translate::{ChatContext, ChatMessage, FetchedMedia, ModelCaps};
+use shale_translate::{
+    ChatContext, ChatMessage, FetchedMedia, JsonMode, ModelCaps, ResponseContext, ToolNameMap,
+    TranslateError,
+};
 use std::path::{Path, PathBuf};
+
+/// The property tests' runner settings: failures are reported with the minimal input; no
+/// regression files in the tree. Case count: `PROPTEST_CASES` (default 256).
+pub fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Converse model ids covering the capability switches (thinking, reasoning config, tools, media).
+/// `converse_body_bytes.rs`'s corpus records one outcome per id, in this order.
+pub const CONVERSE_MODELS: &[&str] = &[
+    "anthropic.claude-3-7-sonnet-20250219-v1:0",
+    "anthropic.claude-3-haiku-20240307-v1:0",
+    "us.amazon.nova-lite-v1:0",
+    "amazon.nova-premier-v1:0",
+    "meta.llama3-1-70b-instruct-v1:0",
+    "mistral.mistral-large-2407-v1:0",
+    "us.deepseek.r1-v1:0",
+    "cohere.command-r-plus-v1:0",
+    "openai.gpt-oss-120b-1:0",
+    "amazon.titan-text-premier-v1:0",
+];
+
+/// A fixture stream (`[{"type", "payload"}]`) as the (event type, payload bytes) pairs a
+/// translator is fed; a missing type is "" and a missing payload `null`.
+pub fn stream_events(doc: &Value) -> Vec<(String, Vec<u8>)> {
+    doc.as_array()
+        .into_iter()
+        .flatten()
+        .map(|ev| {
+            let ty = ev
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let payload = ev.get("payload").cloned().unwrap_or(Value::Null);
+            (ty, serde_json::to_vec(&payload).unwrap())
+        })
+        .collect()
+}
+
+/// The tool names the answer translators map back (one needing sanitising, one not).
+pub fn tool_names() -> ToolNameMap {
+    let mut names = ToolNameMap::new();
+    names.sanitize("clock.now/v1");
+    names.sanitize("get_weather");
+    names
+}
+
+/// The response context the answer and stream translators run under: model `m`, JSON mode as
+/// a tool call when `json_mode`.
+pub fn response_ctx(names: &ToolNameMap, json_mode: bool) -> ResponseContext<'_> {
+    ResponseContext {
+        model_name: "m",
+        tool_names: names,
+        json_mode: if json_mode {
+            JsonMode::ToolCall
+        } else {
+            JsonMode::None
+        },
+        created: 1_700_000_000,
+        id: "chatcmpl-test".into(),
+    }
+}
+
+/// A refused answer or stream from upstream must be upstream's fault (`InvalidUpstream`, a 502),
+/// never the client's.
+pub fn assert_upstream_error(e: &TranslateError, what: &str) {
+    assert!(
+        matches!(e, TranslateError::InvalidUpstream(_)),
+        "{what}: a bad upstream answer was reported as the client's fault: {e:?}"
+    );
+}
+
+/// Every embedding family (each has its own request and answer shapes).
+pub const EMBEDDING_FAMILIES: [EmbeddingFamily; 6] = [
+    EmbeddingFamily::TitanTextV1,
+    EmbeddingFamily::TitanTextV2,
+    EmbeddingFamily::TitanImage,
+    EmbeddingFamily::CohereV3,
+    EmbeddingFamily::CohereV4,
+    EmbeddingFamily::NovaMultimodal,
+];
+
+/// Every image family (each has its own request and answer shapes).
+pub const IMAGE_FAMILIES: [ImageFamily; 5] = [
+    ImageFamily::TitanV1,
+    ImageFamily::TitanV2,
+    ImageFamily::NovaCanvas,
+    ImageFamily::StabilitySd3,
+    ImageFamily::Sdxl,
+];
+
+/// Feeds (type, payload) events to a stream translator the way the server does: stop at the
+/// first error (which must be upstream's fault), else finish; every chunk must serialise.
+pub fn drive(t: &mut dyn EventTranslator, events: &[(String, Vec<u8>)]) {
+    for (ty, payload) in events {
+        match t.on_event(ty, payload) {
+            Ok(chunks) => {
+                for c in chunks {
+                    serde_json::to_vec(&c).expect("chunk serialises");
+                }
+            }
+            Err(e) => return assert_upstream_error(&e, ty),
+        }
+    }
+    for c in t.finish() {
+        serde_json::to_vec(&c).expect("chunk serialises");
+    }
+}
 
 /// Calls `each(model, ctx)` for every model id under the context the randomized chat tests
 /// translate with: no default params, `modify_params` and `anthropic-beta` as given, and a
