@@ -264,8 +264,11 @@ def test_during_call_failure_withholds_the_answer(oai, emulator):
 
 
 def test_during_call_block_cancels_a_slow_model_stream(oai, emulator, stack):
-    # The model streams slowly; the guardrail answers at once and blocks: the stream is dropped.
-    emulator.script([converse_stream(["a ", "b ", "c "], pause_after=1, pause_ms=5000)])
+    # The model streams slowly; the guardrail blocks 300 ms in, once the stream has surely begun
+    # (without the delay the block can come before the model call is sent, and there is no stream
+    # to cancel): the stream is dropped.
+    slow = {**converse_stream(["a ", "b ", "c "], pause_after=1, pause_ms=5000), "operation": "converse-stream"}
+    emulator.script([slow, {"operation": "apply-guardrail", "delay_ms": 300}])
     started = time.monotonic()
     with pytest.raises(openai.BadRequestError):
         oai.chat.completions.create(
