@@ -5,11 +5,10 @@ mod common;
 use common::{assert_json_eq, case_dirs, invalid_param, read};
 
 use base64::Engine as _;
-use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use shale_translate::embeddings::{
     assemble_embeddings, parse_embedding_response, plan_embeddings, EmbeddingFamily,
-    EmbeddingInput, EmbeddingVector, EmbeddingsRequest, EncodingFormat, ParsedEmbeddings, Vector,
+    EmbeddingInput, EmbeddingVector, EmbeddingsRequest, EncodingFormat, ParsedEmbeddings,
     COHERE_MAX_TEXTS_PER_CALL,
 };
 use shale_translate::error::TranslateError;
@@ -64,8 +63,7 @@ fn golden_fixtures() {
             .collect();
         let resp = assemble_embeddings(&plan, parts, &model_name)
             .unwrap_or_else(|e| panic!("{case}: assemble failed: {e:?}"));
-        // Compare what goes on the wire (Titan's decimals as Bedrock wrote them, other families'
-        // f32s printed shortest), not the in-memory value.
+        // Compare what goes on the wire (f32 printed shortest), not the in-memory value.
         let wire: Value = serde_json::from_slice(&serde_json::to_vec(&resp).unwrap()).unwrap();
         assert_json_eq(&case, "response", &wire, &read(&dir, "response.json"));
     }
@@ -151,11 +149,11 @@ fn parsed_order_is_restored_whatever_the_call_layout() {
     assert_eq!(plan.targets(1), &[1]);
     let parts = vec![
         ParsedEmbeddings {
-            vectors: vec![vec![0.0].into(), vec![2.0].into()],
+            vectors: vec![vec![0.0], vec![2.0]],
             tokens: 2,
         },
         ParsedEmbeddings {
-            vectors: vec![vec![1.0].into()],
+            vectors: vec![vec![1.0]],
             tokens: 1,
         },
     ];
@@ -254,7 +252,7 @@ fn answer_count_mismatch_is_an_upstream_error() {
     let req = request(json!({"model": "m", "input": ["a", "b"]}));
     let plan = plan_embeddings(req, EmbeddingFamily::CohereV3, &Map::new()).unwrap();
     let short = ParsedEmbeddings {
-        vectors: vec![vec![1.0].into()],
+        vectors: vec![vec![1.0]],
         tokens: 0,
     };
     let err = assemble_embeddings(&plan, vec![short], "m").unwrap_err();
@@ -321,82 +319,9 @@ fn titan_answers_without_float_use_the_requested_type() {
     // A client that explicitly asked Titan v2 for `embeddingTypes: ["binary"]` gets those values.
     let body = br#"{"inputTextTokenCount":2,"embeddingsByType":{"binary":[1,0,1]}}"#;
     let p = parse_embedding_response(EmbeddingFamily::TitanTextV2, body, None).unwrap();
-    assert_eq!(p.vectors, vec![Vector::Floats(vec![1.0, 0.0, 1.0])]);
+    assert_eq!(p.vectors, vec![vec![1.0, 0.0, 1.0]]);
     assert_eq!(p.tokens, 2);
     let body = br#"{"inputTextTokenCount":2,"embeddingsByType":{"binary":[1],"float":[0.5]}}"#;
     let p = parse_embedding_response(EmbeddingFamily::TitanTextV2, body, None).unwrap();
-    assert_eq!(p.vectors, vec![kept("[0.5]")]);
-}
-
-fn kept(json: &str) -> Vector {
-    Vector::Json(RawValue::from_string(json.to_owned()).unwrap())
-}
-
-#[test]
-fn titan_decimals_are_copied_as_written_and_read_only_for_base64() {
-    // What Titan writes: f32 values printed with a double's digits. A `float` response copies them
-    // (the numbers LiteLLM, which reads them as doubles, also answers); `base64` reads them as f32.
-    let body = br#"{"embedding":[-0.009128550998866558, 0.5, 1.5e-3],"inputTextTokenCount":3}"#;
-    let p = parse_embedding_response(EmbeddingFamily::TitanTextV2, body, None).unwrap();
-    assert_eq!(
-        p.vectors,
-        vec![kept("[-0.009128550998866558, 0.5, 1.5e-3]")]
-    );
-    let plan = |format: &str| {
-        let req = request(json!({"model": "m", "input": "x", "encoding_format": format}));
-        plan_embeddings(req, EmbeddingFamily::TitanTextV2, &Map::new()).unwrap()
-    };
-    let resp = assemble_embeddings(&plan("float"), vec![p.clone()], "m").unwrap();
-    let wire = String::from_utf8(serde_json::to_vec(&resp).unwrap()).unwrap();
-    assert!(
-        wire.contains(r#""embedding":[-0.009128550998866558, 0.5, 1.5e-3]"#),
-        "{wire}"
-    );
-    let resp = assemble_embeddings(&plan("base64"), vec![p], "m").unwrap();
-    let EmbeddingVector::Base64(b64) = &resp.data[0].embedding else {
-        panic!("base64 expected")
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    let floats: Vec<f32> = bytes
-        .chunks(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    assert_eq!(floats, vec![-0.009128551f32, 0.5, 0.0015]);
-}
-
-#[test]
-fn only_flat_lists_of_decimals_are_kept() {
-    for (body, want_kept) in [
-        (r#"[0.25,-1.0e2 , 3E-1]"#, true),
-        (r#"[]"#, true),
-        (r#"[1,0.5]"#, false),
-        (r#"[0.5,1]"#, false),
-        (r#"[[0.5]]"#, false),
-        (r#"[0.5,null]"#, false),
-        (r#"["0.5"]"#, false),
-        (r#"{"a":0.5}"#, false),
-    ] {
-        let raw = RawValue::from_string(body.to_owned()).unwrap();
-        assert_eq!(Vector::keep_json(&raw).is_some(), want_kept, "{body}");
-    }
-    // A list that is not kept is still read (integers become floats), or refused if not numbers.
-    let titan = |embedding: &str| format!(r#"{{"embedding":{embedding},"inputTextTokenCount":1}}"#);
-    let p = parse_embedding_response(
-        EmbeddingFamily::TitanTextV1,
-        titan("[1,0.5]").as_bytes(),
-        None,
-    )
-    .unwrap();
-    assert_eq!(p.vectors, vec![Vector::Floats(vec![1.0, 0.5])]);
-    for bad in [r#"[[0.5]]"#, r#"["0.5"]"#, r#"{"a":0.5}"#] {
-        let err =
-            parse_embedding_response(EmbeddingFamily::TitanTextV1, titan(bad).as_bytes(), None)
-                .unwrap_err();
-        assert!(
-            matches!(err, TranslateError::InvalidUpstream(_)),
-            "{bad}: {err:?}"
-        );
-    }
+    assert_eq!(p.vectors, vec![vec![0.5]]);
 }

@@ -181,78 +181,8 @@ impl EmbeddingPlan {
 /// The vectors and input-token count read from one Bedrock answer.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ParsedEmbeddings {
-    pub vectors: Vec<Vector>,
+    pub vectors: Vec<Vec<f32>>,
     pub tokens: u64,
-}
-
-/// One vector of a Bedrock answer: read into floats, or the JSON list of decimals as Bedrock wrote
-/// it (Titan's `embedding`), kept unread: a `float` response copies it as it is — reading and
-/// re-printing a thousand numbers was two thirds of an embeddings request's CPU — and only a
-/// `base64` response reads it.
-#[derive(Debug, Clone)]
-pub enum Vector {
-    Floats(Vec<f32>),
-    Json(Box<RawValue>),
-}
-
-impl Vector {
-    /// The answer's JSON kept as it is if it is a flat list whose every item is a decimal number
-    /// with a fraction or an exponent (what `float` vectors are); `None` for anything else (integer
-    /// items, nesting, `null`, …), which is read into floats instead so its output is unchanged.
-    /// `raw` is valid JSON already (the parser produced it), so checking its bytes is enough.
-    pub fn keep_json(raw: &RawValue) -> Option<Vector> {
-        let text = raw.get().trim();
-        let inner = text.strip_prefix('[')?.strip_suffix(']')?;
-        let mut decimal = false;
-        let mut items = 0usize;
-        for &b in inner.as_bytes() {
-            match b {
-                b'0'..=b'9' | b'-' | b'+' => {}
-                b'.' | b'e' | b'E' => decimal = true,
-                b',' => {
-                    if !decimal {
-                        return None;
-                    }
-                    decimal = false;
-                    items += 1;
-                }
-                b' ' | b'\t' | b'\n' | b'\r' => {}
-                _ => return None,
-            }
-        }
-        // The last item has no comma after it; an empty list has no items at all.
-        let empty = inner.trim().is_empty();
-        if !empty && !decimal || empty && items > 0 {
-            return None;
-        }
-        RawValue::from_string(text.to_owned())
-            .ok()
-            .map(Vector::Json)
-    }
-
-    /// The vector as `f32`s (a kept list is read now).
-    fn into_floats(self) -> Result<Vec<f32>, TranslateError> {
-        match self {
-            Vector::Floats(v) => Ok(v),
-            Vector::Json(raw) => serde_json::from_str(raw.get()).map_err(|e| upstream("Titan", e)),
-        }
-    }
-}
-
-impl From<Vec<f32>> for Vector {
-    fn from(v: Vec<f32>) -> Self {
-        Vector::Floats(v)
-    }
-}
-
-impl PartialEq for Vector {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Vector::Floats(a), Vector::Floats(b)) => a == b,
-            (Vector::Json(a), Vector::Json(b)) => a.get() == b.get(),
-            _ => false,
-        }
-    }
 }
 
 /// The OpenAI embeddings response.
@@ -272,24 +202,12 @@ pub struct Embedding {
     pub embedding: EmbeddingVector,
 }
 
-/// A vector as floats, as Bedrock's own list of decimals, or as base64 of little-endian `f32`.
-#[derive(Debug, Clone, Serialize)]
+/// A vector as floats or as base64 of little-endian `f32`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum EmbeddingVector {
     Float(Vec<f32>),
-    Json(Box<RawValue>),
     Base64(String),
-}
-
-impl PartialEq for EmbeddingVector {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Self::Float(a), Self::Float(b)) => a == b,
-            (Self::Json(a), Self::Json(b)) => a.get() == b.get(),
-            (Self::Base64(a), Self::Base64(b)) => a == b,
-            _ => false,
-        }
-    }
 }
 
 /// Token usage: embeddings only have prompt tokens.
@@ -385,15 +303,12 @@ pub fn parse_embedding_response(
     body: &[u8],
     header_input_tokens: Option<u64>,
 ) -> Result<ParsedEmbeddings, TranslateError> {
-    let floats = |(vectors, tokens): (Vec<Vec<f32>>, Option<u64>)| {
-        (vectors.into_iter().map(Vector::Floats).collect(), tokens)
-    };
     let (vectors, tokens) = match family {
         EmbeddingFamily::TitanTextV1
         | EmbeddingFamily::TitanTextV2
         | EmbeddingFamily::TitanImage => titan::parse(body)?,
-        EmbeddingFamily::CohereV3 | EmbeddingFamily::CohereV4 => floats(cohere::parse(body)?),
-        EmbeddingFamily::NovaMultimodal => floats(nova::parse(body)?),
+        EmbeddingFamily::CohereV3 | EmbeddingFamily::CohereV4 => cohere::parse(body)?,
+        EmbeddingFamily::NovaMultimodal => nova::parse(body)?,
     };
     Ok(ParsedEmbeddings {
         vectors,
@@ -415,7 +330,7 @@ pub fn assemble_embeddings(
             plan.targets.len()
         )));
     }
-    let mut slots: Vec<Option<Vector>> = vec![None; plan.inputs];
+    let mut slots: Vec<Option<Vec<f32>>> = vec![None; plan.inputs];
     let mut tokens = 0u64;
     for (call, (part, targets)) in parts.into_iter().zip(&plan.targets).enumerate() {
         if part.vectors.len() != targets.len() {
@@ -437,12 +352,9 @@ pub fn assemble_embeddings(
             let v = v.ok_or_else(|| {
                 TranslateError::InvalidUpstream(format!("no embedding for input {index}"))
             })?;
-            let embedding = match (plan.encoding, v) {
-                (EncodingFormat::Float, Vector::Floats(v)) => EmbeddingVector::Float(v),
-                (EncodingFormat::Float, Vector::Json(raw)) => EmbeddingVector::Json(raw),
-                (EncodingFormat::Base64, v) => {
-                    EmbeddingVector::Base64(f32_le_base64(&v.into_floats()?))
-                }
+            let embedding = match plan.encoding {
+                EncodingFormat::Float => EmbeddingVector::Float(v),
+                EncodingFormat::Base64 => EmbeddingVector::Base64(f32_le_base64(&v)),
             };
             Ok(Embedding {
                 object: "embedding",

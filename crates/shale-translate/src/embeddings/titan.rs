@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use super::{extend_absent, pick_by_type, upstream, Item, Vector};
+use super::{extend_absent, pick_by_type, upstream, Item};
 use crate::error::TranslateError;
 use crate::media::take_payload;
 
@@ -68,28 +68,22 @@ fn one_call_per_item(
 }
 
 /// Titan text/image: `{"embedding":[...],"inputTextTokenCount":n,"embeddingsByType"?:{...}}`.
-/// `embedding` is kept as Bedrock wrote it when it is a list of decimals ([`Vector::keep_json`]).
-pub(super) fn parse(body: &[u8]) -> Result<(Vec<Vector>, Option<u64>), TranslateError> {
+pub(super) fn parse(body: &[u8]) -> Result<(Vec<Vec<f32>>, Option<u64>), TranslateError> {
     #[derive(Deserialize)]
     struct Titan<'a> {
-        #[serde(borrow)]
-        embedding: Option<&'a RawValue>,
+        embedding: Option<Vec<f32>>,
         #[serde(rename = "inputTextTokenCount")]
         tokens: Option<u64>,
         #[serde(rename = "embeddingsByType", borrow)]
         by_type: Option<std::collections::HashMap<String, &'a RawValue>>,
     }
     let r: Titan = serde_json::from_slice(body).map_err(|e| upstream("Titan", e))?;
-    let raw = match (r.embedding, &r.by_type) {
+    let vector = match (r.embedding, r.by_type) {
         (Some(v), _) => v,
-        (_, Some(by_type)) => {
-            pick_by_type(by_type).ok_or_else(|| upstream("Titan", "no embedding"))?
-        }
-        _ => return Err(upstream("Titan", "no embedding")),
-    };
-    let vector = match Vector::keep_json(raw) {
-        Some(kept) => kept,
-        None => Vector::Floats(serde_json::from_str(raw.get()).map_err(|e| upstream("Titan", e))?),
+        (None, Some(by_type)) => pick_by_type(&by_type)
+            .ok_or_else(|| upstream("Titan", "no embedding"))
+            .and_then(|raw| serde_json::from_str(raw.get()).map_err(|e| upstream("Titan", e)))?,
+        (None, None) => return Err(upstream("Titan", "no embedding")),
     };
     Ok((vec![vector], r.tokens))
 }
