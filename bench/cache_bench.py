@@ -8,7 +8,8 @@ it, a redis-server, and three gateways with bench/shale.yaml's SigV4 `bench-chat
 
 1. **Hit throughput** (wrk, 64 connections): the same chat request again and again — every
    request after the first is a hit — on the local and the Redis cache, plain and streaming,
-   against the nginx reverse proxy of the same run forwarding the equivalent Bedrock call.
+   against the nginx reverse proxy of the same run forwarding the equivalent Bedrock call; and
+   the miss body (below) at 64 connections with the cache off, local and Redis: a miss's real CPU.
 2. **Miss cost** (callgrind, deterministic, one connection): instructions per request of a chat
    call that goes to Bedrock with the cache off, and with each cache on where every request is a
    miss (`cache: {"s-maxage": 0}`: the lookup finds the previous answer too old, the call goes to
@@ -256,6 +257,9 @@ def main() -> None:
             ("shale, cache off (every call to Bedrock)", gateways["off"][1], chat, "off"),
             ("shale, local cache, hits", gateways["local"][1], chat, "local"),
             ("shale, Redis cache, hits", gateways["redis"][1], chat, "redis"),
+            ("shale, cache off, the miss body", gateways["off"][1], miss, "off"),
+            ("shale, local cache, misses", gateways["local"][1], miss, "local"),
+            ("shale, Redis cache, misses", gateways["redis"][1], miss, "redis"),
             ("nginx → upstream, streaming", nginx_url, converse_stream, None),
             ("shale, local cache, streaming hits", gateways["local"][1], stream, "local"),
             ("shale, Redis cache, streaming hits", gateways["redis"][1], stream, "redis"),
