@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 import uuid
 
 import httpx
@@ -98,3 +99,13 @@ def prompt(tag: str = "") -> str:
 def sse_events(raw: bytes) -> list[str]:
     """The events of a server-sent-events body, keep-alive comments removed."""
     return [e for e in raw.decode().split("\n\n") if e and not e.startswith(":")]
+
+
+def read_to_the_end(raw) -> list[dict]:
+    """The events of a streamed answer (an SDK raw response), read to the last one. A stream is
+    stored once it completes — after its last byte went out, in the background — so the short
+    pause lets the store land before the next request looks it up on either gateway worker (a
+    second request sent while the first stream is unread can find nothing yet)."""
+    events = [e.model_dump() for e in raw.parse()]
+    time.sleep(0.2)
+    return events

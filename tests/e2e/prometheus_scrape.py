@@ -9,6 +9,7 @@ that creates it) use `value_or_zero`; where its absence is the behaviour under t
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 
@@ -48,6 +49,18 @@ class Scrape:
         status, text = scrape(url)
         assert status == 200, text
         return cls(text)
+
+    @classmethod
+    def when(cls, url: str, ready, timeout: float = 5.0) -> "Scrape":
+        """The first scrape for which `ready(scrape)` holds, or the last one after `timeout`: a
+        request's metrics are recorded just after its answer went out (on the same worker), so a
+        scrape taken right after the answer may not hold them yet."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = cls.of(url)
+            if ready(s) or time.monotonic() > deadline:
+                return s
+            time.sleep(0.05)
 
     def has_family(self, base: str) -> bool:
         return any(name == base or name == base + "_total" for name in self.families)

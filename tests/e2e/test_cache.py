@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-from cache_harness import CacheGateway, bedrock_calls, config, prompt, sse_events
+from cache_harness import CacheGateway, bedrock_calls, config, prompt, read_to_the_end, sse_events
 from prometheus_scrape import Scrape
 from shale_harness import GATEWAY_KEY, SHALE_BIN, EmulatorControl, start_emulator, stop_process
 
@@ -76,10 +76,10 @@ def test_chat_stream_is_replayed_as_the_same_chunks(gw, emu):
     q = prompt("stream")
     msgs = [{"role": "user", "content": q}]
     miss = client.chat.completions.with_raw_response.create(model="chat", messages=msgs, stream=True)
+    chunks_a = read_to_the_end(miss)
     hit = client.chat.completions.with_raw_response.create(model="chat", messages=msgs, stream=True)
     assert (miss.headers["x-shale-cache"], hit.headers["x-shale-cache"]) == ("miss", "hit")
     assert hit.headers["content-type"].startswith("text/event-stream")
-    chunks_a = [c.model_dump() for c in miss.parse()]
     chunks_b = [c.model_dump() for c in hit.parse()]
     assert len(chunks_a) > 2 and chunks_a == chunks_b
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks_b if c["choices"]).startswith("Hello")
@@ -95,10 +95,10 @@ def test_completions_streamed_and_not(gw, emu):
     q = prompt("complete")
     for stream in (False, True):
         r1 = client.completions.with_raw_response.create(model="chat", prompt=q, stream=stream, max_tokens=50)
+        a = read_to_the_end(r1) if stream else None
         r2 = client.completions.with_raw_response.create(model="chat", prompt=q, stream=stream, max_tokens=50)
         assert (r1.headers["x-shale-cache"], r2.headers["x-shale-cache"]) == ("miss", "hit")
         if stream:
-            a = [c.model_dump() for c in r1.parse()]
             b = [c.model_dump() for c in r2.parse()]
             assert a == b and any(c["choices"] and c["choices"][0]["text"] for c in b)
         else:
@@ -151,9 +151,9 @@ def test_messages_streamed_and_not_with_the_anthropic_sdk(gw, emu, model):
     assert r1.parse().model_dump() == r2.parse().model_dump()
     assert r2.parse().content[0].text.startswith("Hello")
     s1 = client.messages.with_raw_response.create(model=model, max_tokens=64, messages=msgs, stream=True)
+    e1 = read_to_the_end(s1)
     s2 = client.messages.with_raw_response.create(model=model, max_tokens=64, messages=msgs, stream=True)
     assert (s1.headers["x-shale-cache"], s2.headers["x-shale-cache"]) == ("miss", "hit")
-    e1 = [e.model_dump() for e in s1.parse()]
     e2 = [e.model_dump() for e in s2.parse()]
     assert e1 == e2
     assert [e["type"] for e in e2][0] == "message_start" and e2[-1]["type"] == "message_stop"
@@ -175,9 +175,9 @@ def test_responses_streamed_and_not(gw, emu):
     assert r1.parse().model_dump() == r2.parse().model_dump()
     assert r2.parse().output_text.startswith("Hello")
     s1 = client.responses.with_raw_response.create(model="chat", input=q, stream=True)
+    e1 = read_to_the_end(s1)
     s2 = client.responses.with_raw_response.create(model="chat", input=q, stream=True)
     assert (s1.headers["x-shale-cache"], s2.headers["x-shale-cache"]) == ("miss", "hit")
-    e1 = [e.model_dump() for e in s1.parse()]
     e2 = [e.model_dump() for e in s2.parse()]
     assert e1 == e2
     assert e2[0]["type"] == "response.created" and e2[-1]["type"] == "response.completed"

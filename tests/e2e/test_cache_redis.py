@@ -15,7 +15,7 @@ import time
 import pytest
 import redis as redis_client
 
-from cache_harness import CacheGateway, bedrock_calls, config, prompt, sse_events
+from cache_harness import CacheGateway, bedrock_calls, config, prompt, read_to_the_end, sse_events
 from prometheus_scrape import Scrape
 from redis_server import free_port, require_redis, start_redis, stop_redis
 from shale_harness import EmulatorControl, start_emulator, stop_process
@@ -58,8 +58,7 @@ def test_two_replicas_share_entries(stack):
     assert a.json() == b.json()
     assert b.headers["x-litellm-cache-key"].startswith("e2e.cache:")
     sa = one.openai().chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": q}], stream=True)
-    chunks_a = [c.model_dump() for c in sa.parse()]
-    time.sleep(0.2)
+    chunks_a = read_to_the_end(sa)
     sb = two.openai().chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": q}], stream=True)
     assert sb.headers["x-shale-cache"] == "hit"
     assert [c.model_dump() for c in sb.parse()] == chunks_a

@@ -49,7 +49,8 @@ def test_cooldown_sets_state_2_then_a_success_brings_it_back_to_0(emus):
         emus.ctl[0].script(errors("ThrottlingException", 1))
         status, _, _ = gw.chat("flaky")
         assert status == 429
-        s = Scrape.of(gw.url)
+        s = Scrape.when(gw.url, lambda s: s.value_or_zero(
+            "litellm_deployment_failure_responses_total", model_id="flaky-1") >= 1)
         assert s.value("litellm_deployment_cooled_down_total", model_id="flaky-1",
                        exception_status="429") == 1
         cooled = s.matching("litellm_deployment_cooled_down_total", model_id="flaky-1")[0]
@@ -61,7 +62,8 @@ def test_cooldown_sets_state_2_then_a_success_brings_it_back_to_0(emus):
         time.sleep(1.2)  # cooldown_time
         status, _, _ = gw.chat("flaky")
         assert status == 200
-        s = Scrape.of(gw.url)
+        s = Scrape.when(gw.url, lambda s: s.value_or_zero(
+            "litellm_deployment_total_requests_total", model_id="flaky-1") >= 2)
         assert s.value("litellm_deployment_state", model_id="flaky-1") == 0
         assert s.value("litellm_deployment_cooled_down_total", model_id="flaky-1") == 1
         assert s.value("litellm_deployment_total_requests_total", model_id="flaky-1") == 2
@@ -80,7 +82,8 @@ def test_a_failed_attempt_counts_against_its_deployment_when_a_retry_succeeds(em
         assert status == 200 and headers["x-litellm-attempted-retries"] == "1"
         served = headers["x-litellm-model-id"]
         failed = "pair-a" if served == "pair-b" else "pair-b"
-        s = Scrape.of(gw.url)
+        s = Scrape.when(gw.url, lambda s: s.value_or_zero(
+            "litellm_proxy_total_requests_metric_total", requested_model="pair") >= 1)
         assert s.value("litellm_deployment_failure_responses_total", model_id=failed,
                        exception_status="503") == 1
         assert s.absent("litellm_deployment_failure_responses_total", model_id=served), "the served one never failed"
@@ -109,7 +112,8 @@ def test_fallbacks_succeed_and_fail_with_the_original_status(emus):
         emus.ctl[0].script(errors("ThrottlingException", 1) + errors("InternalServerException", 1))
         status, _, _ = gw.chat("primary")
         assert status == 500
-        s = Scrape.of(gw.url)
+        s = Scrape.when(gw.url, lambda s: s.value_or_zero(
+            "litellm_deployment_failed_fallbacks_total", requested_model="primary") >= 1)
         labels = dict(requested_model="primary", fallback_model="backup", model_id="backup-1",
                       exception_status="429", exception_class="Bedrock.RateLimitError")
         assert s.value("litellm_deployment_successful_fallbacks_total", **labels) == 1
