@@ -655,10 +655,10 @@ def slugs(path) -> set[str]:
 
 
 def test_docs_links_resolve():
-    """Every relative link of docs/*.md (inline, image, reference-style and HTML, outside code)
-    names a file that exists and, for a page, a heading it has."""
+    """Every relative link of README.md and docs/*.md (inline, image, reference-style and HTML,
+    outside code) names a file that exists and, for a page, a heading it has."""
     broken, checked = [], 0
-    for page in sorted(DOCS.glob("*.md")):
+    for page in [REPO / "README.md", *sorted(DOCS.glob("*.md"))]:
         text = FENCE.sub("", page.read_text())
         text = re.sub(r"`[^`\n]*`", "", text)
         targets = re.findall(r"\]\(<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\)", text)

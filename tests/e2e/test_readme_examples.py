@@ -170,28 +170,3 @@ def test_demo_output_matches():
         return re.sub(r"127\.0\.0\.1:(\d+|<port>)", "HOST:PORT", line)
 
     assert [normal(l) for l in sample.strip().splitlines()] == [normal(l) for l in printed], printed
-
-
-def test_relative_links_resolve():
-    """README.md and docs/*.md link to files and headings that exist (the reference moved to docs/)."""
-
-    def anchors(path) -> set[str]:
-        text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.S | re.M)
-        out = set()
-        for heading in re.findall(r"^#+ (.+)$", text, flags=re.M):
-            slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-            out.add(slug)
-        return out
-
-    broken = []
-    for page in [README, *sorted((REPO / "docs").glob("*.md"))]:
-        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
-            if re.match(r"[a-z]+:", target):
-                continue
-            file, _, anchor = target.partition("#")
-            dest = (page.parent / file).resolve() if file else page
-            if not dest.exists():
-                broken.append(f"{page.name}: {target}")
-            elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
-                broken.append(f"{page.name}: {target} (no such heading)")
-    assert not broken, broken
