@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import bench
+import profile
 
 RESULTS = bench.BENCH / "results"
 
@@ -71,17 +72,6 @@ def threads(pid: int) -> dict[int, dict]:
         invol = int(re.search(r"^nonvoluntary_ctxt_switches:\s+(\d+)", status, re.M).group(1))
         out[int(task.name)] = {"comm": comm, "voluntary": vol, "involuntary": invol, "cpu_ns": int(sched[0])}
     return out
-
-
-def load(bins: Path, url: str, t: bench.Target, requests: int, conns: int) -> None:
-    """`requests` requests of `t` over `conns` connections (shale-bench), no warm-up."""
-    cmd = [str(bins / "shale-bench"), "--url", url + t.path, "--body", str(bench.BODIES / t.body),
-           "--requests", str(requests), "--warmup", "0", "--concurrency", str(conns), "--timeout", "60"]
-    for k, v in t.headers.items():
-        cmd += ["-H", f"{k}: {v}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0 or '"errors":0' not in done.stdout:
-        raise SystemExit(f"load failed: {done.stdout[-500:]} {done.stderr[-500:]}")
 
 
 def group(comm: str) -> str:
@@ -174,8 +164,8 @@ def measure(bins: Path, upstream: str, key: str, tmp: Path, config: str, scenari
     try:
         for s in scenarios:
             t = s.shale
-            go = lambda: load(bins, url, t, requests, conns)  # noqa: E731
-            load(bins, url, t, 200, conns)  # warm-up: pooled upstream connections, first allocations
+            go = lambda: profile.sequential_load(bins, url, t, requests, conns)  # noqa: E731
+            profile.sequential_load(bins, url, t, 200, conns)  # warm-up: pooled upstream connections, first allocations
             per_thread = untraced(proc.pid, go)
             calls = traced(proc.pid, tmp, f"{config}-{s.name}", go)
             wakes = wakers(proc.pid, tmp, f"{config}-{s.name}", go) if shutil.which("perf") else {}

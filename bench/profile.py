@@ -57,17 +57,18 @@ def callgrind_run(bins: Path, upstream: str, key: str, tmp: Path, scenario: benc
     return out
 
 
-def sequential_load(bins: Path, url: str, t: bench.Target, requests: int) -> None:
-    """`requests` requests of `t`, one at a time (shale-bench); any error stops the profile."""
+def sequential_load(bins: Path, url: str, t: bench.Target, requests: int, conns: int = 1) -> None:
+    """`requests` requests of `t` over `conns` connections, one at a time on each (shale-bench),
+    no warm-up; any error stops the run."""
     if not requests:
         return
     tool = [str(bins / "shale-bench"), "--url", url + t.path, "--body", str(bench.BODIES / t.body),
-            "--requests", str(requests), "--warmup", "0", "--concurrency", "1", "--timeout", "120"]
+            "--requests", str(requests), "--warmup", "0", "--concurrency", str(conns), "--timeout", "120"]
     for k, v in t.headers.items():
         tool += ["-H", f"{k}: {v}"]
     done = subprocess.run(tool, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0 or '"errors":0' not in done.stdout:
-        raise SystemExit(f"load under callgrind failed: {done.stdout} {done.stderr}")
+        raise SystemExit(f"load failed: {done.stdout[-500:]} {done.stderr[-500:]}")
 
 
 def total_ir(path: Path) -> int:
